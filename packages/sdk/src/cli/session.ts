@@ -1,0 +1,49 @@
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { AgentClient } from '../client/agent-client.js';
+import { localAgentPaths } from '../client/local.js';
+import { Diagnostics, DiagnosticsError } from '../diagnostics/index.js';
+import type { StackConfig } from '../engine/config.js';
+import { checkStack } from '../engine/check.js';
+import type { Graph } from '../engine/graph.js';
+import { agentHandlers } from '../handlers/index.js';
+import type { HandlerContext } from '../handlers/types.js';
+import { loadStackFile } from '../loaders/stack-yaml.js';
+import { LocalBackend } from '../state/local.js';
+import type { StateBackend } from '../state/types.js';
+import { ensureLocalAgent } from './agent-launch.js';
+
+/** Finds the stack file: the argument (a file, or a directory holding stack.yaml), else ./stack.yaml. */
+export function stackPath(arg: string | undefined): string {
+  const p = resolve(arg ?? '.');
+  if (existsSync(p) && statSync(p).isDirectory()) return join(p, 'stack.yaml');
+  return p;
+}
+
+/** A loaded and checked stack. Throws DiagnosticsError when it has errors. */
+export function loadChecked(arg: string | undefined): { config: StackConfig; graph: Graph; diagnostics: Diagnostics } {
+  const { config, diagnostics } = loadStackFile(stackPath(arg));
+  if (!config) throw new DiagnosticsError(diagnostics.items);
+  // Checked even when loading found errors, so every problem in the file is reported at once.
+  const checked = checkStack(config, agentHandlers);
+  const all = new Diagnostics();
+  all.append(diagnostics.items);
+  all.append(checked.diagnostics.items);
+  if (all.hasErrors) throw new DiagnosticsError(all.items);
+  return { config, graph: checked.graph, diagnostics: all };
+}
+
+/** The state backend for a stack: `--state`, the stack's `backend`, or stratus.state.json beside it. */
+export function backendFor(config: StackConfig, stateFlag: string | undefined): StateBackend {
+  if (stateFlag) return new LocalBackend(resolve(stateFlag));
+  if (config.backend?.path) return new LocalBackend(config.backend.path);
+  return new LocalBackend(join(config.dir, 'stratus.state.json'));
+}
+
+/** The handler context for the local host's agent, starting the agent when none runs. */
+export async function localContext(say: (m: string) => void): Promise<HandlerContext & { close(): Promise<void> }> {
+  const paths = localAgentPaths();
+  await ensureLocalAgent(paths, say);
+  const client = new AgentClient({ socket: paths.socket, tokenFile: paths.tokenFile });
+  return { client, close: () => client.close() };
+}

@@ -1,0 +1,4 @@
+/** Client for the stratus-agent HTTP API. */
+export * from './agent-client.js';
+export * from './errors.js';
+export * from './local.js';

@@ -1,0 +1,186 @@
+import { randomUUID } from 'node:crypto';
+import type { HandlerContext, HandlerSet } from '../handlers/types.js';
+import { formatPath, validateInputs } from '../model/index.js';
+import type { StateBackend, StateDoc, StateResource } from '../state/types.js';
+import type { StackConfig } from './config.js';
+import { walkRefs } from './expr.js';
+import { Graph, walk } from './graph.js';
+import type { Action, Plan, ResourceChange } from './plan.js';
+import { getPath, resolveValue } from './values.js';
+
+/** Progress of apply, one event per operation start and end. */
+export type ApplyEvent =
+  | { kind: 'start'; name: string; op: 'apply' | 'destroy'; action: Action }
+  | { kind: 'done'; name: string; op: 'apply' | 'destroy'; action: Action; elapsedMs: number; id?: string }
+  | { kind: 'failed'; name: string; op: 'apply' | 'destroy'; action: Action; elapsedMs: number; error: string }
+  | { kind: 'skipped'; name: string; op: 'apply' | 'destroy'; reason: 'dependency failed' | 'interrupted' };
+
+export interface ApplyOptions {
+  config: StackConfig;
+  plan: Plan;
+  /** The refreshed state the plan was made against; apply updates it and saves it after every resource. */
+  state: StateDoc;
+  backend: StateBackend;
+  handlers: HandlerSet;
+  ctx: HandlerContext;
+  parallelism?: number;
+  onEvent?: (e: ApplyEvent) => void;
+  /** Returns false once apply should start nothing new (Ctrl-C). */
+  shouldStart?: () => boolean;
+}
+
+export interface ApplyResult {
+  ok: boolean;
+  added: number;
+  changed: number;
+  destroyed: number;
+  errors: { name: string; message: string }[];
+  state: StateDoc;
+}
+
+const APPLY = (n: string) => `apply:${n}`;
+const DESTROY = (n: string) => `destroy:${n}`;
+
+/** Builds the graph of operations: creates/updates in dependency order, destroys in reverse. */
+export function operationGraph(config: StackConfig, resourceGraph: Graph, plan: Plan, state: StateDoc): Graph {
+  const g = new Graph();
+  const byName = new Map(plan.changes.map((c) => [c.name, c]));
+  const priorDeps = new Map(state.resources.map((r) => [r.name, r.dependencies]));
+  const destroys = plan.changes.filter((c) => c.action === 'delete' || c.action === 'replace').map((c) => c.name);
+  for (const name of config.resources.keys()) {
+    g.add(APPLY(name));
+    for (const dep of resourceGraph.dependencies(name)) g.connect(APPLY(name), APPLY(dep));
+    if (byName.get(name)?.action === 'replace') g.connect(APPLY(name), DESTROY(name));
+  }
+  for (const name of destroys) {
+    g.add(DESTROY(name));
+    for (const [other, deps] of priorDeps) {
+      if (!deps.includes(name)) continue;
+      // What depended on `name` is destroyed first, or (when it stays) updated away from it first.
+      if (destroys.includes(other)) g.connect(DESTROY(name), DESTROY(other));
+      else if (byName.get(name)?.action === 'delete' && config.resources.has(other)) g.connect(DESTROY(name), APPLY(other));
+    }
+  }
+  return g;
+}
+
+/** Applies a plan: walks the operation graph with bounded parallelism, saving state after each resource. */
+export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
+  const { config, plan, handlers, ctx, backend } = opts;
+  const doc: StateDoc = structuredClone(opts.state);
+  const resourceGraph = new Graph();
+  for (const rc of config.resources.values()) {
+    resourceGraph.add(rc.name);
+    walkRefs(rc.properties, (ref) => resourceGraph.connect(rc.name, ref.resource));
+    for (const d of rc.dependsOn) resourceGraph.connect(rc.name, d);
+  }
+  const ops = operationGraph(config, resourceGraph, plan, doc);
+  const changes = new Map<string, ResourceChange>(plan.changes.map((c) => [c.name, c]));
+  let added = 0;
+  let changed = 0;
+  let destroyed = 0;
+
+  let saving: Promise<void> = Promise.resolve();
+  const save = (): Promise<void> => {
+    saving = saving.then(() => {
+      doc.serial++;
+      return backend.write(structuredClone(doc));
+    });
+    return saving;
+  };
+  const find = (name: string) => doc.resources.find((r) => r.name === name);
+  const put = (r: StateResource) => {
+    const i = doc.resources.findIndex((x) => x.name === r.name);
+    if (i >= 0) doc.resources[i] = r;
+    else doc.resources.push(r);
+  };
+  const remove = (name: string) => {
+    doc.resources = doc.resources.filter((r) => r.name !== name);
+  };
+  const lookup = (ref: { resource: string; path: readonly (string | number)[] }) => {
+    const r = find(ref.resource);
+    if (!r) throw new Error(`${ref.resource} is not in state`);
+    return ref.path.length === 0 ? r.id : getPath({ id: r.id, ...r.attributes }, ref.path);
+  };
+
+  const visit = async (op: string): Promise<void> => {
+    const [kind, name] = op.split(/:(.*)/s) as ['apply' | 'destroy', string];
+    const change = changes.get(name);
+    const action = change?.action ?? 'no-op';
+    if (kind === 'apply' && action === 'no-op') return;
+    const started = Date.now();
+    opts.onEvent?.({ kind: 'start', name, op: kind, action });
+    try {
+      let id: string | undefined;
+      if (kind === 'destroy') {
+        const prior = find(name);
+        if (prior) {
+          await handlers[prior.type].delete(ctx, { id: prior.id, prior: prior.attributes });
+          remove(name);
+          await save();
+          destroyed++;
+        }
+      } else {
+        const rc = config.resources.get(name)!;
+        const inputs = resolveValue(rc.properties, lookup) as Record<string, unknown>;
+        const problems = validateInputs(rc.type, inputs);
+        if (problems.length)
+          throw new Error(problems.map((p) => `${formatPath(p.path)}: ${p.message}`).join('; '));
+        const dependencies = resourceGraph.dependencies(name).sort();
+        const prior = find(name);
+        if (action === 'update' && prior) {
+          const res = await handlers[rc.type].update(ctx, { id: prior.id, prior: prior.attributes, inputs });
+          put({ ...prior, attributes: res.attributes, dependencies });
+          id = prior.id;
+          changed++;
+        } else {
+          id = randomUUID();
+          // Written before the call: an interrupted create is found (and replaced) next time, never orphaned.
+          put({ name, type: rc.type, id, attributes: inputs, dependencies, status: 'creating' });
+          await save();
+          try {
+            const res = await handlers[rc.type].create(ctx, { id, inputs });
+            put({ name, type: rc.type, id, attributes: res.attributes, dependencies, status: 'ready' });
+          } catch (e) {
+            put({ name, type: rc.type, id, attributes: inputs, dependencies, status: 'tainted' });
+            throw e;
+          } finally {
+            await save();
+          }
+          added++;
+        }
+        if (action === 'update') await save();
+      }
+      opts.onEvent?.({ kind: 'done', name, op: kind, action, elapsedMs: Date.now() - started, id });
+    } catch (e) {
+      opts.onEvent?.({ kind: 'failed', name, op: kind, action, elapsedMs: Date.now() - started, error: (e as Error).message });
+      throw e;
+    }
+  };
+
+  const results = await walk(ops, opts.parallelism ?? 10, visit, opts.shouldStart);
+  const errors: ApplyResult['errors'] = [];
+  for (const [op, r] of results) {
+    const [kind, name] = op.split(/:(.*)/s) as ['apply' | 'destroy', string];
+    if (r.status === 'failed') errors.push({ name, message: (r.error as Error)?.message ?? String(r.error) });
+    else if (r.status === 'skipped' || r.status === 'cancelled') {
+      const action = changes.get(name)?.action;
+      if (action && action !== 'no-op')
+        opts.onEvent?.({ kind: 'skipped', name, op: kind, reason: r.status === 'skipped' ? 'dependency failed' : 'interrupted' });
+    }
+  }
+
+  const outputs: StateDoc['outputs'] = {};
+  for (const o of config.outputs.values()) {
+    try {
+      outputs[o.name] = { value: resolveValue(o.value, lookup), sensitive: o.sensitive };
+    } catch {
+      // An output whose resource failed is left out until a later apply succeeds.
+    }
+  }
+  doc.outputs = outputs;
+  await save();
+  await saving;
+  const interrupted = [...results.values()].some((r) => r.status === 'cancelled');
+  return { ok: errors.length === 0 && !interrupted, added, changed, destroyed, errors, state: doc };
+}

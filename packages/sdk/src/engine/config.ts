@@ -1,0 +1,46 @@
+import type { SourceRange } from '../diagnostics/index.js';
+import type { ResourceType } from '../model/index.js';
+import type { Value } from './expr.js';
+
+/**
+ * Finds where a path was written, when the source has positions. For a resource the path is relative to
+ * its declaration (`['properties', 'cidr']`, `['dependsOn', 0]`); for an output, to its value.
+ */
+export type Locator = (path: readonly (string | number)[]) => SourceRange | undefined;
+
+/** One resource as declared by the user, whatever the front end (stack file, HOT, TypeScript). */
+export interface ResourceConfig {
+  /** The resource's name in the stack, unique across types; also its address (`web`). */
+  name: string;
+  type: ResourceType;
+  /** Input attributes with defaults applied; strings may hold references. */
+  properties: Record<string, Value>;
+  /** Explicit dependencies, by name. */
+  dependsOn: string[];
+  /** Where things inside the declaration were written. */
+  locate: Locator;
+}
+
+/** An output value of a stack. */
+export interface OutputConfig {
+  name: string;
+  value: Value;
+  sensitive: boolean;
+  description?: string;
+  locate: Locator;
+}
+
+/** Where the engine keeps state. */
+export type BackendConfig = { type: 'local'; path?: string };
+
+/** A whole stack, independent of the front end it came from. */
+export interface StackConfig {
+  /** Stack name; defaults to the stack file's directory name. */
+  name: string;
+  /** The file the stack was read from, for messages; and its directory, for relative paths. */
+  file: string;
+  dir: string;
+  resources: Map<string, ResourceConfig>;
+  outputs: Map<string, OutputConfig>;
+  backend?: BackendConfig;
+}

@@ -1,0 +1,9 @@
+/** The engine: configuration checks, dependency graph, plan and apply. */
+export * from './apply.js';
+export * from './check.js';
+export * from './config.js';
+export * from './expr.js';
+export * from './graph.js';
+export * from './normalize.js';
+export * from './plan.js';
+export * from './values.js';

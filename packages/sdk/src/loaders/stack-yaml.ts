@@ -1,0 +1,201 @@
+import { readFileSync } from 'node:fs';
+import { basename, dirname, resolve } from 'node:path';
+import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, type YAMLMap } from 'yaml';
+import { Diagnostics, type SourceRange } from '../diagnostics/index.js';
+import type { BackendConfig, Locator, OutputConfig, ResourceConfig, StackConfig } from '../engine/config.js';
+import { fromRawJson } from '../engine/expr.js';
+import { normalizeProperties } from '../engine/normalize.js';
+import { formatPath, isResourceType, resourceTypes } from '../model/index.js';
+
+const TOP_KEYS = new Set(['name', 'description', 'resources', 'outputs', 'backend']);
+const RESOURCE_KEYS = new Set(['type', 'properties', 'dependsOn', 'description']);
+const OUTPUT_KEYS = new Set(['value', 'sensitive', 'description']);
+const NAME_RE = /^[A-Za-z_][A-Za-z0-9_-]*$/;
+
+/** Result of loading a stack file: the config when there were no errors, and all diagnostics. */
+export interface LoadResult {
+  config?: StackConfig;
+  diagnostics: Diagnostics;
+}
+
+/**
+ * Loads a stack file (YAML): `resources` by name, each with `type`, `properties` (strings may hold
+ * `${name}` / `${name.attr}` references) and `dependsOn`; `outputs`; `backend`. Reports every problem
+ * with file, line, column and field. References and the graph are checked by `checkStack`.
+ */
+export function loadStackFile(path: string): LoadResult {
+  const file = resolve(path);
+  const diags = new Diagnostics();
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (e) {
+    diags.error(`cannot read stack file: ${(e as Error).message}`, undefined, { file, line: 1, column: 1 });
+    return { diagnostics: diags };
+  }
+  return loadStackText(text, file, diags);
+}
+
+/** Like {@link loadStackFile}, from text already read; `file` names it in messages. */
+export function loadStackText(text: string, file: string, diags = new Diagnostics()): LoadResult {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const at = (offset: number | undefined): SourceRange => {
+    const p = lc.linePos(offset ?? 0);
+    return { file, line: p.line, column: p.col };
+  };
+  for (const e of [...doc.errors, ...doc.warnings]) {
+    diags.error(e.message.split('\n')[0]!, undefined, at(e.pos[0]));
+  }
+  if (diags.hasErrors) return { diagnostics: diags };
+
+  const root = doc.contents;
+  if (!isMap(root)) {
+    diags.error('a stack file must be a mapping with a `resources` key', undefined, at(0));
+    return { diagnostics: diags };
+  }
+
+  /** Position of the node at `path` below `base`, or of the deepest ancestor that exists. */
+  const locateIn = (base: Node | null, path: readonly (string | number)[]): SourceRange | undefined => {
+    let node: unknown = base;
+    let best: Node | null = base;
+    for (const seg of path) {
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
+        if (!pair) break;
+        // Point at the key: that is where the field is written, also when its value spans lines.
+        best = pair.key as Node;
+        node = pair.value;
+        if (!node) break;
+      } else if (isSeq(node) && typeof seg === 'number' && node.items[seg]) {
+        node = node.items[seg];
+        best = node as Node;
+      } else break;
+    }
+    return best?.range ? at(best.range[0]) : undefined;
+  };
+  const keyRange = (map: YAMLMap, key: string): SourceRange | undefined => {
+    const pair = map.items.find((p) => isPair(p) && isScalar(p.key) && p.key.value === key);
+    return (pair?.key as Node | undefined)?.range ? at((pair!.key as Node).range![0]) : undefined;
+  };
+  const checkKeys = (map: YAMLMap, allowed: Set<string>, where: string) => {
+    for (const p of map.items) {
+      const k = isScalar(p.key) ? String(p.key.value) : String(p.key);
+      if (!allowed.has(k))
+        diags.error(
+          `unknown key; expected one of ${[...allowed].join(', ')}`,
+          where ? `${where}.${k}` : k,
+          at((p.key as Node | null)?.range?.[0]),
+        );
+    }
+  };
+
+  checkKeys(root, TOP_KEYS, '');
+  const stackName = root.get('name');
+  const dir = dirname(file);
+  const config: StackConfig = {
+    name: typeof stackName === 'string' ? stackName : basename(dir),
+    file,
+    dir,
+    resources: new Map(),
+    outputs: new Map(),
+  };
+
+  const resources = root.get('resources', true);
+  if (!isMap(resources)) {
+    diags.error(
+      '`resources` must be a mapping of resource names to resources',
+      'resources',
+      resources ? at((resources as Node).range?.[0]) : at(0),
+    );
+  } else {
+    for (const pair of resources.items) {
+      const name = isScalar(pair.key) ? String(pair.key.value) : '';
+      const field = `resources.${name}`;
+      const node = pair.value;
+      const keyAt = at((pair.key as Node | null)?.range?.[0]);
+      if (!NAME_RE.test(name)) {
+        diags.error('resource names use letters, digits, `_` and `-`, starting with a letter or `_`', field, keyAt);
+        continue;
+      }
+      if (!isMap(node)) {
+        diags.error('a resource must be a mapping with `type` and `properties`', field, keyAt);
+        continue;
+      }
+      checkKeys(node, RESOURCE_KEYS, field);
+      const type = node.get('type');
+      if (type === undefined) {
+        diags.error('is required', `${field}.type`, keyAt);
+        continue;
+      }
+      if (!isResourceType(type)) {
+        diags.error(
+          `unknown resource type ${JSON.stringify(type)}; known types: ${resourceTypes.join(', ')}`,
+          `${field}.type`,
+          locateIn(node, ['type']),
+        );
+        continue;
+      }
+      const propsNode = node.get('properties', true) as Node | undefined;
+      const rawProps = propsNode ? (propsNode as { toJSON(): unknown }).toJSON() : {};
+      if (rawProps === null || typeof rawProps !== 'object' || Array.isArray(rawProps)) {
+        diags.error('must be a mapping', `${field}.properties`, locateIn(node, ['properties']));
+        continue;
+      }
+      const locate: Locator = (path) =>
+        path[0] === 'properties' && !propsNode ? keyRange(node, 'type') : locateIn(node, path);
+      const { properties, problems } = normalizeProperties(type, name, rawProps as Record<string, unknown>, dir);
+      for (const p of problems)
+        diags.error(p.message, `${field}.properties.${formatPath(p.path)}`, locate(['properties', ...p.path]));
+      const dependsOn = node.get('dependsOn', true);
+      const deps: string[] = [];
+      if (dependsOn !== undefined) {
+        const list = (dependsOn as { toJSON(): unknown }).toJSON();
+        if (!Array.isArray(list) || !list.every((d) => typeof d === 'string'))
+          diags.error('must be a list of resource names', `${field}.dependsOn`, locateIn(node, ['dependsOn']));
+        else deps.push(...list);
+      }
+      const rc: ResourceConfig = { name, type, properties, dependsOn: deps, locate };
+      config.resources.set(name, rc);
+    }
+  }
+
+  const outputs = root.get('outputs', true);
+  if (outputs !== undefined && !isMap(outputs)) {
+    diags.error('`outputs` must be a mapping', 'outputs', locateIn(root, ['outputs']));
+  } else if (isMap(outputs)) {
+    for (const pair of outputs.items) {
+      const name = isScalar(pair.key) ? String(pair.key.value) : '';
+      const field = `outputs.${name}`;
+      const node = pair.value as Node | null;
+      let raw: unknown = node ? (node as { toJSON(): unknown }).toJSON() : null;
+      let sensitive = false;
+      let description: string | undefined;
+      let valuePath: string[] = [];
+      if (isMap(node)) {
+        checkKeys(node, OUTPUT_KEYS, field);
+        const obj = raw as { value?: unknown; sensitive?: unknown; description?: unknown };
+        raw = obj.value;
+        sensitive = obj.sensitive === true;
+        description = typeof obj.description === 'string' ? obj.description : undefined;
+        valuePath = ['value'];
+        if (raw === undefined) diags.error('is required', `${field}.value`, locateIn(node, []));
+      }
+      const locate: Locator = () => locateIn(node, valuePath);
+      const value = fromRawJson(raw, (message) => diags.error(message, field, locate([])));
+      const out: OutputConfig = { name, value, sensitive, description, locate };
+      config.outputs.set(name, out);
+    }
+  }
+
+  const backend = root.get('backend', true);
+  if (backend !== undefined) {
+    const b = (backend as { toJSON(): unknown }).toJSON() as { type?: unknown; path?: unknown } | null;
+    if (!b || b.type !== 'local')
+      diags.error('supported backends: {type: local, path?}', 'backend.type', locateIn(root, ['backend', 'type']));
+    else
+      config.backend = { type: 'local', path: typeof b.path === 'string' ? resolve(dir, b.path) : undefined } satisfies BackendConfig;
+  }
+
+  return { config, diagnostics: diags };
+}

@@ -1,0 +1,77 @@
+import { Type } from '@sinclair/typebox';
+import { Hostname, Ipv4, Name, Ref } from '../formats.js';
+import { defineResource } from '../resource.js';
+
+/** A virtual machine (Nova server): a libvirt domain on a qcow2 overlay with a config drive. */
+export const server = defineResource({
+  type: 'server',
+  collection: 'servers',
+  description: 'A virtual machine booted from an image, with NICs on networks and a config-2 config drive.',
+  inputs: Type.Object(
+    {
+      name: Type.Optional(Name({ description: 'Display name; defaults to the resource name.', updatableLive: true })),
+      hostname: Type.Optional(
+        Hostname({ requiresReplace: true, description: 'Guest hostname; defaults to the name, made DNS-safe.' }),
+      ),
+      image: Ref('image', { requiresReplace: true, description: 'Image the root disk is an overlay of.' }),
+      vcpus: Type.Integer({ minimum: 1, maximum: 64, default: 1, requiresReplace: true, description: 'vCPUs.' }),
+      memoryMb: Type.Integer({
+        minimum: 64,
+        maximum: 1048576,
+        default: 256,
+        requiresReplace: true,
+        description: 'Memory in MiB.',
+      }),
+      firmware: Type.Union([Type.Literal('bios'), Type.Literal('uefi')], {
+        default: 'bios',
+        requiresReplace: true,
+        description: 'Boot firmware.',
+      }),
+      machine: Type.Union([Type.Literal('pc'), Type.Literal('q35')], {
+        default: 'pc',
+        requiresReplace: true,
+        description: 'QEMU machine type.',
+      }),
+      networks: Type.Array(
+        Type.Object(
+          {
+            network: Type.Optional(Ref('network', { description: 'Network to attach to.' })),
+            subnet: Type.Optional(Ref('subnet', { description: 'Subnet to take the address from.' })),
+            fixedIp: Type.Optional(Ipv4({ description: 'Address to use instead of an allocated one.' })),
+          },
+          { additionalProperties: false, minProperties: 1 },
+        ),
+        { minItems: 1, maxItems: 8, requiresReplace: true, description: 'NICs, in order.' },
+      ),
+      userData: Type.Optional(
+        Type.String({
+          maxLength: 65535,
+          requiresReplace: true,
+          description: 'User data on the config drive; run by the guest at boot (cloud-init, or `#!` scripts).',
+        }),
+      ),
+      publicKeys: Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]+$' }), Type.String({ minLength: 1 }), {
+        default: {},
+        requiresReplace: true,
+        description: 'SSH public keys by name, written to the config drive.',
+      }),
+    },
+    { additionalProperties: false },
+  ),
+  outputs: Type.Object({
+    status: Type.String({ description: 'ACTIVE, SHUTOFF, ERROR or MISSING (domain gone).' }),
+    accessIpV4: Type.String({ description: 'First IPv4 address of the server.' }),
+    addresses: Type.Array(
+      Type.Object({
+        network: Type.String(),
+        subnet: Type.String(),
+        ip: Type.String(),
+        mac: Type.String(),
+      }),
+      { description: 'Addresses by NIC, in order.' },
+    ),
+    hypervisor: Type.String({ description: 'libvirt domain type: kvm, or qemu (TCG) where KVM cannot run guests.' }),
+    domain: Type.String({ description: 'libvirt domain name.' }),
+    consoleLog: Type.String({ description: 'Path of the serial console log on the host.' }),
+  }),
+});

@@ -1,0 +1,3 @@
+/** State documents and backends. */
+export * from './local.js';
+export * from './types.js';

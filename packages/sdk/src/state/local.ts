@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { copyFile, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { hostname, userInfo } from 'node:os';
+import { type LockInfo, type StateBackend, type StateDoc, StateError } from './types.js';
+
+/** Writes `data` to `path` atomically (temp file + rename) with mode 0600. */
+export async function writeFileAtomic(path: string, data: string): Promise<void> {
+  const tmp = `${path}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`;
+  const fh = await open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+}
+
+/**
+ * State in a local JSON file (mode 0600). The previous version is kept as `<file>.backup` before every
+ * write; `<file>.lock`, created exclusively, holds the lock and says who holds it.
+ */
+export class LocalBackend implements StateBackend {
+  constructor(readonly path: string) {}
+
+  get where(): string {
+    return this.path;
+  }
+
+  async read(): Promise<StateDoc | null> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+    try {
+      return JSON.parse(text) as StateDoc;
+    } catch (e) {
+      throw new StateError('corrupt', `state file ${this.path} is not valid JSON: ${(e as Error).message}`);
+    }
+  }
+
+  async write(doc: StateDoc): Promise<void> {
+    const cur = await this.read();
+    if (cur) {
+      if (cur.lineage !== doc.lineage)
+        throw new StateError(
+          'lineage_mismatch',
+          `refusing to overwrite ${this.path}: it belongs to lineage ${cur.lineage}, not ${doc.lineage}`,
+        );
+      if (doc.serial <= cur.serial)
+        throw new StateError(
+          'stale_serial',
+          `refusing to overwrite ${this.path}: its serial ${cur.serial} is not older than ${doc.serial}`,
+        );
+      await copyFile(this.path, `${this.path}.backup`);
+    }
+    await writeFileAtomic(this.path, `${JSON.stringify(doc, null, 2)}\n`);
+  }
+
+  async lock(operation: string): Promise<() => Promise<void>> {
+    const lockPath = `${this.path}.lock`;
+    const info: LockInfo = {
+      id: randomUUID(),
+      operation,
+      who: `${userInfo().username}@${hostname()} pid ${process.pid}`,
+      created: new Date().toISOString(),
+    };
+    try {
+      await writeFile(lockPath, JSON.stringify(info), { flag: 'wx', mode: 0o600 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      let holder: Partial<LockInfo> = {};
+      try {
+        holder = JSON.parse(await readFile(lockPath, 'utf8')) as LockInfo;
+      } catch {
+        // An unreadable lock file is still a lock.
+      }
+      throw new StateError(
+        'locked',
+        `state ${this.path} is locked by ${holder.who ?? 'unknown'} (${holder.operation ?? '?'}) since ${holder.created ?? '?'}; lock id ${holder.id ?? '?'}`,
+      );
+    }
+    return async () => {
+      if (existsSync(lockPath)) await rm(lockPath, { force: true });
+    };
+  }
+}

@@ -1,0 +1,69 @@
+import type { ResourceType } from '../model/index.js';
+
+/** Current version of the state document format. */
+export const STATE_VERSION = 1;
+
+/** One managed resource as the engine last applied it. */
+export interface StateResource {
+  name: string;
+  type: ResourceType;
+  /** The id the agent knows the resource by. */
+  id: string;
+  /** Inputs and outputs. */
+  attributes: Record<string, unknown>;
+  /** Names of resources this one depended on when applied; deletes run in reverse of these. */
+  dependencies: string[];
+  /**
+   * `ready`: applied. `tainted`: its create failed or was interrupted; the next apply replaces it.
+   * `creating`: written before the create call, so an interrupted create is never orphaned.
+   */
+  status: 'ready' | 'tainted' | 'creating';
+}
+
+/** A recorded output value. */
+export interface StateOutput {
+  value: unknown;
+  sensitive: boolean;
+}
+
+/** The engine's record of what it applied: a versioned document. */
+export interface StateDoc {
+  version: number;
+  /** Increases with every write. */
+  serial: number;
+  /** Identifies this state's history; writes from another lineage are refused. */
+  lineage: string;
+  stack: string;
+  resources: StateResource[];
+  outputs: Record<string, StateOutput>;
+}
+
+/** Who holds a state lock, and since when. */
+export interface LockInfo {
+  id: string;
+  operation: string;
+  who: string;
+  created: string;
+}
+
+/** Where state lives. Implementations: local file (default) and, later, PostgreSQL. */
+export interface StateBackend {
+  /** Human description, e.g. the file path. */
+  readonly where: string;
+  read(): Promise<StateDoc | null>;
+  /** Writes `doc`; refuses a different lineage or a serial not newer than the stored one. */
+  write(doc: StateDoc): Promise<void>;
+  /** Takes the lock or fails at once naming the holder. Returns the release function. */
+  lock(operation: string): Promise<() => Promise<void>>;
+}
+
+/** A state operation refused: lock held, lineage mismatch, stale serial. */
+export class StateError extends Error {
+  override readonly name = 'StateError';
+  constructor(
+    readonly code: 'locked' | 'lineage_mismatch' | 'stale_serial' | 'corrupt',
+    message: string,
+  ) {
+    super(message);
+  }
+}

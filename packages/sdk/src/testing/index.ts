@@ -1,0 +1,2 @@
+/** Test helpers: plan and apply stacks with no hosts. */
+export * from './memory-handlers.js';
