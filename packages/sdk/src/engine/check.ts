@@ -46,6 +46,7 @@ export function checkStack(config: StackConfig, handlers: HandlerSet): { graph: 
   /** Why a reference is wrong, or undefined when it is fine. */
   const refProblem = (ref: Ref, expect: ResourceType | undefined): string | undefined => {
     const target = config.resources.get(ref.resource);
+    if (!target && config.invalid?.has(ref.resource)) return undefined;
     if (!target) {
       const known = [...config.resources.keys()].sort().join(', ') || 'none';
       return `reference ${ref.text} names no resource in this stack (resources: ${known})`;
@@ -68,13 +69,14 @@ export function checkStack(config: StackConfig, handlers: HandlerSet): { graph: 
       const locate = () => rc.locate(['properties', ...path]);
       const problem = refProblem(ref, expect);
       if (problem) diags.error(problem, field, locate());
-      else {
+      else if (config.resources.has(ref.resource)) {
         graph.connect(rc.name, ref.resource);
         edgeAt.set(`${rc.name}>${ref.resource}`, { field, locate });
       }
     });
     rc.dependsOn.forEach((dep, i) => {
       const field = `resources.${rc.name}.dependsOn[${i}]`;
+      if (config.invalid?.has(dep)) return;
       if (!config.resources.has(dep)) diags.error(`names no resource in this stack: ${dep}`, field, rc.locate(['dependsOn', i]));
       else {
         graph.connect(rc.name, dep);

@@ -41,6 +41,8 @@ export interface StackConfig {
   file: string;
   dir: string;
   resources: Map<string, ResourceConfig>;
+  /** Resources declared but not loadable (already reported); references to them are not errors again. */
+  invalid?: Set<string>;
   outputs: Map<string, OutputConfig>;
   backend?: BackendConfig;
 }

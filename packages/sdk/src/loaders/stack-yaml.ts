@@ -98,6 +98,7 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
     file,
     dir,
     resources: new Map(),
+    invalid: new Set(),
     outputs: new Map(),
   };
 
@@ -134,6 +135,7 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
           `${field}.type`,
           locateIn(node, ['type']),
         );
+        config.invalid!.add(name);
         continue;
       }
       const propsNode = node.get('properties', true) as Node | undefined;

@@ -81,6 +81,9 @@ export function checkSubnetRanges(
   pools: Ipv4Pool[] | undefined,
 ): { path: (string | number)[]; message: string }[] {
   let net: Ipv4Net;
+  // Malformed text is the schema's to report; here only what the schema cannot see.
+  const m = /^([^/]+)\/(\d{1,2})$/.exec(cidr);
+  if (!m || !isIpv4(m[1]!) || Number(m[2]) > 32) return [];
   try {
     net = parseCidr(cidr);
   } catch (e) {

@@ -8,7 +8,7 @@ export interface SchemaError {
   message: string;
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictTypes: false });
+const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictTypes: false, verbose: true });
 for (const k of [...META_KEYWORDS, 'formatName']) ajv.addKeyword({ keyword: k, schemaType: ['boolean', 'string'] });
 
 const inputValidators = new Map<ResourceType, ValidateFunction>();

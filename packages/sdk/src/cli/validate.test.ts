@@ -1,0 +1,134 @@
+import assert from 'node:assert/strict';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { runCli } from './testing.js';
+
+const root = mkdtempSync(join(tmpdir(), 'stratus-validate-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+
+const GOOD = `resources:
+  img:
+    type: image
+    properties:
+      source: ./guest.qcow2
+  net:
+    type: network
+  sub:
+    type: subnet
+    properties:
+      network: \${net}
+      cidr: 10.20.0.0/24
+  web:
+    type: server
+    properties:
+      image: \${img}
+      networks:
+        - subnet: \${sub}
+`;
+
+/** Each bad stack: what to change in GOOD, and the location, field and message the error must name. */
+const CASES: { name: string; yaml: string; where: string; field: string; message: RegExp }[] = [
+  {
+    name: 'unknown resource type',
+    yaml: GOOD.replace('    type: network', '    type: netwrok'),
+    where: '7:5',
+    field: 'resources.net.type',
+    message: /unknown resource type "netwrok"/,
+  },
+  {
+    name: 'missing required field',
+    yaml: GOOD.replace('      cidr: 10.20.0.0/24\n', ''),
+    where: '10:5',
+    field: 'resources.sub.properties.cidr',
+    message: /is required/,
+  },
+  {
+    name: 'reference to a missing resource',
+    yaml: GOOD.replace('image: ${img}', 'image: ${imgx}'),
+    where: '16:7',
+    field: 'resources.web.properties.image',
+    message: /\$\{imgx\} names no resource/,
+  },
+  {
+    name: 'dependency cycle',
+    yaml: `${GOOD}    dependsOn: [web2]\n  web2:\n    type: network\n    dependsOn: [web]\n`,
+    where: '19:17',
+    field: 'resources.web.dependsOn[0]',
+    message: /dependency cycle: web -> web2 -> web/,
+  },
+  {
+    name: 'invalid CIDR',
+    yaml: GOOD.replace('cidr: 10.20.0.0/24', 'cidr: 10.20.0.0/33'),
+    where: '12:7',
+    field: 'resources.sub.properties.cidr',
+    message: /must be an IPv4 CIDR/,
+  },
+  {
+    name: 'CIDR with host bits',
+    yaml: GOOD.replace('cidr: 10.20.0.0/24', 'cidr: 10.20.0.7/24'),
+    where: '12:7',
+    field: 'resources.sub.properties.cidr',
+    message: /host bits set/,
+  },
+  {
+    name: 'IP range outside its subnet',
+    yaml: GOOD.replace(
+      'cidr: 10.20.0.0/24\n',
+      'cidr: 10.20.0.0/24\n      allocationPools:\n        - start: 10.20.0.10\n          end: 10.21.0.20\n',
+    ),
+    where: '15:11',
+    field: 'resources.sub.properties.allocationPools[0].end',
+    message: /10\.21\.0\.20 is outside the subnet 10\.20\.0\.0\/24/,
+  },
+];
+
+describe('bad input fails validate and plan with file:line:column and field, changing nothing', () => {
+  for (const c of CASES) {
+    test(c.name, async () => {
+      const dir = mkdtempSync(join(root, 'case-'));
+      const file = join(dir, 'stack.yaml');
+      writeFileSync(file, c.yaml);
+      const agentDir = join(dir, 'agent');
+      const env = { STRATUS_AGENT_STATE_DIR: agentDir };
+      for (const cmd of ['validate', 'plan']) {
+        const r = await runCli([cmd, file], { env });
+        assert.equal(r.code, 1, `${cmd} exit code; stderr: ${r.stderr}`);
+        const expected = `${file}:${c.where}: error: ${c.field}: `;
+        const line = r.stderr.split('\n').find((l) => l.startsWith(expected));
+        assert.ok(line, `${cmd}: expected a line starting with ${expected}\ngot:\n${r.stderr}`);
+        assert.match(line, c.message);
+        assert.match(r.stderr, /nothing was changed/);
+      }
+      // Nothing was created: no agent was started, no state written.
+      assert.equal(existsSync(agentDir), false);
+      assert.deepEqual(readdirSync(dir), ['stack.yaml']);
+    });
+  }
+
+  test('several problems in one file are all reported', async () => {
+    const dir = mkdtempSync(join(root, 'multi-'));
+    const file = join(dir, 'stack.yaml');
+    writeFileSync(file, GOOD.replace('type: network', 'type: netwrok').replace('10.20.0.0/24', '10.20.0.0/33'));
+    const r = await runCli(['validate', file]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /resources\.net\.type/);
+    assert.match(r.stderr, /resources\.sub\.properties\.cidr/);
+    assert.match(r.stderr, /2 errors; nothing was changed/);
+  });
+
+  test('a valid stack validates', async () => {
+    const dir = mkdtempSync(join(root, 'ok-'));
+    writeFileSync(join(dir, 'stack.yaml'), GOOD);
+    const r = await runCli(['validate', dir]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /is valid \(4 resources\)/);
+  });
+
+  test('unknown flags are usage errors', async () => {
+    const r = await runCli(['plan', '--bogus']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Unknown option '--bogus'/);
+  });
+});
