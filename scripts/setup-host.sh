@@ -11,7 +11,7 @@ fi
 PACKAGES=(
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev
   openvswitch-switch dnsmasq-base nftables iptables iproute2 ovmf swtpm swtpm-tools
-  genisoimage xorriso busybox-static systemd-boot-efi mtools dosfstools cpio
+  genisoimage xorriso busybox-static systemd-boot-efi mtools dosfstools cpio curl
   syslinux syslinux-common fdisk
   postgresql
 )

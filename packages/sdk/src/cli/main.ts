@@ -88,7 +88,7 @@ function printServers(state: { resources: { type: string; name: string; attribut
     out.write(
       `\nServer ${r.name} is ${a.status ?? '?'} on ${a.hypervisor ?? '?'} at ${a.accessIpV4 ?? '(no address)'}.\n` +
         `  Console log:  tail -f ${a.consoleLog}\n` +
-        `  Reach it from the network's DHCP namespace, e.g.: ip netns exec qdhcp-${(a.addresses as { network?: string }[] | undefined)?.[0]?.network ?? '<network-id>'} wget -qO- http://${a.accessIpV4}/\n`,
+        `  Reach it from the network's DHCP namespace, e.g.: ip netns exec qdhcp-${(a.addresses as { network?: string }[] | undefined)?.[0]?.network ?? '<network-id>'} curl http://${a.accessIpV4}/\n`,
     );
   }
 }
@@ -164,7 +164,7 @@ async function runApply(planned: Awaited<ReturnType<typeof planFor>>, parallelis
       out.write(`\nApply ${interrupted ? 'interrupted' : 'failed'}. ${s}\n`);
       return 1;
     }
-    out.write(`\nApply complete! ${s}\n`);
+    out.write(`\n${planned.config.resources.size === 0 && result.destroyed > 0 ? 'Destroy' : 'Apply'} complete! ${s}\n`);
     printServers(result.state);
     const outs = Object.entries(result.state.outputs);
     if (outs.length) {

@@ -1,0 +1,120 @@
+import { randomBytes } from 'node:crypto';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { hostname } from 'node:os';
+import { dirname, join } from 'node:path';
+import { createApiServer } from './api/server.js';
+import { LibvirtCompute } from './compute/libvirt.js';
+import type { VirtType } from './compute/types.js';
+import { logger } from './host/log.js';
+import { probeVirtType } from './host/probe.js';
+import { type AgentContext, KeyedMutex } from './resources/context.js';
+import { imageService } from './resources/image.js';
+import { networkService, reviveNetwork, subnetService } from './resources/network.js';
+import { serverService } from './resources/server.js';
+import { RecordStore } from './store/records.js';
+
+const log = logger('agent');
+
+/** How to run an agent. */
+export interface AgentOptions {
+  stateDir: string;
+  socket: string;
+  /** Also listen on TCP `host:port` (plain HTTP; put it behind TLS or keep it on loopback). */
+  listen?: string;
+  virtType: 'auto' | VirtType;
+  libvirtUri: string;
+  /** How often dnsmasq and bridges are checked and revived, in ms. */
+  superviseEveryMs?: number;
+}
+
+/** Reads the bearer token, creating it (mode 0600) on first start. */
+async function loadToken(file: string): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+  }
+  const token = randomBytes(32).toString('hex');
+  await writeFile(file, `${token}\n`, { mode: 0o600, flag: 'wx' });
+  return token;
+}
+
+/** A running stratus-agent. */
+export class StratusAgent {
+  private servers: Server[] = [];
+  private timer?: NodeJS.Timeout;
+  private ctx?: AgentContext;
+
+  constructor(readonly opts: AgentOptions) {}
+
+  async start(): Promise<void> {
+    const { stateDir } = this.opts;
+    await mkdir(stateDir, { recursive: true, mode: 0o711 });
+    // libvirt's qemu user must reach disks below the state dir.
+    await chmod(stateDir, 0o711);
+    const token = await loadToken(join(stateDir, 'token'));
+    const probe = await probeVirtType(this.opts.virtType);
+    log.info('hypervisor chosen', { virtType: probe.virtType, reason: probe.reason });
+    const ctx: AgentContext = {
+      stateDir,
+      store: new RecordStore(join(stateDir, 'records')),
+      locks: new KeyedMutex(),
+      compute: new LibvirtCompute(this.opts.libvirtUri),
+      virtType: probe.virtType,
+    };
+    this.ctx = ctx;
+    await this.supervise();
+    const services = {
+      image: imageService(ctx),
+      network: networkService(ctx),
+      subnet: subnetService(ctx),
+      server: serverService(ctx),
+    };
+    const hostInfo = async () => ({
+      hostname: hostname(),
+      virtType: probe.virtType,
+      virtReason: probe.reason,
+      libvirtUri: this.opts.libvirtUri,
+      stateDir,
+      pid: process.pid,
+    });
+    const make = () => createApiServer({ token, services, hostInfo });
+
+    await mkdir(dirname(this.opts.socket), { recursive: true, mode: 0o755 });
+    await rm(this.opts.socket, { force: true });
+    const unix = make();
+    await new Promise<void>((resolve, reject) => unix.once('error', reject).listen(this.opts.socket, resolve));
+    await chmod(this.opts.socket, 0o600);
+    this.servers.push(unix);
+    log.info('listening', { socket: this.opts.socket });
+    if (this.opts.listen) {
+      const m = /^(.*):(\d+)$/.exec(this.opts.listen);
+      if (!m) throw new Error(`--listen must be host:port, got ${this.opts.listen}`);
+      const tcp = make();
+      await new Promise<void>((resolve, reject) => tcp.once('error', reject).listen(Number(m[2]), m[1], resolve));
+      this.servers.push(tcp);
+      log.info('listening', { tcp: this.opts.listen });
+    }
+    this.timer = setInterval(() => void this.supervise(), this.opts.superviseEveryMs ?? 10_000);
+    this.timer.unref();
+  }
+
+  /** Brings every network's bridge and DHCP server back if they went away (reboot, crash, kill). */
+  private async supervise(): Promise<void> {
+    const ctx = this.ctx!;
+    for (const net of await ctx.store.list('networks')) {
+      try {
+        await reviveNetwork(ctx, net.id);
+      } catch (e) {
+        log.warn('network supervision failed', { network: net.id, error: (e as Error).message });
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    if (this.timer) clearInterval(this.timer);
+    await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));
+    await this.ctx?.compute.close();
+  }
+}

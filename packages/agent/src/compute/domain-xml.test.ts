@@ -1,0 +1,146 @@
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { run } from '../host/exec.js';
+import { METADATA_NS, serverTap } from '../host/names.js';
+import { buildDomainXml, nvramPath, OVMF_CODE, OVMF_VARS_TEMPLATE } from './domain-xml.js';
+import { serverIdFromXml } from './libvirt.js';
+import type { DomainSpec } from './types.js';
+import { xmlEscape, xmlUnescape } from './xml.js';
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'stratus-domxml-'));
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+function spec(over: Partial<DomainSpec> = {}): DomainSpec {
+  const serverId = over.serverId ?? randomUUID();
+  return {
+    serverId,
+    name: 'web-1',
+    vcpus: 2,
+    memoryMiB: 512,
+    virtType: 'qemu',
+    machine: 'pc',
+    firmware: 'bios',
+    rootDisk: `/var/lib/stratus/instances/${serverId}/disk.qcow2`,
+    configDrive: `/var/lib/stratus/instances/${serverId}/config.iso`,
+    nics: [
+      { mac: '52:54:00:12:34:56', bridge: 'brq0123456789a', tap: serverTap(serverId, 0), model: 'virtio' },
+      { mac: 'fa:16:3e:00:00:01', bridge: 'brq0123456789b', tap: serverTap(serverId, 1), model: 'e1000e' },
+    ],
+    consoleLog: `/var/lib/stratus/instances/${serverId}/console.log`,
+    ...over,
+  };
+}
+
+/** Runs virt-xml-validate (libvirt's RELAX NG schema, through xmllint) on a rendered domain. */
+async function validate(xml: string): Promise<void> {
+  const file = join(dir, `${randomUUID()}.xml`);
+  await writeFile(file, xml);
+  try {
+    await run('virt-xml-validate', [file, 'domain']);
+  } catch (e) {
+    const msg = (e as Error).message;
+    if (/xmllint: not found/.test(msg)) {
+      assert.fail('virt-xml-validate needs xmllint: install the Debian package libxml2-utils');
+    }
+    throw e;
+  }
+}
+
+const cases: [string, Partial<DomainSpec>][] = [
+  ['bios/pc under TCG', {}],
+  ['bios/pc under KVM', { virtType: 'kvm' }],
+  ['uefi/q35 under TCG', { firmware: 'uefi', machine: 'q35', nvram: '/var/lib/stratus/x/OVMF_VARS.fd' }],
+  ['uefi/q35 under KVM, default nvram, no config drive', { firmware: 'uefi', machine: 'q35', virtType: 'kvm', configDrive: null }],
+  ['uefi/pc, no NICs', { firmware: 'uefi', machine: 'pc', nics: [] }],
+];
+
+for (const [label, over] of cases) {
+  test(`domain XML validates against libvirt's schema: ${label}`, async () => {
+    const s = spec(over);
+    const xml = buildDomainXml(s);
+    await validate(xml);
+    assert.match(xml, new RegExp(`<domain type="${s.virtType}">`));
+    assert.match(xml, new RegExp(`<name>stratus-${s.serverId}</name>`));
+    assert.match(xml, new RegExp(`<uuid>${s.serverId}</uuid>`));
+    assert.equal(serverIdFromXml(xml), s.serverId);
+    assert.match(xml, /<on_poweroff>destroy<\/on_poweroff>/);
+    assert.match(xml, /<on_reboot>restart<\/on_reboot>/);
+    assert.match(xml, /<clock offset="utc"\/>/);
+    assert.match(xml, new RegExp(`<log file="${s.consoleLog}" append="on"/>`));
+    assert.match(xml, /<target dev="vda" bus="virtio"\/>/);
+    assert.doesNotMatch(xml, /hyperv/i);
+    if (s.virtType === 'kvm') assert.match(xml, /<cpu mode="host-passthrough"/);
+    else assert.doesNotMatch(xml, /<cpu|host-passthrough|host-model/);
+    if (s.firmware === 'uefi') {
+      assert.match(xml, new RegExp(`<loader readonly="yes" secure="no" type="pflash">${OVMF_CODE}</loader>`));
+      assert.match(xml, new RegExp(`<nvram template="${OVMF_VARS_TEMPLATE}">${nvramPath(s)}</nvram>`));
+      assert.equal(/<smm state="on"\/>/.test(xml), s.machine === 'q35');
+    } else {
+      assert.doesNotMatch(xml, /<loader|<nvram|<smm/);
+    }
+    if (s.configDrive) {
+      assert.match(xml, /<target dev="vdb" bus="virtio"\/>\s*<readonly\/>/);
+    } else {
+      assert.doesNotMatch(xml, /vdb/);
+    }
+    assert.equal((xml.match(/<interface type="bridge">/g) ?? []).length, s.nics.length);
+    for (const nic of s.nics) {
+      assert.match(xml, new RegExp(`<mac address="${nic.mac}"/>\\s*<source bridge="${nic.bridge}"/>`));
+      assert.match(xml, new RegExp(`<target dev="${nic.tap}"/>\\s*<model type="${nic.model}"/>`));
+    }
+  });
+}
+
+test('default nvram path is per domain under libvirt nvram dir', () => {
+  const id = randomUUID();
+  assert.equal(nvramPath({ serverId: id }), `/var/lib/libvirt/qemu/nvram/stratus-${id}_VARS.fd`);
+  assert.equal(nvramPath({ serverId: id, nvram: '/x/v.fd' }), '/x/v.fd');
+});
+
+test('names with markup are escaped and cannot inject elements', async () => {
+  const name = `a<&'"b</title><devices><disk type='file'/>`;
+  const s = spec({ name });
+  const xml = buildDomainXml(s);
+  await validate(xml);
+  assert.match(xml, /<title>a&lt;&amp;&apos;&quot;b&lt;\/title&gt;&lt;devices&gt;&lt;disk type=&apos;file&apos;\/&gt;<\/title>/);
+  assert.equal((xml.match(/<devices>/g) ?? []).length, 1);
+  assert.equal((xml.match(/<disk /g) ?? []).length, 2);
+  assert.equal(xmlUnescape(xmlEscape(name)), name);
+  assert.throws(() => buildDomainXml(spec({ name: 'bad\u0001name' })), /XML cannot carry/);
+});
+
+test('metadata carries the server id in the Stratus namespace', () => {
+  const s = spec();
+  const xml = buildDomainXml(s);
+  assert.match(xml, new RegExp(`<stratus:instance xmlns:stratus="${METADATA_NS}">`));
+  assert.match(xml, new RegExp(`<stratus:id>${s.serverId}</stratus:id>`));
+  // libvirt may rebind the namespace to another prefix; the reader follows the binding.
+  const other = xml.replace(/stratus:/g, 'x:').replace('xmlns:stratus=', 'xmlns:x=');
+  assert.equal(serverIdFromXml(other), s.serverId);
+  assert.equal(serverIdFromXml(xml.replace(METADATA_NS, 'https://example.invalid/ns')), null);
+});
+
+test('invalid specs are refused', () => {
+  const id = randomUUID();
+  const bad: [Partial<DomainSpec>, RegExp][] = [
+    [{ serverId: 'Not-A-UUID' }, /invalid resource id/],
+    [{ serverId: id, rootDisk: 'relative/disk.qcow2' }, /rootDisk must be an absolute path/],
+    [{ serverId: id, consoleLog: '/var/lib/../../etc/x' }, /consoleLog/],
+    [{ serverId: id, vcpus: 0 }, /vcpus/],
+    [{ serverId: id, memoryMiB: 1.5 }, /memoryMiB/],
+    [{ serverId: id, name: '' }, /server name/],
+    [{ serverId: id, nics: [{ mac: '01:00:5e:00:00:01', bridge: 'br0', tap: 'tapx', model: 'virtio' }] }, /unicast/],
+    [{ serverId: id, nics: [{ mac: '52:54:00:00:00:01', bridge: 'br 0', tap: 'tapx', model: 'virtio' }] }, /bridge/],
+    [{ serverId: id, nics: [{ mac: '52:54:00:00:00:01', bridge: 'br0', tap: 'vnet0', model: 'virtio' }] }, /libvirt/],
+  ];
+  for (const [over, re] of bad) assert.throws(() => buildDomainXml(spec(over)), re);
+});

@@ -1,0 +1,302 @@
+/**
+ * The libvirt side of the compute driver: one lazily opened `qemu:///system` connection and idempotent
+ * operations on the domains of Stratus servers. Domains are found by name (`stratus-<server id>`, see
+ * host/names.ts) and carry the server id in their `<metadata>`, so the agent can list what it owns.
+ *
+ * Callers serialize operations per server; the connection itself may be shared by concurrent calls.
+ */
+import { mkdir, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import {
+  type Domain,
+  DomainGetXMLDescFlags,
+  DomainState as LibvirtDomainState,
+  Hypervisor,
+} from '@unraid/libvirt';
+import { run } from '../host/exec.js';
+import { logger } from '../host/log.js';
+import { assertId, domainName, METADATA_NS } from '../host/names.js';
+import { buildDomainXml } from './domain-xml.js';
+import { ComputeError } from './errors.js';
+import type { DomainSpec, DomainState } from './types.js';
+import { xmlUnescape } from './xml.js';
+
+const log = logger('libvirt');
+
+/** What {@link LibvirtCompute.ensureDomain} did to reach the running state. */
+export type EnsureDomainAction = 'created' | 'started' | 'resumed' | 'unchanged';
+
+/** The response of {@link LibvirtCompute.ensureDomain}. */
+export interface EnsureDomainResult {
+  action: EnsureDomainAction;
+  state: DomainState;
+}
+
+/** A Stratus server's domain as found on this host. */
+export interface StratusDomain {
+  serverId: string;
+  state: DomainState;
+}
+
+/** Options of {@link LibvirtCompute}. */
+export interface LibvirtComputeOptions {
+  /** libvirt connection URI (default `qemu:///system`). */
+  uri?: string;
+}
+
+const ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+const NAME_PREFIX = 'stratus-';
+
+// The binding passes on only libvirt's message text (its error code is always -1), so errors are told
+// apart by libvirt's stable message prefixes.
+const NOT_FOUND_RE = /Domain not found|no domain with matching/i;
+const NOT_RUNNING_RE = /domain is not running|Requested operation is not valid: domain is not running/i;
+const CONNECTION_RE =
+  /End of file while reading data|Cannot write data|Cannot recv data|Broken pipe|client socket is closed|Connection reset by peer|invalid connection pointer|Failed to connect socket|not connected|no connection driver/i;
+const NVRAM_RE = /nvram/i;
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+/** Maps libvirt's numeric domain state onto the agent's {@link DomainState}. */
+export function mapDomainState(state: number): DomainState {
+  switch (state) {
+    case LibvirtDomainState.RUNNING:
+    case LibvirtDomainState.BLOCKED:
+      return 'running';
+    case LibvirtDomainState.PAUSED:
+    case LibvirtDomainState.PMSUSPENDED:
+      return 'paused';
+    case LibvirtDomainState.SHUTOFF:
+      return 'shutoff';
+    case LibvirtDomainState.CRASHED:
+      return 'crashed';
+    default:
+      return 'other';
+  }
+}
+
+/**
+ * Reads the server id out of a domain XML's Stratus metadata (whatever prefix the namespace is bound to),
+ * or returns null when there is none.
+ */
+export function serverIdFromXml(xml: string): string | null {
+  const ns = METADATA_NS.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  const prefix = new RegExp(`xmlns:([A-Za-z_][\\w.-]*)=["']${ns}["']`).exec(xml)?.[1];
+  if (prefix === undefined) return null;
+  const id = new RegExp(`<${prefix}:id>([^<]*)</${prefix}:id>`).exec(xml)?.[1];
+  if (id === undefined) return null;
+  const value = xmlUnescape(id).trim();
+  return ID_RE.test(value) ? value : null;
+}
+
+/** The libvirt compute driver: one connection, idempotent domain operations keyed by server id. */
+export class LibvirtCompute {
+  readonly uri: string;
+  private conn: Promise<Hypervisor> | null = null;
+
+  /** `opts` may also be just the connection URI. Nothing is opened until the first operation. */
+  constructor(opts: LibvirtComputeOptions | string = {}) {
+    this.uri = (typeof opts === 'string' ? opts : opts.uri) ?? 'qemu:///system';
+  }
+
+  /**
+   * Makes the server's domain exist and run: defines it when absent, and (re)defines it from `spec` and
+   * starts it when it is not running; resumes it when paused. A running domain is left alone, also when
+   * `spec` changed: its new definition takes effect after it has stopped.
+   */
+  async ensureDomain(spec: DomainSpec): Promise<EnsureDomainResult> {
+    const xml = buildDomainXml(spec);
+    // virtlogd (root) writes the console log, but only into an existing directory.
+    await mkdir(dirname(spec.consoleLog), { recursive: true, mode: 0o755 });
+    const name = domainName(spec.serverId);
+    return this.withConn(async (hv) => {
+      let dom = await this.lookup(hv, name);
+      if (dom === null) {
+        dom = await hv.domainDefineXML(xml);
+        log.info('domain defined', { serverId: spec.serverId, name });
+        await hv.domainCreate(dom);
+        log.info('domain started', { serverId: spec.serverId, name });
+        return { action: 'created', state: mapDomainState((await hv.domainGetInfo(dom)).state) };
+      }
+      const state = mapDomainState((await hv.domainGetInfo(dom)).state);
+      // `other` is a domain on its way down (or in a transient state): the next reconcile starts it.
+      if (state === 'running' || state === 'other') return { action: 'unchanged', state };
+      if (state === 'paused') {
+        await hv.domainResume(dom);
+        log.info('domain resumed', { serverId: spec.serverId, name });
+        return { action: 'resumed', state: mapDomainState((await hv.domainGetInfo(dom)).state) };
+      }
+      dom = await hv.domainDefineXML(xml);
+      await hv.domainCreate(dom);
+      log.info('domain redefined and started', { serverId: spec.serverId, name, previous: state });
+      return { action: 'started', state: mapDomainState((await hv.domainGetInfo(dom)).state) };
+    });
+  }
+
+  /** The run state of the server's domain, `absent` when there is none. */
+  async domainState(serverId: string): Promise<DomainState> {
+    const name = domainName(checkId(serverId));
+    return this.withConn(async (hv) => {
+      const dom = await this.lookup(hv, name);
+      if (dom === null) return 'absent';
+      try {
+        return mapDomainState((await hv.domainGetInfo(dom)).state);
+      } catch (e) {
+        if (NOT_FOUND_RE.test(message(e))) return 'absent';
+        throw e;
+      }
+    });
+  }
+
+  /** The live XML of the server's domain; throws `domain_not_found` when there is none. */
+  async domainXml(serverId: string): Promise<string> {
+    const name = domainName(checkId(serverId));
+    return this.withConn(async (hv) => {
+      const dom = await this.lookup(hv, name);
+      if (dom === null) throw new ComputeError('domain_not_found', `no libvirt domain ${name}`);
+      return hv.domainGetXMLDesc(dom);
+    });
+  }
+
+  /**
+   * Removes the server's domain: stops it hard when active, deletes its UEFI variable store and undefines
+   * it. Returns whether there was a domain; calling it again is a no-op.
+   */
+  async deleteDomain(serverId: string): Promise<boolean> {
+    const name = domainName(checkId(serverId));
+    return this.withConn(async (hv) => {
+      const dom = await this.lookup(hv, name);
+      if (dom === null) return false;
+      let xml: string;
+      try {
+        xml = await hv.domainGetXMLDesc(dom, DomainGetXMLDescFlags.INACTIVE);
+        const state = (await hv.domainGetInfo(dom)).state;
+        if (state !== LibvirtDomainState.SHUTOFF) await ignore(hv.domainDestroy(dom), NOT_RUNNING_RE);
+      } catch (e) {
+        if (NOT_FOUND_RE.test(message(e))) return false; // a transient domain vanished when it stopped
+        throw e;
+      }
+      // libvirt refuses a plain undefine while the variable store exists, and this binding cannot pass
+      // VIR_DOMAIN_UNDEFINE_NVRAM, so the file goes first (its path is in the XML, from our own spec).
+      const nvram = /<nvram\b[^>]*>([^<]+)<\/nvram>/.exec(xml)?.[1];
+      if (nvram !== undefined) await rm(xmlUnescape(nvram), { force: true });
+      try {
+        await hv.domainUndefine(dom);
+      } catch (e) {
+        const msg = message(e);
+        if (NOT_FOUND_RE.test(msg)) return true;
+        if (!NVRAM_RE.test(msg)) throw e;
+        await run('virsh', ['-c', this.uri, 'undefine', '--nvram', name]);
+      }
+      log.info('domain deleted', { serverId, name });
+      return true;
+    });
+  }
+
+  /** Every domain on this host that belongs to a Stratus server, with its state. */
+  async listStratusDomains(): Promise<StratusDomain[]> {
+    return this.withConn(async (hv) => {
+      const out: StratusDomain[] = [];
+      for (const dom of await hv.connectListAllDomains()) {
+        try {
+          const name = await hv.domainGetName(dom);
+          if (!name.startsWith(NAME_PREFIX)) continue;
+          const fromName = name.slice(NAME_PREFIX.length);
+          const serverId = serverIdFromXml(await hv.domainGetXMLDesc(dom)) ?? (ID_RE.test(fromName) ? fromName : null);
+          if (serverId === null) {
+            log.warn('domain with Stratus name but no server id ignored', { name });
+            continue;
+          }
+          out.push({ serverId, state: mapDomainState((await hv.domainGetInfo(dom)).state) });
+        } catch (e) {
+          if (NOT_FOUND_RE.test(message(e))) continue; // undefined while we listed
+          throw e;
+        }
+      }
+      return out.sort((a, b) => a.serverId.localeCompare(b.serverId));
+    });
+  }
+
+  /** Closes the connection; the next operation opens a new one. */
+  async close(): Promise<void> {
+    const conn = this.conn;
+    this.conn = null;
+    if (conn === null) return;
+    try {
+      await (await conn).connectClose();
+    } catch {
+      // Nothing to do: the connection is gone either way.
+    }
+  }
+
+  private async lookup(hv: Hypervisor, name: string): Promise<Domain | null> {
+    try {
+      return await hv.domainLookupByName(name);
+    } catch (e) {
+      if (NOT_FOUND_RE.test(message(e))) return null;
+      throw e;
+    }
+  }
+
+  private connect(): Promise<Hypervisor> {
+    if (this.conn === null) {
+      const hv = new Hypervisor({ uri: this.uri });
+      const opening = hv.connectOpen().then(
+        () => {
+          log.debug('connected', { uri: this.uri });
+          return hv;
+        },
+        (e: unknown) => {
+          // Forget the failed attempt so the next call tries again (calling into a never-opened
+          // Hypervisor would dereference a null connection).
+          if (this.conn === opening) this.conn = null;
+          throw new ComputeError('libvirt_unavailable', `cannot connect to ${this.uri}: ${message(e)}`, { cause: e });
+        },
+      );
+      this.conn = opening;
+    }
+    return this.conn;
+  }
+
+  /**
+   * Runs `fn` on the connection. When it fails because the connection broke (libvirtd restarted), the
+   * connection is reopened and `fn` retried once; libvirt errors become {@link ComputeError}s.
+   */
+  private async withConn<T>(fn: (hv: Hypervisor) => Promise<T>): Promise<T> {
+    for (let attempt = 0; ; attempt++) {
+      const conn = this.connect();
+      const hv = await conn;
+      try {
+        return await fn(hv);
+      } catch (e) {
+        if (ComputeError.isInstance(e)) throw e;
+        const msg = message(e);
+        if (CONNECTION_RE.test(msg)) {
+          log.warn('libvirt connection lost', { uri: this.uri, error: msg, attempt });
+          // Dropped, not closed: concurrent calls may still hold the old handle, and closing it under
+          // them could free it. A broken connection holds no resources worth a crash.
+          if (this.conn === conn) this.conn = null;
+          if (attempt === 0) continue;
+          throw new ComputeError('libvirt_unavailable', `libvirt connection lost: ${msg}`, { cause: e });
+        }
+        if (NOT_FOUND_RE.test(msg)) throw new ComputeError('domain_not_found', msg, { cause: e });
+        throw new ComputeError('libvirt_error', msg, { cause: e });
+      }
+    }
+  }
+}
+
+function checkId(serverId: string): string {
+  assertId(serverId);
+  return serverId;
+}
+
+async function ignore(p: Promise<unknown>, re: RegExp): Promise<void> {
+  try {
+    await p;
+  } catch (e) {
+    if (!re.test(message(e))) throw e;
+  }
+}

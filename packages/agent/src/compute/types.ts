@@ -1,0 +1,35 @@
+/** libvirt domain type: `kvm` when KVM really runs guests on this host, otherwise `qemu` (TCG). */
+export type VirtType = 'kvm' | 'qemu';
+
+/** One NIC of a domain, plugged into a Linux bridge. */
+export interface DomainNic {
+  mac: string;
+  bridge: string;
+  /** Host tap device name, derived from the server id (see host/names.ts). */
+  tap: string;
+  model: 'virtio' | 'e1000e';
+}
+
+/** Everything needed to render a server's libvirt domain XML. */
+export interface DomainSpec {
+  serverId: string;
+  /** Human name of the server (goes into `<title>`). */
+  name: string;
+  vcpus: number;
+  memoryMiB: number;
+  virtType: VirtType;
+  machine: 'pc' | 'q35';
+  firmware: 'bios' | 'uefi';
+  /** qcow2 overlay backing onto the cached image. */
+  rootDisk: string;
+  /** `config-2` ISO, attached read-only; null for none. */
+  configDrive: string | null;
+  nics: DomainNic[];
+  /** File the serial console is logged to. */
+  consoleLog: string;
+  /** Per-domain UEFI variable store (firmware `uefi` only). */
+  nvram?: string;
+}
+
+/** Run state of a domain as the agent reports it. */
+export type DomainState = 'running' | 'paused' | 'shutoff' | 'crashed' | 'other' | 'absent';

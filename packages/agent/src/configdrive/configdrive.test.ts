@@ -1,0 +1,198 @@
+import assert from 'node:assert/strict';
+import { chmod, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { run } from '../host/exec.js';
+import { buildConfigDrive, configDriveFiles } from './iso.js';
+import { ec2MetaDataJson, metaDataJson, networkDataJson } from './metadata.js';
+
+let dir: string;
+before(async () => {
+  dir = await mkdtemp('/var/tmp/stratus-configdrive-test-');
+  await chmod(dir, 0o755);
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+const UUID = '6f1c2a34-5b6d-4e7f-8a9b-0c1d2e3f4a5b';
+const NET_A = '11111111-2222-4333-8444-555555555555';
+const NET_B = '66666666-7777-4888-8999-aaaaaaaaaaaa';
+
+test('meta_data.json uses Nova field names', () => {
+  const meta = metaDataJson({
+    uuid: UUID,
+    name: 'web 1',
+    hostname: 'web-1',
+    publicKeys: { mykey: 'ssh-ed25519 AAAA test@host' },
+    projectId: 'p1',
+  });
+  assert.deepEqual(meta, {
+    uuid: UUID,
+    name: 'web 1',
+    hostname: 'web-1',
+    launch_index: 0,
+    availability_zone: 'nova',
+    project_id: 'p1',
+    public_keys: { mykey: 'ssh-ed25519 AAAA test@host' },
+    keys: [{ name: 'mykey', type: 'ssh', data: 'ssh-ed25519 AAAA test@host' }],
+    meta: {},
+    devices: [],
+  });
+  assert.deepEqual(ec2MetaDataJson(meta), {
+    'instance-id': UUID,
+    hostname: 'web-1',
+    'local-hostname': 'web-1',
+    'ami-launch-index': 0,
+    placement: { 'availability-zone': 'nova' },
+    'public-keys': { '0': { _name: '0=mykey', 'openssh-key': 'ssh-ed25519 AAAA test@host' } },
+  });
+});
+
+test('network_data.json follows Nova: links, static/dhcp networks, dns services', () => {
+  const data = networkDataJson([
+    {
+      mac: 'FA:16:3E:00:00:01',
+      ip: '10.20.0.5',
+      cidr: '10.20.0.0/24',
+      gateway: '10.20.0.1',
+      dnsNameservers: ['10.20.0.2', '9.9.9.9'],
+      networkId: NET_A,
+      mtu: 1450,
+      portId: 'port-1',
+    },
+    {
+      mac: 'fa:16:3e:00:00:02',
+      ip: '192.168.7.9',
+      cidr: '192.168.7.0/26',
+      gateway: '192.168.7.1',
+      dnsNameservers: ['9.9.9.9'],
+      networkId: NET_B,
+      mtu: 1500,
+    },
+    {
+      mac: 'fa:16:3e:00:00:03',
+      ip: '172.16.0.10',
+      cidr: '172.16.0.0/16',
+      gateway: null,
+      dnsNameservers: [],
+      networkId: NET_B,
+      mtu: 1500,
+      dhcp: true,
+    },
+  ]);
+  assert.deepEqual(data.links, [
+    { id: 'interface0', vif_id: 'port-1', type: 'vif', ethernet_mac_address: 'fa:16:3e:00:00:01', mtu: 1450 },
+    { id: 'interface1', type: 'vif', ethernet_mac_address: 'fa:16:3e:00:00:02', mtu: 1500 },
+    { id: 'interface2', type: 'vif', ethernet_mac_address: 'fa:16:3e:00:00:03', mtu: 1500 },
+  ]);
+  assert.deepEqual(data.networks, [
+    {
+      id: 'network0',
+      link: 'interface0',
+      type: 'ipv4',
+      network_id: NET_A,
+      ip_address: '10.20.0.5',
+      netmask: '255.255.255.0',
+      routes: [{ network: '0.0.0.0', netmask: '0.0.0.0', gateway: '10.20.0.1' }],
+      services: [
+        { type: 'dns', address: '10.20.0.2' },
+        { type: 'dns', address: '9.9.9.9' },
+      ],
+    },
+    {
+      id: 'network1',
+      link: 'interface1',
+      type: 'ipv4',
+      network_id: NET_B,
+      ip_address: '192.168.7.9',
+      netmask: '255.255.255.192',
+      routes: [], // only the first NIC gets the default route
+      services: [{ type: 'dns', address: '9.9.9.9' }],
+    },
+    { id: 'network2', link: 'interface2', type: 'ipv4_dhcp', network_id: NET_B },
+  ]);
+  assert.deepEqual(data.services, [
+    { type: 'dns', address: '10.20.0.2' },
+    { type: 'dns', address: '9.9.9.9' },
+  ]);
+  const nic = {
+    mac: 'fa:16:3e:00:00:01',
+    ip: '10.0.0.5',
+    cidr: '10.0.0.0/24',
+    gateway: null,
+    dnsNameservers: [],
+    networkId: NET_A,
+    mtu: 1500,
+  };
+  assert.throws(() => networkDataJson([{ ...nic, ip: '10.0.1.5' }]), /not in/);
+  assert.throws(() => networkDataJson([{ ...nic, mac: 'nope' }]), /MAC/);
+  assert.throws(() => networkDataJson([{ ...nic, mtu: 10 }]), /mtu/);
+});
+
+test('config drive layout', () => {
+  const names = configDriveFiles({ metaData: { uuid: UUID }, networkData: {}, userData: '#!/bin/sh\n' }).map(
+    ([n]) => n,
+  );
+  assert.deepEqual(names, [
+    'openstack/latest/meta_data.json',
+    'openstack/latest/user_data',
+    'openstack/2012-08-10/meta_data.json',
+    'openstack/2012-08-10/user_data',
+    'openstack/latest/network_data.json',
+    'openstack/latest/vendor_data.json',
+    'ec2/latest/meta-data.json',
+    'ec2/latest/user-data',
+  ]);
+  const noUser = configDriveFiles({ metaData: {}, networkData: {} }).map(([n]) => n);
+  assert.ok(!noUser.some((n) => n.includes('user')));
+});
+
+test('buildConfigDrive writes a config-2 ISO a guest can read', async () => {
+  const iso = join(dir, 'srv', 'config.iso');
+  const metaData = metaDataJson({ uuid: UUID, name: 'web-1', hostname: 'web-1', publicKeys: { k: 'ssh-rsa AAA' } });
+  const networkData = networkDataJson([
+    {
+      mac: 'fa:16:3e:00:00:01',
+      ip: '10.20.0.5',
+      cidr: '10.20.0.0/24',
+      gateway: '10.20.0.1',
+      dnsNameservers: [],
+      networkId: NET_A,
+      mtu: 1500,
+    },
+  ]);
+  const userData = '#!/bin/sh\necho "hello <world> & ünïcode"\n';
+  await buildConfigDrive(iso, { metaData, userData, networkData, vendorData: { x: 1 } });
+
+  const { stdout: pvd } = await run('isoinfo', ['-d', '-i', iso]);
+  assert.match(pvd, /^Volume id: config-2$/m);
+  assert.match(pvd, /Rock Ridge signatures version/);
+  assert.match(pvd, /Joliet with UCS level/);
+  const { stdout: files } = await run('isoinfo', ['-R', '-f', '-i', iso]);
+  for (const f of [
+    '/openstack/latest/meta_data.json',
+    '/openstack/latest/user_data',
+    '/openstack/latest/network_data.json',
+    '/openstack/latest/vendor_data.json',
+    '/openstack/2012-08-10/meta_data.json',
+    '/ec2/latest/meta-data.json',
+  ]) {
+    assert.ok(files.split('\n').includes(f), `${f} missing from ISO:\n${files}`);
+  }
+  const extract = async (path: string) => (await run('isoinfo', ['-R', '-x', path, '-i', iso])).stdout;
+  assert.deepEqual(JSON.parse(await extract('/openstack/latest/meta_data.json')), metaData);
+  assert.deepEqual(JSON.parse(await extract('/openstack/latest/network_data.json')), networkData);
+  assert.deepEqual(JSON.parse(await extract('/openstack/latest/vendor_data.json')), { x: 1 });
+  assert.equal(await extract('/openstack/latest/user_data'), userData);
+  assert.equal(JSON.parse(await extract('/ec2/latest/meta-data.json'))['instance-id'], UUID);
+
+  assert.equal((await stat(iso)).mode & 0o777, 0o600);
+  assert.deepEqual(await readdir(join(dir, 'srv')), ['config.iso']);
+
+  // Rebuilding replaces it; without user data there is no user_data file.
+  await buildConfigDrive(iso, { metaData, networkData });
+  const { stdout: files2 } = await run('isoinfo', ['-R', '-f', '-i', iso]);
+  assert.ok(!files2.includes('user_data'));
+  assert.deepEqual(await readdir(join(dir, 'srv')), ['config.iso']);
+});

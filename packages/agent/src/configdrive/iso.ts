@@ -1,0 +1,87 @@
+/**
+ * Writing a config drive: the OpenStack `config-2` directory layout packed into an ISO 9660 image with
+ * Rock Ridge and Joliet names, which guests find by its volume label `config-2`.
+ */
+import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { run } from '../host/exec.js';
+import { logger } from '../host/log.js';
+import { assertAbsolutePath, ensureDir, tempSibling } from '../storage/files.js';
+import { ec2MetaDataJson } from './metadata.js';
+
+const log = logger('configdrive');
+
+/** Volume label guests look for. */
+export const CONFIG_DRIVE_LABEL = 'config-2';
+
+/** What goes on a config drive. */
+export interface ConfigDriveContent {
+  /** `meta_data.json`, usually from {@link metaDataJson}. */
+  metaData: object;
+  /** `user_data`, written verbatim; no file when undefined. */
+  userData?: string;
+  /** `network_data.json`, usually from {@link networkDataJson}. */
+  networkData: object;
+  /** `vendor_data.json` (default `{}`). */
+  vendorData?: object;
+}
+
+/** Relative path and content of every file of a config drive, in the order they are written. */
+export function configDriveFiles(content: ConfigDriveContent): [string, string][] {
+  const json = (v: unknown) => `${JSON.stringify(v)}\n`;
+  const files: [string, string][] = [];
+  // `latest` is what current readers use; 2012-08-10 is the first version, still read by old cloud-init.
+  for (const version of ['latest', '2012-08-10']) {
+    files.push([`openstack/${version}/meta_data.json`, json(content.metaData)]);
+    if (content.userData !== undefined) files.push([`openstack/${version}/user_data`, content.userData]);
+  }
+  files.push(['openstack/latest/network_data.json', json(content.networkData)]);
+  files.push(['openstack/latest/vendor_data.json', json(content.vendorData ?? {})]);
+  files.push(['ec2/latest/meta-data.json', json(ec2MetaDataJson(content.metaData))]);
+  if (content.userData !== undefined) files.push(['ec2/latest/user-data', content.userData]);
+  return files;
+}
+
+/**
+ * Builds the config drive ISO at `isoPath`, atomically (staging directory and temp ISO next to it, then
+ * rename), replacing an existing one. The ISO is mode 0600 (user data may hold secrets); libvirt chowns it
+ * to QEMU's user while the domain runs.
+ */
+export async function buildConfigDrive(isoPath: string, content: ConfigDriveContent): Promise<void> {
+  assertAbsolutePath('isoPath', isoPath);
+  await ensureDir(dirname(isoPath));
+  const staging = tempSibling(isoPath);
+  const tmpIso = `${staging}.iso`;
+  try {
+    await mkdir(staging, { mode: 0o700 });
+    for (const [rel, data] of configDriveFiles(content)) {
+      const file = join(staging, rel);
+      await mkdir(dirname(file), { recursive: true, mode: 0o700 });
+      await writeFile(file, data, { mode: 0o600 });
+    }
+    // -r (not -R): Rock Ridge with ownership root and world-readable modes inside the image, so any guest
+    // user can read it. -l/-ldots/-allow-lowercase/-allow-multidot keep plain ISO 9660 names readable too.
+    await run('genisoimage', [
+      '-o',
+      tmpIso,
+      '-V',
+      CONFIG_DRIVE_LABEL,
+      '-J',
+      '-r',
+      '-l',
+      '-ldots',
+      '-allow-lowercase',
+      '-allow-multidot',
+      '-input-charset',
+      'utf-8',
+      '-quiet',
+      staging,
+    ]);
+    await chmod(tmpIso, 0o600);
+    await rename(tmpIso, isoPath);
+    log.info('config drive written', { isoPath });
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+    await rm(tmpIso, { force: true });
+  }
+}

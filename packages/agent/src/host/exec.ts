@@ -1,0 +1,58 @@
+import { spawn } from 'node:child_process';
+import { logger } from './log.js';
+
+const log = logger('exec');
+
+/** The outcome of a host command that exited 0. */
+export interface ExecResult {
+  stdout: string;
+  stderr: string;
+}
+
+/** A host command that failed: exited non-zero, was killed, or could not start. */
+export class ExecError extends Error {
+  override readonly name = 'ExecError';
+  constructor(
+    readonly command: string,
+    readonly args: readonly string[],
+    readonly exitCode: number | null,
+    readonly stderr: string,
+  ) {
+    super(`${command} ${args.join(' ')} failed (exit ${exitCode ?? 'signal'}): ${stderr.trim().slice(0, 2000)}`);
+  }
+}
+
+/** Options for {@link run}. */
+export interface RunOptions {
+  /** Data written to the command's stdin. */
+  input?: string | Buffer;
+  /** Exit codes other than 0 that count as success. */
+  okCodes?: number[];
+  /** Kill the command after this many milliseconds. */
+  timeoutMs?: number;
+}
+
+/**
+ * Runs a host command with an argument array (never through a shell) and resolves with its output.
+ * Every command is logged at debug level so an operator can see exactly what the agent did.
+ */
+export function run(command: string, args: readonly string[], opts: RunOptions = {}): Promise<ExecResult> {
+  log.debug('run', { command, args });
+  return new Promise((resolve, reject) => {
+    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: opts.timeoutMs ?? 120_000 });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on('data', (b: Buffer) => out.push(b));
+    child.stderr.on('data', (b: Buffer) => err.push(b));
+    child.on('error', (e) => reject(new ExecError(command, args, null, e.message)));
+    // Most commands never read stdin and may exit before our write lands; EPIPE there is not a failure.
+    child.stdin.on('error', () => {});
+    child.on('close', (code) => {
+      const stdout = Buffer.concat(out).toString('utf8');
+      const stderr = Buffer.concat(err).toString('utf8');
+      if (code === 0 || (code !== null && opts.okCodes?.includes(code))) resolve({ stdout, stderr });
+      else reject(new ExecError(command, args, code, stderr || stdout));
+    });
+    child.stdin.end(opts.input ?? '');
+  });
+}

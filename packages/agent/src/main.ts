@@ -1,0 +1,75 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { localAgentPaths } from '@stratus/sdk/client';
+import { StratusAgent } from './agent.js';
+import { type LogLevel, logger, setLogLevel } from './host/log.js';
+
+const USAGE = `Usage: stratus-agent [options]
+
+  --state-dir DIR     Records, image cache, instances, token (default /var/lib/stratus-agent,
+                      or STRATUS_AGENT_STATE_DIR)
+  --socket PATH       Unix socket of the API (default /run/stratus-agent/agent.sock, or STRATUS_AGENT_SOCKET)
+  --listen HOST:PORT  Also serve the API on TCP
+  --virt-type auto|kvm|qemu
+                      Domain type; auto probes whether KVM really runs guests (default auto,
+                      or STRATUS_VIRT_TYPE)
+  --libvirt-uri URI   (default qemu:///system)
+  --log-level debug|info|warn|error
+`;
+
+const log = logger('main');
+
+async function main(): Promise<void> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      options: {
+        'state-dir': { type: 'string' },
+        socket: { type: 'string' },
+        listen: { type: 'string' },
+        'virt-type': { type: 'string' },
+        'libvirt-uri': { type: 'string' },
+        'log-level': { type: 'string' },
+        help: { type: 'boolean' },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    process.stderr.write(`stratus-agent: ${(e as Error).message}\n\n${USAGE}`);
+    process.exit(1);
+  }
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return;
+  }
+  const env = { ...process.env };
+  if (values['state-dir']) env.STRATUS_AGENT_STATE_DIR = values['state-dir'] as string;
+  if (values.socket) env.STRATUS_AGENT_SOCKET = values.socket as string;
+  const paths = localAgentPaths(env);
+  const virtType = (values['virt-type'] as string | undefined) ?? process.env.STRATUS_VIRT_TYPE ?? 'auto';
+  if (!['auto', 'kvm', 'qemu'].includes(virtType)) {
+    process.stderr.write(`stratus-agent: --virt-type must be auto, kvm or qemu\n`);
+    process.exit(1);
+  }
+  const level = values['log-level'] as LogLevel | undefined;
+  if (level) setLogLevel(level);
+  const agent = new StratusAgent({
+    stateDir: paths.stateDir,
+    socket: paths.socket,
+    listen: values.listen as string | undefined,
+    virtType: virtType as 'auto' | 'kvm' | 'qemu',
+    libvirtUri: (values['libvirt-uri'] as string | undefined) ?? 'qemu:///system',
+  });
+  await agent.start();
+  const stop = (sig: string) => {
+    log.info('stopping', { signal: sig });
+    void agent.stop().finally(() => process.exit(0));
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((e: unknown) => {
+  log.error('failed to start', { error: (e as Error).stack ?? String(e) });
+  process.exit(1);
+});

@@ -1,0 +1,254 @@
+/**
+ * The DHCP service of a network: namespace `qdhcp-<id>`, joined to the network's bridge by a veth pair,
+ * running a daemonized dnsmasq that serves static leases only (Neutron's layout).
+ *
+ * Supervision: {@link ensureDhcp} is the supervisor. When nothing drifted it costs five `ip` queries and a
+ * few small file reads and stats, so the agent calls it at startup and every ~10 s per network; it restarts
+ * a dead dnsmasq and repairs a missing namespace, veth or address. There is no separate revive function.
+ */
+import { createHash } from 'node:crypto';
+import { chmod, mkdir, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { run } from '../host/exec.js';
+import { logger } from '../host/log.js';
+import { assertId, bridgeName, dhcpHostVeth, dhcpNamespace, dhcpNsVeth } from '../host/names.js';
+import {
+  blockingLeases,
+  type DhcpPaths,
+  dhcpPaths,
+  dnsmasqArgs,
+  hostsFileText,
+  optsFileText,
+  pruneLeases,
+  validateDhcpSpec,
+} from './dnsmasq-config.js';
+import { assertTraversableByOthers, readIfExists, writeFileAtomic, writeIfChanged } from './files.js';
+import { parseCidr } from './ipam.js';
+import {
+  disableIpv6,
+  getRootLink,
+  ip,
+  ipv4Addresses,
+  isUp,
+  listLinks,
+  namespaceExists,
+  namespacePids,
+} from './iplink.js';
+import { withLock } from './lock.js';
+import {
+  findDnsmasq,
+  inNamespace,
+  isDnsmasqWith,
+  processArgv,
+  readPidFile,
+  sendSignal,
+  terminate,
+} from './proc.js';
+import type { DhcpSpec, DhcpStatus } from './types.js';
+
+const log = logger('network');
+
+/**
+ * Converges the DHCP service of `spec.networkId` to `spec`; idempotent. The bridge must exist
+ * (`ensureBridge` first). Host or option changes reach a running dnsmasq by SIGHUP; a changed set of
+ * subnets, a dead dnsmasq, or a lease blocking a reassigned address (re)start it. State lives in
+ * `<stateDir>/dhcp/<networkId>/`, which dnsmasq reads as an unprivileged user, so `stateDir` and its
+ * parents must be traversable by other users (checked, with a clear error).
+ */
+export async function ensureDhcp(spec: DhcpSpec, stateDir: string): Promise<void> {
+  validateDhcpSpec(spec);
+  const id = spec.networkId;
+  await withLock(`dhcp:${id}`, async () => {
+    const bridge = bridgeName(id);
+    if ((await getRootLink(bridge))?.linkinfo?.info_kind !== 'bridge') {
+      throw new Error(`bridge ${bridge} of network ${id} does not exist; ensureBridge must run first`);
+    }
+    await ensureNamespace(id);
+    await ensureVeth(id, spec.mtu);
+    await ensureAddresses(spec);
+    await ensureDnsmasq(spec, dhcpPaths(stateDir, id));
+  });
+}
+
+/** Observed state of the DHCP service of `networkId`. */
+export async function dhcpStatus(networkId: string, stateDir: string): Promise<DhcpStatus> {
+  assertId(networkId);
+  return {
+    namespace: await namespaceExists(dhcpNamespace(networkId)),
+    dnsmasqPid: await runningPid(dhcpPaths(stateDir, networkId)),
+  };
+}
+
+/**
+ * Removes the DHCP service of `networkId`: stops dnsmasq (SIGTERM, then SIGKILL) and anything else in the
+ * namespace, deletes the veth pair and the namespace, and removes the state files. Idempotent.
+ */
+export async function deleteDhcp(networkId: string, stateDir: string): Promise<void> {
+  assertId(networkId);
+  const paths = dhcpPaths(stateDir, networkId);
+  const ns = dhcpNamespace(networkId);
+  await withLock(`dhcp:${networkId}`, async () => {
+    const hasNs = await namespaceExists(ns);
+    const pids = new Set(await ourDnsmasqPids(networkId, paths));
+    if (hasNs) for (const p of await namespacePids(ns)) pids.add(p);
+    if (pids.size > 0) log.info('stopping DHCP processes', { networkId, pids: [...pids] });
+    await terminate([...pids]);
+    const hostVeth = dhcpHostVeth(networkId);
+    if (await getRootLink(hostVeth)) await ip(['link', 'del', 'dev', hostVeth]);
+    if (hasNs) await ip(['netns', 'del', ns]);
+    await rm(paths.dir, { recursive: true, force: true });
+    log.info('DHCP deleted', { networkId });
+  });
+}
+
+async function ensureNamespace(id: string): Promise<void> {
+  const ns = dhcpNamespace(id);
+  if (await namespaceExists(ns)) return;
+  log.info('creating DHCP namespace', { networkId: id, namespace: ns });
+  await ip(['netns', 'add', ns]);
+}
+
+/** The veth pair: host end on the bridge, namespace end up with the network's MTU; lo up too. */
+async function ensureVeth(id: string, mtu: number): Promise<void> {
+  const ns = dhcpNamespace(id);
+  const hostName = dhcpHostVeth(id);
+  const nsName = dhcpNsVeth(id);
+  let host = await getRootLink(hostName);
+  let links = await listLinks(ns);
+  let inner = links.find((l) => l.ifname === nsName);
+  // Veth ends live and die together; a lone end means a half-done earlier attempt. Start over.
+  if (host && !inner) {
+    log.warn('host end of DHCP veth has no peer in the namespace; recreating', { networkId: id });
+    await ip(['link', 'del', 'dev', hostName]);
+    host = null;
+  } else if (!host && inner) {
+    log.warn('namespace end of DHCP veth has no host end; recreating', { networkId: id });
+    await ip(['link', 'del', 'dev', nsName], ns);
+    inner = undefined;
+  }
+  if (!host) {
+    log.info('creating DHCP veth', { networkId: id, host: hostName, namespaceEnd: nsName });
+    const m = String(mtu);
+    // The peer is created directly inside the namespace, so no half-moved state can be left behind.
+    await ip([
+      'link',
+      'add',
+      hostName,
+      'mtu',
+      m,
+      'type',
+      'veth',
+      'peer',
+      'name',
+      nsName,
+      'netns',
+      ns,
+      'mtu',
+      m,
+    ]);
+    host = await getRootLink(hostName);
+    links = await listLinks(ns);
+    inner = links.find((l) => l.ifname === nsName);
+  }
+  if (!host || !inner) throw new Error(`DHCP veth ${hostName}/${nsName} did not appear`);
+  await disableIpv6(hostName);
+  if (host.master !== bridgeName(id) || host.mtu !== mtu || !isUp(host)) {
+    await ip(['link', 'set', 'dev', hostName, 'master', bridgeName(id), 'mtu', String(mtu), 'up']);
+  }
+  const lo = links.find((l) => l.ifname === 'lo');
+  if (lo && !isUp(lo)) await ip(['link', 'set', 'dev', 'lo', 'up'], ns);
+  if (inner.mtu !== mtu || !isUp(inner))
+    await ip(['link', 'set', 'dev', nsName, 'mtu', String(mtu), 'up'], ns);
+}
+
+/** Exactly one address per subnet on the namespace end: each subnet's dhcpServerIp. */
+async function ensureAddresses(spec: DhcpSpec): Promise<void> {
+  const ns = dhcpNamespace(spec.networkId);
+  const dev = dhcpNsVeth(spec.networkId);
+  const want = spec.subnets.map((s) => `${s.dhcpServerIp}/${parseCidr(s.cidr).prefix}`);
+  const have = await ipv4Addresses(dev, ns);
+  for (const a of have) if (!want.includes(a)) await ip(['addr', 'del', a, 'dev', dev], ns);
+  for (const a of want) if (!have.includes(a)) await ip(['addr', 'add', a, 'brd', '+', 'dev', dev], ns);
+}
+
+/** Pid of the dnsmasq recorded in the pid file, if it is alive and really ours. */
+async function runningPid(paths: DhcpPaths): Promise<number | null> {
+  const pid = await readPidFile(paths.pidFile);
+  if (pid === null) return null;
+  return isDnsmasqWith(await processArgv(pid), `--pid-file=${paths.pidFile}`) ? pid : null;
+}
+
+/**
+ * Every dnsmasq serving this network's DHCP port, including strays whose pid file is lost or that another
+ * state directory started: two would answer the same clients.
+ */
+async function ourDnsmasqPids(id: string, paths: DhcpPaths): Promise<number[]> {
+  const pids = new Set(await findDnsmasq(`--interface=${dhcpNsVeth(id)}`));
+  const recorded = await runningPid(paths);
+  if (recorded !== null) pids.add(recorded);
+  return [...pids];
+}
+
+async function prepareStateDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o755 });
+  // We own `dhcp/` and `dhcp/<id>/`; make them readable by dnsmasq's unprivileged user whatever the umask.
+  await chmod(dirname(dir), 0o755);
+  await chmod(dir, 0o755);
+  await assertTraversableByOthers(dir);
+}
+
+async function ensureDnsmasq(spec: DhcpSpec, paths: DhcpPaths): Promise<void> {
+  const id = spec.networkId;
+  await prepareStateDir(paths.dir);
+  const args = dnsmasqArgs(spec, paths);
+  const hosts = hostsFileText(spec.hosts);
+  const opts = optsFileText(spec);
+  const digest = createHash('sha256').update(hosts).update('\0').update(opts).digest('hex').slice(0, 16);
+  await writeIfChanged(paths.hostsFile, hosts);
+  await writeIfChanged(paths.optsFile, opts);
+
+  const pid = await runningPid(paths);
+  if (pid !== null && !(await inNamespace(pid, dhcpNamespace(id)))) {
+    log.warn('restarting dnsmasq: it runs in a namespace that was deleted', { networkId: id, pid });
+  } else if (pid !== null) {
+    const argv = (await processArgv(pid)) ?? [];
+    if (argv.length === args.length + 1 && args.every((a, i) => argv[i + 1] === a)) {
+      // The applied marker, not "did the file change", decides: a crash between writing and signalling
+      // would otherwise leave dnsmasq on old data for good.
+      if ((await readIfExists(paths.appliedFile)) === `${pid} ${digest}\n`) return;
+      const blocking = blockingLeases((await readIfExists(paths.leaseFile)) ?? '', spec.hosts);
+      if (blocking.length === 0) {
+        sendSignal(pid, 'SIGHUP');
+        await writeFileAtomic(paths.appliedFile, `${pid} ${digest}\n`);
+        log.info('dnsmasq reloaded hosts and options', { networkId: id, pid });
+        return;
+      }
+      log.info('restarting dnsmasq to drop leases of reassigned addresses', { networkId: id, blocking });
+    } else {
+      log.info('restarting dnsmasq: its command line (subnets) changed', { networkId: id, pid });
+    }
+  } else {
+    log.info('starting dnsmasq', { networkId: id });
+  }
+
+  await terminate(await ourDnsmasqPids(id, paths));
+  const leases = await readIfExists(paths.leaseFile);
+  if (leases !== null) await writeIfChanged(paths.leaseFile, pruneLeases(leases, spec.hosts));
+  await rm(paths.pidFile, { force: true });
+  // dnsmasq forks, and its first process exits only once the daemon is serving (or with the startup error).
+  await run('ip', ['netns', 'exec', dhcpNamespace(id), 'dnsmasq', ...args]);
+  const started = await waitForPid(paths);
+  await writeFileAtomic(paths.appliedFile, `${started} ${digest}\n`);
+  log.info('dnsmasq running', { networkId: id, pid: started });
+}
+
+async function waitForPid(paths: DhcpPaths): Promise<number> {
+  for (let i = 0; i < 40; i++) {
+    const pid = await runningPid(paths);
+    if (pid !== null) return pid;
+    await sleep(50);
+  }
+  const tail = ((await readIfExists(paths.logFile)) ?? '').split('\n').slice(-10).join('\n');
+  throw new Error(`dnsmasq did not stay up; last lines of ${paths.logFile}:\n${tail}`);
+}

@@ -1,0 +1,226 @@
+/**
+ * What dnsmasq is told, as pure functions of a {@link DhcpSpec}: validation, command line, hosts and
+ * options files, and lease-file pruning. Kept free of I/O so every byte handed to dnsmasq is unit-tested.
+ */
+import { join } from 'node:path';
+import { assertId, dhcpNsVeth } from '../host/names.js';
+import { type Cidr, intToIp, ipToInt, isValidIpv4, parseCidr } from './ipam.js';
+import type { DhcpHost, DhcpSpec, DhcpSubnet } from './types.js';
+
+/**
+ * Lease time handed to guests. Short enough that changed options (router, DNS, MTU) reach guests at
+ * their next renewal (half of it), long enough that a dnsmasq restart or a slow supervisor is harmless.
+ */
+export const LEASE_SECONDS = 3600;
+
+/** Files of one network's DHCP server, all inside `dir`. */
+export interface DhcpPaths {
+  dir: string;
+  pidFile: string;
+  hostsFile: string;
+  optsFile: string;
+  leaseFile: string;
+  logFile: string;
+  /** Which pid loaded which hosts/opts content; lets a crash between write and SIGHUP heal itself. */
+  appliedFile: string;
+}
+
+/** Where the DHCP state of `networkId` lives under the agent's state directory. */
+export function dhcpPaths(stateDir: string, networkId: string): DhcpPaths {
+  assertId(networkId);
+  const dir = join(stateDir, 'dhcp', networkId);
+  return {
+    dir,
+    pidFile: join(dir, 'dnsmasq.pid'),
+    hostsFile: join(dir, 'hosts'),
+    optsFile: join(dir, 'opts'),
+    leaseFile: join(dir, 'leases'),
+    logFile: join(dir, 'dnsmasq.log'),
+    appliedFile: join(dir, 'applied'),
+  };
+}
+
+/** dnsmasq tag of a subnet, set by its dhcp-range and selecting its options. */
+export const subnetTag = (subnetId: string): string => `subnet-${subnetId}`;
+
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+// One RFC 1123 label. Dots are refused because dnsmasq drops or rejects a domain part that does not
+// match its --domain, which we do not set.
+const HOSTNAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
+// dnsmasq reads a dhcp-host field like `600`, `12h` or `infinite` as a lease time and `ignore` as a
+// directive, so such names would silently change the entry's meaning.
+const HOSTNAME_RESERVED_RE = /^([0-9]+[smhdw]?|infinite|ignore)$/i;
+
+function isId(id: string): boolean {
+  try {
+    assertId(id);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Throws an Error listing every problem of `spec` at once (the agent built it, so any problem is a bug). */
+export function validateDhcpSpec(spec: DhcpSpec): void {
+  const problems: string[] = [];
+  const check = (ok: boolean, msg: string): void => {
+    if (!ok) problems.push(msg);
+  };
+  check(isId(spec.networkId), `networkId: ${JSON.stringify(spec.networkId)} is not a lower-case UUID`);
+  check(
+    Number.isInteger(spec.mtu) && spec.mtu >= 68 && spec.mtu <= 65535,
+    `mtu: ${spec.mtu} is not 68..65535`,
+  );
+  check(spec.subnets.length > 0, 'subnets: empty; a network without subnets needs no DHCP (use deleteDhcp)');
+
+  const parsed: { s: DhcpSubnet; c: Cidr }[] = [];
+  const ids = new Set<string>();
+  spec.subnets.forEach((s, i) => {
+    const at = `subnets[${i}]`;
+    check(isId(s.subnetId) && !ids.has(s.subnetId), `${at}.subnetId: not a unique lower-case UUID`);
+    ids.add(s.subnetId);
+    let c: Cidr;
+    try {
+      c = parseCidr(s.cidr);
+    } catch (e) {
+      problems.push(`${at}.cidr: ${(e as Error).message}`);
+      return;
+    }
+    const isHost = (ip: string): boolean =>
+      isValidIpv4(ip) && ipToInt(ip) >= c.firstHost && ipToInt(ip) <= c.lastHost;
+    check(isHost(s.dhcpServerIp), `${at}.dhcpServerIp: ${s.dhcpServerIp} is not a host address of ${s.cidr}`);
+    check(s.gatewayIp === null || isValidIpv4(s.gatewayIp), `${at}.gatewayIp: ${s.gatewayIp} is not IPv4`);
+    check(s.gatewayIp !== s.dhcpServerIp, `${at}.gatewayIp: equals dhcpServerIp`);
+    s.dnsNameservers.forEach((d, j) => {
+      check(isValidIpv4(d), `${at}.dnsNameservers[${j}]: ${d} is not IPv4`);
+    });
+    for (const o of parsed) {
+      check(c.broadcast < o.c.network || c.network > o.c.broadcast, `${at}.cidr: overlaps ${o.s.cidr}`);
+    }
+    parsed.push({ s, c });
+  });
+
+  const macs = new Set<string>();
+  const ips = new Set<string>(spec.subnets.map((s) => s.dhcpServerIp));
+  spec.hosts.forEach((h, i) => {
+    const at = `hosts[${i}]`;
+    const mac = h.mac.toLowerCase();
+    check(MAC_RE.test(mac), `${at}.mac: ${JSON.stringify(h.mac)} is not a MAC address`);
+    check(
+      MAC_RE.test(mac) && (Number.parseInt(mac.slice(0, 2), 16) & 1) === 0,
+      `${at}.mac: ${h.mac} is multicast`,
+    );
+    check(!macs.has(mac), `${at}.mac: ${h.mac} appears twice`);
+    macs.add(mac);
+    const home = isValidIpv4(h.ip)
+      ? parsed.find(({ c }) => ipToInt(h.ip) >= c.firstHost && ipToInt(h.ip) <= c.lastHost)
+      : undefined;
+    check(home !== undefined, `${at}.ip: ${JSON.stringify(h.ip)} is not a host address of any subnet`);
+    check(!ips.has(h.ip), `${at}.ip: ${h.ip} is already used by another host or the DHCP port`);
+    ips.add(h.ip);
+    check(
+      h.hostname === '' || (HOSTNAME_RE.test(h.hostname) && !HOSTNAME_RESERVED_RE.test(h.hostname)),
+      `${at}.hostname: ${JSON.stringify(h.hostname)} is not a valid single-label host name`,
+    );
+  });
+  if (problems.length > 0) throw new Error(`invalid DHCP spec:\n  ${problems.join('\n  ')}`);
+}
+
+const bySubnetId = (a: DhcpSubnet, b: DhcpSubnet): number => (a.subnetId < b.subnetId ? -1 : 1);
+
+/**
+ * dnsmasq's command line. Everything here needs a restart to change; everything that can change by
+ * SIGHUP lives in the hosts and options files instead. Sorted, so equal specs give equal command lines,
+ * which is how a running dnsmasq is recognised as up to date.
+ */
+export function dnsmasqArgs(spec: DhcpSpec, paths: DhcpPaths): string[] {
+  const subnets = [...spec.subnets].sort(bySubnetId);
+  let leaseMax = 0;
+  const ranges = subnets.map((s) => {
+    const c = parseCidr(s.cidr);
+    leaseMax += c.lastHost - c.firstHost + 1;
+    // `static`: addresses only for hosts listed in the hosts file, never from a dynamic pool.
+    return `--dhcp-range=set:${subnetTag(s.subnetId)},${intToIp(c.network)},static,${c.netmask},${LEASE_SECONDS}s`;
+  });
+  return [
+    // Nothing from the host's own configuration (/etc/dnsmasq.conf, /etc/hosts, resolv.conf) leaks in.
+    '--conf-file=/dev/null',
+    '--no-hosts',
+    '--no-resolv',
+    // DHCP only: guests get the network's DNS servers from the options file.
+    '--port=0',
+    '--bind-interfaces',
+    `--interface=${dhcpNsVeth(spec.networkId)}`,
+    '--except-interface=lo',
+    `--pid-file=${paths.pidFile}`,
+    `--dhcp-hostsfile=${paths.hostsFile}`,
+    `--dhcp-optsfile=${paths.optsFile}`,
+    `--dhcp-leasefile=${paths.leaseFile}`,
+    // Routine DHCP transactions are not logged, so the log (reopened on SIGUSR2) holds only what matters.
+    `--log-facility=${paths.logFile}`,
+    '--quiet-dhcp',
+    // We are the only DHCP server of this segment: answer unknown leases (e.g. after a restart) at once.
+    '--dhcp-authoritative',
+    `--dhcp-lease-max=${leaseMax}`,
+    ...ranges,
+  ];
+}
+
+/** The `--dhcp-hostsfile`: one `mac,ip[,hostname]` line per host, sorted by address. */
+export function hostsFileText(hosts: readonly DhcpHost[]): string {
+  return [...hosts]
+    .sort((a, b) => ipToInt(a.ip) - ipToInt(b.ip))
+    .map((h) => [h.mac.toLowerCase(), h.ip, ...(h.hostname === '' ? [] : [h.hostname])].join(',') + '\n')
+    .join('');
+}
+
+/** The `--dhcp-optsfile`: router, DNS servers and MTU per subnet tag. */
+export function optsFileText(spec: DhcpSpec): string {
+  const lines: string[] = [];
+  for (const s of [...spec.subnets].sort(bySubnetId)) {
+    const tag = `tag:${subnetTag(s.subnetId)}`;
+    // An empty router option, so clients without one do not fall back to using the DHCP server as router.
+    lines.push(s.gatewayIp === null ? `${tag},option:router` : `${tag},option:router,${s.gatewayIp}`);
+    if (s.dnsNameservers.length > 0) lines.push(`${tag},option:dns-server,${s.dnsNameservers.join(',')}`);
+    lines.push(`${tag},option:mtu,${spec.mtu}`);
+  }
+  return lines.map((l) => l + '\n').join('');
+}
+
+/** One line of dnsmasq's lease file (IPv4 form: `expiry mac ip hostname client-id`). */
+interface Lease {
+  line: string;
+  mac: string;
+  ip: string;
+}
+
+function parseLeases(text: string): Lease[] {
+  return text
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((line) => {
+      const [, mac = '', ip = ''] = line.split(' ');
+      return { line, mac: mac.toLowerCase(), ip };
+    });
+}
+
+/**
+ * Lease lines that would block a host: the address is now configured for a different MAC, and dnsmasq
+ * refuses to hand out an address leased to someone else until that lease expires ("not using configured
+ * address ... because it is leased to ..."). Such leases must be dropped, which needs a restart.
+ */
+export function blockingLeases(leaseText: string, hosts: readonly DhcpHost[]): string[] {
+  const macOf = new Map(hosts.map((h) => [h.ip, h.mac.toLowerCase()]));
+  return parseLeases(leaseText)
+    .filter((l) => macOf.has(l.ip) && macOf.get(l.ip) !== l.mac)
+    .map((l) => l.line);
+}
+
+/** The lease file without its {@link blockingLeases}. */
+export function pruneLeases(leaseText: string, hosts: readonly DhcpHost[]): string {
+  const drop = new Set(blockingLeases(leaseText, hosts));
+  return parseLeases(leaseText)
+    .filter((l) => !drop.has(l.line))
+    .map((l) => l.line + '\n')
+    .join('');
+}

@@ -1,0 +1,30 @@
+/**
+ * The Linux-bridge network driver of stratus-agent: bridges, DHCP namespaces with dnsmasq, and IPv4 IPAM.
+ */
+export { deleteDhcp, dhcpStatus, ensureDhcp } from './dhcp.js';
+export { LEASE_SECONDS } from './dnsmasq-config.js';
+export {
+  type AllocationPool,
+  allocateIp,
+  type Cidr,
+  defaultAllocationPools,
+  defaultGateway,
+  IpamError,
+  type IpamErrorCode,
+  intToIp,
+  ipInCidr,
+  ipToInt,
+  isValidIpv4,
+  MAX_PREFIX,
+  MIN_PREFIX,
+  parseCidr,
+} from './ipam.js';
+export {
+  BRIDGE_ALIAS_PREFIX,
+  bridgeExists,
+  deleteBridge,
+  ensureBridge,
+  listStratusBridges,
+  type StratusBridge,
+} from './linuxbridge.js';
+export type { DhcpHost, DhcpSpec, DhcpStatus, DhcpSubnet } from './types.js';

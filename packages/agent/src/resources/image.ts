@@ -1,0 +1,57 @@
+import { mkdir, rm } from 'node:fs/promises';
+import type { ApiRecord, ResourceService } from '../api/server.js';
+import { ApiError, conflict } from '../api/errors.js';
+import { importImage } from '../storage/images.js';
+import { specChanges } from './changes.js';
+import { type AgentContext, newRecord, paths, publicRecord } from './context.js';
+
+type ImageSpec = { name?: string; source: string };
+
+/** Images: imported from a local file into the host image cache (`<stateDir>/images/<id>`). */
+export function imageService(ctx: AgentContext): ResourceService {
+  const get = async (id: string) => ctx.store.get('images', id);
+  return {
+    async ensure(id, body) {
+      const spec = body as ImageSpec;
+      return ctx.locks.run(id, async () => {
+        const cur = await get(id);
+        if (cur) {
+          specChanges('image', cur.spec, spec);
+          cur.spec = spec;
+          cur.updatedAt = new Date().toISOString();
+          await ctx.store.put('images', cur);
+          return publicRecord(cur);
+        }
+        await mkdir(paths.images(ctx), { recursive: true, mode: 0o711 });
+        let info: Awaited<ReturnType<typeof importImage>>;
+        try {
+          info = await importImage(spec.source, paths.image(ctx, id));
+        } catch (e) {
+          const code = (e as { code?: string }).code;
+          if (code === 'image_has_backing_file' || code === 'image_source_not_found')
+            throw new ApiError(400, code, (e as Error).message, 'source');
+          throw e;
+        }
+        const rec = newRecord(id, 'image', spec, { ...info, status: 'active' }, {});
+        await ctx.store.put('images', rec);
+        return publicRecord(rec);
+      });
+    },
+    async get(id) {
+      const rec = await get(id);
+      return rec ? publicRecord(rec) : null;
+    },
+    async list() {
+      return (await ctx.store.list('images')).map(publicRecord) as ApiRecord[];
+    },
+    async delete(id) {
+      await ctx.locks.run(id, async () => {
+        const users = (await ctx.store.list('servers')).filter((s) => s.spec.image === id);
+        if (users.length)
+          throw conflict('in_use', `image ${id} is in use by server(s) ${users.map((s) => s.id).join(', ')}`);
+        await rm(paths.image(ctx, id), { force: true });
+        await ctx.store.delete('images', id);
+      });
+    },
+  };
+}

@@ -1,0 +1,197 @@
+import { checkSubnetRanges, defaultPools, firstHost, parseCidr } from '@stratus/sdk/model';
+import type { ApiRecord, ResourceService } from '../api/server.js';
+import { ApiError, conflict } from '../api/errors.js';
+import { bridgeName } from '../host/names.js';
+import { logger } from '../host/log.js';
+import { allocateIp, bridgeExists, deleteBridge, deleteDhcp, ensureBridge, ensureDhcp, IpamError } from '../network/index.js';
+import type { DhcpHost } from '../network/types.js';
+import type { AgentRecordFile } from '../store/records.js';
+import { specChanges } from './changes.js';
+import { type AgentContext, newRecord, publicRecord } from './context.js';
+
+const log = logger('network');
+
+type NetworkSpec = { name?: string; mtu: number };
+type SubnetSpec = {
+  name?: string;
+  network: string;
+  cidr: string;
+  gatewayIp?: string;
+  allocationPools?: { start: string; end: string }[];
+  dnsNameservers: string[];
+};
+/** Who holds each allocated address: `dhcp`, or `server:<id>:<nic>` with its MAC and hostname. */
+export type Allocation = { owner: string; mac?: string; hostname?: string };
+export type SubnetRecord = AgentRecordFile<SubnetSpec, Record<string, unknown>, { allocations: Record<string, Allocation> }>;
+type NetworkRecord = AgentRecordFile<NetworkSpec>;
+
+/** Lock key of everything that changes a network's DHCP service or its subnets' allocations. */
+export const netLock = (networkId: string) => `network:${networkId}`;
+
+/** Subnets of a network, oldest first. */
+export async function subnetsOf(ctx: AgentContext, networkId: string): Promise<SubnetRecord[]> {
+  return (await ctx.store.list<SubnetRecord>('subnets')).filter((s) => s.spec.network === networkId);
+}
+
+/** Makes the network's DHCP server serve exactly its subnets and static leases. Call under netLock. */
+export async function reconcileDhcp(ctx: AgentContext, net: NetworkRecord): Promise<void> {
+  const subnets = await subnetsOf(ctx, net.id);
+  if (subnets.length === 0) {
+    await deleteDhcp(net.id, ctx.stateDir);
+    return;
+  }
+  const hosts: DhcpHost[] = [];
+  for (const s of subnets)
+    for (const [ip, a] of Object.entries(s.internal.allocations))
+      if (a.mac) hosts.push({ mac: a.mac, ip, hostname: a.hostname ?? 'guest' });
+  await ensureDhcp(
+    {
+      networkId: net.id,
+      mtu: net.spec.mtu,
+      subnets: subnets.map((s) => ({
+        subnetId: s.id,
+        cidr: s.spec.cidr,
+        gatewayIp: (s.status.gatewayIp as string | null) ?? null,
+        dhcpServerIp: s.status.dhcpIp as string,
+        dnsNameservers: s.spec.dnsNameservers,
+      })),
+      hosts,
+    },
+    ctx.stateDir,
+  );
+}
+
+/** Converges a network's host objects (bridge, DHCP) to its records; used at startup and periodically. */
+export async function reviveNetwork(ctx: AgentContext, id: string): Promise<void> {
+  await ctx.locks.run(netLock(id), async () => {
+    const net = await ctx.store.get<NetworkRecord>('networks', id);
+    if (!net) return;
+    await ensureBridge(id, net.spec.mtu);
+    await reconcileDhcp(ctx, net);
+  });
+}
+
+/** Networks: a Linux bridge, plus a DHCP namespace once it has subnets. */
+export function networkService(ctx: AgentContext): ResourceService {
+  const withLive = async (rec: NetworkRecord): Promise<ApiRecord> => {
+    const up = await bridgeExists(rec.id);
+    return publicRecord({ ...rec, status: { ...rec.status, status: up ? 'ACTIVE' : 'DOWN' } });
+  };
+  return {
+    async ensure(id, body) {
+      const spec = body as NetworkSpec;
+      return ctx.locks.run(netLock(id), async () => {
+        let rec = await ctx.store.get<NetworkRecord>('networks', id);
+        if (rec) {
+          specChanges('network', rec.spec, spec);
+          rec.spec = spec;
+          rec.updatedAt = new Date().toISOString();
+        } else rec = newRecord(id, 'network', spec, { bridge: bridgeName(id), status: 'BUILD' }, {});
+        // Recorded first: a crash after creating the bridge still leaves a record to clean it up by.
+        await ctx.store.put('networks', rec);
+        await ensureBridge(id, spec.mtu);
+        await reconcileDhcp(ctx, rec);
+        rec.status = { bridge: bridgeName(id), status: 'ACTIVE' };
+        await ctx.store.put('networks', rec);
+        return withLive(rec);
+      });
+    },
+    async get(id) {
+      const rec = await ctx.store.get<NetworkRecord>('networks', id);
+      return rec ? withLive(rec) : null;
+    },
+    async list() {
+      return Promise.all((await ctx.store.list<NetworkRecord>('networks')).map(withLive));
+    },
+    async delete(id) {
+      await ctx.locks.run(netLock(id), async () => {
+        const subnets = await subnetsOf(ctx, id);
+        if (subnets.length)
+          throw conflict('in_use', `network ${id} still has subnet(s) ${subnets.map((s) => s.id).join(', ')}`);
+        await deleteDhcp(id, ctx.stateDir);
+        await deleteBridge(id);
+        await ctx.store.delete('networks', id);
+      });
+    },
+  };
+}
+
+function ipamToApi(e: unknown, field: string): never {
+  if (IpamError.isInstance(e)) throw new ApiError(e.code === 'pool_exhausted' ? 409 : 400, e.code, e.message, field);
+  throw e;
+}
+
+/** Allocates an address in a subnet for `owner` (reusing the one it already holds). Call under netLock. */
+export function allocate(s: SubnetRecord, alloc: Allocation, requested: string | undefined, field: string): string {
+  const held = Object.entries(s.internal.allocations).find(([, a]) => a.owner === alloc.owner);
+  if (held && (!requested || requested === held[0])) {
+    s.internal.allocations[held[0]] = alloc;
+    return held[0];
+  }
+  if (held) delete s.internal.allocations[held[0]];
+  const used = new Set(Object.keys(s.internal.allocations));
+  if (s.status.gatewayIp) used.add(s.status.gatewayIp as string);
+  let ip: string;
+  try {
+    ip = allocateIp(s.status.allocationPools as { start: string; end: string }[], used, requested);
+  } catch (e) {
+    ipamToApi(e, field);
+  }
+  s.internal.allocations[ip] = alloc;
+  return ip;
+}
+
+/** Subnets: IPAM records; the DHCP port takes the first free address of the pools. */
+export function subnetService(ctx: AgentContext): ResourceService {
+  return {
+    async ensure(id, body) {
+      const spec = body as SubnetSpec;
+      const net = await ctx.store.get<NetworkRecord>('networks', spec.network);
+      if (!net) throw new ApiError(400, 'invalid_reference', `network ${spec.network} does not exist`, 'network');
+      return ctx.locks.run(netLock(spec.network), async () => {
+        let rec = await ctx.store.get<SubnetRecord>('subnets', id);
+        const problems = checkSubnetRanges(spec.cidr, spec.gatewayIp, spec.allocationPools);
+        if (problems.length) throw new ApiError(400, 'invalid_request', problems[0]!.message, problems[0]!.path.join('.'));
+        if (rec) {
+          specChanges('subnet', rec.spec, spec);
+        } else {
+          const cidr = parseCidr(spec.cidr);
+          for (const other of await subnetsOf(ctx, spec.network)) {
+            const o = parseCidr(other.spec.cidr);
+            if (cidr.network <= o.broadcast && o.network <= cidr.broadcast)
+              throw conflict('overlapping_cidr', `${spec.cidr} overlaps subnet ${other.id} (${other.spec.cidr}) on the same network`, 'cidr');
+          }
+          const gatewayIp = spec.gatewayIp ?? firstHost(cidr);
+          const pools = spec.allocationPools ?? defaultPools(cidr, gatewayIp);
+          rec = newRecord(id, 'subnet', spec, { gatewayIp, allocationPools: pools, dhcpIp: '' }, { allocations: {} });
+          rec.status.dhcpIp = allocate(rec, { owner: 'dhcp' }, undefined, 'allocationPools');
+        }
+        rec.spec = spec;
+        if (spec.gatewayIp) rec.status.gatewayIp = spec.gatewayIp;
+        rec.updatedAt = new Date().toISOString();
+        await ctx.store.put('subnets', rec);
+        await reconcileDhcp(ctx, net);
+        return publicRecord(rec);
+      });
+    },
+    async get(id) {
+      const rec = await ctx.store.get<SubnetRecord>('subnets', id);
+      return rec ? publicRecord(rec) : null;
+    },
+    async list() {
+      return (await ctx.store.list<SubnetRecord>('subnets')).map(publicRecord) as ApiRecord[];
+    },
+    async delete(id) {
+      const rec = await ctx.store.get<SubnetRecord>('subnets', id);
+      if (!rec) return;
+      await ctx.locks.run(netLock(rec.spec.network), async () => {
+        const users = Object.values(rec.internal.allocations).filter((a) => a.owner !== 'dhcp');
+        if (users.length) throw conflict('in_use', `subnet ${id} has addresses in use by ${users.map((u) => u.owner).join(', ')}`);
+        await ctx.store.delete('subnets', id);
+        const net = await ctx.store.get<NetworkRecord>('networks', rec.spec.network);
+        if (net) await reconcileDhcp(ctx, net);
+        log.info('subnet deleted', { id });
+      });
+    },
+  };
+}

@@ -1,0 +1,221 @@
+import { createHash } from 'node:crypto';
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { ipToInt, parseCidr } from '@stratus/sdk/model';
+import type { ApiRecord, ResourceService } from '../api/server.js';
+import { ApiError } from '../api/errors.js';
+import type { DomainState } from '../compute/types.js';
+import { buildConfigDrive, metaDataJson, networkDataJson } from '../configdrive/index.js';
+import { bridgeName, domainName, serverTap } from '../host/names.js';
+import { createOverlay } from '../storage/images.js';
+import type { AgentRecordFile } from '../store/records.js';
+import { specChanges } from './changes.js';
+import { type AgentContext, newRecord, paths, publicRecord } from './context.js';
+import { allocate, netLock, reconcileDhcp, type SubnetRecord, subnetsOf } from './network.js';
+
+type NicSpec = { network?: string; subnet?: string; fixedIp?: string };
+type ServerSpec = {
+  name?: string;
+  hostname?: string;
+  image: string;
+  vcpus: number;
+  memoryMb: number;
+  firmware: 'bios' | 'uefi';
+  machine: 'pc' | 'q35';
+  networks: NicSpec[];
+  userData?: string;
+  publicKeys: Record<string, string>;
+};
+type Port = { network: string; subnet: string; ip: string; mac: string; tap: string };
+type ServerRecord = AgentRecordFile<ServerSpec, Record<string, unknown>, { ports: Port[] }>;
+
+/** A stable MAC for NIC `index` of a server, in OpenStack's fa:16:3e range: retries reuse it. */
+export function macFor(serverId: string, index: number): string {
+  const h = createHash('sha256').update(`${serverId}:${index}`).digest();
+  return ['fa', '16', '3e', ...[h[0]!, h[1]!, h[2]!].map((b) => b.toString(16).padStart(2, '0'))].join(':');
+}
+
+/** A DNS-safe hostname from a display name. */
+export function hostnameFor(spec: ServerSpec, id: string): string {
+  if (spec.hostname) return spec.hostname;
+  const h = (spec.name ?? '')
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63)
+    .replace(/-+$/, '');
+  return h || `server-${id.slice(0, 8)}`;
+}
+
+const STATUS: Record<DomainState, string> = {
+  running: 'ACTIVE',
+  paused: 'PAUSED',
+  shutoff: 'SHUTOFF',
+  crashed: 'ERROR',
+  other: 'ERROR',
+  absent: 'MISSING',
+};
+
+/** Servers: a qcow2 overlay, a config drive and a libvirt domain, with addresses from subnet IPAM. */
+export function serverService(ctx: AgentContext): ResourceService {
+  const dir = (id: string) => paths.instance(ctx, id);
+
+  const withLive = async (rec: ServerRecord): Promise<ApiRecord> => {
+    const state = await ctx.compute.domainState(rec.id);
+    return publicRecord({ ...rec, status: { ...rec.status, status: rec.status.status === 'BUILD' ? 'BUILD' : STATUS[state] } });
+  };
+
+  /** Finds the subnet each NIC takes its address from. */
+  const resolveNic = async (nic: NicSpec, i: number): Promise<SubnetRecord> => {
+    const field = `networks.${i}`;
+    if (nic.subnet) {
+      const s = await ctx.store.get<SubnetRecord>('subnets', nic.subnet);
+      if (!s) throw new ApiError(400, 'invalid_reference', `subnet ${nic.subnet} does not exist`, `${field}.subnet`);
+      if (nic.network && nic.network !== s.spec.network)
+        throw new ApiError(400, 'invalid_request', `subnet ${nic.subnet} is not on network ${nic.network}`, field);
+      return s;
+    }
+    const netId = nic.network!;
+    if (!(await ctx.store.get('networks', netId)))
+      throw new ApiError(400, 'invalid_reference', `network ${netId} does not exist`, `${field}.network`);
+    const subnets = await subnetsOf(ctx, netId);
+    const s = nic.fixedIp
+      ? subnets.find((x) => {
+          const c = parseCidr(x.spec.cidr);
+          const n = ipToInt(nic.fixedIp!);
+          return c.network <= n && n <= c.broadcast;
+        })
+      : subnets[0];
+    if (!s) throw new ApiError(409, 'no_subnet', `network ${netId} has no subnet${nic.fixedIp ? ` containing ${nic.fixedIp}` : ''} to allocate from`, `${field}.network`);
+    return s;
+  };
+
+  /** Allocates (or re-finds) each NIC's address and publishes it to the network's DHCP server. */
+  const plugPorts = async (id: string, spec: ServerSpec, hostname: string): Promise<Port[]> => {
+    const ports: Port[] = [];
+    for (const [i, nic] of spec.networks.entries()) {
+      const s0 = await resolveNic(nic, i);
+      const port = await ctx.locks.run(netLock(s0.spec.network), async () => {
+        const s = (await ctx.store.get<SubnetRecord>('subnets', s0.id))!;
+        const mac = macFor(id, i);
+        const ip = allocate(s, { owner: `server:${id}:${i}`, mac, hostname }, nic.fixedIp, `networks.${i}.fixedIp`);
+        await ctx.store.put('subnets', s);
+        const net = (await ctx.store.get('networks', s.spec.network))!;
+        await reconcileDhcp(ctx, net as never);
+        return { network: s.spec.network, subnet: s.id, ip, mac, tap: serverTap(id, i) };
+      });
+      ports.push(port);
+    }
+    return ports;
+  };
+
+  /** Gives back every address held by the server. */
+  const unplugPorts = async (id: string): Promise<void> => {
+    const owner = `server:${id}:`;
+    for (const s0 of await ctx.store.list<SubnetRecord>('subnets')) {
+      if (!Object.values(s0.internal.allocations).some((a) => a.owner.startsWith(owner))) continue;
+      await ctx.locks.run(netLock(s0.spec.network), async () => {
+        const s = await ctx.store.get<SubnetRecord>('subnets', s0.id);
+        if (!s) return;
+        for (const [ip, a] of Object.entries(s.internal.allocations)) if (a.owner.startsWith(owner)) delete s.internal.allocations[ip];
+        await ctx.store.put('subnets', s);
+        const net = await ctx.store.get('networks', s.spec.network);
+        if (net) await reconcileDhcp(ctx, net as never);
+      });
+    }
+  };
+
+  return {
+    async ensure(id, body) {
+      const spec = body as ServerSpec;
+      return ctx.locks.run(id, async () => {
+        let rec = await ctx.store.get<ServerRecord>('servers', id);
+        if (rec) specChanges('server', rec.spec, spec);
+        const image = await ctx.store.get('images', spec.image);
+        if (!image) throw new ApiError(400, 'invalid_reference', `image ${spec.image} does not exist`, 'image');
+        const hostname = hostnameFor(spec, id);
+        if (!rec) {
+          rec = newRecord(id, 'server', spec, { status: 'BUILD' }, { ports: [] });
+          // Recorded before any host object exists, so a crash part-way leaves something to clean up by.
+          await ctx.store.put('servers', rec);
+        }
+        rec.spec = spec;
+        rec.internal.ports = await plugPorts(id, spec, hostname);
+        await ctx.store.put('servers', rec);
+
+        const d = dir(id);
+        await mkdir(paths.instances(ctx), { recursive: true, mode: 0o711 });
+        await mkdir(d, { recursive: true, mode: 0o711 });
+        const disk = join(d, 'disk.qcow2');
+        const configDrive = join(d, 'config.iso');
+        const consoleLog = join(d, 'console.log');
+        await createOverlay(paths.image(ctx, spec.image), image.status.format as string, disk);
+        const subnets = new Map<string, SubnetRecord>();
+        for (const p of rec.internal.ports) subnets.set(p.subnet, (await ctx.store.get<SubnetRecord>('subnets', p.subnet))!);
+        const mtus = new Map<string, number>();
+        for (const p of rec.internal.ports) {
+          const n = await ctx.store.get('networks', p.network);
+          mtus.set(p.network, (n?.spec.mtu as number | undefined) ?? 1500);
+        }
+        await buildConfigDrive(configDrive, {
+          metaData: metaDataJson({ uuid: id, name: spec.name ?? id, hostname, publicKeys: spec.publicKeys }),
+          userData: spec.userData,
+          networkData: networkDataJson(
+            rec.internal.ports.map((p) => {
+              const s = subnets.get(p.subnet)!;
+              return {
+                mac: p.mac,
+                ip: p.ip,
+                cidr: s.spec.cidr,
+                gateway: (s.status.gatewayIp as string | null) ?? null,
+                dnsNameservers: s.spec.dnsNameservers,
+                networkId: p.network,
+                mtu: mtus.get(p.network)!,
+              };
+            }),
+          ),
+        });
+        await ctx.compute.ensureDomain({
+          serverId: id,
+          name: spec.name ?? id,
+          vcpus: spec.vcpus,
+          memoryMiB: spec.memoryMb,
+          virtType: ctx.virtType,
+          machine: spec.firmware === 'uefi' ? 'q35' : spec.machine,
+          firmware: spec.firmware,
+          rootDisk: disk,
+          configDrive,
+          nics: rec.internal.ports.map((p) => ({ mac: p.mac, bridge: bridgeName(p.network), tap: p.tap, model: 'virtio' as const })),
+          consoleLog,
+          nvram: spec.firmware === 'uefi' ? join(d, 'OVMF_VARS.fd') : undefined,
+        });
+        rec.status = {
+          status: 'ACTIVE',
+          accessIpV4: rec.internal.ports[0]?.ip ?? '',
+          addresses: rec.internal.ports.map((p) => ({ network: p.network, subnet: p.subnet, ip: p.ip, mac: p.mac })),
+          hypervisor: ctx.virtType,
+          domain: domainName(id),
+          consoleLog,
+        };
+        rec.updatedAt = new Date().toISOString();
+        await ctx.store.put('servers', rec);
+        return withLive(rec);
+      });
+    },
+    async get(id) {
+      const rec = await ctx.store.get<ServerRecord>('servers', id);
+      return rec ? withLive(rec) : null;
+    },
+    async list() {
+      return Promise.all((await ctx.store.list<ServerRecord>('servers')).map(withLive));
+    },
+    async delete(id) {
+      await ctx.locks.run(id, async () => {
+        await ctx.compute.deleteDomain(id);
+        await unplugPorts(id);
+        await rm(dir(id), { recursive: true, force: true });
+        await ctx.store.delete('servers', id);
+      });
+    },
+  };
+}

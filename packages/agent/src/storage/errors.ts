@@ -1,0 +1,36 @@
+/** Stable codes of {@link StorageError}, meant to be mapped one-to-one onto API error codes. */
+export type StorageErrorCode =
+  /** The image to import does not exist, is not a regular file, or cannot be read. */
+  | 'image_source_not_found'
+  /** The image references a backing file: importing it would let it read arbitrary host files. */
+  | 'image_has_backing_file'
+  /** The image keeps its data in an external file (qcow2 `data-file`), refused for the same reason. */
+  | 'image_has_external_data_file'
+  /** `qemu-img` does not recognize the file, or the format is not one Stratus boots (raw, qcow2). */
+  | 'image_format_unsupported'
+  /** An overlay exists at the path but backs onto another image; it is left untouched. */
+  | 'overlay_conflict'
+  /** The requested root disk is smaller than the image it is based on. */
+  | 'overlay_too_small'
+  /** A directory on the path cannot be traversed by QEMU's unprivileged user. */
+  | 'path_not_traversable';
+
+const STORAGE_ERROR = Symbol.for('stratus.agent.StorageError');
+
+/** A storage failure with a stable `code`. */
+export class StorageError extends Error {
+  override readonly name = 'StorageError';
+  readonly [STORAGE_ERROR] = true;
+  constructor(
+    readonly code: StorageErrorCode,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+
+  /** True for a StorageError, also one created by another copy of this module (a brand, not `instanceof`). */
+  static isInstance(e: unknown): e is StorageError {
+    return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[STORAGE_ERROR] === true;
+  }
+}

@@ -1,0 +1,108 @@
+/**
+ * File and directory helpers for disk images, aware of libvirt's DAC security driver.
+ *
+ * QEMU runs as the unprivileged user `libvirt-qemu` (uid 64055). When a domain starts, libvirt chowns the
+ * disk images it uses (overlays, config drives, and the read-only backing images) to that user and restores
+ * the owner when the domain stops, so the files themselves may stay root-owned with restrictive modes.
+ * What libvirt does *not* fix is the path: every directory above an image must let QEMU's user traverse it
+ * (mode 0711 or 0755), or QEMU fails with "Permission denied" long after the agent did its part. The
+ * helpers here therefore create directories 0755 and check the whole path up front.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { chmod, mkdir, rm, stat } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { StorageError } from './errors.js';
+
+/** Mode of directories the storage helpers create: traversable and listable by QEMU's user. */
+export const DIR_MODE = 0o755;
+
+/**
+ * Creates `dir` and its missing parents with `mode` (regardless of the umask), then checks that QEMU's
+ * unprivileged user can traverse every directory from `/` down to `dir`.
+ */
+export async function ensureDir(dir: string, mode = DIR_MODE): Promise<void> {
+  const abs = resolve(dir);
+  const missing: string[] = [];
+  for (let d = abs; ; d = dirname(d)) {
+    try {
+      if (!(await stat(d)).isDirectory()) throw new Error(`${d} exists and is not a directory`);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      missing.push(d);
+    }
+    if (d === dirname(d)) break;
+  }
+  for (const d of missing.reverse()) {
+    await mkdir(d, { mode }).catch((e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+    });
+    await chmod(d, mode); // mkdir applies the umask
+  }
+  await assertTraversable(abs);
+}
+
+/**
+ * Throws `path_not_traversable` unless "others" may search (`o+x`) every directory from `/` to `dir`
+ * inclusive. Root-owned paths are what the agent creates; QEMU's user is only "other" to them.
+ */
+export async function assertTraversable(dir: string): Promise<void> {
+  for (let d = resolve(dir); ; d = dirname(d)) {
+    const st = await stat(d);
+    if ((st.mode & 0o001) === 0) {
+      throw new StorageError(
+        'path_not_traversable',
+        `${d} (mode ${(st.mode & 0o777).toString(8)}) cannot be traversed by QEMU's user libvirt-qemu; ` +
+          `images below it would fail to open: run chmod o+x ${d} or choose another directory`,
+      );
+    }
+    if (d === dirname(d)) return;
+  }
+}
+
+/** Removes a file if it exists; returns whether it did. */
+export async function removeFile(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+  await rm(path, { force: true });
+  return true;
+}
+
+/** Whether `path` exists (any file type). */
+export async function exists(path: string): Promise<boolean> {
+  try {
+    await stat(path);
+    return true;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+}
+
+/** The SHA-256 of a file as lower-case hex, streamed (images are large). */
+export function sha256File(path: string): Promise<string> {
+  return new Promise((resolvePromise, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(path)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('error', reject)
+      .on('end', () => resolvePromise(hash.digest('hex')));
+  });
+}
+
+/** A temporary sibling of `path` (same directory, so a rename onto `path` is atomic). */
+export function tempSibling(path: string): string {
+  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+/** Throws unless `path` is absolute and free of `..` segments (it ends up in qemu-img and libvirt XML). */
+export function assertAbsolutePath(field: string, path: string): void {
+  if (!isAbsolute(path) || path.includes('\0') || path.split('/').includes('..')) {
+    throw new Error(`${field} must be an absolute path without '..', got ${JSON.stringify(path)}`);
+  }
+}

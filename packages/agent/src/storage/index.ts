@@ -1,0 +1,21 @@
+/**
+ * The image storage driver of stratus-agent: image cache imports, qcow2 overlays, and path helpers that
+ * keep images reachable for QEMU's unprivileged user.
+ */
+export { StorageError, type StorageErrorCode } from './errors.js';
+export {
+  assertTraversable,
+  DIR_MODE,
+  ensureDir,
+  removeFile,
+  sha256File,
+} from './files.js';
+export {
+  createOverlay,
+  type ImageFormat,
+  type ImageInfo,
+  type ImportedImage,
+  importImage,
+  inspectImage,
+  type OverlayResult,
+} from './images.js';

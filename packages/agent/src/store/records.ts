@@ -1,0 +1,91 @@
+import { randomUUID } from 'node:crypto';
+import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+
+/** A resource as the agent records it: the spec it was asked for, what it computed, and private data. */
+export interface AgentRecordFile<S = Record<string, unknown>, O = Record<string, unknown>, P = Record<string, unknown>> {
+  id: string;
+  type: string;
+  spec: S;
+  status: O;
+  /** Agent-private bookkeeping (IP allocations, paths); never returned by the API. */
+  internal: P;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Writes a file atomically: temp file in the same directory, fsync, rename. */
+export async function writeFileAtomic(path: string, data: string, mode = 0o600): Promise<void> {
+  const tmp = `${path}.${randomUUID().slice(0, 8)}.tmp`;
+  const fh = await open(tmp, 'w', mode);
+  try {
+    await fh.writeFile(data);
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, path);
+}
+
+/**
+ * The agent's records, one JSON file per resource under `<stateDir>/records/<collection>/<id>.json`,
+ * written atomically so a crash never leaves a half-written record.
+ */
+export class RecordStore {
+  constructor(private readonly root: string) {}
+
+  private dir(collection: string): string {
+    return join(this.root, collection);
+  }
+
+  async get<T extends AgentRecordFile>(collection: string, id: string): Promise<T | null> {
+    try {
+      return JSON.parse(await readFile(join(this.dir(collection), `${id}.json`), 'utf8')) as T;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw e;
+    }
+  }
+
+  async list<T extends AgentRecordFile>(collection: string): Promise<T[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.dir(collection));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    const out: T[] = [];
+    for (const n of names.filter((n) => n.endsWith('.json')).sort()) {
+      const r = await this.get<T>(collection, n.slice(0, -5));
+      if (r) out.push(r);
+    }
+    return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
+  }
+
+  async put(collection: string, rec: AgentRecordFile): Promise<void> {
+    await mkdir(this.dir(collection), { recursive: true, mode: 0o700 });
+    await writeFileAtomic(join(this.dir(collection), `${rec.id}.json`), `${JSON.stringify(rec, null, 2)}\n`);
+  }
+
+  async delete(collection: string, id: string): Promise<void> {
+    await rm(join(this.dir(collection), `${id}.json`), { force: true });
+  }
+}
+
+/** Serializes async work per key (a resource id, a network), so concurrent requests never interleave. */
+export class KeyedMutex {
+  private readonly tails = new Map<string, Promise<unknown>>();
+
+  async run<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.tails.get(key) ?? Promise.resolve();
+    const next = prev.then(fn, fn);
+    const tail = next.catch(() => undefined);
+    this.tails.set(key, tail);
+    try {
+      return await next;
+    } finally {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    }
+  }
+}

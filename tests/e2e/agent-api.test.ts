@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { AgentApiError, AgentClient } from '@stratus/sdk/client';
+import { AGENT, type AgentEnv, agentEnv, hostObjectsFor } from './helpers.js';
+
+let t: AgentEnv;
+let agent: ChildProcess;
+let client: AgentClient;
+const noRetry = { maxElapsedMs: 0, initialDelayMs: 1, maxDelayMs: 1 };
+
+before(async () => {
+  t = agentEnv('api');
+  agent = spawn(process.execPath, [AGENT, '--state-dir', t.stateDir, '--socket', t.env.STRATUS_AGENT_SOCKET!], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const deadline = Date.now() + 60_000;
+  while (!existsSync(t.env.STRATUS_AGENT_SOCKET!) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 200));
+  client = new AgentClient({ socket: t.env.STRATUS_AGENT_SOCKET!, tokenFile: join(t.stateDir, 'token') });
+});
+
+after(async () => {
+  await client?.close();
+  agent?.kill('SIGTERM');
+  await t.cleanup([]);
+});
+
+async function expectError(p: Promise<unknown>, status: number, code: string, field?: string) {
+  try {
+    await p;
+  } catch (e) {
+    assert.ok(AgentApiError.isInstance(e), String(e));
+    assert.equal(e.status, status, e.message);
+    assert.equal(e.code, code);
+    if (field) assert.equal(e.field, field);
+    return;
+  }
+  assert.fail(`expected ${status} ${code}`);
+}
+
+test('the token file is created with mode 0600 and the socket is not world-accessible', () => {
+  assert.equal(statSync(join(t.stateDir, 'token')).mode & 0o777, 0o600);
+  assert.equal(statSync(t.env.STRATUS_AGENT_SOCKET!).mode & 0o077, 0);
+});
+
+test('requests without the token, or with a wrong one, get 401 and change nothing', async () => {
+  const id = randomUUID();
+  for (const token of ['', 'not-the-token']) {
+    const anon = new AgentClient({ socket: t.env.STRATUS_AGENT_SOCKET!, token }, noRetry);
+    await expectError(anon.put(`/v1/networks/${id}`, { mtu: 1500 }), 401, 'unauthorized');
+    await expectError(anon.get('/v1/host'), 401, 'unauthorized');
+    await expectError(anon.delete(`/v1/networks/${id}`), 401, 'unauthorized');
+    await anon.close();
+  }
+  assert.deepEqual(hostObjectsFor([id]), []);
+  assert.equal(existsSync(join(t.stateDir, 'records', 'networks', `${id}.json`)), false);
+});
+
+test('host info reports the chosen hypervisor and why', async () => {
+  const info = await client.get<{ virtType: string; virtReason: string }>('/v1/host');
+  assert.ok(['kvm', 'qemu'].includes(info.virtType));
+  assert.ok(info.virtReason.length > 0);
+});
+
+test('bodies are validated with the resource schemas: errors carry code, message and field', async () => {
+  await expectError(client.put(`/v1/subnets/${randomUUID()}`, { network: randomUUID(), cidr: '10.0.0.0/99' }), 400, 'invalid_request', 'cidr');
+  await expectError(client.put(`/v1/networks/${randomUUID()}`, { mtu: 1500, colour: 'red' }), 400, 'invalid_request', 'colour');
+  await expectError(client.put('/v1/networks/not-a-uuid', { mtu: 1500 }), 400, 'invalid_request', 'id');
+  await expectError(
+    client.put(`/v1/subnets/${randomUUID()}`, { network: randomUUID(), cidr: '10.0.0.0/24' }),
+    400,
+    'invalid_reference',
+    'network',
+  );
+  await expectError(client.get(`/v1/servers/${randomUUID()}`), 404, 'not_found');
+  assert.deepEqual(readdirSync(join(t.stateDir, 'records')).flatMap((c) => readdirSync(join(t.stateDir, 'records', c))), []);
+});
+
+test('PUT is idempotent by id; requiresReplace attributes cannot change in place; DELETE removes host objects', async () => {
+  const id = randomUUID();
+  const a = await client.put<{ status: { bridge: string } }>(`/v1/networks/${id}`, { mtu: 1500, name: 'a' });
+  const b = await client.put<{ status: { bridge: string } }>(`/v1/networks/${id}`, { mtu: 1500, name: 'b' });
+  assert.equal(a.status.bridge, b.status.bridge);
+  assert.deepEqual(hostObjectsFor([id]), [`bridge ${a.status.bridge}`]);
+  await expectError(client.put(`/v1/networks/${id}`, { mtu: 1400 }), 409, 'requires_replace', 'mtu');
+  await client.delete(`/v1/networks/${id}`);
+  await client.delete(`/v1/networks/${id}`);
+  assert.deepEqual(hostObjectsFor([id]), []);
+});

@@ -1,0 +1,163 @@
+/**
+ * Helpers for end-to-end tests against a real stratus-agent, libvirt, bridges and dnsmasq. Every test
+ * gets a private agent state dir and socket; `cleanup` removes what it created, also after failures.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+export const ROOT = resolve(import.meta.dirname, '../..');
+export const CLI = join(ROOT, 'packages/sdk/dist/cli/main.js');
+export const AGENT = join(ROOT, 'packages/agent/dist/main.js');
+export const IMAGE = join(ROOT, 'build/images/stratus-guest.qcow2');
+
+/** Output of a finished command. */
+export interface Run {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs a command with an argument array and collects its output. */
+export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
+  return new Promise((res, rej) => {
+    const child = spawn(cmd, args, { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b: Buffer) => (stdout += b));
+    child.stderr.on('data', (b: Buffer) => (stderr += b));
+    child.on('error', rej);
+    child.on('close', (code) => res({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+/** Synchronous command output (trimmed), or '' when it fails. */
+export function sh(cmd: string, args: string[]): string {
+  const r = spawnSync(cmd, args, { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : '';
+}
+
+/** A private agent environment: state dir, socket, and the env vars that point the CLI at them. */
+export interface AgentEnv {
+  dir: string;
+  stateDir: string;
+  env: NodeJS.ProcessEnv;
+  stratus(...args: string[]): Promise<Run>;
+  /** The pid of the agent serving this env (from its host info), if one runs. */
+  agentPid(): number | null;
+  /** Destroys stacks by their state files, kills the agent, removes host objects and files. */
+  cleanup(stateFiles: string[]): Promise<void>;
+}
+
+/** Creates a private agent environment under a fresh temp dir (mode 0711 so libvirt's qemu user can reach disks). */
+export function agentEnv(prefix: string): AgentEnv {
+  const dir = mkdtempSync(join(tmpdir(), `stratus-${prefix}-`));
+  spawnSync('chmod', ['0711', dir]);
+  const stateDir = join(dir, 'agent');
+  const env = { STRATUS_AGENT_STATE_DIR: stateDir, STRATUS_AGENT_SOCKET: join(dir, 'agent.sock') };
+  const self: AgentEnv = {
+    dir,
+    stateDir,
+    env,
+    stratus: (...args) => run(process.execPath, [CLI, ...args], env),
+    agentPid() {
+      const r = spawnSync('pgrep', ['-f', `--state-dir ${stateDir}`], { encoding: 'utf8' });
+      const pid = Number(r.stdout.trim().split('\n')[0]);
+      return Number.isInteger(pid) && pid > 0 ? pid : null;
+    },
+    async cleanup(stateFiles) {
+      for (const f of stateFiles) {
+        if (!existsSync(f)) continue;
+        const r = await self.stratus('destroy', '--auto-approve', '--state', f, join(dir, 'stack.yaml'));
+        if (r.code !== 0) process.stderr.write(`cleanup: destroy failed: ${r.stderr}\n`);
+        sweep(stateIds(f));
+      }
+      sweepAgentRecords(stateDir);
+      const pid = self.agentPid();
+      if (pid) {
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          // Already gone.
+        }
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return self;
+}
+
+/** Ids of resources in a state file, with their types. */
+export function stateIds(stateFile: string): { type: string; id: string; name: string }[] {
+  try {
+    const doc = JSON.parse(readFileSync(stateFile, 'utf8')) as { resources: { type: string; id: string; name: string }[] };
+    return doc.resources.map((r) => ({ type: r.type, id: r.id, name: r.name }));
+  } catch {
+    return [];
+  }
+}
+
+const short = (id: string, n: number) => id.replace(/-/g, '').slice(0, n);
+
+/** Host objects that carry one of these ids: domains, bridges, namespaces, dnsmasq processes. */
+export function hostObjectsFor(ids: string[]): string[] {
+  const found: string[] = [];
+  const domains = sh('virsh', ['-c', 'qemu:///system', 'list', '--all', '--name']).split('\n');
+  const links = sh('ip', ['-o', 'link', 'show']);
+  const netns = sh('ip', ['netns', 'list']);
+  const procs = sh('ps', ['-eo', 'args']);
+  for (const id of ids) {
+    if (domains.includes(`stratus-${id}`)) found.push(`domain stratus-${id}`);
+    if (links.includes(`brq${short(id, 11)}`)) found.push(`bridge brq${short(id, 11)}`);
+    if (links.includes(`tap${short(id, 10)}`)) found.push(`tap of ${id}`);
+    if (netns.includes(`qdhcp-${id}`)) found.push(`netns qdhcp-${id}`);
+    if (procs.split('\n').some((p) => p.includes('dnsmasq') && p.includes(id))) found.push(`dnsmasq of ${id}`);
+  }
+  return found;
+}
+
+/** Last-resort removal of host objects by id, for cleanup after a failed test. */
+export function sweep(res: { id: string }[]): void {
+  for (const { id } of res) {
+    spawnSync('virsh', ['-c', 'qemu:///system', 'destroy', `stratus-${id}`]);
+    spawnSync('virsh', ['-c', 'qemu:///system', 'undefine', '--nvram', `stratus-${id}`]);
+    spawnSync('pkill', ['-f', `dnsmasq.*${id}`]);
+    spawnSync('ip', ['netns', 'delete', `qdhcp-${id}`]);
+    spawnSync('ip', ['link', 'delete', `brq${short(id, 11)}`]);
+  }
+}
+
+/** Sweeps host objects of every record an agent state dir holds. */
+export function sweepAgentRecords(stateDir: string): void {
+  const ids: { id: string }[] = [];
+  for (const c of ['servers', 'subnets', 'networks', 'images']) {
+    const d = join(stateDir, 'records', c);
+    if (!existsSync(d)) continue;
+    for (const f of spawnSync('ls', [d], { encoding: 'utf8' }).stdout.split('\n')) if (f.endsWith('.json')) ids.push({ id: f.slice(0, -5) });
+  }
+  sweep(ids);
+}
+
+/** An HTTP GET made from inside a network namespace (node's fetch, so no HTTP client is assumed on the host). */
+export function httpGetInNetns(ns: string, url: string): Promise<Run> {
+  const script = `fetch(${JSON.stringify(url)}, { signal: AbortSignal.timeout(10000) }).then(async (r) => process.stdout.write(await r.text()))`;
+  return run('ip', ['netns', 'exec', ns, process.execPath, '-e', script]);
+}
+
+/** Waits for the guest's ready line in a console log; returns its fields. */
+export async function waitForReady(consoleLog: string, timeoutMs = 240_000): Promise<Record<string, string>> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    let text = '';
+    try {
+      text = readFileSync(consoleLog, 'utf8');
+    } catch {
+      // Not created yet.
+    }
+    const line = text.split(/\r?\n/).find((l) => l.startsWith('STRATUS-GUEST-READY'));
+    if (line) return Object.fromEntries(line.split(' ').slice(1).map((kv) => kv.split('=') as [string, string]));
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  throw new Error(`no STRATUS-GUEST-READY line in ${consoleLog} within ${timeoutMs / 1000}s`);
+}

@@ -1,0 +1,84 @@
+import assert from 'node:assert/strict';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { parseCidr, ipToInt } from '@stratus/sdk/model';
+import { type AgentEnv, agentEnv, hostObjectsFor, httpGetInNetns, IMAGE, ROOT, run, stateIds, waitForReady } from './helpers.js';
+
+let t: AgentEnv;
+let stack: string;
+let state: string;
+
+before(() => {
+  assert.ok(existsSync(IMAGE), `guest image missing: run scripts/build-guest-image.sh (${IMAGE})`);
+  t = agentEnv('quickstart');
+  stack = join(t.dir, 'stack.yaml');
+  state = join(t.dir, 'state.json');
+  // The quickstart as shipped, with the image path made absolute since the copy lives elsewhere.
+  const text = readFileSync(join(ROOT, 'examples/quickstart/stack.yaml'), 'utf8').replace(
+    'source: ../../build/images/stratus-guest.qcow2',
+    `source: ${IMAGE}`,
+  );
+  writeFileSync(stack, text);
+});
+
+after(async () => {
+  await t.cleanup([state]);
+});
+
+test('quickstart: apply, boot, reach over HTTP, plan empty, plan a change, destroy leaves nothing', async () => {
+  const applied = await t.stratus('apply', '--auto-approve', '--state', state, stack);
+  assert.equal(applied.code, 0, `apply failed:\n${applied.stdout}\n${applied.stderr}`);
+  assert.match(applied.stderr, /started one .*Its log: .*agent\.log/, 'the CLI starts the local agent and says where its log is');
+  assert.match(applied.stdout, /Apply complete! Resources: 4 added, 0 changed, 0 destroyed\./);
+  assert.match(applied.stdout, /Server web is ACTIVE on qemu at 10\.20\.0\.\d+/, 'TCG here: the agent must pick qemu');
+  assert.match(applied.stdout, /Console log: +tail -f \S+console\.log/);
+
+  const doc = JSON.parse(readFileSync(state, 'utf8'));
+  const web = doc.resources.find((r: { name: string }) => r.name === 'web');
+  const net = doc.resources.find((r: { name: string }) => r.name === 'net');
+  const sub = doc.resources.find((r: { name: string }) => r.name === 'subnet');
+  assert.equal(web.attributes.hypervisor, 'qemu');
+
+  const domains = await run('virsh', ['-c', 'qemu:///system', 'domstate', `stratus-${web.id}`]);
+  assert.equal(domains.stdout.trim(), 'running');
+
+  const ready = await waitForReady(web.attributes.consoleLog);
+  assert.equal(ready.hostname, 'web', 'hostname comes from the config drive');
+  const cidr = parseCidr(sub.attributes.cidr);
+  const ip = ready.ip!.split(',')[0]!;
+  assert.ok(ipToInt(ip) > cidr.network && ipToInt(ip) < cidr.broadcast, `${ip} inside ${sub.attributes.cidr}`);
+  assert.equal(ip, web.attributes.accessIpV4);
+
+  // From inside the network's DHCP namespace: the guest answers its hostname on port 80.
+  const got = await httpGetInNetns(`qdhcp-${net.id}`, `http://${ip}/`);
+  assert.equal(got.code, 0, got.stderr);
+  assert.equal(got.stdout.trim(), 'web');
+  // The user data ran.
+  const hello = await httpGetInNetns(`qdhcp-${net.id}`, `http://${ip}/hello.txt`);
+  assert.equal(hello.stdout.trim(), 'hello from user data');
+
+  const noop = await t.stratus('plan', '-detailed-exitcode', '--state', state, stack);
+  assert.equal(noop.code, 0, `${noop.stdout}\n${noop.stderr}`);
+  assert.match(noop.stdout, /No changes/);
+
+  const out = await t.stratus('output', 'web_ip', '--state', state, '--stack', stack);
+  assert.equal(out.stdout.trim(), ip);
+
+  writeFileSync(stack, readFileSync(stack, 'utf8').replace('hello from user data', 'changed user data'));
+  const changed = await t.stratus('plan', '-detailed-exitcode', '--state', state, stack);
+  assert.equal(changed.code, 2, `${changed.stdout}\n${changed.stderr}`);
+  assert.match(changed.stdout, /# server web must be replaced/);
+  assert.match(changed.stdout, /~ userData = .* # forces replacement/s);
+  assert.match(changed.stdout, /Plan: 1 to add, 0 to change, 1 to destroy\./);
+
+  const ids = stateIds(state).map((r) => r.id);
+  const destroyed = await t.stratus('destroy', '--auto-approve', '--state', state, stack);
+  assert.equal(destroyed.code, 0, `${destroyed.stdout}\n${destroyed.stderr}`);
+  assert.match(destroyed.stdout, /Resources: 0 added, 0 changed, 4 destroyed\./);
+  assert.deepEqual(hostObjectsFor(ids), []);
+  assert.equal(existsSync(join(t.stateDir, 'instances', web.id)), false, 'instance dir removed');
+  assert.deepEqual(readdirSync(join(t.stateDir, 'images')), [], 'image cache emptied');
+  for (const c of ['servers', 'subnets', 'networks', 'images'])
+    assert.deepEqual(readdirSync(join(t.stateDir, 'records', c)), [], `no ${c} records left`);
+});
