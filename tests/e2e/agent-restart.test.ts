@@ -11,9 +11,13 @@ let state: string;
 const agents: ChildProcess[] = [];
 
 function startAgent(): ChildProcess {
-  const a = spawn(process.execPath, [AGENT, '--state-dir', t.stateDir, '--socket', t.env.STRATUS_AGENT_SOCKET!], {
-    stdio: ['ignore', 'ignore', 'ignore'],
-  });
+  const a = spawn(
+    process.execPath,
+    [AGENT, '--state-dir', t.stateDir, '--socket', t.env.STRATUS_AGENT_SOCKET!],
+    {
+      stdio: ['ignore', 'ignore', 'ignore'],
+    },
+  );
   agents.push(a);
   return a;
 }
@@ -32,7 +36,10 @@ before(() => {
   state = join(t.dir, 'state.json');
   writeFileSync(
     stack,
-    readFileSync(join(ROOT, 'examples/quickstart/stack.yaml'), 'utf8').replace('source: ../../build/images/stratus-guest.qcow2', `source: ${IMAGE}`),
+    readFileSync(join(ROOT, 'examples/quickstart/stack.yaml'), 'utf8').replace(
+      'source: ../../build/images/stratus-guest.qcow2',
+      `source: ${IMAGE}`,
+    ),
   );
 });
 
@@ -67,7 +74,11 @@ test('the agent killed in the middle of an apply: the next apply converges with 
   const code = await applyDone;
   // The interrupted apply either retried through the restart or failed; both are fine. What matters:
   const again = await t.stratus('apply', '--auto-approve', '--state', state, stack);
-  assert.equal(again.code, 0, `second apply:\n${again.stdout}\n${again.stderr}\n(first apply exit ${code}:\n${output})`);
+  assert.equal(
+    again.code,
+    0,
+    `second apply:\n${again.stdout}\n${again.stderr}\n(first apply exit ${code}:\n${output})`,
+  );
   const plan = await t.stratus('plan', '-detailed-exitcode', '--state', state, stack);
   assert.equal(plan.code, 0, plan.stdout + plan.stderr);
 
@@ -84,6 +95,8 @@ test('the agent killed in the middle of an apply: the next apply converges with 
   assert.deepEqual(newDomains, [`stratus-${server.id}`]);
   const net = ids.find((r) => r.type === 'network')!;
   assert.equal(hostObjectsFor([net.id]).filter((o) => o.startsWith('bridge')).length, 1);
-  const dnsmasqs = sh('ps', ['-eo', 'args']).split('\n').filter((p) => p.startsWith('dnsmasq') && p.includes(net.id));
+  const dnsmasqs = sh('ps', ['-eo', 'args'])
+    .split('\n')
+    .filter((p) => p.startsWith('dnsmasq') && p.includes(net.id));
   assert.equal(dnsmasqs.length, 1, dnsmasqs.join('\n'));
 });

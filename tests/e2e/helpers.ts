@@ -22,7 +22,10 @@ export interface Run {
 /** Runs a command with an argument array and collects its output. */
 export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
   return new Promise((res, rej) => {
-    const child = spawn(cmd, args, { env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(cmd, args, {
+      env: { ...process.env, NO_COLOR: '1', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b: Buffer) => (stdout += b));
@@ -91,7 +94,9 @@ export function agentEnv(prefix: string): AgentEnv {
 /** Ids of resources in a state file, with their types. */
 export function stateIds(stateFile: string): { type: string; id: string; name: string }[] {
   try {
-    const doc = JSON.parse(readFileSync(stateFile, 'utf8')) as { resources: { type: string; id: string; name: string }[] };
+    const doc = JSON.parse(readFileSync(stateFile, 'utf8')) as {
+      resources: { type: string; id: string; name: string }[];
+    };
     return doc.resources.map((r) => ({ type: r.type, id: r.id, name: r.name }));
   } catch {
     return [];
@@ -112,7 +117,8 @@ export function hostObjectsFor(ids: string[]): string[] {
     if (links.includes(`brq${short(id, 11)}`)) found.push(`bridge brq${short(id, 11)}`);
     if (links.includes(`tap${short(id, 10)}`)) found.push(`tap of ${id}`);
     if (netns.includes(`qdhcp-${id}`)) found.push(`netns qdhcp-${id}`);
-    if (procs.split('\n').some((p) => p.includes('dnsmasq') && p.includes(id))) found.push(`dnsmasq of ${id}`);
+    if (procs.split('\n').some((p) => p.includes('dnsmasq') && p.includes(id)))
+      found.push(`dnsmasq of ${id}`);
   }
   return found;
 }
@@ -134,7 +140,8 @@ export function sweepAgentRecords(stateDir: string): void {
   for (const c of ['servers', 'subnets', 'networks', 'images']) {
     const d = join(stateDir, 'records', c);
     if (!existsSync(d)) continue;
-    for (const f of spawnSync('ls', [d], { encoding: 'utf8' }).stdout.split('\n')) if (f.endsWith('.json')) ids.push({ id: f.slice(0, -5) });
+    for (const f of spawnSync('ls', [d], { encoding: 'utf8' }).stdout.split('\n'))
+      if (f.endsWith('.json')) ids.push({ id: f.slice(0, -5) });
   }
   sweep(ids);
 }
@@ -156,7 +163,13 @@ export async function waitForReady(consoleLog: string, timeoutMs = 240_000): Pro
       // Not created yet.
     }
     const line = text.split(/\r?\n/).find((l) => l.startsWith('STRATUS-GUEST-READY'));
-    if (line) return Object.fromEntries(line.split(' ').slice(1).map((kv) => kv.split('=') as [string, string]));
+    if (line)
+      return Object.fromEntries(
+        line
+          .split(' ')
+          .slice(1)
+          .map((kv) => kv.split('=') as [string, string]),
+      );
     await new Promise((r) => setTimeout(r, 1000));
   }
   throw new Error(`no STRATUS-GUEST-READY line in ${consoleLog} within ${timeoutMs / 1000}s`);

@@ -2,8 +2,18 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { parseCidr, ipToInt } from '@stratus/sdk/model';
-import { type AgentEnv, agentEnv, hostObjectsFor, httpGetInNetns, IMAGE, ROOT, run, stateIds, waitForReady } from './helpers.js';
+import { ipToInt, parseCidr } from '@stratus/sdk/model';
+import {
+  type AgentEnv,
+  agentEnv,
+  hostObjectsFor,
+  httpGetInNetns,
+  IMAGE,
+  ROOT,
+  run,
+  stateIds,
+  waitForReady,
+} from './helpers.js';
 
 let t: AgentEnv;
 let stack: string;
@@ -29,9 +39,17 @@ after(async () => {
 test('quickstart: apply, boot, reach over HTTP, plan empty, plan a change, destroy leaves nothing', async () => {
   const applied = await t.stratus('apply', '--auto-approve', '--state', state, stack);
   assert.equal(applied.code, 0, `apply failed:\n${applied.stdout}\n${applied.stderr}`);
-  assert.match(applied.stderr, /started one .*Its log: .*agent\.log/, 'the CLI starts the local agent and says where its log is');
+  assert.match(
+    applied.stderr,
+    /started one .*Its log: .*agent\.log/,
+    'the CLI starts the local agent and says where its log is',
+  );
   assert.match(applied.stdout, /Apply complete! Resources: 4 added, 0 changed, 0 destroyed\./);
-  assert.match(applied.stdout, /Server web is ACTIVE on qemu at 10\.20\.0\.\d+/, 'TCG here: the agent must pick qemu');
+  assert.match(
+    applied.stdout,
+    /Server web is ACTIVE on qemu at 10\.20\.0\.\d+/,
+    'TCG here: the agent must pick qemu',
+  );
   assert.match(applied.stdout, /Console log: +tail -f \S+console\.log/);
 
   const doc = JSON.parse(readFileSync(state, 'utf8'));
@@ -47,7 +65,10 @@ test('quickstart: apply, boot, reach over HTTP, plan empty, plan a change, destr
   assert.equal(ready.hostname, 'web', 'hostname comes from the config drive');
   const cidr = parseCidr(sub.attributes.cidr);
   const ip = ready.ip!.split(',')[0]!;
-  assert.ok(ipToInt(ip) > cidr.network && ipToInt(ip) < cidr.broadcast, `${ip} inside ${sub.attributes.cidr}`);
+  assert.ok(
+    ipToInt(ip) > cidr.network && ipToInt(ip) < cidr.broadcast,
+    `${ip} inside ${sub.attributes.cidr}`,
+  );
   assert.equal(ip, web.attributes.accessIpV4);
 
   // From inside the network's DHCP namespace: the guest answers its hostname on port 80.

@@ -84,7 +84,9 @@ export class StratusAgent {
     await mkdir(dirname(this.opts.socket), { recursive: true, mode: 0o755 });
     await rm(this.opts.socket, { force: true });
     const unix = make();
-    await new Promise<void>((resolve, reject) => unix.once('error', reject).listen(this.opts.socket, resolve));
+    await new Promise<void>((resolve, reject) =>
+      unix.once('error', reject).listen(this.opts.socket, resolve),
+    );
     await chmod(this.opts.socket, 0o600);
     this.servers.push(unix);
     log.info('listening', { socket: this.opts.socket });
@@ -92,7 +94,9 @@ export class StratusAgent {
       const m = /^(.*):(\d+)$/.exec(this.opts.listen);
       if (!m) throw new Error(`--listen must be host:port, got ${this.opts.listen}`);
       const tcp = make();
-      await new Promise<void>((resolve, reject) => tcp.once('error', reject).listen(Number(m[2]), m[1], resolve));
+      await new Promise<void>((resolve, reject) =>
+        tcp.once('error', reject).listen(Number(m[2]), m[1], resolve),
+      );
       this.servers.push(tcp);
       log.info('listening', { tcp: this.opts.listen });
     }

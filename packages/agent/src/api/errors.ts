@@ -24,5 +24,7 @@ export class ApiError extends Error {
 }
 
 export const notFound = (what: string) => new ApiError(404, 'not_found', `${what} not found`);
-export const badRequest = (message: string, field?: string) => new ApiError(400, 'invalid_request', message, field);
-export const conflict = (code: string, message: string, field?: string) => new ApiError(409, code, message, field);
+export const badRequest = (message: string, field?: string) =>
+  new ApiError(400, 'invalid_request', message, field);
+export const conflict = (code: string, message: string, field?: string) =>
+  new ApiError(409, code, message, field);

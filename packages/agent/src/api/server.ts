@@ -69,12 +69,12 @@ function authorized(req: IncomingMessage, token: string): boolean {
 
 /** Routes one request. Auth comes first: nothing is read or changed for an unauthenticated caller. */
 async function route(req: IncomingMessage, res: ServerResponse, deps: ApiDeps): Promise<void> {
-  if (!authorized(req, deps.token))
-    throw new ApiError(401, 'unauthorized', 'missing or wrong bearer token');
+  if (!authorized(req, deps.token)) throw new ApiError(401, 'unauthorized', 'missing or wrong bearer token');
   const url = new URL(req.url ?? '/', 'http://agent');
   const parts = url.pathname.split('/').filter(Boolean);
   if (parts[0] !== 'v1') throw notFound(`path ${url.pathname}`);
-  if (parts.length === 2 && parts[1] === 'host' && req.method === 'GET') return send(res, 200, await deps.hostInfo());
+  if (parts.length === 2 && parts[1] === 'host' && req.method === 'GET')
+    return send(res, 200, await deps.hostInfo());
   const type = collections.get(parts[1] ?? '');
   if (!type || !isResourceType(type) || parts.length > 3) throw notFound(`path ${url.pathname}`);
   const svc = deps.services[type];
@@ -116,10 +116,21 @@ export function createApiServer(deps: ApiDeps): Server {
       .catch((e: unknown) => {
         if (e instanceof ApiError) send(res, e.status, e.toBody());
         else {
-          log.error('request failed', { method: req.method, url: req.url, error: (e as Error).stack ?? String(e) });
+          log.error('request failed', {
+            method: req.method,
+            url: req.url,
+            error: (e as Error).stack ?? String(e),
+          });
           send(res, 500, { code: 'internal', message: (e as Error).message, retryable: false });
         }
       })
-      .finally(() => log.debug('request', { method: req.method, url: req.url, status: res.statusCode, ms: Date.now() - started }));
+      .finally(() =>
+        log.debug('request', {
+          method: req.method,
+          url: req.url,
+          status: res.statusCode,
+          ms: Date.now() - started,
+        }),
+      );
   });
 }

@@ -59,7 +59,10 @@ const cases: [string, Partial<DomainSpec>][] = [
   ['bios/pc under TCG', {}],
   ['bios/pc under KVM', { virtType: 'kvm' }],
   ['uefi/q35 under TCG', { firmware: 'uefi', machine: 'q35', nvram: '/var/lib/stratus/x/OVMF_VARS.fd' }],
-  ['uefi/q35 under KVM, default nvram, no config drive', { firmware: 'uefi', machine: 'q35', virtType: 'kvm', configDrive: null }],
+  [
+    'uefi/q35 under KVM, default nvram, no config drive',
+    { firmware: 'uefi', machine: 'q35', virtType: 'kvm', configDrive: null },
+  ],
   ['uefi/pc, no NICs', { firmware: 'uefi', machine: 'pc', nics: [] }],
 ];
 
@@ -111,7 +114,10 @@ test('names with markup are escaped and cannot inject elements', async () => {
   const s = spec({ name });
   const xml = buildDomainXml(s);
   await validate(xml);
-  assert.match(xml, /<title>a&lt;&amp;&apos;&quot;b&lt;\/title&gt;&lt;devices&gt;&lt;disk type=&apos;file&apos;\/&gt;<\/title>/);
+  assert.match(
+    xml,
+    /<title>a&lt;&amp;&apos;&quot;b&lt;\/title&gt;&lt;devices&gt;&lt;disk type=&apos;file&apos;\/&gt;<\/title>/,
+  );
   assert.equal((xml.match(/<devices>/g) ?? []).length, 1);
   assert.equal((xml.match(/<disk /g) ?? []).length, 2);
   assert.equal(xmlUnescape(xmlEscape(name)), name);
@@ -138,9 +144,18 @@ test('invalid specs are refused', () => {
     [{ serverId: id, vcpus: 0 }, /vcpus/],
     [{ serverId: id, memoryMiB: 1.5 }, /memoryMiB/],
     [{ serverId: id, name: '' }, /server name/],
-    [{ serverId: id, nics: [{ mac: '01:00:5e:00:00:01', bridge: 'br0', tap: 'tapx', model: 'virtio' }] }, /unicast/],
-    [{ serverId: id, nics: [{ mac: '52:54:00:00:00:01', bridge: 'br 0', tap: 'tapx', model: 'virtio' }] }, /bridge/],
-    [{ serverId: id, nics: [{ mac: '52:54:00:00:00:01', bridge: 'br0', tap: 'vnet0', model: 'virtio' }] }, /libvirt/],
+    [
+      { serverId: id, nics: [{ mac: '01:00:5e:00:00:01', bridge: 'br0', tap: 'tapx', model: 'virtio' }] },
+      /unicast/,
+    ],
+    [
+      { serverId: id, nics: [{ mac: '52:54:00:00:00:01', bridge: 'br 0', tap: 'tapx', model: 'virtio' }] },
+      /bridge/,
+    ],
+    [
+      { serverId: id, nics: [{ mac: '52:54:00:00:00:01', bridge: 'br0', tap: 'vnet0', model: 'virtio' }] },
+      /libvirt/,
+    ],
   ];
   for (const [over, re] of bad) assert.throws(() => buildDomainXml(spec(over)), re);
 });

@@ -69,7 +69,8 @@ export function buildDomainXml(spec: DomainSpec): string {
 
   // TCG cannot emulate the host CPU (`-cpu host` needs KVM), so qemu domains keep libvirt's default model.
   // Hyper-V enlightenments are never emitted: QEMU refuses them under TCG and Linux guests do not need them.
-  if (spec.virtType === 'kvm') add(1, tag('cpu', { mode: 'host-passthrough', check: 'none', migratable: 'on' }, true));
+  if (spec.virtType === 'kvm')
+    add(1, tag('cpu', { mode: 'host-passthrough', check: 'none', migratable: 'on' }, true));
 
   add(1, tag('clock', { offset: 'utc' }, true));
   add(1, element('on_poweroff', 'destroy'));
@@ -149,11 +150,14 @@ function validateNic(nic: DomainNic, i: number): void {
     ['bridge', nic.bridge],
     ['tap', nic.tap],
   ] as const) {
-    if (!IFNAME_RE.test(name)) throw new Error(`nics[${i}].${field} ${JSON.stringify(name)} is not an interface name`);
+    if (!IFNAME_RE.test(name))
+      throw new Error(`nics[${i}].${field} ${JSON.stringify(name)} is not an interface name`);
   }
   // libvirt treats vnet*/macvtap*/macvlan* target names as its own and would rename the tap.
-  if (/^(vnet|macvtap|macvlan)/.test(nic.tap)) throw new Error(`nics[${i}].tap ${nic.tap} uses a libvirt prefix`);
-  if (nic.model !== 'virtio' && nic.model !== 'e1000e') throw new Error(`nics[${i}].model ${nic.model} unknown`);
+  if (/^(vnet|macvtap|macvlan)/.test(nic.tap))
+    throw new Error(`nics[${i}].tap ${nic.tap} uses a libvirt prefix`);
+  if (nic.model !== 'virtio' && nic.model !== 'e1000e')
+    throw new Error(`nics[${i}].model ${nic.model} unknown`);
 }
 
 function assertPath(field: string, p: string): void {

@@ -6,8 +6,8 @@ import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { metaDataJson } from '../configdrive/metadata.js';
 import { buildConfigDrive } from '../configdrive/iso.js';
+import { metaDataJson } from '../configdrive/metadata.js';
 import { run } from '../host/exec.js';
 import { domainName, serverTap } from '../host/names.js';
 import { createOverlay, importImage } from '../storage/images.js';
@@ -72,7 +72,11 @@ async function virshNames(): Promise<string[]> {
   return (await run('virsh', ['list', '--all', '--name'])).stdout.split('\n').filter(Boolean);
 }
 
-async function waitFor<T>(what: string, ms: number, fn: () => Promise<T | null | undefined | false>): Promise<T> {
+async function waitFor<T>(
+  what: string,
+  ms: number,
+  fn: () => Promise<T | null | undefined | false>,
+): Promise<T> {
   const deadline = Date.now() + ms;
   for (;;) {
     const v = await fn();
@@ -98,7 +102,10 @@ test('BIOS domain with config drive and NIC: define, start, list, restart, delet
   assert.equal(await compute.domainState(spec.serverId), 'running');
 
   const listed = await compute.listStratusDomains();
-  assert.ok(listed.some((d) => d.serverId === spec.serverId && d.state === 'running'), JSON.stringify(listed));
+  assert.ok(
+    listed.some((d) => d.serverId === spec.serverId && d.state === 'running'),
+    JSON.stringify(listed),
+  );
 
   const xml = await compute.domainXml(spec.serverId);
   assert.match(xml, new RegExp(`<stratus:id>${spec.serverId}</stratus:id>`));
@@ -173,48 +180,46 @@ test('a broken URI is reported as libvirt_unavailable, and the next call tries a
 });
 
 for (const firmware of ['bios', 'uefi'] as const) {
-  test(
-    `the Stratus guest image boots to its ready line (${firmware})`,
-    { skip: (await stat(GUEST_IMAGE).catch(() => null)) ? false : `${GUEST_IMAGE} not built` },
-    async () => {
-      const serverId = randomUUID();
-      servers.push(serverId);
-      const d = join(dir, serverId);
-      // The agent's flow: import into the cache, thin overlay per server, config drive, domain.
-      const cached = join(dir, 'cache', `guest-${firmware}.qcow2`);
-      const image = await importImage(GUEST_IMAGE, cached);
-      const rootDisk = join(d, 'disk.qcow2');
-      await createOverlay(cached, image.format, rootDisk, 256 << 20);
-      const hostname = `guest-${serverId.slice(0, 8)}`;
-      const configDrive = join(d, 'config.iso');
-      await buildConfigDrive(configDrive, {
-        metaData: metaDataJson({ uuid: serverId, name: hostname, hostname, publicKeys: {} }),
-        networkData: { links: [], networks: [], services: [] },
-      });
-      const spec: DomainSpec = {
-        serverId,
-        name: hostname,
-        vcpus: 1,
-        memoryMiB: 256,
-        virtType: 'qemu',
-        machine: firmware === 'uefi' ? 'q35' : 'pc',
-        firmware,
-        rootDisk,
-        configDrive,
-        nics: [],
-        consoleLog: join(d, 'console.log'),
-        nvram: firmware === 'uefi' ? join(d, 'OVMF_VARS.fd') : undefined,
-      };
-      const started = Date.now();
-      await compute.ensureDomain(spec);
-      const line = await waitFor('STRATUS-GUEST-READY on the console', 120_000, async () => {
-        const log = await readFile(spec.consoleLog, 'utf8').catch(() => '');
-        return log.split(/\r?\n/).find((l) => l.startsWith('STRATUS-GUEST-READY'));
-      });
-      console.log(`${firmware} guest ready after ${Date.now() - started} ms: ${line}`);
-      assert.match(line, new RegExp(`hostname=${hostname}\\b`));
-      assert.match(line, /disks=vda\b/);
-      assert.equal(await compute.deleteDomain(serverId), true);
-    },
-  );
+  test(`the Stratus guest image boots to its ready line (${firmware})`, {
+    skip: (await stat(GUEST_IMAGE).catch(() => null)) ? false : `${GUEST_IMAGE} not built`,
+  }, async () => {
+    const serverId = randomUUID();
+    servers.push(serverId);
+    const d = join(dir, serverId);
+    // The agent's flow: import into the cache, thin overlay per server, config drive, domain.
+    const cached = join(dir, 'cache', `guest-${firmware}.qcow2`);
+    const image = await importImage(GUEST_IMAGE, cached);
+    const rootDisk = join(d, 'disk.qcow2');
+    await createOverlay(cached, image.format, rootDisk, 256 << 20);
+    const hostname = `guest-${serverId.slice(0, 8)}`;
+    const configDrive = join(d, 'config.iso');
+    await buildConfigDrive(configDrive, {
+      metaData: metaDataJson({ uuid: serverId, name: hostname, hostname, publicKeys: {} }),
+      networkData: { links: [], networks: [], services: [] },
+    });
+    const spec: DomainSpec = {
+      serverId,
+      name: hostname,
+      vcpus: 1,
+      memoryMiB: 256,
+      virtType: 'qemu',
+      machine: firmware === 'uefi' ? 'q35' : 'pc',
+      firmware,
+      rootDisk,
+      configDrive,
+      nics: [],
+      consoleLog: join(d, 'console.log'),
+      nvram: firmware === 'uefi' ? join(d, 'OVMF_VARS.fd') : undefined,
+    };
+    const started = Date.now();
+    await compute.ensureDomain(spec);
+    const line = await waitFor('STRATUS-GUEST-READY on the console', 120_000, async () => {
+      const log = await readFile(spec.consoleLog, 'utf8').catch(() => '');
+      return log.split(/\r?\n/).find((l) => l.startsWith('STRATUS-GUEST-READY'));
+    });
+    console.log(`${firmware} guest ready after ${Date.now() - started} ms: ${line}`);
+    assert.match(line, new RegExp(`hostname=${hostname}\\b`));
+    assert.match(line, /disks=vda\b/);
+    assert.equal(await compute.deleteDomain(serverId), true);
+  });
 }

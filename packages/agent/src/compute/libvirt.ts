@@ -10,8 +10,8 @@ import { dirname } from 'node:path';
 import {
   type Domain,
   DomainGetXMLDescFlags,
-  DomainState as LibvirtDomainState,
   Hypervisor,
+  DomainState as LibvirtDomainState,
 } from '@unraid/libvirt';
 import { run } from '../host/exec.js';
 import { logger } from '../host/log.js';
@@ -204,7 +204,8 @@ export class LibvirtCompute {
           const name = await hv.domainGetName(dom);
           if (!name.startsWith(NAME_PREFIX)) continue;
           const fromName = name.slice(NAME_PREFIX.length);
-          const serverId = serverIdFromXml(await hv.domainGetXMLDesc(dom)) ?? (ID_RE.test(fromName) ? fromName : null);
+          const serverId =
+            serverIdFromXml(await hv.domainGetXMLDesc(dom)) ?? (ID_RE.test(fromName) ? fromName : null);
           if (serverId === null) {
             log.warn('domain with Stratus name but no server id ignored', { name });
             continue;
@@ -252,7 +253,9 @@ export class LibvirtCompute {
           // Forget the failed attempt so the next call tries again (calling into a never-opened
           // Hypervisor would dereference a null connection).
           if (this.conn === opening) this.conn = null;
-          throw new ComputeError('libvirt_unavailable', `cannot connect to ${this.uri}: ${message(e)}`, { cause: e });
+          throw new ComputeError('libvirt_unavailable', `cannot connect to ${this.uri}: ${message(e)}`, {
+            cause: e,
+          });
         },
       );
       this.conn = opening;

@@ -40,7 +40,18 @@ test('probe firmware is a correct program: it completes under TCG', async () => 
     const image = probeFirmware();
     assert.equal(image.length, 0x10000);
     await writeFile(fw, image);
-    const args = ['-accel', 'tcg', '-machine', 'pc', '-m', '32', '-nodefaults', '-display', 'none', '-no-reboot'];
+    const args = [
+      '-accel',
+      'tcg',
+      '-machine',
+      'pc',
+      '-m',
+      '32',
+      '-nodefaults',
+      '-display',
+      'none',
+      '-no-reboot',
+    ];
     args.push('-bios', fw, '-device', 'isa-debug-exit,iobase=0xf4,iosize=0x04');
     // isa-debug-exit turns the guest's "success" byte 0x2a into QEMU's exit status 0x2a*2+1.
     const err = await run('qemu-system-x86_64', args, { timeoutMs: 20_000 }).then(
@@ -69,7 +80,10 @@ test('probe failures fall back to qemu with the cause in the reason', async () =
   assert.deepEqual(noDev, { virtType: 'qemu', reason: '/nonexistent/kvm is not usable (ENOENT)' });
 
   // /dev/null passes the device check on any host, so the later stages are exercised.
-  const noQemu = await probeVirtType('auto', { kvmDevice: '/dev/null', qemuBinary: 'qemu-system-stratus-missing' });
+  const noQemu = await probeVirtType('auto', {
+    kvmDevice: '/dev/null',
+    qemuBinary: 'qemu-system-stratus-missing',
+  });
   assert.equal(noQemu.virtType, 'qemu');
   assert.match(noQemu.reason, /could not run qemu-system-stratus-missing: .*ENOENT/);
 

@@ -37,7 +37,11 @@ export function xmlUnescape(s: string): string {
 }
 
 /** Renders a start tag, `<name a="v" ...>` (or self-closing), skipping attributes whose value is undefined. */
-export function tag(name: string, attrs: Record<string, string | number | undefined> = {}, selfClose = false): string {
+export function tag(
+  name: string,
+  attrs: Record<string, string | number | undefined> = {},
+  selfClose = false,
+): string {
   const rendered = Object.entries(attrs)
     .filter((e): e is [string, string | number] => e[1] !== undefined)
     .map(([k, v]) => ` ${k}="${xmlEscape(String(v))}"`)
@@ -46,6 +50,10 @@ export function tag(name: string, attrs: Record<string, string | number | undefi
 }
 
 /** Renders `<name attrs>text</name>` with `text` escaped. */
-export function element(name: string, text: string | number, attrs: Record<string, string | number | undefined> = {}) {
+export function element(
+  name: string,
+  text: string | number,
+  attrs: Record<string, string | number | undefined> = {},
+) {
   return `${tag(name, attrs)}${xmlEscape(String(text))}</${name}>`;
 }

@@ -150,7 +150,12 @@ test('config drive layout', () => {
 
 test('buildConfigDrive writes a config-2 ISO a guest can read', async () => {
   const iso = join(dir, 'srv', 'config.iso');
-  const metaData = metaDataJson({ uuid: UUID, name: 'web-1', hostname: 'web-1', publicKeys: { k: 'ssh-rsa AAA' } });
+  const metaData = metaDataJson({
+    uuid: UUID,
+    name: 'web-1',
+    hostname: 'web-1',
+    publicKeys: { k: 'ssh-rsa AAA' },
+  });
   const networkData = networkDataJson([
     {
       mac: 'fa:16:3e:00:00:01',

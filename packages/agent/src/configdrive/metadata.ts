@@ -132,9 +132,12 @@ export function networkDataJson(nics: NetworkDataNic[]): NovaNetworkData {
   let defaultRouteTaken = false;
   nics.forEach((nic, i) => {
     if (!/^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$/.test(nic.mac)) throw new Error(`nics[${i}].mac is not a MAC`);
-    if (!isValidIpv4(nic.ip) || !ipInCidr(nic.ip, nic.cidr)) throw new Error(`nics[${i}].ip is not in ${nic.cidr}`);
-    if (nic.gateway !== null && !isValidIpv4(nic.gateway)) throw new Error(`nics[${i}].gateway is not an IPv4`);
-    if (!Number.isInteger(nic.mtu) || nic.mtu < 68) throw new Error(`nics[${i}].mtu must be an integer >= 68`);
+    if (!isValidIpv4(nic.ip) || !ipInCidr(nic.ip, nic.cidr))
+      throw new Error(`nics[${i}].ip is not in ${nic.cidr}`);
+    if (nic.gateway !== null && !isValidIpv4(nic.gateway))
+      throw new Error(`nics[${i}].gateway is not an IPv4`);
+    if (!Number.isInteger(nic.mtu) || nic.mtu < 68)
+      throw new Error(`nics[${i}].mtu must be an integer >= 68`);
     const linkId = nic.linkId ?? `interface${i}`;
     links.push({
       id: linkId,

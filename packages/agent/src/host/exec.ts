@@ -18,7 +18,9 @@ export class ExecError extends Error {
     readonly exitCode: number | null,
     readonly stderr: string,
   ) {
-    super(`${command} ${args.join(' ')} failed (exit ${exitCode ?? 'signal'}): ${stderr.trim().slice(0, 2000)}`);
+    super(
+      `${command} ${args.join(' ')} failed (exit ${exitCode ?? 'signal'}): ${stderr.trim().slice(0, 2000)}`,
+    );
   }
 }
 
@@ -39,7 +41,10 @@ export interface RunOptions {
 export function run(command: string, args: readonly string[], opts: RunOptions = {}): Promise<ExecResult> {
   log.debug('run', { command, args });
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'], timeout: opts.timeoutMs ?? 120_000 });
+    const child = spawn(command, args, {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      timeout: opts.timeoutMs ?? 120_000,
+    });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));

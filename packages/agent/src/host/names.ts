@@ -7,7 +7,8 @@ const ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** Throws unless `id` is a lower-case UUID, the only form of resource id the agent accepts. */
 export function assertId(id: string): void {
-  if (!ID_RE.test(id)) throw new Error(`invalid resource id ${JSON.stringify(id)}: expected a lower-case UUID`);
+  if (!ID_RE.test(id))
+    throw new Error(`invalid resource id ${JSON.stringify(id)}: expected a lower-case UUID`);
 }
 
 function short(id: string, n: number): string {

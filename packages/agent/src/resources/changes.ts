@@ -10,14 +10,22 @@ function same(a: unknown, b: unknown): boolean {
  * attribute the schema marks requiresReplace; returns the names of attributes that may change in place.
  * Optional+computed attributes left out of the request keep their recorded value.
  */
-export function specChanges(type: ResourceType, recorded: Record<string, unknown>, requested: Record<string, unknown>): string[] {
+export function specChanges(
+  type: ResourceType,
+  recorded: Record<string, unknown>,
+  requested: Record<string, unknown>,
+): string[] {
   const changed: string[] = [];
   for (const a of attributes(schemas[type])) {
     if (!a.input) continue;
     if (requested[a.name] === undefined && a.computed) continue;
     if (same(recorded[a.name], requested[a.name])) continue;
     if (a.requiresReplace)
-      throw conflict('requires_replace', `${type} attribute ${a.name} cannot change in place; replace the ${type}`, a.name);
+      throw conflict(
+        'requires_replace',
+        `${type} attribute ${a.name} cannot change in place; replace the ${type}`,
+        a.name,
+      );
     changed.push(a.name);
   }
   return changed;

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
-import type { VirtType } from '../compute/types.js';
 import type { LibvirtCompute } from '../compute/libvirt.js';
+import type { VirtType } from '../compute/types.js';
 import { type AgentRecordFile, KeyedMutex, type RecordStore } from '../store/records.js';
 
 /** What every resource service shares. */
@@ -32,7 +32,13 @@ export function publicRecord(rec: AgentRecordFile) {
 }
 
 /** A new record stamped now. */
-export function newRecord<S, O, P>(id: string, type: string, spec: S, status: O, internal: P): AgentRecordFile<S, O, P> {
+export function newRecord<S, O, P>(
+  id: string,
+  type: string,
+  spec: S,
+  status: O,
+  internal: P,
+): AgentRecordFile<S, O, P> {
   const now = new Date().toISOString();
   return { id, type, spec, status, internal, createdAt: now, updatedAt: now };
 }

@@ -1,6 +1,6 @@
 import { mkdir, rm } from 'node:fs/promises';
-import type { ApiRecord, ResourceService } from '../api/server.js';
 import { ApiError, conflict } from '../api/errors.js';
+import type { ApiRecord, ResourceService } from '../api/server.js';
 import { importImage } from '../storage/images.js';
 import { specChanges } from './changes.js';
 import { type AgentContext, newRecord, paths, publicRecord } from './context.js';

@@ -1,9 +1,17 @@
 import { checkSubnetRanges, defaultPools, firstHost, parseCidr } from '@stratus/sdk/model';
-import type { ApiRecord, ResourceService } from '../api/server.js';
 import { ApiError, conflict } from '../api/errors.js';
-import { bridgeName } from '../host/names.js';
+import type { ApiRecord, ResourceService } from '../api/server.js';
 import { logger } from '../host/log.js';
-import { allocateIp, bridgeExists, deleteBridge, deleteDhcp, ensureBridge, ensureDhcp, IpamError } from '../network/index.js';
+import { bridgeName } from '../host/names.js';
+import {
+  allocateIp,
+  bridgeExists,
+  deleteBridge,
+  deleteDhcp,
+  ensureBridge,
+  ensureDhcp,
+  IpamError,
+} from '../network/index.js';
 import type { DhcpHost } from '../network/types.js';
 import type { AgentRecordFile } from '../store/records.js';
 import { specChanges } from './changes.js';
@@ -22,7 +30,11 @@ type SubnetSpec = {
 };
 /** Who holds each allocated address: `dhcp`, or `server:<id>:<nic>` with its MAC and hostname. */
 export type Allocation = { owner: string; mac?: string; hostname?: string };
-export type SubnetRecord = AgentRecordFile<SubnetSpec, Record<string, unknown>, { allocations: Record<string, Allocation> }>;
+export type SubnetRecord = AgentRecordFile<
+  SubnetSpec,
+  Record<string, unknown>,
+  { allocations: Record<string, Allocation> }
+>;
 type NetworkRecord = AgentRecordFile<NetworkSpec>;
 
 /** Lock key of everything that changes a network's DHCP service or its subnets' allocations. */
@@ -107,7 +119,10 @@ export function networkService(ctx: AgentContext): ResourceService {
       await ctx.locks.run(netLock(id), async () => {
         const subnets = await subnetsOf(ctx, id);
         if (subnets.length)
-          throw conflict('in_use', `network ${id} still has subnet(s) ${subnets.map((s) => s.id).join(', ')}`);
+          throw conflict(
+            'in_use',
+            `network ${id} still has subnet(s) ${subnets.map((s) => s.id).join(', ')}`,
+          );
         await deleteDhcp(id, ctx.stateDir);
         await deleteBridge(id);
         await ctx.store.delete('networks', id);
@@ -117,12 +132,18 @@ export function networkService(ctx: AgentContext): ResourceService {
 }
 
 function ipamToApi(e: unknown, field: string): never {
-  if (IpamError.isInstance(e)) throw new ApiError(e.code === 'pool_exhausted' ? 409 : 400, e.code, e.message, field);
+  if (IpamError.isInstance(e))
+    throw new ApiError(e.code === 'pool_exhausted' ? 409 : 400, e.code, e.message, field);
   throw e;
 }
 
 /** Allocates an address in a subnet for `owner` (reusing the one it already holds). Call under netLock. */
-export function allocate(s: SubnetRecord, alloc: Allocation, requested: string | undefined, field: string): string {
+export function allocate(
+  s: SubnetRecord,
+  alloc: Allocation,
+  requested: string | undefined,
+  field: string,
+): string {
   const held = Object.entries(s.internal.allocations).find(([, a]) => a.owner === alloc.owner);
   if (held && (!requested || requested === held[0])) {
     s.internal.allocations[held[0]] = alloc;
@@ -147,11 +168,13 @@ export function subnetService(ctx: AgentContext): ResourceService {
     async ensure(id, body) {
       const spec = body as SubnetSpec;
       const net = await ctx.store.get<NetworkRecord>('networks', spec.network);
-      if (!net) throw new ApiError(400, 'invalid_reference', `network ${spec.network} does not exist`, 'network');
+      if (!net)
+        throw new ApiError(400, 'invalid_reference', `network ${spec.network} does not exist`, 'network');
       return ctx.locks.run(netLock(spec.network), async () => {
         let rec = await ctx.store.get<SubnetRecord>('subnets', id);
         const problems = checkSubnetRanges(spec.cidr, spec.gatewayIp, spec.allocationPools);
-        if (problems.length) throw new ApiError(400, 'invalid_request', problems[0]!.message, problems[0]!.path.join('.'));
+        if (problems.length)
+          throw new ApiError(400, 'invalid_request', problems[0]!.message, problems[0]!.path.join('.'));
         if (rec) {
           specChanges('subnet', rec.spec, spec);
         } else {
@@ -159,11 +182,21 @@ export function subnetService(ctx: AgentContext): ResourceService {
           for (const other of await subnetsOf(ctx, spec.network)) {
             const o = parseCidr(other.spec.cidr);
             if (cidr.network <= o.broadcast && o.network <= cidr.broadcast)
-              throw conflict('overlapping_cidr', `${spec.cidr} overlaps subnet ${other.id} (${other.spec.cidr}) on the same network`, 'cidr');
+              throw conflict(
+                'overlapping_cidr',
+                `${spec.cidr} overlaps subnet ${other.id} (${other.spec.cidr}) on the same network`,
+                'cidr',
+              );
           }
           const gatewayIp = spec.gatewayIp ?? firstHost(cidr);
           const pools = spec.allocationPools ?? defaultPools(cidr, gatewayIp);
-          rec = newRecord(id, 'subnet', spec, { gatewayIp, allocationPools: pools, dhcpIp: '' }, { allocations: {} });
+          rec = newRecord(
+            id,
+            'subnet',
+            spec,
+            { gatewayIp, allocationPools: pools, dhcpIp: '' },
+            { allocations: {} },
+          );
           rec.status.dhcpIp = allocate(rec, { owner: 'dhcp' }, undefined, 'allocationPools');
         }
         rec.spec = spec;
@@ -186,7 +219,11 @@ export function subnetService(ctx: AgentContext): ResourceService {
       if (!rec) return;
       await ctx.locks.run(netLock(rec.spec.network), async () => {
         const users = Object.values(rec.internal.allocations).filter((a) => a.owner !== 'dhcp');
-        if (users.length) throw conflict('in_use', `subnet ${id} has addresses in use by ${users.map((u) => u.owner).join(', ')}`);
+        if (users.length)
+          throw conflict(
+            'in_use',
+            `subnet ${id} has addresses in use by ${users.map((u) => u.owner).join(', ')}`,
+          );
         await ctx.store.delete('subnets', id);
         const net = await ctx.store.get<NetworkRecord>('networks', rec.spec.network);
         if (net) await reconcileDhcp(ctx, net);

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ipToInt, parseCidr } from '@stratus/sdk/model';
-import type { ApiRecord, ResourceService } from '../api/server.js';
 import { ApiError } from '../api/errors.js';
+import type { ApiRecord, ResourceService } from '../api/server.js';
 import type { DomainState } from '../compute/types.js';
 import { buildConfigDrive, metaDataJson, networkDataJson } from '../configdrive/index.js';
 import { bridgeName, domainName, serverTap } from '../host/names.js';
@@ -62,7 +62,10 @@ export function serverService(ctx: AgentContext): ResourceService {
 
   const withLive = async (rec: ServerRecord): Promise<ApiRecord> => {
     const state = await ctx.compute.domainState(rec.id);
-    return publicRecord({ ...rec, status: { ...rec.status, status: rec.status.status === 'BUILD' ? 'BUILD' : STATUS[state] } });
+    return publicRecord({
+      ...rec,
+      status: { ...rec.status, status: rec.status.status === 'BUILD' ? 'BUILD' : STATUS[state] },
+    });
   };
 
   /** Finds the subnet each NIC takes its address from. */
@@ -70,9 +73,20 @@ export function serverService(ctx: AgentContext): ResourceService {
     const field = `networks.${i}`;
     if (nic.subnet) {
       const s = await ctx.store.get<SubnetRecord>('subnets', nic.subnet);
-      if (!s) throw new ApiError(400, 'invalid_reference', `subnet ${nic.subnet} does not exist`, `${field}.subnet`);
+      if (!s)
+        throw new ApiError(
+          400,
+          'invalid_reference',
+          `subnet ${nic.subnet} does not exist`,
+          `${field}.subnet`,
+        );
       if (nic.network && nic.network !== s.spec.network)
-        throw new ApiError(400, 'invalid_request', `subnet ${nic.subnet} is not on network ${nic.network}`, field);
+        throw new ApiError(
+          400,
+          'invalid_request',
+          `subnet ${nic.subnet} is not on network ${nic.network}`,
+          field,
+        );
       return s;
     }
     const netId = nic.network!;
@@ -86,7 +100,13 @@ export function serverService(ctx: AgentContext): ResourceService {
           return c.network <= n && n <= c.broadcast;
         })
       : subnets[0];
-    if (!s) throw new ApiError(409, 'no_subnet', `network ${netId} has no subnet${nic.fixedIp ? ` containing ${nic.fixedIp}` : ''} to allocate from`, `${field}.network`);
+    if (!s)
+      throw new ApiError(
+        409,
+        'no_subnet',
+        `network ${netId} has no subnet${nic.fixedIp ? ` containing ${nic.fixedIp}` : ''} to allocate from`,
+        `${field}.network`,
+      );
     return s;
   };
 
@@ -98,7 +118,12 @@ export function serverService(ctx: AgentContext): ResourceService {
       const port = await ctx.locks.run(netLock(s0.spec.network), async () => {
         const s = (await ctx.store.get<SubnetRecord>('subnets', s0.id))!;
         const mac = macFor(id, i);
-        const ip = allocate(s, { owner: `server:${id}:${i}`, mac, hostname }, nic.fixedIp, `networks.${i}.fixedIp`);
+        const ip = allocate(
+          s,
+          { owner: `server:${id}:${i}`, mac, hostname },
+          nic.fixedIp,
+          `networks.${i}.fixedIp`,
+        );
         await ctx.store.put('subnets', s);
         const net = (await ctx.store.get('networks', s.spec.network))!;
         await reconcileDhcp(ctx, net as never);
@@ -117,7 +142,8 @@ export function serverService(ctx: AgentContext): ResourceService {
       await ctx.locks.run(netLock(s0.spec.network), async () => {
         const s = await ctx.store.get<SubnetRecord>('subnets', s0.id);
         if (!s) return;
-        for (const [ip, a] of Object.entries(s.internal.allocations)) if (a.owner.startsWith(owner)) delete s.internal.allocations[ip];
+        for (const [ip, a] of Object.entries(s.internal.allocations))
+          if (a.owner.startsWith(owner)) delete s.internal.allocations[ip];
         await ctx.store.put('subnets', s);
         const net = await ctx.store.get('networks', s.spec.network);
         if (net) await reconcileDhcp(ctx, net as never);
@@ -132,7 +158,8 @@ export function serverService(ctx: AgentContext): ResourceService {
         let rec = await ctx.store.get<ServerRecord>('servers', id);
         if (rec) specChanges('server', rec.spec, spec);
         const image = await ctx.store.get('images', spec.image);
-        if (!image) throw new ApiError(400, 'invalid_reference', `image ${spec.image} does not exist`, 'image');
+        if (!image)
+          throw new ApiError(400, 'invalid_reference', `image ${spec.image} does not exist`, 'image');
         const hostname = hostnameFor(spec, id);
         if (!rec) {
           rec = newRecord(id, 'server', spec, { status: 'BUILD' }, { ports: [] });
@@ -151,7 +178,8 @@ export function serverService(ctx: AgentContext): ResourceService {
         const consoleLog = join(d, 'console.log');
         await createOverlay(paths.image(ctx, spec.image), image.status.format as string, disk);
         const subnets = new Map<string, SubnetRecord>();
-        for (const p of rec.internal.ports) subnets.set(p.subnet, (await ctx.store.get<SubnetRecord>('subnets', p.subnet))!);
+        for (const p of rec.internal.ports)
+          subnets.set(p.subnet, (await ctx.store.get<SubnetRecord>('subnets', p.subnet))!);
         const mtus = new Map<string, number>();
         for (const p of rec.internal.ports) {
           const n = await ctx.store.get('networks', p.network);
@@ -185,14 +213,24 @@ export function serverService(ctx: AgentContext): ResourceService {
           firmware: spec.firmware,
           rootDisk: disk,
           configDrive,
-          nics: rec.internal.ports.map((p) => ({ mac: p.mac, bridge: bridgeName(p.network), tap: p.tap, model: 'virtio' as const })),
+          nics: rec.internal.ports.map((p) => ({
+            mac: p.mac,
+            bridge: bridgeName(p.network),
+            tap: p.tap,
+            model: 'virtio' as const,
+          })),
           consoleLog,
           nvram: spec.firmware === 'uefi' ? join(d, 'OVMF_VARS.fd') : undefined,
         });
         rec.status = {
           status: 'ACTIVE',
           accessIpV4: rec.internal.ports[0]?.ip ?? '',
-          addresses: rec.internal.ports.map((p) => ({ network: p.network, subnet: p.subnet, ip: p.ip, mac: p.mac })),
+          addresses: rec.internal.ports.map((p) => ({
+            network: p.network,
+            subnet: p.subnet,
+            ip: p.ip,
+            mac: p.mac,
+          })),
           hypervisor: ctx.virtType,
           domain: domainName(id),
           consoleLog,

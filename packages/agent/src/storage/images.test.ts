@@ -61,7 +61,12 @@ test('importImage copies into the cache atomically with format, size and sha256'
   assert.equal(imported.format, 'qcow2');
   assert.equal(imported.virtualSize, 4 << 20);
   assert.equal(imported.sizeBytes, (await stat(dest)).size);
-  assert.equal(imported.checksum, createHash('sha256').update(await readFile(src)).digest('hex'));
+  assert.equal(
+    imported.checksum,
+    createHash('sha256')
+      .update(await readFile(src))
+      .digest('hex'),
+  );
   assert.equal(imported.checksum, await sha256File(dest));
   assert.equal((await stat(dest)).mode & 0o777, 0o644);
   // Directories it created are traversable by QEMU's user whatever the umask.
@@ -87,7 +92,19 @@ test('importImage refuses backing files, external data files and missing sources
 
   // Even a backing file that does not exist is refused (not mistaken for a missing source).
   const dangling = join(dir, 'refuse-dangling.qcow2');
-  await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-u', '-F', 'raw', '-b', '/etc/shadow-nope', dangling, '4M']);
+  await run('qemu-img', [
+    'create',
+    '-q',
+    '-f',
+    'qcow2',
+    '-u',
+    '-F',
+    'raw',
+    '-b',
+    '/etc/shadow-nope',
+    dangling,
+    '4M',
+  ]);
   await rejectsWith(importImage(dangling, join(cache, 'b')), 'image_has_backing_file');
 
   const withData = join(dir, 'refuse-datafile.qcow2');
@@ -124,7 +141,10 @@ test('createOverlay makes a thin qcow2 on the base and is idempotent', async () 
   // Guest data written to the overlay survives a second call.
   await run('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x42 0 64k', overlay]);
   const before = await sha256File(overlay);
-  assert.deepEqual(await createOverlay(base, 'qcow2', overlay, 64 << 20), { created: false, virtualSize: 64 << 20 });
+  assert.deepEqual(await createOverlay(base, 'qcow2', overlay, 64 << 20), {
+    created: false,
+    virtualSize: 64 << 20,
+  });
   assert.equal(await sha256File(overlay), before);
 
   const otherBase = join(dir, 'ovl-other.qcow2');

@@ -108,7 +108,9 @@ export async function importImage(srcPath: string, destPath: string): Promise<Im
     if (!(await stat(srcPath)).isFile()) throw new Error('not a regular file');
     await access(srcPath, constants.R_OK);
   } catch (e) {
-    throw new StorageError('image_source_not_found', `image source ${srcPath} is not a readable file`, { cause: e });
+    throw new StorageError('image_source_not_found', `image source ${srcPath} is not a readable file`, {
+      cause: e,
+    });
   }
   await ensureDir(dirname(destPath));
   const tmp = tempSibling(destPath);
@@ -122,10 +124,16 @@ export async function importImage(srcPath: string, destPath: string): Promise<Im
       );
     }
     if (info.dataFile !== null) {
-      throw new StorageError('image_has_external_data_file', `image ${srcPath} keeps its data in ${info.dataFile}`);
+      throw new StorageError(
+        'image_has_external_data_file',
+        `image ${srcPath} keeps its data in ${info.dataFile}`,
+      );
     }
     if (info.format !== 'raw' && info.format !== 'qcow2') {
-      throw new StorageError('image_format_unsupported', `image ${srcPath} is ${info.format}; use raw or qcow2`);
+      throw new StorageError(
+        'image_format_unsupported',
+        `image ${srcPath} is ${info.format}; use raw or qcow2`,
+      );
     }
     // Base images are shared read-only by every overlay; they hold no secrets.
     await chmod(tmp, 0o644);
@@ -138,7 +146,13 @@ export async function importImage(srcPath: string, destPath: string): Promise<Im
     const checksum = await sha256File(tmp);
     const sizeBytes = (await stat(tmp)).size;
     await rename(tmp, destPath);
-    log.info('image imported', { srcPath, destPath, format: info.format, virtualSize: info.virtualSize, checksum });
+    log.info('image imported', {
+      srcPath,
+      destPath,
+      format: info.format,
+      virtualSize: info.virtualSize,
+      checksum,
+    });
     return { format: info.format, virtualSize: info.virtualSize, sizeBytes, checksum };
   } catch (e) {
     await rm(tmp, { force: true });

@@ -3,7 +3,11 @@ import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 
 /** A resource as the agent records it: the spec it was asked for, what it computed, and private data. */
-export interface AgentRecordFile<S = Record<string, unknown>, O = Record<string, unknown>, P = Record<string, unknown>> {
+export interface AgentRecordFile<
+  S = Record<string, unknown>,
+  O = Record<string, unknown>,
+  P = Record<string, unknown>,
+> {
   id: string;
   type: string;
   spec: S;

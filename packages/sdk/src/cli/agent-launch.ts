@@ -23,7 +23,9 @@ function agentEntry(): string {
   try {
     return join(dirname(require.resolve('@stratus/agent')), 'main.js');
   } catch {
-    throw new Error('no stratus-agent is running and @stratus/agent is not installed; start stratus-agent on this host');
+    throw new Error(
+      'no stratus-agent is running and @stratus/agent is not installed; start stratus-agent on this host',
+    );
   }
 }
 

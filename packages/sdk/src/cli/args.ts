@@ -21,7 +21,12 @@ export function parseCommandArgs(
     return m && longs.has(m[1]!) ? `--${m[1]}${m[2] ?? ''}` : a;
   });
   try {
-    const { values, positionals } = parseArgs({ args: normalized, options, allowPositionals: true, strict: true });
+    const { values, positionals } = parseArgs({
+      args: normalized,
+      options,
+      allowPositionals: true,
+      strict: true,
+    });
     return { values: values as Record<string, string | boolean | string[] | undefined>, positionals };
   } catch (e) {
     throw new UsageError((e as Error).message);

@@ -2,7 +2,7 @@
 import { createInterface } from 'node:readline/promises';
 import { AgentApiError } from '../client/errors.js';
 import { DiagnosticsError, formatDiagnostic } from '../diagnostics/index.js';
-import { applyPlan, type ApplyEvent } from '../engine/apply.js';
+import { type ApplyEvent, applyPlan } from '../engine/apply.js';
 import type { StackConfig } from '../engine/config.js';
 import { Graph } from '../engine/graph.js';
 import { emptyState, hasChanges, makePlan, refresh } from '../engine/plan.js';
@@ -40,9 +40,12 @@ const say = (m: string) => err.write(`${m}\n`);
 
 async function confirm(question: string, autoApprove: boolean): Promise<boolean> {
   if (autoApprove) return true;
-  if (!process.stdin.isTTY) throw new UsageError('not running interactively: pass --auto-approve to apply without confirmation');
+  if (!process.stdin.isTTY)
+    throw new UsageError('not running interactively: pass --auto-approve to apply without confirmation');
   const rl = createInterface({ input: process.stdin, output: process.stdout });
-  const answer = await rl.question(`${question}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: `);
+  const answer = await rl.question(
+    `${question}\n  Only 'yes' will be accepted to approve.\n\n  Enter a value: `,
+  );
   rl.close();
   return answer.trim() === 'yes';
 }
@@ -64,15 +67,23 @@ function eventLine(e: ApplyEvent): string {
 type Common = { config: StackConfig; graph: Graph };
 
 /** Refreshes and plans; `destroy` plans the removal of everything. */
-async function planFor(c: Common, stateFlag: string | undefined, opts: { refresh: boolean; destroy: boolean }) {
+async function planFor(
+  c: Common,
+  stateFlag: string | undefined,
+  opts: { refresh: boolean; destroy: boolean },
+) {
   const backend = backendFor(c.config, stateFlag);
   const prior = await backend.read();
   const base = prior ?? emptyState(c.config.name);
   const needAgent = base.resources.length > 0 && opts.refresh;
   const ctx = needAgent ? await localContext(say) : undefined;
   try {
-    const refreshed = ctx ? await refresh(base, agentHandlers, ctx) : { state: base, gone: new Set<string>() };
-    const config: StackConfig = opts.destroy ? { ...c.config, resources: new Map(), outputs: new Map() } : c.config;
+    const refreshed = ctx
+      ? await refresh(base, agentHandlers, ctx)
+      : { state: base, gone: new Set<string>() };
+    const config: StackConfig = opts.destroy
+      ? { ...c.config, resources: new Map(), outputs: new Map() }
+      : c.config;
     const graph = opts.destroy ? new Graph() : c.graph;
     const plan = makePlan(config, graph, refreshed, prior);
     return { backend, prior, refreshed, plan, config };
@@ -81,7 +92,9 @@ async function planFor(c: Common, stateFlag: string | undefined, opts: { refresh
   }
 }
 
-function printServers(state: { resources: { type: string; name: string; attributes: Record<string, unknown> }[] }) {
+function printServers(state: {
+  resources: { type: string; name: string; attributes: Record<string, unknown> }[];
+}) {
   for (const r of state.resources) {
     if (r.type !== 'server') continue;
     const a = r.attributes;
@@ -102,14 +115,20 @@ async function cmdPlanOrApply(cmd: 'plan' | 'apply' | 'destroy', argv: string[])
     parallelism: { type: 'string' },
     state: { type: 'string' },
   });
-  if (positionals.length > 1) throw new UsageError(`${cmd} takes at most one stack path, got ${positionals.join(' ')}`);
+  if (positionals.length > 1)
+    throw new UsageError(`${cmd} takes at most one stack path, got ${positionals.join(' ')}`);
   const refreshFlag = values.refresh ?? 'true';
-  if (refreshFlag !== 'true' && refreshFlag !== 'false') throw new UsageError('-refresh must be true or false');
+  if (refreshFlag !== 'true' && refreshFlag !== 'false')
+    throw new UsageError('-refresh must be true or false');
   const parallelism = Number(values.parallelism ?? 10);
-  if (!Number.isInteger(parallelism) || parallelism < 1) throw new UsageError('--parallelism must be a positive integer');
+  if (!Number.isInteger(parallelism) || parallelism < 1)
+    throw new UsageError('--parallelism must be a positive integer');
   const c = loadChecked(positionals[0]);
   const st = styleFor(out);
-  const planned = await planFor(c, values.state as string | undefined, { refresh: refreshFlag === 'true', destroy: cmd === 'destroy' });
+  const planned = await planFor(c, values.state as string | undefined, {
+    refresh: refreshFlag === 'true',
+    destroy: cmd === 'destroy',
+  });
   const { plan } = planned;
 
   if (cmd === 'plan') {
@@ -124,7 +143,10 @@ async function cmdPlanOrApply(cmd: 'plan' | 'apply' | 'destroy', argv: string[])
     return 0;
   }
   if (!hasChanges(plan) && cmd === 'destroy') return 0;
-  const ok = await confirm(`\nDo you want to ${cmd === 'destroy' ? 'destroy all resources' : 'perform these actions'}?`, values['auto-approve'] === true);
+  const ok = await confirm(
+    `\nDo you want to ${cmd === 'destroy' ? 'destroy all resources' : 'perform these actions'}?`,
+    values['auto-approve'] === true,
+  );
   if (!ok) {
     say('Cancelled.');
     return 1;
@@ -138,7 +160,8 @@ async function runApply(planned: Awaited<ReturnType<typeof planFor>>, parallelis
   let interrupted = 0;
   const onSigint = () => {
     interrupted++;
-    if (interrupted === 1) say('\nInterrupt received: starting nothing new, waiting for running operations, then saving state.');
+    if (interrupted === 1)
+      say('\nInterrupt received: starting nothing new, waiting for running operations, then saving state.');
     else {
       say('Second interrupt: exiting now. State was saved after every completed operation.');
       void unlock().finally(() => process.exit(130));
@@ -164,12 +187,15 @@ async function runApply(planned: Awaited<ReturnType<typeof planFor>>, parallelis
       out.write(`\nApply ${interrupted ? 'interrupted' : 'failed'}. ${s}\n`);
       return 1;
     }
-    out.write(`\n${planned.config.resources.size === 0 && result.destroyed > 0 ? 'Destroy' : 'Apply'} complete! ${s}\n`);
+    out.write(
+      `\n${planned.config.resources.size === 0 && result.destroyed > 0 ? 'Destroy' : 'Apply'} complete! ${s}\n`,
+    );
     printServers(result.state);
     const outs = Object.entries(result.state.outputs);
     if (outs.length) {
       out.write('\nOutputs:\n\n');
-      for (const [k, o] of outs) out.write(`${k} = ${o.sensitive ? '(sensitive value)' : JSON.stringify(o.value)}\n`);
+      for (const [k, o] of outs)
+        out.write(`${k} = ${o.sensitive ? '(sensitive value)' : JSON.stringify(o.value)}\n`);
     }
     return 0;
   } finally {
@@ -188,14 +214,19 @@ async function cmdValidate(argv: string[]): Promise<number> {
 }
 
 async function cmdShow(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, { json: { type: 'boolean' }, state: { type: 'string' } });
+  const { values, positionals } = parseCommandArgs(argv, {
+    json: { type: 'boolean' },
+    state: { type: 'string' },
+  });
   const { config } = loadChecked(positionals[0]);
   const state = await backendFor(config, values.state as string | undefined).read();
   if (values.json) {
     const redacted = state && {
       ...state,
       resources: state.resources.map((r) => ({ ...r, attributes: redact(r.type, r.attributes) })),
-      outputs: Object.fromEntries(Object.entries(state.outputs).map(([k, o]) => [k, o.sensitive ? { ...o, value: null } : o])),
+      outputs: Object.fromEntries(
+        Object.entries(state.outputs).map(([k, o]) => [k, o.sensitive ? { ...o, value: null } : o]),
+      ),
     };
     out.write(`${JSON.stringify(redacted ?? {}, null, 2)}\n`);
   } else out.write(renderState(state, styleFor(out)));
@@ -203,7 +234,11 @@ async function cmdShow(argv: string[]): Promise<number> {
 }
 
 async function cmdOutput(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, { json: { type: 'boolean' }, state: { type: 'string' }, stack: { type: 'string' } });
+  const { values, positionals } = parseCommandArgs(argv, {
+    json: { type: 'boolean' },
+    state: { type: 'string' },
+    stack: { type: 'string' },
+  });
   const { config } = loadChecked(values.stack as string | undefined);
   const state = await backendFor(config, values.state as string | undefined).read();
   const outputs = state?.outputs ?? {};
@@ -211,15 +246,21 @@ async function cmdOutput(argv: string[]): Promise<number> {
   if (name !== undefined) {
     const o = outputs[name];
     if (!o) {
-      say(`error: no output named ${JSON.stringify(name)}; outputs: ${Object.keys(outputs).join(', ') || 'none'}`);
+      say(
+        `error: no output named ${JSON.stringify(name)}; outputs: ${Object.keys(outputs).join(', ') || 'none'}`,
+      );
       return 1;
     }
     out.write(values.json || typeof o.value !== 'string' ? `${JSON.stringify(o.value)}\n` : `${o.value}\n`);
     return 0;
   }
   if (values.json) {
-    out.write(`${JSON.stringify(Object.fromEntries(Object.entries(outputs).map(([k, o]) => [k, { sensitive: o.sensitive, value: o.sensitive ? null : o.value }])), null, 2)}\n`);
-  } else for (const [k, o] of Object.entries(outputs)) out.write(`${k} = ${o.sensitive ? '(sensitive value)' : JSON.stringify(o.value)}\n`);
+    out.write(
+      `${JSON.stringify(Object.fromEntries(Object.entries(outputs).map(([k, o]) => [k, { sensitive: o.sensitive, value: o.sensitive ? null : o.value }])), null, 2)}\n`,
+    );
+  } else
+    for (const [k, o] of Object.entries(outputs))
+      out.write(`${k} = ${o.sensitive ? '(sensitive value)' : JSON.stringify(o.value)}\n`);
   return 0;
 }
 

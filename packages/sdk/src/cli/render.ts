@@ -1,7 +1,7 @@
-import { attributes, type ResourceType, schemas } from '../model/index.js';
 import type { Plan, ResourceChange } from '../engine/plan.js';
 import { summarize } from '../engine/plan.js';
 import { hasUnknown, UNKNOWN } from '../engine/values.js';
+import { attributes, type ResourceType, schemas } from '../model/index.js';
 import type { StateDoc } from '../state/types.js';
 
 /** Terminal styling that honours NO_COLOR and non-TTY output. */
@@ -23,24 +23,40 @@ export function styleFor(stream: NodeJS.WriteStream): Style {
 const REDACTED = '(sensitive value)';
 
 function sensitiveNames(type: ResourceType): Set<string> {
-  return new Set(attributes(schemas[type]).filter((a) => a.sensitive).map((a) => a.name));
+  return new Set(
+    attributes(schemas[type])
+      .filter((a) => a.sensitive)
+      .map((a) => a.name),
+  );
 }
 
 /** Attribute values with sensitive ones replaced by a marker, for display and JSON output. */
-export function redact(type: ResourceType, attrs: Record<string, unknown> | null): Record<string, unknown> | null {
+export function redact(
+  type: ResourceType,
+  attrs: Record<string, unknown> | null,
+): Record<string, unknown> | null {
   if (!attrs) return attrs;
   const s = sensitiveNames(type);
-  return Object.fromEntries(Object.entries(attrs).map(([k, v]) => [k, s.has(k) && v !== undefined ? REDACTED : v]));
+  return Object.fromEntries(
+    Object.entries(attrs).map(([k, v]) => [k, s.has(k) && v !== undefined ? REDACTED : v]),
+  );
 }
 
 function show(v: unknown): string {
   if (v === UNKNOWN) return '(known after apply)';
   if (v === undefined) return 'null';
-  if (typeof v === 'string' && v.includes('\n')) return `<<EOT\n${v.replace(/^/gm, '          ')}\n          EOT`;
+  if (typeof v === 'string' && v.includes('\n'))
+    return `<<EOT\n${v.replace(/^/gm, '          ')}\n          EOT`;
   return JSON.stringify(v, (_k, x) => (x === UNKNOWN ? '(known after apply)' : x));
 }
 
-const SYMBOL: Record<string, string> = { create: '+', update: '~', replace: '-/+', delete: '-', 'no-op': ' ' };
+const SYMBOL: Record<string, string> = {
+  create: '+',
+  update: '~',
+  replace: '-/+',
+  delete: '-',
+  'no-op': ' ',
+};
 
 function renderChange(c: ResourceChange, st: Style): string[] {
   const color = c.action === 'create' ? st.green : c.action === 'delete' ? st.red : st.yellow;
@@ -57,18 +73,25 @@ function renderChange(c: ResourceChange, st: Style): string[] {
       : c.reason === 'deleted-outside'
         ? ' (it was deleted outside Stratus)'
         : '';
-  const lines = [st.bold(`  # ${c.type} ${c.name} ${what}${why}`), color(`  ${SYMBOL[c.action]} ${c.type} "${c.name}" {`)];
+  const lines = [
+    st.bold(`  # ${c.type} ${c.name} ${what}${why}`),
+    color(`  ${SYMBOL[c.action]} ${c.type} "${c.name}" {`),
+  ];
   const redacted = sensitiveNames(c.type);
-  const val = (name: string, v: unknown) => (redacted.has(name) && v !== undefined && v !== UNKNOWN ? REDACTED : show(v));
+  const val = (name: string, v: unknown) =>
+    redacted.has(name) && v !== undefined && v !== UNKNOWN ? REDACTED : show(v);
   if (c.action === 'create') {
-    for (const [k, v] of Object.entries(c.after ?? {})) if (v !== undefined) lines.push(st.green(`      + ${k} = ${val(k, v)}`));
+    for (const [k, v] of Object.entries(c.after ?? {}))
+      if (v !== undefined) lines.push(st.green(`      + ${k} = ${val(k, v)}`));
   } else if (c.action === 'delete') {
     lines.push(st.red(`      - id = ${show(c.priorId)}`));
   } else {
     if (c.priorId) lines.push(`        id = ${show(c.priorId)}`);
     for (const a of c.changes) {
       const forces = a.forcesReplace && c.action === 'replace' ? st.red(' # forces replacement') : '';
-      lines.push(st.yellow(`      ~ ${a.name} = ${val(a.name, a.before)} -> ${val(a.name, a.after)}`) + forces);
+      lines.push(
+        st.yellow(`      ~ ${a.name} = ${val(a.name, a.before)} -> ${val(a.name, a.after)}`) + forces,
+      );
     }
   }
   lines.push(color('    }'));
@@ -91,7 +114,10 @@ function tfActions(action: ResourceChange['action']): string[] {
   return action === 'replace' ? ['delete', 'create'] : [action];
 }
 
-function splitUnknown(v: Record<string, unknown> | null): { known: Record<string, unknown> | null; unknown: Record<string, boolean> } {
+function splitUnknown(v: Record<string, unknown> | null): {
+  known: Record<string, unknown> | null;
+  unknown: Record<string, boolean>;
+} {
   if (!v) return { known: null, unknown: {} };
   const known: Record<string, unknown> = {};
   const unknown: Record<string, boolean> = {};
@@ -132,7 +158,11 @@ export function planJson(plan: Plan): unknown {
     output_changes: Object.fromEntries(
       Object.entries(plan.outputs).map(([k, o]) => [
         k,
-        { after: o.sensitive ? null : hasUnknown(o.value) ? null : o.value, after_unknown: hasUnknown(o.value), after_sensitive: o.sensitive },
+        {
+          after: o.sensitive ? null : hasUnknown(o.value) ? null : o.value,
+          after_unknown: hasUnknown(o.value),
+          after_sensitive: o.sensitive,
+        },
       ]),
     ),
   };
@@ -143,7 +173,10 @@ export function renderState(state: StateDoc | null, st: Style): string {
   if (!state || state.resources.length === 0) return 'The state is empty.\n';
   const out: string[] = [];
   for (const r of state.resources) {
-    out.push(st.bold(`# ${r.type} ${r.name}${r.status !== 'ready' ? ` (${r.status})` : ''}`), `  id = ${JSON.stringify(r.id)}`);
+    out.push(
+      st.bold(`# ${r.type} ${r.name}${r.status !== 'ready' ? ` (${r.status})` : ''}`),
+      `  id = ${JSON.stringify(r.id)}`,
+    );
     for (const [k, v] of Object.entries(redact(r.type, r.attributes) ?? {})) out.push(`  ${k} = ${show(v)}`);
     out.push('');
   }

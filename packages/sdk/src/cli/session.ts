@@ -3,8 +3,8 @@ import { join, resolve } from 'node:path';
 import { AgentClient } from '../client/agent-client.js';
 import { localAgentPaths } from '../client/local.js';
 import { Diagnostics, DiagnosticsError } from '../diagnostics/index.js';
-import type { StackConfig } from '../engine/config.js';
 import { checkStack } from '../engine/check.js';
+import type { StackConfig } from '../engine/config.js';
 import type { Graph } from '../engine/graph.js';
 import { agentHandlers } from '../handlers/index.js';
 import type { HandlerContext } from '../handlers/types.js';
@@ -21,7 +21,11 @@ export function stackPath(arg: string | undefined): string {
 }
 
 /** A loaded and checked stack. Throws DiagnosticsError when it has errors. */
-export function loadChecked(arg: string | undefined): { config: StackConfig; graph: Graph; diagnostics: Diagnostics } {
+export function loadChecked(arg: string | undefined): {
+  config: StackConfig;
+  graph: Graph;
+  diagnostics: Diagnostics;
+} {
   const { config, diagnostics } = loadStackFile(stackPath(arg));
   if (!config) throw new DiagnosticsError(diagnostics.items);
   // Checked even when loading found errors, so every problem in the file is reported at once.
@@ -41,7 +45,9 @@ export function backendFor(config: StackConfig, stateFlag: string | undefined): 
 }
 
 /** The handler context for the local host's agent, starting the agent when none runs. */
-export async function localContext(say: (m: string) => void): Promise<HandlerContext & { close(): Promise<void> }> {
+export async function localContext(
+  say: (m: string) => void,
+): Promise<HandlerContext & { close(): Promise<void> }> {
   const paths = localAgentPaths();
   await ensureLocalAgent(paths, say);
   const client = new AgentClient({ socket: paths.socket, tokenFile: paths.tokenFile });

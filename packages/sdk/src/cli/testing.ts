@@ -11,7 +11,10 @@ export interface CliRun {
 }
 
 /** Runs the `stratus` CLI from source (through tsx) with `args`, in `cwd`, with extra env. */
-export function runCli(args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<CliRun> {
+export function runCli(
+  args: string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<CliRun> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
       cwd: opts.cwd,

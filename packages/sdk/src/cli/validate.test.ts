@@ -110,7 +110,10 @@ describe('bad input fails validate and plan with file:line:column and field, cha
   test('several problems in one file are all reported', async () => {
     const dir = mkdtempSync(join(root, 'multi-'));
     const file = join(dir, 'stack.yaml');
-    writeFileSync(file, GOOD.replace('type: network', 'type: netwrok').replace('10.20.0.0/24', '10.20.0.0/33'));
+    writeFileSync(
+      file,
+      GOOD.replace('type: network', 'type: netwrok').replace('10.20.0.0/24', '10.20.0.0/33'),
+    );
     const r = await runCli(['validate', file]);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /resources\.net\.type/);

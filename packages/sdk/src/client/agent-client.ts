@@ -22,7 +22,14 @@ export interface RetryPolicy {
 }
 
 const DEFAULT_RETRY: RetryPolicy = { maxElapsedMs: 60_000, initialDelayMs: 200, maxDelayMs: 5_000 };
-const TRANSIENT = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED']);
+const TRANSIENT = new Set([
+  'ECONNREFUSED',
+  'ENOENT',
+  'ECONNRESET',
+  'EPIPE',
+  'UND_ERR_SOCKET',
+  'UND_ERR_CLOSED',
+]);
 
 function errCode(e: unknown): string | undefined {
   const x = e as { code?: string; cause?: { code?: string } };
@@ -45,7 +52,8 @@ export class AgentClient {
       bodyTimeout: 600_000,
     });
     this.origin = endpoint.url ?? 'http://stratus-agent';
-    this.token = endpoint.token ?? (endpoint.tokenFile ? readFileSync(endpoint.tokenFile, 'utf8').trim() : '');
+    this.token =
+      endpoint.token ?? (endpoint.tokenFile ? readFileSync(endpoint.tokenFile, 'utf8').trim() : '');
   }
 
   /** Where this client connects, for messages. */

@@ -16,7 +16,9 @@ export function localAgentPaths(env: NodeJS.ProcessEnv = process.env): LocalAgen
   const stateDir = env.STRATUS_AGENT_STATE_DIR || '/var/lib/stratus-agent';
   return {
     stateDir,
-    socket: env.STRATUS_AGENT_SOCKET || (env.STRATUS_AGENT_STATE_DIR ? join(stateDir, 'agent.sock') : '/run/stratus-agent/agent.sock'),
+    socket:
+      env.STRATUS_AGENT_SOCKET ||
+      (env.STRATUS_AGENT_STATE_DIR ? join(stateDir, 'agent.sock') : '/run/stratus-agent/agent.sock'),
     tokenFile: join(stateDir, 'token'),
     logFile: join(stateDir, 'agent.log'),
   };

@@ -12,7 +12,14 @@ import { getPath, resolveValue } from './values.js';
 export type ApplyEvent =
   | { kind: 'start'; name: string; op: 'apply' | 'destroy'; action: Action }
   | { kind: 'done'; name: string; op: 'apply' | 'destroy'; action: Action; elapsedMs: number; id?: string }
-  | { kind: 'failed'; name: string; op: 'apply' | 'destroy'; action: Action; elapsedMs: number; error: string }
+  | {
+      kind: 'failed';
+      name: string;
+      op: 'apply' | 'destroy';
+      action: Action;
+      elapsedMs: number;
+      error: string;
+    }
   | { kind: 'skipped'; name: string; op: 'apply' | 'destroy'; reason: 'dependency failed' | 'interrupted' };
 
 export interface ApplyOptions {
@@ -42,11 +49,18 @@ const APPLY = (n: string) => `apply:${n}`;
 const DESTROY = (n: string) => `destroy:${n}`;
 
 /** Builds the graph of operations: creates/updates in dependency order, destroys in reverse. */
-export function operationGraph(config: StackConfig, resourceGraph: Graph, plan: Plan, state: StateDoc): Graph {
+export function operationGraph(
+  config: StackConfig,
+  resourceGraph: Graph,
+  plan: Plan,
+  state: StateDoc,
+): Graph {
   const g = new Graph();
   const byName = new Map(plan.changes.map((c) => [c.name, c]));
   const priorDeps = new Map(state.resources.map((r) => [r.name, r.dependencies]));
-  const destroys = plan.changes.filter((c) => c.action === 'delete' || c.action === 'replace').map((c) => c.name);
+  const destroys = plan.changes
+    .filter((c) => c.action === 'delete' || c.action === 'replace')
+    .map((c) => c.name);
   for (const name of config.resources.keys()) {
     g.add(APPLY(name));
     for (const dep of resourceGraph.dependencies(name)) g.connect(APPLY(name), APPLY(dep));
@@ -58,7 +72,8 @@ export function operationGraph(config: StackConfig, resourceGraph: Graph, plan: 
       if (!deps.includes(name)) continue;
       // What depended on `name` is destroyed first, or (when it stays) updated away from it first.
       if (destroys.includes(other)) g.connect(DESTROY(name), DESTROY(other));
-      else if (byName.get(name)?.action === 'delete' && config.resources.has(other)) g.connect(DESTROY(name), APPLY(other));
+      else if (byName.get(name)?.action === 'delete' && config.resources.has(other))
+        g.connect(DESTROY(name), APPLY(other));
     }
   }
   return g;
@@ -153,7 +168,14 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
       }
       opts.onEvent?.({ kind: 'done', name, op: kind, action, elapsedMs: Date.now() - started, id });
     } catch (e) {
-      opts.onEvent?.({ kind: 'failed', name, op: kind, action, elapsedMs: Date.now() - started, error: (e as Error).message });
+      opts.onEvent?.({
+        kind: 'failed',
+        name,
+        op: kind,
+        action,
+        elapsedMs: Date.now() - started,
+        error: (e as Error).message,
+      });
       throw e;
     }
   };
@@ -166,7 +188,12 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
     else if (r.status === 'skipped' || r.status === 'cancelled') {
       const action = changes.get(name)?.action;
       if (action && action !== 'no-op')
-        opts.onEvent?.({ kind: 'skipped', name, op: kind, reason: r.status === 'skipped' ? 'dependency failed' : 'interrupted' });
+        opts.onEvent?.({
+          kind: 'skipped',
+          name,
+          op: kind,
+          reason: r.status === 'skipped' ? 'dependency failed' : 'interrupted',
+        });
     }
   }
 

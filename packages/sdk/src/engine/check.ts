@@ -7,7 +7,10 @@ import { type Ref, walkRefs } from './expr.js';
 import { Graph } from './graph.js';
 
 /** The schema of the value at `path` below `schema`, following objects, arrays and records. */
-export function schemaAt(schema: TSchema | undefined, path: readonly (string | number)[]): TSchema | undefined {
+export function schemaAt(
+  schema: TSchema | undefined,
+  path: readonly (string | number)[],
+): TSchema | undefined {
   let s = schema as (TSchema & Record<string, unknown>) | undefined;
   for (const seg of path) {
     if (!s) return undefined;
@@ -35,7 +38,10 @@ function attributeSchema(type: ResourceType): TSchema {
  * references in typed fields point at the right type, the types' own rules, and that the dependency
  * graph has no cycle. Returns the graph (`a -> b`: a depends on b) and all diagnostics.
  */
-export function checkStack(config: StackConfig, handlers: HandlerSet): { graph: Graph; diagnostics: Diagnostics } {
+export function checkStack(
+  config: StackConfig,
+  handlers: HandlerSet,
+): { graph: Graph; diagnostics: Diagnostics } {
   const diags = new Diagnostics();
   const graph = new Graph();
   /** Where each dependency edge came from, to point at it when it closes a cycle. */
@@ -52,7 +58,8 @@ export function checkStack(config: StackConfig, handlers: HandlerSet): { graph: 
       return `reference ${ref.text} names no resource in this stack (resources: ${known})`;
     }
     if (expect) {
-      if (target.type !== expect) return `expects a reference to a ${expect}, but ${ref.text} is a ${target.type}`;
+      if (target.type !== expect)
+        return `expects a reference to a ${expect}, but ${ref.text} is a ${target.type}`;
       if (ref.path.length > 0 && !(ref.path.length === 1 && ref.path[0] === 'id'))
         return `expects a ${expect} reference such as \${${ref.resource}}, not an attribute`;
     } else if (ref.path.length > 0 && !schemaAt(attributeSchema(target.type), ref.path)) {
@@ -77,14 +84,19 @@ export function checkStack(config: StackConfig, handlers: HandlerSet): { graph: 
     rc.dependsOn.forEach((dep, i) => {
       const field = `resources.${rc.name}.dependsOn[${i}]`;
       if (config.invalid?.has(dep)) return;
-      if (!config.resources.has(dep)) diags.error(`names no resource in this stack: ${dep}`, field, rc.locate(['dependsOn', i]));
+      if (!config.resources.has(dep))
+        diags.error(`names no resource in this stack: ${dep}`, field, rc.locate(['dependsOn', i]));
       else {
         graph.connect(rc.name, dep);
         edgeAt.set(`${rc.name}>${dep}`, { field, locate: () => rc.locate(['dependsOn', i]) });
       }
     });
     for (const p of handlers[rc.type].validate({ properties: rc.properties }).problems) {
-      diags.error(p.message, `resources.${rc.name}.properties.${formatPath(p.path)}`, rc.locate(['properties', ...p.path]));
+      diags.error(
+        p.message,
+        `resources.${rc.name}.properties.${formatPath(p.path)}`,
+        rc.locate(['properties', ...p.path]),
+      );
     }
   }
 

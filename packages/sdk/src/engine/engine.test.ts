@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { AgentClient } from '../client/agent-client.js';
+import { agentHandlers } from '../handlers/index.js';
 import type { HandlerContext } from '../handlers/types.js';
 import { loadStackText } from '../loaders/stack-yaml.js';
-import { agentHandlers } from '../handlers/index.js';
 import { LocalBackend } from '../state/local.js';
 import type { StateDoc } from '../state/types.js';
 import { MemoryHandlers, type MemoryOptions } from '../testing/memory-handlers.js';
@@ -107,9 +107,16 @@ describe('plan and apply with in-memory handlers', () => {
     assert.ok(order.indexOf('subnet') < order.indexOf('server'));
     assert.ok(order.indexOf('image') < order.indexOf('server'));
     const again = await h.plan(STACK());
-    assert.equal(hasChanges(again.plan), false, JSON.stringify(again.plan.changes.filter((c) => c.action !== 'no-op')));
+    assert.equal(
+      hasChanges(again.plan),
+      false,
+      JSON.stringify(again.plan.changes.filter((c) => c.action !== 'no-op')),
+    );
     const state = (await h.backend.read()) as StateDoc;
-    assert.equal(state.outputs.ip?.value, `accessIpV4-${state.resources.find((r) => r.name === 'web')!.id.slice(0, 8)}`);
+    assert.equal(
+      state.outputs.ip?.value,
+      `accessIpV4-${state.resources.find((r) => r.name === 'web')!.id.slice(0, 8)}`,
+    );
   });
 
   test('an updatable attribute updates in place; a requiresReplace one replaces dependents too', async () => {
@@ -123,7 +130,10 @@ describe('plan and apply with in-memory handlers', () => {
     const ud = await h.plan(STACK({ userData: '#!/bin/sh\\necho changed' }));
     const web = ud.plan.changes.find((c) => c.name === 'web')!;
     assert.equal(web.action, 'replace');
-    assert.deepEqual(web.changes.map((c) => [c.name, c.forcesReplace]), [['userData', true]]);
+    assert.deepEqual(
+      web.changes.map((c) => [c.name, c.forcesReplace]),
+      [['userData', true]],
+    );
     const cidr = await h.plan(STACK({ cidr: '10.30.0.0/24' }));
     assert.deepEqual(
       cidr.plan.changes.filter((c) => c.action !== 'no-op').map((c) => [c.name, c.action]),
@@ -134,7 +144,10 @@ describe('plan and apply with in-memory handlers', () => {
     );
     const { result } = await h.apply(STACK({ cidr: '10.30.0.0/24' }));
     assert.equal(result.ok, true);
-    const ops = h.mem.calls.filter((c) => c.op !== 'read').slice(-4).map((c) => `${c.op}:${c.type}`);
+    const ops = h.mem.calls
+      .filter((c) => c.op !== 'read')
+      .slice(-4)
+      .map((c) => `${c.op}:${c.type}`);
     // Dependents are destroyed before what they depend on, and created after it.
     assert.deepEqual(ops, ['delete:server', 'delete:subnet', 'create:subnet', 'create:server']);
     assert.equal(hasChanges((await h.plan(STACK({ cidr: '10.30.0.0/24' }))).plan), false);
@@ -169,7 +182,10 @@ describe('plan and apply with in-memory handlers', () => {
     const h = harness(opts);
     const { result } = await h.apply(STACK());
     assert.equal(result.ok, false);
-    assert.deepEqual(result.errors.map((e) => e.name), ['sub']);
+    assert.deepEqual(
+      result.errors.map((e) => e.name),
+      ['sub'],
+    );
     const state = (await h.backend.read()) as StateDoc;
     const byName = Object.fromEntries(state.resources.map((r) => [r.name, r.status]));
     assert.deepEqual(byName, { img: 'ready', net: 'ready', sub: 'tainted' });

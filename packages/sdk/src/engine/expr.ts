@@ -63,20 +63,28 @@ export function parseString(s: string): string | Ref | Template | { error: strin
 }
 
 /** Calls `fn` for every reference in `v`, with the path of the value holding it. */
-export function walkRefs(v: Value, fn: (ref: Ref, path: (string | number)[]) => void, path: (string | number)[] = []): void {
+export function walkRefs(
+  v: Value,
+  fn: (ref: Ref, path: (string | number)[]) => void,
+  path: (string | number)[] = [],
+): void {
   if (v instanceof Ref) fn(v, path);
   else if (v instanceof Template) {
     for (const p of v.parts) if (p instanceof Ref) fn(p, path);
-  } else if (Array.isArray(v)) v.forEach((x, i) => walkRefs(x, fn, [...path, i]));
-  else if (v !== null && typeof v === 'object') for (const [k, x] of Object.entries(v)) walkRefs(x, fn, [...path, k]);
+  } else if (Array.isArray(v)) {
+    for (const [i, x] of v.entries()) walkRefs(x, fn, [...path, i]);
+  } else if (v !== null && typeof v === 'object')
+    for (const [k, x] of Object.entries(v)) walkRefs(x, fn, [...path, k]);
 }
 
 /** Turns references back into their text, giving plain JSON (for schema validation). */
 export function toRawJson(v: Value): unknown {
   if (v instanceof Ref) return v.text;
-  if (v instanceof Template) return v.parts.map((p) => (p instanceof Ref ? p.text : p.replace(/\$\{/g, '$${'))).join('');
+  if (v instanceof Template)
+    return v.parts.map((p) => (p instanceof Ref ? p.text : p.replace(/\$\{/g, '$${'))).join('');
   if (Array.isArray(v)) return v.map(toRawJson);
-  if (v !== null && typeof v === 'object') return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toRawJson(x)]));
+  if (v !== null && typeof v === 'object')
+    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toRawJson(x)]));
   return v;
 }
 

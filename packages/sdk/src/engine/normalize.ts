@@ -38,12 +38,14 @@ export function normalizeProperties(
   const problems: PropertyProblem[] = [];
   for (const a of attrs) {
     if (!a.input) {
-      if (a.name in props) problems.push({ path: [a.name], message: 'is computed by Stratus and cannot be set' });
+      if (a.name in props)
+        problems.push({ path: [a.name], message: 'is computed by Stratus and cannot be set' });
       continue;
     }
     if (a.name === 'name' && props.name === undefined) props.name = name;
     const v = props[a.name];
-    if (a.localPath && typeof v === 'string' && !isRefText(v) && !isAbsolute(v)) props[a.name] = resolve(dir, v);
+    if (a.localPath && typeof v === 'string' && !isRefText(v) && !isAbsolute(v))
+      props[a.name] = resolve(dir, v);
   }
   for (const e of validateInputs(type, props)) {
     // The value at (or above) the error is a reference: its type is checked once it is resolved.

@@ -83,7 +83,11 @@ export interface RefreshResult {
  * Reads every resource in `state` from its agent. Resources the agent no longer has are dropped (so the
  * plan recreates them); others get the agent's current attributes.
  */
-export async function refresh(state: StateDoc, handlers: HandlerSet, ctx: HandlerContext): Promise<RefreshResult> {
+export async function refresh(
+  state: StateDoc,
+  handlers: HandlerSet,
+  ctx: HandlerContext,
+): Promise<RefreshResult> {
   const gone = new Set<string>();
   const resources = await Promise.all(
     state.resources.map(async (r): Promise<StateResource | null> => {
@@ -109,7 +113,11 @@ function lookupIn(planned: Map<string, Record<string, unknown>>): (ref: Ref) => 
 }
 
 /** Diffs desired inputs against prior attributes, attribute by attribute, as the schema says. */
-function diffInputs(type: ResourceType, desired: Record<string, unknown>, prior: Record<string, unknown>): AttributeChange[] {
+function diffInputs(
+  type: ResourceType,
+  desired: Record<string, unknown>,
+  prior: Record<string, unknown>,
+): AttributeChange[] {
   const out: AttributeChange[] = [];
   for (const a of attributes(schemas[type])) {
     if (!a.input) continue;
@@ -118,7 +126,13 @@ function diffInputs(type: ResourceType, desired: Record<string, unknown>, prior:
     // Optional+computed attributes left out keep whatever the agent chose.
     if (want === undefined && a.computed) continue;
     if (deepEqual(want, had) || (want === undefined && had === undefined)) continue;
-    out.push({ name: a.name, before: had, after: want, forcesReplace: a.requiresReplace === true, sensitive: a.sensitive === true });
+    out.push({
+      name: a.name,
+      before: had,
+      after: want,
+      forcesReplace: a.requiresReplace === true,
+      sensitive: a.sensitive === true,
+    });
   }
   return out;
 }
@@ -127,7 +141,8 @@ function diffInputs(type: ResourceType, desired: Record<string, unknown>, prior:
 function afterCreate(type: ResourceType, inputs: Record<string, unknown>): Record<string, unknown> {
   const after: Record<string, unknown> = { id: UNKNOWN };
   for (const a of attributes(schemas[type])) {
-    after[a.name] = a.input && inputs[a.name] !== undefined ? inputs[a.name] : a.computed ? UNKNOWN : undefined;
+    after[a.name] =
+      a.input && inputs[a.name] !== undefined ? inputs[a.name] : a.computed ? UNKNOWN : undefined;
   }
   return after;
 }
@@ -137,7 +152,12 @@ function afterCreate(type: ResourceType, inputs: Record<string, unknown>): Recor
  * visited in dependency order so references resolve to planned values (unknown where a referenced
  * resource is created or replaced).
  */
-export function makePlan(config: StackConfig, graph: Graph, refreshed: RefreshResult, priorSerial: StateDoc | null): Plan {
+export function makePlan(
+  config: StackConfig,
+  graph: Graph,
+  refreshed: RefreshResult,
+  priorSerial: StateDoc | null,
+): Plan {
   const state = refreshed.state;
   const prior = new Map(state.resources.map((r) => [r.name, r]));
   const planned = new Map<string, Record<string, unknown>>();
@@ -150,7 +170,14 @@ export function makePlan(config: StackConfig, graph: Graph, refreshed: RefreshRe
     const p = prior.get(name);
     let change: ResourceChange;
     if (!p || p.type !== rc.type) {
-      change = { name, type: rc.type, action: 'create', before: null, after: afterCreate(rc.type, inputs), changes: [] };
+      change = {
+        name,
+        type: rc.type,
+        action: 'create',
+        before: null,
+        after: afterCreate(rc.type, inputs),
+        changes: [],
+      };
       if (refreshed.gone.has(name)) change.reason = 'deleted-outside';
       if (p) {
         // The type changed: the old resource goes, a new one comes.
@@ -163,12 +190,28 @@ export function makePlan(config: StackConfig, graph: Graph, refreshed: RefreshRe
       const attrChanges = diffInputs(rc.type, inputs, p.attributes);
       const tainted = p.status !== 'ready';
       if (tainted || attrChanges.some((c) => c.forcesReplace)) {
-        change = { name, type: rc.type, action: 'replace', priorId: p.id, before, after: afterCreate(rc.type, inputs), changes: attrChanges };
+        change = {
+          name,
+          type: rc.type,
+          action: 'replace',
+          priorId: p.id,
+          before,
+          after: afterCreate(rc.type, inputs),
+          changes: attrChanges,
+        };
         if (tainted) change.reason = 'tainted';
       } else if (attrChanges.length > 0) {
         const after: Record<string, unknown> = { ...before };
         for (const c of attrChanges) after[c.name] = c.after;
-        change = { name, type: rc.type, action: 'update', priorId: p.id, before, after, changes: attrChanges };
+        change = {
+          name,
+          type: rc.type,
+          action: 'update',
+          priorId: p.id,
+          before,
+          after,
+          changes: attrChanges,
+        };
       } else {
         change = { name, type: rc.type, action: 'no-op', priorId: p.id, before, after: before, changes: [] };
       }
@@ -179,11 +222,20 @@ export function makePlan(config: StackConfig, graph: Graph, refreshed: RefreshRe
 
   for (const r of state.resources) {
     if (config.resources.has(r.name)) continue;
-    changes.push({ name: r.name, type: r.type, action: 'delete', priorId: r.id, before: { id: r.id, ...r.attributes }, after: null, changes: [] });
+    changes.push({
+      name: r.name,
+      type: r.type,
+      action: 'delete',
+      priorId: r.id,
+      before: { id: r.id, ...r.attributes },
+      after: null,
+      changes: [],
+    });
   }
 
   const outputs: Plan['outputs'] = {};
-  for (const o of config.outputs.values()) outputs[o.name] = { value: resolveValue(o.value, lookup), sensitive: o.sensitive };
+  for (const o of config.outputs.values())
+    outputs[o.name] = { value: resolveValue(o.value, lookup), sensitive: o.sensitive };
 
   return {
     formatVersion: PLAN_FORMAT_VERSION,

@@ -11,7 +11,9 @@ export const agentHandlers: HandlerSet = {
   network: agentHandler(network),
   subnet: agentHandler(subnet, (p) => {
     if (!known(p.cidr)) return [];
-    const pools = Array.isArray(p.allocationPools) ? (p.allocationPools as { start: string; end: string }[]) : undefined;
+    const pools = Array.isArray(p.allocationPools)
+      ? (p.allocationPools as { start: string; end: string }[])
+      : undefined;
     return checkSubnetRanges(p.cidr, known(p.gatewayIp) ? p.gatewayIp : undefined, pools);
   }),
   server: agentHandler(server, (p) => {
@@ -24,5 +26,5 @@ export const agentHandlers: HandlerSet = {
   }),
 };
 
+export { type AgentRecord, agentHandler } from './agent-handler.js';
 export type * from './types.js';
-export { agentHandler, type AgentRecord } from './agent-handler.js';

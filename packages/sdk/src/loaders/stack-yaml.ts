@@ -116,7 +116,11 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
       const node = pair.value;
       const keyAt = at((pair.key as Node | null)?.range?.[0]);
       if (!NAME_RE.test(name)) {
-        diags.error('resource names use letters, digits, `_` and `-`, starting with a letter or `_`', field, keyAt);
+        diags.error(
+          'resource names use letters, digits, `_` and `-`, starting with a letter or `_`',
+          field,
+          keyAt,
+        );
         continue;
       }
       if (!isMap(node)) {
@@ -146,15 +150,28 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
       }
       const locate: Locator = (path) =>
         path[0] === 'properties' && !propsNode ? keyRange(node, 'type') : locateIn(node, path);
-      const { properties, problems } = normalizeProperties(type, name, rawProps as Record<string, unknown>, dir);
+      const { properties, problems } = normalizeProperties(
+        type,
+        name,
+        rawProps as Record<string, unknown>,
+        dir,
+      );
       for (const p of problems)
-        diags.error(p.message, `${field}.properties.${formatPath(p.path)}`, locate(['properties', ...p.path]));
+        diags.error(
+          p.message,
+          `${field}.properties.${formatPath(p.path)}`,
+          locate(['properties', ...p.path]),
+        );
       const dependsOn = node.get('dependsOn', true);
       const deps: string[] = [];
       if (dependsOn !== undefined) {
         const list = (dependsOn as { toJSON(): unknown }).toJSON();
         if (!Array.isArray(list) || !list.every((d) => typeof d === 'string'))
-          diags.error('must be a list of resource names', `${field}.dependsOn`, locateIn(node, ['dependsOn']));
+          diags.error(
+            'must be a list of resource names',
+            `${field}.dependsOn`,
+            locateIn(node, ['dependsOn']),
+          );
         else deps.push(...list);
       }
       const rc: ResourceConfig = { name, type, properties, dependsOn: deps, locate };
@@ -193,10 +210,17 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
   const backend = root.get('backend', true);
   if (backend !== undefined) {
     const b = (backend as { toJSON(): unknown }).toJSON() as { type?: unknown; path?: unknown } | null;
-    if (!b || b.type !== 'local')
-      diags.error('supported backends: {type: local, path?}', 'backend.type', locateIn(root, ['backend', 'type']));
+    if (b?.type !== 'local')
+      diags.error(
+        'supported backends: {type: local, path?}',
+        'backend.type',
+        locateIn(root, ['backend', 'type']),
+      );
     else
-      config.backend = { type: 'local', path: typeof b.path === 'string' ? resolve(dir, b.path) : undefined } satisfies BackendConfig;
+      config.backend = {
+        type: 'local',
+        path: typeof b.path === 'string' ? resolve(dir, b.path) : undefined,
+      } satisfies BackendConfig;
   }
 
   return { config, diagnostics: diags };

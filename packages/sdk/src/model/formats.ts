@@ -12,7 +12,8 @@ const CIDR4 = IPV4.replace(/\$$/, '/(3[0-2]|[12]?\\d)$');
 export const Ipv4 = (o: Opts) => Type.String({ pattern: IPV4, formatName: 'an IPv4 address', ...o });
 
 /** An IPv4 network in CIDR form, e.g. `10.20.0.0/24`. */
-export const Cidr4 = (o: Opts) => Type.String({ pattern: CIDR4, formatName: 'an IPv4 CIDR such as 10.0.0.0/24', ...o });
+export const Cidr4 = (o: Opts) =>
+  Type.String({ pattern: CIDR4, formatName: 'an IPv4 CIDR such as 10.0.0.0/24', ...o });
 
 /** A DNS label usable as a guest hostname. */
 export const Hostname = (o: Opts) =>

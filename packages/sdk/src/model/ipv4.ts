@@ -30,13 +30,15 @@ export function intToIp(n: number): string {
 /** Parses `a.b.c.d/len`; throws an Error saying what is wrong. Requires the canonical network address. */
 export function parseCidr(cidr: string): Ipv4Net {
   const m = /^([^/]+)\/(\d{1,2})$/.exec(cidr);
-  if (!m || !isIpv4(m[1]!)) throw new Error(`${JSON.stringify(cidr)} is not an IPv4 CIDR such as 10.0.0.0/24`);
+  if (!m || !isIpv4(m[1]!))
+    throw new Error(`${JSON.stringify(cidr)} is not an IPv4 CIDR such as 10.0.0.0/24`);
   const prefix = Number(m[2]);
   if (prefix < 8 || prefix > 30) throw new Error(`prefix length /${prefix} is outside /8../30`);
   const addr = ipToInt(m[1]!);
   const size = 2 ** (32 - prefix);
   const network = addr - (addr % size);
-  if (network !== addr) throw new Error(`${cidr} has host bits set; the network is ${intToIp(network)}/${prefix}`);
+  if (network !== addr)
+    throw new Error(`${cidr} has host bits set; the network is ${intToIp(network)}/${prefix}`);
   return { network, prefix, broadcast: network + size - 1 };
 }
 

@@ -24,7 +24,14 @@ export interface AttrMeta {
 }
 
 /** The metadata keywords, as registered with ajv. */
-export const META_KEYWORDS = ['requiresReplace', 'sensitive', 'updatableLive', 'ref', 'computed', 'localPath'] as const;
+export const META_KEYWORDS = [
+  'requiresReplace',
+  'sensitive',
+  'updatableLive',
+  'ref',
+  'computed',
+  'localPath',
+] as const;
 
 /** Reads the metadata of an attribute schema. */
 export function attrMeta(schema: TSchema): AttrMeta {

@@ -27,9 +27,8 @@ export interface AttributeInfo extends AttrMeta {
 /** Input attributes of a resource type, as a TypeScript type. */
 export type InputsOf<S> = S extends ResourceSchema<infer I, TProperties> ? Static<TObject<I>> : never;
 /** All attributes (inputs + outputs) of a resource type, as a TypeScript type. */
-export type AttributesOf<S> = S extends ResourceSchema<infer I, infer O>
-  ? Static<TObject<I>> & Static<TObject<O>>
-  : never;
+export type AttributesOf<S> =
+  S extends ResourceSchema<infer I, infer O> ? Static<TObject<I>> & Static<TObject<O>> : never;
 
 /** Declares a resource schema (identity function that keeps literal types). */
 export function defineResource<I extends TProperties, O extends TProperties>(

@@ -9,7 +9,8 @@ export interface SchemaError {
 }
 
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictTypes: false, verbose: true });
-for (const k of [...META_KEYWORDS, 'formatName']) ajv.addKeyword({ keyword: k, schemaType: ['boolean', 'string'] });
+for (const k of [...META_KEYWORDS, 'formatName'])
+  ajv.addKeyword({ keyword: k, schemaType: ['boolean', 'string'] });
 
 const inputValidators = new Map<ResourceType, ValidateFunction>();
 

@@ -64,13 +64,15 @@ export class MemoryHandlers {
           const attrs = this.computed(type, req.id, req.inputs);
           this.objects.set(req.id, { type, attributes: attrs });
           // Fails after the object exists, like a create that timed out on the client's side.
-          if (this.opts.failOn?.('create', type, req.inputs)) throw new AgentApiError(500, 'injected', `injected failure creating ${type}`);
+          if (this.opts.failOn?.('create', type, req.inputs))
+            throw new AgentApiError(500, 'injected', `injected failure creating ${type}`);
           return { attributes: attrs };
         }),
       update: (_ctx, req) =>
         this.busy(() => {
           this.calls.push({ op: 'update', type, id: req.id });
-          if (this.opts.failOn?.('update', type, req.inputs)) throw new AgentApiError(500, 'injected', `injected failure updating ${type}`);
+          if (this.opts.failOn?.('update', type, req.inputs))
+            throw new AgentApiError(500, 'injected', `injected failure updating ${type}`);
           const attrs = { ...req.prior, ...req.inputs };
           this.objects.set(req.id, { type, attributes: attrs });
           return { attributes: attrs };

@@ -9,12 +9,23 @@ export const server = defineResource({
   description: 'A virtual machine booted from an image, with NICs on networks and a config-2 config drive.',
   inputs: Type.Object(
     {
-      name: Type.Optional(Name({ description: 'Display name; defaults to the resource name.', updatableLive: true })),
+      name: Type.Optional(
+        Name({ description: 'Display name; defaults to the resource name.', updatableLive: true }),
+      ),
       hostname: Type.Optional(
-        Hostname({ requiresReplace: true, description: 'Guest hostname; defaults to the name, made DNS-safe.' }),
+        Hostname({
+          requiresReplace: true,
+          description: 'Guest hostname; defaults to the name, made DNS-safe.',
+        }),
       ),
       image: Ref('image', { requiresReplace: true, description: 'Image the root disk is an overlay of.' }),
-      vcpus: Type.Integer({ minimum: 1, maximum: 64, default: 1, requiresReplace: true, description: 'vCPUs.' }),
+      vcpus: Type.Integer({
+        minimum: 1,
+        maximum: 64,
+        default: 1,
+        requiresReplace: true,
+        description: 'vCPUs.',
+      }),
       memoryMb: Type.Integer({
         minimum: 64,
         maximum: 1048576,
@@ -47,7 +58,8 @@ export const server = defineResource({
         Type.String({
           maxLength: 65535,
           requiresReplace: true,
-          description: 'User data on the config drive; run by the guest at boot (cloud-init, or `#!` scripts).',
+          description:
+            'User data on the config drive; run by the guest at boot (cloud-init, or `#!` scripts).',
         }),
       ),
       publicKeys: Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]+$' }), Type.String({ minLength: 1 }), {
@@ -70,7 +82,9 @@ export const server = defineResource({
       }),
       { description: 'Addresses by NIC, in order.' },
     ),
-    hypervisor: Type.String({ description: 'libvirt domain type: kvm, or qemu (TCG) where KVM cannot run guests.' }),
+    hypervisor: Type.String({
+      description: 'libvirt domain type: kvm, or qemu (TCG) where KVM cannot run guests.',
+    }),
     domain: Type.String({ description: 'libvirt domain name.' }),
     consoleLog: Type.String({ description: 'Path of the serial console log on the host.' }),
   }),

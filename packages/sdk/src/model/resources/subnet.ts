@@ -6,7 +6,8 @@ import { defineResource } from '../resource.js';
 export const subnet = defineResource({
   type: 'subnet',
   collection: 'subnets',
-  description: 'An IPv4 range on a network; the agent allocates addresses from its pools and serves them by DHCP.',
+  description:
+    'An IPv4 range on a network; the agent allocates addresses from its pools and serves them by DHCP.',
   inputs: Type.Object(
     {
       name: Type.Optional(Name({ description: 'Display name.', updatableLive: true })),
