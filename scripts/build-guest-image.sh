@@ -230,15 +230,18 @@ LABEL stratus
   APPEND $CMDLINE
 EOF
 # Debian's signed GRUB has its prefix built in as /EFI/debian on the partition it was loaded from.
-# A failing command does not end a GRUB menu entry, hence the explicit `if ...; then boot; fi`:
-# under Secure Boot shim refuses the unsigned UKI and the entry goes on to the signed kernel
-# (the initramfs is not signature-checked). Falling back via `set fallback` would cost a 10 s pause.
+# Under Secure Boot (GRUB then sets $lockdown) shim would refuse the unsigned UKI, so GRUB boots the
+# Debian-signed kernel itself, which shim verifies; the initramfs is not signature-checked. Trying
+# the UKI first and falling back on error would cost GRUB's 10 s "Press any key" pause.
 cat >"$WORK/grub.cfg" <<EOF
 set timeout=0
 menuentry "Stratus test guest" {
-  if chainloader /EFI/stratus/stratus.efi; then boot; fi
-  linux /vmlinuz $CMDLINE
-  initrd /initrd.img
+  if [ "\$lockdown" = y ]; then
+    linux /vmlinuz $CMDLINE
+    initrd /initrd.img
+  else
+    chainloader /EFI/stratus/stratus.efi
+  fi
 }
 EOF
 

@@ -143,8 +143,8 @@ test('BIOS domain with config drive and NIC: define, start, list, restart, delet
     compute.domainXml(spec.serverId),
     (e: unknown) => ComputeError.isInstance(e) && e.code === 'domain_not_found',
   );
-  // libvirt gave the files back to root when the domain stopped.
-  assert.equal((await stat(spec.configDrive)).uid, 0);
+  // libvirt handed the writable disk back to root; read-only disks (config drive) stay QEMU's.
+  assert.equal((await stat(spec.rootDisk)).uid, 0);
 });
 
 test('UEFI q35 domain: variable store is created from the template and removed with the domain', async () => {

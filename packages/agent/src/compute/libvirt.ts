@@ -104,7 +104,8 @@ export class LibvirtCompute {
   /**
    * Makes the server's domain exist and run: defines it when absent, and (re)defines it from `spec` and
    * starts it when it is not running; resumes it when paused. A running domain is left alone, also when
-   * `spec` changed: its new definition takes effect after it has stopped.
+   * `spec` changed: its new definition takes effect after it has stopped. A domain in a passing state
+   * (shutting down) is left alone too (`unchanged`, state `other`): the next call starts it.
    */
   async ensureDomain(spec: DomainSpec): Promise<EnsureDomainResult> {
     const xml = buildDomainXml(spec);

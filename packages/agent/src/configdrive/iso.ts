@@ -45,7 +45,7 @@ export function configDriveFiles(content: ConfigDriveContent): [string, string][
 /**
  * Builds the config drive ISO at `isoPath`, atomically (staging directory and temp ISO next to it, then
  * rename), replacing an existing one. The ISO is mode 0600 (user data may hold secrets); libvirt chowns it
- * to QEMU's user while the domain runs.
+ * to QEMU's user when the domain starts (and, as with every read-only disk, leaves it so afterwards).
  */
 export async function buildConfigDrive(isoPath: string, content: ConfigDriveContent): Promise<void> {
   assertAbsolutePath('isoPath', isoPath);

@@ -2,8 +2,10 @@
  * File and directory helpers for disk images, aware of libvirt's DAC security driver.
  *
  * QEMU runs as the unprivileged user `libvirt-qemu` (uid 64055). When a domain starts, libvirt chowns the
- * disk images it uses (overlays, config drives, and the read-only backing images) to that user and restores
- * the owner when the domain stops, so the files themselves may stay root-owned with restrictive modes.
+ * disk images it uses (overlays, config drives, and the read-only backing images) to that user; when it
+ * stops, libvirt gives writable images back to root but leaves read-only ones (backing images, config
+ * drives) with QEMU's user, as other domains may still use them. So files may be created root-owned with
+ * restrictive modes (0600 overlays and config drives).
  * What libvirt does *not* fix is the path: every directory above an image must let QEMU's user traverse it
  * (mode 0711 or 0755), or QEMU fails with "Permission denied" long after the agent did its part. The
  * helpers here therefore create directories 0755 and check the whole path up front.

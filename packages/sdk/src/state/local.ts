@@ -88,4 +88,17 @@ export class LocalBackend implements StateBackend {
       if (existsSync(lockPath)) await rm(lockPath, { force: true });
     };
   }
+
+  async forceUnlock(lockId: string): Promise<void> {
+    const lockPath = `${this.path}.lock`;
+    let held: LockInfo;
+    try {
+      held = JSON.parse(await readFile(lockPath, 'utf8')) as LockInfo;
+    } catch {
+      throw new StateError('not_locked', `state ${this.path} is not locked`);
+    }
+    if (held.id !== lockId)
+      throw new StateError('not_locked', `state ${this.path} is locked with id ${held.id}, not ${lockId}`);
+    await rm(lockPath, { force: true });
+  }
 }

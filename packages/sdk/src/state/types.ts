@@ -53,15 +53,17 @@ export interface StateBackend {
   read(): Promise<StateDoc | null>;
   /** Writes `doc`; refuses a different lineage or a serial not newer than the stored one. */
   write(doc: StateDoc): Promise<void>;
-  /** Takes the lock or fails at once naming the holder. Returns the release function. */
+  /** Takes the lock or fails at once (StateError `locked`) naming the holder and since when. Returns the release function. */
   lock(operation: string): Promise<() => Promise<void>>;
+  /** Removes a lock left behind by a crashed run; `lockId` must match the held lock's id. */
+  forceUnlock(lockId: string): Promise<void>;
 }
 
 /** A state operation refused: lock held, lineage mismatch, stale serial. */
 export class StateError extends Error {
   override readonly name = 'StateError';
   constructor(
-    readonly code: 'locked' | 'lineage_mismatch' | 'stale_serial' | 'corrupt',
+    readonly code: 'locked' | 'not_locked' | 'lineage_mismatch' | 'stale_serial' | 'corrupt',
     message: string,
   ) {
     super(message);
