@@ -3,9 +3,10 @@
 #
 # One small hybrid disk (MBR, one FAT partition) that boots with
 #   - legacy BIOS: syslinux MBR -> syslinux -> /vmlinuz + /initrd.img
-#   - UEFI:        \EFI\BOOT\BOOTX64.EFI = shim (Microsoft-signed) -> GRUB (Debian-signed), which
-#                  chainloads a unified kernel image (UKI), or, when Secure Boot refuses the unsigned
-#                  UKI, boots the Debian-signed /vmlinuz + /initrd.img itself.
+#   - UEFI:        \EFI\BOOT\BOOTX64.EFI = shim (Microsoft-signed) -> GRUB (Debian-signed) ->
+#                  the Debian-signed /vmlinuz, whose EFI stub loads /initrd.img. Every stage is
+#                  signed, so this also boots with Secure Boot enforced (OVMF_CODE_4M.ms.fd +
+#                  OVMF_VARS_4M.ms.fd); the initramfs is not signature-checked by design.
 # The whole guest runs from an initramfs holding busybox and a few kernel modules; its behaviour
 # (config drive, DHCP, HTTP, ready line) lives in scripts/guest/init.
 #
@@ -18,7 +19,7 @@ set -euo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 GUEST_SRC=$ROOT/scripts/guest
-OUT_DIR=${STRATUS_IMAGE_DIR:-$ROOT/build/images}
+OUT_DIR=$(realpath -m "${STRATUS_IMAGE_DIR:-$ROOT/build/images}")
 IMAGE=$OUT_DIR/stratus-guest.qcow2
 INPUTS=$IMAGE.inputs
 
@@ -38,7 +39,7 @@ MODULES=(
 )
 
 # Installed by scripts/setup-host.sh; files are copied from them, so their versions are cache inputs.
-HOST_PACKAGES=(busybox-static syslinux syslinux-common systemd-boot-efi)
+HOST_PACKAGES=(busybox-static syslinux syslinux-common)
 # Downloaded per build (not installed: shim-signed/grub-efi-amd64-signed would touch the host's
 # boot setup). The kernel package is resolved below from the linux-image-amd64 metapackage.
 FETCH_PACKAGES=(shim-signed grub-efi-amd64-signed)
@@ -50,7 +51,7 @@ die() {
 }
 
 [[ $(id -u) -eq 0 ]] || die "must run as root"
-for tool in apt-cache apt-get dpkg-deb dpkg-query modinfo cpio gzip objcopy objdump mkfs.fat mcopy mmd \
+for tool in apt-cache apt-get dpkg-deb dpkg-query modinfo cpio gzip mkfs.fat mcopy mmd \
   syslinux sfdisk qemu-img sha256sum flock; do
   command -v "$tool" >/dev/null || die "$tool not found; run scripts/setup-host.sh"
 done
@@ -191,33 +192,6 @@ INITRD=$WORK/initrd.img
 (cd "$ROOTFS" && find . -print0 | LC_ALL=C sort -z |
   cpio --null --create --format=newc --owner=0:0 --reproducible --quiet) | gzip -9n >"$INITRD"
 
-# --- UEFI: unified kernel image -----------------------------------------------------------------
-# Needs less memory than GRUB's own Linux loader (which fails below ~320 MiB under OVMF), so it is
-# the first choice whenever Secure Boot allows it. systemd-stub finds kernel, initrd and command
-# line in PE sections; they are placed after the stub's own sections, page aligned, so nothing
-# overlaps whatever the kernel's size.
-STUB=/usr/lib/systemd/boot/efi/linuxx64.efi.stub
-UKI=$WORK/stratus.efi
-printf '%s' "$CMDLINE" >"$WORK/cmdline"
-printf 'NAME="Stratus test guest"\nID=stratus-guest\nPRETTY_NAME="Stratus test guest (%s)"\n' "$KVER" \
-  >"$WORK/os-release"
-next_vma=0
-while read -r idx _ size vma _; do
-  [[ $idx =~ ^[0-9]+$ ]] || continue
-  ((0x$vma + 0x$size <= next_vma)) || next_vma=$((0x$vma + 0x$size))
-done < <(objdump -h -w "$STUB")
-objcopy_args=()
-add_section() { # NAME FILE
-  next_vma=$(((next_vma + 0xfff) & ~0xfff))
-  objcopy_args+=(--add-section ".$1=$2" --change-section-vma ".$1=$(printf '0x%x' "$next_vma")")
-  next_vma=$((next_vma + $(stat -c %s "$2")))
-}
-add_section osrel "$WORK/os-release"
-add_section cmdline "$WORK/cmdline"
-add_section linux "$VMLINUZ"
-add_section initrd "$INITRD"
-objcopy "${objcopy_args[@]}" "$STUB" "$UKI"
-
 # --- boot loader configuration ------------------------------------------------------------------
 cat >"$WORK/syslinux.cfg" <<EOF
 SERIAL 0 115200
@@ -230,33 +204,28 @@ LABEL stratus
   APPEND $CMDLINE
 EOF
 # Debian's signed GRUB has its prefix built in as /EFI/debian on the partition it was loaded from.
-# Under Secure Boot (GRUB then sets $lockdown) shim would refuse the unsigned UKI, so GRUB boots the
-# Debian-signed kernel itself, which shim verifies; the initramfs is not signature-checked. Trying
-# the UKI first and falling back on error would cost GRUB's 10 s "Press any key" pause.
+# chainloader, not GRUB's own `linux`/`initrd`: GRUB's Linux loader runs out of memory below about
+# 384 MiB of guest RAM under OVMF, while chainloading just starts the kernel's EFI stub (verified
+# through shim under Secure Boot), which reads initrd= from the same FAT volume itself.
 cat >"$WORK/grub.cfg" <<EOF
 set timeout=0
 menuentry "Stratus test guest" {
-  if [ "\$lockdown" = y ]; then
-    linux /vmlinuz $CMDLINE
-    initrd /initrd.img
-  else
-    chainloader /EFI/stratus/stratus.efi
-  fi
+  chainloader /vmlinuz initrd=/initrd.img $CMDLINE
 }
 EOF
 
 # --- FAT filesystem -----------------------------------------------------------------------------
 # Files go in with mtools and syslinux installs itself through mtools: no loop mount needed.
 payload=0
-for f in "$VMLINUZ" "$INITRD" "$UKI" "$SHIM" "$GRUB"; do payload=$((payload + $(stat -c %s "$f"))); done
-# 10% plus 4 MiB of slack for FAT tables, syslinux and cluster rounding.
-FAT_MIB=$(((payload * 11 / 10 + (5 << 20) - 1) >> 20))
+for f in "$VMLINUZ" "$INITRD" "$SHIM" "$GRUB"; do payload=$((payload + $(stat -c %s "$f"))); done
+# 10% plus 5 MiB of slack for FAT tables, syslinux and cluster rounding.
+FAT_MIB=$(((payload * 11 / 10 >> 20) + 5))
 PART_START=2048 # sectors: the usual 1 MiB alignment of a first partition
 FAT=$WORK/fat.img
 # -h: the boot sector must know its partition offset; -i: fixed volume id for reproducible output.
 mkfs.fat -C -F 16 -n STRATUS -i 5354524e -h "$PART_START" "$FAT" $((FAT_MIB * 1024)) >/dev/null
 syslinux --install "$FAT"
-mmd -i "$FAT" ::/EFI ::/EFI/BOOT ::/EFI/debian ::/EFI/stratus
+mmd -i "$FAT" ::/EFI ::/EFI/BOOT ::/EFI/debian
 mcopy -i "$FAT" "$VMLINUZ" ::/vmlinuz
 mcopy -i "$FAT" "$INITRD" ::/initrd.img
 mcopy -i "$FAT" "$WORK/syslinux.cfg" ::/syslinux.cfg
@@ -264,7 +233,6 @@ mcopy -i "$FAT" "$WORK/syslinux.cfg" ::/syslinux.cfg
 mcopy -i "$FAT" "$SHIM" ::/EFI/BOOT/BOOTX64.EFI
 mcopy -i "$FAT" "$GRUB" ::/EFI/BOOT/grubx64.efi
 mcopy -i "$FAT" "$WORK/grub.cfg" ::/EFI/debian/grub.cfg
-mcopy -i "$FAT" "$UKI" ::/EFI/stratus/stratus.efi
 
 # --- disk ---------------------------------------------------------------------------------------
 # MBR with one active partition of type 0xEF: SeaBIOS runs syslinux's MBR code, which chains to the

@@ -16,7 +16,7 @@ import {
 import { run } from '../host/exec.js';
 import { logger } from '../host/log.js';
 import { assertId, domainName, METADATA_NS } from '../host/names.js';
-import { buildDomainXml } from './domain-xml.js';
+import { buildDomainXml, nvramPath } from './domain-xml.js';
 import { ComputeError } from './errors.js';
 import type { DomainSpec, DomainState } from './types.js';
 import { xmlUnescape } from './xml.js';
@@ -109,8 +109,10 @@ export class LibvirtCompute {
    */
   async ensureDomain(spec: DomainSpec): Promise<EnsureDomainResult> {
     const xml = buildDomainXml(spec);
-    // virtlogd (root) writes the console log, but only into an existing directory.
+    // virtlogd (root) writes the console log and libvirt copies the UEFI variable store, but neither
+    // creates directories. 0755: QEMU's user must traverse to the variable store it opens.
     await mkdir(dirname(spec.consoleLog), { recursive: true, mode: 0o755 });
+    if (spec.firmware === 'uefi') await mkdir(dirname(nvramPath(spec)), { recursive: true, mode: 0o755 });
     const name = domainName(spec.serverId);
     return this.withConn(async (hv) => {
       let dom = await this.lookup(hv, name);

@@ -5,7 +5,7 @@ import { DiagnosticsError, formatDiagnostic } from '../diagnostics/index.js';
 import { type ApplyEvent, applyPlan } from '../engine/apply.js';
 import type { StackConfig } from '../engine/config.js';
 import { Graph } from '../engine/graph.js';
-import { emptyState, hasChanges, makePlan, refresh } from '../engine/plan.js';
+import { emptyState, hasChanges, makePlan, refresh, unrefreshed } from '../engine/plan.js';
 import { agentHandlers } from '../handlers/index.js';
 import { StateError } from '../state/types.js';
 import { parseCommandArgs, UsageError } from './args.js';
@@ -78,9 +78,7 @@ async function planFor(
   const needAgent = base.resources.length > 0 && opts.refresh;
   const ctx = needAgent ? await localContext(say) : undefined;
   try {
-    const refreshed = ctx
-      ? await refresh(base, agentHandlers, ctx)
-      : { state: base, gone: new Set<string>() };
+    const refreshed = ctx ? await refresh(base, agentHandlers, ctx) : unrefreshed(base);
     const config: StackConfig = opts.destroy
       ? { ...c.config, resources: new Map(), outputs: new Map() }
       : c.config;

@@ -19,6 +19,26 @@ export interface ResourceConfig {
   dependsOn: string[];
   /** Where things inside the declaration were written. */
   locate: Locator;
+  lifecycle?: Lifecycle;
+  /** Per-operation time limits in milliseconds; defaults per type. */
+  timeouts?: Timeouts;
+}
+
+/** Terraform-style lifecycle options of a resource. */
+export interface Lifecycle {
+  /** On replace, create the new object before destroying the old one. */
+  createBeforeDestroy?: boolean;
+  /** Refuse any plan that would destroy this resource. */
+  preventDestroy?: boolean;
+  /** Input attributes whose changes (in config or drift) are ignored after creation. */
+  ignoreChanges?: string[];
+}
+
+/** Time limits of a resource's operations, in milliseconds. */
+export interface Timeouts {
+  create?: number;
+  update?: number;
+  delete?: number;
 }
 
 /** An output value of a stack. */

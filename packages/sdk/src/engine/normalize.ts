@@ -1,5 +1,6 @@
 import { isAbsolute, resolve } from 'node:path';
 import { attributes, type ResourceType, schemas, validateInputs } from '../model/index.js';
+import type { Lifecycle, Timeouts } from './config.js';
 import { fromRawJson, type Value } from './expr.js';
 
 /** A problem in one resource's properties, at a path inside them. */
@@ -57,4 +58,63 @@ export function normalizeProperties(
     Value
   >;
   return { properties, problems };
+}
+
+const DURATION = /^(\d+)(ms|s|m|h)$/;
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** Parses `30s`, `10m`, `1h`, `500ms` into milliseconds; undefined when malformed. */
+export function parseDuration(s: unknown): number | undefined {
+  const m = typeof s === 'string' ? DURATION.exec(s) : null;
+  return m ? Number(m[1]) * UNIT_MS[m[2]!]! : undefined;
+}
+
+/**
+ * Checks a resource's `lifecycle` and `timeouts` blocks (whatever the front end). Problem paths are
+ * relative to the resource declaration.
+ */
+export function normalizeOptions(
+  type: ResourceType,
+  lifecycle: unknown,
+  timeouts: unknown,
+): { lifecycle: Lifecycle; timeouts: Timeouts; problems: PropertyProblem[] } {
+  const problems: PropertyProblem[] = [];
+  const out: Lifecycle = {};
+  const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (lifecycle !== undefined) {
+    if (!isObj(lifecycle)) problems.push({ path: ['lifecycle'], message: 'must be a mapping' });
+    else {
+      for (const [k, v] of Object.entries(lifecycle)) {
+        if (k === 'createBeforeDestroy' || k === 'preventDestroy') {
+          if (typeof v !== 'boolean') problems.push({ path: ['lifecycle', k], message: 'must be true or false' });
+          else out[k] = v;
+        } else if (k === 'ignoreChanges') {
+          const inputs = new Set(attributes(schemas[type]).filter((a) => a.input).map((a) => a.name));
+          if (!Array.isArray(v)) problems.push({ path: ['lifecycle', k], message: 'must be a list of attribute names' });
+          else {
+            v.forEach((a, i) => {
+              if (typeof a !== 'string' || !inputs.has(a))
+                problems.push({ path: ['lifecycle', k, i], message: `${JSON.stringify(a)} is not an input attribute of ${type}` });
+            });
+            out.ignoreChanges = v.filter((a): a is string => typeof a === 'string');
+          }
+        } else problems.push({ path: ['lifecycle', k], message: 'unknown option; expected createBeforeDestroy, preventDestroy or ignoreChanges' });
+      }
+    }
+  }
+  const t: Timeouts = {};
+  if (timeouts !== undefined) {
+    if (!isObj(timeouts)) problems.push({ path: ['timeouts'], message: 'must be a mapping' });
+    else {
+      for (const [k, v] of Object.entries(timeouts)) {
+        const ms = parseDuration(v);
+        if (k !== 'create' && k !== 'update' && k !== 'delete')
+          problems.push({ path: ['timeouts', k], message: 'unknown operation; expected create, update or delete' });
+        else if (ms === undefined || ms === 0)
+          problems.push({ path: ['timeouts', k], message: 'must be a duration such as 30s, 10m or 1h' });
+        else t[k] = ms;
+      }
+    }
+  }
+  return { lifecycle: out, timeouts: t, problems };
 }

@@ -30,8 +30,12 @@ export interface ResourceChange {
   before: Record<string, unknown> | null;
   after: Record<string, unknown> | null;
   changes: AttributeChange[];
-  /** Why, beyond attribute changes: the resource was tainted, or deleted outside Stratus. */
-  reason?: 'tainted' | 'deleted-outside';
+  /** Why, beyond attribute changes. */
+  reason?: 'tainted' | 'deleted-outside' | 'drift' | 'replace-requested' | 'deposed';
+  /** For drift: what changed outside Stratus, in words. */
+  drift?: string;
+  /** Replace by creating the new object before destroying the old one. */
+  createBeforeDestroy?: boolean;
 }
 
 /** Format version of saved plans. */
@@ -46,6 +50,18 @@ export interface Plan {
   serial: number | null;
   changes: ResourceChange[];
   outputs: Record<string, { value: unknown; sensitive: boolean }>;
+  /** Problems that make the plan unappliable (e.g. preventDestroy); apply refuses an errored plan. */
+  errors: string[];
+  /** `-target` addresses the plan was limited to, if any. */
+  targets?: string[];
+}
+
+/** Options of {@link makePlan}. */
+export interface PlanOptions {
+  /** Limit the plan to these resources and what they depend on (Terraform's -target). */
+  targets?: string[];
+  /** Replace these resources even if nothing changed (Terraform's -replace). */
+  replace?: string[];
 }
 
 /** Counts of a plan's actions. */
@@ -73,33 +89,53 @@ export function emptyState(stack: string): StateDoc {
   return { version: 1, serial: 0, lineage: randomUUID(), stack, resources: [], outputs: {} };
 }
 
-/** What refresh learned: the state as the agents see it, and which resources vanished. */
+/** What refresh learned: the state as the agents see it, what vanished, and what drifted. */
 export interface RefreshResult {
   state: StateDoc;
   gone: Set<string>;
+  /** Resources that exist but were changed outside Stratus, with what changed. */
+  drift: Map<string, string>;
+}
+
+/** A refresh result that read nothing (`-refresh=false`, or no state yet). */
+export function unrefreshed(state: StateDoc): RefreshResult {
+  return { state, gone: new Set(), drift: new Map() };
 }
 
 /**
  * Reads every resource in `state` from its agent. Resources the agent no longer has are dropped (so the
- * plan recreates them); others get the agent's current attributes.
+ * plan recreates them); others get the agent's current attributes, and the handler says whether what it
+ * read is drift to repair.
  */
-export async function refresh(
-  state: StateDoc,
-  handlers: HandlerSet,
-  ctx: HandlerContext,
-): Promise<RefreshResult> {
+export async function refresh(state: StateDoc, handlers: HandlerSet, ctx: HandlerContext): Promise<RefreshResult> {
   const gone = new Set<string>();
-  const resources = await Promise.all(
-    state.resources.map(async (r): Promise<StateResource | null> => {
-      const { attributes: attrs } = await handlers[r.type].read(ctx, { id: r.id, prior: r.attributes });
-      if (!attrs) {
-        if (r.status === 'ready') gone.add(r.name);
-        return null;
-      }
-      return { ...r, attributes: { ...r.attributes, ...attrs } };
-    }),
-  );
-  return { state: { ...state, resources: resources.filter((r): r is StateResource => r !== null) }, gone };
+  const drift = new Map<string, string>();
+  const resources = await mapBounded(state.resources, 10, async (r): Promise<StateResource | null> => {
+    const h = handlers[r.type];
+    const { attributes: attrs } = await h.read(ctx, { id: r.id, prior: r.attributes });
+    if (!attrs) {
+      if (r.status === 'ready') gone.add(r.name);
+      return null;
+    }
+    const d = h.drift?.(attrs);
+    if (d && r.status === 'ready') drift.set(r.name, d);
+    return { ...r, attributes: { ...r.attributes, ...attrs } };
+  });
+  return { state: { ...state, resources: resources.filter((r): r is StateResource => r !== null) }, gone, drift };
+}
+
+/** Maps with at most `limit` calls in flight. */
+async function mapBounded<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
+  const out: R[] = new Array(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      out[i] = await fn(items[i]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return out;
 }
 
 /** Value of a reference given what is known: the planned `after` of each resource. */
@@ -117,10 +153,11 @@ function diffInputs(
   type: ResourceType,
   desired: Record<string, unknown>,
   prior: Record<string, unknown>,
+  ignore: ReadonlySet<string>,
 ): AttributeChange[] {
   const out: AttributeChange[] = [];
   for (const a of attributes(schemas[type])) {
-    if (!a.input) continue;
+    if (!a.input || ignore.has(a.name)) continue;
     const want = desired[a.name];
     const had = prior[a.name];
     // Optional+computed attributes left out keep whatever the agent chose.
@@ -147,6 +184,22 @@ function afterCreate(type: ResourceType, inputs: Record<string, unknown>): Recor
   return after;
 }
 
+/** Name of the state entry holding an object set aside by a create-before-destroy replace. */
+export const deposedName = (name: string, id: string) => `${name} (deposed ${id.slice(0, 8)})`;
+
+/** `name` and everything it depends on, transitively. */
+function withDependencies(graph: Graph, names: Iterable<string>): Set<string> {
+  const out = new Set<string>();
+  const stack = [...names];
+  while (stack.length) {
+    const n = stack.pop()!;
+    if (out.has(n) || !graph.has(n)) continue;
+    out.add(n);
+    stack.push(...graph.dependencies(n));
+  }
+  return out;
+}
+
 /**
  * Makes a plan: what apply must do so that the (refreshed) state matches the config. Resources are
  * visited in dependency order so references resolve to planned values (unknown where a referenced
@@ -156,28 +209,33 @@ export function makePlan(
   config: StackConfig,
   graph: Graph,
   refreshed: RefreshResult,
-  priorSerial: StateDoc | null,
+  priorDoc: StateDoc | null,
+  opts: PlanOptions = {},
 ): Plan {
   const state = refreshed.state;
   const prior = new Map(state.resources.map((r) => [r.name, r]));
   const planned = new Map<string, Record<string, unknown>>();
   const lookup = lookupIn(planned);
   const changes: ResourceChange[] = [];
+  const errors: string[] = [];
+  const forced = new Set(opts.replace ?? []);
+  const inScope = opts.targets?.length ? withDependencies(graph, opts.targets) : null;
+  for (const t of [...(opts.targets ?? []), ...forced])
+    if (!config.resources.has(t) && !prior.has(t)) errors.push(`no resource named ${t} in the stack or its state`);
 
   for (const name of graph.topoOrder()) {
     const rc = config.resources.get(name)!;
-    const inputs = resolveValue(rc.properties, lookup) as Record<string, unknown>;
     const p = prior.get(name);
+    if (inScope && !inScope.has(name)) {
+      // Outside -target: left as it is; references to it use what state knows.
+      if (p) planned.set(name, { id: p.id, ...p.attributes });
+      continue;
+    }
+    const inputs = resolveValue(rc.properties, lookup) as Record<string, unknown>;
+    const ignore = new Set(rc.lifecycle?.ignoreChanges ?? []);
     let change: ResourceChange;
     if (!p || p.type !== rc.type) {
-      change = {
-        name,
-        type: rc.type,
-        action: 'create',
-        before: null,
-        after: afterCreate(rc.type, inputs),
-        changes: [],
-      };
+      change = { name, type: rc.type, action: 'create', before: null, after: afterCreate(rc.type, inputs), changes: [] };
       if (refreshed.gone.has(name)) change.reason = 'deleted-outside';
       if (p) {
         // The type changed: the old resource goes, a new one comes.
@@ -187,34 +245,38 @@ export function makePlan(
       }
     } else {
       const before: Record<string, unknown> = { id: p.id, ...p.attributes };
-      const attrChanges = diffInputs(rc.type, inputs, p.attributes);
+      const attrChanges = diffInputs(rc.type, inputs, p.attributes, ignore);
       const tainted = p.status !== 'ready';
-      if (tainted || attrChanges.some((c) => c.forcesReplace)) {
+      const drift = refreshed.drift.get(name);
+      if (tainted || forced.has(name) || attrChanges.some((c) => c.forcesReplace)) {
+        const kept = Object.fromEntries([...ignore].map((a) => [a, p.attributes[a]]));
         change = {
           name,
           type: rc.type,
           action: 'replace',
           priorId: p.id,
           before,
-          after: afterCreate(rc.type, inputs),
+          after: afterCreate(rc.type, { ...inputs, ...kept }),
           changes: attrChanges,
         };
         if (tainted) change.reason = 'tainted';
-      } else if (attrChanges.length > 0) {
+        else if (forced.has(name)) change.reason = 'replace-requested';
+      } else if (attrChanges.length > 0 || drift) {
         const after: Record<string, unknown> = { ...before };
         for (const c of attrChanges) after[c.name] = c.after;
-        change = {
-          name,
-          type: rc.type,
-          action: 'update',
-          priorId: p.id,
-          before,
-          after,
-          changes: attrChanges,
-        };
+        change = { name, type: rc.type, action: 'update', priorId: p.id, before, after, changes: attrChanges };
+        if (drift) {
+          change.reason = 'drift';
+          change.drift = drift;
+        }
       } else {
         change = { name, type: rc.type, action: 'no-op', priorId: p.id, before, after: before, changes: [] };
       }
+    }
+    if (change.action === 'replace') {
+      if (rc.lifecycle?.createBeforeDestroy) change.createBeforeDestroy = true;
+      if (rc.lifecycle?.preventDestroy)
+        errors.push(`${rc.type} ${name} has lifecycle.preventDestroy set, but this plan would replace it`);
     }
     planned.set(name, change.after!);
     changes.push(change);
@@ -222,6 +284,7 @@ export function makePlan(
 
   for (const r of state.resources) {
     if (config.resources.has(r.name)) continue;
+    if (inScope && !opts.targets!.includes(r.name)) continue;
     changes.push({
       name: r.name,
       type: r.type,
@@ -230,19 +293,28 @@ export function makePlan(
       before: { id: r.id, ...r.attributes },
       after: null,
       changes: [],
+      ...(r.status === 'deposed' ? { reason: 'deposed' as const } : {}),
     });
   }
 
   const outputs: Plan['outputs'] = {};
-  for (const o of config.outputs.values())
-    outputs[o.name] = { value: resolveValue(o.value, lookup), sensitive: o.sensitive };
+  for (const o of config.outputs.values()) outputs[o.name] = { value: resolveValue(o.value, lookup), sensitive: o.sensitive };
 
   return {
     formatVersion: PLAN_FORMAT_VERSION,
     stack: config.name,
-    lineage: priorSerial?.lineage ?? null,
-    serial: priorSerial?.serial ?? null,
+    lineage: priorDoc?.lineage ?? null,
+    serial: priorDoc?.serial ?? null,
     changes,
     outputs,
+    errors,
+    ...(opts.targets?.length ? { targets: opts.targets } : {}),
   };
+}
+
+/** Errors for a plan that would destroy resources marked preventDestroy (whole-stack destroy). */
+export function preventDestroyErrors(config: StackConfig, plan: Plan): string[] {
+  return plan.changes
+    .filter((c) => c.action === 'delete' && config.resources.get(c.name)?.lifecycle?.preventDestroy)
+    .map((c) => `${c.type} ${c.name} has lifecycle.preventDestroy set, but this plan would destroy it`);
 }

@@ -21,12 +21,14 @@ const flatten = (r: AgentRecord): Attributes => ({ ...r.spec, ...r.status });
 export function agentHandler(
   schema: ResourceSchema,
   validate: (props: Record<string, Value>) => PropertyProblem[] = () => [],
+  drift?: (attributes: Attributes) => string | undefined,
 ): ResourceHandler {
   const path = (id: string) => `/v1/${schema.collection}/${id}`;
   return {
     type: schema.type,
     schema,
     validate: (req) => ({ problems: validate(req.properties) }),
+    drift,
     async create(ctx, req) {
       const rec = await ctx.client.put<AgentRecord>(path(req.id), req.inputs);
       return { attributes: flatten(rec) };

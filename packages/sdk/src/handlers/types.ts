@@ -56,6 +56,11 @@ export interface ResourceHandler {
   read(ctx: HandlerContext, req: ReadRequest): Promise<ReadResponse>;
   update(ctx: HandlerContext, req: UpdateRequest): Promise<ApplyResponse>;
   delete(ctx: HandlerContext, req: DeleteRequest): Promise<void>;
+  /**
+   * Whether attributes just read show the object was changed outside Stratus in a way an update
+   * repairs (a stopped or vanished domain, a deleted bridge); says what, in words.
+   */
+  drift?(attributes: Attributes): string | undefined;
 }
 
 /** Handlers by resource type. */

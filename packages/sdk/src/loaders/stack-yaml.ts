@@ -4,11 +4,11 @@ import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, 
 import { Diagnostics, type SourceRange } from '../diagnostics/index.js';
 import type { BackendConfig, Locator, OutputConfig, ResourceConfig, StackConfig } from '../engine/config.js';
 import { fromRawJson } from '../engine/expr.js';
-import { normalizeProperties } from '../engine/normalize.js';
+import { normalizeOptions, normalizeProperties } from '../engine/normalize.js';
 import { formatPath, isResourceType, resourceTypes } from '../model/index.js';
 
 const TOP_KEYS = new Set(['name', 'description', 'resources', 'outputs', 'backend']);
-const RESOURCE_KEYS = new Set(['type', 'properties', 'dependsOn', 'description']);
+const RESOURCE_KEYS = new Set(['type', 'properties', 'dependsOn', 'lifecycle', 'timeouts', 'description']);
 const OUTPUT_KEYS = new Set(['value', 'sensitive', 'description']);
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
@@ -174,7 +174,18 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
           );
         else deps.push(...list);
       }
-      const rc: ResourceConfig = { name, type, properties, dependsOn: deps, locate };
+      const json = (k: string) => (node.get(k, true) as { toJSON(): unknown } | undefined)?.toJSON();
+      const opts = normalizeOptions(type, json('lifecycle'), json('timeouts'));
+      for (const p of opts.problems) diags.error(p.message, `${field}.${formatPath(p.path)}`, locate(p.path));
+      const rc: ResourceConfig = {
+        name,
+        type,
+        properties,
+        dependsOn: deps,
+        locate,
+        lifecycle: opts.lifecycle,
+        timeouts: opts.timeouts,
+      };
       config.resources.set(name, rc);
     }
   }

@@ -16,8 +16,9 @@ export interface StateResource {
   /**
    * `ready`: applied. `tainted`: its create failed or was interrupted; the next apply replaces it.
    * `creating`: written before the create call, so an interrupted create is never orphaned.
+   * `deposed`: the old object of a create-before-destroy replace, waiting to be destroyed.
    */
-  status: 'ready' | 'tainted' | 'creating';
+  status: 'ready' | 'tainted' | 'creating' | 'deposed';
 }
 
 /** A recorded output value. */
