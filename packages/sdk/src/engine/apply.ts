@@ -5,7 +5,7 @@ import type { StateBackend, StateDoc, StateResource } from '../state/types.js';
 import type { StackConfig } from './config.js';
 import { walkRefs } from './expr.js';
 import { Graph, walk } from './graph.js';
-import type { Action, Plan, ResourceChange } from './plan.js';
+import { type Action, deposedName, type Plan, type ResourceChange } from './plan.js';
 import { getPath, resolveValue } from './values.js';
 
 /** Progress of apply, one event per operation start and end. */
@@ -49,39 +49,50 @@ const APPLY = (n: string) => `apply:${n}`;
 const DESTROY = (n: string) => `destroy:${n}`;
 
 /** Builds the graph of operations: creates/updates in dependency order, destroys in reverse. */
-export function operationGraph(
-  config: StackConfig,
-  resourceGraph: Graph,
-  plan: Plan,
-  state: StateDoc,
-): Graph {
+export function operationGraph(config: StackConfig, resourceGraph: Graph, plan: Plan, state: StateDoc): Graph {
   const g = new Graph();
   const byName = new Map(plan.changes.map((c) => [c.name, c]));
   const priorDeps = new Map(state.resources.map((r) => [r.name, r.dependencies]));
-  const destroys = plan.changes
-    .filter((c) => c.action === 'delete' || c.action === 'replace')
-    .map((c) => c.name);
+  const destroys = new Set(plan.changes.filter((c) => c.action === 'delete' || c.action === 'replace').map((c) => c.name));
   for (const name of config.resources.keys()) {
     g.add(APPLY(name));
     for (const dep of resourceGraph.dependencies(name)) g.connect(APPLY(name), APPLY(dep));
-    if (byName.get(name)?.action === 'replace') g.connect(APPLY(name), DESTROY(name));
+    const c = byName.get(name);
+    if (c?.action !== 'replace') continue;
+    if (c.createBeforeDestroy) {
+      // The new object first; the old one goes once everything that used it has moved on.
+      g.connect(DESTROY(name), APPLY(name));
+      for (const user of resourceGraph.dependents(name)) g.connect(DESTROY(name), APPLY(user));
+    } else g.connect(APPLY(name), DESTROY(name));
   }
   for (const name of destroys) {
     g.add(DESTROY(name));
     for (const [other, deps] of priorDeps) {
       if (!deps.includes(name)) continue;
       // What depended on `name` is destroyed first, or (when it stays) updated away from it first.
-      if (destroys.includes(other)) g.connect(DESTROY(name), DESTROY(other));
-      else if (byName.get(name)?.action === 'delete' && config.resources.has(other))
-        g.connect(DESTROY(name), APPLY(other));
+      if (destroys.has(other) && !byName.get(other)?.createBeforeDestroy) g.connect(DESTROY(name), DESTROY(other));
+      else if (byName.get(name)?.action === 'delete' && config.resources.has(other)) g.connect(DESTROY(name), APPLY(other));
     }
   }
   return g;
 }
 
+/** Default time limits per operation, in ms: servers boot, the rest is quick. */
+const DEFAULT_TIMEOUT_MS = { create: 5 * 60_000, update: 5 * 60_000, delete: 5 * 60_000 };
+const SERVER_TIMEOUT_MS = { create: 10 * 60_000, update: 10 * 60_000, delete: 5 * 60_000 };
+
+function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const limit = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} timed out after ${Math.round(ms / 1000)}s`)), ms);
+  });
+  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+}
+
 /** Applies a plan: walks the operation graph with bounded parallelism, saving state after each resource. */
 export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
   const { config, plan, handlers, ctx, backend } = opts;
+  if (plan.errors.length) throw new Error(`refusing to apply a plan with errors: ${plan.errors.join('; ')}`);
   const doc: StateDoc = structuredClone(opts.state);
   const resourceGraph = new Graph();
   for (const rc of config.resources.values()) {
@@ -118,6 +129,21 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
     return ref.path.length === 0 ? r.id : getPath({ id: r.id, ...r.attributes }, ref.path);
   };
 
+  const limits = (name: string, type: string) => ({
+    ...(type === 'server' ? SERVER_TIMEOUT_MS : DEFAULT_TIMEOUT_MS),
+    ...config.resources.get(name)?.timeouts,
+  });
+
+  const destroyOne = async (entry: StateResource, limit: number) => {
+    await withTimeout(
+      handlers[entry.type].delete(ctx, { id: entry.id, prior: entry.attributes }),
+      limit,
+      `destroying ${entry.type} ${entry.name}`,
+    );
+    remove(entry.name);
+    await save();
+  };
+
   const visit = async (op: string): Promise<void> => {
     const [kind, name] = op.split(/:(.*)/s) as ['apply' | 'destroy', string];
     const change = changes.get(name);
@@ -128,33 +154,44 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
     try {
       let id: string | undefined;
       if (kind === 'destroy') {
-        const prior = find(name);
-        if (prior) {
-          await handlers[prior.type].delete(ctx, { id: prior.id, prior: prior.attributes });
-          remove(name);
-          await save();
-          destroyed++;
-        }
+        // A create-before-destroy replace set the old object aside under its deposed name.
+        const targets = change?.createBeforeDestroy
+          ? doc.resources.filter((r) => r.status === 'deposed' && r.name.startsWith(`${name} (deposed `))
+          : [find(name)].filter((r): r is StateResource => r !== undefined);
+        for (const entry of targets) await destroyOne(entry, limits(name, entry.type).delete);
+        if (targets.length) destroyed++;
       } else {
         const rc = config.resources.get(name)!;
+        const limit = limits(name, rc.type);
         const inputs = resolveValue(rc.properties, lookup) as Record<string, unknown>;
         const problems = validateInputs(rc.type, inputs);
-        if (problems.length)
-          throw new Error(problems.map((p) => `${formatPath(p.path)}: ${p.message}`).join('; '));
+        if (problems.length) throw new Error(problems.map((p) => `${formatPath(p.path)}: ${p.message}`).join('; '));
         const dependencies = resourceGraph.dependencies(name).sort();
         const prior = find(name);
         if (action === 'update' && prior) {
-          const res = await handlers[rc.type].update(ctx, { id: prior.id, prior: prior.attributes, inputs });
+          for (const a of rc.lifecycle?.ignoreChanges ?? []) inputs[a] = prior.attributes[a];
+          const res = await withTimeout(
+            handlers[rc.type].update(ctx, { id: prior.id, prior: prior.attributes, inputs }),
+            limit.update,
+            `updating ${rc.type} ${name}`,
+          );
           put({ ...prior, attributes: res.attributes, dependencies });
+          await save();
           id = prior.id;
           changed++;
         } else {
+          if (prior && change?.createBeforeDestroy) {
+            remove(name);
+            put({ ...prior, name: deposedName(name, prior.id), status: 'deposed' });
+          }
+          if (prior && action === 'replace')
+            for (const a of rc.lifecycle?.ignoreChanges ?? []) inputs[a] = prior.attributes[a];
           id = randomUUID();
           // Written before the call: an interrupted create is found (and replaced) next time, never orphaned.
           put({ name, type: rc.type, id, attributes: inputs, dependencies, status: 'creating' });
           await save();
           try {
-            const res = await handlers[rc.type].create(ctx, { id, inputs });
+            const res = await withTimeout(handlers[rc.type].create(ctx, { id, inputs }), limit.create, `creating ${rc.type} ${name}`);
             put({ name, type: rc.type, id, attributes: res.attributes, dependencies, status: 'ready' });
           } catch (e) {
             put({ name, type: rc.type, id, attributes: inputs, dependencies, status: 'tainted' });
@@ -164,7 +201,6 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
           }
           added++;
         }
-        if (action === 'update') await save();
       }
       opts.onEvent?.({ kind: 'done', name, op: kind, action, elapsedMs: Date.now() - started, id });
     } catch (e) {
