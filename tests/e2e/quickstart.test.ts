@@ -36,7 +36,7 @@ after(async () => {
   await t.cleanup([state]);
 });
 
-test('quickstart: apply, boot, reach over HTTP, plan empty, plan a change, destroy leaves nothing', async () => {
+test('quickstart: apply, boot, reach over HTTP, plan empty, repair drift, plan a change, destroy leaves nothing', async () => {
   const applied = await t.stratus('apply', '--auto-approve', '--state', state, stack);
   assert.equal(applied.code, 0, `apply failed:\n${applied.stdout}\n${applied.stderr}`);
   assert.match(
@@ -82,6 +82,34 @@ test('quickstart: apply, boot, reach over HTTP, plan empty, plan a change, destr
   const noop = await t.stratus('plan', '-detailed-exitcode', '--state', state, stack);
   assert.equal(noop.code, 0, `${noop.stdout}\n${noop.stderr}`);
   assert.match(noop.stdout, /No changes/);
+
+  // Drift made outside Stratus shows in the plan as such, and apply repairs it.
+  const driftPlan = async (pattern: RegExp) => {
+    const p = await t.stratus('plan', '-detailed-exitcode', '--state', state, stack);
+    assert.equal(p.code, 2, `${p.stdout}\n${p.stderr}`);
+    assert.match(p.stdout, pattern);
+    const a = await t.stratus('apply', '--auto-approve', '--state', state, stack);
+    assert.equal(a.code, 0, `${a.stdout}\n${a.stderr}`);
+    assert.match(a.stdout, /Resources: 0 added, 1 changed, 0 destroyed\./);
+  };
+  const bridge = net.attributes.bridge as string;
+  assert.equal((await run('ip', ['link', 'delete', bridge])).code, 0);
+  await driftPlan(/# network net will be updated in place \(drift: its bridge brq\w+ was deleted outside Stratus\)/);
+  const tap = await run('ip', ['-o', 'link', 'show', 'master', bridge]);
+  assert.match(tap.stdout, /tap/, 'the running guest is plugged back into the recreated bridge');
+  const again = await httpGetInNetns(`qdhcp-${net.id}`, `http://${ip}/`);
+  assert.equal(again.stdout.trim(), 'web', 'the guest is reachable again without a reboot');
+
+  const domain = `stratus-${web.id}`;
+  assert.equal((await run('virsh', ['-c', 'qemu:///system', 'destroy', domain])).code, 0);
+  await driftPlan(/# server web will be updated in place \(drift: its libvirt domain was stopped outside Stratus\)/);
+  assert.equal((await run('virsh', ['-c', 'qemu:///system', 'domstate', domain])).stdout.trim(), 'running');
+  await run('virsh', ['-c', 'qemu:///system', 'destroy', domain]);
+  assert.equal((await run('virsh', ['-c', 'qemu:///system', 'undefine', domain])).code, 0);
+  await driftPlan(/# server web will be updated in place \(drift: its libvirt domain was deleted outside Stratus\)/);
+  assert.equal((await run('virsh', ['-c', 'qemu:///system', 'domstate', domain])).stdout.trim(), 'running');
+  const settled = await t.stratus('plan', '-detailed-exitcode', '--state', state, stack);
+  assert.equal(settled.code, 0, settled.stdout + settled.stderr);
 
   const out = await t.stratus('output', 'web_ip', '--state', state, '--stack', stack);
   assert.equal(out.stdout.trim(), ip);

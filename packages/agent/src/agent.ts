@@ -10,7 +10,7 @@ import { logger } from './host/log.js';
 import { probeVirtType } from './host/probe.js';
 import { type AgentContext, KeyedMutex } from './resources/context.js';
 import { imageService } from './resources/image.js';
-import { networkService, reviveNetwork, subnetService } from './resources/network.js';
+import { networkService, subnetService, superviseNetwork } from './resources/network.js';
 import { serverService } from './resources/server.js';
 import { RecordStore } from './store/records.js';
 
@@ -104,12 +104,12 @@ export class StratusAgent {
     this.timer.unref();
   }
 
-  /** Brings every network's bridge and DHCP server back if they went away (reboot, crash, kill). */
+  /** Brings every network's DHCP server back if it went away (crash, kill, agent restart). */
   private async supervise(): Promise<void> {
     const ctx = this.ctx!;
     for (const net of await ctx.store.list('networks')) {
       try {
-        await reviveNetwork(ctx, net.id);
+        await superviseNetwork(ctx, net.id);
       } catch (e) {
         log.warn('network supervision failed', { network: net.id, error: (e as Error).message });
       }

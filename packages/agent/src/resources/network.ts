@@ -1,6 +1,7 @@
 import { checkSubnetRanges, defaultPools, firstHost, parseCidr } from '@stratus/sdk/model';
 import { ApiError, conflict } from '../api/errors.js';
 import type { ApiRecord, ResourceService } from '../api/server.js';
+import { run } from '../host/exec.js';
 import { logger } from '../host/log.js';
 import { bridgeName } from '../host/names.js';
 import {
@@ -73,14 +74,35 @@ export async function reconcileDhcp(ctx: AgentContext, net: NetworkRecord): Prom
   );
 }
 
-/** Converges a network's host objects (bridge, DHCP) to its records; used at startup and periodically. */
-export async function reviveNetwork(ctx: AgentContext, id: string): Promise<void> {
+/**
+ * Keeps a network's DHCP server running (started at agent startup and every few seconds). A bridge that
+ * vanished is not recreated here: that is drift, for the user's next plan to show and apply to repair.
+ */
+export async function superviseNetwork(ctx: AgentContext, id: string): Promise<void> {
   await ctx.locks.run(netLock(id), async () => {
     const net = await ctx.store.get<NetworkRecord>('networks', id);
     if (!net) return;
-    await ensureBridge(id, net.spec.mtu);
+    if (!(await bridgeExists(id))) {
+      log.warn('bridge missing; the next apply repairs it', { network: id, bridge: bridgeName(id) });
+      return;
+    }
     await reconcileDhcp(ctx, net);
   });
+}
+
+/** Plugs existing server taps back into a network's bridge (after the bridge was recreated). */
+async function reattachTaps(ctx: AgentContext, networkId: string): Promise<void> {
+  type Ports = { ports: { network: string; tap: string }[] };
+  for (const srv of await ctx.store.list<AgentRecordFile<Record<string, unknown>, Record<string, unknown>, Ports>>('servers')) {
+    for (const p of srv.internal.ports ?? []) {
+      if (p.network !== networkId) continue;
+      try {
+        await run('ip', ['link', 'set', 'dev', p.tap, 'master', bridgeName(networkId), 'up']);
+      } catch {
+        // No such tap: the domain is not running; libvirt plugs it when it starts.
+      }
+    }
+  }
 }
 
 /** Networks: a Linux bridge, plus a DHCP namespace once it has subnets. */
@@ -102,6 +124,7 @@ export function networkService(ctx: AgentContext): ResourceService {
         // Recorded first: a crash after creating the bridge still leaves a record to clean it up by.
         await ctx.store.put('networks', rec);
         await ensureBridge(id, spec.mtu);
+        await reattachTaps(ctx, id);
         await reconcileDhcp(ctx, rec);
         rec.status = { bridge: bridgeName(id), status: 'ACTIVE' };
         await ctx.store.put('networks', rec);

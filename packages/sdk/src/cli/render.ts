@@ -67,14 +67,17 @@ function renderChange(c: ResourceChange, st: Style): string[] {
     delete: 'will be destroyed',
     'no-op': 'is unchanged',
   }[c.action];
-  const why =
-    c.reason === 'tainted'
-      ? ' (tainted: its last create failed or was interrupted)'
-      : c.reason === 'deleted-outside'
-        ? ' (it was deleted outside Stratus)'
-        : '';
+  const why = {
+    tainted: ' (tainted: its last create failed or was interrupted)',
+    'deleted-outside': ' (it was deleted outside Stratus)',
+    drift: ` (drift: ${c.drift})`,
+    'replace-requested': ' (as requested with -replace)',
+    deposed: ' (the old object of an interrupted create-before-destroy replace)',
+    none: '',
+  }[c.reason ?? 'none'];
+  const order = c.action === 'replace' ? (c.createBeforeDestroy ? ', create before destroy' : '') : '';
   const lines = [
-    st.bold(`  # ${c.type} ${c.name} ${what}${why}`),
+    st.bold(`  # ${c.type} ${c.name} ${what}${why}${order}`),
     color(`  ${SYMBOL[c.action]} ${c.type} "${c.name}" {`),
   ];
   const redacted = sensitiveNames(c.type);

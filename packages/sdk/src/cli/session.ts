@@ -8,6 +8,7 @@ import type { StackConfig } from '../engine/config.js';
 import type { Graph } from '../engine/graph.js';
 import { agentHandlers } from '../handlers/index.js';
 import type { HandlerContext } from '../handlers/types.js';
+import { isProgramPath, loadProgram } from '../loaders/program.js';
 import { loadStackFile } from '../loaders/stack-yaml.js';
 import { LocalBackend } from '../state/local.js';
 import type { StateBackend } from '../state/types.js';
@@ -20,13 +21,17 @@ export function stackPath(arg: string | undefined): string {
   return p;
 }
 
-/** A loaded and checked stack. Throws DiagnosticsError when it has errors. */
-export function loadChecked(arg: string | undefined): {
+/**
+ * A loaded and checked stack: a stack program when the path ends in .ts/.mts/.js/.mjs, else a stack
+ * file. Throws DiagnosticsError when it has errors.
+ */
+export async function loadChecked(arg: string | undefined): Promise<{
   config: StackConfig;
   graph: Graph;
   diagnostics: Diagnostics;
-} {
-  const { config, diagnostics } = loadStackFile(stackPath(arg));
+}> {
+  const path = stackPath(arg);
+  const { config, diagnostics } = isProgramPath(path) ? await loadProgram(path) : loadStackFile(path);
   if (!config) throw new DiagnosticsError(diagnostics.items);
   // Checked even when loading found errors, so every problem in the file is reported at once.
   const checked = checkStack(config, agentHandlers);

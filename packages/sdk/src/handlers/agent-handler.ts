@@ -44,5 +44,9 @@ export function agentHandler(
     async delete(ctx, req) {
       await ctx.client.delete(path(req.id));
     },
+    async import(ctx, req) {
+      const rec = await ctx.client.call<AgentRecord>('POST', `/v1/${schema.collection}/import`, { externalId: req.externalId });
+      return { id: rec.id, attributes: flatten(rec) };
+    },
   };
 }

@@ -61,6 +61,18 @@ export interface ResourceHandler {
    * repairs (a stopped or vanished domain, a deleted bridge); says what, in words.
    */
   drift?(attributes: Attributes): string | undefined;
+  /** Adopts an object that exists on the host but not in state (e.g. a domain made with virsh). */
+  import?(ctx: HandlerContext, req: ImportRequest): Promise<ImportResponse>;
+}
+
+export interface ImportRequest {
+  /** How the host knows the object: a libvirt domain name or UUID, a bridge name, an image file path. */
+  externalId: string;
+}
+export interface ImportResponse {
+  /** The Stratus id the agent now knows the object by. */
+  id: string;
+  attributes: Attributes;
 }
 
 /** Handlers by resource type. */
