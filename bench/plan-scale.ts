@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { AgentClient } from '../packages/sdk/src/client/agent-client.js';
 import { applyPlan } from '../packages/sdk/src/engine/apply.js';
 import { checkStack } from '../packages/sdk/src/engine/check.js';
@@ -285,4 +286,5 @@ async function main(): Promise<void> {
   if (!(pass1 && pass2)) process.exitCode = 1;
 }
 
-await main();
+// Run when executed, not when imported (e.g. for `stackYaml` while profiling).
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) await main();

@@ -94,7 +94,9 @@ test('quickstart: apply, boot, reach over HTTP, plan empty, repair drift, plan a
   };
   const bridge = net.attributes.bridge as string;
   assert.equal((await run('ip', ['link', 'delete', bridge])).code, 0);
-  await driftPlan(/# network net will be updated in place \(drift: its bridge brq\w+ was deleted outside Stratus\)/);
+  await driftPlan(
+    /# network net will be updated in place \(drift: its bridge brq\w+ was deleted outside Stratus\)/,
+  );
   const tap = await run('ip', ['-o', 'link', 'show', 'master', bridge]);
   assert.match(tap.stdout, /tap/, 'the running guest is plugged back into the recreated bridge');
   const again = await httpGetInNetns(`qdhcp-${net.id}`, `http://${ip}/`);
@@ -102,11 +104,15 @@ test('quickstart: apply, boot, reach over HTTP, plan empty, repair drift, plan a
 
   const domain = `stratus-${web.id}`;
   assert.equal((await run('virsh', ['-c', 'qemu:///system', 'destroy', domain])).code, 0);
-  await driftPlan(/# server web will be updated in place \(drift: its libvirt domain was stopped outside Stratus\)/);
+  await driftPlan(
+    /# server web will be updated in place \(drift: its libvirt domain was stopped outside Stratus\)/,
+  );
   assert.equal((await run('virsh', ['-c', 'qemu:///system', 'domstate', domain])).stdout.trim(), 'running');
   await run('virsh', ['-c', 'qemu:///system', 'destroy', domain]);
   assert.equal((await run('virsh', ['-c', 'qemu:///system', 'undefine', domain])).code, 0);
-  await driftPlan(/# server web will be updated in place \(drift: its libvirt domain was deleted outside Stratus\)/);
+  await driftPlan(
+    /# server web will be updated in place \(drift: its libvirt domain was deleted outside Stratus\)/,
+  );
   assert.equal((await run('virsh', ['-c', 'qemu:///system', 'domstate', domain])).stdout.trim(), 'running');
   const settled = await t.stratus('plan', '-detailed-exitcode', '--state', state, stack);
   assert.equal(settled.code, 0, settled.stdout + settled.stderr);

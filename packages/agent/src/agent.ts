@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { rmSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
@@ -40,6 +41,36 @@ async function loadToken(file: string): Promise<string> {
   return token;
 }
 
+/** Claims the state dir for this process: one agent per state dir, or records would race. */
+async function claimStateDir(stateDir: string): Promise<void> {
+  const pidFile = join(stateDir, 'agent.pid');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      await writeFile(pidFile, `${process.pid}\n`, { flag: 'wx', mode: 0o644 });
+      process.on('exit', () => {
+        try {
+          rmSync(pidFile, { force: true });
+        } catch {
+          // Exiting anyway.
+        }
+      });
+      return;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const other = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+    let alive = false;
+    try {
+      alive = Number.isInteger(other) && other > 0 && process.kill(other, 0);
+    } catch {
+      alive = false;
+    }
+    if (alive) throw new Error(`another stratus-agent (pid ${other}) already serves ${stateDir}`);
+    await rm(pidFile, { force: true });
+  }
+  throw new Error(`cannot claim ${stateDir}`);
+}
+
 /** A running stratus-agent. */
 export class StratusAgent {
   private servers: Server[] = [];
@@ -53,6 +84,7 @@ export class StratusAgent {
     await mkdir(stateDir, { recursive: true, mode: 0o711 });
     // libvirt's qemu user must reach disks below the state dir.
     await chmod(stateDir, 0o711);
+    await claimStateDir(stateDir);
     const token = await loadToken(join(stateDir, 'token'));
     const probe = await probeVirtType(this.opts.virtType);
     log.info('hypervisor chosen', { virtType: probe.virtType, reason: probe.reason });

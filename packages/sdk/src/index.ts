@@ -3,6 +3,7 @@
  * and agent client. The `stratus` CLI is built on these.
  */
 export * from './client/index.js';
+export * from './constructs/index.js';
 export * from './diagnostics/index.js';
 export * from './engine/index.js';
 export * from './handlers/index.js';

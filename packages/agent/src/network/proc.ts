@@ -12,6 +12,16 @@ const log = logger('network');
  * still exists until the (possibly negligent) reaper collects them, but they serve nothing.
  */
 export async function processArgv(pid: number): Promise<string[] | null> {
+  try {
+    return await readArgv(pid);
+  } catch (e) {
+    // A process exiting while we read its /proc entries answers ESRCH: it is gone.
+    if ((e as NodeJS.ErrnoException).code === 'ESRCH') return null;
+    throw e;
+  }
+}
+
+async function readArgv(pid: number): Promise<string[] | null> {
   const stat = await readIfExists(`/proc/${pid}/stat`);
   if (stat === null) return null;
   // Field 3 follows the parenthesised command name, which may itself contain spaces or parentheses.

@@ -93,7 +93,9 @@ export async function superviseNetwork(ctx: AgentContext, id: string): Promise<v
 /** Plugs existing server taps back into a network's bridge (after the bridge was recreated). */
 async function reattachTaps(ctx: AgentContext, networkId: string): Promise<void> {
   type Ports = { ports: { network: string; tap: string }[] };
-  for (const srv of await ctx.store.list<AgentRecordFile<Record<string, unknown>, Record<string, unknown>, Ports>>('servers')) {
+  for (const srv of await ctx.store.list<
+    AgentRecordFile<Record<string, unknown>, Record<string, unknown>, Ports>
+  >('servers')) {
     for (const p of srv.internal.ports ?? []) {
       if (p.network !== networkId) continue;
       try {

@@ -11,8 +11,10 @@ import type { HandlerContext } from '../handlers/types.js';
 import { isProgramPath, loadProgram } from '../loaders/program.js';
 import { loadStackFile } from '../loaders/stack-yaml.js';
 import { LocalBackend } from '../state/local.js';
+import { PostgresBackend } from '../state/postgres.js';
 import type { StateBackend } from '../state/types.js';
 import { ensureLocalAgent } from './agent-launch.js';
+import { UsageError } from './args.js';
 
 /** Finds the stack file: the argument (a file, or a directory holding stack.yaml), else ./stack.yaml. */
 export function stackPath(arg: string | undefined): string {
@@ -43,11 +45,27 @@ export async function loadChecked(arg: string | undefined): Promise<{
 }
 
 /** The state backend for a stack: `--state`, the stack's `backend`, or stratus.state.json beside it. */
-export function backendFor(config: StackConfig, stateFlag: string | undefined): StateBackend {
+export function backendFor(config: StackConfig, flags: Record<string, unknown>): StateBackend {
+  const stateFlag = flags.state as string | undefined;
+  const urlFlag = flags['backend-url'] as string | undefined;
+  if (stateFlag && urlFlag) throw new UsageError('--state and --backend-url exclude each other');
   if (stateFlag) return new LocalBackend(resolve(stateFlag));
-  if (config.backend?.path) return new LocalBackend(config.backend.path);
+  if (urlFlag) return new PostgresBackend(urlFlag, config.name);
+  const b = config.backend;
+  if (b?.type === 'postgres') {
+    const url = b.url ?? process.env.STRATUS_BACKEND_URL;
+    if (!url)
+      throw new UsageError(
+        'backend postgres needs `url` in the stack or STRATUS_BACKEND_URL in the environment',
+      );
+    return new PostgresBackend(url, config.name, { schema: b.schema });
+  }
+  if (b?.type === 'local' && b.path) return new LocalBackend(b.path);
   return new LocalBackend(join(config.dir, 'stratus.state.json'));
 }
+
+/** Flags every command that touches state accepts. */
+export const STATE_FLAGS = { state: { type: 'string' }, 'backend-url': { type: 'string' } } as const;
 
 /** The handler context for the local host's agent, starting the agent when none runs. */
 export async function localContext(

@@ -49,11 +49,18 @@ const APPLY = (n: string) => `apply:${n}`;
 const DESTROY = (n: string) => `destroy:${n}`;
 
 /** Builds the graph of operations: creates/updates in dependency order, destroys in reverse. */
-export function operationGraph(config: StackConfig, resourceGraph: Graph, plan: Plan, state: StateDoc): Graph {
+export function operationGraph(
+  config: StackConfig,
+  resourceGraph: Graph,
+  plan: Plan,
+  state: StateDoc,
+): Graph {
   const g = new Graph();
   const byName = new Map(plan.changes.map((c) => [c.name, c]));
   const priorDeps = new Map(state.resources.map((r) => [r.name, r.dependencies]));
-  const destroys = new Set(plan.changes.filter((c) => c.action === 'delete' || c.action === 'replace').map((c) => c.name));
+  const destroys = new Set(
+    plan.changes.filter((c) => c.action === 'delete' || c.action === 'replace').map((c) => c.name),
+  );
   for (const name of config.resources.keys()) {
     g.add(APPLY(name));
     for (const dep of resourceGraph.dependencies(name)) g.connect(APPLY(name), APPLY(dep));
@@ -70,8 +77,10 @@ export function operationGraph(config: StackConfig, resourceGraph: Graph, plan: 
     for (const [other, deps] of priorDeps) {
       if (!deps.includes(name)) continue;
       // What depended on `name` is destroyed first, or (when it stays) updated away from it first.
-      if (destroys.has(other) && !byName.get(other)?.createBeforeDestroy) g.connect(DESTROY(name), DESTROY(other));
-      else if (byName.get(name)?.action === 'delete' && config.resources.has(other)) g.connect(DESTROY(name), APPLY(other));
+      if (destroys.has(other) && !byName.get(other)?.createBeforeDestroy)
+        g.connect(DESTROY(name), DESTROY(other));
+      else if (byName.get(name)?.action === 'delete' && config.resources.has(other))
+        g.connect(DESTROY(name), APPLY(other));
     }
   }
   return g;
@@ -165,7 +174,8 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
         const limit = limits(name, rc.type);
         const inputs = resolveValue(rc.properties, lookup) as Record<string, unknown>;
         const problems = validateInputs(rc.type, inputs);
-        if (problems.length) throw new Error(problems.map((p) => `${formatPath(p.path)}: ${p.message}`).join('; '));
+        if (problems.length)
+          throw new Error(problems.map((p) => `${formatPath(p.path)}: ${p.message}`).join('; '));
         const dependencies = resourceGraph.dependencies(name).sort();
         const prior = find(name);
         if (action === 'update' && prior) {
@@ -191,7 +201,11 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
           put({ name, type: rc.type, id, attributes: inputs, dependencies, status: 'creating' });
           await save();
           try {
-            const res = await withTimeout(handlers[rc.type].create(ctx, { id, inputs }), limit.create, `creating ${rc.type} ${name}`);
+            const res = await withTimeout(
+              handlers[rc.type].create(ctx, { id, inputs }),
+              limit.create,
+              `creating ${rc.type} ${name}`,
+            );
             put({ name, type: rc.type, id, attributes: res.attributes, dependencies, status: 'ready' });
           } catch (e) {
             put({ name, type: rc.type, id, attributes: inputs, dependencies, status: 'tainted' });

@@ -1,8 +1,8 @@
 import type { TSchema } from '@sinclair/typebox';
-import { Diagnostics, type SourceRange } from '../diagnostics/index.js';
+import { Diagnostics } from '../diagnostics/index.js';
 import type { HandlerSet } from '../handlers/types.js';
-import { attrMeta, formatPath, type ResourceType, schemas } from '../model/index.js';
-import type { StackConfig } from './config.js';
+import { type AttrMeta, formatPath, type ResourceType, schemas } from '../model/index.js';
+import type { ResourceConfig, StackConfig } from './config.js';
 import { type Ref, walkRefs } from './expr.js';
 import { Graph } from './graph.js';
 
@@ -24,13 +24,25 @@ export function schemaAt(
   return s;
 }
 
-/** All attributes of a type (inputs and outputs) plus `id`, as one object schema. */
+const attributeSchemas = new Map<ResourceType, TSchema>();
+
+/** The type a reference at `path` in a type's inputs must name, when the field is a typed reference. */
+function expectedRef(inputs: TSchema, path: readonly (string | number)[]): ResourceType | undefined {
+  return (schemaAt(inputs, path) as AttrMeta | undefined)?.ref;
+}
+
+/** All attributes of a type (inputs and outputs) plus `id`, as one object schema (made once per type). */
 function attributeSchema(type: ResourceType): TSchema {
-  const s = schemas[type];
-  return {
-    type: 'object',
-    properties: { id: { type: 'string' }, ...s.inputs.properties, ...s.outputs.properties },
-  } as unknown as TSchema;
+  let schema = attributeSchemas.get(type);
+  if (!schema) {
+    const s = schemas[type];
+    schema = {
+      type: 'object',
+      properties: { id: { type: 'string' }, ...s.inputs.properties, ...s.outputs.properties },
+    } as unknown as TSchema;
+    attributeSchemas.set(type, schema);
+  }
+  return schema;
 }
 
 /**
@@ -44,8 +56,7 @@ export function checkStack(
 ): { graph: Graph; diagnostics: Diagnostics } {
   const diags = new Diagnostics();
   const graph = new Graph();
-  /** Where each dependency edge came from, to point at it when it closes a cycle. */
-  const edgeAt = new Map<string, { field: string; locate: () => SourceRange | undefined }>();
+  let known: string | undefined;
 
   for (const rc of config.resources.values()) graph.add(rc.name);
 
@@ -54,7 +65,7 @@ export function checkStack(
     const target = config.resources.get(ref.resource);
     if (!target && config.invalid?.has(ref.resource)) return undefined;
     if (!target) {
-      const known = [...config.resources.keys()].sort().join(', ') || 'none';
+      known ??= [...config.resources.keys()].sort().join(', ') || 'none';
       return `reference ${ref.text} names no resource in this stack (resources: ${known})`;
     }
     if (expect) {
@@ -71,25 +82,24 @@ export function checkStack(
   for (const rc of config.resources.values()) {
     const schema = schemas[rc.type].inputs;
     walkRefs(rc.properties, (ref, path) => {
-      const field = `resources.${rc.name}.properties.${formatPath(path)}`;
-      const expect = attrMeta(schemaAt(schema, path) ?? ({} as TSchema)).ref;
-      const locate = () => rc.locate(['properties', ...path]);
-      const problem = refProblem(ref, expect);
-      if (problem) diags.error(problem, field, locate());
-      else if (config.resources.has(ref.resource)) {
-        graph.connect(rc.name, ref.resource);
-        edgeAt.set(`${rc.name}>${ref.resource}`, { field, locate });
-      }
+      const problem = refProblem(ref, expectedRef(schema, path));
+      if (problem)
+        diags.error(
+          problem,
+          `resources.${rc.name}.properties.${formatPath(path)}`,
+          rc.locate(['properties', ...path]),
+        );
+      else if (config.resources.has(ref.resource)) graph.connect(rc.name, ref.resource);
     });
     rc.dependsOn.forEach((dep, i) => {
-      const field = `resources.${rc.name}.dependsOn[${i}]`;
       if (config.invalid?.has(dep)) return;
       if (!config.resources.has(dep))
-        diags.error(`names no resource in this stack: ${dep}`, field, rc.locate(['dependsOn', i]));
-      else {
-        graph.connect(rc.name, dep);
-        edgeAt.set(`${rc.name}>${dep}`, { field, locate: () => rc.locate(['dependsOn', i]) });
-      }
+        diags.error(
+          `names no resource in this stack: ${dep}`,
+          `resources.${rc.name}.dependsOn[${i}]`,
+          rc.locate(['dependsOn', i]),
+        );
+      else graph.connect(rc.name, dep);
     });
     for (const p of handlers[rc.type].validate({ properties: rc.properties }).problems) {
       diags.error(
@@ -107,9 +117,30 @@ export function checkStack(
     });
   }
 
+  /**
+   * Where `rc` declares its dependency on `dep`, relative to its declaration: the last declaration when
+   * there are several. Looked up only for an edge closing a cycle, rather than recorded for every edge.
+   */
+  const edgeOrigin = (rc: ResourceConfig, dep: string): (string | number)[] | undefined => {
+    let at: (string | number)[] | undefined;
+    const schema = schemas[rc.type].inputs;
+    walkRefs(rc.properties, (ref, path) => {
+      if (ref.resource === dep && !refProblem(ref, expectedRef(schema, path))) at = ['properties', ...path];
+    });
+    rc.dependsOn.forEach((d, i) => {
+      if (d === dep && !config.invalid?.has(d)) at = ['dependsOn', i];
+    });
+    return at;
+  };
+
   for (const cycle of graph.cycles()) {
-    const first = edgeAt.get(`${cycle[0]}>${cycle[1]}`);
-    diags.error(`dependency cycle: ${cycle.join(' -> ')}`, first?.field, first?.locate());
+    const rc = config.resources.get(cycle[0]!);
+    const at = rc && edgeOrigin(rc, cycle[1]!);
+    diags.error(
+      `dependency cycle: ${cycle.join(' -> ')}`,
+      at && `resources.${rc.name}.${formatPath(at)}`,
+      at && rc.locate(at),
+    );
   }
   return { graph, diagnostics: diags };
 }

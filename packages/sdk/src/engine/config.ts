@@ -51,7 +51,14 @@ export interface OutputConfig {
 }
 
 /** Where the engine keeps state. */
-export type BackendConfig = { type: 'local'; path?: string };
+export type BackendConfig =
+  | { type: 'local'; path?: string }
+  | {
+      type: 'postgres';
+      /** Connection URL; may be left out in favour of the STRATUS_BACKEND_URL environment variable. */
+      url?: string;
+      schema?: string;
+    };
 
 /** A whole stack, independent of the front end it came from. */
 export interface StackConfig {

@@ -94,8 +94,9 @@ export class Graph {
     const pending = new Map([...this.deps].map(([k, v]) => [k, v.size]));
     const ready = [...pending].filter(([, n]) => n === 0).map(([k]) => k);
     ready.sort();
-    while (ready.length) {
-      const n = ready.shift()!;
+    // A moving head rather than shift(), which can copy the whole queue on every call.
+    for (let head = 0; head < ready.length; head++) {
+      const n = ready[head]!;
       out.push(n);
       for (const d of this.rdeps.get(n)!) {
         const left = pending.get(d)! - 1;

@@ -36,7 +36,14 @@ function world() {
   };
   const apply = async (yaml: string, opts: PlanOptions = {}) => {
     const p = await plan(yaml, opts);
-    return applyPlan({ config: p.config, plan: p.plan, state: p.refreshed.state, backend, handlers: mem.handlers, ctx });
+    return applyPlan({
+      config: p.config,
+      plan: p.plan,
+      state: p.refreshed.state,
+      backend,
+      handlers: mem.handlers,
+      ctx,
+    });
   };
   return { mem, backend, plan, apply };
 }
@@ -97,9 +104,14 @@ describe('lifecycle options', () => {
     await w.apply(stack({ lifecycle: pd }));
     const p = await w.plan(stack({ lifecycle: pd, cidr: '10.9.0.0/24' }));
     assert.match(p.plan.errors.join('\n'), /subnet sub has lifecycle.preventDestroy set/);
-    await assert.rejects(w.apply(stack({ lifecycle: pd, cidr: '10.9.0.0/24' })), /refusing to apply a plan with errors/);
+    await assert.rejects(
+      w.apply(stack({ lifecycle: pd, cidr: '10.9.0.0/24' })),
+      /refusing to apply a plan with errors/,
+    );
     // An in-place update is still fine.
-    assert.deepEqual(actions((await w.plan(stack({ lifecycle: pd, dns: '10.1.0.53' }))).plan), { sub: 'update' });
+    assert.deepEqual(actions((await w.plan(stack({ lifecycle: pd, dns: '10.1.0.53' }))).plan), {
+      sub: 'update',
+    });
   });
 
   test('ignoreChanges leaves listed attributes alone, in diffs and in updates', async () => {

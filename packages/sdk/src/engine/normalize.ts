@@ -1,6 +1,12 @@
 import { isAbsolute, resolve } from 'node:path';
-import { type AttributeInfo, attributes, type ResourceType, schemas, validateInputs } from '../model/index.js';
-import type { Lifecycle, Timeouts } from './config.js';
+import {
+  type AttributeInfo,
+  attributes,
+  type ResourceType,
+  schemas,
+  validateInputs,
+} from '../model/index.js';
+import type { BackendConfig, Lifecycle, Timeouts } from './config.js';
 import { fromRawJson, type Value } from './expr.js';
 
 /** A problem in one resource's properties, at a path inside them. */
@@ -92,25 +98,39 @@ export function normalizeOptions(
 ): { lifecycle: Lifecycle; timeouts: Timeouts; problems: PropertyProblem[] } {
   const problems: PropertyProblem[] = [];
   const out: Lifecycle = {};
-  const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+  const isObj = (v: unknown): v is Record<string, unknown> =>
+    v !== null && typeof v === 'object' && !Array.isArray(v);
   if (lifecycle !== undefined) {
     if (!isObj(lifecycle)) problems.push({ path: ['lifecycle'], message: 'must be a mapping' });
     else {
       for (const [k, v] of Object.entries(lifecycle)) {
         if (k === 'createBeforeDestroy' || k === 'preventDestroy') {
-          if (typeof v !== 'boolean') problems.push({ path: ['lifecycle', k], message: 'must be true or false' });
+          if (typeof v !== 'boolean')
+            problems.push({ path: ['lifecycle', k], message: 'must be true or false' });
           else out[k] = v;
         } else if (k === 'ignoreChanges') {
-          const inputs = new Set(attributes(schemas[type]).filter((a) => a.input).map((a) => a.name));
-          if (!Array.isArray(v)) problems.push({ path: ['lifecycle', k], message: 'must be a list of attribute names' });
+          const inputs = new Set(
+            attributes(schemas[type])
+              .filter((a) => a.input)
+              .map((a) => a.name),
+          );
+          if (!Array.isArray(v))
+            problems.push({ path: ['lifecycle', k], message: 'must be a list of attribute names' });
           else {
             v.forEach((a, i) => {
               if (typeof a !== 'string' || !inputs.has(a))
-                problems.push({ path: ['lifecycle', k, i], message: `${JSON.stringify(a)} is not an input attribute of ${type}` });
+                problems.push({
+                  path: ['lifecycle', k, i],
+                  message: `${JSON.stringify(a)} is not an input attribute of ${type}`,
+                });
             });
             out.ignoreChanges = v.filter((a): a is string => typeof a === 'string');
           }
-        } else problems.push({ path: ['lifecycle', k], message: 'unknown option; expected createBeforeDestroy, preventDestroy or ignoreChanges' });
+        } else
+          problems.push({
+            path: ['lifecycle', k],
+            message: 'unknown option; expected createBeforeDestroy, preventDestroy or ignoreChanges',
+          });
       }
     }
   }
@@ -121,7 +141,10 @@ export function normalizeOptions(
       for (const [k, v] of Object.entries(timeouts)) {
         const ms = parseDuration(v);
         if (k !== 'create' && k !== 'update' && k !== 'delete')
-          problems.push({ path: ['timeouts', k], message: 'unknown operation; expected create, update or delete' });
+          problems.push({
+            path: ['timeouts', k],
+            message: 'unknown operation; expected create, update or delete',
+          });
         else if (ms === undefined || ms === 0)
           problems.push({ path: ['timeouts', k], message: 'must be a duration such as 30s, 10m or 1h' });
         else t[k] = ms;
@@ -129,4 +152,29 @@ export function normalizeOptions(
     }
   }
   return { lifecycle: out, timeouts: t, problems };
+}
+
+/** Checks a stack's `backend` block: `{type: local, path?}` or `{type: postgres, url?, schema?}`. */
+export function normalizeBackend(
+  raw: unknown,
+  dir: string,
+): { backend?: BackendConfig; problems: PropertyProblem[] } {
+  const b = (raw ?? {}) as Record<string, unknown>;
+  const str = (k: string) => (typeof b[k] === 'string' ? (b[k] as string) : undefined);
+  const problems: PropertyProblem[] = [];
+  const allowed =
+    b.type === 'local' ? ['type', 'path'] : b.type === 'postgres' ? ['type', 'url', 'schema'] : null;
+  if (!allowed) return { problems: [{ path: ['type'], message: 'must be local or postgres' }] };
+  for (const k of Object.keys(b))
+    if (!allowed.includes(k))
+      problems.push({ path: [k], message: `unknown key; expected ${allowed.join(', ')}` });
+  for (const k of allowed)
+    if (b[k] !== undefined && typeof b[k] !== 'string')
+      problems.push({ path: [k], message: 'must be a string' });
+  if (problems.length) return { problems };
+  if (b.type === 'local') {
+    const path = str('path');
+    return { backend: { type: 'local', path: path ? resolve(dir, path) : undefined }, problems };
+  }
+  return { backend: { type: 'postgres', url: str('url'), schema: str('schema') }, problems };
 }

@@ -107,7 +107,11 @@ export function unrefreshed(state: StateDoc): RefreshResult {
  * plan recreates them); others get the agent's current attributes, and the handler says whether what it
  * read is drift to repair.
  */
-export async function refresh(state: StateDoc, handlers: HandlerSet, ctx: HandlerContext): Promise<RefreshResult> {
+export async function refresh(
+  state: StateDoc,
+  handlers: HandlerSet,
+  ctx: HandlerContext,
+): Promise<RefreshResult> {
   const gone = new Set<string>();
   const drift = new Map<string, string>();
   const resources = await mapBounded(state.resources, 10, async (r): Promise<StateResource | null> => {
@@ -121,7 +125,11 @@ export async function refresh(state: StateDoc, handlers: HandlerSet, ctx: Handle
     if (d && r.status === 'ready') drift.set(r.name, d);
     return { ...r, attributes: { ...r.attributes, ...attrs } };
   });
-  return { state: { ...state, resources: resources.filter((r): r is StateResource => r !== null) }, gone, drift };
+  return {
+    state: { ...state, resources: resources.filter((r): r is StateResource => r !== null) },
+    gone,
+    drift,
+  };
 }
 
 /** Maps with at most `limit` calls in flight. */
@@ -221,7 +229,8 @@ export function makePlan(
   const forced = new Set(opts.replace ?? []);
   const inScope = opts.targets?.length ? withDependencies(graph, opts.targets) : null;
   for (const t of [...(opts.targets ?? []), ...forced])
-    if (!config.resources.has(t) && !prior.has(t)) errors.push(`no resource named ${t} in the stack or its state`);
+    if (!config.resources.has(t) && !prior.has(t))
+      errors.push(`no resource named ${t} in the stack or its state`);
 
   for (const name of graph.topoOrder()) {
     const rc = config.resources.get(name)!;
@@ -235,7 +244,14 @@ export function makePlan(
     const ignore = new Set(rc.lifecycle?.ignoreChanges ?? []);
     let change: ResourceChange;
     if (!p || p.type !== rc.type) {
-      change = { name, type: rc.type, action: 'create', before: null, after: afterCreate(rc.type, inputs), changes: [] };
+      change = {
+        name,
+        type: rc.type,
+        action: 'create',
+        before: null,
+        after: afterCreate(rc.type, inputs),
+        changes: [],
+      };
       if (refreshed.gone.has(name)) change.reason = 'deleted-outside';
       if (p) {
         // The type changed: the old resource goes, a new one comes.
@@ -264,7 +280,15 @@ export function makePlan(
       } else if (attrChanges.length > 0 || drift) {
         const after: Record<string, unknown> = { ...before };
         for (const c of attrChanges) after[c.name] = c.after;
-        change = { name, type: rc.type, action: 'update', priorId: p.id, before, after, changes: attrChanges };
+        change = {
+          name,
+          type: rc.type,
+          action: 'update',
+          priorId: p.id,
+          before,
+          after,
+          changes: attrChanges,
+        };
         if (drift) {
           change.reason = 'drift';
           change.drift = drift;
@@ -298,7 +322,8 @@ export function makePlan(
   }
 
   const outputs: Plan['outputs'] = {};
-  for (const o of config.outputs.values()) outputs[o.name] = { value: resolveValue(o.value, lookup), sensitive: o.sensitive };
+  for (const o of config.outputs.values())
+    outputs[o.name] = { value: resolveValue(o.value, lookup), sensitive: o.sensitive };
 
   return {
     formatVersion: PLAN_FORMAT_VERSION,

@@ -25,12 +25,20 @@ export function deepEqual(a: unknown, b: unknown): boolean {
   if (Array.isArray(a))
     return Array.isArray(b) && a.length === b.length && a.every((x, i) => deepEqual(x, b[i]));
   if (a && b && typeof a === 'object' && typeof b === 'object' && !Array.isArray(b)) {
-    const ka = Object.keys(a).filter((k) => (a as Record<string, unknown>)[k] !== undefined);
-    const kb = Object.keys(b).filter((k) => (b as Record<string, unknown>)[k] !== undefined);
-    return (
-      ka.length === kb.length &&
-      ka.every((k) => deepEqual((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]))
-    );
+    // Keys holding undefined count as absent. Loops rather than filter/every: this runs for every
+    // attribute of every resource in a plan.
+    const ra = a as Record<string, unknown>;
+    const rb = b as Record<string, unknown>;
+    let na = 0;
+    for (const k of Object.keys(ra)) {
+      const x = ra[k];
+      if (x === undefined) continue;
+      na++;
+      if (!deepEqual(x, rb[k])) return false;
+    }
+    let nb = 0;
+    for (const k of Object.keys(rb)) if (rb[k] !== undefined) nb++;
+    return na === nb;
   }
   return false;
 }
@@ -55,7 +63,17 @@ export function resolveValue(v: Value, lookup: (ref: Ref) => unknown): unknown {
     return parts.map((p) => (typeof p === 'string' ? p : JSON.stringify(p))).join('');
   }
   if (Array.isArray(v)) return v.map((x) => resolveValue(x, lookup));
-  if (v !== null && typeof v === 'object')
-    return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, resolveValue(x, lookup)]));
+  if (v !== null && typeof v === 'object') {
+    // A loop rather than fromEntries(entries().map()): this runs for every value of every resource.
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v)) {
+      const x = resolveValue(v[k]!, lookup);
+      // An own `__proto__` key stays a key, as fromEntries would keep it, rather than set the prototype.
+      if (k === '__proto__')
+        Object.defineProperty(out, k, { value: x, writable: true, enumerable: true, configurable: true });
+      else out[k] = x;
+    }
+    return out;
+  }
   return v;
 }

@@ -45,7 +45,9 @@ export function agentHandler(
       await ctx.client.delete(path(req.id));
     },
     async import(ctx, req) {
-      const rec = await ctx.client.call<AgentRecord>('POST', `/v1/${schema.collection}/import`, { externalId: req.externalId });
+      const rec = await ctx.client.call<AgentRecord>('POST', `/v1/${schema.collection}/import`, {
+        externalId: req.externalId,
+      });
       return { id: rec.id, attributes: flatten(rec) };
     },
   };

@@ -2,9 +2,9 @@ import { readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, type YAMLMap } from 'yaml';
 import { Diagnostics, type SourceRange } from '../diagnostics/index.js';
-import type { BackendConfig, Locator, OutputConfig, ResourceConfig, StackConfig } from '../engine/config.js';
+import type { Locator, OutputConfig, ResourceConfig, StackConfig } from '../engine/config.js';
 import { fromRawJson } from '../engine/expr.js';
-import { normalizeOptions, normalizeProperties } from '../engine/normalize.js';
+import { normalizeBackend, normalizeOptions, normalizeProperties } from '../engine/normalize.js';
 import { formatPath, isResourceType, resourceTypes } from '../model/index.js';
 
 const TOP_KEYS = new Set(['name', 'description', 'resources', 'outputs', 'backend']);
@@ -36,10 +36,49 @@ export function loadStackFile(path: string): LoadResult {
   return loadStackText(text, file, diags);
 }
 
+type ParsedYaml = ReturnType<typeof parseDocument>;
+
+/** Whether some mapping below `node` repeats a key, as yaml's `uniqueKeys` check compares keys. */
+function hasDuplicateKeys(node: unknown): boolean {
+  if (isMap(node)) {
+    const seen = new Set<unknown>();
+    for (const p of node.items) {
+      // yaml compares scalar keys by value and any other key by identity, which never repeats.
+      if (isScalar(p.key)) {
+        if (seen.has(p.key.value)) return true;
+        seen.add(p.key.value);
+      } else if (hasDuplicateKeys(p.key)) return true;
+      if (hasDuplicateKeys(p.value)) return true;
+    }
+  } else if (isSeq(node)) {
+    for (const x of node.items) if (hasDuplicateKeys(x)) return true;
+  } else if (isPair(node)) {
+    // A single-pair mapping in a flow sequence (`[a: 1]`).
+    return hasDuplicateKeys(node.key) || hasDuplicateKeys(node.value);
+  }
+  return false;
+}
+
+/**
+ * Parses a stack file, with yaml's duplicate-key check done in linear time: yaml compares each key with
+ * every earlier key of its mapping, which takes seconds on a stack of 10,000 resources. Text that does
+ * repeat a key is parsed again with yaml's own check, so the errors reported are exactly yaml's.
+ */
+function parseStackYaml(text: string): { doc: ParsedYaml; lc: LineCounter } {
+  const lc = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
+  if (!hasDuplicateKeys(doc.contents)) return { doc, lc };
+  // A fresh counter: the first parse already recorded every line start in `lc`.
+  const again = new LineCounter();
+  return {
+    doc: parseDocument(text, { lineCounter: again, prettyErrors: false, uniqueKeys: true }),
+    lc: again,
+  };
+}
+
 /** Like {@link loadStackFile}, from text already read; `file` names it in messages. */
 export function loadStackText(text: string, file: string, diags = new Diagnostics()): LoadResult {
-  const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
+  const { doc, lc } = parseStackYaml(text);
   const at = (offset: number | undefined): SourceRange => {
     const p = lc.linePos(offset ?? 0);
     return { file, line: p.line, column: p.col };
@@ -220,18 +259,11 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
 
   const backend = root.get('backend', true);
   if (backend !== undefined) {
-    const b = (backend as { toJSON(): unknown }).toJSON() as { type?: unknown; path?: unknown } | null;
-    if (b?.type !== 'local')
-      diags.error(
-        'supported backends: {type: local, path?}',
-        'backend.type',
-        locateIn(root, ['backend', 'type']),
-      );
-    else
-      config.backend = {
-        type: 'local',
-        path: typeof b.path === 'string' ? resolve(dir, b.path) : undefined,
-      } satisfies BackendConfig;
+    const raw = (backend as { toJSON(): unknown }).toJSON();
+    const { backend: b, problems } = normalizeBackend(raw, dir);
+    for (const p of problems)
+      diags.error(p.message, `backend.${p.path.join('.')}`, locateIn(root, ['backend', ...p.path]));
+    if (b) config.backend = b;
   }
 
   return { config, diagnostics: diags };

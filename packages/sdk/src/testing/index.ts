@@ -1,2 +1,3 @@
 /** Test helpers: plan and apply stacks with no hosts. */
 export * from './memory-handlers.js';
+export * from './plan-stack.js';

@@ -2,7 +2,7 @@ import { formatDiagnostic } from '../../diagnostics/index.js';
 import { parseCommandArgs, UsageError } from '../args.js';
 import { out, say } from '../io.js';
 import { redact, renderState, styleFor } from '../render.js';
-import { backendFor, loadChecked } from '../session.js';
+import { backendFor, loadChecked, STATE_FLAGS } from '../session.js';
 
 /** `stratus validate [STACK]`: checks the stack; touches no host. */
 export async function cmdValidate(argv: string[]): Promise<number> {
@@ -15,12 +15,9 @@ export async function cmdValidate(argv: string[]): Promise<number> {
 
 /** `stratus show [--json] [STACK]`: the resources in state, sensitive values redacted. */
 export async function cmdShow(argv: string[]): Promise<number> {
-  const { values, positionals } = parseCommandArgs(argv, {
-    json: { type: 'boolean' },
-    state: { type: 'string' },
-  });
+  const { values, positionals } = parseCommandArgs(argv, { json: { type: 'boolean' }, ...STATE_FLAGS });
   const { config } = await loadChecked(positionals[0]);
-  const state = await backendFor(config, values.state as string | undefined).read();
+  const state = await backendFor(config, values).read();
   if (values.json) {
     const redacted = state && {
       ...state,
@@ -38,11 +35,11 @@ export async function cmdShow(argv: string[]): Promise<number> {
 export async function cmdOutput(argv: string[]): Promise<number> {
   const { values, positionals } = parseCommandArgs(argv, {
     json: { type: 'boolean' },
-    state: { type: 'string' },
+    ...STATE_FLAGS,
     stack: { type: 'string' },
   });
   const { config } = await loadChecked(values.stack as string | undefined);
-  const state = await backendFor(config, values.state as string | undefined).read();
+  const state = await backendFor(config, values).read();
   const outputs = state?.outputs ?? {};
   const name = positionals[0];
   if (name !== undefined) {

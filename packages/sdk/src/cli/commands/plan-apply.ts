@@ -19,7 +19,7 @@ import { confirm, out, say } from '../io.js';
 import { Progress } from '../progress.js';
 import { planJson, renderPlan, styleFor } from '../render.js';
 import { fileSha256, readSavedPlan, writeSavedPlan } from '../saved-plan.js';
-import { backendFor, loadChecked, localContext, stackPath } from '../session.js';
+import { backendFor, loadChecked, localContext, STATE_FLAGS, stackPath } from '../session.js';
 
 const FLAGS = {
   'detailed-exitcode': { type: 'boolean' },
@@ -28,7 +28,7 @@ const FLAGS = {
   out: { type: 'string' },
   'auto-approve': { type: 'boolean' },
   parallelism: { type: 'string' },
-  state: { type: 'string' },
+  ...STATE_FLAGS,
   target: { type: 'string', multiple: true },
   replace: { type: 'string', multiple: true },
   destroy: { type: 'boolean' },
@@ -61,7 +61,7 @@ async function makeStackPlan(
   if (refreshFlag !== 'true' && refreshFlag !== 'false')
     throw new UsageError('-refresh must be true or false');
   const { config, graph } = await loadChecked(stackArg);
-  const backend = backendFor(config, v.state as string | undefined);
+  const backend = backendFor(config, v);
   const prior = await backend.read();
   const base = prior ?? emptyState(config.name);
   const ctx = base.resources.length > 0 && refreshFlag === 'true' ? await localContext(say) : undefined;
@@ -118,7 +118,7 @@ async function loadSavedPlan(path: string, v: Flags): Promise<Planned> {
   const { config } = await loadChecked(saved.stackFile);
   if (fileSha256(saved.stackFile) !== saved.stackSha256)
     throw new UsageError(`${saved.stackFile} changed since the plan ${path} was made; make a new plan`);
-  const backend = backendFor(config, v.state as string | undefined);
+  const backend = backendFor(config, v);
   const now = await backend.read();
   const moved = (now?.lineage ?? null) !== saved.plan.lineage || (now?.serial ?? null) !== saved.plan.serial;
   if (moved)

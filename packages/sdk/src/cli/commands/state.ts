@@ -5,13 +5,13 @@ import type { StateBackend, StateDoc } from '../../state/types.js';
 import { parseCommandArgs, UsageError } from '../args.js';
 import { out, say } from '../io.js';
 import { redact, renderState, styleFor } from '../render.js';
-import { backendFor, loadChecked, localContext } from '../session.js';
+import { backendFor, loadChecked, localContext, STATE_FLAGS } from '../session.js';
 
-const COMMON = { state: { type: 'string' }, stack: { type: 'string' }, json: { type: 'boolean' } } as const;
+const COMMON = { ...STATE_FLAGS, stack: { type: 'string' }, json: { type: 'boolean' } } as const;
 
 async function open(v: Record<string, unknown>): Promise<{ config: StackConfig; backend: StateBackend }> {
   const { config } = await loadChecked(v.stack as string | undefined);
-  return { config, backend: backendFor(config, v.state as string | undefined) };
+  return { config, backend: backendFor(config, v) };
 }
 
 /**

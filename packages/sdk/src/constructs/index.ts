@@ -1,0 +1,6 @@
+/** Constructs: stacks declared as TypeScript programs, typed from the resource schemas. */
+export * from './resource.js';
+export * from './resources.js';
+export * from './stack.js';
+export * from './synth.js';
+export * from './token.js';

@@ -1,0 +1,125 @@
+import type { SourceRange } from '../diagnostics/index.js';
+import type { AttributesOf, InputsOf } from '../model/index.js';
+import { attributes, type ResourceType, schemas } from '../model/index.js';
+import type * as registry from '../model/registry.js';
+import { BRAND, hasBrand } from './brand.js';
+import { callerOf } from './location.js';
+import type { Stack } from './stack.js';
+import { IdToken, Token } from './token.js';
+
+/** The schema of resource type `T`, with its attribute types (the registry exports each under its type). */
+type SchemaOf<T extends ResourceType> = (typeof registry)[T];
+/** Input attributes of `T` as the schema declares them. */
+export type InputAttributes<T extends ResourceType> = InputsOf<SchemaOf<T>>;
+/** All attributes of `T` (inputs and outputs) as the schema declares them. */
+export type AllAttributes<T extends ResourceType> = AttributesOf<SchemaOf<T>>;
+
+/** A reference to a resource of type `R`: the construct, or its `id`. */
+export type Reference<R extends ResourceType> = Resource<R> | IdToken<R>;
+
+/**
+ * What a property accepts where the schema has a value of type `V` under the key `K`. An input attribute
+ * named after a resource type (`image`, `network`, `subnet`) holds the id of a resource of that type (the
+ * schema's `ref` metadata; a test keeps the two in step), so it takes a {@link Reference}; anything else
+ * takes its plain value or a token of the same type.
+ */
+export type Input<V, K = ''> = [K] extends [ResourceType]
+  ? [V] extends [string]
+    ? Reference<K>
+    : Plain<V>
+  : Plain<V>;
+// Tuples of one element ([V] extends ...) keep unions such as 'bios' | 'uefi' whole.
+type Plain<V> = [V] extends [readonly (infer E)[]]
+  ? Input<E>[] | Token<V>
+  : [V] extends [object]
+    ? { [P in keyof V]: Input<Exclude<V[P], undefined>, P> } | Token<V>
+    : V | Token<V>;
+
+/**
+ * Properties of a resource of type `T`, typed from its schema. All are optional here: the schema's
+ * builder types do not say which attributes have defaults, so a missing required one is reported when
+ * the program is loaded (at the `new` expression), as the stack file loader does.
+ */
+export type PropsOf<T extends ResourceType> = {
+  [K in keyof InputAttributes<T>]?: Input<Exclude<InputAttributes<T>[K], undefined>, K>;
+};
+
+/** Tokens of every attribute of `T`: `web.attrs.accessIpV4` is a `Token<string>`. */
+export type AttributeTokens<T extends ResourceType> = {
+  readonly [K in keyof AllAttributes<T>]-?: Token<NonNullable<AllAttributes<T>[K]>>;
+};
+
+/** A duration such as `30s`, `10m`, `1h`, `500ms`. */
+export type Duration = `${number}${'ms' | 's' | 'm' | 'h'}`;
+
+/** Options every resource takes besides its properties (the stack file's resource keys). */
+export interface ResourceOptions<T extends ResourceType = ResourceType> {
+  /** Resources to create before this one, beyond those its properties reference. */
+  dependsOn?: readonly Resource[];
+  lifecycle?: {
+    /** On replace, create the new object before destroying the old one. */
+    createBeforeDestroy?: boolean;
+    /** Refuse any plan that would destroy this resource. */
+    preventDestroy?: boolean;
+    /** Input attributes whose changes are ignored after creation. */
+    ignoreChanges?: (keyof InputAttributes<T> & string)[];
+  };
+  /** Time limits of the resource's operations. */
+  timeouts?: { create?: Duration; update?: Duration; delete?: Duration };
+}
+
+/**
+ * A resource declared in a TypeScript program: one instance per resource of a {@link Stack}. Use the
+ * per-type classes (`Server`, `Network`, ...), which {@link resourceClass} makes from the schema registry.
+ */
+export abstract class Resource<T extends ResourceType = ResourceType> {
+  readonly [BRAND] = 'resource' as const;
+  /** The resource's id, known after apply; what reference attributes of other resources take. */
+  readonly id: IdToken<T>;
+  /** A token for each attribute of the type. */
+  readonly attrs: AttributeTokens<T>;
+  /** Where the `new` expression that declared it is. */
+  readonly location: SourceRange | undefined;
+
+  protected constructor(
+    readonly stack: Stack,
+    readonly type: T,
+    /** The resource's name in the stack (its address), unique across types. */
+    readonly name: string,
+    readonly props: PropsOf<T>,
+    readonly options: ResourceOptions<T>,
+  ) {
+    // new.target is the per-type class (or a user's subclass): the frame above it is the user's `new`.
+    this.location = callerOf(new.target);
+    if (!hasBrand(stack, 'stack'))
+      throw new TypeError(`the first argument of new ${new.target.name} must be a Stack`);
+    this.id = new IdToken([{ resource: this, path: [] }]);
+    const attrs: Record<string, Token<unknown>> = {};
+    for (const a of attributes(schemas[type]))
+      attrs[a.name] = new Token([{ resource: this, path: [a.name] }]);
+    this.attrs = attrs as AttributeTokens<T>;
+    (stack.resources as Resource[]).push(this as Resource);
+  }
+
+  /** A token for attribute `name`: `web.attr('accessIpV4')` is the same as `web.attrs.accessIpV4`. */
+  attr<K extends keyof AllAttributes<T> & string>(name: K): AttributeTokens<T>[K] {
+    return this.attrs[name];
+  }
+}
+
+/** The class of resources of type `T`: `new Server(stack, 'web', { ... }, { dependsOn: [...] })`. */
+export type ResourceClass<T extends ResourceType> = new (
+  stack: Stack,
+  name: string,
+  props?: PropsOf<T>,
+  options?: ResourceOptions<T>,
+) => Resource<T>;
+
+/** Makes the construct class of a resource type from the registry: `class Server extends resourceClass('server') {}`. */
+export function resourceClass<T extends ResourceType>(type: T): ResourceClass<T> {
+  return class extends Resource<T> {
+    constructor(stack: Stack, name: string, props: PropsOf<T> = {}, options: ResourceOptions<T> = {}) {
+      super(stack, type, name, props, options);
+    }
+  };
+}
