@@ -25,6 +25,8 @@ export interface ResourceService {
   list(): Promise<ApiRecord[]>;
   /** Removes the resource and every host object it owns; succeeds when already gone. */
   delete(id: string): Promise<void>;
+  /** Adopts an object made outside Stratus (named as the host knows it) under a new record. */
+  import?(externalId: string): Promise<ApiRecord>;
 }
 
 /** The HTTP API's dependencies. */
@@ -83,6 +85,13 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ApiDeps): 
     return send(res, 200, { items: await svc.list() });
   }
   const id = parts[2]!;
+  if (id === 'import' && req.method === 'POST') {
+    if (!svc.import) throw new ApiError(405, 'not_importable', `${type} resources cannot be imported`);
+    const body = (await readJson(req)) as { externalId?: unknown };
+    if (typeof body?.externalId !== 'string' || body.externalId === '')
+      throw badRequest('externalId must be a non-empty string', 'externalId');
+    return send(res, 201, await svc.import(body.externalId));
+  }
   if (!ID_RE.test(id)) throw badRequest(`resource id ${JSON.stringify(id)} is not a lower-case UUID`, 'id');
   switch (req.method) {
     case 'GET': {

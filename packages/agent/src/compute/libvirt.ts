@@ -16,9 +16,10 @@ import {
 import { run } from '../host/exec.js';
 import { logger } from '../host/log.js';
 import { assertId, domainName, METADATA_NS } from '../host/names.js';
+import { parseDomainFacts } from './domain-facts.js';
 import { buildDomainXml, nvramPath } from './domain-xml.js';
 import { ComputeError } from './errors.js';
-import type { DomainSpec, DomainState } from './types.js';
+import type { DomainFacts, DomainSpec, DomainState } from './types.js';
 import { xmlUnescape } from './xml.js';
 
 const log = logger('libvirt');
@@ -115,7 +116,7 @@ export class LibvirtCompute {
     if (spec.firmware === 'uefi') await mkdir(dirname(nvramPath(spec)), { recursive: true, mode: 0o755 });
     const name = domainName(spec.serverId);
     return this.withConn(async (hv) => {
-      let dom = await this.lookup(hv, name);
+      let dom = await this.lookup(hv, spec.serverId);
       if (dom === null) {
         dom = await hv.domainDefineXML(xml);
         log.info('domain defined', { serverId: spec.serverId, name });
@@ -131,7 +132,8 @@ export class LibvirtCompute {
         log.info('domain resumed', { serverId: spec.serverId, name });
         return { action: 'resumed', state: mapDomainState((await hv.domainGetInfo(dom)).state) };
       }
-      dom = await hv.domainDefineXML(xml);
+      // An adopted domain keeps its own definition (made outside Stratus); ours are redefined from spec.
+      if (!spec.adopted) dom = await hv.domainDefineXML(xml);
       await hv.domainCreate(dom);
       log.info('domain redefined and started', { serverId: spec.serverId, name, previous: state });
       return { action: 'started', state: mapDomainState((await hv.domainGetInfo(dom)).state) };
@@ -140,9 +142,8 @@ export class LibvirtCompute {
 
   /** The run state of the server's domain, `absent` when there is none. */
   async domainState(serverId: string): Promise<DomainState> {
-    const name = domainName(checkId(serverId));
     return this.withConn(async (hv) => {
-      const dom = await this.lookup(hv, name);
+      const dom = await this.lookup(hv, checkId(serverId));
       if (dom === null) return 'absent';
       try {
         return mapDomainState((await hv.domainGetInfo(dom)).state);
@@ -155,10 +156,9 @@ export class LibvirtCompute {
 
   /** The live XML of the server's domain; throws `domain_not_found` when there is none. */
   async domainXml(serverId: string): Promise<string> {
-    const name = domainName(checkId(serverId));
     return this.withConn(async (hv) => {
-      const dom = await this.lookup(hv, name);
-      if (dom === null) throw new ComputeError('domain_not_found', `no libvirt domain ${name}`);
+      const dom = await this.lookup(hv, checkId(serverId));
+      if (dom === null) throw new ComputeError('domain_not_found', `no libvirt domain with uuid ${serverId}`);
       return hv.domainGetXMLDesc(dom);
     });
   }
@@ -168,10 +168,10 @@ export class LibvirtCompute {
    * it. Returns whether there was a domain; calling it again is a no-op.
    */
   async deleteDomain(serverId: string): Promise<boolean> {
-    const name = domainName(checkId(serverId));
     return this.withConn(async (hv) => {
-      const dom = await this.lookup(hv, name);
+      const dom = await this.lookup(hv, checkId(serverId));
       if (dom === null) return false;
+      const name = await hv.domainGetName(dom);
       let xml: string;
       try {
         xml = await hv.domainGetXMLDesc(dom, DomainGetXMLDescFlags.INACTIVE);
@@ -223,6 +223,23 @@ export class LibvirtCompute {
     });
   }
 
+  /** Facts about a domain named `ref` (its name or UUID), for adopting it; throws `domain_not_found`. */
+  async inspectDomain(ref: string): Promise<DomainFacts> {
+    return this.withConn(async (hv) => {
+      let dom: Domain | null;
+      try {
+        dom = ID_RE.test(ref.toLowerCase())
+          ? await hv.domainLookupByUUIDString(ref.toLowerCase())
+          : await hv.domainLookupByName(ref);
+      } catch (e) {
+        if (NOT_FOUND_RE.test(message(e))) dom = null;
+        else throw e;
+      }
+      if (dom === null) throw new ComputeError('domain_not_found', `no libvirt domain named ${ref}`);
+      return parseDomainFacts(await hv.domainGetXMLDesc(dom, DomainGetXMLDescFlags.INACTIVE));
+    });
+  }
+
   /** Closes the connection; the next operation opens a new one. */
   async close(): Promise<void> {
     const conn = this.conn;
@@ -235,9 +252,13 @@ export class LibvirtCompute {
     }
   }
 
-  private async lookup(hv: Hypervisor, name: string): Promise<Domain | null> {
+  /**
+   * The domain whose UUID is the server id. By UUID, not name: Stratus' own domains are named after the
+   * id, but an adopted (imported) one keeps the name it was given outside Stratus.
+   */
+  private async lookup(hv: Hypervisor, serverId: string): Promise<Domain | null> {
     try {
-      return await hv.domainLookupByName(name);
+      return await hv.domainLookupByUUIDString(serverId);
     } catch (e) {
       if (NOT_FOUND_RE.test(message(e))) return null;
       throw e;

@@ -29,6 +29,23 @@ export interface DomainSpec {
   consoleLog: string;
   /** Per-domain UEFI variable store (firmware `uefi` only). */
   nvram?: string;
+  /** The domain was made outside Stratus and imported: it is started as defined, never redefined. */
+  adopted?: boolean;
+}
+
+/** What an existing domain's XML says, for importing it. */
+export interface DomainFacts {
+  uuid: string;
+  name: string;
+  title: string | null;
+  vcpus: number;
+  memoryMiB: number;
+  machine: 'pc' | 'q35';
+  firmware: 'bios' | 'uefi';
+  disks: { path: string; target: string; device: string; readonly: boolean }[];
+  nics: { mac: string; bridge: string | null; tap: string | null; model: string | null }[];
+  /** The Stratus server id in the domain's metadata, when Stratus made it. */
+  stratusId: string | null;
 }
 
 /** Run state of a domain as the agent reports it. */

@@ -60,12 +60,12 @@ export async function ensureDhcp(spec: DhcpSpec, stateDir: string): Promise<void
   validateDhcpSpec(spec);
   const id = spec.networkId;
   await withLock(`dhcp:${id}`, async () => {
-    const bridge = bridgeName(id);
+    const bridge = spec.bridge ?? bridgeName(id);
     if ((await getRootLink(bridge))?.linkinfo?.info_kind !== 'bridge') {
       throw new Error(`bridge ${bridge} of network ${id} does not exist; ensureBridge must run first`);
     }
     await ensureNamespace(id);
-    await ensureVeth(id, spec.mtu);
+    await ensureVeth(id, spec.mtu, bridge);
     await ensureAddresses(spec);
     await ensureDnsmasq(spec, dhcpPaths(stateDir, id));
   });
@@ -110,7 +110,7 @@ async function ensureNamespace(id: string): Promise<void> {
 }
 
 /** The veth pair: host end on the bridge, namespace end up with the network's MTU; lo up too. */
-async function ensureVeth(id: string, mtu: number): Promise<void> {
+async function ensureVeth(id: string, mtu: number, bridge: string): Promise<void> {
   const ns = dhcpNamespace(id);
   const hostName = dhcpHostVeth(id);
   const nsName = dhcpNsVeth(id);
@@ -153,8 +153,8 @@ async function ensureVeth(id: string, mtu: number): Promise<void> {
   }
   if (!host || !inner) throw new Error(`DHCP veth ${hostName}/${nsName} did not appear`);
   await disableIpv6(hostName);
-  if (host.master !== bridgeName(id) || host.mtu !== mtu || !isUp(host)) {
-    await ip(['link', 'set', 'dev', hostName, 'master', bridgeName(id), 'mtu', String(mtu), 'up']);
+  if (host.master !== bridge || host.mtu !== mtu || !isUp(host)) {
+    await ip(['link', 'set', 'dev', hostName, 'master', bridge, 'mtu', String(mtu), 'up']);
   }
   const lo = links.find((l) => l.ifname === 'lo');
   if (lo && !isUp(lo)) await ip(['link', 'set', 'dev', 'lo', 'up'], ns);

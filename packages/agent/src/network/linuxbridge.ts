@@ -4,7 +4,7 @@
  */
 import { logger } from '../host/log.js';
 import { assertId, bridgeName } from '../host/names.js';
-import { disableIpv6, getRootLink, ip, isUp, listLinks } from './iplink.js';
+import { assertIfname, disableIpv6, getRootLink, ip, isUp, listLinks } from './iplink.js';
 import { withLock } from './lock.js';
 
 const log = logger('network');
@@ -25,10 +25,14 @@ function assertMtu(mtu: number): void {
  * guest's port forwards at once instead of after 15 s, so its first DHCP discover is not lost), the
  * Stratus alias, IPv6 off (the host must not be reachable from tenant networks) and up.
  */
-export async function ensureBridge(networkId: string, mtu: number): Promise<void> {
+export async function ensureBridge(
+  networkId: string,
+  mtu: number,
+  name = bridgeName(networkId),
+): Promise<void> {
   assertId(networkId);
   assertMtu(mtu);
-  const name = bridgeName(networkId);
+  assertIfname(name);
   await withLock(`bridge:${networkId}`, async () => {
     let link = await getRootLink(name);
     if (link && link.linkinfo?.info_kind !== 'bridge') {
@@ -62,17 +66,16 @@ export async function ensureBridge(networkId: string, mtu: number): Promise<void
   });
 }
 
-/** True when the bridge of `networkId` exists. */
-export async function bridgeExists(networkId: string): Promise<boolean> {
-  return (await getRootLink(bridgeName(networkId)))?.linkinfo?.info_kind === 'bridge';
+/** True when the bridge of `networkId` (named `name` when it was adopted) exists. */
+export async function bridgeExists(networkId: string, name = bridgeName(networkId)): Promise<boolean> {
+  return (await getRootLink(name))?.linkinfo?.info_kind === 'bridge';
 }
 
 /**
  * Deletes the bridge of `networkId`; nothing happens when it is absent. Ports still attached (taps, the
  * DHCP veth) are detached by the kernel, not deleted: remove servers and DHCP first.
  */
-export async function deleteBridge(networkId: string): Promise<void> {
-  const name = bridgeName(networkId);
+export async function deleteBridge(networkId: string, name = bridgeName(networkId)): Promise<void> {
   await withLock(`bridge:${networkId}`, async () => {
     const link = await getRootLink(name);
     if (!link) return;

@@ -21,6 +21,8 @@ export interface DhcpHost {
 /** Desired DHCP service of one network. */
 export interface DhcpSpec {
   networkId: string;
+  /** The network's bridge when not the one named after its id (an adopted bridge). */
+  bridge?: string;
   mtu: number;
   subnets: DhcpSubnet[];
   hosts: DhcpHost[];

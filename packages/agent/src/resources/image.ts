@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { ApiError, conflict } from '../api/errors.js';
 import type { ApiRecord, ResourceService } from '../api/server.js';
@@ -10,7 +11,7 @@ type ImageSpec = { name?: string; source: string };
 /** Images: imported from a local file into the host image cache (`<stateDir>/images/<id>`). */
 export function imageService(ctx: AgentContext): ResourceService {
   const get = async (id: string) => ctx.store.get('images', id);
-  return {
+  const svc: ResourceService = {
     async ensure(id, body) {
       const spec = body as ImageSpec;
       return ctx.locks.run(id, async () => {
@@ -53,5 +54,8 @@ export function imageService(ctx: AgentContext): ResourceService {
         await ctx.store.delete('images', id);
       });
     },
+    /** Importing an image file is creating an image from it under a new id. */
+    import: (path) => svc.ensure(randomUUID(), { source: path }),
   };
+  return svc;
 }

@@ -1,5 +1,6 @@
+import { randomUUID } from 'node:crypto';
 import { checkSubnetRanges, defaultPools, firstHost, parseCidr } from '@stratus/sdk/model';
-import { ApiError, conflict } from '../api/errors.js';
+import { ApiError, conflict, notFound } from '../api/errors.js';
 import type { ApiRecord, ResourceService } from '../api/server.js';
 import { run } from '../host/exec.js';
 import { logger } from '../host/log.js';
@@ -13,6 +14,7 @@ import {
   ensureDhcp,
   IpamError,
 } from '../network/index.js';
+import { getRootLink } from '../network/iplink.js';
 import type { DhcpHost } from '../network/types.js';
 import type { AgentRecordFile } from '../store/records.js';
 import { specChanges } from './changes.js';
@@ -36,7 +38,11 @@ export type SubnetRecord = AgentRecordFile<
   Record<string, unknown>,
   { allocations: Record<string, Allocation> }
 >;
-type NetworkRecord = AgentRecordFile<NetworkSpec>;
+export type NetworkRecord = AgentRecordFile<NetworkSpec>;
+
+/** A network's bridge: named after its id, or the name it had when it was adopted by import. */
+export const bridgeOf = (net: NetworkRecord): string =>
+  (net.status.bridge as string | undefined) ?? bridgeName(net.id);
 
 /** Lock key of everything that changes a network's DHCP service or its subnets' allocations. */
 export const netLock = (networkId: string) => `network:${networkId}`;
@@ -60,6 +66,7 @@ export async function reconcileDhcp(ctx: AgentContext, net: NetworkRecord): Prom
   await ensureDhcp(
     {
       networkId: net.id,
+      bridge: bridgeOf(net),
       mtu: net.spec.mtu,
       subnets: subnets.map((s) => ({
         subnetId: s.id,
@@ -82,8 +89,8 @@ export async function superviseNetwork(ctx: AgentContext, id: string): Promise<v
   await ctx.locks.run(netLock(id), async () => {
     const net = await ctx.store.get<NetworkRecord>('networks', id);
     if (!net) return;
-    if (!(await bridgeExists(id))) {
-      log.warn('bridge missing; the next apply repairs it', { network: id, bridge: bridgeName(id) });
+    if (!(await bridgeExists(id, bridgeOf(net)))) {
+      log.warn('bridge missing; the next apply repairs it', { network: id, bridge: bridgeOf(net) });
       return;
     }
     await reconcileDhcp(ctx, net);
@@ -91,7 +98,8 @@ export async function superviseNetwork(ctx: AgentContext, id: string): Promise<v
 }
 
 /** Plugs existing server taps back into a network's bridge (after the bridge was recreated). */
-async function reattachTaps(ctx: AgentContext, networkId: string): Promise<void> {
+async function reattachTaps(ctx: AgentContext, net: NetworkRecord): Promise<void> {
+  const networkId = net.id;
   type Ports = { ports: { network: string; tap: string }[] };
   for (const srv of await ctx.store.list<
     AgentRecordFile<Record<string, unknown>, Record<string, unknown>, Ports>
@@ -99,7 +107,7 @@ async function reattachTaps(ctx: AgentContext, networkId: string): Promise<void>
     for (const p of srv.internal.ports ?? []) {
       if (p.network !== networkId) continue;
       try {
-        await run('ip', ['link', 'set', 'dev', p.tap, 'master', bridgeName(networkId), 'up']);
+        await run('ip', ['link', 'set', 'dev', p.tap, 'master', bridgeOf(net), 'up']);
       } catch {
         // No such tap: the domain is not running; libvirt plugs it when it starts.
       }
@@ -110,7 +118,7 @@ async function reattachTaps(ctx: AgentContext, networkId: string): Promise<void>
 /** Networks: a Linux bridge, plus a DHCP namespace once it has subnets. */
 export function networkService(ctx: AgentContext): ResourceService {
   const withLive = async (rec: NetworkRecord): Promise<ApiRecord> => {
-    const up = await bridgeExists(rec.id);
+    const up = await bridgeExists(rec.id, bridgeOf(rec));
     return publicRecord({ ...rec, status: { ...rec.status, status: up ? 'ACTIVE' : 'DOWN' } });
   };
   return {
@@ -125,10 +133,10 @@ export function networkService(ctx: AgentContext): ResourceService {
         } else rec = newRecord(id, 'network', spec, { bridge: bridgeName(id), status: 'BUILD' }, {});
         // Recorded first: a crash after creating the bridge still leaves a record to clean it up by.
         await ctx.store.put('networks', rec);
-        await ensureBridge(id, spec.mtu);
-        await reattachTaps(ctx, id);
+        await ensureBridge(id, spec.mtu, bridgeOf(rec));
+        await reattachTaps(ctx, rec);
         await reconcileDhcp(ctx, rec);
-        rec.status = { bridge: bridgeName(id), status: 'ACTIVE' };
+        rec.status = { bridge: bridgeOf(rec), status: 'ACTIVE' };
         await ctx.store.put('networks', rec);
         return withLive(rec);
       });
@@ -148,9 +156,32 @@ export function networkService(ctx: AgentContext): ResourceService {
             'in_use',
             `network ${id} still has subnet(s) ${subnets.map((s) => s.id).join(', ')}`,
           );
+        const rec = await ctx.store.get<NetworkRecord>('networks', id);
         await deleteDhcp(id, ctx.stateDir);
-        await deleteBridge(id);
+        if (rec) await deleteBridge(id, bridgeOf(rec));
+        else await deleteBridge(id);
         await ctx.store.delete('networks', id);
+      });
+    },
+    async import(bridge) {
+      const link = await getRootLink(bridge).catch(() => null);
+      if (link?.linkinfo?.info_kind !== 'bridge') throw notFound(`Linux bridge ${bridge}`);
+      const owner = (await ctx.store.list<NetworkRecord>('networks')).find((n) => bridgeOf(n) === bridge);
+      if (owner) throw conflict('already_managed', `bridge ${bridge} already belongs to network ${owner.id}`);
+      const id = randomUUID();
+      return ctx.locks.run(netLock(id), async () => {
+        const rec = newRecord(
+          id,
+          'network',
+          { name: bridge, mtu: link.mtu },
+          { bridge, status: 'ACTIVE' },
+          {},
+        );
+        await ctx.store.put('networks', rec);
+        // Tags it as Stratus' (alias); nothing else about the bridge changes.
+        await ensureBridge(id, link.mtu, bridge);
+        log.info('network imported', { id, bridge });
+        return withLive(rec);
       });
     },
   };

@@ -1,17 +1,26 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { ipToInt, parseCidr } from '@stratus/sdk/model';
-import { ApiError } from '../api/errors.js';
+import { ApiError, conflict, notFound } from '../api/errors.js';
 import type { ApiRecord, ResourceService } from '../api/server.js';
-import type { DomainState } from '../compute/types.js';
+import { ComputeError } from '../compute/errors.js';
+import type { DomainFacts, DomainState } from '../compute/types.js';
 import { buildConfigDrive, metaDataJson, networkDataJson } from '../configdrive/index.js';
 import { bridgeName, domainName, serverTap } from '../host/names.js';
-import { createOverlay } from '../storage/images.js';
+import { createOverlay, inspectImage } from '../storage/images.js';
 import type { AgentRecordFile } from '../store/records.js';
 import { specChanges } from './changes.js';
 import { type AgentContext, newRecord, paths, publicRecord } from './context.js';
-import { allocate, netLock, reconcileDhcp, type SubnetRecord, subnetsOf } from './network.js';
+import {
+  allocate,
+  bridgeOf,
+  type NetworkRecord,
+  netLock,
+  reconcileDhcp,
+  type SubnetRecord,
+  subnetsOf,
+} from './network.js';
 
 type NicSpec = { network?: string; subnet?: string; fixedIp?: string };
 type ServerSpec = {
@@ -27,7 +36,13 @@ type ServerSpec = {
   publicKeys: Record<string, string>;
 };
 type Port = { network: string; subnet: string; ip: string; mac: string; tap: string };
-type ServerRecord = AgentRecordFile<ServerSpec, Record<string, unknown>, { ports: Port[] }>;
+/** An imported domain keeps its own disk, MACs and definition. */
+type Adopted = { disk: string; macs: string[]; taps: (string | null)[]; domainName: string };
+type ServerRecord = AgentRecordFile<
+  ServerSpec,
+  Record<string, unknown>,
+  { ports: Port[]; adopted?: Adopted }
+>;
 
 /** A stable MAC for NIC `index` of a server, in OpenStack's fa:16:3e range: retries reuse it. */
 export function macFor(serverId: string, index: number): string {
@@ -111,13 +126,18 @@ export function serverService(ctx: AgentContext): ResourceService {
   };
 
   /** Allocates (or re-finds) each NIC's address and publishes it to the network's DHCP server. */
-  const plugPorts = async (id: string, spec: ServerSpec, hostname: string): Promise<Port[]> => {
+  const plugPorts = async (
+    id: string,
+    spec: ServerSpec,
+    hostname: string,
+    adopted?: Adopted,
+  ): Promise<Port[]> => {
     const ports: Port[] = [];
     for (const [i, nic] of spec.networks.entries()) {
       const s0 = await resolveNic(nic, i);
       const port = await ctx.locks.run(netLock(s0.spec.network), async () => {
         const s = (await ctx.store.get<SubnetRecord>('subnets', s0.id))!;
-        const mac = macFor(id, i);
+        const mac = adopted?.macs[i] ?? macFor(id, i);
         const ip = allocate(
           s,
           { owner: `server:${id}:${i}`, mac, hostname },
@@ -127,7 +147,7 @@ export function serverService(ctx: AgentContext): ResourceService {
         await ctx.store.put('subnets', s);
         const net = (await ctx.store.get('networks', s.spec.network))!;
         await reconcileDhcp(ctx, net as never);
-        return { network: s.spec.network, subnet: s.id, ip, mac, tap: serverTap(id, i) };
+        return { network: s.spec.network, subnet: s.id, ip, mac, tap: adopted?.taps[i] ?? serverTap(id, i) };
       });
       ports.push(port);
     }
@@ -151,93 +171,167 @@ export function serverService(ctx: AgentContext): ResourceService {
     }
   };
 
+  /** Creates or repairs every host object of a recorded server; the record says what it should be. */
+  const realize = async (rec: ServerRecord): Promise<ApiRecord> => {
+    const { id, spec } = rec;
+    const adopted = rec.internal.adopted;
+    const image = await ctx.store.get('images', spec.image);
+    if (!image) throw new ApiError(400, 'invalid_reference', `image ${spec.image} does not exist`, 'image');
+    const hostname = hostnameFor(spec, id);
+    rec.internal.ports = await plugPorts(id, spec, hostname, adopted);
+    await ctx.store.put('servers', rec);
+
+    const d = dir(id);
+    await mkdir(paths.instances(ctx), { recursive: true, mode: 0o711 });
+    await mkdir(d, { recursive: true, mode: 0o711 });
+    const disk = adopted?.disk ?? join(d, 'disk.qcow2');
+    const configDrive = join(d, 'config.iso');
+    const consoleLog = join(d, 'console.log');
+    if (!adopted) {
+      await createOverlay(paths.image(ctx, spec.image), image.status.format as string, disk);
+      await buildConfigDrive(configDrive, await configDriveContent(rec, hostname));
+    }
+    const bridges = new Map<string, string>();
+    for (const p of rec.internal.ports) {
+      const net = await ctx.store.get<NetworkRecord>('networks', p.network);
+      bridges.set(p.network, net ? bridgeOf(net) : bridgeName(p.network));
+    }
+    await ctx.compute.ensureDomain({
+      serverId: id,
+      name: spec.name ?? id,
+      vcpus: spec.vcpus,
+      memoryMiB: spec.memoryMb,
+      virtType: ctx.virtType,
+      machine: spec.firmware === 'uefi' ? 'q35' : spec.machine,
+      firmware: spec.firmware,
+      rootDisk: disk,
+      configDrive: adopted ? null : configDrive,
+      nics: rec.internal.ports.map((p) => ({
+        mac: p.mac,
+        bridge: bridges.get(p.network)!,
+        tap: p.tap,
+        model: 'virtio' as const,
+      })),
+      consoleLog,
+      nvram: spec.firmware === 'uefi' ? join(d, 'OVMF_VARS.fd') : undefined,
+      adopted: adopted !== undefined,
+    });
+    rec.status = {
+      status: 'ACTIVE',
+      accessIpV4: rec.internal.ports[0]?.ip ?? '',
+      addresses: rec.internal.ports.map((p) => ({
+        network: p.network,
+        subnet: p.subnet,
+        ip: p.ip,
+        mac: p.mac,
+      })),
+      hypervisor: ctx.virtType,
+      domain: adopted?.domainName ?? domainName(id),
+      consoleLog,
+    };
+    rec.updatedAt = new Date().toISOString();
+    await ctx.store.put('servers', rec);
+    return withLive(rec);
+  };
+
+  /** The config drive's documents (OpenStack config-2 layout). */
+  const configDriveContent = async (rec: ServerRecord, hostname: string) => {
+    const { id, spec } = rec;
+    const nics = [];
+    for (const p of rec.internal.ports) {
+      const s = (await ctx.store.get<SubnetRecord>('subnets', p.subnet))!;
+      const n = await ctx.store.get<NetworkRecord>('networks', p.network);
+      nics.push({
+        mac: p.mac,
+        ip: p.ip,
+        cidr: s.spec.cidr,
+        gateway: (s.status.gatewayIp as string | null) ?? null,
+        dnsNameservers: s.spec.dnsNameservers,
+        networkId: p.network,
+        mtu: n?.spec.mtu ?? 1500,
+      });
+    }
+    return {
+      metaData: metaDataJson({ uuid: id, name: spec.name ?? id, hostname, publicKeys: spec.publicKeys }),
+      userData: spec.userData,
+      networkData: networkDataJson(nics),
+    };
+  };
+
   return {
     async ensure(id, body) {
       const spec = body as ServerSpec;
       return ctx.locks.run(id, async () => {
         let rec = await ctx.store.get<ServerRecord>('servers', id);
         if (rec) specChanges('server', rec.spec, spec);
-        const image = await ctx.store.get('images', spec.image);
-        if (!image)
+        if (!(await ctx.store.get('images', spec.image)))
           throw new ApiError(400, 'invalid_reference', `image ${spec.image} does not exist`, 'image');
-        const hostname = hostnameFor(spec, id);
         if (!rec) {
           rec = newRecord(id, 'server', spec, { status: 'BUILD' }, { ports: [] });
           // Recorded before any host object exists, so a crash part-way leaves something to clean up by.
           await ctx.store.put('servers', rec);
         }
         rec.spec = spec;
-        rec.internal.ports = await plugPorts(id, spec, hostname);
-        await ctx.store.put('servers', rec);
-
-        const d = dir(id);
-        await mkdir(paths.instances(ctx), { recursive: true, mode: 0o711 });
-        await mkdir(d, { recursive: true, mode: 0o711 });
-        const disk = join(d, 'disk.qcow2');
-        const configDrive = join(d, 'config.iso');
-        const consoleLog = join(d, 'console.log');
-        await createOverlay(paths.image(ctx, spec.image), image.status.format as string, disk);
-        const subnets = new Map<string, SubnetRecord>();
-        for (const p of rec.internal.ports)
-          subnets.set(p.subnet, (await ctx.store.get<SubnetRecord>('subnets', p.subnet))!);
-        const mtus = new Map<string, number>();
-        for (const p of rec.internal.ports) {
-          const n = await ctx.store.get('networks', p.network);
-          mtus.set(p.network, (n?.spec.mtu as number | undefined) ?? 1500);
+        return realize(rec);
+      });
+    },
+    async import(ref) {
+      let facts: DomainFacts;
+      try {
+        facts = await ctx.compute.inspectDomain(ref);
+      } catch (e) {
+        if (ComputeError.isInstance(e) && e.code === 'domain_not_found')
+          throw notFound(`libvirt domain ${ref}`);
+        throw e;
+      }
+      if (facts.stratusId)
+        throw conflict('already_managed', `domain ${ref} is Stratus server ${facts.stratusId}`);
+      const id = facts.uuid;
+      return ctx.locks.run(id, async () => {
+        if (await ctx.store.get('servers', id))
+          throw conflict('already_managed', `domain ${ref} was imported already as ${id}`);
+        const root = facts.disks.find((d) => d.device === 'disk' && !d.readonly);
+        if (!root) throw conflict('not_importable', `domain ${ref} has no writable disk`);
+        const backing = (await inspectImage(root.path)).backingFile;
+        const image = (await ctx.store.list('images')).find(
+          (i) => backing && resolve(dirname(root.path), backing) === paths.image(ctx, i.id),
+        );
+        if (!image)
+          throw conflict(
+            'not_importable',
+            `the root disk ${root.path} of ${ref} is not an overlay of an image this agent holds`,
+          );
+        const networks: NicSpec[] = [];
+        for (const nic of facts.nics) {
+          const net = (await ctx.store.list<NetworkRecord>('networks')).find(
+            (n) => bridgeOf(n) === nic.bridge,
+          );
+          if (!net)
+            throw conflict(
+              'not_importable',
+              `NIC ${nic.mac} of ${ref} is on ${nic.bridge ?? 'no bridge'}, not a Stratus network`,
+            );
+          networks.push({ network: net.id });
         }
-        await buildConfigDrive(configDrive, {
-          metaData: metaDataJson({ uuid: id, name: spec.name ?? id, hostname, publicKeys: spec.publicKeys }),
-          userData: spec.userData,
-          networkData: networkDataJson(
-            rec.internal.ports.map((p) => {
-              const s = subnets.get(p.subnet)!;
-              return {
-                mac: p.mac,
-                ip: p.ip,
-                cidr: s.spec.cidr,
-                gateway: (s.status.gatewayIp as string | null) ?? null,
-                dnsNameservers: s.spec.dnsNameservers,
-                networkId: p.network,
-                mtu: mtus.get(p.network)!,
-              };
-            }),
-          ),
-        });
-        await ctx.compute.ensureDomain({
-          serverId: id,
-          name: spec.name ?? id,
-          vcpus: spec.vcpus,
-          memoryMiB: spec.memoryMb,
-          virtType: ctx.virtType,
-          machine: spec.firmware === 'uefi' ? 'q35' : spec.machine,
-          firmware: spec.firmware,
-          rootDisk: disk,
-          configDrive,
-          nics: rec.internal.ports.map((p) => ({
-            mac: p.mac,
-            bridge: bridgeName(p.network),
-            tap: p.tap,
-            model: 'virtio' as const,
-          })),
-          consoleLog,
-          nvram: spec.firmware === 'uefi' ? join(d, 'OVMF_VARS.fd') : undefined,
-        });
-        rec.status = {
-          status: 'ACTIVE',
-          accessIpV4: rec.internal.ports[0]?.ip ?? '',
-          addresses: rec.internal.ports.map((p) => ({
-            network: p.network,
-            subnet: p.subnet,
-            ip: p.ip,
-            mac: p.mac,
-          })),
-          hypervisor: ctx.virtType,
-          domain: domainName(id),
-          consoleLog,
+        const spec: ServerSpec = {
+          name: facts.name,
+          image: image.id,
+          vcpus: facts.vcpus,
+          memoryMb: facts.memoryMiB,
+          firmware: facts.firmware,
+          machine: facts.machine,
+          networks,
+          publicKeys: {},
         };
-        rec.updatedAt = new Date().toISOString();
+        const adopted: Adopted = {
+          disk: root.path,
+          macs: facts.nics.map((n) => n.mac),
+          taps: facts.nics.map((n) => n.tap),
+          domainName: facts.name,
+        };
+        const rec: ServerRecord = newRecord(id, 'server', spec, { status: 'BUILD' }, { ports: [], adopted });
         await ctx.store.put('servers', rec);
-        return withLive(rec);
+        return realize(rec);
       });
     },
     async get(id) {
@@ -249,7 +343,10 @@ export function serverService(ctx: AgentContext): ResourceService {
     },
     async delete(id) {
       await ctx.locks.run(id, async () => {
+        const rec = await ctx.store.get<ServerRecord>('servers', id);
         await ctx.compute.deleteDomain(id);
+        // An adopted domain's disk lives where its maker put it; it goes with the server.
+        if (rec?.internal.adopted) await rm(rec.internal.adopted.disk, { force: true });
         await unplugPorts(id);
         await rm(dir(id), { recursive: true, force: true });
         await ctx.store.delete('servers', id);

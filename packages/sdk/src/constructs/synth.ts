@@ -125,29 +125,22 @@ function where(r: SourceRange): string {
 }
 
 /**
- * Stands in for references while properties pass through `normalizeProperties`, which reads `${...}`
- * text: each reference becomes `${__stratus_ref_N}` (always well-formed, whatever the resource's name),
- * and the parsed placeholder is swapped back for the real reference afterwards. Literal strings are
- * escaped (`$${`), so a shell script's `${HOME}` in user data stays text.
+ * Stands in for tokens while properties pass through `normalizeProperties`, which reads `${...}` text:
+ * each token (one reference, or a template of text and references) becomes `${__stratus_ref_N}`, always
+ * well-formed whatever the resource's name, and is swapped back for the real `Ref` or `Template`
+ * afterwards. Text never goes through the `${...}` syntax, which cannot say "a `$` followed by a
+ * reference"; literal strings are escaped (`$${`), so a shell script's `${HOME}` in user data stays text.
  */
 class Placeholders {
-  private readonly byKey = new Map<string, AttributeRef>();
+  private readonly byKey = new Map<string, Ref | Template>();
 
   /** Plain JSON with placeholders for `v`, reporting values that are not JSON. */
-  toRaw(
-    v: unknown,
-    stack: Stack,
-    path: (string | number)[],
-    problem: (message: string, path: (string | number)[]) => void,
-  ): unknown {
+  toRaw(v: unknown, stack: Stack, path: (string | number)[], problem: Problem): unknown {
     if (typeof v === 'string') return literal(v);
     if (v === null || typeof v === 'number' || typeof v === 'boolean') return v;
     if (hasBrand(v, 'resource'))
-      return this.text({ resource: v as Resource, path: [] }, stack, path, problem);
-    if (hasBrand(v, 'token'))
-      return (v as Token<unknown>).parts
-        .map((p) => (typeof p === 'string' ? literal(p) : this.text(p, stack, path, problem)))
-        .join('');
+      return this.token([{ resource: v as Resource, path: [] }], stack, path, problem);
+    if (hasBrand(v, 'token')) return this.token((v as Token<unknown>).parts, stack, path, problem);
     if (Array.isArray(v)) return v.map((x, i) => this.toRaw(x, stack, [...path, i], problem));
     if (typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
       const out: Record<string, unknown> = {};
@@ -163,33 +156,43 @@ class Placeholders {
     return null;
   }
 
-  private text(
-    ref: AttributeRef,
+  private token(
+    parts: readonly (string | AttributeRef)[],
     stack: Stack,
     path: (string | number)[],
-    problem: (message: string, path: (string | number)[]) => void,
+    problem: Problem,
   ): string {
-    if (ref.resource.stack !== stack)
-      problem(`refers to ${ref.resource.name}, a resource of another stack`, path);
+    const merged: (string | Ref)[] = [];
+    for (const p of parts) {
+      const last = merged.at(-1);
+      if (typeof p !== 'string') {
+        if (p.resource.stack !== stack)
+          problem(`refers to ${p.resource.name}, a resource of another stack`, path);
+        merged.push(refTo(p));
+      } else if (typeof last === 'string') merged[merged.length - 1] = last + p;
+      else if (p) merged.push(p);
+    }
+    const [only] = merged;
+    if (merged.length <= 1 && typeof only !== 'object') return literal(only ?? '');
     const key = `__stratus_ref_${this.byKey.size}`;
-    this.byKey.set(key, ref);
+    this.byKey.set(key, merged.length === 1 ? (only as Ref) : new Template(merged));
     return `\${${key}}`;
   }
 
-  /** `v` with placeholder references replaced by the references they stand for. */
+  /** `v` with placeholders replaced by the references and templates they stand for. */
   restore(v: Value): Value {
-    if (v instanceof Ref) return this.real(v);
-    if (v instanceof Template) return new Template(v.parts.map((p) => (p instanceof Ref ? this.real(p) : p)));
+    if (v instanceof Ref) return this.byKey.get(v.resource) ?? v;
     if (Array.isArray(v)) return v.map((x) => this.restore(x));
-    if (v !== null && typeof v === 'object')
+    if (v !== null && typeof v === 'object' && !(v instanceof Template))
       return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, this.restore(x)]));
     return v;
   }
+}
 
-  private real(placeholder: Ref): Ref {
-    const ref = this.byKey.get(placeholder.resource);
-    if (!ref) return placeholder;
-    const name = ref.resource.name;
-    return new Ref(name, ref.path, `\${${ref.path.length ? `${name}.${formatPath(ref.path)}` : name}}`);
-  }
+type Problem = (message: string, path: (string | number)[]) => void;
+
+/** The reference a token part stands for, with the text a stack file would have: `${web.accessIpV4}`. */
+function refTo(ref: AttributeRef): Ref {
+  const name = ref.resource.name;
+  return new Ref(name, ref.path, `\${${ref.path.length ? `${name}.${formatPath(ref.path)}` : name}}`);
 }

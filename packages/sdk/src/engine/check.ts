@@ -59,6 +59,9 @@ export function checkStack(
   let known: string | undefined;
 
   for (const rc of config.resources.values()) graph.add(rc.name);
+  /** `type>target` -> names of resources of that type referencing target by id. */
+  const referencedBy = new Map<string, string[]>();
+  const implied: { from: string; target: string; type: ResourceType }[] = [];
 
   /** Why a reference is wrong, or undefined when it is fine. */
   const refProblem = (ref: Ref, expect: ResourceType | undefined): string | undefined => {
@@ -82,7 +85,13 @@ export function checkStack(
   for (const rc of config.resources.values()) {
     const schema = schemas[rc.type].inputs;
     walkRefs(rc.properties, (ref, path) => {
-      const problem = refProblem(ref, expectedRef(schema, path));
+      const meta = schemaAt(schema, path) as AttrMeta | undefined;
+      if (ref.path.length === 0) {
+        const key = `${rc.type}>${ref.resource}`;
+        referencedBy.set(key, [...(referencedBy.get(key) ?? []), rc.name]);
+        if (meta?.refIncludes) implied.push({ from: rc.name, target: ref.resource, type: meta.refIncludes });
+      }
+      const problem = refProblem(ref, meta?.ref);
       if (problem)
         diags.error(
           problem,
@@ -132,6 +141,11 @@ export function checkStack(
     });
     return at;
   };
+
+  // Implied edges: `refIncludes` makes a reference to X also a dependency on the resources of the named
+  // type that reference X themselves (found in one pass, kept in maps: stacks can be large).
+  for (const { from, target, type } of implied)
+    for (const o of referencedBy.get(`${type}>${target}`) ?? []) if (o !== from) graph.connect(from, o);
 
   for (const cycle of graph.cycles()) {
     const rc = config.resources.get(cycle[0]!);

@@ -153,23 +153,24 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
       const name = isScalar(pair.key) ? String(pair.key.value) : '';
       const field = `resources.${name}`;
       const node = pair.value;
-      const keyAt = at((pair.key as Node | null)?.range?.[0]);
+      // Turned into a line and column only when reported.
+      const keyOffset = (pair.key as Node | null)?.range?.[0];
       if (!NAME_RE.test(name)) {
         diags.error(
           'resource names use letters, digits, `_` and `-`, starting with a letter or `_`',
           field,
-          keyAt,
+          at(keyOffset),
         );
         continue;
       }
       if (!isMap(node)) {
-        diags.error('a resource must be a mapping with `type` and `properties`', field, keyAt);
+        diags.error('a resource must be a mapping with `type` and `properties`', field, at(keyOffset));
         continue;
       }
       checkKeys(node, RESOURCE_KEYS, field);
       const type = node.get('type');
       if (type === undefined) {
-        diags.error('is required', `${field}.type`, keyAt);
+        diags.error('is required', `${field}.type`, at(keyOffset));
         continue;
       }
       if (!isResourceType(type)) {

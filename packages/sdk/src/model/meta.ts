@@ -17,6 +17,11 @@ export interface AttrMeta {
   updatableLive?: boolean;
   /** The value is the id of another resource of this type. */
   ref?: ResourceType;
+  /**
+   * With `ref`: the holder also depends on every resource of this type that references the same target
+   * (a server on a network takes its address from that network's subnets).
+   */
+  refIncludes?: ResourceType;
   /** Set by the agent; for an input attribute, also computed when the user leaves it out. */
   computed?: boolean;
   /** A file path on the machine running Stratus; loaders resolve it relative to the stack file. */
@@ -29,6 +34,7 @@ export const META_KEYWORDS = [
   'sensitive',
   'updatableLive',
   'ref',
+  'refIncludes',
   'computed',
   'localPath',
 ] as const;
@@ -41,6 +47,7 @@ export function attrMeta(schema: TSchema): AttrMeta {
     sensitive: s.sensitive === true,
     updatableLive: s.updatableLive === true,
     ref: s.ref,
+    refIncludes: s.refIncludes,
     computed: s.computed === true,
     localPath: s.localPath === true,
   };

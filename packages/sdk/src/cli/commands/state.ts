@@ -1,4 +1,5 @@
 import type { StackConfig } from '../../engine/config.js';
+import type { Graph } from '../../engine/graph.js';
 import { emptyState } from '../../engine/plan.js';
 import { agentHandlers } from '../../handlers/index.js';
 import type { StateBackend, StateDoc } from '../../state/types.js';
@@ -9,9 +10,11 @@ import { backendFor, loadChecked, localContext, STATE_FLAGS } from '../session.j
 
 const COMMON = { ...STATE_FLAGS, stack: { type: 'string' }, json: { type: 'boolean' } } as const;
 
-async function open(v: Record<string, unknown>): Promise<{ config: StackConfig; backend: StateBackend }> {
-  const { config } = await loadChecked(v.stack as string | undefined);
-  return { config, backend: backendFor(config, v) };
+async function open(
+  v: Record<string, unknown>,
+): Promise<{ config: StackConfig; graph: Graph; backend: StateBackend }> {
+  const { config, graph } = await loadChecked(v.stack as string | undefined);
+  return { config, graph, backend: backendFor(config, v) };
 }
 
 /**
@@ -96,7 +99,7 @@ export async function cmdImport(argv: string[]): Promise<number> {
   const { values: v, positionals } = parseCommandArgs(argv, COMMON);
   if (positionals.length !== 2) throw new UsageError('usage: stratus import ADDRESS ID');
   const [name, externalId] = positionals as [string, string];
-  const { config, backend } = await open(v);
+  const { config, graph, backend } = await open(v);
   const rc = config.resources.get(name);
   if (!rc) throw new UsageError(`${name} is not declared in ${config.file}; declare it before importing`);
   const handler = agentHandlers[rc.type];
@@ -114,7 +117,8 @@ export async function cmdImport(argv: string[]): Promise<number> {
           type: rc.type,
           id: res.id,
           attributes: res.attributes,
-          dependencies: [],
+          // Its dependencies per the stack, so destroy orders it before what it uses.
+          dependencies: graph.dependencies(name).sort(),
           status: 'ready',
         });
       },

@@ -46,7 +46,12 @@ export const server = defineResource({
       networks: Type.Array(
         Type.Object(
           {
-            network: Type.Optional(Ref('network', { description: 'Network to attach to.' })),
+            network: Type.Optional(
+              Ref('network', {
+                refIncludes: 'subnet',
+                description: 'Network to attach to (an address comes from its subnets).',
+              }),
+            ),
             subnet: Type.Optional(Ref('subnet', { description: 'Subnet to take the address from.' })),
             fixedIp: Type.Optional(Ipv4({ description: 'Address to use instead of an allocated one.' })),
           },
