@@ -23,6 +23,8 @@ export interface MetaDataInput {
   meta?: Record<string, string>;
   /** Base64 entropy for the guest's RNG (Nova's `random_seed`); omitted when not given. */
   randomSeed?: string;
+  /** Initial administrator password (Nova's `admin_pass`; cloudbase-init sets it on Windows). */
+  adminPass?: string;
 }
 
 /** `openstack/latest/meta_data.json`, as Nova writes it. */
@@ -38,6 +40,7 @@ export interface NovaMetaData {
   meta: Record<string, string>;
   devices: never[];
   random_seed?: string;
+  admin_pass?: string;
 }
 
 /** One NIC of a server, input of {@link networkDataJson}. */
@@ -117,6 +120,7 @@ export function metaDataJson(input: MetaDataInput): NovaMetaData {
     meta: { ...(input.meta ?? {}) },
     devices: [],
     ...(input.randomSeed !== undefined ? { random_seed: input.randomSeed } : {}),
+    ...(input.adminPass !== undefined ? { admin_pass: input.adminPass } : {}),
   };
 }
 

@@ -34,6 +34,7 @@ type ServerSpec = {
   networks: NicSpec[];
   userData?: string;
   publicKeys: Record<string, string>;
+  adminPass?: string;
 };
 type Port = { network: string; subnet: string; ip: string; mac: string; tap: string };
 /** An imported domain keeps its own disk, MACs and definition. */
@@ -252,7 +253,13 @@ export function serverService(ctx: AgentContext): ResourceService {
       });
     }
     return {
-      metaData: metaDataJson({ uuid: id, name: spec.name ?? id, hostname, publicKeys: spec.publicKeys }),
+      metaData: metaDataJson({
+        uuid: id,
+        name: spec.name ?? id,
+        hostname,
+        publicKeys: spec.publicKeys,
+        adminPass: spec.adminPass,
+      }),
       userData: spec.userData,
       networkData: networkDataJson(nics),
     };

@@ -88,7 +88,10 @@ export function checkStack(
       const meta = schemaAt(schema, path) as AttrMeta | undefined;
       if (ref.path.length === 0) {
         const key = `${rc.type}>${ref.resource}`;
-        referencedBy.set(key, [...(referencedBy.get(key) ?? []), rc.name]);
+        // Pushed in place: copying the list on every reference is quadratic in a popular target.
+        const list = referencedBy.get(key);
+        if (list) list.push(rc.name);
+        else referencedBy.set(key, [rc.name]);
         if (meta?.refIncludes) implied.push({ from: rc.name, target: ref.resource, type: meta.refIncludes });
       }
       const problem = refProblem(ref, meta?.ref);

@@ -67,6 +67,15 @@ export const server = defineResource({
             'User data on the config drive; run by the guest at boot (cloud-init, or `#!` scripts).',
         }),
       ),
+      adminPass: Type.Optional(
+        Type.String({
+          minLength: 8,
+          maxLength: 255,
+          sensitive: true,
+          requiresReplace: true,
+          description: 'Initial administrator password, on the config drive as admin_pass; never shown.',
+        }),
+      ),
       publicKeys: Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]+$' }), Type.String({ minLength: 1 }), {
         default: {},
         requiresReplace: true,
