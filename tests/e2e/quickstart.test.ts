@@ -34,10 +34,9 @@ before(() => {
   stack = join(t.dir, 'stack.yaml');
   state = join(t.dir, 'state.json');
   // The quickstart as shipped, with the image path made absolute since the copy lives elsewhere.
-  const text = readFileSync(join(ROOT, 'examples/quickstart/stack.yaml'), 'utf8').replace(
-    'source: ../../build/images/stratus-guest.qcow2',
-    `source: ${IMAGE}`,
-  ).replace('      memoryMb: 256\n', `      memoryMb: 256\n      adminPass: ${SECRET}\n`);
+  const text = readFileSync(join(ROOT, 'examples/quickstart/stack.yaml'), 'utf8')
+    .replace('source: ../../build/images/stratus-guest.qcow2', `source: ${IMAGE}`)
+    .replace('      memoryMb: 256\n', `      memoryMb: 256\n      adminPass: ${SECRET}\n`);
   assert.ok(text.includes(SECRET));
   writeFileSync(stack, text);
 });
@@ -137,13 +136,24 @@ test('quickstart: apply, boot, reach over HTTP, plan empty, repair drift, plan a
   assert.match(changed.stdout, /~ userData = .* # forces replacement/s);
   assert.match(changed.stdout, /Plan: 1 to add, 0 to change, 1 to destroy\./);
 
-  for (const args of [['show'], ['show', '--json'], ['plan', '--json']]) await t.stratus(...args, '--state', state, stack);
+  for (const args of [['show'], ['show', '--json'], ['plan', '--json']])
+    await t.stratus(...args, '--state', state, stack);
   await t.stratus('state', 'show', 'web', '--state', state, '--stack', stack);
-  const meta = await run('isoinfo', ['-R', '-i', join(t.stateDir, 'instances', web.id, 'config.iso'), '-x', '/openstack/latest/meta_data.json']);
+  const meta = await run('isoinfo', [
+    '-R',
+    '-i',
+    join(t.stateDir, 'instances', web.id, 'config.iso'),
+    '-x',
+    '/openstack/latest/meta_data.json',
+  ]);
   assert.equal(JSON.parse(meta.stdout).admin_pass, SECRET, 'the guest gets its admin password');
   assert.ok(outputs.join('\n').includes('(sensitive value)'));
   assert.equal(outputs.filter((o) => o.includes(SECRET)).length, 0, 'no CLI output shows the secret');
-  assert.equal(readFileSync(join(t.stateDir, 'agent.log'), 'utf8').includes(SECRET), false, 'the agent log does not');
+  assert.equal(
+    readFileSync(join(t.stateDir, 'agent.log'), 'utf8').includes(SECRET),
+    false,
+    'the agent log does not',
+  );
 
   const ids = stateIds(state).map((r) => r.id);
   const destroyed = await t.stratus('destroy', '--auto-approve', '--state', state, stack);

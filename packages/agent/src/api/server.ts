@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { formatPath, isResourceType, type ResourceType, schemas, validateInputs } from '@stratus/sdk/model';
+import { ComputeError } from '../compute/errors.js';
 import { logger } from '../host/log.js';
 import { ApiError, badRequest, notFound } from './errors.js';
 
@@ -124,7 +125,10 @@ export function createApiServer(deps: ApiDeps): Server {
     route(req, res, deps)
       .catch((e: unknown) => {
         if (e instanceof ApiError) send(res, e.status, e.toBody());
-        else {
+        else if (ComputeError.isInstance(e) && e.code === 'libvirt_unavailable') {
+          // libvirtd restarting: the client retries with backoff; the operation is idempotent by id.
+          send(res, 503, { code: e.code, message: e.message, retryable: true });
+        } else {
           log.error('request failed', {
             method: req.method,
             url: req.url,

@@ -94,6 +94,8 @@ function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const limit = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`${what} timed out after ${Math.round(ms / 1000)}s`)), ms);
+    // The operation itself keeps the process alive while it runs; the limit alone must not.
+    timer.unref();
   });
   return Promise.race([p, limit]).finally(() => clearTimeout(timer));
 }
