@@ -24,7 +24,9 @@ test('the TypeScript example applies the quickstart infrastructure and plans emp
   const applied = await t.stratus('apply', '--auto-approve', '--state', state, program);
   assert.equal(applied.code, 0, `${applied.stdout}\n${applied.stderr}`);
   assert.match(applied.stdout, /Apply complete! Resources: 4 added/);
-  const web = JSON.parse(readFileSync(state, 'utf8')).resources.find((r: { name: string }) => r.name === 'web');
+  const web = JSON.parse(readFileSync(state, 'utf8')).resources.find(
+    (r: { name: string }) => r.name === 'web',
+  );
   const ready = await waitForReady(web.attributes.consoleLog);
   assert.equal(ready.hostname, 'web');
 

@@ -20,7 +20,7 @@ function fakeAgent(
   answers: { status: number; body: unknown }[],
 ): Promise<{ hits: () => number }> {
   let hits = 0;
-  const server = createServer((req, res) => {
+  const server = createServer((_req, res) => {
     const a = answers[Math.min(hits, answers.length - 1)]!;
     hits++;
     res.writeHead(a.status, { 'content-type': 'application/json' });

@@ -1,3 +1,5 @@
+import { CodedError } from '../errors.js';
+
 /** The error body of every agent API failure. */
 export interface ApiErrorBody {
   code: string;
@@ -6,24 +8,21 @@ export interface ApiErrorBody {
   retryable?: boolean;
 }
 
-const BRAND = Symbol.for('stratus.AgentApiError');
-
-/** An error answered by an agent (or a failure to reach it), with a stable `code` to switch on. */
-export class AgentApiError extends Error {
-  override readonly name = 'AgentApiError';
-  readonly [BRAND] = true;
+/**
+ * An error answered by an agent (or a failure to reach it), with a stable `code` to switch on.
+ * `AgentApiError.isInstance` also recognizes one created by another copy of this package.
+ */
+export class AgentApiError extends CodedError {
   constructor(
+    /** HTTP status of the answer. */
     readonly status: number,
-    readonly code: string,
+    code: string,
     message: string,
+    /** The request field the error concerns, as a dotted path. */
     readonly field?: string,
+    /** Whether the same request may succeed if repeated (the agent was busy or restarting). */
     readonly retryable = false,
   ) {
-    super(message);
-  }
-
-  /** Whether `e` is an AgentApiError, also across copies of this package. */
-  static isInstance(e: unknown): e is AgentApiError {
-    return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[BRAND] === true;
+    super(code, message);
   }
 }
