@@ -6,6 +6,7 @@ export * from './client/index.js';
 export * from './constructs/index.js';
 export * from './diagnostics/index.js';
 export * from './engine/index.js';
+export * from './errors.js';
 export * from './handlers/index.js';
 export * from './loaders/stack-yaml.js';
 export * from './model/index.js';

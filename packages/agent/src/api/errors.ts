@@ -1,18 +1,11 @@
-import type { ApiErrorBody } from '@stratus/sdk/client';
+import { AgentApiError, type ApiErrorBody } from '@stratus/sdk/client';
 
-/** An API failure with a stable code; rendered as `{code, message, field?, retryable?}`. */
-export class ApiError extends Error {
-  override readonly name = 'ApiError';
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    message: string,
-    readonly field?: string,
-    readonly retryable = false,
-  ) {
-    super(message);
-  }
-
+/**
+ * An API failure with a stable code, as the agent answers it: the server side of the client's
+ * {@link AgentApiError} (same fields), rendered as `{code, message, field?, retryable?}`.
+ */
+export class ApiError extends AgentApiError {
+  /** The JSON body the agent answers with. */
   toBody(): ApiErrorBody {
     return {
       code: this.code,

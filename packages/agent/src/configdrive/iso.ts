@@ -4,9 +4,10 @@
  */
 import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
+import { tempSibling } from '@stratus/sdk/util';
 import { run } from '../host/exec.js';
 import { logger } from '../host/log.js';
-import { assertAbsolutePath, ensureDir, tempSibling } from '../storage/files.js';
+import { assertAbsolutePath, ensureDir } from '../storage/files.js';
 import { ec2MetaDataJson } from './metadata.js';
 
 const log = logger('configdrive');

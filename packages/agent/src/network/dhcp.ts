@@ -10,6 +10,7 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readIfExists, writeFileAtomic } from '@stratus/sdk/util';
 import { run } from '../host/exec.js';
 import { logger } from '../host/log.js';
 import { assertId, bridgeName, dhcpHostVeth, dhcpNamespace, dhcpNsVeth } from '../host/names.js';
@@ -23,7 +24,7 @@ import {
   pruneLeases,
   validateDhcpSpec,
 } from './dnsmasq-config.js';
-import { assertTraversableByOthers, readIfExists, writeFileAtomic, writeIfChanged } from './files.js';
+import { assertTraversableByOthers, SHARED_FILE_MODE, writeIfChanged } from './files.js';
 import { parseCidr } from './ipam.js';
 import {
   disableIpv6,
@@ -220,7 +221,7 @@ async function ensureDnsmasq(spec: DhcpSpec, paths: DhcpPaths): Promise<void> {
       const blocking = blockingLeases((await readIfExists(paths.leaseFile)) ?? '', spec.hosts);
       if (blocking.length === 0) {
         sendSignal(pid, 'SIGHUP');
-        await writeFileAtomic(paths.appliedFile, `${pid} ${digest}\n`);
+        await writeFileAtomic(paths.appliedFile, `${pid} ${digest}\n`, SHARED_FILE_MODE);
         log.info('dnsmasq reloaded hosts and options', { networkId: id, pid });
         return;
       }
@@ -239,7 +240,7 @@ async function ensureDnsmasq(spec: DhcpSpec, paths: DhcpPaths): Promise<void> {
   // dnsmasq forks, and its first process exits only once the daemon is serving (or with the startup error).
   await run('ip', ['netns', 'exec', dhcpNamespace(id), 'dnsmasq', ...args]);
   const started = await waitForPid(paths);
-  await writeFileAtomic(paths.appliedFile, `${started} ${digest}\n`);
+  await writeFileAtomic(paths.appliedFile, `${started} ${digest}\n`, SHARED_FILE_MODE);
   log.info('dnsmasq running', { networkId: id, pid: started });
 }
 

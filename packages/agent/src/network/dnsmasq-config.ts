@@ -3,6 +3,7 @@
  * options files, and lease-file pruning. Kept free of I/O so every byte handed to dnsmasq is unit-tested.
  */
 import { join } from 'node:path';
+import { isHostOf } from '@stratus/sdk/model';
 import { assertId, dhcpNsVeth } from '../host/names.js';
 import { type Cidr, intToIp, ipToInt, isValidIpv4, parseCidr } from './ipam.js';
 import type { DhcpHost, DhcpSpec, DhcpSubnet } from './types.js';
@@ -86,8 +87,7 @@ export function validateDhcpSpec(spec: DhcpSpec): void {
       problems.push(`${at}.cidr: ${(e as Error).message}`);
       return;
     }
-    const isHost = (ip: string): boolean =>
-      isValidIpv4(ip) && ipToInt(ip) >= c.firstHost && ipToInt(ip) <= c.lastHost;
+    const isHost = (ip: string): boolean => isValidIpv4(ip) && isHostOf(ip, c);
     check(isHost(s.dhcpServerIp), `${at}.dhcpServerIp: ${s.dhcpServerIp} is not a host address of ${s.cidr}`);
     check(s.gatewayIp === null || isValidIpv4(s.gatewayIp), `${at}.gatewayIp: ${s.gatewayIp} is not IPv4`);
     check(s.gatewayIp !== s.dhcpServerIp, `${at}.gatewayIp: equals dhcpServerIp`);
@@ -112,9 +112,7 @@ export function validateDhcpSpec(spec: DhcpSpec): void {
     );
     check(!macs.has(mac), `${at}.mac: ${h.mac} appears twice`);
     macs.add(mac);
-    const home = isValidIpv4(h.ip)
-      ? parsed.find(({ c }) => ipToInt(h.ip) >= c.firstHost && ipToInt(h.ip) <= c.lastHost)
-      : undefined;
+    const home = isValidIpv4(h.ip) ? parsed.find(({ c }) => isHostOf(h.ip, c)) : undefined;
     check(home !== undefined, `${at}.ip: ${JSON.stringify(h.ip)} is not a host address of any subnet`);
     check(!ips.has(h.ip), `${at}.ip: ${h.ip} is already used by another host or the DHCP port`);
     ips.add(h.ip);

@@ -1,43 +1,13 @@
 /** Small file helpers for state the agent shares with host daemons. */
-import { randomBytes } from 'node:crypto';
-import { open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { readIfExists, writeFileAtomic } from '@stratus/sdk/util';
 
-/** Reads a file as UTF-8, or returns null when it does not exist. */
-export async function readIfExists(path: string): Promise<string | null> {
-  try {
-    return await readFile(path, 'utf8');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-    throw e;
-  }
-}
-
-/**
- * Replaces `path` with `data` atomically (temp file in the same directory, fsync, rename), so a daemon
- * re-reading the file never sees half of it and a crash leaves either the old or the new content.
- */
-export async function writeFileAtomic(path: string, data: string, mode = 0o644): Promise<void> {
-  const tmp = `${path}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
-  const fh = await open(tmp, 'wx', mode);
-  try {
-    await fh.writeFile(data, 'utf8');
-    // open() applies the umask; the reader may be an unprivileged daemon, so set the mode explicitly.
-    await fh.chmod(mode);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, path);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-}
+/** Mode of files under the DHCP state directory: dnsmasq re-reads them as `nobody` after dropping privileges. */
+export const SHARED_FILE_MODE = 0o644;
 
 /** Writes `data` atomically unless the file already holds exactly that; returns whether it wrote. */
-export async function writeIfChanged(path: string, data: string, mode = 0o644): Promise<boolean> {
+export async function writeIfChanged(path: string, data: string, mode = SHARED_FILE_MODE): Promise<boolean> {
   if ((await readIfExists(path)) === data) return false;
   await writeFileAtomic(path, data, mode);
   return true;

@@ -1,7 +1,22 @@
 /**
- * IPv4 address management as pure functions: parsing, membership, default gateway and pools, allocation.
- * No I/O: the agent persists what these functions decide, so they are trivially testable and replayable.
+ * IPv4 address management as pure functions: allocation over the SDK's IPv4 arithmetic
+ * (`@stratus/sdk/model`), with every failure an {@link IpamError}. No I/O: the agent persists what these
+ * functions decide, so they are trivially testable and replayable.
  */
+import { CodedError } from '@stratus/sdk/errors';
+import {
+  defaultPools,
+  firstHost,
+  Ipv4Error,
+  type Ipv4Net,
+  type Ipv4Pool,
+  intToIp,
+  isInNet,
+  parseCidr as parseNet,
+  ipToInt as toInt,
+} from '@stratus/sdk/model';
+
+export { intToIp, isIpv4 as isValidIpv4, MAX_PREFIX, MIN_PREFIX } from '@stratus/sdk/model';
 
 /** Stable codes of {@link IpamError}, meant to be mapped one-to-one onto API error codes. */
 export type IpamErrorCode =
@@ -12,140 +27,53 @@ export type IpamErrorCode =
   | 'ip_outside_pool'
   | 'pool_exhausted';
 
-const IPAM_ERROR = Symbol.for('stratus.agent.IpamError');
-
 /** An IPAM failure caused by the caller's input or by the pool's state, with a stable `code`. */
-export class IpamError extends Error {
-  override readonly name = 'IpamError';
-  readonly [IPAM_ERROR] = true;
-  constructor(
-    readonly code: IpamErrorCode,
-    message: string,
-  ) {
-    super(message);
-  }
+export class IpamError extends CodedError<IpamErrorCode> {}
 
-  /** True for an IpamError, also one created by another copy of this module (a brand, not `instanceof`). */
-  static isInstance(e: unknown): e is IpamError {
-    return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[IPAM_ERROR] === true;
-  }
-}
-
-/** A parsed IPv4 CIDR. Addresses are unsigned 32-bit integers. */
-export interface Cidr {
-  /** Canonical text form, e.g. `10.20.0.0/24`. */
-  cidr: string;
-  /** Network address. */
-  network: number;
-  /** Prefix length. */
-  prefix: number;
-  /** Dotted-quad netmask, e.g. `255.255.255.0` (what dnsmasq wants). */
-  netmask: string;
-  /** Broadcast address. */
-  broadcast: number;
-  /** First usable host address (network + 1). */
-  firstHost: number;
-  /** Last usable host address (broadcast - 1). */
-  lastHost: number;
-}
+/** A parsed IPv4 CIDR: the SDK's {@link Ipv4Net}. */
+export type Cidr = Ipv4Net;
 
 /** An inclusive range of addresses handed out by {@link allocateIp}. */
-export interface AllocationPool {
-  start: string;
-  end: string;
-}
+export type AllocationPool = Ipv4Pool;
 
-/**
- * Smallest and largest prefix accepted by {@link parseCidr}. Below /8 a "subnet" would be a routing
- * aggregate, not a broadcast domain; above /30 there is no room for a gateway, a DHCP port and a guest.
- */
-export const MIN_PREFIX = 8;
-export const MAX_PREFIX = 30;
-
-// Leading zeros are refused: `010.0.0.1` means 8.0.0.1 to some parsers and 10.0.0.1 to others.
-const OCTET = '(25[0-5]|2[0-4][0-9]|1[0-9]{2}|[1-9]?[0-9])';
-const IPV4_RE = new RegExp(`^${OCTET}\\.${OCTET}\\.${OCTET}\\.${OCTET}$`);
-
-/** True when `ip` is a dotted-quad IPv4 address without leading zeros. */
-export function isValidIpv4(ip: string): boolean {
-  return IPV4_RE.test(ip);
+/** Runs `fn`, turning the SDK's parse failures into IpamErrors with the same code and message. */
+function ipam<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (Ipv4Error.isInstance(e)) throw new IpamError(e.code, e.message, { cause: e });
+    throw e;
+  }
 }
 
 /** Converts a dotted-quad IPv4 address to an unsigned 32-bit integer; throws `invalid_ip`. */
 export function ipToInt(ip: string): number {
-  if (!isValidIpv4(ip)) throw new IpamError('invalid_ip', `invalid IPv4 address ${JSON.stringify(ip)}`);
-  const [a, b, c, d] = ip.split('.').map(Number) as [number, number, number, number];
-  return ((a << 24) | (b << 16) | (c << 8) | d) >>> 0;
+  return ipam(() => toInt(ip));
 }
 
-/** Converts an unsigned 32-bit integer to a dotted-quad IPv4 address. */
-export function intToIp(n: number): string {
-  if (!Number.isInteger(n) || n < 0 || n > 0xffffffff) throw new RangeError(`not an IPv4 address: ${n}`);
-  return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
-}
-
-function maskOf(prefix: number): number {
-  return prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-}
-
-/**
- * Parses an IPv4 CIDR such as `10.20.0.0/24`. The address must be the canonical network address
- * (`10.20.0.5/24` is refused rather than silently truncated, since it usually hides a typo) and the
- * prefix must be between {@link MIN_PREFIX} and {@link MAX_PREFIX}. Throws `invalid_cidr`.
- */
+/** Parses an IPv4 CIDR such as `10.20.0.0/24` by the SDK's rules (`parseCidr`); throws `invalid_cidr`. */
 export function parseCidr(cidr: string): Cidr {
-  const bad = (why: string): IpamError =>
-    new IpamError('invalid_cidr', `invalid CIDR ${JSON.stringify(cidr)}: ${why}`);
-  const m = /^([0-9.]+)\/([0-9]{1,2})$/.exec(cidr);
-  if (!m) throw bad('expected a.b.c.d/prefix');
-  const [, addr, prefixText] = m as unknown as [string, string, string];
-  if (!isValidIpv4(addr)) throw bad(`${addr} is not an IPv4 address`);
-  const prefix = Number(prefixText);
-  if (prefix < MIN_PREFIX || prefix > MAX_PREFIX)
-    throw bad(`prefix must be /${MIN_PREFIX} to /${MAX_PREFIX}`);
-  const mask = maskOf(prefix);
-  const ip = ipToInt(addr);
-  const network = (ip & mask) >>> 0;
-  if (network !== ip) throw bad(`host bits set; the network address is ${intToIp(network)}/${prefix}`);
-  const broadcast = (network | ~mask) >>> 0;
-  return {
-    cidr: `${intToIp(network)}/${prefix}`,
-    network,
-    prefix,
-    netmask: intToIp(mask),
-    broadcast,
-    firstHost: network + 1,
-    lastHost: broadcast - 1,
-  };
+  return ipam(() => parseNet(cidr));
 }
 
 /** True when `ip` lies inside `cidr` (network and broadcast addresses included). Throws on invalid input. */
 export function ipInCidr(ip: string, cidr: string): boolean {
   const c = parseCidr(cidr);
-  const n = ipToInt(ip);
-  return n >= c.network && n <= c.broadcast;
+  return ipam(() => isInNet(ip, c));
 }
 
 /** The conventional gateway of a subnet: its first host address (Neutron's default). */
 export function defaultGateway(cidr: string): string {
-  return intToIp(parseCidr(cidr).firstHost);
+  return firstHost(parseCidr(cidr));
 }
 
 /**
  * Neutron's default allocation pools: every host address of the subnet except the gateway, so one or
- * two ranges. A gateway outside the subnet (or null) excludes nothing.
+ * two ranges. A gateway outside the subnet (or null) excludes nothing; one that is not IPv4 throws.
  */
 export function defaultAllocationPools(cidr: string, gatewayIp: string | null): AllocationPool[] {
   const c = parseCidr(cidr);
-  const gw = gatewayIp === null ? null : ipToInt(gatewayIp);
-  const ranges: [number, number][] =
-    gw === null || gw < c.firstHost || gw > c.lastHost
-      ? [[c.firstHost, c.lastHost]]
-      : [
-          [c.firstHost, gw - 1],
-          [gw + 1, c.lastHost],
-        ];
-  return ranges.filter(([s, e]) => s <= e).map(([s, e]) => ({ start: intToIp(s), end: intToIp(e) }));
+  return ipam(() => defaultPools(c, gatewayIp));
 }
 
 function poolRange(p: AllocationPool): [number, number] {

@@ -2,8 +2,8 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { readIfExists } from '@stratus/sdk/util';
 import { logger } from '../host/log.js';
-import { readIfExists } from './files.js';
 
 const log = logger('network');
 

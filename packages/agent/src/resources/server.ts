@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { ipToInt, parseCidr } from '@stratus/sdk/model';
+import { isInNet, parseCidr } from '@stratus/sdk/model';
 import { ApiError, conflict, notFound } from '../api/errors.js';
 import type { ApiRecord, ResourceService } from '../api/server.js';
 import { ComputeError } from '../compute/errors.js';
@@ -109,13 +109,7 @@ export function serverService(ctx: AgentContext): ResourceService {
     if (!(await ctx.store.get('networks', netId)))
       throw new ApiError(400, 'invalid_reference', `network ${netId} does not exist`, `${field}.network`);
     const subnets = await subnetsOf(ctx, netId);
-    const s = nic.fixedIp
-      ? subnets.find((x) => {
-          const c = parseCidr(x.spec.cidr);
-          const n = ipToInt(nic.fixedIp!);
-          return c.network <= n && n <= c.broadcast;
-        })
-      : subnets[0];
+    const s = nic.fixedIp ? subnets.find((x) => isInNet(nic.fixedIp!, parseCidr(x.spec.cidr))) : subnets[0];
     if (!s)
       throw new ApiError(
         409,

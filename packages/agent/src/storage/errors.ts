@@ -1,3 +1,5 @@
+import { CodedError } from '@stratus/sdk/errors';
+
 /** Stable codes of {@link StorageError}, meant to be mapped one-to-one onto API error codes. */
 export type StorageErrorCode =
   /** The image to import does not exist, is not a regular file, or cannot be read. */
@@ -15,22 +17,5 @@ export type StorageErrorCode =
   /** A directory on the path cannot be traversed by QEMU's unprivileged user. */
   | 'path_not_traversable';
 
-const STORAGE_ERROR = Symbol.for('stratus.agent.StorageError');
-
 /** A storage failure with a stable `code`. */
-export class StorageError extends Error {
-  override readonly name = 'StorageError';
-  readonly [STORAGE_ERROR] = true;
-  constructor(
-    readonly code: StorageErrorCode,
-    message: string,
-    options?: { cause?: unknown },
-  ) {
-    super(message, options);
-  }
-
-  /** True for a StorageError, also one created by another copy of this module (a brand, not `instanceof`). */
-  static isInstance(e: unknown): e is StorageError {
-    return typeof e === 'object' && e !== null && (e as Record<symbol, unknown>)[STORAGE_ERROR] === true;
-  }
-}
+export class StorageError extends CodedError<StorageErrorCode> {}

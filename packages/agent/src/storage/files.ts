@@ -10,10 +10,10 @@
  * (mode 0711 or 0755), or QEMU fails with "Permission denied" long after the agent did its part. The
  * helpers here therefore create directories 0755 and check the whole path up front.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { chmod, mkdir, rm, stat } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { StorageError } from './errors.js';
 
 /** Mode of directories the storage helpers create: traversable and listable by QEMU's user. */
@@ -95,11 +95,6 @@ export function sha256File(path: string): Promise<string> {
       .on('error', reject)
       .on('end', () => resolvePromise(hash.digest('hex')));
   });
-}
-
-/** A temporary sibling of `path` (same directory, so a rename onto `path` is atomic). */
-export function tempSibling(path: string): string {
-  return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
 }
 
 /** Throws unless `path` is absolute and free of `..` segments (it ends up in qemu-img and libvirt XML). */

@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
-import { mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { readIfExists, writeFileAtomic } from '@stratus/sdk/util';
 
 /** A resource as the agent records it: the spec it was asked for, what it computed, and private data. */
 export interface AgentRecordFile<
@@ -18,19 +18,6 @@ export interface AgentRecordFile<
   updatedAt: string;
 }
 
-/** Writes a file atomically: temp file in the same directory, fsync, rename. */
-export async function writeFileAtomic(path: string, data: string, mode = 0o600): Promise<void> {
-  const tmp = `${path}.${randomUUID().slice(0, 8)}.tmp`;
-  const fh = await open(tmp, 'w', mode);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-}
-
 /**
  * The agent's records, one JSON file per resource under `<stateDir>/records/<collection>/<id>.json`,
  * written atomically so a crash never leaves a half-written record.
@@ -43,12 +30,8 @@ export class RecordStore {
   }
 
   async get<T extends AgentRecordFile>(collection: string, id: string): Promise<T | null> {
-    try {
-      return JSON.parse(await readFile(join(this.dir(collection), `${id}.json`), 'utf8')) as T;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw e;
-    }
+    const text = await readIfExists(join(this.dir(collection), `${id}.json`));
+    return text === null ? null : (JSON.parse(text) as T);
   }
 
   async list<T extends AgentRecordFile>(collection: string): Promise<T[]> {

@@ -2,8 +2,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Plan } from '../engine/plan.js';
 import { UNKNOWN } from '../engine/values.js';
-import { writeFileAtomic } from '../state/local.js';
 import type { StateDoc } from '../state/types.js';
+import { writeFileAtomic } from '../util/fs.js';
 
 /** What `stratus plan -out FILE` writes: the plan plus what it was made from, so apply can check both. */
 export interface SavedPlan {

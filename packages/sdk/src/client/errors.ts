@@ -14,13 +14,13 @@ export interface ApiErrorBody {
  */
 export class AgentApiError extends CodedError {
   constructor(
-    /** HTTP status of the answer. */
+    /** HTTP status of the answer; 0 when the agent could not be reached. */
     readonly status: number,
     code: string,
     message: string,
-    /** The request field the error concerns, as a dotted path. */
+    /** The request field the error concerns, as a path such as `nics[0].network`. */
     readonly field?: string,
-    /** Whether the same request may succeed if repeated (the agent was busy or restarting). */
+    /** Whether repeating the same request may succeed (the agent said so, e.g. libvirtd restarting). */
     readonly retryable = false,
   ) {
     super(code, message);

@@ -1,21 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
+import { readIfExists, writeFileAtomic } from '../util/fs.js';
 import { type LockInfo, type StateBackend, type StateDoc, StateError } from './types.js';
 
-/** Writes `data` to `path` atomically (temp file + rename) with mode 0600. */
-export async function writeFileAtomic(path: string, data: string): Promise<void> {
-  const tmp = `${path}.${process.pid}.${randomUUID().slice(0, 8)}.tmp`;
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(data);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, path);
-}
+// Kept exported here too: it has been part of the package's root API since the state backends.
+export { writeFileAtomic } from '../util/fs.js';
 
 /**
  * State in a local JSON file (mode 0600). The previous version is kept as `<file>.backup` before every
@@ -29,13 +20,8 @@ export class LocalBackend implements StateBackend {
   }
 
   async read(): Promise<StateDoc | null> {
-    let text: string;
-    try {
-      text = await readFile(this.path, 'utf8');
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw e;
-    }
+    const text = await readIfExists(this.path);
+    if (text === null) return null;
     try {
       return JSON.parse(text) as StateDoc;
     } catch (e) {

@@ -1,3 +1,4 @@
+import { CodedError } from '../errors.js';
 import type { ResourceType } from '../model/index.js';
 
 /** Current version of the state document format. */
@@ -61,12 +62,6 @@ export interface StateBackend {
 }
 
 /** A state operation refused: lock held, lineage mismatch, stale serial. */
-export class StateError extends Error {
-  override readonly name = 'StateError';
-  constructor(
-    readonly code: 'locked' | 'not_locked' | 'lineage_mismatch' | 'stale_serial' | 'corrupt',
-    message: string,
-  ) {
-    super(message);
-  }
-}
+export class StateError extends CodedError<
+  'locked' | 'not_locked' | 'lineage_mismatch' | 'stale_serial' | 'corrupt'
+> {}

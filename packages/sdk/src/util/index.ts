@@ -1,0 +1,2 @@
+/** Small helpers shared by the SDK and the agent: atomic file writes and reads. */
+export * from './fs.js';
