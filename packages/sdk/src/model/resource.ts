@@ -37,8 +37,12 @@ export function defineResource<I extends TProperties, O extends TProperties>(
   return s;
 }
 
-/** Lists the attributes of a resource schema with their metadata. */
+const attributeCache = new WeakMap<ResourceSchema, AttributeInfo[]>();
+
+/** Lists the attributes of a resource schema with their metadata (computed once per schema; do not mutate). */
 export function attributes(s: ResourceSchema): AttributeInfo[] {
+  const cached = attributeCache.get(s);
+  if (cached) return cached;
   const out: AttributeInfo[] = [];
   const req = new Set(s.inputs.required ?? []);
   for (const [name, schema] of Object.entries(s.inputs.properties)) {
@@ -63,5 +67,6 @@ export function attributes(s: ResourceSchema): AttributeInfo[] {
       description: schema.description ?? '',
     });
   }
+  attributeCache.set(s, out);
   return out;
 }
