@@ -3,8 +3,9 @@
 // summary. Test files: packages/*/src/**/*.test.ts and tests/**/*.test.ts. Arguments narrow the set by
 // substring, e.g. `npm test -- engine`.
 import { spawnSync } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
-import { join, relative } from 'node:path';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'));
@@ -26,9 +27,27 @@ if (files.length === 0) {
   console.error('run-tests: no test files matched');
   process.exit(1);
 }
+// The spec reporter is for people; a TAP copy gives the totals for one plain closing line.
+const tapFile = join(mkdtempSync(join(tmpdir(), 'stratus-tests-')), 'results.tap');
 const res = spawnSync(
   process.execPath,
-  ['--import', 'tsx', '--test', '--test-reporter=spec', '--test-concurrency=2', ...files],
+  [
+    '--import',
+    'tsx',
+    '--test',
+    '--test-reporter=spec',
+    '--test-reporter-destination=stdout',
+    '--test-reporter=tap',
+    `--test-reporter-destination=${tapFile}`,
+    '--test-concurrency=2',
+    ...files,
+  ],
   { stdio: 'inherit', cwd: root },
 );
+const tap = existsSync(tapFile) ? readFileSync(tapFile, 'utf8') : '';
+const count = (k) => Number(new RegExp(`^# ${k} (\\d+)$`, 'm').exec(tap)?.[1] ?? 0);
+console.log(
+  `\n${count('pass')} passed, ${count('fail') + count('cancelled')} failed, ${count('skipped')} skipped`,
+);
+rmSync(dirname(tapFile), { recursive: true, force: true });
 process.exit(res.status ?? 1);
