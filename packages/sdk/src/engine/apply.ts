@@ -2,9 +2,10 @@ import { randomUUID } from 'node:crypto';
 import type { HandlerContext, HandlerSet } from '../handlers/types.js';
 import { formatPath, validateInputs } from '../model/index.js';
 import type { StateBackend, StateDoc, StateResource } from '../state/types.js';
+import { checkStack } from './check.js';
 import type { StackConfig } from './config.js';
-import { walkRefs } from './expr.js';
-import { Graph, walk } from './graph.js';
+import { walk } from './graph.js';
+import { operationGraph } from './operations.js';
 import { type Action, deposedName, type Plan, type ResourceChange } from './plan.js';
 import { getPath, resolveValue } from './values.js';
 
@@ -45,47 +46,6 @@ export interface ApplyResult {
   state: StateDoc;
 }
 
-const APPLY = (n: string) => `apply:${n}`;
-const DESTROY = (n: string) => `destroy:${n}`;
-
-/** Builds the graph of operations: creates/updates in dependency order, destroys in reverse. */
-export function operationGraph(
-  config: StackConfig,
-  resourceGraph: Graph,
-  plan: Plan,
-  state: StateDoc,
-): Graph {
-  const g = new Graph();
-  const byName = new Map(plan.changes.map((c) => [c.name, c]));
-  const priorDeps = new Map(state.resources.map((r) => [r.name, r.dependencies]));
-  const destroys = new Set(
-    plan.changes.filter((c) => c.action === 'delete' || c.action === 'replace').map((c) => c.name),
-  );
-  for (const name of config.resources.keys()) {
-    g.add(APPLY(name));
-    for (const dep of resourceGraph.dependencies(name)) g.connect(APPLY(name), APPLY(dep));
-    const c = byName.get(name);
-    if (c?.action !== 'replace') continue;
-    if (c.createBeforeDestroy) {
-      // The new object first; the old one goes once everything that used it has moved on.
-      g.connect(DESTROY(name), APPLY(name));
-      for (const user of resourceGraph.dependents(name)) g.connect(DESTROY(name), APPLY(user));
-    } else g.connect(APPLY(name), DESTROY(name));
-  }
-  for (const name of destroys) {
-    g.add(DESTROY(name));
-    for (const [other, deps] of priorDeps) {
-      if (!deps.includes(name)) continue;
-      // What depended on `name` is destroyed first, or (when it stays) updated away from it first.
-      if (destroys.has(other) && !byName.get(other)?.createBeforeDestroy)
-        g.connect(DESTROY(name), DESTROY(other));
-      else if (byName.get(name)?.action === 'delete' && config.resources.has(other))
-        g.connect(DESTROY(name), APPLY(other));
-    }
-  }
-  return g;
-}
-
 /** Default time limits per operation, in ms: servers boot, the rest is quick. */
 const DEFAULT_TIMEOUT_MS = { create: 5 * 60_000, update: 5 * 60_000, delete: 5 * 60_000 };
 const SERVER_TIMEOUT_MS = { create: 10 * 60_000, update: 10 * 60_000, delete: 5 * 60_000 };
@@ -105,12 +65,8 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
   const { config, plan, handlers, ctx, backend } = opts;
   if (plan.errors.length) throw new Error(`refusing to apply a plan with errors: ${plan.errors.join('; ')}`);
   const doc: StateDoc = structuredClone(opts.state);
-  const resourceGraph = new Graph();
-  for (const rc of config.resources.values()) {
-    resourceGraph.add(rc.name);
-    walkRefs(rc.properties, (ref) => resourceGraph.connect(rc.name, ref.resource));
-    for (const d of rc.dependsOn) resourceGraph.connect(rc.name, d);
-  }
+  // The checked graph, implied edges included (a server waits for its network's subnets).
+  const resourceGraph = checkStack(config, handlers).graph;
   const ops = operationGraph(config, resourceGraph, plan, doc);
   const changes = new Map<string, ResourceChange>(plan.changes.map((c) => [c.name, c]));
   let added = 0;

@@ -81,7 +81,7 @@ export function walkRefs(
 export function toRawJson(v: Value): unknown {
   if (v instanceof Ref) return v.text;
   if (v instanceof Template)
-    return v.parts.map((p) => (p instanceof Ref ? p.text : p.replace(/\$\{/g, '$${'))).join('');
+    return v.parts.map((p) => (p instanceof Ref ? p.text : p.replace(/\$\{/g, () => '$${'))).join('');
   if (Array.isArray(v)) return v.map(toRawJson);
   if (v !== null && typeof v === 'object')
     return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toRawJson(x)]));

@@ -5,5 +5,6 @@ export * from './config.js';
 export * from './expr.js';
 export * from './graph.js';
 export * from './normalize.js';
+export * from './operations.js';
 export * from './plan.js';
 export * from './values.js';

@@ -1,11 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
-import {
-  type AttributeInfo,
-  attributes,
-  type ResourceType,
-  schemas,
-  validateInputs,
-} from '../model/index.js';
+import { attributes, type ResourceType, schemas, validateInputs } from '../model/index.js';
 import type { BackendConfig, Lifecycle, Timeouts } from './config.js';
 import { fromRawJson, type Value } from './expr.js';
 
@@ -28,18 +22,6 @@ function get(obj: unknown, path: readonly (string | number)[]): unknown {
   return cur;
 }
 
-const attributeCache = new Map<ResourceType, AttributeInfo[]>();
-
-/** The attributes of a type, listed once: `attributes` builds them afresh on every call. */
-function attributesOf(type: ResourceType): AttributeInfo[] {
-  let attrs = attributeCache.get(type);
-  if (!attrs) {
-    attrs = attributes(schemas[type]);
-    attributeCache.set(type, attrs);
-  }
-  return attrs;
-}
-
 /**
  * Turns a resource's raw properties (plain JSON whose strings may hold `${...}`) into validated
  * properties: `name` defaults to the resource name, local paths are made absolute against `dir`,
@@ -53,7 +35,7 @@ export function normalizeProperties(
   dir: string,
 ): { properties: Record<string, Value>; problems: PropertyProblem[] } {
   const props: Record<string, unknown> = structuredClone(raw);
-  const attrs = attributesOf(type);
+  const attrs = attributes(schemas[type]);
   const problems: PropertyProblem[] = [];
   for (const a of attrs) {
     if (!a.input) {

@@ -5,6 +5,7 @@ import type { StateDoc, StateResource } from '../state/types.js';
 import type { StackConfig } from './config.js';
 import type { Ref } from './expr.js';
 import type { Graph } from './graph.js';
+import { operationCycle } from './operations.js';
 import { deepEqual, getPath, resolveValue, UNKNOWN } from './values.js';
 
 /** What apply will do to one resource. */
@@ -325,7 +326,7 @@ export function makePlan(
   for (const o of config.outputs.values())
     outputs[o.name] = { value: resolveValue(o.value, lookup), sensitive: o.sensitive };
 
-  return {
+  const plan: Plan = {
     formatVersion: PLAN_FORMAT_VERSION,
     stack: config.name,
     lineage: priorDoc?.lineage ?? null,
@@ -335,6 +336,9 @@ export function makePlan(
     errors,
     ...(opts.targets?.length ? { targets: opts.targets } : {}),
   };
+  const cycle = operationCycle(config, graph, plan, state);
+  if (cycle) errors.push(cycle);
+  return plan;
 }
 
 /** Errors for a plan that would destroy resources marked preventDestroy (whole-stack destroy). */

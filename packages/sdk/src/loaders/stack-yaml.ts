@@ -66,14 +66,40 @@ function hasDuplicateKeys(node: unknown): boolean {
  */
 function parseStackYaml(text: string): { doc: ParsedYaml; lc: LineCounter } {
   const lc = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false });
+  const doc = withPlainEnv(() =>
+    parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false }),
+  );
   if (!hasDuplicateKeys(doc.contents)) return { doc, lc };
   // A fresh counter: the first parse already recorded every line start in `lc`.
   const again = new LineCounter();
   return {
-    doc: parseDocument(text, { lineCounter: again, prettyErrors: false, uniqueKeys: true }),
+    doc: withPlainEnv(() =>
+      parseDocument(text, { lineCounter: again, prettyErrors: false, uniqueKeys: true }),
+    ),
     lc: again,
   };
+}
+
+/**
+ * Runs `fn` with `process.env` replaced by a plain copy of it. yaml's parser reads
+ * `process.env.LOG_TOKENS` once per token (half a million in a stack of 10,000 resources), and each
+ * read of the real environment object is a call into the runtime: a tenth or more of the parse. `fn`
+ * is synchronous, so nothing else runs while the copy stands in, and the real environment is put back
+ * even when `fn` throws.
+ */
+function withPlainEnv<T>(fn: () => T): T {
+  const env = process.env;
+  try {
+    process.env = { ...env };
+  } catch {
+    // A runtime whose environment object cannot be replaced: parse as it is.
+    return fn();
+  }
+  try {
+    return fn();
+  } finally {
+    process.env = env;
+  }
 }
 
 /** Like {@link loadStackFile}, from text already read; `file` names it in messages. */
