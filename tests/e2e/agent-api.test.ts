@@ -1,35 +1,23 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { AgentApiError, AgentClient } from '@stratus/sdk/client';
-import { AGENT, type AgentEnv, agentEnv, hostObjectsFor } from './helpers.js';
+import { type AgentEnv, agentEnv, hostObjectsFor } from './helpers.js';
 
 let t: AgentEnv;
-let agent: ChildProcess;
 let client: AgentClient;
 const noRetry = { maxElapsedMs: 0, initialDelayMs: 1, maxDelayMs: 1 };
 
 before(async () => {
   t = agentEnv('api');
-  agent = spawn(
-    process.execPath,
-    [AGENT, '--state-dir', t.stateDir, '--socket', t.env.STRATUS_AGENT_SOCKET!],
-    {
-      stdio: ['ignore', 'ignore', 'inherit'],
-    },
-  );
-  const deadline = Date.now() + 60_000;
-  while (!existsSync(t.env.STRATUS_AGENT_SOCKET!) && Date.now() < deadline)
-    await new Promise((r) => setTimeout(r, 200));
+  await t.startAgent();
   client = new AgentClient({ socket: t.env.STRATUS_AGENT_SOCKET!, tokenFile: join(t.stateDir, 'token') });
 });
 
 after(async () => {
   await client?.close();
-  agent?.kill('SIGTERM');
   await t.cleanup([]);
 });
 

@@ -1,26 +1,13 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { AGENT, type AgentEnv, agentEnv, CLI, hostObjectsFor, IMAGE, ROOT, sh, stateIds } from './helpers.js';
+import { type AgentEnv, agentEnv, CLI, hostObjectsFor, IMAGE, ROOT, sh, stateIds } from './helpers.js';
 
 let t: AgentEnv;
 let stack: string;
 let state: string;
-const agents: ChildProcess[] = [];
-
-function startAgent(): ChildProcess {
-  const a = spawn(
-    process.execPath,
-    [AGENT, '--state-dir', t.stateDir, '--socket', t.env.STRATUS_AGENT_SOCKET!],
-    {
-      stdio: ['ignore', 'ignore', 'ignore'],
-    },
-  );
-  agents.push(a);
-  return a;
-}
 
 async function until(what: string, cond: () => boolean, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
@@ -44,7 +31,6 @@ before(() => {
 });
 
 after(async () => {
-  for (const a of agents) a.kill('SIGKILL');
   await t.cleanup([state]);
 });
 
@@ -54,8 +40,7 @@ const records = (c: string) => {
 };
 
 test('the agent killed in the middle of an apply: the next apply converges with no duplicates', async () => {
-  const first = startAgent();
-  await until('agent socket', () => existsSync(t.env.STRATUS_AGENT_SOCKET!));
+  const first = await t.startAgent();
   const apply = spawn(process.execPath, [CLI, 'apply', '--auto-approve', '--state', state, stack], {
     env: { ...process.env, ...t.env, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -69,7 +54,7 @@ test('the agent killed in the middle of an apply: the next apply converges with 
   await until('server record', () => records('servers').length > 0);
   first.kill('SIGKILL');
   await new Promise((r) => first.on('exit', r));
-  startAgent();
+  await t.startAgent();
   const code = await applyDone;
   // The interrupted apply either retried through the restart or failed; both are fine. What matters:
   const again = await t.stratus('apply', '--auto-approve', '--state', state, stack);

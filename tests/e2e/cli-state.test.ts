@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { type PgServer, startPostgres } from '../../packages/sdk/src/state/pg-server.js';
-import { AGENT, type AgentEnv, agentEnv, CLI, hostObjectsFor, run, stateIds } from './helpers.js';
+import { type AgentEnv, agentEnv, CLI, hostObjectsFor, run, stateIds } from './helpers.js';
 
 /** Networks only: no VM, so these run in seconds against the real agent. */
 const STACK = (n: number, mtu = 1500) =>
@@ -15,26 +15,17 @@ const STACK = (n: number, mtu = 1500) =>
   ).join('')}outputs:\n  first_bridge: \${net0.bridge}\n`;
 
 let t: AgentEnv;
-let agent: ChildProcess;
 let pg: PgServer;
 const states: string[] = [];
 
 before(async () => {
   t = agentEnv('cli');
-  agent = spawn(
-    process.execPath,
-    [AGENT, '--state-dir', t.stateDir, '--socket', t.env.STRATUS_AGENT_SOCKET!],
-    { stdio: 'ignore' },
-  );
-  const deadline = Date.now() + 60_000;
-  while (!existsSync(t.env.STRATUS_AGENT_SOCKET!) && Date.now() < deadline)
-    await new Promise((r) => setTimeout(r, 100));
+  await t.startAgent();
   pg = await startPostgres();
 });
 
 after(async () => {
   await t.cleanup(states);
-  agent.kill('SIGTERM');
   await pg?.stop();
 });
 

@@ -2,7 +2,7 @@
  * Helpers for end-to-end tests against a real stratus-agent, libvirt, bridges and dnsmasq. Every test
  * gets a private agent state dir and socket; `cleanup` removes what it created, also after failures.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -47,6 +47,8 @@ export interface AgentEnv {
   stateDir: string;
   env: NodeJS.ProcessEnv;
   stratus(...args: string[]): Promise<Run>;
+  /** Starts this env's own agent and waits until its socket is there; cleanup stops it. */
+  startAgent(): Promise<ChildProcess>;
   /** The pid of the agent serving this env (from its host info), if one runs. */
   agentPid(): number | null;
   /** Destroys stacks by their state files, kills the agent, removes host objects and files. */
@@ -59,11 +61,27 @@ export function agentEnv(prefix: string): AgentEnv {
   spawnSync('chmod', ['0711', dir]);
   const stateDir = join(dir, 'agent');
   const env = { STRATUS_AGENT_STATE_DIR: stateDir, STRATUS_AGENT_SOCKET: join(dir, 'agent.sock') };
+  const agents: ChildProcess[] = [];
   const self: AgentEnv = {
     dir,
     stateDir,
     env,
     stratus: (...args) => run(process.execPath, [CLI, ...args], env),
+    async startAgent() {
+      const a = spawn(
+        process.execPath,
+        [AGENT, '--state-dir', stateDir, '--socket', env.STRATUS_AGENT_SOCKET],
+        {
+          stdio: ['ignore', 'ignore', 'inherit'],
+        },
+      );
+      agents.push(a);
+      const deadline = Date.now() + 60_000;
+      while (!existsSync(env.STRATUS_AGENT_SOCKET) && a.exitCode === null && Date.now() < deadline)
+        await new Promise((r) => setTimeout(r, 100));
+      if (!existsSync(env.STRATUS_AGENT_SOCKET)) throw new Error(`agent did not start (exit ${a.exitCode})`);
+      return a;
+    },
     agentPid() {
       const r = spawnSync('pgrep', ['-f', `--state-dir ${stateDir}`], { encoding: 'utf8' });
       const pid = Number(r.stdout.trim().split('\n')[0]);
@@ -77,6 +95,7 @@ export function agentEnv(prefix: string): AgentEnv {
         sweep(stateIds(f));
       }
       sweepAgentRecords(stateDir);
+      for (const a of agents) a.kill('SIGKILL');
       const pid = self.agentPid();
       if (pid) {
         try {

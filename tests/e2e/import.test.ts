@@ -1,14 +1,12 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { AgentClient } from '@stratus/sdk/client';
-import { AGENT, type AgentEnv, agentEnv, hostObjectsFor, IMAGE, run, stateIds } from './helpers.js';
+import { type AgentEnv, agentEnv, hostObjectsFor, IMAGE, run, stateIds } from './helpers.js';
 
 let t: AgentEnv;
-let agent: ChildProcess;
 const bridge = `brleg${randomUUID().slice(0, 6)}`;
 const domain = `legacy-${randomUUID().slice(0, 8)}`;
 const domainUuid = randomUUID();
@@ -17,14 +15,7 @@ let state: string;
 before(async () => {
   t = agentEnv('import');
   state = join(t.dir, 'state.json');
-  agent = spawn(
-    process.execPath,
-    [AGENT, '--state-dir', t.stateDir, '--socket', t.env.STRATUS_AGENT_SOCKET!],
-    { stdio: 'ignore' },
-  );
-  const deadline = Date.now() + 60_000;
-  while (!existsSync(t.env.STRATUS_AGENT_SOCKET!) && Date.now() < deadline)
-    await new Promise((r) => setTimeout(r, 100));
+  await t.startAgent();
 });
 
 after(async () => {
@@ -32,7 +23,6 @@ after(async () => {
   await run('virsh', ['-c', 'qemu:///system', 'undefine', domainUuid]);
   await run('ip', ['link', 'delete', bridge]);
   await t.cleanup([state]);
-  agent.kill('SIGTERM');
 });
 
 const STACK = `name: legacy
