@@ -83,9 +83,13 @@ export function agentEnv(prefix: string): AgentEnv {
       return a;
     },
     agentPid() {
-      const r = spawnSync('pgrep', ['-f', `--state-dir ${stateDir}`], { encoding: 'utf8' });
-      const pid = Number(r.stdout.trim().split('\n')[0]);
-      return Number.isInteger(pid) && pid > 0 ? pid : null;
+      // The agent claims its state dir with a pid file (also when the CLI started it).
+      try {
+        const pid = Number(readFileSync(join(stateDir, 'agent.pid'), 'utf8').trim());
+        return Number.isInteger(pid) && pid > 0 ? pid : null;
+      } catch {
+        return null;
+      }
     },
     async cleanup(stateFiles) {
       for (const f of stateFiles) {
