@@ -1,3 +1,4 @@
+import type { Static, TArray, TObject, TOptional, TProperties, TSchema } from '@sinclair/typebox';
 import type { SourceRange } from '../diagnostics/index.js';
 import type { AttributesOf, InputsOf } from '../model/index.js';
 import { attributes, type ResourceType, schemas } from '../model/index.js';
@@ -18,31 +19,36 @@ export type AllAttributes<T extends ResourceType> = AttributesOf<SchemaOf<T>>;
 export type Reference<R extends ResourceType> = Resource<R> | IdToken<R>;
 
 /**
- * What a property accepts where the schema has a value of type `V` under the key `K`. An input attribute
- * named after a resource type (`image`, `network`, `subnet`) holds the id of a resource of that type (the
- * schema's `ref` metadata; a test keeps the two in step), so it takes a {@link Reference}; anything else
- * takes its plain value or a token of the same type.
+ * What a property accepts where the schema is `S`: read from the schema's own type, so references
+ * (`ref` metadata) take a construct of that type or its `id`, arrays and objects recurse, and anything
+ * else takes its plain value or a token of the same type.
  */
-export type Input<V, K = ''> = [K] extends [ResourceType]
-  ? [V] extends [string]
-    ? Reference<K>
-    : Plain<V>
-  : Plain<V>;
-// Tuples of one element ([V] extends ...) keep unions such as 'bios' | 'uefi' whole.
-type Plain<V> = [V] extends [readonly (infer E)[]]
-  ? Input<E>[] | Token<V>
-  : [V] extends [object]
-    ? { [P in keyof V]: Input<Exclude<V[P], undefined>, P> } | Token<V>
-    : V | Token<V>;
+export type PropFor<S> = S extends { readonly ref: infer R extends ResourceType }
+  ? Reference<R>
+  : S extends TArray<infer I>
+    ? PropFor<I>[] | Token<Static<S>>
+    : S extends TObject<infer P>
+      ? PropsFor<P> | Token<Static<S>>
+      : S extends TSchema
+        ? Static<S> | Token<Static<S>>
+        : never;
 
-/**
- * Properties of a resource of type `T`, typed from its schema. All are optional here: the schema's
- * builder types do not say which attributes have defaults, so a missing required one is reported when
- * the program is loaded (at the `new` expression), as the stack file loader does.
- */
-export type PropsOf<T extends ResourceType> = {
-  [K in keyof InputAttributes<T>]?: Input<Exclude<InputAttributes<T>[K], undefined>, K>;
+/** Keys the user may leave out: optional in the schema, or with a default (see `Defaulted`). */
+type OptionalKeys<P extends TProperties> = {
+  [K in keyof P]: P[K] extends TOptional<TSchema>
+    ? K
+    : P[K] extends { readonly default: unknown }
+      ? K
+      : never;
+}[keyof P];
+
+/** Props of an object schema's properties: required exactly where the schema requires a value. */
+export type PropsFor<P extends TProperties> = { [K in Exclude<keyof P, OptionalKeys<P>>]: PropFor<P[K]> } & {
+  [K in OptionalKeys<P>]?: PropFor<P[K]>;
 };
+
+/** Properties of a resource of type `T`, typed from its schema's input attributes. */
+export type PropsOf<T extends ResourceType> = PropsFor<SchemaOf<T>['inputs']['properties']>;
 
 /** Tokens of every attribute of `T`: `web.attrs.accessIpV4` is a `Token<string>`. */
 export type AttributeTokens<T extends ResourceType> = {
@@ -107,19 +113,24 @@ export abstract class Resource<T extends ResourceType = ResourceType> {
   }
 }
 
+/** Props and options; props may be left out only when the type requires none. */
+type PropsArgs<T extends ResourceType> =
+  Record<string, never> extends PropsOf<T>
+    ? [props?: PropsOf<T>, options?: ResourceOptions<T>]
+    : [props: PropsOf<T>, options?: ResourceOptions<T>];
+
 /** The class of resources of type `T`: `new Server(stack, 'web', { ... }, { dependsOn: [...] })`. */
 export type ResourceClass<T extends ResourceType> = new (
   stack: Stack,
   name: string,
-  props?: PropsOf<T>,
-  options?: ResourceOptions<T>,
+  ...args: PropsArgs<T>
 ) => Resource<T>;
 
 /** Makes the construct class of a resource type from the registry: `class Server extends resourceClass('server') {}`. */
 export function resourceClass<T extends ResourceType>(type: T): ResourceClass<T> {
   return class extends Resource<T> {
-    constructor(stack: Stack, name: string, props: PropsOf<T> = {}, options: ResourceOptions<T> = {}) {
-      super(stack, type, name, props, options);
+    constructor(stack: Stack, name: string, ...[props, options]: PropsArgs<T>) {
+      super(stack, type, name, props ?? ({} as PropsOf<T>), options ?? {});
     }
-  };
+  } as unknown as ResourceClass<T>;
 }

@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox';
+import { type Static, type TSchema, type TString, Type } from '@sinclair/typebox';
 import type { AttrMeta } from './meta.js';
 
 type Opts = AttrMeta & { description: string; default?: unknown };
@@ -23,9 +23,18 @@ export const Hostname = (o: Opts) =>
     ...o,
   });
 
-/** A reference to another resource: its id. */
-export const Ref = (type: AttrMeta['ref'] & string, o: Omit<Opts, 'ref'>) =>
-  Type.String({ ref: type, minLength: 1, ...o });
+/** A reference to another resource: its id. The type carries the referenced type, for constructs. */
+export const Ref = <R extends NonNullable<AttrMeta['ref']>>(type: R, o: Omit<Opts, 'ref'>) =>
+  Type.String({ ref: type, minLength: 1, ...o }) as TString & { readonly ref: R };
+
+/**
+ * Marks, in its TypeScript type, that a schema has a `default` (set in its options as usual), so typed
+ * front ends know the attribute may be left out. Throws if the schema has no default.
+ */
+export function Defaulted<S extends TSchema>(schema: S): S & { readonly default: Static<S> } {
+  if (!('default' in schema)) throw new Error('Defaulted: the schema has no default');
+  return schema as S & { readonly default: Static<S> };
+}
 
 /** A human-readable name. */
 export const Name = (o: Opts) => Type.String({ minLength: 1, maxLength: 255, ...o });

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { Name } from '../formats.js';
+import { Defaulted, Name } from '../formats.js';
 import { defineResource } from '../resource.js';
 
 /** A layer-2 network (Neutron network): a Linux bridge on each host. */
@@ -10,13 +10,15 @@ export const network = defineResource({
   inputs: Type.Object(
     {
       name: Type.Optional(Name({ description: 'Display name.', updatableLive: true })),
-      mtu: Type.Integer({
-        minimum: 576,
-        maximum: 9000,
-        default: 1500,
-        requiresReplace: true,
-        description: 'MTU of the network; handed to guests by DHCP.',
-      }),
+      mtu: Defaulted(
+        Type.Integer({
+          minimum: 576,
+          maximum: 9000,
+          default: 1500,
+          requiresReplace: true,
+          description: 'MTU of the network; handed to guests by DHCP.',
+        }),
+      ),
     },
     { additionalProperties: false },
   ),

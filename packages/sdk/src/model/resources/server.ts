@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { Hostname, Ipv4, Name, Ref } from '../formats.js';
+import { Defaulted, Hostname, Ipv4, Name, Ref } from '../formats.js';
 import { defineResource } from '../resource.js';
 
 /** A virtual machine (Nova server): a libvirt domain on a qcow2 overlay with a config drive. */
@@ -19,30 +19,38 @@ export const server = defineResource({
         }),
       ),
       image: Ref('image', { requiresReplace: true, description: 'Image the root disk is an overlay of.' }),
-      vcpus: Type.Integer({
-        minimum: 1,
-        maximum: 64,
-        default: 1,
-        requiresReplace: true,
-        description: 'vCPUs.',
-      }),
-      memoryMb: Type.Integer({
-        minimum: 64,
-        maximum: 1048576,
-        default: 256,
-        requiresReplace: true,
-        description: 'Memory in MiB.',
-      }),
-      firmware: Type.Union([Type.Literal('bios'), Type.Literal('uefi')], {
-        default: 'bios',
-        requiresReplace: true,
-        description: 'Boot firmware.',
-      }),
-      machine: Type.Union([Type.Literal('pc'), Type.Literal('q35')], {
-        default: 'pc',
-        requiresReplace: true,
-        description: 'QEMU machine type.',
-      }),
+      vcpus: Defaulted(
+        Type.Integer({
+          minimum: 1,
+          maximum: 64,
+          default: 1,
+          requiresReplace: true,
+          description: 'vCPUs.',
+        }),
+      ),
+      memoryMb: Defaulted(
+        Type.Integer({
+          minimum: 64,
+          maximum: 1048576,
+          default: 256,
+          requiresReplace: true,
+          description: 'Memory in MiB.',
+        }),
+      ),
+      firmware: Defaulted(
+        Type.Union([Type.Literal('bios'), Type.Literal('uefi')], {
+          default: 'bios',
+          requiresReplace: true,
+          description: 'Boot firmware.',
+        }),
+      ),
+      machine: Defaulted(
+        Type.Union([Type.Literal('pc'), Type.Literal('q35')], {
+          default: 'pc',
+          requiresReplace: true,
+          description: 'QEMU machine type.',
+        }),
+      ),
       networks: Type.Array(
         Type.Object(
           {
@@ -76,11 +84,13 @@ export const server = defineResource({
           description: 'Initial administrator password, on the config drive as admin_pass; never shown.',
         }),
       ),
-      publicKeys: Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]+$' }), Type.String({ minLength: 1 }), {
-        default: {},
-        requiresReplace: true,
-        description: 'SSH public keys by name, written to the config drive.',
-      }),
+      publicKeys: Defaulted(
+        Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]+$' }), Type.String({ minLength: 1 }), {
+          default: {},
+          requiresReplace: true,
+          description: 'SSH public keys by name, written to the config drive.',
+        }),
+      ),
     },
     { additionalProperties: false },
   ),

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { Cidr4, Ipv4, Name, Ref } from '../formats.js';
+import { Cidr4, Defaulted, Ipv4, Name, Ref } from '../formats.js';
 import { defineResource } from '../resource.js';
 
 /** An IPv4 subnet of a network (Neutron subnet), with static DHCP leases handed out by the agent's IPAM. */
@@ -37,11 +37,13 @@ export const subnet = defineResource({
           },
         ),
       ),
-      dnsNameservers: Type.Array(Ipv4({ description: 'A DNS server address.' }), {
-        default: [],
-        updatableLive: true,
-        description: 'DNS servers handed to guests by DHCP.',
-      }),
+      dnsNameservers: Defaulted(
+        Type.Array(Ipv4({ description: 'A DNS server address.' }), {
+          default: [],
+          updatableLive: true,
+          description: 'DNS servers handed to guests by DHCP.',
+        }),
+      ),
     },
     { additionalProperties: false },
   ),
