@@ -123,6 +123,18 @@ test('quickstart: apply, boot, reach over HTTP, plan empty, repair drift, plan a
     /# server web will be updated in place \(drift: its libvirt domain was deleted outside Stratus\)/,
   );
   assert.equal((await run('virsh', ['-c', 'qemu:///system', 'domstate', domain])).stdout.trim(), 'running');
+  // Its definition changed with virsh (two vCPUs from the next boot on): put back, with a restart.
+  assert.equal(
+    (await run('virsh', ['-c', 'qemu:///system', 'setvcpus', domain, '2', '--config', '--maximum'])).code,
+    0,
+  );
+  assert.equal((await run('virsh', ['-c', 'qemu:///system', 'setvcpus', domain, '2', '--config'])).code, 0);
+  await driftPlan(
+    /# server web will be updated in place \(drift: its libvirt domain was changed outside Stratus: vcpus 2, want 1\)/,
+  );
+  const vcpus = await run('virsh', ['-c', 'qemu:///system', 'vcpucount', domain, '--config', '--maximum']);
+  assert.equal(vcpus.stdout.trim(), '1');
+  assert.equal((await run('virsh', ['-c', 'qemu:///system', 'domstate', domain])).stdout.trim(), 'running');
   const settled = await t.stratus('plan', '-detailed-exitcode', '--state', state, stack);
   assert.equal(settled.code, 0, settled.stdout + settled.stderr);
 

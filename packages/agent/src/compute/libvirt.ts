@@ -126,6 +126,13 @@ export class LibvirtCompute {
       }
       const state = mapDomainState((await hv.domainGetInfo(dom)).state);
       // `other` is a domain on its way down (or in a transient state): the next reconcile starts it.
+      if (spec.redefine && !spec.adopted && state === 'running') {
+        await ignore(hv.domainDestroy(dom), NOT_RUNNING_RE);
+        dom = await hv.domainDefineXML(xml);
+        await hv.domainCreate(dom);
+        log.info('domain redefined from spec and restarted', { serverId: spec.serverId, name });
+        return { action: 'started', state: mapDomainState((await hv.domainGetInfo(dom)).state) };
+      }
       if (state === 'running' || state === 'other') return { action: 'unchanged', state };
       if (state === 'paused') {
         await hv.domainResume(dom);

@@ -31,6 +31,8 @@ export interface DomainSpec {
   nvram?: string;
   /** The domain was made outside Stratus and imported: it is started as defined, never redefined. */
   adopted?: boolean;
+  /** Redefine even a running domain from this spec (stopping and starting it), to undo outside changes. */
+  redefine?: boolean;
 }
 
 /** What an existing domain's XML says, for importing it. */

@@ -76,11 +76,39 @@ const STATUS: Record<DomainState, string> = {
 export function serverService(ctx: AgentContext): ResourceService {
   const dir = (id: string) => paths.instance(ctx, id);
 
+  /**
+   * How the domain's definition differs from the server's spec (changed with virsh, say), in words, or
+   * undefined. Adopted domains keep their own definition, so they are not compared.
+   */
+  const definitionDrift = async (rec: ServerRecord): Promise<string | undefined> => {
+    if (rec.internal.adopted || rec.status.status === 'BUILD') return undefined;
+    let facts: DomainFacts;
+    try {
+      facts = await ctx.compute.inspectDomain(rec.id);
+    } catch (e) {
+      if (ComputeError.isInstance(e) && e.code === 'domain_not_found') return undefined;
+      throw e;
+    }
+    const found: string[] = [];
+    if (facts.vcpus !== rec.spec.vcpus) found.push(`vcpus ${facts.vcpus}, want ${rec.spec.vcpus}`);
+    if (facts.memoryMiB !== rec.spec.memoryMb)
+      found.push(`memory ${facts.memoryMiB} MiB, want ${rec.spec.memoryMb}`);
+    const macs = new Set(facts.nics.map((n) => n.mac));
+    for (const p of rec.internal.ports) if (!macs.has(p.mac)) found.push(`NIC ${p.mac} is missing`);
+    return found.length ? found.join('; ') : undefined;
+  };
+
   const withLive = async (rec: ServerRecord): Promise<ApiRecord> => {
     const state = await ctx.compute.domainState(rec.id);
+    const drift = state === 'absent' ? undefined : await definitionDrift(rec);
+    const { drift: _old, ...status } = rec.status;
     return publicRecord({
       ...rec,
-      status: { ...rec.status, status: rec.status.status === 'BUILD' ? 'BUILD' : STATUS[state] },
+      status: {
+        ...status,
+        status: rec.status.status === 'BUILD' ? 'BUILD' : STATUS[state],
+        ...(drift ? { drift } : {}),
+      },
     });
   };
 
@@ -210,6 +238,8 @@ export function serverService(ctx: AgentContext): ResourceService {
       consoleLog,
       nvram: spec.firmware === 'uefi' ? join(d, 'OVMF_VARS.fd') : undefined,
       adopted: adopted !== undefined,
+      // A definition changed outside Stratus is put back, which restarts the domain.
+      redefine: (await definitionDrift(rec)) !== undefined,
     });
     rec.status = {
       status: 'ACTIVE',

@@ -124,7 +124,8 @@ export async function refresh(
     }
     const d = h.drift?.(attrs);
     if (d && r.status === 'ready') drift.set(r.name, d);
-    return { ...r, attributes: { ...r.attributes, ...attrs } };
+    // The agent is the authority: what it reports replaces what state remembered.
+    return { ...r, attributes: attrs };
   });
   return {
     state: { ...state, resources: resources.filter((r): r is StateResource => r !== null) },

@@ -36,7 +36,9 @@ export const agentHandlers: HandlerSet = {
           : [],
       );
     },
-    (a) => SERVER_DRIFT[a.status as string],
+    (a) =>
+      SERVER_DRIFT[a.status as string] ??
+      (a.drift ? `its libvirt domain was changed outside Stratus: ${a.drift}` : undefined),
   ),
 };
 

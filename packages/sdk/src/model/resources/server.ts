@@ -111,5 +111,10 @@ export const server = defineResource({
     }),
     domain: Type.String({ description: 'libvirt domain name.' }),
     consoleLog: Type.String({ description: 'Path of the serial console log on the host.' }),
+    drift: Type.Optional(
+      Type.String({
+        description: "How the domain's definition differs from the spec, when changed outside Stratus.",
+      }),
+    ),
   }),
 });
