@@ -47,8 +47,8 @@ export interface AgentEnv {
   stateDir: string;
   env: NodeJS.ProcessEnv;
   stratus(...args: string[]): Promise<Run>;
-  /** Starts this env's own agent and waits until its socket is there; cleanup stops it. */
-  startAgent(): Promise<ChildProcess>;
+  /** Starts this env's own agent (with extra flags) and waits until its socket is there; cleanup stops it. */
+  startAgent(...extra: string[]): Promise<ChildProcess>;
   /** The pid of the agent serving this env (from its host info), if one runs. */
   agentPid(): number | null;
   /** Destroys stacks by their state files, kills the agent, removes host objects and files. */
@@ -67,10 +67,10 @@ export function agentEnv(prefix: string): AgentEnv {
     stateDir,
     env,
     stratus: (...args) => run(process.execPath, [CLI, ...args], env),
-    async startAgent() {
+    async startAgent(...extra) {
       const a = spawn(
         process.execPath,
-        [AGENT, '--state-dir', stateDir, '--socket', env.STRATUS_AGENT_SOCKET],
+        [AGENT, '--state-dir', stateDir, '--socket', env.STRATUS_AGENT_SOCKET, ...extra],
         {
           stdio: ['ignore', 'ignore', 'inherit'],
         },

@@ -21,8 +21,10 @@ const log = logger('agent');
 export interface AgentOptions {
   stateDir: string;
   socket: string;
-  /** Also listen on TCP `host:port` (plain HTTP; put it behind TLS or keep it on loopback). */
+  /** Also listen on TCP `host:port`: HTTPS with `tls`; plain HTTP only on a loopback address. */
   listen?: string;
+  /** PEM certificate and key files for the TCP listener. */
+  tls?: { certFile: string; keyFile: string };
   virtType: 'auto' | VirtType;
   libvirtUri: string;
   /** How often dnsmasq and bridges are checked and revived, in ms. */
@@ -125,12 +127,20 @@ export class StratusAgent {
     if (this.opts.listen) {
       const m = /^(.*):(\d+)$/.exec(this.opts.listen);
       if (!m) throw new Error(`--listen must be host:port, got ${this.opts.listen}`);
-      const tcp = make();
+      const loopback = /^(127\.\d+\.\d+\.\d+|localhost|\[?::1\]?)$/.test(m[1]!);
+      // The bearer token must not cross a network in clear text.
+      if (!this.opts.tls && !loopback)
+        throw new Error(`--listen ${this.opts.listen} is not loopback: give --tls-cert and --tls-key`);
+      const tls = this.opts.tls && {
+        cert: await readFile(this.opts.tls.certFile),
+        key: await readFile(this.opts.tls.keyFile),
+      };
+      const tcp = createApiServer({ token, services, hostInfo }, tls);
       await new Promise<void>((resolve, reject) =>
         tcp.once('error', reject).listen(Number(m[2]), m[1], resolve),
       );
       this.servers.push(tcp);
-      log.info('listening', { tcp: this.opts.listen });
+      log.info('listening', { tcp: this.opts.listen, tls: tls !== undefined });
     }
     this.timer = setInterval(() => void this.supervise(), this.opts.superviseEveryMs ?? 10_000);
     this.timer.unref();

@@ -9,7 +9,9 @@ const USAGE = `Usage: stratus-agent [options]
   --state-dir DIR     Records, image cache, instances, token (default /var/lib/stratus-agent,
                       or STRATUS_AGENT_STATE_DIR)
   --socket PATH       Unix socket of the API (default /run/stratus-agent/agent.sock, or STRATUS_AGENT_SOCKET)
-  --listen HOST:PORT  Also serve the API on TCP
+  --listen HOST:PORT  Also serve the API on TCP (HTTPS with --tls-cert/--tls-key; plain only on loopback)
+  --tls-cert FILE, --tls-key FILE
+                      PEM certificate and key for --listen
   --virt-type auto|kvm|qemu
                       Domain type; auto probes whether KVM really runs guests (default auto,
                       or STRATUS_VIRT_TYPE)
@@ -27,6 +29,8 @@ async function main(): Promise<void> {
         'state-dir': { type: 'string' },
         socket: { type: 'string' },
         listen: { type: 'string' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
         'virt-type': { type: 'string' },
         'libvirt-uri': { type: 'string' },
         'log-level': { type: 'string' },
@@ -57,6 +61,10 @@ async function main(): Promise<void> {
     stateDir: paths.stateDir,
     socket: paths.socket,
     listen: values.listen as string | undefined,
+    tls:
+      values['tls-cert'] && values['tls-key']
+        ? { certFile: values['tls-cert'] as string, keyFile: values['tls-key'] as string }
+        : undefined,
     virtType: virtType as 'auto' | 'kvm' | 'qemu',
     libvirtUri: (values['libvirt-uri'] as string | undefined) ?? 'qemu:///system',
   });

@@ -1,5 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { formatPath, isResourceType, type ResourceType, schemas, validateInputs } from '@stratus/sdk/model';
 import { ComputeError } from '../compute/errors.js';
 import { logger } from '../host/log.js';
@@ -118,9 +119,9 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ApiDeps): 
   }
 }
 
-/** Creates the agent's HTTP server (not yet listening). */
-export function createApiServer(deps: ApiDeps): Server {
-  return createServer((req, res) => {
+/** Creates the agent's HTTP server (not yet listening); HTTPS when given a certificate and key. */
+export function createApiServer(deps: ApiDeps, tls?: { cert: Buffer; key: Buffer }): Server {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     const started = Date.now();
     route(req, res, deps)
       .catch((e: unknown) => {
@@ -145,5 +146,6 @@ export function createApiServer(deps: ApiDeps): Server {
           ms: Date.now() - started,
         }),
       );
-  });
+  };
+  return tls ? createHttpsServer(tls, handler) : createServer(handler);
 }

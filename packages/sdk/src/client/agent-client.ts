@@ -11,6 +11,8 @@ export interface AgentEndpoint {
   /** Bearer token, or a file holding it. */
   token?: string;
   tokenFile?: string;
+  /** PEM CA certificate(s) to trust for an `https://` url (e.g. the agent's self-signed certificate). */
+  ca?: string | Buffer;
 }
 
 /** Retry policy for transient failures (agent unreachable, 5xx marked retryable). */
@@ -47,7 +49,7 @@ export class AgentClient {
     private readonly retry: RetryPolicy = DEFAULT_RETRY,
   ) {
     this.dispatcher = new Agent({
-      connect: endpoint.socket ? { socketPath: endpoint.socket } : {},
+      connect: endpoint.socket ? { socketPath: endpoint.socket } : endpoint.ca ? { ca: endpoint.ca } : {},
       headersTimeout: 600_000,
       bodyTimeout: 600_000,
     });
