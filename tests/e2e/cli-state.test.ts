@@ -135,6 +135,48 @@ describe('CLI against a real agent', () => {
     }
   });
 
+  test('Ctrl-C once: nothing new starts, running operations finish, state is saved, exit 1; the next apply converges', async () => {
+    const stack = stackFile('stack-int', STACK(6));
+    const state = join(t.dir, 'int.json');
+    states.push(state);
+    const c = spawn(
+      process.execPath,
+      [CLI, 'apply', '--auto-approve', '--parallelism', '1', '--state', state, stack],
+      {
+        env: { ...process.env, ...t.env, NO_COLOR: '1' },
+      },
+    );
+    let out = '';
+    let sent = false;
+    c.stdout.on('data', (b: Buffer) => {
+      out += b;
+      // Interrupt once the first resource is done and the next one has started.
+      if (!sent && /Creation complete/.test(out) && (out.match(/Creating\.\.\./g) ?? []).length >= 2) {
+        sent = true;
+        c.kill('SIGINT');
+      }
+    });
+    c.stderr.on('data', (b: Buffer) => (out += b));
+    const code = await new Promise<number>((r) => c.on('close', (x) => r(x ?? 1)));
+    assert.equal(code, 1, out);
+    assert.match(out, /Interrupt received: starting nothing new/);
+    assert.match(out, /Apply interrupted\./);
+    assert.match(out, /skipped \(interrupted\)/);
+    const partial = stateIds(state);
+    assert.ok(partial.length >= 2 && partial.length < 12, `partial state: ${partial.length} resources`);
+    assert.equal(existsSync(`${state}.lock`), false, 'the lock is released');
+    const again = await t.stratus('apply', '--auto-approve', '--state', state, stack);
+    assert.equal(again.code, 0, again.stdout + again.stderr);
+    assert.equal(stateIds(state).length, 12);
+    const records = await run('ls', [join(t.stateDir, 'records', 'networks')]);
+    const mine = stateIds(state)
+      .filter((r) => r.type === 'network')
+      .map((r) => `${r.id}.json`);
+    for (const f of mine) assert.ok(records.stdout.includes(f));
+    const noop = await t.stratus('plan', '-detailed-exitcode', '--state', state, stack);
+    assert.equal(noop.code, 0, noop.stdout);
+  });
+
   test('force-unlock removes a stale lock only with its id', async () => {
     const stack = stackFile('stack-fu', STACK(1));
     const state = join(t.dir, 'fu.json');
