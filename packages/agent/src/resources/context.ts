@@ -1,7 +1,9 @@
 import { join } from 'node:path';
+import type { ApiRecord } from '../api/server.js';
 import type { LibvirtCompute } from '../compute/libvirt.js';
 import type { VirtType } from '../compute/types.js';
-import { type AgentRecordFile, KeyedMutex, type RecordStore } from '../store/records.js';
+import type { KeyedMutex } from '../host/mutex.js';
+import type { AgentRecordFile, RecordStore } from '../store/records.js';
 
 /** What every resource service shares. */
 export interface AgentContext {
@@ -22,13 +24,8 @@ export const paths = {
 };
 
 /** Returns a copy of a record without its private part, as the API shows it. */
-export function publicRecord(rec: AgentRecordFile) {
-  return { id: rec.id, type: rec.type, spec: rec.spec, status: rec.status } as {
-    id: string;
-    type: never;
-    spec: Record<string, unknown>;
-    status: Record<string, unknown>;
-  };
+export function publicRecord(rec: AgentRecordFile): ApiRecord {
+  return { id: rec.id, type: rec.type as ApiRecord['type'], spec: rec.spec, status: rec.status };
 }
 
 /** A new record stamped now. */
@@ -42,5 +39,3 @@ export function newRecord<S, O, P>(
   const now = new Date().toISOString();
   return { id, type, spec, status, internal, createdAt: now, updatedAt: now };
 }
-
-export { KeyedMutex };

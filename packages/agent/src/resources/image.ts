@@ -1,16 +1,20 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
+import type { AttributesOf, InputsOf, image } from '@stratus/sdk/model';
 import { ApiError, conflict } from '../api/errors.js';
-import type { ApiRecord, ResourceService } from '../api/server.js';
+import type { ResourceService } from '../api/server.js';
 import { importImage } from '../storage/images.js';
+import type { AgentRecordFile } from '../store/records.js';
 import { specChanges } from './changes.js';
 import { type AgentContext, newRecord, paths, publicRecord } from './context.js';
 
-type ImageSpec = { name?: string; source: string };
+type ImageSpec = InputsOf<typeof image>;
+/** An image as the agent records it. */
+export type ImageRecord = AgentRecordFile<ImageSpec, Partial<AttributesOf<typeof image>>>;
 
 /** Images: imported from a local file into the host image cache (`<stateDir>/images/<id>`). */
 export function imageService(ctx: AgentContext): ResourceService {
-  const get = async (id: string) => ctx.store.get('images', id);
+  const get = async (id: string) => ctx.store.get<ImageRecord>('images', id);
   const svc: ResourceService = {
     async ensure(id, body) {
       const spec = body as ImageSpec;
@@ -43,7 +47,7 @@ export function imageService(ctx: AgentContext): ResourceService {
       return rec ? publicRecord(rec) : null;
     },
     async list() {
-      return (await ctx.store.list('images')).map(publicRecord) as ApiRecord[];
+      return (await ctx.store.list<ImageRecord>('images')).map(publicRecord);
     },
     async delete(id) {
       await ctx.locks.run(id, async () => {

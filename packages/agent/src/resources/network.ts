@@ -1,5 +1,14 @@
 import { randomUUID } from 'node:crypto';
-import { checkSubnetRanges, defaultPools, firstHost, parseCidr } from '@stratus/sdk/model';
+import {
+  type AttributesOf,
+  checkSubnetRanges,
+  defaultPools,
+  firstHost,
+  type InputsOf,
+  type network,
+  parseCidr,
+  type subnet,
+} from '@stratus/sdk/model';
 import { ApiError, conflict, notFound } from '../api/errors.js';
 import type { ApiRecord, ResourceService } from '../api/server.js';
 import { run } from '../host/exec.js';
@@ -19,30 +28,23 @@ import type { DhcpHost } from '../network/types.js';
 import type { AgentRecordFile } from '../store/records.js';
 import { specChanges } from './changes.js';
 import { type AgentContext, newRecord, publicRecord } from './context.js';
+import type { ServerRecord } from './server.js';
 
 const log = logger('network');
 
-type NetworkSpec = { name?: string; mtu: number };
-type SubnetSpec = {
-  name?: string;
-  network: string;
-  cidr: string;
-  gatewayIp?: string;
-  allocationPools?: { start: string; end: string }[];
-  dnsNameservers: string[];
-};
+type NetworkSpec = InputsOf<typeof network>;
+type SubnetSpec = InputsOf<typeof subnet>;
 /** Who holds each allocated address: `dhcp`, or `server:<id>:<nic>` with its MAC and hostname. */
 export type Allocation = { owner: string; mac?: string; hostname?: string };
 export type SubnetRecord = AgentRecordFile<
   SubnetSpec,
-  Record<string, unknown>,
+  Partial<AttributesOf<typeof subnet>>,
   { allocations: Record<string, Allocation> }
 >;
-export type NetworkRecord = AgentRecordFile<NetworkSpec>;
+export type NetworkRecord = AgentRecordFile<NetworkSpec, Partial<AttributesOf<typeof network>>>;
 
 /** A network's bridge: named after its id, or the name it had when it was adopted by import. */
-export const bridgeOf = (net: NetworkRecord): string =>
-  (net.status.bridge as string | undefined) ?? bridgeName(net.id);
+export const bridgeOf = (net: NetworkRecord): string => net.status.bridge ?? bridgeName(net.id);
 
 /** Lock key of everything that changes a network's DHCP service or its subnets' allocations. */
 export const netLock = (networkId: string) => `network:${networkId}`;
@@ -71,8 +73,8 @@ export async function reconcileDhcp(ctx: AgentContext, net: NetworkRecord): Prom
       subnets: subnets.map((s) => ({
         subnetId: s.id,
         cidr: s.spec.cidr,
-        gatewayIp: (s.status.gatewayIp as string | null) ?? null,
-        dhcpServerIp: s.status.dhcpIp as string,
+        gatewayIp: s.status.gatewayIp ?? null,
+        dhcpServerIp: s.status.dhcpIp!,
         dnsNameservers: s.spec.dnsNameservers,
       })),
       hosts,
@@ -100,10 +102,7 @@ export async function superviseNetwork(ctx: AgentContext, id: string): Promise<v
 /** Plugs existing server taps back into a network's bridge (after the bridge was recreated). */
 async function reattachTaps(ctx: AgentContext, net: NetworkRecord): Promise<void> {
   const networkId = net.id;
-  type Ports = { ports: { network: string; tap: string }[] };
-  for (const srv of await ctx.store.list<
-    AgentRecordFile<Record<string, unknown>, Record<string, unknown>, Ports>
-  >('servers')) {
+  for (const srv of await ctx.store.list<ServerRecord>('servers')) {
     for (const p of srv.internal.ports ?? []) {
       if (p.network !== networkId) continue;
       try {
@@ -207,7 +206,7 @@ export function allocate(
   }
   if (held) delete s.internal.allocations[held[0]];
   const used = new Set(Object.keys(s.internal.allocations));
-  if (s.status.gatewayIp) used.add(s.status.gatewayIp as string);
+  if (s.status.gatewayIp) used.add(s.status.gatewayIp);
   let ip: string;
   try {
     ip = allocateIp(s.status.allocationPools as { start: string; end: string }[], used, requested);
@@ -268,7 +267,7 @@ export function subnetService(ctx: AgentContext): ResourceService {
       return rec ? publicRecord(rec) : null;
     },
     async list() {
-      return (await ctx.store.list<SubnetRecord>('subnets')).map(publicRecord) as ApiRecord[];
+      return (await ctx.store.list<SubnetRecord>('subnets')).map(publicRecord);
     },
     async delete(id) {
       const rec = await ctx.store.get<SubnetRecord>('subnets', id);

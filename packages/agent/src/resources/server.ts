@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { isInNet, parseCidr } from '@stratus/sdk/model';
+import { type AttributesOf, type InputsOf, isInNet, parseCidr, type server } from '@stratus/sdk/model';
 import { ApiError, conflict, notFound } from '../api/errors.js';
 import type { ApiRecord, ResourceService } from '../api/server.js';
 import { ComputeError } from '../compute/errors.js';
@@ -12,6 +12,7 @@ import { createOverlay, inspectImage } from '../storage/images.js';
 import type { AgentRecordFile } from '../store/records.js';
 import { specChanges } from './changes.js';
 import { type AgentContext, newRecord, paths, publicRecord } from './context.js';
+import type { ImageRecord } from './image.js';
 import {
   allocate,
   bridgeOf,
@@ -22,26 +23,15 @@ import {
   subnetsOf,
 } from './network.js';
 
-type NicSpec = { network?: string; subnet?: string; fixedIp?: string };
-type ServerSpec = {
-  name?: string;
-  hostname?: string;
-  image: string;
-  vcpus: number;
-  memoryMb: number;
-  firmware: 'bios' | 'uefi';
-  machine: 'pc' | 'q35';
-  networks: NicSpec[];
-  userData?: string;
-  publicKeys: Record<string, string>;
-  adminPass?: string;
-};
+type ServerSpec = InputsOf<typeof server>;
+type NicSpec = ServerSpec['networks'][number];
 type Port = { network: string; subnet: string; ip: string; mac: string; tap: string };
 /** An imported domain keeps its own disk, MACs and definition. */
 type Adopted = { disk: string; macs: string[]; taps: (string | null)[]; domainName: string };
-type ServerRecord = AgentRecordFile<
+/** A server as the agent records it. */
+export type ServerRecord = AgentRecordFile<
   ServerSpec,
-  Record<string, unknown>,
+  Partial<AttributesOf<typeof server>>,
   { ports: Port[]; adopted?: Adopted }
 >;
 
@@ -168,8 +158,8 @@ export function serverService(ctx: AgentContext): ResourceService {
           `networks.${i}.fixedIp`,
         );
         await ctx.store.put('subnets', s);
-        const net = (await ctx.store.get('networks', s.spec.network))!;
-        await reconcileDhcp(ctx, net as never);
+        const net = (await ctx.store.get<NetworkRecord>('networks', s.spec.network))!;
+        await reconcileDhcp(ctx, net);
         return { network: s.spec.network, subnet: s.id, ip, mac, tap: adopted?.taps[i] ?? serverTap(id, i) };
       });
       ports.push(port);
@@ -188,8 +178,8 @@ export function serverService(ctx: AgentContext): ResourceService {
         for (const [ip, a] of Object.entries(s.internal.allocations))
           if (a.owner.startsWith(owner)) delete s.internal.allocations[ip];
         await ctx.store.put('subnets', s);
-        const net = await ctx.store.get('networks', s.spec.network);
-        if (net) await reconcileDhcp(ctx, net as never);
+        const net = await ctx.store.get<NetworkRecord>('networks', s.spec.network);
+        if (net) await reconcileDhcp(ctx, net);
       });
     }
   };
@@ -198,7 +188,7 @@ export function serverService(ctx: AgentContext): ResourceService {
   const realize = async (rec: ServerRecord): Promise<ApiRecord> => {
     const { id, spec } = rec;
     const adopted = rec.internal.adopted;
-    const image = await ctx.store.get('images', spec.image);
+    const image = await ctx.store.get<ImageRecord>('images', spec.image);
     if (!image) throw new ApiError(400, 'invalid_reference', `image ${spec.image} does not exist`, 'image');
     const hostname = hostnameFor(spec, id);
     rec.internal.ports = await plugPorts(id, spec, hostname, adopted);
@@ -211,7 +201,7 @@ export function serverService(ctx: AgentContext): ResourceService {
     const configDrive = join(d, 'config.iso');
     const consoleLog = join(d, 'console.log');
     if (!adopted) {
-      await createOverlay(paths.image(ctx, spec.image), image.status.format as string, disk);
+      await createOverlay(paths.image(ctx, spec.image), image.status.format!, disk);
       await buildConfigDrive(configDrive, await configDriveContent(rec, hostname));
     }
     const bridges = new Map<string, string>();
@@ -270,7 +260,7 @@ export function serverService(ctx: AgentContext): ResourceService {
         mac: p.mac,
         ip: p.ip,
         cidr: s.spec.cidr,
-        gateway: (s.status.gatewayIp as string | null) ?? null,
+        gateway: s.status.gatewayIp ?? null,
         dnsNameservers: s.spec.dnsNameservers,
         networkId: p.network,
         mtu: n?.spec.mtu ?? 1500,
@@ -295,7 +285,7 @@ export function serverService(ctx: AgentContext): ResourceService {
       return ctx.locks.run(id, async () => {
         let rec = await ctx.store.get<ServerRecord>('servers', id);
         if (rec) specChanges('server', rec.spec, spec);
-        if (!(await ctx.store.get('images', spec.image)))
+        if (!(await ctx.store.get<ImageRecord>('images', spec.image)))
           throw new ApiError(400, 'invalid_reference', `image ${spec.image} does not exist`, 'image');
         if (!rec) {
           rec = newRecord(id, 'server', spec, { status: 'BUILD' }, { ports: [] });
@@ -324,7 +314,7 @@ export function serverService(ctx: AgentContext): ResourceService {
         const root = facts.disks.find((d) => d.device === 'disk' && !d.readonly);
         if (!root) throw conflict('not_importable', `domain ${ref} has no writable disk`);
         const backing = (await inspectImage(root.path)).backingFile;
-        const image = (await ctx.store.list('images')).find(
+        const image = (await ctx.store.list<ImageRecord>('images')).find(
           (i) => backing && resolve(dirname(root.path), backing) === paths.image(ctx, i.id),
         );
         if (!image)
