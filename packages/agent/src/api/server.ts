@@ -4,11 +4,11 @@ import { createServer as createHttpsServer } from 'node:https';
 import { formatPath, isResourceType, type ResourceType, schemas, validateInputs } from '@stratus/sdk/model';
 import { ComputeError } from '../compute/errors.js';
 import { logger } from '../host/log.js';
+import { isResourceId } from '../host/names.js';
 import { ApiError, badRequest, notFound } from './errors.js';
 
 const log = logger('api');
 const MAX_BODY = 1 << 20;
-const ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** A resource record as the API returns it. */
 export interface ApiRecord {
@@ -94,7 +94,7 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ApiDeps): 
       throw badRequest('externalId must be a non-empty string', 'externalId');
     return send(res, 201, await svc.import(body.externalId));
   }
-  if (!ID_RE.test(id)) throw badRequest(`resource id ${JSON.stringify(id)} is not a lower-case UUID`, 'id');
+  if (!isResourceId(id)) throw badRequest(`resource id ${JSON.stringify(id)} is not a lower-case UUID`, 'id');
   switch (req.method) {
     case 'GET': {
       const rec = await svc.get(id);

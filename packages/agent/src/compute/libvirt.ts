@@ -15,7 +15,7 @@ import {
 } from '@unraid/libvirt';
 import { run } from '../host/exec.js';
 import { logger } from '../host/log.js';
-import { assertId, domainName, METADATA_NS } from '../host/names.js';
+import { assertId, domainName, isResourceId, METADATA_NS } from '../host/names.js';
 import { parseDomainFacts } from './domain-facts.js';
 import { buildDomainXml, nvramPath } from './domain-xml.js';
 import { ComputeError } from './errors.js';
@@ -45,7 +45,6 @@ export interface LibvirtComputeOptions {
   uri?: string;
 }
 
-const ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 const NAME_PREFIX = 'stratus-';
 
 // The binding passes on only libvirt's message text (its error code is always -1), so errors are told
@@ -89,7 +88,7 @@ export function serverIdFromXml(xml: string): string | null {
   const id = new RegExp(`<${prefix}:id>([^<]*)</${prefix}:id>`).exec(xml)?.[1];
   if (id === undefined) return null;
   const value = xmlUnescape(id).trim();
-  return ID_RE.test(value) ? value : null;
+  return isResourceId(value) ? value : null;
 }
 
 /** The libvirt compute driver: one connection, idempotent domain operations keyed by server id. */
@@ -215,7 +214,7 @@ export class LibvirtCompute {
           if (!name.startsWith(NAME_PREFIX)) continue;
           const fromName = name.slice(NAME_PREFIX.length);
           const serverId =
-            serverIdFromXml(await hv.domainGetXMLDesc(dom)) ?? (ID_RE.test(fromName) ? fromName : null);
+            serverIdFromXml(await hv.domainGetXMLDesc(dom)) ?? (isResourceId(fromName) ? fromName : null);
           if (serverId === null) {
             log.warn('domain with Stratus name but no server id ignored', { name });
             continue;
@@ -235,7 +234,7 @@ export class LibvirtCompute {
     return this.withConn(async (hv) => {
       let dom: Domain | null;
       try {
-        dom = ID_RE.test(ref.toLowerCase())
+        dom = isResourceId(ref.toLowerCase())
           ? await hv.domainLookupByUUIDString(ref.toLowerCase())
           : await hv.domainLookupByName(ref);
       } catch (e) {

@@ -5,9 +5,12 @@
 
 const ID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
+/** Whether `id` is a lower-case UUID, the only form of resource id the agent accepts. */
+export const isResourceId = (id: string): boolean => ID_RE.test(id);
+
 /** Throws unless `id` is a lower-case UUID, the only form of resource id the agent accepts. */
 export function assertId(id: string): void {
-  if (!ID_RE.test(id))
+  if (!isResourceId(id))
     throw new Error(`invalid resource id ${JSON.stringify(id)}: expected a lower-case UUID`);
 }
 
