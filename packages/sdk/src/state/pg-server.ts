@@ -1,3 +1,4 @@
+/** Test support only (not built into dist): a throwaway PostgreSQL server for the backend tests. */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { mkdtemp } from 'node:fs/promises';
