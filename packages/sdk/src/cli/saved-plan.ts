@@ -12,8 +12,6 @@ export interface SavedPlan {
   /** The stack file and the SHA-256 of its content when the plan was made. */
   stackFile: string;
   stackSha256: string;
-  /** Made with `plan -destroy`. */
-  destroy: boolean;
   plan: Plan;
   /** The refreshed state the plan was made against (its serial is the plan's). */
   refreshedState: StateDoc;

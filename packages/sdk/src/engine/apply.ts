@@ -115,7 +115,8 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
     const [kind, name] = op.split(/:(.*)/s) as ['apply' | 'destroy', string];
     const change = changes.get(name);
     const action = change?.action ?? 'no-op';
-    if (kind === 'apply' && action === 'no-op') return;
+    // An apply node only creates or updates; a resource being deleted has nothing to apply.
+    if (kind === 'apply' && (action === 'no-op' || action === 'delete')) return;
     const started = Date.now();
     opts.onEvent?.({ kind: 'start', name, op: kind, action });
     try {

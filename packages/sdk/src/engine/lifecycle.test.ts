@@ -108,10 +108,32 @@ describe('lifecycle options', () => {
       w.apply(stack({ lifecycle: pd, cidr: '10.9.0.0/24' })),
       /refusing to apply a plan with errors/,
     );
+    // Destroying everything is refused too, and the plan still deletes dependents first.
+    const destroy = await w.plan(stack({ lifecycle: pd }), { destroy: true });
+    assert.match(
+      destroy.plan.errors.join('\n'),
+      /subnet sub has lifecycle.preventDestroy set, but this plan would destroy it/,
+    );
+    assert.deepEqual(actions(destroy.plan), { net: 'delete', sub: 'delete' });
     // An in-place update is still fine.
     assert.deepEqual(actions((await w.plan(stack({ lifecycle: pd, dns: '10.1.0.53' }))).plan), {
       sub: 'update',
     });
+  });
+
+  test('a destroy plan deletes everything, dependents first, and creates nothing', async () => {
+    const w = world();
+    await w.apply(stack());
+    const before = w.mem.calls.length;
+    const res = await w.apply(stack(), { destroy: true });
+    assert.equal(res.ok, true);
+    const ops = w.mem.calls.slice(before).filter((c) => c.op !== 'read');
+    assert.deepEqual(
+      ops.map((c) => `${c.op}:${c.type}`),
+      ['delete:subnet', 'delete:network'],
+    );
+    assert.equal(w.mem.objects.size, 0);
+    assert.deepEqual((await w.backend.read())!.resources, []);
   });
 
   test('ignoreChanges leaves listed attributes alone, in diffs and in updates', async () => {

@@ -63,6 +63,8 @@ export interface PlanOptions {
   targets?: string[];
   /** Replace these resources even if nothing changed (Terraform's -replace). */
   replace?: string[];
+  /** Plan destroying everything in state (the stack's lifecycle options still apply). */
+  destroy?: boolean;
 }
 
 /** Counts of a plan's actions. */
@@ -234,7 +236,7 @@ export function makePlan(
     if (!config.resources.has(t) && !prior.has(t))
       errors.push(`no resource named ${t} in the stack or its state`);
 
-  for (const name of graph.topoOrder()) {
+  for (const name of opts.destroy ? [] : graph.topoOrder()) {
     const rc = config.resources.get(name)!;
     const p = prior.get(name);
     if (inScope && !inScope.has(name)) {
@@ -309,8 +311,11 @@ export function makePlan(
   }
 
   for (const r of state.resources) {
-    if (config.resources.has(r.name)) continue;
+    if (config.resources.has(r.name) && !opts.destroy) continue;
     if (inScope && !opts.targets!.includes(r.name)) continue;
+    const rc = config.resources.get(r.name);
+    if (rc?.lifecycle?.preventDestroy)
+      errors.push(`${rc.type} ${r.name} has lifecycle.preventDestroy set, but this plan would destroy it`);
     changes.push({
       name: r.name,
       type: r.type,
@@ -324,7 +329,7 @@ export function makePlan(
   }
 
   const outputs: Plan['outputs'] = {};
-  for (const o of config.outputs.values())
+  for (const o of opts.destroy ? [] : config.outputs.values())
     outputs[o.name] = { value: resolveValue(o.value, lookup), sensitive: o.sensitive };
 
   const plan: Plan = {
@@ -340,11 +345,4 @@ export function makePlan(
   const cycle = operationCycle(config, graph, plan, state);
   if (cycle) errors.push(cycle);
   return plan;
-}
-
-/** Errors for a plan that would destroy resources marked preventDestroy (whole-stack destroy). */
-export function preventDestroyErrors(config: StackConfig, plan: Plan): string[] {
-  return plan.changes
-    .filter((c) => c.action === 'delete' && config.resources.get(c.name)?.lifecycle?.preventDestroy)
-    .map((c) => `${c.type} ${c.name} has lifecycle.preventDestroy set, but this plan would destroy it`);
 }

@@ -1,13 +1,11 @@
 import { resolve } from 'node:path';
 import { applyPlan } from '../../engine/apply.js';
 import type { StackConfig } from '../../engine/config.js';
-import { Graph } from '../../engine/graph.js';
 import {
   emptyState,
   hasChanges,
   makePlan,
   type Plan,
-  preventDestroyErrors,
   type RefreshResult,
   refresh,
   unrefreshed,
@@ -67,16 +65,12 @@ async function makeStackPlan(
   const ctx = base.resources.length > 0 && refreshFlag === 'true' ? await localContext(say) : undefined;
   try {
     const refreshed = ctx ? await refresh(base, agentHandlers, ctx) : unrefreshed(base);
-    const destroying = cmd === 'destroy';
-    const planConfig: StackConfig = destroying
-      ? { ...config, resources: new Map(), outputs: new Map() }
-      : config;
-    const plan = makePlan(planConfig, destroying ? new Graph() : graph, refreshed, prior, {
+    const plan = makePlan(config, graph, refreshed, prior, {
       targets: v.target as string[] | undefined,
       replace: v.replace as string[] | undefined,
+      destroy: cmd === 'destroy',
     });
-    if (destroying) plan.errors.push(...preventDestroyErrors(config, plan));
-    return { config: planConfig, backend, refreshed, plan, stackFile: stackPath(stackArg) };
+    return { config, backend, refreshed, plan, stackFile: stackPath(stackArg) };
   } finally {
     await ctx?.close();
   }
@@ -101,7 +95,6 @@ export async function cmdPlan(argv: string[]): Promise<number> {
       version: 1,
       stackFile: p.stackFile,
       stackSha256: fileSha256(p.stackFile),
-      destroy: v.destroy === true,
       plan: p.plan,
       refreshedState: p.refreshed.state,
     });
@@ -126,9 +119,8 @@ async function loadSavedPlan(path: string, v: Flags): Promise<Planned> {
       `state moved on since the plan ${path} was made (plan: lineage ${saved.plan.lineage}, serial ${saved.plan.serial}; ` +
         `now: lineage ${now?.lineage ?? 'none'}, serial ${now?.serial ?? 'none'}); make a new plan`,
     );
-  const planConfig = saved.destroy ? { ...config, resources: new Map(), outputs: new Map() } : config;
   return {
-    config: planConfig,
+    config,
     backend,
     plan: saved.plan,
     refreshed: unrefreshed(saved.refreshedState),
