@@ -56,6 +56,6 @@ export function operationCycle(
   const cycle = operationGraph(config, resourceGraph, plan, state).cycles()[0];
   return (
     cycle &&
-    `these changes cannot be ordered, they form a cycle: ${cycle.join(' -> ')}; apply them in two steps (e.g. with -target)`
+    `these changes cannot be ordered, they form a cycle: ${cycle.join(' -> ')}; apply them in two steps`
   );
 }

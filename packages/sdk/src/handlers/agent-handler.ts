@@ -20,9 +20,14 @@ const flatten = (r: AgentRecord): Attributes => ({ ...r.spec, ...r.status });
  */
 export function agentHandler(
   schema: ResourceSchema,
-  validate: (props: Record<string, Value>) => PropertyProblem[] = () => [],
-  drift?: (attributes: Attributes) => string | undefined,
+  type: {
+    /** The type's own checks on top of the schema (values not known yet are references). */
+    validate?: (props: Record<string, Value>) => PropertyProblem[];
+    /** See {@link ResourceHandler.drift}. */
+    drift?: (attributes: Attributes) => string | undefined;
+  } = {},
 ): ResourceHandler {
+  const { validate = () => [], drift } = type;
   const path = (id: string) => `/v1/${schema.collection}/${id}`;
   return {
     type: schema.type,

@@ -16,19 +16,20 @@ const SERVER_DRIFT: Record<string, string> = {
 /** The handlers that realize resources through stratus-agent. */
 export const agentHandlers: HandlerSet = {
   image: agentHandler(image),
-  network: agentHandler(network, undefined, (a) =>
-    a.status === 'DOWN' ? `its bridge ${a.bridge} was deleted outside Stratus` : undefined,
-  ),
-  subnet: agentHandler(subnet, (p) => {
-    if (!known(p.cidr)) return [];
-    const pools = Array.isArray(p.allocationPools)
-      ? (p.allocationPools as { start: string; end: string }[])
-      : undefined;
-    return checkSubnetRanges(p.cidr, known(p.gatewayIp) ? p.gatewayIp : undefined, pools);
+  network: agentHandler(network, {
+    drift: (a) => (a.status === 'DOWN' ? `its bridge ${a.bridge} was deleted outside Stratus` : undefined),
   }),
-  server: agentHandler(
-    server,
-    (p) => {
+  subnet: agentHandler(subnet, {
+    validate: (p) => {
+      if (!known(p.cidr)) return [];
+      const pools = Array.isArray(p.allocationPools)
+        ? (p.allocationPools as { start: string; end: string }[])
+        : undefined;
+      return checkSubnetRanges(p.cidr, known(p.gatewayIp) ? p.gatewayIp : undefined, pools);
+    },
+  }),
+  server: agentHandler(server, {
+    validate: (p) => {
       const nets = Array.isArray(p.networks) ? p.networks : [];
       return nets.flatMap((n, i) =>
         n && typeof n === 'object' && !Array.isArray(n) && !('network' in n) && !('subnet' in n)
@@ -36,10 +37,10 @@ export const agentHandlers: HandlerSet = {
           : [],
       );
     },
-    (a) =>
+    drift: (a) =>
       SERVER_DRIFT[a.status as string] ??
       (a.drift ? `its libvirt domain was changed outside Stratus: ${a.drift}` : undefined),
-  ),
+  }),
 };
 
 export { type AgentRecord, agentHandler } from './agent-handler.js';
