@@ -1,65 +1,11 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { AgentClient } from '../client/agent-client.js';
-import { agentHandlers } from '../handlers/index.js';
-import type { HandlerContext } from '../handlers/types.js';
-import { loadStackText } from '../loaders/stack-yaml.js';
-import { LocalBackend } from '../state/local.js';
 import type { StateDoc } from '../state/types.js';
-import { MemoryHandlers, type MemoryOptions } from '../testing/memory-handlers.js';
-import { applyPlan } from './apply.js';
-import { checkStack } from './check.js';
-import { emptyState, hasChanges, makePlan, refresh } from './plan.js';
+import type { MemoryOptions } from '../testing/memory-handlers.js';
+import { hasChanges } from './plan.js';
+import { removeWorlds, world } from './world.test-support.js';
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-// Handlers here never reach an agent; the client only satisfies the type.
-const ctx: HandlerContext = { client: new AgentClient({ socket: '/nonexistent' }) };
-
-function load(yaml: string) {
-  const { config, diagnostics } = loadStackText(yaml, '/virtual/stack.yaml');
-  assert.ok(config, diagnostics.items.map((d) => d.message).join('\n'));
-  const checked = checkStack(config, agentHandlers);
-  assert.deepEqual([...diagnostics.items, ...checked.diagnostics.items], []);
-  return { config, graph: checked.graph };
-}
-
-/** A stack run against in-memory handlers and a real local state file. */
-function harness(opts: MemoryOptions = {}) {
-  const dir = mkdtempSync(join(tmpdir(), 'stratus-engine-'));
-  dirs.push(dir);
-  const mem = new MemoryHandlers(opts);
-  const backend = new LocalBackend(join(dir, 'state.json'));
-  return {
-    mem,
-    backend,
-    async plan(yaml: string) {
-      const { config, graph } = load(yaml);
-      const prior = await backend.read();
-      const refreshed = await refresh(prior ?? emptyState(config.name), mem.handlers, ctx);
-      return { config, graph, refreshed, plan: makePlan(config, graph, refreshed, prior) };
-    },
-    async apply(yaml: string, parallelism = 10) {
-      const p = await this.plan(yaml);
-      const result = await applyPlan({
-        config: p.config,
-        plan: p.plan,
-        state: p.refreshed.state,
-        backend,
-        handlers: mem.handlers,
-        ctx,
-        parallelism,
-      });
-      return { ...p, result };
-    },
-  };
-}
+after(removeWorlds);
 
 const STACK = (opts: { cidr?: string; userData?: string; dns?: string } = {}) => `
 name: t
@@ -88,7 +34,7 @@ outputs:
 
 describe('plan and apply with in-memory handlers', () => {
   test('creates in dependency order, then plans no changes', async () => {
-    const h = harness();
+    const h = world();
     const first = await h.plan(STACK());
     assert.deepEqual(
       first.plan.changes.map((c) => [c.name, c.action]),
@@ -99,7 +45,7 @@ describe('plan and apply with in-memory handlers', () => {
         ['web', 'create'],
       ],
     );
-    const { result } = await h.apply(STACK());
+    const result = await h.apply(STACK());
     assert.equal(result.ok, true);
     assert.equal(result.added, 4);
     const order = h.mem.calls.filter((c) => c.op === 'create').map((c) => c.type);
@@ -120,7 +66,7 @@ describe('plan and apply with in-memory handlers', () => {
   });
 
   test('an updatable attribute updates in place; a requiresReplace one replaces dependents too', async () => {
-    const h = harness();
+    const h = world();
     await h.apply(STACK());
     const dns = await h.plan(STACK({ dns: '10.20.0.53' }));
     assert.deepEqual(
@@ -142,7 +88,7 @@ describe('plan and apply with in-memory handlers', () => {
         ['web', 'replace'],
       ],
     );
-    const { result } = await h.apply(STACK({ cidr: '10.30.0.0/24' }));
+    const result = await h.apply(STACK({ cidr: '10.30.0.0/24' }));
     assert.equal(result.ok, true);
     const ops = h.mem.calls
       .filter((c) => c.op !== 'read')
@@ -154,9 +100,9 @@ describe('plan and apply with in-memory handlers', () => {
   });
 
   test('removed resources are deleted, dependents first', async () => {
-    const h = harness();
+    const h = world();
     await h.apply(STACK());
-    const { result } = await h.apply('resources: {}');
+    const result = await h.apply('resources: {}');
     assert.equal(result.ok, true);
     assert.equal(result.destroyed, 4);
     const deletes = h.mem.calls.filter((c) => c.op === 'delete').map((c) => c.type);
@@ -167,7 +113,7 @@ describe('plan and apply with in-memory handlers', () => {
   });
 
   test('a resource deleted outside Stratus is planned for creation again', async () => {
-    const h = harness();
+    const h = world();
     await h.apply(STACK());
     const web = [...h.mem.objects].find(([, o]) => o.type === 'server')![0];
     h.mem.objects.delete(web);
@@ -179,8 +125,8 @@ describe('plan and apply with in-memory handlers', () => {
 
   test('a failed create skips dependents, lets other branches finish, and is tainted', async () => {
     const opts: MemoryOptions = { failOn: (op, type) => op === 'create' && type === 'subnet' };
-    const h = harness(opts);
-    const { result } = await h.apply(STACK());
+    const h = world(opts);
+    const result = await h.apply(STACK());
     assert.equal(result.ok, false);
     assert.deepEqual(
       result.errors.map((e) => e.name),
@@ -194,7 +140,7 @@ describe('plan and apply with in-memory handlers', () => {
     const p = await h.plan(STACK());
     assert.equal(p.plan.changes.find((c) => c.name === 'sub')!.action, 'replace');
     assert.equal(p.plan.changes.find((c) => c.name === 'sub')!.reason, 'tainted');
-    const { result: second } = await h.apply(STACK());
+    const second = await h.apply(STACK());
     assert.equal(second.ok, true);
     assert.equal([...h.mem.objects.values()].filter((o) => o.type === 'subnet').length, 1);
     assert.equal(hasChanges((await h.plan(STACK())).plan), false);
@@ -202,12 +148,12 @@ describe('plan and apply with in-memory handlers', () => {
 
   test('parallelism bounds operations in flight', async () => {
     const many = `resources:\n${Array.from({ length: 12 }, (_, i) => `  n${i}:\n    type: network\n`).join('')}`;
-    const h = harness({ delayMs: 100 });
-    await h.apply(many, 3);
+    const h = world({ delayMs: 100 });
+    await h.apply(many, { parallelism: 3 });
     assert.equal(h.mem.maxConcurrent, 3);
     // State writes between operations stagger their starts, so the default bound of 10 is approached,
     // never exceeded.
-    const h10 = harness({ delayMs: 100 });
+    const h10 = world({ delayMs: 100 });
     await h10.apply(many);
     assert.ok(h10.mem.maxConcurrent <= 10 && h10.mem.maxConcurrent > 3, String(h10.mem.maxConcurrent));
   });

@@ -3,7 +3,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { AgentClient } from '../client/agent-client.js';
 import { agentHandlers } from '../handlers/index.js';
 import type { HandlerContext, HandlerSet } from '../handlers/types.js';
 import { loadStackText } from '../loaders/stack-yaml.js';
@@ -12,12 +11,12 @@ import { MemoryHandlers } from '../testing/memory-handlers.js';
 import { applyPlan } from './apply.js';
 import { checkStack } from './check.js';
 import { emptyState, hasChanges, makePlan, refresh } from './plan.js';
+import { ctx } from './world.test-support.js';
 
 const dirs: string[] = [];
 after(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
 });
-const ctx: HandlerContext = { client: new AgentClient({ socket: '/nonexistent' }) };
 
 /** Six networks, each with a subnet: 12 resources, dependencies in pairs. */
 const STACK = `resources:\n${Array.from(

@@ -1,52 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { AgentClient } from '../client/agent-client.js';
 import { agentHandlers } from '../handlers/index.js';
-import type { HandlerContext } from '../handlers/types.js';
 import { loadStackText } from '../loaders/stack-yaml.js';
-import { LocalBackend } from '../state/local.js';
 import type { StateDoc } from '../state/types.js';
-import { MemoryHandlers } from '../testing/memory-handlers.js';
-import { applyPlan } from './apply.js';
 import { checkStack } from './check.js';
-import { emptyState, hasChanges, makePlan, type PlanOptions, refresh } from './plan.js';
+import { hasChanges, makePlan, refresh } from './plan.js';
+import { ctx, removeWorlds, world } from './world.test-support.js';
 
-const dirs: string[] = [];
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-const ctx: HandlerContext = { client: new AgentClient({ socket: '/nonexistent' }) };
-
-function world() {
-  const dir = mkdtempSync(join(tmpdir(), 'stratus-lifecycle-'));
-  dirs.push(dir);
-  const mem = new MemoryHandlers();
-  const backend = new LocalBackend(join(dir, 'state.json'));
-  const plan = async (yaml: string, opts: PlanOptions = {}) => {
-    const { config, diagnostics } = loadStackText(yaml, '/virtual/stack.yaml');
-    assert.ok(config && !diagnostics.hasErrors, diagnostics.items.map((d) => d.message).join('\n'));
-    const { graph, diagnostics: d2 } = checkStack(config, agentHandlers);
-    assert.equal(d2.hasErrors, false);
-    const prior = await backend.read();
-    const refreshed = await refresh(prior ?? emptyState('t'), mem.handlers, ctx);
-    return { config, refreshed, plan: makePlan(config, graph, refreshed, prior, opts) };
-  };
-  const apply = async (yaml: string, opts: PlanOptions = {}) => {
-    const p = await plan(yaml, opts);
-    return applyPlan({
-      config: p.config,
-      plan: p.plan,
-      state: p.refreshed.state,
-      backend,
-      handlers: mem.handlers,
-      ctx,
-    });
-  };
-  return { mem, backend, plan, apply };
-}
+after(removeWorlds);
 
 const stack = (o: { cidr?: string; dns?: string; lifecycle?: string; mtu?: number } = {}) => `
 resources:
