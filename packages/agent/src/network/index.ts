@@ -24,7 +24,9 @@ export {
   bridgeExists,
   deleteBridge,
   ensureBridge,
+  inspectBridge,
   listStratusBridges,
+  plugIntoBridge,
   type StratusBridge,
 } from './linuxbridge.js';
 export type { DhcpHost, DhcpSpec, DhcpStatus, DhcpSubnet } from './types.js';

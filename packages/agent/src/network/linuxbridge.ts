@@ -107,3 +107,21 @@ export async function listStratusBridges(): Promise<StratusBridge[]> {
       }
     });
 }
+
+/**
+ * Plugs an existing host interface (a running guest's tap) into a bridge and brings it up; returns false
+ * when there is no such interface (its domain is not running: libvirt plugs the tap when it starts).
+ */
+export async function plugIntoBridge(ifname: string, bridge: string): Promise<boolean> {
+  assertIfname(ifname);
+  assertIfname(bridge);
+  if (!(await getRootLink(ifname))) return false;
+  await ip(['link', 'set', 'dev', ifname, 'master', bridge, 'up']);
+  return true;
+}
+
+/** The MTU of an existing Linux bridge named `name` (made by anyone), or null when there is no such bridge. */
+export async function inspectBridge(name: string): Promise<{ mtu: number } | null> {
+  const link = await getRootLink(name).catch(() => null);
+  return link?.linkinfo?.info_kind === 'bridge' ? { mtu: link.mtu } : null;
+}

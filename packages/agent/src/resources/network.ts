@@ -11,7 +11,6 @@ import {
 } from '@stratus/sdk/model';
 import { ApiError, conflict, notFound } from '../api/errors.js';
 import type { ApiRecord, ResourceService } from '../api/server.js';
-import { run } from '../host/exec.js';
 import { logger } from '../host/log.js';
 import { bridgeName } from '../host/names.js';
 import {
@@ -22,8 +21,9 @@ import {
   ensureBridge,
   ensureDhcp,
   IpamError,
+  inspectBridge,
+  plugIntoBridge,
 } from '../network/index.js';
-import { getRootLink } from '../network/iplink.js';
 import type { DhcpHost } from '../network/types.js';
 import type { AgentRecordFile } from '../store/records.js';
 import { specChanges } from './changes.js';
@@ -105,11 +105,7 @@ async function reattachTaps(ctx: AgentContext, net: NetworkRecord): Promise<void
   for (const srv of await ctx.store.list<ServerRecord>('servers')) {
     for (const p of srv.internal.ports ?? []) {
       if (p.network !== networkId) continue;
-      try {
-        await run('ip', ['link', 'set', 'dev', p.tap, 'master', bridgeOf(net), 'up']);
-      } catch {
-        // No such tap: the domain is not running; libvirt plugs it when it starts.
-      }
+      await plugIntoBridge(p.tap, bridgeOf(net));
     }
   }
 }
@@ -163,8 +159,8 @@ export function networkService(ctx: AgentContext): ResourceService {
       });
     },
     async import(bridge) {
-      const link = await getRootLink(bridge).catch(() => null);
-      if (link?.linkinfo?.info_kind !== 'bridge') throw notFound(`Linux bridge ${bridge}`);
+      const link = await inspectBridge(bridge);
+      if (!link) throw notFound(`Linux bridge ${bridge}`);
       const owner = (await ctx.store.list<NetworkRecord>('networks')).find((n) => bridgeOf(n) === bridge);
       if (owner) throw conflict('already_managed', `bridge ${bridge} already belongs to network ${owner.id}`);
       const id = randomUUID();
