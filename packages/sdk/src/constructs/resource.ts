@@ -1,5 +1,6 @@
 import type { Static, TArray, TObject, TOptional, TProperties, TSchema } from '@sinclair/typebox';
 import type { SourceRange } from '../diagnostics/index.js';
+import type { Lifecycle, Timeouts } from '../engine/config.js';
 import type { AttributesOf, InputsOf } from '../model/index.js';
 import { attributes, type ResourceType, schemas } from '../model/index.js';
 import type * as registry from '../model/registry.js';
@@ -62,16 +63,10 @@ export type Duration = `${number}${'ms' | 's' | 'm' | 'h'}`;
 export interface ResourceOptions<T extends ResourceType = ResourceType> {
   /** Resources to create before this one, beyond those its properties reference. */
   dependsOn?: readonly Resource[];
-  lifecycle?: {
-    /** On replace, create the new object before destroying the old one. */
-    createBeforeDestroy?: boolean;
-    /** Refuse any plan that would destroy this resource. */
-    preventDestroy?: boolean;
-    /** Input attributes whose changes are ignored after creation. */
-    ignoreChanges?: (keyof InputAttributes<T> & string)[];
-  };
-  /** Time limits of the resource's operations. */
-  timeouts?: { create?: Duration; update?: Duration; delete?: Duration };
+  /** The engine's lifecycle options, with `ignoreChanges` checked against the type's inputs. */
+  lifecycle?: Omit<Lifecycle, 'ignoreChanges'> & { ignoreChanges?: (keyof InputAttributes<T> & string)[] };
+  /** Time limits of the resource's operations, as durations (`10m`). */
+  timeouts?: { [K in keyof Timeouts]?: Duration };
 }
 
 /**
