@@ -1,17 +1,3 @@
-/**
- * File and directory helpers for disk images, aware of libvirt's DAC security driver.
- *
- * QEMU runs as the unprivileged user `libvirt-qemu` (uid 64055). When a domain starts, libvirt chowns the
- * disk images it uses (overlays, config drives, and the read-only backing images) to that user; when it
- * stops, libvirt gives writable images back to root but leaves read-only ones (backing images, config
- * drives) with QEMU's user, as other domains may still use them. So files may be created root-owned with
- * restrictive modes (0600 overlays and config drives).
- * What libvirt does *not* fix is the path: every directory above an image must let QEMU's user traverse it
- * (mode 0711 or 0755), or QEMU fails with "Permission denied" long after the agent did its part. The
- * helpers here therefore create directories 0755 and check the whole path up front.
- */
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { StorageError } from './errors.js';
@@ -84,17 +70,6 @@ export async function exists(path: string): Promise<boolean> {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
     throw e;
   }
-}
-
-/** The SHA-256 of a file as lower-case hex, streamed (images are large). */
-export function sha256File(path: string): Promise<string> {
-  return new Promise((resolvePromise, reject) => {
-    const hash = createHash('sha256');
-    createReadStream(path)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('error', reject)
-      .on('end', () => resolvePromise(hash.digest('hex')));
-  });
 }
 
 /** Throws unless `path` is absolute and free of `..` segments (it ends up in qemu-img and libvirt XML). */

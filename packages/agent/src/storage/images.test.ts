@@ -3,9 +3,10 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { sha256File } from '@stratus/sdk/util';
 import { run } from '../host/exec.js';
 import { StorageError } from './errors.js';
-import { assertTraversable, ensureDir, removeFile, sha256File } from './files.js';
+import { assertTraversable, ensureDir, removeFile } from './files.js';
 import { createOverlay, importImage, inspectImage } from './images.js';
 
 let dir: string;

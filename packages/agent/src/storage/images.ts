@@ -8,11 +8,11 @@
 import { constants } from 'node:fs';
 import { access, chmod, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { tempSibling } from '@stratus/sdk/util';
+import { sha256File, tempSibling } from '@stratus/sdk/util';
 import { ExecError, run } from '../host/exec.js';
 import { logger } from '../host/log.js';
 import { StorageError } from './errors.js';
-import { assertAbsolutePath, ensureDir, exists, sha256File } from './files.js';
+import { assertAbsolutePath, ensureDir, exists } from './files.js';
 
 const log = logger('images');
 

@@ -8,7 +8,6 @@ export {
   DIR_MODE,
   ensureDir,
   removeFile,
-  sha256File,
 } from './files.js';
 export {
   createOverlay,

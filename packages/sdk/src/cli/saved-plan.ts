@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Plan } from '../engine/plan.js';
 import { UNKNOWN } from '../engine/values.js';
@@ -18,11 +17,6 @@ export interface SavedPlan {
 }
 
 const UNKNOWN_TAG = { $stratus: 'unknown' };
-
-/** SHA-256 of a file's content. */
-export function fileSha256(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
-}
 
 /** Writes a saved plan (mode 0600: it may hold values of sensitive attributes). */
 export async function writeSavedPlan(path: string, saved: SavedPlan): Promise<void> {

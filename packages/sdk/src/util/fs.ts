@@ -1,5 +1,6 @@
 /** File helpers shared by the CLI, the state backends and the agent. */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
@@ -40,4 +41,15 @@ export async function writeFileAtomic(path: string, data: string, mode = 0o600):
     await rm(tmp, { force: true });
     throw e;
   }
+}
+
+/** The SHA-256 of a file as lower-case hex, streamed (images are large). */
+export function sha256File(path: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = createHash('sha256');
+    createReadStream(path)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('error', reject)
+      .on('end', () => resolve(hash.digest('hex')));
+  });
 }

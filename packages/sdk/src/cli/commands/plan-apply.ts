@@ -12,11 +12,12 @@ import {
 } from '../../engine/plan.js';
 import { agentHandlers } from '../../handlers/index.js';
 import type { StateBackend, StateDoc } from '../../state/types.js';
+import { sha256File } from '../../util/fs.js';
 import { parseCommandArgs, UsageError } from '../args.js';
 import { confirm, out, say } from '../io.js';
 import { Progress } from '../progress.js';
 import { planJson, renderPlan, styleFor } from '../render.js';
-import { fileSha256, readSavedPlan, writeSavedPlan } from '../saved-plan.js';
+import { readSavedPlan, writeSavedPlan } from '../saved-plan.js';
 import { backendFor, loadChecked, localContext, STATE_FLAGS, stackPath } from '../session.js';
 
 const FLAGS = {
@@ -94,7 +95,7 @@ export async function cmdPlan(argv: string[]): Promise<number> {
       format: 'stratus-plan',
       version: 1,
       stackFile: p.stackFile,
-      stackSha256: fileSha256(p.stackFile),
+      stackSha256: await sha256File(p.stackFile),
       plan: p.plan,
       refreshedState: p.refreshed.state,
     });
@@ -109,7 +110,7 @@ async function loadSavedPlan(path: string, v: Flags): Promise<Planned> {
   const saved = readSavedPlan(path)!;
   if (saved.plan.errors.length) throw new UsageError(`the saved plan ${path} has errors; make a new plan`);
   const { config } = await loadChecked(saved.stackFile);
-  if (fileSha256(saved.stackFile) !== saved.stackSha256)
+  if ((await sha256File(saved.stackFile)) !== saved.stackSha256)
     throw new UsageError(`${saved.stackFile} changed since the plan ${path} was made; make a new plan`);
   const backend = backendFor(config, v);
   const now = await backend.read();
