@@ -3,6 +3,10 @@
  * gets a private agent state dir and socket; `cleanup` removes what it created, also after failures.
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type Run, run as runCommand } from '../../packages/sdk/src/cli/testing.js';
+
+export type { Run };
+
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -12,28 +16,9 @@ export const CLI = join(ROOT, 'packages/sdk/dist/cli/main.js');
 export const AGENT = join(ROOT, 'packages/agent/dist/main.js');
 export const IMAGE = join(ROOT, 'build/images/stratus-guest.qcow2');
 
-/** Output of a finished command. */
-export interface Run {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
-
 /** Runs a command with an argument array and collects its output. */
-export function run(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> {
-  return new Promise((res, rej) => {
-    const child = spawn(cmd, args, {
-      env: { ...process.env, NO_COLOR: '1', ...env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (b: Buffer) => (stdout += b));
-    child.stderr.on('data', (b: Buffer) => (stderr += b));
-    child.on('error', rej);
-    child.on('close', (code) => res({ code: code ?? 1, stdout, stderr }));
-  });
-}
+export const run = (cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<Run> =>
+  runCommand(cmd, args, { env });
 
 /** Synchronous command output (trimmed), or '' when it fails. */
 export function sh(cmd: string, args: string[]): string {

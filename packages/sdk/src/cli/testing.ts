@@ -1,22 +1,24 @@
+/** Test support (not built into dist): running commands, and the `stratus` CLI from source. */
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 
-/** Result of a CLI run. */
-export interface CliRun {
+/** Output of a finished command. */
+export interface Run {
   code: number;
   stdout: string;
   stderr: string;
 }
 
-/** Runs the `stratus` CLI from source (through tsx) with `args`, in `cwd`, with extra env. */
-export function runCli(
+/** Runs a command with an argument array (NO_COLOR set, extra env added) and collects its output. */
+export function run(
+  cmd: string,
   args: string[],
   opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
-): Promise<CliRun> {
+): Promise<Run> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', MAIN, ...args], {
+    const child = spawn(cmd, args, {
       cwd: opts.cwd,
       env: { ...process.env, NO_COLOR: '1', ...opts.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -29,3 +31,7 @@ export function runCli(
     child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
   });
 }
+
+/** Runs the `stratus` CLI from source (through tsx) with `args`. */
+export const runCli = (args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> =>
+  run(process.execPath, ['--import', 'tsx', MAIN, ...args], opts);
