@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { ipToInt, parseCidr } from '@stratus/sdk/model';
+import { ipToInt, parseCidr } from '@stratus/model';
 import {
   type AgentEnv,
   agentEnv,

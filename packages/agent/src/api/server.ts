@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { formatPath, isResourceType, type ResourceType, schemas, validateInputs } from '@stratus/sdk/model';
+import { formatPath, isResourceType, type ResourceType, schemas, validateInputs } from '@stratus/model';
 import { ComputeError } from '../compute/errors.js';
 import { logger } from '../host/log.js';
 import { isResourceId } from '../host/names.js';

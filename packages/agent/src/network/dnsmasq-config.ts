@@ -3,7 +3,7 @@
  * options files, and lease-file pruning. Kept free of I/O so every byte handed to dnsmasq is unit-tested.
  */
 import { join } from 'node:path';
-import { isHostOf } from '@stratus/sdk/model';
+import { isHostOf } from '@stratus/model';
 import { assertId, dhcpNsVeth } from '../host/names.js';
 import { type Cidr, intToIp, ipToInt, isValidIpv4, parseCidr } from './ipam.js';
 import type { DhcpHost, DhcpSpec, DhcpSubnet } from './types.js';

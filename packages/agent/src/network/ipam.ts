@@ -3,7 +3,7 @@
  * (`@stratus/sdk/model`), with every failure an {@link IpamError}. No I/O: the agent persists what these
  * functions decide, so they are trivially testable and replayable.
  */
-import { CodedError } from '@stratus/sdk/errors';
+
 import {
   defaultPools,
   firstHost,
@@ -14,9 +14,10 @@ import {
   isInNet,
   parseCidr as parseNet,
   ipToInt as toInt,
-} from '@stratus/sdk/model';
+} from '@stratus/model';
+import { CodedError } from '@stratus/sdk/errors';
 
-export { intToIp, isIpv4 as isValidIpv4, MAX_PREFIX, MIN_PREFIX } from '@stratus/sdk/model';
+export { intToIp, isIpv4 as isValidIpv4, MAX_PREFIX, MIN_PREFIX } from '@stratus/model';
 
 /** Stable codes of {@link IpamError}, meant to be mapped one-to-one onto API error codes. */
 export type IpamErrorCode =

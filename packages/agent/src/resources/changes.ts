@@ -1,4 +1,4 @@
-import { attributes, type ResourceType, schemas } from '@stratus/sdk/model';
+import { attributes, type ResourceType, schemas } from '@stratus/model';
 import { conflict } from '../api/errors.js';
 
 function same(a: unknown, b: unknown): boolean {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
-import type { AttributesOf, InputsOf, image } from '@stratus/sdk/model';
+import type { AttributesOf, InputsOf, image } from '@stratus/model';
 import { ApiError, conflict } from '../api/errors.js';
 import type { ResourceService } from '../api/server.js';
 import { importImage } from '../storage/images.js';

@@ -8,7 +8,7 @@ import {
   type network,
   parseCidr,
   type subnet,
-} from '@stratus/sdk/model';
+} from '@stratus/model';
 import { ApiError, conflict, notFound } from '../api/errors.js';
 import type { ApiRecord, ResourceService } from '../api/server.js';
 import { logger } from '../host/log.js';

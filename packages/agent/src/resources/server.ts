@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { type AttributesOf, type InputsOf, isInNet, parseCidr, type server } from '@stratus/sdk/model';
+import { type AttributesOf, type InputsOf, isInNet, parseCidr, type server } from '@stratus/model';
 import { ApiError, conflict, notFound } from '../api/errors.js';
 import type { ApiRecord, ResourceService } from '../api/server.js';
 import { ComputeError } from '../compute/errors.js';

@@ -1,7 +1,7 @@
+import { attributes, type ResourceType, schemas } from '@stratus/model';
 import type { Plan, ResourceChange } from '../engine/plan.js';
 import { summarize } from '../engine/plan.js';
 import { hasUnknown, UNKNOWN } from '../engine/values.js';
-import { attributes, type ResourceType, schemas } from '../model/index.js';
 import type { StateDoc } from '../state/types.js';
 
 /** Terminal styling that honours NO_COLOR and non-TTY output. */

@@ -1,9 +1,9 @@
 import type { Static, TArray, TObject, TOptional, TProperties, TSchema } from '@sinclair/typebox';
+import type { AttributesOf, InputsOf } from '@stratus/model';
+import { attributes, type ResourceType, schemas } from '@stratus/model';
+import type * as registry from '@stratus/model/registry';
 import type { SourceRange } from '../diagnostics/index.js';
 import type { Lifecycle, Timeouts } from '../engine/config.js';
-import type { AttributesOf, InputsOf } from '../model/index.js';
-import { attributes, type ResourceType, schemas } from '../model/index.js';
-import type * as registry from '../model/registry.js';
 import { BRAND, hasBrand } from './brand.js';
 import { callerOf } from './location.js';
 import type { Stack } from './stack.js';

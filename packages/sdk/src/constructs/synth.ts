@@ -1,10 +1,10 @@
 import { basename, dirname, resolve } from 'node:path';
+import { formatPath, isResourceType, resourceTypes } from '@stratus/model';
 import { Diagnostics, type SourceRange } from '../diagnostics/index.js';
 import type { Locator, OutputConfig, StackConfig } from '../engine/config.js';
 import { fromRawJson, Ref, Template, type Value } from '../engine/expr.js';
 import { normalizeOptions, normalizeProperties } from '../engine/normalize.js';
 import type { LoadResult } from '../loaders/stack-yaml.js';
-import { formatPath, isResourceType, resourceTypes } from '../model/index.js';
 import { hasBrand } from './brand.js';
 import type { Resource } from './resource.js';
 import type { Stack } from './stack.js';

@@ -1,4 +1,4 @@
-import type { ResourceType } from '../model/index.js';
+import type { ResourceType } from '@stratus/model';
 import { BRAND, hasBrand } from './brand.js';
 import type { Resource } from './resource.js';
 

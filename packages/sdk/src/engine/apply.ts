@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { formatPath, validateInputs } from '@stratus/model';
 import type { HandlerContext, HandlerSet } from '../handlers/types.js';
-import { formatPath, validateInputs } from '../model/index.js';
 import type { StateBackend, StateDoc, StateResource } from '../state/types.js';
 import { checkStack } from './check.js';
 import type { StackConfig } from './config.js';

@@ -1,7 +1,7 @@
 import type { TSchema } from '@sinclair/typebox';
+import { type AttrMeta, formatPath, type ResourceType, schemas } from '@stratus/model';
 import { Diagnostics } from '../diagnostics/index.js';
 import type { HandlerSet } from '../handlers/types.js';
-import { type AttrMeta, formatPath, type ResourceType, schemas } from '../model/index.js';
 import type { ResourceConfig, StackConfig } from './config.js';
 import { type Ref, walkRefs } from './expr.js';
 import { Graph } from './graph.js';

@@ -1,5 +1,5 @@
+import type { ResourceType } from '@stratus/model';
 import type { SourceRange } from '../diagnostics/index.js';
-import type { ResourceType } from '../model/index.js';
 import type { Value } from './expr.js';
 
 /**

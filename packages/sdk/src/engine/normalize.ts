@@ -1,5 +1,5 @@
 import { isAbsolute, resolve } from 'node:path';
-import { attributes, type ResourceType, schemas, validateInputs } from '../model/index.js';
+import { attributes, type ResourceType, schemas, validateInputs } from '@stratus/model';
 import type { BackendConfig, Lifecycle, Timeouts } from './config.js';
 import { fromRawJson, type Value } from './expr.js';
 

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { attributes, type ResourceType, schemas } from '@stratus/model';
 import type { HandlerContext, HandlerSet } from '../handlers/types.js';
-import { attributes, type ResourceType, schemas } from '../model/index.js';
 import type { StateDoc, StateResource } from '../state/types.js';
 import type { StackConfig } from './config.js';
 import type { Ref } from './expr.js';

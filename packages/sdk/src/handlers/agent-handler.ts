@@ -1,6 +1,6 @@
+import type { ResourceSchema } from '@stratus/model';
 import type { Value } from '../engine/expr.js';
 import type { PropertyProblem } from '../engine/normalize.js';
-import type { ResourceSchema } from '../model/index.js';
 import type { Attributes, ResourceHandler } from './types.js';
 
 /** A record as the agent's `/v1/{collection}/{id}` answers it. */

@@ -1,5 +1,5 @@
+import { checkSubnetRanges, image, network, server, subnet } from '@stratus/model';
 import type { Value } from '../engine/expr.js';
-import { checkSubnetRanges, image, network, server, subnet } from '../model/index.js';
 import { agentHandler } from './agent-handler.js';
 import type { HandlerSet } from './types.js';
 

@@ -1,7 +1,7 @@
+import type { ResourceSchema, ResourceType } from '@stratus/model';
 import type { AgentClient } from '../client/index.js';
 import type { Value } from '../engine/expr.js';
 import type { PropertyProblem } from '../engine/normalize.js';
-import type { ResourceSchema, ResourceType } from '../model/index.js';
 
 /** Attribute values of a resource as recorded in state: inputs and outputs. */
 export type Attributes = Record<string, unknown>;

@@ -1,11 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
+import { formatPath, isResourceType, resourceTypes } from '@stratus/model';
 import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, type YAMLMap } from 'yaml';
 import { Diagnostics, type SourceRange } from '../diagnostics/index.js';
 import type { Locator, OutputConfig, ResourceConfig, StackConfig } from '../engine/config.js';
 import { fromRawJson } from '../engine/expr.js';
 import { normalizeBackend, normalizeOptions, normalizeProperties } from '../engine/normalize.js';
-import { formatPath, isResourceType, resourceTypes } from '../model/index.js';
 
 const TOP_KEYS = new Set(['name', 'description', 'resources', 'outputs', 'backend']);
 const RESOURCE_KEYS = new Set(['type', 'properties', 'dependsOn', 'lifecycle', 'timeouts', 'description']);

@@ -1,6 +1,2 @@
-/** The Stratus resource model: one schema per resource type, with per-attribute metadata. */
-export * from './ipv4.js';
-export * from './meta.js';
-export * from './registry.js';
-export * from './resource.js';
-export { formatPath, type SchemaError, validateInputs } from './validate.js';
+/** The Stratus resource model (re-exported from @stratus/model). */
+export * from '@stratus/model';

@@ -1,5 +1,5 @@
+import type { ResourceType } from '@stratus/model';
 import { CodedError } from '../errors.js';
-import type { ResourceType } from '../model/index.js';
 
 /** Current version of the state document format. */
 export const STATE_VERSION = 1;

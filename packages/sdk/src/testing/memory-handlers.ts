@@ -1,7 +1,7 @@
+import { attributes, type ResourceType, resourceTypes, schemas } from '@stratus/model';
 import { AgentApiError } from '../client/errors.js';
 import { agentHandlers } from '../handlers/index.js';
 import type { Attributes, HandlerSet, ResourceHandler } from '../handlers/types.js';
-import { attributes, type ResourceType, resourceTypes, schemas } from '../model/index.js';
 
 /** A call the in-memory handlers received, in order. */
 export interface MemoryCall {

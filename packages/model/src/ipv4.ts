@@ -2,7 +2,7 @@
  * IPv4 parsing and arithmetic, the single source for validation (SDK) and IPAM (agent). Addresses are
  * unsigned 32-bit integers; text that is not IPv4 throws an {@link Ipv4Error} saying what is wrong.
  */
-import { CodedError } from '../errors.js';
+import { CodedError } from './errors.js';
 
 /** Stable codes of {@link Ipv4Error}. */
 export type Ipv4ErrorCode = 'invalid_ip' | 'invalid_cidr';
