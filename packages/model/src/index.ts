@@ -1,8 +1,15 @@
-/** The Stratus resource model: one schema per resource type, with per-attribute metadata. */
-
+/**
+ * @stratus/model: the Stratus resource model. One schema per resource type with per-attribute metadata,
+ * the formats and validation every front end and the agent share, the one diff, the UNKNOWN marker,
+ * attribute paths and the agent API's wire types. Pure: no I/O, no Node-only dependencies.
+ */
+export * from './diff.js';
 export * from './errors.js';
 export * from './ipv4.js';
 export * from './meta.js';
+export * from './path.js';
 export * from './registry.js';
 export * from './resource.js';
-export { formatPath, type SchemaError, validateInputs } from './validate.js';
+export * from './unknown.js';
+export { type SchemaError, validateInputs } from './validate.js';
+export type * from './wire.js';

@@ -76,10 +76,3 @@ export function validateInputs(type: ResourceType, value: unknown): SchemaError[
   }
   return out;
 }
-
-/** Renders an attribute path as `a.b[0].c`. */
-export function formatPath(path: readonly (string | number)[]): string {
-  let s = '';
-  for (const p of path) s += typeof p === 'number' ? `[${p}]` : s === '' ? p : `.${p}`;
-  return s;
-}

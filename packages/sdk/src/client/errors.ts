@@ -1,12 +1,6 @@
-import { CodedError } from '../errors.js';
+import { type ApiErrorBody, CodedError } from '@stratus/model';
 
-/** The error body of every agent API failure. */
-export interface ApiErrorBody {
-  code: string;
-  message: string;
-  field?: string;
-  retryable?: boolean;
-}
+export type { ApiErrorBody };
 
 /**
  * An error answered by an agent (or a failure to reach it), with a stable `code` to switch on.

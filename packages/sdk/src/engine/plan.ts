@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { attributes, type ResourceType, schemas } from '@stratus/model';
+import { attributes, diffInputs, type ResourceType, schemas } from '@stratus/model';
 import type { HandlerContext, HandlerSet } from '../handlers/types.js';
 import type { StateDoc, StateResource } from '../state/types.js';
 import type { StackConfig } from './config.js';
 import type { Ref } from './expr.js';
 import type { Graph } from './graph.js';
 import { operationCycle } from './operations.js';
-import { deepEqual, getPath, resolveValue, UNKNOWN } from './values.js';
+import { getPath, resolveValue, UNKNOWN } from './values.js';
 
 /** What apply will do to one resource. */
 export type Action = 'create' | 'update' | 'replace' | 'delete' | 'no-op';
@@ -160,30 +160,20 @@ function lookupIn(planned: Map<string, Record<string, unknown>>): (ref: Ref) => 
   };
 }
 
-/** Diffs desired inputs against prior attributes, attribute by attribute, as the schema says. */
-function diffInputs(
+/** The engine's view of the one diff: per-attribute changes of desired inputs against prior attributes. */
+function diffAttributes(
   type: ResourceType,
   desired: Record<string, unknown>,
   prior: Record<string, unknown>,
   ignore: ReadonlySet<string>,
 ): AttributeChange[] {
-  const out: AttributeChange[] = [];
-  for (const a of attributes(schemas[type])) {
-    if (!a.input || ignore.has(a.name)) continue;
-    const want = desired[a.name];
-    const had = prior[a.name];
-    // Optional+computed attributes left out keep whatever the agent chose.
-    if (want === undefined && a.computed) continue;
-    if (deepEqual(want, had) || (want === undefined && had === undefined)) continue;
-    out.push({
-      name: a.name,
-      before: had,
-      after: want,
-      forcesReplace: a.requiresReplace === true,
-      sensitive: a.sensitive === true,
-    });
-  }
-  return out;
+  return diffInputs(schemas[type], prior, desired, ignore).changes.map((c) => ({
+    name: c.name,
+    before: c.before,
+    after: c.after,
+    forcesReplace: c.requiresReplace,
+    sensitive: c.sensitive,
+  }));
 }
 
 /** Planned attributes of a resource that will be created: its inputs, everything else unknown. */
@@ -265,7 +255,7 @@ export function makePlan(
       }
     } else {
       const before: Record<string, unknown> = { id: p.id, ...p.attributes };
-      const attrChanges = diffInputs(rc.type, inputs, p.attributes, ignore);
+      const attrChanges = diffAttributes(rc.type, inputs, p.attributes, ignore);
       const tainted = p.status !== 'ready';
       const drift = refreshed.drift.get(name);
       if (tainted || forced.has(name) || attrChanges.some((c) => c.forcesReplace)) {
