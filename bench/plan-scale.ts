@@ -12,15 +12,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { validateInputs } from '@stratus/model';
-import { AgentClient } from '../packages/sdk/src/client/agent-client.js';
 import { applyPlan } from '../packages/sdk/src/engine/apply.js';
 import { checkStack } from '../packages/sdk/src/engine/check.js';
 import type { StackConfig } from '../packages/sdk/src/engine/config.js';
 import type { Graph } from '../packages/sdk/src/engine/graph.js';
-import { emptyState, hasChanges, makePlan, type Plan, unrefreshed } from '../packages/sdk/src/engine/plan.js';
+import { emptyState, hasChanges, makePlan, type Plan } from '../packages/sdk/src/engine/plan.js';
+import { unrefreshed } from '../packages/sdk/src/engine/refresh.js';
 import { getPath, resolveValue } from '../packages/sdk/src/engine/values.js';
-import { agentHandlers } from '../packages/sdk/src/handlers/index.js';
-import type { HandlerContext } from '../packages/sdk/src/handlers/types.js';
 import { loadStackText } from '../packages/sdk/src/loaders/stack-yaml.js';
 import { LocalBackend } from '../packages/sdk/src/state/local.js';
 import type { StateDoc, StateResource } from '../packages/sdk/src/state/types.js';
@@ -35,7 +33,10 @@ const SIZES = [
 ];
 const FILE = '/bench/stack.yaml';
 // In-memory handlers never reach an agent; the client only satisfies the type.
-const ctx: HandlerContext = { client: new AgentClient({ socket: '/nonexistent' }) };
+/** Calls of in-memory providers reach no host. */
+const ctx = { signal: new AbortController().signal, log: { debug() {}, warn() {} }, host: 'local' };
+/** Providers for checks (validation is pure). */
+const checkProviders = new MemoryHandlers().providers;
 
 /**
  * A stack of `n` resources (a multiple of 10) in groups of ten: a network, two subnets on it, an image
@@ -101,7 +102,7 @@ export function stackYaml(n: number): string {
 function loadChecked(yaml: string): { config: StackConfig; graph: Graph } {
   const { config, diagnostics } = loadStackText(yaml, FILE);
   assert.ok(config, diagnostics.items.map((d) => d.message).join('\n'));
-  const checked = checkStack(config, agentHandlers);
+  const checked = checkStack(config, checkProviders);
   const all = [...diagnostics.items, ...checked.diagnostics.items];
   assert.deepEqual(all, [], all.map((d) => d.message).join('\n'));
   return { config, graph: checked.graph };
@@ -123,20 +124,24 @@ export async function applyDirect(config: StackConfig, graph: Graph, mem: Memory
     if (!r) throw new Error(`${ref.resource} is not in state`);
     return ref.path.length === 0 ? r.id : getPath({ id: r.id, ...r.attributes }, ref.path);
   };
-  const handlers = mem.handlers;
+  const providers = mem.providers;
   for (const name of graph.topoOrder()) {
     const rc = config.resources.get(name)!;
     const inputs = resolveValue(rc.properties, lookup) as Record<string, unknown>;
     assert.deepEqual(validateInputs(rc.type, inputs), []);
     const id = randomUUID();
-    const res = await handlers[rc.type].create(ctx, { id, inputs });
+    const p = providers[rc.type];
+    const planned = p.plan({ prior: null, proposed: inputs }).planned!;
+    const res = await p.apply(ctx, { id, prior: null, planned });
     const dependencies = graph.dependencies(name).sort();
     const r: StateResource = {
       name,
       type: rc.type,
       id,
-      attributes: res.attributes,
+      host: 'local',
+      attributes: res.newState!,
       dependencies,
+      schemaVersion: p.schemaVersion,
       status: 'ready',
     };
     byName.set(name, r);
@@ -181,8 +186,8 @@ async function checkEquivalence(): Promise<void> {
     const backend = new LocalBackend(join(dir, 'state.json'));
     const engineMem = new MemoryHandlers();
     const state = emptyState(config.name);
-    const plan = makePlan(config, graph, unrefreshed(state), null);
-    const result = await applyPlan({ config, plan, state, backend, handlers: engineMem.handlers, ctx });
+    const plan = makePlan(config, graph, unrefreshed(state), null, engineMem.providers);
+    const result = await applyPlan({ plan, state, backend, providers: engineMem.providers });
     assert.ok(result.ok, JSON.stringify(result.errors));
     const viaEngine = (await backend.read())!;
     const direct = await applyDirect(config, graph, new MemoryHandlers());
@@ -227,10 +232,10 @@ function planOnce(yaml: string, state: StateDoc, n: number): Sample {
   const { config, diagnostics } = loadStackText(yaml, FILE);
   const t1 = performance.now();
   if (!config || diagnostics.items.length) throw new Error('the bench stack does not load cleanly');
-  const checked = checkStack(config, agentHandlers);
+  const checked = checkStack(config, checkProviders);
   const t2 = performance.now();
   if (checked.diagnostics.items.length) throw new Error('the bench stack does not check cleanly');
-  const plan: Plan = makePlan(config, checked.graph, unrefreshed(state), state);
+  const plan: Plan = makePlan(config, checked.graph, unrefreshed(state), state, checkProviders);
   const t3 = performance.now();
   assertEmpty(plan, n);
   return { load: t1 - t0, check: t2 - t1, plan: t3 - t2, total: t3 - t0 };

@@ -3,6 +3,7 @@
  * the formats and validation every front end and the agent share, the one diff, the UNKNOWN marker,
  * attribute paths and the agent API's wire types. Pure: no I/O, no Node-only dependencies.
  */
+export * from './check.js';
 export * from './diff.js';
 export * from './errors.js';
 export * from './ipv4.js';

@@ -1,8 +1,5 @@
 import type { TSchema } from '@sinclair/typebox';
 
-/** The resource types Stratus knows. */
-export type ResourceType = 'image' | 'network' | 'subnet' | 'server';
-
 /**
  * Per-attribute metadata, carried as extra keywords on the attribute's JSON Schema. Everything that
  * treats attributes differently (plan actions, redaction, references, agent updates) reads these.
@@ -15,13 +12,13 @@ export interface AttrMeta {
   sensitive?: boolean;
   /** The value can be changed on a running resource without disturbing it. */
   updatableLive?: boolean;
-  /** The value is the id of another resource of this type. */
-  ref?: ResourceType;
+  /** The value is the id of another resource of this type (a registered type; a test checks it). */
+  ref?: string;
   /**
    * With `ref`: the holder also depends on every resource of this type that references the same target
    * (a server on a network takes its address from that network's subnets).
    */
-  refIncludes?: ResourceType;
+  refIncludes?: string;
   /** Set by the agent; for an input attribute, also computed when the user leaves it out. */
   computed?: boolean;
   /** A file path on the machine running Stratus; loaders resolve it relative to the stack file. */

@@ -1,19 +1,34 @@
-import type { ResourceType } from './meta.js';
 import type { ResourceSchema } from './resource.js';
 import { image } from './resources/image.js';
 import { network } from './resources/network.js';
 import { server } from './resources/server.js';
 import { subnet } from './resources/subnet.js';
 
-/** Every resource schema, by type. */
-export const schemas: Record<ResourceType, ResourceSchema> = { image, network, subnet, server };
+/**
+ * The one registry of resource types: one line per type. The `ResourceType` union, the engine's
+ * providers, the construct classes, the agent's services and the front ends' schemas all derive from
+ * it (a test fails when a registered type lacks one of them).
+ */
+export const registry = {
+  image,
+  network,
+  subnet,
+  server,
+} as const;
 
-/** The resource types, in a stable order. */
-export const resourceTypes = Object.keys(schemas) as ResourceType[];
+/** The resource types Stratus knows. */
+export type ResourceType = keyof typeof registry;
+
+/** Every resource schema, by type. */
+export const schemas: Record<ResourceType, ResourceSchema> = registry;
+
+/** The resource types, in registration order. */
+export const resourceTypes = Object.keys(registry) as ResourceType[];
 
 /** Whether `t` names a resource type. */
 export function isResourceType(t: unknown): t is ResourceType {
-  return typeof t === 'string' && Object.hasOwn(schemas, t);
+  return typeof t === 'string' && Object.hasOwn(registry, t);
 }
 
+export { defaultMachine } from './resources/server.js';
 export { image, network, server, subnet };

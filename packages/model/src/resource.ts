@@ -1,9 +1,27 @@
 import type { Static, TObject, TProperties, TSchema } from '@sinclair/typebox';
-import { type AttrMeta, attrMeta, type ResourceType } from './meta.js';
+import { type AttrMeta, attrMeta } from './meta.js';
 
-/** The schema of one resource type: the single source of truth for its attributes. */
+/** Default time limits of a type's operations, in milliseconds. */
+export interface OperationTimeouts {
+  create: number;
+  update: number;
+  delete: number;
+}
+
+/** A problem in a resource's attribute values, at a path inside them. */
+export interface AttributeProblem {
+  path: (string | number)[];
+  message: string;
+}
+
+/**
+ * One resource type, defined once: its schema (the single source of truth for its attributes) and the
+ * pure behaviour that goes with it. The engine, the provider protocol, the CLI, constructs, the agent's
+ * request validation and the Terraform/Pulumi schemas are all derived from this.
+ */
 export interface ResourceSchema<I extends TProperties = TProperties, O extends TProperties = TProperties> {
-  type: ResourceType;
+  /** The type's name, as stack files write it (`server`). */
+  type: string;
   /** Plural path segment of the agent API, e.g. `servers` in `/v1/servers/{id}`. */
   collection: string;
   description: string;
@@ -11,6 +29,39 @@ export interface ResourceSchema<I extends TProperties = TProperties, O extends T
   inputs: TObject<I>;
   /** Attributes only the agent sets. */
   outputs: TObject<O>;
+  /**
+   * Version of the attribute layout (default 1). State recorded under an older version is passed to
+   * {@link ResourceSchema.upgrade} before use.
+   */
+  version?: number;
+  /** Default operation time limits (default: 5 minutes each). */
+  timeouts?: Partial<OperationTimeouts>;
+  /**
+   * The type's own rules beyond what JSON Schema can say (e.g. a pool inside its subnet). Called with
+   * input values after defaults, in which values not known yet are UNKNOWN. The agent runs the same
+   * check on requests, so its limits are exactly these.
+   */
+  check?(inputs: Readonly<Record<string, unknown>>): AttributeProblem[];
+  /**
+   * Adjusts planned attributes in place: values the type derives from others (e.g. the machine type
+   * from the firmware). Called for creates and updates with the planned attributes; UNKNOWN allowed.
+   */
+  plan?(planned: Record<string, unknown>): void;
+  /**
+   * Whether attributes just read show the object was changed outside Stratus in a way an update
+   * repairs (a stopped or vanished domain, a deleted bridge); says what, in words.
+   */
+  drift?(attributes: Readonly<Record<string, unknown>>): string | undefined;
+  /** Rewrites attributes recorded under schema version `fromVersion` into the current layout. */
+  upgrade?(attributes: Record<string, unknown>, fromVersion: number): Record<string, unknown>;
+}
+
+/** Default operation time limits: 5 minutes each. */
+export const DEFAULT_TIMEOUTS: OperationTimeouts = { create: 300_000, update: 300_000, delete: 300_000 };
+
+/** A type's operation time limits, with the defaults filled in. */
+export function timeoutsOf(s: ResourceSchema): OperationTimeouts {
+  return { ...DEFAULT_TIMEOUTS, ...s.timeouts };
 }
 
 /** One attribute of a resource with everything known about it. */
@@ -31,9 +82,9 @@ export type AttributesOf<S> =
   S extends ResourceSchema<infer I, infer O> ? Static<TObject<I>> & Static<TObject<O>> : never;
 
 /** Declares a resource schema (identity function that keeps literal types). */
-export function defineResource<I extends TProperties, O extends TProperties>(
-  s: ResourceSchema<I, O>,
-): ResourceSchema<I, O> {
+export function defineResource<I extends TProperties, O extends TProperties, T extends string>(
+  s: ResourceSchema<I, O> & { type: T },
+): ResourceSchema<I, O> & { type: T } {
   return s;
 }
 

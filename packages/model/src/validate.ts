@@ -1,6 +1,6 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
-import { META_KEYWORDS, type ResourceType } from './meta.js';
-import { schemas } from './registry.js';
+import { META_KEYWORDS } from './meta.js';
+import { type ResourceType, schemas } from './registry.js';
 
 /** A schema violation at a path inside a resource's attributes. */
 export interface SchemaError {

@@ -1,13 +1,16 @@
 /**
- * @stratus/sdk: the Stratus resource model, stack loaders, engine, state backends, resource handlers
- * and agent client. The `stratus` CLI is built on these.
+ * @stratus/sdk: what a Stratus user needs — stack constructs for TypeScript programs, stack loading,
+ * the operations (plan, apply, destroy, saved plans), state backends, the agent client and the
+ * diagnostics they report. The parts behind them have their own entry points: `@stratus/sdk/model`,
+ * `/engine`, `/protocol`, `/operations`, `/client`, `/testing`.
  */
 export * from './client/index.js';
 export * from './constructs/index.js';
 export * from './diagnostics/index.js';
-export * from './engine/index.js';
+export type { Action, Plan, ResourceChange } from './engine/plan.js';
 export * from './errors.js';
-export * from './handlers/index.js';
+export { loadProgram } from './loaders/program.js';
 export * from './loaders/stack-yaml.js';
-export * from './model/index.js';
+export * from './operations/index.js';
+export { agentProviders } from './protocol/index.js';
 export * from './state/index.js';

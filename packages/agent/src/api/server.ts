@@ -1,7 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import { formatPath, isResourceType, type ResourceType, schemas, validateInputs } from '@stratus/model';
+import { formatPath, isResourceType, type ResourceType, schemas, validateResource } from '@stratus/model';
 import { ComputeError } from '../compute/errors.js';
 import { logger } from '../host/log.js';
 import { isResourceId } from '../host/names.js';
@@ -103,7 +103,7 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ApiDeps): 
     }
     case 'PUT': {
       const body = await readJson(req);
-      const problems = validateInputs(type, body);
+      const problems = validateResource(type, body);
       if (problems.length > 0) {
         const p = problems[0]!;
         const field = formatPath(p.path);

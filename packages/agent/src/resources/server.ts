@@ -1,7 +1,14 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { type AttributesOf, type InputsOf, isInNet, parseCidr, type server } from '@stratus/model';
+import {
+  type AttributesOf,
+  defaultMachine,
+  type InputsOf,
+  isInNet,
+  parseCidr,
+  type server,
+} from '@stratus/model';
 import { ApiError, conflict, notFound } from '../api/errors.js';
 import type { ApiRecord, ResourceService } from '../api/server.js';
 import { ComputeError } from '../compute/errors.js';
@@ -215,7 +222,7 @@ export function serverService(ctx: AgentContext): ResourceService {
       vcpus: spec.vcpus,
       memoryMiB: spec.memoryMb,
       virtType: ctx.virtType,
-      machine: spec.firmware === 'uefi' ? 'q35' : spec.machine,
+      machine: spec.machine ?? defaultMachine(spec.firmware),
       firmware: spec.firmware,
       rootDisk: disk,
       configDrive: adopted ? null : configDrive,

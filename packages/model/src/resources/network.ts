@@ -5,6 +5,8 @@ import { defineResource } from '../resource.js';
 /** A layer-2 network (Neutron network): a Linux bridge on each host. */
 export const network = defineResource({
   type: 'network',
+  drift: (a) =>
+    a.status === 'DOWN' ? `its bridge ${String(a.bridge)} was deleted outside Stratus` : undefined,
   collection: 'networks',
   description: 'A layer-2 network, realized as a Linux bridge with a DHCP namespace per host.',
   inputs: Type.Object(

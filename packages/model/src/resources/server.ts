@@ -1,10 +1,52 @@
 import { Type } from '@sinclair/typebox';
 import { Defaulted, Hostname, Ipv4, Name, Ref } from '../formats.js';
-import { defineResource } from '../resource.js';
+import { type AttributeProblem, defineResource } from '../resource.js';
+import { isUnknown, UNKNOWN } from '../unknown.js';
 
 /** A virtual machine (Nova server): a libvirt domain on a qcow2 overlay with a config drive. */
+/** Server statuses that mean its domain was changed outside Stratus; an update (the agent's ensure) repairs them. */
+const DRIFT: Record<string, string> = {
+  MISSING: 'its libvirt domain was deleted outside Stratus',
+  SHUTOFF: 'its libvirt domain was stopped outside Stratus',
+  PAUSED: 'its libvirt domain was paused outside Stratus',
+  ERROR: 'its libvirt domain crashed',
+};
+
+/**
+ * The machine type a server gets when it names none: q35 for UEFI (OVMF is run with SMM, which needs
+ * q35), else pc. UNKNOWN while the firmware is.
+ */
+export function defaultMachine(firmware: 'bios' | 'uefi'): 'pc' | 'q35';
+export function defaultMachine(firmware: unknown): 'pc' | 'q35' | typeof UNKNOWN;
+export function defaultMachine(firmware: unknown): 'pc' | 'q35' | typeof UNKNOWN {
+  if (isUnknown(firmware)) return UNKNOWN;
+  return firmware === 'uefi' ? 'q35' : 'pc';
+}
+
 export const server = defineResource({
   type: 'server',
+  timeouts: { create: 600_000, update: 600_000 },
+  check(inputs) {
+    const out: AttributeProblem[] = [];
+    if (inputs.firmware === 'uefi' && inputs.machine === 'pc')
+      out.push({
+        path: ['machine'],
+        message:
+          'firmware uefi cannot run on machine pc (OVMF runs with SMM, which needs q35): use q35 or leave machine out',
+      });
+    const nets = Array.isArray(inputs.networks) ? inputs.networks : [];
+    nets.forEach((n, i) => {
+      if (n && typeof n === 'object' && !Array.isArray(n) && !('network' in n) && !('subnet' in n))
+        out.push({ path: ['networks', i], message: 'needs `network` or `subnet`' });
+    });
+    return out;
+  },
+  plan(planned) {
+    if (planned.machine === undefined) planned.machine = defaultMachine(planned.firmware);
+  },
+  drift: (a) =>
+    DRIFT[a.status as string] ??
+    (a.drift ? `its libvirt domain was changed outside Stratus: ${String(a.drift)}` : undefined),
   collection: 'servers',
   description: 'A virtual machine booted from an image, with NICs on networks and a config-2 config drive.',
   inputs: Type.Object(
@@ -44,11 +86,12 @@ export const server = defineResource({
           description: 'Boot firmware.',
         }),
       ),
-      machine: Defaulted(
+      machine: Type.Optional(
         Type.Union([Type.Literal('pc'), Type.Literal('q35')], {
-          default: 'pc',
+          computed: true,
           requiresReplace: true,
-          description: 'QEMU machine type.',
+          description:
+            'QEMU machine type; default q35 with firmware uefi, else pc. UEFI needs q35 (OVMF with SMM).',
         }),
       ),
       networks: Type.Array(

@@ -1,10 +1,26 @@
 import { Type } from '@sinclair/typebox';
 import { Cidr4, Defaulted, Ipv4, Name, Ref } from '../formats.js';
+import { checkSubnetRanges } from '../ipv4.js';
 import { defineResource } from '../resource.js';
 
 /** An IPv4 subnet of a network (Neutron subnet), with static DHCP leases handed out by the agent's IPAM. */
 export const subnet = defineResource({
   type: 'subnet',
+  check(inputs) {
+    if (typeof inputs.cidr !== 'string') return [];
+    // Only pools whose ends are known: UNKNOWN ones are checked once they are.
+    const pools = Array.isArray(inputs.allocationPools)
+      ? (inputs.allocationPools as { start: unknown; end: unknown }[]).filter(
+          (p): p is { start: string; end: string } =>
+            typeof p === 'object' && p !== null && typeof p.start === 'string' && typeof p.end === 'string',
+        )
+      : undefined;
+    return checkSubnetRanges(
+      inputs.cidr,
+      typeof inputs.gatewayIp === 'string' ? inputs.gatewayIp : undefined,
+      pools,
+    );
+  },
   collection: 'subnets',
   description:
     'An IPv4 range on a network; the agent allocates addresses from its pools and serves them by DHCP.',

@@ -1,15 +1,15 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { AgentClient } from '../client/agent-client.js';
 import { localAgentPaths } from '../client/local.js';
+import { type AgentPool, localPool } from '../client/pool.js';
 import { Diagnostics, DiagnosticsError } from '../diagnostics/index.js';
 import { checkStack } from '../engine/check.js';
 import type { StackConfig } from '../engine/config.js';
 import type { Graph } from '../engine/graph.js';
-import { agentHandlers } from '../handlers/index.js';
-import type { HandlerContext } from '../handlers/types.js';
 import { isProgramPath, loadProgram } from '../loaders/program.js';
 import { loadStackFile } from '../loaders/stack-yaml.js';
+import { agentProviders } from '../protocol/index.js';
+import type { ProviderSet } from '../protocol/types.js';
 import { LocalBackend } from '../state/local.js';
 import { PostgresBackend } from '../state/postgres.js';
 import type { StateBackend } from '../state/types.js';
@@ -36,7 +36,7 @@ export async function loadChecked(arg: string | undefined): Promise<{
   const { config, diagnostics } = isProgramPath(path) ? await loadProgram(path) : loadStackFile(path);
   if (!config) throw new DiagnosticsError(diagnostics.items);
   // Checked even when loading found errors, so every problem in the file is reported at once.
-  const checked = checkStack(config, agentHandlers);
+  const checked = checkStack(config, agentProviders(unusedPool));
   const all = new Diagnostics();
   all.append(diagnostics.items);
   all.append(checked.diagnostics.items);
@@ -67,12 +67,16 @@ export function backendFor(config: StackConfig, flags: Record<string, unknown>):
 /** Flags every command that touches state accepts. */
 export const STATE_FLAGS = { state: { type: 'string' }, 'backend-url': { type: 'string' } } as const;
 
-/** The handler context for the local host's agent, starting the agent when none runs. */
-export async function localContext(
-  say: (m: string) => void,
-): Promise<HandlerContext & { close(): Promise<void> }> {
-  const paths = localAgentPaths();
-  await ensureLocalAgent(paths, say);
-  const client = new AgentClient({ socket: paths.socket, tokenFile: paths.tokenFile });
-  return { client, close: () => client.close() };
+/** Validation and planning are pure: providers made for them never reach an agent. */
+const unusedPool = localPool(async () => {
+  throw new Error('bug: validation reached for an agent');
+});
+
+/**
+ * The providers of the local host's agent, with the pool they use. The agent is started (when none
+ * runs) only once a call needs it, so plans of an empty state start nothing.
+ */
+export function localProviders(say: (m: string) => void): { providers: ProviderSet; pool: AgentPool } {
+  const pool = localPool(() => ensureLocalAgent(localAgentPaths(), say));
+  return { providers: agentProviders(pool), pool };
 }

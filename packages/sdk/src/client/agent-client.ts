@@ -15,6 +15,27 @@ export interface AgentEndpoint {
   ca?: string | Buffer;
 }
 
+/** Options of one agent call. */
+export interface CallOptions {
+  /** Cancels the call, also the request in flight. */
+  signal?: AbortSignal;
+}
+
+/** Waits `ms`, or rejects with the signal's reason as soon as it aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal!.reason);
+    };
+    const t = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 /** Retry policy for transient failures (agent unreachable, 5xx marked retryable). */
 export interface RetryPolicy {
   /** Give up after this long, in milliseconds. */
@@ -63,36 +84,48 @@ export class AgentClient {
     return this.endpoint.socket ?? this.endpoint.url ?? '?';
   }
 
-  async get<T>(path: string): Promise<T> {
-    return this.call<T>('GET', path);
+  async get<T>(path: string, opts?: CallOptions): Promise<T> {
+    return this.call<T>('GET', path, undefined, opts);
   }
 
   /** GET that answers `null` for 404. */
-  async find<T>(path: string): Promise<T | null> {
+  async find<T>(path: string, opts?: CallOptions): Promise<T | null> {
     try {
-      return await this.call<T>('GET', path);
+      return await this.call<T>('GET', path, undefined, opts);
     } catch (e) {
       if (AgentApiError.isInstance(e) && e.status === 404) return null;
       throw e;
     }
   }
 
-  async put<T>(path: string, body: unknown): Promise<T> {
-    return this.call<T>('PUT', path, body);
+  async put<T>(path: string, body: unknown, opts?: CallOptions): Promise<T> {
+    return this.call<T>('PUT', path, body, opts);
   }
 
-  async delete(path: string): Promise<void> {
-    await this.call('DELETE', path);
+  async delete(path: string, opts?: CallOptions): Promise<void> {
+    await this.call('DELETE', path, undefined, opts);
   }
 
-  /** Sends one request, retrying transient failures with exponential backoff. */
-  async call<T>(method: Dispatcher.HttpMethod, path: string, body?: unknown): Promise<T> {
+  /**
+   * Sends one request, retrying transient failures with exponential backoff. When `opts.signal` aborts
+   * (a timeout, a hard interrupt), the request in flight is cancelled — the connection is closed, so the
+   * agent sees it — and the call rejects with the signal's reason (an AbortError or TimeoutError).
+   */
+  async call<T>(
+    method: Dispatcher.HttpMethod,
+    path: string,
+    body?: unknown,
+    opts: CallOptions = {},
+  ): Promise<T> {
     const started = Date.now();
     let delay = this.retry.initialDelayMs;
+    const { signal } = opts;
     for (;;) {
+      signal?.throwIfAborted();
       try {
-        return await this.once<T>(method, path, body);
+        return await this.once<T>(method, path, body, signal);
       } catch (e) {
+        if (signal?.aborted) throw signal.reason;
         const transient = AgentApiError.isInstance(e) ? e.retryable : TRANSIENT.has(errCode(e) ?? '');
         if (!transient || Date.now() - started + delay > this.retry.maxElapsedMs) {
           if (AgentApiError.isInstance(e)) throw e;
@@ -102,15 +135,21 @@ export class AgentClient {
             `cannot reach stratus-agent at ${this.where}: ${(e as Error).message}`,
           );
         }
-        await new Promise((r) => setTimeout(r, delay));
+        await sleep(delay, signal);
         delay = Math.min(delay * 2, this.retry.maxDelayMs);
       }
     }
   }
 
-  private async once<T>(method: Dispatcher.HttpMethod, path: string, body?: unknown): Promise<T> {
+  private async once<T>(
+    method: Dispatcher.HttpMethod,
+    path: string,
+    body: unknown,
+    signal: AbortSignal | undefined,
+  ): Promise<T> {
     const res = await request(`${this.origin}${path}`, {
       method,
+      signal,
       dispatcher: this.dispatcher,
       headers: {
         authorization: `Bearer ${this.token}`,

@@ -2,3 +2,4 @@
 export * from './agent-client.js';
 export * from './errors.js';
 export * from './local.js';
+export * from './pool.js';

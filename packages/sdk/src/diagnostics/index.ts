@@ -30,10 +30,20 @@ export class Diagnostics {
     return this.items.some((d) => d.severity === 'error');
   }
 
+  /** Adds diagnostics, leaving out any identical to one already here (two layers may find the same problem). */
   append(other: Iterable<Diagnostic>): void {
-    for (const d of other) this.items.push(d);
+    const seen = new Set(this.items.map(keyOf));
+    for (const d of other) {
+      const k = keyOf(d);
+      if (seen.has(k)) continue;
+      seen.add(k);
+      this.items.push(d);
+    }
   }
 }
+
+const keyOf = (d: Diagnostic) =>
+  `${d.severity}\0${d.field ?? ''}\0${d.message}\0${d.range ? `${d.range.file}:${d.range.line}:${d.range.column}` : ''}`;
 
 /** Renders a diagnostic as `file:line:column: error: field: message`. */
 export function formatDiagnostic(d: Diagnostic): string {

@@ -1,13 +1,20 @@
 import { randomUUID } from 'node:crypto';
-import { formatPath, validateInputs } from '@stratus/model';
-import type { HandlerContext, HandlerSet } from '../handlers/types.js';
+import { deepEqual, formatPath, hasUnknown, isUnknown } from '@stratus/model';
+import type { Diagnostic } from '../diagnostics/index.js';
+import { knownInputs } from '../protocol/provider.js';
+import type {
+  ProtocolDiagnostic,
+  ProtocolLog,
+  ProviderContext,
+  ProviderSet,
+  Values,
+} from '../protocol/types.js';
 import type { StateBackend, StateDoc, StateResource } from '../state/types.js';
-import { checkStack } from './check.js';
-import type { StackConfig } from './config.js';
+import { hasDeferred, type Lookup, resolveDeferred } from './deferred.js';
 import { walk } from './graph.js';
 import { operationGraph } from './operations.js';
 import { type Action, deposedName, type Plan, type ResourceChange } from './plan.js';
-import { getPath, resolveValue } from './values.js';
+import { getPath } from './values.js';
 
 /** Progress of apply, one event per operation start and end. */
 export type ApplyEvent =
@@ -23,51 +30,102 @@ export type ApplyEvent =
     }
   | { kind: 'skipped'; name: string; op: 'apply' | 'destroy'; reason: 'dependency failed' | 'interrupted' };
 
+/** Options of {@link applyPlan}. */
 export interface ApplyOptions {
-  config: StackConfig;
   plan: Plan;
   /** The refreshed state the plan was made against; apply updates it and saves it after every resource. */
   state: StateDoc;
   backend: StateBackend;
-  handlers: HandlerSet;
-  ctx: HandlerContext;
+  providers: ProviderSet;
   parallelism?: number;
   onEvent?: (e: ApplyEvent) => void;
-  /** Returns false once apply should start nothing new (Ctrl-C). */
+  /** Returns false once apply should start nothing new (the first Ctrl-C). */
   shouldStart?: () => boolean;
+  /** Aborting it cancels the operations in flight, agent requests included (a hard interrupt). */
+  signal?: AbortSignal;
+  log?: ProtocolLog;
 }
 
+/** What apply did. */
 export interface ApplyResult {
   ok: boolean;
   added: number;
   changed: number;
   destroyed: number;
-  errors: { name: string; message: string }[];
+  /** One per failed operation: the resource's name and the provider's diagnostics. */
+  errors: { name: string; message: string; diagnostics: Diagnostic[] }[];
   state: StateDoc;
 }
 
-/** Default time limits per operation, in ms: servers boot, the rest is quick. */
-const DEFAULT_TIMEOUT_MS = { create: 5 * 60_000, update: 5 * 60_000, delete: 5 * 60_000 };
-const SERVER_TIMEOUT_MS = { create: 10 * 60_000, update: 10 * 60_000, delete: 5 * 60_000 };
+const quiet: ProtocolLog = { debug() {}, warn() {} };
 
-function withTimeout<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const limit = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} timed out after ${Math.round(ms / 1000)}s`)), ms);
-    // The operation itself keeps the process alive while it runs; the limit alone must not.
-    timer.unref();
-  });
-  return Promise.race([p, limit]).finally(() => clearTimeout(timer));
+/** A failed operation, carrying the provider's diagnostics. */
+class OperationFailed extends Error {
+  constructor(
+    readonly diagnostics: Diagnostic[],
+    message = diagnostics.map((d) => d.message).join('; '),
+  ) {
+    super(message);
+  }
 }
 
-/** Applies a plan: walks the operation graph with bounded parallelism, saving state after each resource. */
+const toDiagnostics = (name: string, ds: ProtocolDiagnostic[]): Diagnostic[] =>
+  ds.map((d) => ({
+    severity: d.severity,
+    message: d.summary,
+    ...(d.path?.length ? { field: `resources.${name}.properties.${formatPath(d.path)}` } : {}),
+  }));
+
+/**
+ * Runs `fn` with a context whose signal aborts after `limitMs` or when `outer` aborts, and rejects as
+ * soon as that happens even if `fn` ignores the signal.
+ */
+async function withLimit<T>(
+  outer: AbortSignal | undefined,
+  limitMs: number,
+  what: string,
+  host: string,
+  log: ProtocolLog,
+  fn: (ctx: ProviderContext) => Promise<T>,
+): Promise<T> {
+  const timeout = AbortSignal.timeout(limitMs);
+  const signal = outer ? AbortSignal.any([outer, timeout]) : timeout;
+  let onAbort: (() => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    onAbort = () =>
+      reject(
+        new OperationFailed([
+          {
+            severity: 'error',
+            message: timeout.aborted
+              ? `${what} timed out after ${Math.round(limitMs / 1000)}s`
+              : `${what} was interrupted`,
+          },
+        ]),
+      );
+    if (signal.aborted) onAbort();
+    else signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([fn({ signal, log, host }), aborted]);
+  } finally {
+    if (onAbort) signal.removeEventListener('abort', onAbort);
+  }
+}
+
+/**
+ * Applies a plan: walks its operation graph with bounded parallelism, saving state after each resource.
+ * It executes the plan's values: inputs the plan could resolve are used as planned; only values the plan
+ * marked as known after apply are filled in, from state, and the provider's final plan for them must
+ * agree with every value the plan showed (Terraform's consistency rule). The configuration is not read.
+ */
 export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
-  const { config, plan, handlers, ctx, backend } = opts;
-  if (plan.errors.length) throw new Error(`refusing to apply a plan with errors: ${plan.errors.join('; ')}`);
+  const { plan, providers, backend } = opts;
+  const log = opts.log ?? quiet;
+  if (plan.errors.length)
+    throw new Error(`refusing to apply a plan with errors: ${plan.errors.map((e) => e.message).join('; ')}`);
   const doc: StateDoc = structuredClone(opts.state);
-  // The checked graph, implied edges included (a server waits for its network's subnets).
-  const resourceGraph = checkStack(config, handlers).graph;
-  const ops = operationGraph(config, resourceGraph, plan, doc);
+  const ops = operationGraph(plan, doc);
   const changes = new Map<string, ResourceChange>(plan.changes.map((c) => [c.name, c]));
   let added = 0;
   let changed = 0;
@@ -90,23 +148,63 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
   const remove = (name: string) => {
     doc.resources = doc.resources.filter((r) => r.name !== name);
   };
-  const lookup = (ref: { resource: string; path: readonly (string | number)[] }) => {
+  const stateLookup: Lookup = (ref) => {
     const r = find(ref.resource);
-    if (!r) throw new Error(`${ref.resource} is not in state`);
-    return ref.path.length === 0 ? r.id : getPath({ id: r.id, ...r.attributes }, ref.path);
+    if (r?.status !== 'ready') return { missing: `${ref.resource} has not been applied` };
+    if (ref.path.length === 0) return { value: r.id };
+    const v = getPath({ id: r.id, ...r.attributes }, ref.path);
+    return v === undefined
+      ? { missing: `${ref.resource} has no value at ${formatPath(ref.path)}` }
+      : { value: v };
   };
 
-  const limits = (name: string, type: string) => ({
-    ...(type === 'server' ? SERVER_TIMEOUT_MS : DEFAULT_TIMEOUT_MS),
-    ...config.resources.get(name)?.timeouts,
-  });
-
-  const destroyOne = async (entry: StateResource, limit: number) => {
-    await withTimeout(
-      handlers[entry.type].delete(ctx, { id: entry.id, prior: entry.attributes }),
-      limit,
-      `destroying ${entry.type} ${entry.name}`,
+  /** The values to apply: the plan's, with deferred inputs filled in and checked against the plan. */
+  const finalPlanned = (c: ResourceChange, prior: StateResource | undefined): Values => {
+    const { id: _id, ...planned } = c.after!;
+    if (!c.deferred) return planned;
+    const proposed = resolveDeferred(c.deferred, stateLookup) as Values;
+    const p = providers[c.type];
+    const res = p.plan({
+      prior: c.action === 'update' && prior ? prior.attributes : null,
+      proposed,
+      ignore: c.ignoreChanges,
+    });
+    const bad = res.diagnostics.filter((d) => d.severity === 'error');
+    if (bad.length) throw new OperationFailed(toDiagnostics(c.name, bad));
+    if (c.action === 'update' && res.requiresReplace.length)
+      throw new OperationFailed([
+        {
+          severity: 'error',
+          message: `the final plan replaces ${c.name}, but the plan said update; make a new plan`,
+        },
+      ]);
+    const final = res.planned!;
+    const drifted = Object.keys(planned).filter(
+      (k) => !hasUnknown(planned[k]) && !isUnknown(planned[k]) && !deepEqual(planned[k], final[k]),
     );
+    if (drifted.length)
+      throw new OperationFailed([
+        {
+          severity: 'error',
+          message: `the final values of ${c.name} differ from the plan at ${drifted.join(', ')}; make a new plan`,
+        },
+      ]);
+    return final;
+  };
+
+  const run = async <T>(
+    c: ResourceChange,
+    op: 'create' | 'update' | 'delete',
+    what: string,
+    fn: (ctx: ProviderContext) => Promise<T>,
+  ) => withLimit(opts.signal, c.timeouts[op], what, c.host, log, fn);
+
+  const destroyOne = async (c: ResourceChange, entry: StateResource) => {
+    const res = await run(c, 'delete', `destroying ${entry.type} ${entry.name}`, (ctx) =>
+      providers[entry.type].apply(ctx, { id: entry.id, prior: entry.attributes, planned: null }),
+    );
+    if (res.diagnostics.some((d) => d.severity === 'error'))
+      throw new OperationFailed(toDiagnostics(c.name, res.diagnostics));
     remove(entry.name);
     await save();
   };
@@ -116,58 +214,66 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
     const change = changes.get(name);
     const action = change?.action ?? 'no-op';
     // An apply node only creates or updates; a resource being deleted has nothing to apply.
-    if (kind === 'apply' && (action === 'no-op' || action === 'delete')) return;
+    if (!change || (kind === 'apply' && (action === 'no-op' || action === 'delete'))) return;
     const started = Date.now();
     opts.onEvent?.({ kind: 'start', name, op: kind, action });
     try {
       let id: string | undefined;
       if (kind === 'destroy') {
         // A create-before-destroy replace set the old object aside under its deposed name.
-        const targets = change?.createBeforeDestroy
+        const targets = change.createBeforeDestroy
           ? doc.resources.filter((r) => r.status === 'deposed' && r.name.startsWith(`${name} (deposed `))
           : [find(name)].filter((r): r is StateResource => r !== undefined);
-        for (const entry of targets) await destroyOne(entry, limits(name, entry.type).delete);
+        for (const entry of targets) await destroyOne(change, entry);
         if (targets.length) destroyed++;
       } else {
-        const rc = config.resources.get(name)!;
-        const limit = limits(name, rc.type);
-        const inputs = resolveValue(rc.properties, lookup) as Record<string, unknown>;
-        const problems = validateInputs(rc.type, inputs);
-        if (problems.length)
-          throw new Error(problems.map((p) => `${formatPath(p.path)}: ${p.message}`).join('; '));
-        const dependencies = resourceGraph.dependencies(name).sort();
         const prior = find(name);
+        const planned = finalPlanned(change, prior);
+        const provider = providers[change.type];
+        const base = {
+          name,
+          type: change.type,
+          host: change.host,
+          dependencies: change.dependencies,
+          schemaVersion: provider.schemaVersion,
+        };
         if (action === 'update' && prior) {
-          for (const a of rc.lifecycle?.ignoreChanges ?? []) inputs[a] = prior.attributes[a];
-          const res = await withTimeout(
-            handlers[rc.type].update(ctx, { id: prior.id, prior: prior.attributes, inputs }),
-            limit.update,
-            `updating ${rc.type} ${name}`,
+          const res = await run(change, 'update', `updating ${change.type} ${name}`, (ctx) =>
+            provider.apply(ctx, { id: prior.id, prior: prior.attributes, planned }),
           );
-          put({ ...prior, attributes: res.attributes, dependencies });
+          if (res.newState) put({ ...prior, ...base, attributes: res.newState });
           await save();
+          if (res.diagnostics.some((d) => d.severity === 'error'))
+            throw new OperationFailed(toDiagnostics(name, res.diagnostics));
           id = prior.id;
           changed++;
         } else {
-          if (prior && change?.createBeforeDestroy) {
+          if (prior && change.createBeforeDestroy) {
             remove(name);
             put({ ...prior, name: deposedName(name, prior.id), status: 'deposed' });
           }
-          if (prior && action === 'replace')
-            for (const a of rc.lifecycle?.ignoreChanges ?? []) inputs[a] = prior.attributes[a];
           id = randomUUID();
+          const inputs = knownInputs(provider.schema, planned);
           // Written before the call: an interrupted create is found (and replaced) next time, never orphaned.
-          put({ name, type: rc.type, id, attributes: inputs, dependencies, status: 'creating' });
+          put({ ...base, id, attributes: inputs, status: 'creating' });
           await save();
+          const newId = id;
           try {
-            const res = await withTimeout(
-              handlers[rc.type].create(ctx, { id, inputs }),
-              limit.create,
-              `creating ${rc.type} ${name}`,
+            const res = await run(change, 'create', `creating ${change.type} ${name}`, (ctx) =>
+              provider.apply(ctx, { id: newId, prior: null, planned }),
             );
-            put({ name, type: rc.type, id, attributes: res.attributes, dependencies, status: 'ready' });
+            const failed = res.diagnostics.some((d) => d.severity === 'error');
+            put({
+              ...base,
+              id,
+              attributes: res.newState ?? inputs,
+              status: failed ? 'tainted' : 'ready',
+              ...(res.private !== undefined ? { private: res.private } : {}),
+            });
+            if (failed) throw new OperationFailed(toDiagnostics(name, res.diagnostics));
           } catch (e) {
-            put({ name, type: rc.type, id, attributes: inputs, dependencies, status: 'tainted' });
+            if (find(name)?.status === 'creating')
+              put({ ...base, id, attributes: inputs, status: 'tainted' });
             throw e;
           } finally {
             await save();
@@ -193,8 +299,14 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
   const errors: ApplyResult['errors'] = [];
   for (const [op, r] of results) {
     const [kind, name] = op.split(/:(.*)/s) as ['apply' | 'destroy', string];
-    if (r.status === 'failed') errors.push({ name, message: (r.error as Error)?.message ?? String(r.error) });
-    else if (r.status === 'skipped' || r.status === 'cancelled') {
+    if (r.status === 'failed') {
+      const e = r.error as Error;
+      const diagnostics =
+        e instanceof OperationFailed
+          ? e.diagnostics
+          : [{ severity: 'error' as const, message: e?.message ?? String(e) }];
+      errors.push({ name, message: e?.message ?? String(e), diagnostics });
+    } else if (r.status === 'skipped' || r.status === 'cancelled') {
       const action = changes.get(name)?.action;
       if (action && action !== 'no-op')
         opts.onEvent?.({
@@ -207,9 +319,10 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
   }
 
   const outputs: StateDoc['outputs'] = {};
-  for (const o of config.outputs.values()) {
+  for (const [name, o] of Object.entries(plan.outputs)) {
     try {
-      outputs[o.name] = { value: resolveValue(o.value, lookup), sensitive: o.sensitive };
+      const value = o.deferred !== undefined ? resolveDeferred(o.deferred, stateLookup) : o.value;
+      if (!hasDeferred(value)) outputs[name] = { value, sensitive: o.sensitive };
     } catch {
       // An output whose resource failed is left out until a later apply succeeds.
     }

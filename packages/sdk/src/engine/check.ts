@@ -1,9 +1,9 @@
 import type { TSchema } from '@sinclair/typebox';
-import { type AttrMeta, formatPath, type ResourceType, schemas } from '@stratus/model';
+import { type AttrMeta, formatPath, type ResourceType, schemas, UNKNOWN } from '@stratus/model';
 import { Diagnostics } from '../diagnostics/index.js';
-import type { HandlerSet } from '../handlers/types.js';
+import type { ProviderSet, Values } from '../protocol/types.js';
 import type { ResourceConfig, StackConfig } from './config.js';
-import { type Ref, walkRefs } from './expr.js';
+import { Ref, Template, type Value, walkRefs } from './expr.js';
 import { Graph } from './graph.js';
 
 /** The schema of the value at `path` below `schema`, following objects, arrays and records. */
@@ -28,7 +28,7 @@ const attributeSchemas = new Map<ResourceType, TSchema>();
 
 /** The type a reference at `path` in a type's inputs must name, when the field is a typed reference. */
 function expectedRef(inputs: TSchema, path: readonly (string | number)[]): ResourceType | undefined {
-  return (schemaAt(inputs, path) as AttrMeta | undefined)?.ref;
+  return (schemaAt(inputs, path) as AttrMeta | undefined)?.ref as ResourceType | undefined;
 }
 
 /** All attributes of a type (inputs and outputs) plus `id`, as one object schema (made once per type). */
@@ -52,7 +52,7 @@ function attributeSchema(type: ResourceType): TSchema {
  */
 export function checkStack(
   config: StackConfig,
-  handlers: HandlerSet,
+  providers: ProviderSet,
 ): { graph: Graph; diagnostics: Diagnostics } {
   const diags = new Diagnostics();
   const graph = new Graph();
@@ -61,10 +61,10 @@ export function checkStack(
   for (const rc of config.resources.values()) graph.add(rc.name);
   /** `type>target` -> names of resources of that type referencing target by id. */
   const referencedBy = new Map<string, string[]>();
-  const implied: { from: string; target: string; type: ResourceType }[] = [];
+  const implied: { from: string; target: string; type: string }[] = [];
 
   /** Why a reference is wrong, or undefined when it is fine. */
-  const refProblem = (ref: Ref, expect: ResourceType | undefined): string | undefined => {
+  const refProblem = (ref: Ref, expect: string | undefined): string | undefined => {
     const target = config.resources.get(ref.resource);
     if (!target && config.invalid?.has(ref.resource)) return undefined;
     if (!target) {
@@ -113,12 +113,12 @@ export function checkStack(
         );
       else graph.connect(rc.name, dep);
     });
-    for (const p of handlers[rc.type].validate({ properties: rc.properties }).problems) {
-      diags.error(
-        p.message,
-        `resources.${rc.name}.properties.${formatPath(p.path)}`,
-        rc.locate(['properties', ...p.path]),
-      );
+    for (const d of providers[rc.type].validate({ config: withUnknowns(rc.properties) as Values })
+      .diagnostics) {
+      const path = d.path ?? [];
+      const field = `resources.${rc.name}.properties.${formatPath(path)}`;
+      if (d.severity === 'error') diags.error(d.summary, field, rc.locate(['properties', ...path]));
+      else diags.warning(d.summary, field, rc.locate(['properties', ...path]));
     }
   }
 
@@ -160,4 +160,16 @@ export function checkStack(
     );
   }
   return { graph, diagnostics: diags };
+}
+
+/** Configuration values as a provider validates them: every reference is UNKNOWN. */
+export function withUnknowns(v: Value): unknown {
+  if (v instanceof Ref || v instanceof Template) return UNKNOWN;
+  if (Array.isArray(v)) return v.map(withUnknowns);
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const k of Object.keys(v)) out[k] = withUnknowns(v[k]!);
+    return out;
+  }
+  return v;
 }

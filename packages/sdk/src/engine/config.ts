@@ -13,6 +13,8 @@ export interface ResourceConfig {
   /** The resource's name in the stack, unique across types; also its address (`web`). */
   name: string;
   type: ResourceType;
+  /** The host the resource is placed on (default `local`: the only host today). */
+  host?: string;
   /** Input attributes with defaults applied; strings may hold references. */
   properties: Record<string, Value>;
   /** Explicit dependencies, by name. */
@@ -67,6 +69,11 @@ export interface StackConfig {
   /** The file the stack was read from, for messages; and its directory, for relative paths. */
   file: string;
   dir: string;
+  /**
+   * Every file the stack was made from (absolute paths): the stack file, or a program and each local
+   * module it imports. A saved plan records a hash of each and is refused when one changed.
+   */
+  inputs?: string[];
   resources: Map<string, ResourceConfig>;
   /** Resources declared but not loadable (already reported); references to them are not errors again. */
   invalid?: Set<string>;

@@ -3,15 +3,17 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
-import { agentHandlers } from '../handlers/index.js';
-import type { HandlerContext, HandlerSet } from '../handlers/types.js';
 import { loadStackText } from '../loaders/stack-yaml.js';
+import { providersFor } from '../protocol/index.js';
+import type { ResourceIO } from '../protocol/io.js';
+import type { ProviderSet } from '../protocol/types.js';
 import { LocalBackend } from '../state/local.js';
 import { MemoryHandlers } from '../testing/memory-handlers.js';
 import { applyPlan } from './apply.js';
 import { checkStack } from './check.js';
-import { emptyState, hasChanges, makePlan, refresh } from './plan.js';
-import { ctx } from './world.test-support.js';
+import { emptyState, hasChanges, makePlan } from './plan.js';
+import { refresh } from './refresh.js';
+import { checkProviders } from './world.test-support.js';
 
 const dirs: string[] = [];
 after(() => {
@@ -27,22 +29,20 @@ const STACK = `resources:\n${Array.from(
 
 async function run(
   backend: LocalBackend,
-  handlers: HandlerSet,
+  providers: ProviderSet,
   shouldStart?: () => boolean,
   onStart?: () => void,
 ) {
   const { config } = loadStackText(STACK, '/v/stack.yaml');
-  const { graph } = checkStack(config!, agentHandlers);
+  const { graph } = checkStack(config!, checkProviders);
   const prior = await backend.read();
-  const refreshed = await refresh(prior ?? emptyState('t'), handlers, ctx);
-  const plan = makePlan(config!, graph, refreshed, prior);
+  const refreshed = await refresh(prior ?? emptyState('t'), providers);
+  const plan = makePlan(config!, graph, refreshed, prior, providers);
   const result = applyPlan({
-    config: config!,
     plan,
     state: refreshed.state,
     backend,
-    handlers,
-    ctx,
+    providers,
     parallelism: 3,
     shouldStart,
     onEvent: (e) => e.kind === 'start' && onStart?.(),
@@ -68,18 +68,18 @@ describe('interrupting apply', () => {
       let started = 0;
       const { result } = await run(
         backend,
-        mem.handlers,
+        mem.providers,
         () => started < after,
         () => started++,
       );
       const r = await result;
       assert.equal(r.ok, false, 'an interrupted apply reports failure');
       await assertConsistent(backend, mem);
-      const second = await (await run(backend, mem.handlers)).result;
+      const second = await (await run(backend, mem.providers)).result;
       assert.equal(second.ok, true);
       await assertConsistent(backend, mem);
       assert.equal(mem.objects.size, 12);
-      const { plan } = await run(backend, mem.handlers);
+      const { plan } = await run(backend, mem.providers);
       assert.equal(hasChanges(plan), false);
     });
   }
@@ -89,29 +89,25 @@ describe('interrupting apply', () => {
     dirs.push(dir);
     const backend = new LocalBackend(join(dir, 'state.json'));
     const mem = new MemoryHandlers();
-    const base = mem.handlers;
     // The second subnet create reaches the host, then the process is gone: from then on nothing it
     // started settles, and it writes no more state.
     let dead = false;
     const never = () => new Promise<never>(() => {});
     let creates = 0;
-    const dying = Object.fromEntries(
-      Object.entries(base).map(([type, h]) => [
-        type,
-        {
-          ...h,
-          create: async (c: HandlerContext, req: Parameters<typeof h.create>[1]) => {
-            if (dead) return never();
-            const res = await h.create(c, req);
-            if (type === 'subnet' && ++creates === 2) dead = true;
-            return dead ? never() : res;
-          },
-          read: (c: HandlerContext, req: Parameters<typeof h.read>[1]) => (dead ? never() : h.read(c, req)),
-          delete: (c: HandlerContext, req: Parameters<typeof h.delete>[1]) =>
-            dead ? never() : h.delete(c, req),
+    const dying = providersFor((schema): ResourceIO => {
+      const io = mem.io(schema.type as never);
+      return {
+        create: async (c, id, inputs) => {
+          if (dead) return never();
+          const res = await io.create(c, id, inputs);
+          if (schema.type === 'subnet' && ++creates === 2) dead = true;
+          return dead ? never() : res;
         },
-      ]),
-    ) as HandlerSet;
+        update: (c, id, inputs, prior) => (dead ? never() : io.update(c, id, inputs, prior)),
+        read: (c, id, prior) => (dead ? never() : io.read(c, id, prior)),
+        delete: (c, id, prior) => (dead ? never() : io.delete(c, id, prior)),
+      };
+    });
     const dyingBackend = Object.assign(Object.create(backend) as LocalBackend, {
       write: (doc: Parameters<LocalBackend['write']>[0]) => (dead ? never() : backend.write(doc)),
     });
@@ -123,7 +119,7 @@ describe('interrupting apply', () => {
     const stuck = state.resources.find((r) => r.status === 'creating');
     assert.ok(stuck, 'the create in flight was written to state before it was called');
     assert.ok(mem.objects.has(stuck.id), 'and it exists on the host');
-    const next = await run(backend, mem.handlers);
+    const next = await run(backend, mem.providers);
     assert.equal(next.plan.changes.find((c) => c.name === stuck.name)!.action, 'replace');
     assert.equal((await next.result).ok, true);
     await assertConsistent(backend, mem);

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
-import { agentHandlers } from '../handlers/index.js';
 import { loadStackText } from '../loaders/stack-yaml.js';
 import type { StateDoc } from '../state/types.js';
 import { checkStack } from './check.js';
-import { hasChanges, makePlan, refresh } from './plan.js';
-import { ctx, removeWorlds, world } from './world.test-support.js';
+import { hasChanges, makePlan } from './plan.js';
+import { refresh } from './refresh.js';
+import { checkProviders, removeWorlds, world } from './world.test-support.js';
 
 after(removeWorlds);
 
@@ -64,7 +64,10 @@ describe('lifecycle options', () => {
     const pd = '    lifecycle: { preventDestroy: true }';
     await w.apply(stack({ lifecycle: pd }));
     const p = await w.plan(stack({ lifecycle: pd, cidr: '10.9.0.0/24' }));
-    assert.match(p.plan.errors.join('\n'), /subnet sub has lifecycle.preventDestroy set/);
+    assert.match(
+      p.plan.errors.map((e) => e.message).join('\n'),
+      /subnet sub has lifecycle.preventDestroy set/,
+    );
     await assert.rejects(
       w.apply(stack({ lifecycle: pd, cidr: '10.9.0.0/24' })),
       /refusing to apply a plan with errors/,
@@ -72,7 +75,7 @@ describe('lifecycle options', () => {
     // Destroying everything is refused too, and the plan still deletes dependents first.
     const destroy = await w.plan(stack({ lifecycle: pd }), { destroy: true });
     assert.match(
-      destroy.plan.errors.join('\n'),
+      destroy.plan.errors.map((e) => e.message).join('\n'),
       /subnet sub has lifecycle.preventDestroy set, but this plan would destroy it/,
     );
     assert.deepEqual(actions(destroy.plan), { net: 'delete', sub: 'delete' });
@@ -116,7 +119,7 @@ describe('lifecycle options', () => {
     assert.equal(r.plan.changes.find((c) => c.name === 'net')!.reason, 'replace-requested');
     assert.deepEqual(actions(r.plan), { net: 'replace', sub: 'replace' });
     const bad = await w.plan(stack(), { targets: ['nope'] });
-    assert.match(bad.plan.errors.join(), /no resource named nope/);
+    assert.match(bad.plan.errors.map((e) => e.message).join(), /no resource named nope/);
   });
 
   test('drift reported by a handler becomes an in-place update that repairs it', async () => {
@@ -125,13 +128,18 @@ describe('lifecycle options', () => {
     const net = [...w.mem.objects].find(([, o]) => o.type === 'network')![1];
     net.attributes.status = 'DOWN';
     net.attributes.bridge = 'brqx';
-    const handlers = w.mem.handlers;
-    const withDrift = { ...handlers, network: { ...handlers.network, drift: agentHandlers.network.drift } };
+    // The network type's own drift rule (from its schema) sees the status the agent would report.
     const prior = (await w.backend.read())!;
-    const refreshed = await refresh(prior, withDrift, ctx);
+    const refreshed = await refresh(prior, w.mem.providers);
     assert.equal(refreshed.drift.get('net'), 'its bridge brqx was deleted outside Stratus');
     const { config } = loadStackText(stack(), '/virtual/stack.yaml');
-    const plan = makePlan(config!, checkStack(config!, agentHandlers).graph, refreshed, prior);
+    const plan = makePlan(
+      config!,
+      checkStack(config!, checkProviders).graph,
+      refreshed,
+      prior,
+      w.mem.providers,
+    );
     const c = plan.changes.find((x) => x.name === 'net')!;
     assert.equal(c.action, 'update');
     assert.equal(c.reason, 'drift');

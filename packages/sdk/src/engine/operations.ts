@@ -1,5 +1,4 @@
 import type { StateDoc } from '../state/types.js';
-import type { StackConfig } from './config.js';
 import { Graph } from './graph.js';
 import type { Plan } from './plan.js';
 
@@ -7,29 +6,35 @@ import type { Plan } from './plan.js';
 export const APPLY = (n: string) => `apply:${n}`;
 export const DESTROY = (n: string) => `destroy:${n}`;
 
-/** Builds the graph of operations: creates/updates in dependency order, destroys in reverse. */
-export function operationGraph(
-  config: StackConfig,
-  resourceGraph: Graph,
-  plan: Plan,
-  state: StateDoc,
-): Graph {
+/**
+ * Builds the graph of operations from a plan alone: creates/updates in dependency order (each change
+ * carries its dependencies), destroys in reverse of what state recorded.
+ */
+export function operationGraph(plan: Plan, state: StateDoc): Graph {
   const g = new Graph();
   const byName = new Map(plan.changes.map((c) => [c.name, c]));
+  const dependents = new Map<string, string[]>();
   const priorDeps = new Map(state.resources.map((r) => [r.name, r.dependencies]));
+  const applying = plan.changes.filter((c) => c.action !== 'delete');
+  for (const c of applying)
+    for (const d of c.dependencies) {
+      const list = dependents.get(d);
+      if (list) list.push(c.name);
+      else dependents.set(d, [c.name]);
+    }
   const destroys = new Set(
     plan.changes.filter((c) => c.action === 'delete' || c.action === 'replace').map((c) => c.name),
   );
-  for (const name of config.resources.keys()) {
-    g.add(APPLY(name));
-    for (const dep of resourceGraph.dependencies(name)) g.connect(APPLY(name), APPLY(dep));
-    const c = byName.get(name);
-    if (c?.action !== 'replace') continue;
+  for (const c of applying) {
+    g.add(APPLY(c.name));
+    for (const dep of c.dependencies)
+      if (byName.get(dep)?.action !== 'delete') g.connect(APPLY(c.name), APPLY(dep));
+    if (c.action !== 'replace') continue;
     if (c.createBeforeDestroy) {
       // The new object first; the old one goes once everything that used it has moved on.
-      g.connect(DESTROY(name), APPLY(name));
-      for (const user of resourceGraph.dependents(name)) g.connect(DESTROY(name), APPLY(user));
-    } else g.connect(APPLY(name), DESTROY(name));
+      g.connect(DESTROY(c.name), APPLY(c.name));
+      for (const user of dependents.get(c.name) ?? []) g.connect(DESTROY(c.name), APPLY(user));
+    } else g.connect(APPLY(c.name), DESTROY(c.name));
   }
   for (const name of destroys) {
     g.add(DESTROY(name));
@@ -47,13 +52,8 @@ export function operationGraph(
 }
 
 /** Why a plan's operations cannot be ordered (a cycle), or undefined when they can. */
-export function operationCycle(
-  config: StackConfig,
-  resourceGraph: Graph,
-  plan: Plan,
-  state: StateDoc,
-): string | undefined {
-  const cycle = operationGraph(config, resourceGraph, plan, state).cycles()[0];
+export function operationCycle(plan: Plan, state: StateDoc): string | undefined {
+  const cycle = operationGraph(plan, state).cycles()[0];
   return (
     cycle &&
     `these changes cannot be ordered, they form a cycle: ${cycle.join(' -> ')}; apply them in two steps`

@@ -9,10 +9,9 @@ import { after, describe, test } from 'node:test';
 import { type AttributeInfo, attributes, type ResourceType, resourceTypes, schemas } from '@stratus/model';
 import fc from 'fast-check';
 import { stringify } from 'yaml';
-import type { AgentClient } from '../client/agent-client.js';
-import { agentHandlers } from '../handlers/index.js';
-import type { HandlerContext, HandlerSet } from '../handlers/types.js';
 import { loadStackText } from '../loaders/stack-yaml.js';
+import { providersFor } from '../protocol/index.js';
+import type { ResourceIO } from '../protocol/io.js';
 import { LocalBackend } from '../state/local.js';
 import type { StateDoc, StateResource } from '../state/types.js';
 import { MemoryHandlers } from '../testing/memory-handlers.js';
@@ -20,12 +19,11 @@ import { applyPlan } from './apply.js';
 import { checkStack } from './check.js';
 import type { StackConfig } from './config.js';
 import type { Graph } from './graph.js';
-import { type Action, emptyState, hasChanges, makePlan, type Plan, refresh, summarize } from './plan.js';
+import { type Action, emptyState, hasChanges, makePlan, type Plan, summarize } from './plan.js';
+import { refresh } from './refresh.js';
 
 const FILE = '/virtual/stack.yaml';
 const DIR = '/virtual';
-// In-memory handlers never reach an agent; the client only satisfies the type.
-const ctx: HandlerContext = { client: undefined as unknown as AgentClient };
 
 const dirs: string[] = [];
 after(() => {
@@ -152,6 +150,8 @@ function withDefaults(r: Res): Record<string, V | undefined> {
     if (a.localPath && typeof v === 'string' && !isAbsolute(v)) v = resolve(DIR, v);
     out[a.name] = v;
   }
+  // Values the type derives from others (a server's machine from its firmware), as the plan does.
+  schemas[r.type].plan?.(out as Record<string, unknown>);
   return out;
 }
 
@@ -314,7 +314,8 @@ function buildStack(s: StackSeed): Model {
           vcpus: n.vcpus,
           memoryMb: n.memoryMb,
           firmware: n.firmware,
-          machine: n.machine,
+          // UEFI runs on q35 only (a plan error otherwise, tested elsewhere).
+          machine: n.firmware === 'uefi' && n.machine === 'pc' ? 'q35' : n.machine,
           hostname: n.hostname,
           publicKeys: n.publicKeys,
           userData: userDataV,
@@ -398,9 +399,13 @@ function applyEdit(m0: Model, e: Edit): Model {
         else if (variant === 1) {
           const mb = cur.memoryMb as number;
           r.props.memoryMb = mb + 64 <= 1048576 ? mb + 64 : 64;
-        } else if (variant === 2) r.props.firmware = cur.firmware === 'bios' ? 'uefi' : 'bios';
-        else if (variant === 3) r.props.machine = cur.machine === 'pc' ? 'q35' : 'pc';
-        else r.props.userData = `#!/bin/sh\necho ${freshName(m, 'boot')}`;
+        } else if (variant === 2) {
+          r.props.firmware = cur.firmware === 'bios' ? 'uefi' : 'bios';
+          if (r.props.firmware === 'uefi' && cur.machine === 'pc') r.props.machine = 'q35';
+        } else if (variant === 3) {
+          r.props.machine = cur.machine === 'q35' ? 'pc' : 'q35';
+          if (r.props.machine === 'pc' && cur.firmware === 'uefi') r.props.firmware = 'bios';
+        } else r.props.userData = `#!/bin/sh\necho ${freshName(m, 'boot')}`;
       }
       break;
     }
@@ -573,58 +578,45 @@ function harness(delayMs = 2) {
   const world = new MemoryHandlers({ delayMs });
   const backend = new LocalBackend(join(dir, 'state.json'));
   const log: CallEvent[] = [];
-  const inner = world.handlers;
-  const handlers = Object.fromEntries(
-    resourceTypes.map((t) => {
-      const h = inner[t];
-      const logged =
-        <A extends { id: string }, R>(op: CallEvent['op'], fn: (c: HandlerContext, req: A) => Promise<R>) =>
-        async (c: HandlerContext, req: A): Promise<R> => {
-          log.push({ op, edge: 'start', id: req.id });
-          try {
-            return await fn(c, req);
-          } finally {
-            log.push({ op, edge: 'end', id: req.id });
-          }
-        };
-      return [
-        t,
-        {
-          ...h,
-          create: logged('create', h.create),
-          update: logged('update', h.update),
-          delete: logged('delete', h.delete),
-        },
-      ];
-    }),
-  ) as HandlerSet;
+  const logged =
+    <A extends unknown[], R>(op: CallEvent['op'], fn: (c: never, id: string, ...rest: A) => Promise<R>) =>
+    async (c: never, id: string, ...rest: A): Promise<R> => {
+      log.push({ op, edge: 'start', id });
+      try {
+        return await fn(c, id, ...rest);
+      } finally {
+        log.push({ op, edge: 'end', id });
+      }
+    };
+  const providers = providersFor((schema): ResourceIO => {
+    const io = world.io(schema.type as ResourceType);
+    return {
+      ...io,
+      create: logged('create', io.create),
+      update: logged('update', io.update),
+      delete: logged('delete', io.delete),
+    };
+  });
   return {
     world,
     backend,
     log,
-    handlers,
+    providers,
     async plan(yaml: string): Promise<Planned> {
       const { config, diagnostics } = loadStackText(yaml, FILE);
       assert.ok(config, diagnostics.items.map((d) => d.message).join('\n'));
-      const checked = checkStack(config, agentHandlers);
+      const checked = checkStack(config, providers);
       const problems = [...diagnostics.items, ...checked.diagnostics.items];
       assert.deepEqual(problems, [], `the generated stack is not valid:\n${yaml}`);
       const prior = await backend.read();
-      const refreshed = await refresh(prior ?? emptyState(config.name), handlers, ctx);
-      const plan = makePlan(config, checked.graph, refreshed, prior);
+      const refreshed = await refresh(prior ?? emptyState(config.name), providers);
+      const plan = makePlan(config, checked.graph, refreshed, prior, providers);
       assert.deepEqual(plan.errors, []);
       return { plan, state: refreshed.state, graph: checked.graph, config };
     },
     async apply(p: Planned) {
       log.length = 0;
-      const result = await applyPlan({
-        config: p.config,
-        plan: p.plan,
-        state: p.state,
-        backend,
-        handlers,
-        ctx,
-      });
+      const result = await applyPlan({ plan: p.plan, state: p.state, backend, providers });
       assert.deepEqual(result.errors, []);
       assert.equal(result.ok, true);
       return result;
@@ -731,7 +723,7 @@ function assertOrder(h: Harness, deps: Map<string, string[]>, before: StateDoc, 
 
 /** A cycle in the operations apply would walk for a plan, as the plan reports it. */
 function operationCycle(p: Planned): string | undefined {
-  return p.plan.errors.find((e) => e.includes('cycle'));
+  return p.plan.errors.find((e) => e.message.includes('cycle'))?.message;
 }
 
 // ---- Properties ----------------------------------------------------------------------------------

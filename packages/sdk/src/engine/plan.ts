@@ -1,12 +1,25 @@
 import { randomUUID } from 'node:crypto';
-import { attributes, diffInputs, type ResourceType, schemas } from '@stratus/model';
-import type { HandlerContext, HandlerSet } from '../handlers/types.js';
-import type { StateDoc, StateResource } from '../state/types.js';
+import {
+  attributes,
+  formatPath,
+  isUnknown,
+  type OperationTimeouts,
+  type ResourceType,
+  schemas,
+  timeoutsOf,
+  UNKNOWN,
+} from '@stratus/model';
+import { LOCAL_HOST } from '../client/pool.js';
+import type { Diagnostic } from '../diagnostics/index.js';
+import type { ProviderSet } from '../protocol/types.js';
+import type { StateDoc } from '../state/types.js';
 import type { StackConfig } from './config.js';
-import type { Ref } from './expr.js';
+import { hasDeferred, type Lookup, plannedValue, resolvePartially } from './deferred.js';
+import { walkRefs } from './expr.js';
 import type { Graph } from './graph.js';
 import { operationCycle } from './operations.js';
-import { getPath, resolveValue, UNKNOWN } from './values.js';
+import type { RefreshResult } from './refresh.js';
+import { getPath } from './values.js';
 
 /** What apply will do to one resource. */
 export type Action = 'create' | 'update' | 'replace' | 'delete' | 'no-op';
@@ -18,16 +31,20 @@ export interface AttributeChange {
   /** UNKNOWN when known only after apply. */
   after: unknown;
   forcesReplace: boolean;
+  /** The attribute is sensitive, or its value comes from a sensitive attribute: never shown. */
   sensitive: boolean;
 }
 
-/** The planned change of one resource. */
+/** The planned change of one resource: everything apply needs, with no need of the configuration. */
 export interface ResourceChange {
   name: string;
   type: ResourceType;
   action: Action;
+  /** The host the resource lives on. */
+  host: string;
   /** Id of the existing resource (update, replace, delete, no-op). */
   priorId?: string;
+  /** Attributes (with `id`) before and after; UNKNOWN where only apply can tell. */
   before: Record<string, unknown> | null;
   after: Record<string, unknown> | null;
   changes: AttributeChange[];
@@ -37,10 +54,30 @@ export interface ResourceChange {
   drift?: string;
   /** Replace by creating the new object before destroying the old one. */
   createBeforeDestroy?: boolean;
+  /**
+   * The input values, when some depend on values known only after apply: resolved where the plan
+   * could, with markers where it could not (see deferred.ts). Apply fills the markers in from state.
+   */
+  deferred?: Record<string, unknown>;
+  /** lifecycle.ignoreChanges, for the final plan apply makes of a deferred change. */
+  ignoreChanges?: string[];
+  /** Resources this one depends on (references, implied and explicit): apply orders by these. */
+  dependencies: string[];
+  /** Operation time limits in milliseconds. */
+  timeouts: OperationTimeouts;
 }
 
-/** Format version of saved plans. */
-export const PLAN_FORMAT_VERSION = 1;
+/** A planned output value. */
+export interface PlannedOutput {
+  /** UNKNOWN when known only after apply. */
+  value: unknown;
+  sensitive: boolean;
+  /** The value with markers, when it depends on values known only after apply. */
+  deferred?: unknown;
+}
+
+/** Format version of plans (saved plan files carry it). */
+export const PLAN_FORMAT_VERSION = 2;
 
 /** A plan: a value that says exactly what apply will do, made against a given state. */
 export interface Plan {
@@ -50,9 +87,9 @@ export interface Plan {
   lineage: string | null;
   serial: number | null;
   changes: ResourceChange[];
-  outputs: Record<string, { value: unknown; sensitive: boolean }>;
-  /** Problems that make the plan unappliable (e.g. preventDestroy); apply refuses an errored plan. */
-  errors: string[];
+  outputs: Record<string, PlannedOutput>;
+  /** Problems that make the plan unappliable (e.g. preventDestroy, a missing reference); apply refuses them. */
+  errors: Diagnostic[];
   /** `-target` addresses the plan was limited to, if any. */
   targets?: string[];
 }
@@ -92,100 +129,6 @@ export function emptyState(stack: string): StateDoc {
   return { version: 1, serial: 0, lineage: randomUUID(), stack, resources: [], outputs: {} };
 }
 
-/** What refresh learned: the state as the agents see it, what vanished, and what drifted. */
-export interface RefreshResult {
-  state: StateDoc;
-  gone: Set<string>;
-  /** Resources that exist but were changed outside Stratus, with what changed. */
-  drift: Map<string, string>;
-}
-
-/** A refresh result that read nothing (`-refresh=false`, or no state yet). */
-export function unrefreshed(state: StateDoc): RefreshResult {
-  return { state, gone: new Set(), drift: new Map() };
-}
-
-/**
- * Reads every resource in `state` from its agent. Resources the agent no longer has are dropped (so the
- * plan recreates them); others get the agent's current attributes, and the handler says whether what it
- * read is drift to repair.
- */
-export async function refresh(
-  state: StateDoc,
-  handlers: HandlerSet,
-  ctx: HandlerContext,
-): Promise<RefreshResult> {
-  const gone = new Set<string>();
-  const drift = new Map<string, string>();
-  const resources = await mapBounded(state.resources, 10, async (r): Promise<StateResource | null> => {
-    const h = handlers[r.type];
-    const { attributes: attrs } = await h.read(ctx, { id: r.id, prior: r.attributes });
-    if (!attrs) {
-      if (r.status === 'ready') gone.add(r.name);
-      return null;
-    }
-    const d = h.drift?.(attrs);
-    if (d && r.status === 'ready') drift.set(r.name, d);
-    // The agent is the authority: what it reports replaces what state remembered.
-    return { ...r, attributes: attrs };
-  });
-  return {
-    state: { ...state, resources: resources.filter((r): r is StateResource => r !== null) },
-    gone,
-    drift,
-  };
-}
-
-/** Maps with at most `limit` calls in flight. */
-async function mapBounded<T, R>(items: T[], limit: number, fn: (t: T) => Promise<R>): Promise<R[]> {
-  const out: R[] = new Array(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      out[i] = await fn(items[i]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
-  return out;
-}
-
-/** Value of a reference given what is known: the planned `after` of each resource. */
-function lookupIn(planned: Map<string, Record<string, unknown>>): (ref: Ref) => unknown {
-  return (ref) => {
-    const after = planned.get(ref.resource);
-    if (!after) return UNKNOWN;
-    if (ref.path.length === 0) return after.id;
-    return getPath(after, ref.path);
-  };
-}
-
-/** The engine's view of the one diff: per-attribute changes of desired inputs against prior attributes. */
-function diffAttributes(
-  type: ResourceType,
-  desired: Record<string, unknown>,
-  prior: Record<string, unknown>,
-  ignore: ReadonlySet<string>,
-): AttributeChange[] {
-  return diffInputs(schemas[type], prior, desired, ignore).changes.map((c) => ({
-    name: c.name,
-    before: c.before,
-    after: c.after,
-    forcesReplace: c.requiresReplace,
-    sensitive: c.sensitive,
-  }));
-}
-
-/** Planned attributes of a resource that will be created: its inputs, everything else unknown. */
-function afterCreate(type: ResourceType, inputs: Record<string, unknown>): Record<string, unknown> {
-  const after: Record<string, unknown> = { id: UNKNOWN };
-  for (const a of attributes(schemas[type])) {
-    after[a.name] =
-      a.input && inputs[a.name] !== undefined ? inputs[a.name] : a.computed ? UNKNOWN : undefined;
-  }
-  return after;
-}
-
 /** Name of the state entry holding an object set aside by a create-before-destroy replace. */
 export const deposedName = (name: string, id: string) => `${name} (deposed ${id.slice(0, 8)})`;
 
@@ -202,29 +145,70 @@ function withDependencies(graph: Graph, names: Iterable<string>): Set<string> {
   return out;
 }
 
+/** Whether a reference's path starts at a sensitive attribute of a resource of type `type`. */
+function refIsSensitive(type: ResourceType | undefined, path: readonly (string | number)[]): boolean {
+  if (!type || path.length === 0) return false;
+  return attributes(schemas[type]).some((a) => a.name === path[0] && a.sensitive);
+}
+
+/**
+ * A lookup of references against planned values: a value not known yet is UNKNOWN; an index, key or
+ * attribute that does not exist in a known value is missing (a plan error, never an empty string).
+ */
+function plannedLookup(planned: Map<string, Record<string, unknown>>): Lookup {
+  return (ref) => {
+    const after = planned.get(ref.resource);
+    const text = `\${${ref.resource}${ref.path.length ? `.${formatPath(ref.path)}`.replace('.[', '[') : ''}}`;
+    // Not planned (outside -target, with nothing in state): known only after apply.
+    if (!after) return { value: UNKNOWN };
+    if (ref.path.length === 0) return { value: after.id };
+    let cur: unknown = after;
+    for (const [i, p] of ref.path.entries()) {
+      if (isUnknown(cur)) return { value: cur };
+      const ok =
+        cur !== null &&
+        typeof cur === 'object' &&
+        (Array.isArray(cur) ? typeof p === 'number' && p < cur.length : Object.hasOwn(cur, p));
+      if (!ok || (cur as Record<string | number, unknown>)[p] === undefined) {
+        const at = formatPath(ref.path.slice(0, i + 1));
+        return {
+          missing: Array.isArray(cur)
+            ? `${text}: ${ref.resource}.${formatPath(ref.path.slice(0, i))} has ${cur.length} element${cur.length === 1 ? '' : 's'}, so index ${String(p)} does not exist`
+            : `${text}: ${ref.resource} has no value at ${at}`,
+        };
+      }
+      cur = (cur as Record<string | number, unknown>)[p];
+    }
+    return { value: cur };
+  };
+}
+
 /**
  * Makes a plan: what apply must do so that the (refreshed) state matches the config. Resources are
  * visited in dependency order so references resolve to planned values (unknown where a referenced
- * resource is created or replaced).
+ * resource is created or replaced); each type's provider decides the planned values and whether a
+ * change replaces (the model's one diff, through the provider protocol).
  */
 export function makePlan(
   config: StackConfig,
   graph: Graph,
   refreshed: RefreshResult,
   priorDoc: StateDoc | null,
+  providers: ProviderSet,
   opts: PlanOptions = {},
 ): Plan {
   const state = refreshed.state;
   const prior = new Map(state.resources.map((r) => [r.name, r]));
   const planned = new Map<string, Record<string, unknown>>();
-  const lookup = lookupIn(planned);
+  const lookup = plannedLookup(planned);
   const changes: ResourceChange[] = [];
-  const errors: string[] = [];
+  const errors: Diagnostic[] = [];
+  const error = (message: string, field?: string, range?: Diagnostic['range']) =>
+    errors.push({ severity: 'error', message, ...(field ? { field } : {}), ...(range ? { range } : {}) });
   const forced = new Set(opts.replace ?? []);
   const inScope = opts.targets?.length ? withDependencies(graph, opts.targets) : null;
   for (const t of [...(opts.targets ?? []), ...forced])
-    if (!config.resources.has(t) && !prior.has(t))
-      errors.push(`no resource named ${t} in the stack or its state`);
+    if (!config.resources.has(t) && !prior.has(t)) error(`no resource named ${t} in the stack or its state`);
 
   for (const name of opts.destroy ? [] : graph.topoOrder()) {
     const rc = config.resources.get(name)!;
@@ -234,18 +218,50 @@ export function makePlan(
       if (p) planned.set(name, { id: p.id, ...p.attributes });
       continue;
     }
-    const inputs = resolveValue(rc.properties, lookup) as Record<string, unknown>;
-    const ignore = new Set(rc.lifecycle?.ignoreChanges ?? []);
+    const provider = providers[rc.type];
+    const sensitiveFrom = new Set<string>();
+    walkRefs(rc.properties, (ref, path) => {
+      if (refIsSensitive(config.resources.get(ref.resource)?.type, ref.path))
+        sensitiveFrom.add(String(path[0]));
+    });
+    const deferred = resolvePartially(rc.properties, lookup, (message, path) =>
+      error(message, `resources.${name}.properties.${formatPath(path)}`, rc.locate(['properties', ...path])),
+    ) as Record<string, unknown>;
+    const proposed = plannedValue(deferred) as Record<string, unknown>;
+    const ignoreChanges = rc.lifecycle?.ignoreChanges ?? [];
+    const dependencies = graph.dependencies(name).sort();
+    const base = {
+      name,
+      type: rc.type,
+      host: rc.host ?? p?.host ?? LOCAL_HOST,
+      dependencies,
+      timeouts: { ...timeoutsOf(provider.schema), ...rc.timeouts },
+      ...(hasDeferred(deferred) ? { deferred } : {}),
+      ...(ignoreChanges.length ? { ignoreChanges } : {}),
+    };
+    const res = provider.plan({
+      prior: p && p.type === rc.type ? p.attributes : null,
+      proposed,
+      ignore: ignoreChanges,
+    });
+    for (const d of res.diagnostics)
+      if (d.severity === 'error')
+        error(
+          d.summary,
+          `resources.${name}.properties.${formatPath(d.path ?? [])}`,
+          rc.locate(['properties', ...(d.path ?? [])]),
+        );
+    const attrChanges: AttributeChange[] = res.changes.map((c) => ({
+      name: c.name,
+      before: c.before,
+      after: c.after,
+      forcesReplace: c.requiresReplace,
+      sensitive: c.sensitive || sensitiveFrom.has(c.name),
+    }));
+    const after = { id: UNKNOWN, ...(res.planned ?? {}) };
     let change: ResourceChange;
     if (!p || p.type !== rc.type) {
-      change = {
-        name,
-        type: rc.type,
-        action: 'create',
-        before: null,
-        after: afterCreate(rc.type, inputs),
-        changes: [],
-      };
+      change = { ...base, action: 'create', before: null, after, changes: [] };
       if (refreshed.gone.has(name)) change.reason = 'deleted-outside';
       if (p) {
         // The type changed: the old resource goes, a new one comes.
@@ -255,32 +271,33 @@ export function makePlan(
       }
     } else {
       const before: Record<string, unknown> = { id: p.id, ...p.attributes };
-      const attrChanges = diffAttributes(rc.type, inputs, p.attributes, ignore);
       const tainted = p.status !== 'ready';
       const drift = refreshed.drift.get(name);
-      if (tainted || forced.has(name) || attrChanges.some((c) => c.forcesReplace)) {
-        const kept = Object.fromEntries([...ignore].map((a) => [a, p.attributes[a]]));
+      if (tainted || forced.has(name) || res.requiresReplace.length > 0) {
+        const replanned = res.requiresReplace.length
+          ? res
+          : provider.plan({
+              prior: null,
+              proposed: keepIgnored(proposed, p.attributes, ignoreChanges),
+              ignore: [],
+            });
         change = {
-          name,
-          type: rc.type,
+          ...base,
           action: 'replace',
           priorId: p.id,
           before,
-          after: afterCreate(rc.type, { ...inputs, ...kept }),
+          after: { id: UNKNOWN, ...(replanned.planned ?? {}) },
           changes: attrChanges,
         };
         if (tainted) change.reason = 'tainted';
         else if (forced.has(name)) change.reason = 'replace-requested';
       } else if (attrChanges.length > 0 || drift) {
-        const after: Record<string, unknown> = { ...before };
-        for (const c of attrChanges) after[c.name] = c.after;
         change = {
-          name,
-          type: rc.type,
+          ...base,
           action: 'update',
           priorId: p.id,
           before,
-          after,
+          after: { ...after, id: p.id },
           changes: attrChanges,
         };
         if (drift) {
@@ -288,13 +305,13 @@ export function makePlan(
           change.drift = drift;
         }
       } else {
-        change = { name, type: rc.type, action: 'no-op', priorId: p.id, before, after: before, changes: [] };
+        change = { ...base, action: 'no-op', priorId: p.id, before, after: before, changes: [] };
       }
     }
     if (change.action === 'replace') {
       if (rc.lifecycle?.createBeforeDestroy) change.createBeforeDestroy = true;
       if (rc.lifecycle?.preventDestroy)
-        errors.push(`${rc.type} ${name} has lifecycle.preventDestroy set, but this plan would replace it`);
+        error(`${rc.type} ${name} has lifecycle.preventDestroy set, but this plan would replace it`);
     }
     planned.set(name, change.after!);
     changes.push(change);
@@ -305,22 +322,43 @@ export function makePlan(
     if (inScope && !opts.targets!.includes(r.name)) continue;
     const rc = config.resources.get(r.name);
     if (rc?.lifecycle?.preventDestroy)
-      errors.push(`${rc.type} ${r.name} has lifecycle.preventDestroy set, but this plan would destroy it`);
+      error(`${rc.type} ${r.name} has lifecycle.preventDestroy set, but this plan would destroy it`);
     changes.push({
       name: r.name,
       type: r.type,
       action: 'delete',
+      host: r.host ?? LOCAL_HOST,
       priorId: r.id,
       before: { id: r.id, ...r.attributes },
       after: null,
       changes: [],
+      dependencies: r.dependencies,
+      timeouts: { ...timeoutsOf(providers[r.type].schema), ...rc?.timeouts },
       ...(r.status === 'deposed' ? { reason: 'deposed' as const } : {}),
     });
   }
 
   const outputs: Plan['outputs'] = {};
-  for (const o of opts.destroy ? [] : config.outputs.values())
-    outputs[o.name] = { value: resolveValue(o.value, lookup), sensitive: o.sensitive };
+  for (const o of opts.destroy ? [] : config.outputs.values()) {
+    let fromSecret: string | undefined;
+    walkRefs(o.value, (ref) => {
+      if (refIsSensitive(config.resources.get(ref.resource)?.type, ref.path)) fromSecret ??= ref.text;
+    });
+    if (fromSecret && !o.sensitive)
+      error(
+        `output ${o.name} refers to the sensitive value ${fromSecret}; mark the output sensitive: true`,
+        `outputs.${o.name}`,
+        o.locate([]),
+      );
+    const deferred = resolvePartially(o.value, lookup, (message) =>
+      error(message, `outputs.${o.name}`, o.locate([])),
+    );
+    outputs[o.name] = {
+      value: plannedValue(deferred),
+      sensitive: o.sensitive || fromSecret !== undefined,
+      ...(hasDeferred(deferred) ? { deferred } : {}),
+    };
+  }
 
   const plan: Plan = {
     formatVersion: PLAN_FORMAT_VERSION,
@@ -332,7 +370,20 @@ export function makePlan(
     errors,
     ...(opts.targets?.length ? { targets: opts.targets } : {}),
   };
-  const cycle = operationCycle(config, graph, plan, state);
-  if (cycle) errors.push(cycle);
+  const cycle = operationCycle(plan, state);
+  if (cycle) error(cycle);
   return plan;
 }
+
+/** Proposed values with ignored attributes taken from what the object had. */
+function keepIgnored(
+  proposed: Record<string, unknown>,
+  prior: Record<string, unknown>,
+  ignore: readonly string[],
+): Record<string, unknown> {
+  const out = { ...proposed };
+  for (const a of ignore) out[a] = prior[a];
+  return out;
+}
+
+export { getPath };

@@ -1,23 +1,21 @@
 /**
  * Test support (not built into dist): a stack file applied to an in-memory world through the real
- * engine, with state in a real local file. Engine tests plan and apply YAML text against it.
+ * engine and operations layer, with state in a real local file. Engine tests plan and apply YAML text.
  */
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AgentClient } from '../client/agent-client.js';
-import { agentHandlers } from '../handlers/index.js';
-import type { HandlerContext } from '../handlers/types.js';
 import { loadStackText } from '../loaders/stack-yaml.js';
 import { LocalBackend } from '../state/local.js';
 import { MemoryHandlers, type MemoryOptions } from '../testing/memory-handlers.js';
 import { applyPlan } from './apply.js';
 import { checkStack } from './check.js';
-import { emptyState, makePlan, type PlanOptions, refresh } from './plan.js';
+import { emptyState, makePlan, type PlanOptions } from './plan.js';
+import { refresh } from './refresh.js';
 
-/** Handlers here never reach an agent; the client only satisfies the type. */
-export const ctx: HandlerContext = { client: new AgentClient({ socket: '/nonexistent' }) };
+/** Providers for checks only (validation is pure): an empty in-memory world's. */
+export const checkProviders = new MemoryHandlers().providers;
 
 const dirs: string[] = [];
 
@@ -30,7 +28,7 @@ export function removeWorlds(): void {
 export function load(yaml: string) {
   const { config, diagnostics } = loadStackText(yaml, '/virtual/stack.yaml');
   assert.ok(config, diagnostics.items.map((d) => d.message).join('\n'));
-  const checked = checkStack(config, agentHandlers);
+  const checked = checkStack(config, checkProviders);
   assert.deepEqual([...diagnostics.items, ...checked.diagnostics.items], []);
   return { config, graph: checked.graph };
 }
@@ -44,19 +42,22 @@ export function world(opts: MemoryOptions = {}) {
   const plan = async (yaml: string, planOpts: PlanOptions = {}) => {
     const { config, graph } = load(yaml);
     const prior = await backend.read();
-    const refreshed = await refresh(prior ?? emptyState(config.name), mem.handlers, ctx);
-    return { config, graph, refreshed, plan: makePlan(config, graph, refreshed, prior, planOpts) };
+    const refreshed = await refresh(prior ?? emptyState(config.name), mem.providers);
+    return {
+      config,
+      graph,
+      refreshed,
+      plan: makePlan(config, graph, refreshed, prior, mem.providers, planOpts),
+    };
   };
   const apply = async (yaml: string, applyOpts: PlanOptions & { parallelism?: number } = {}) => {
     const { parallelism, ...planOpts } = applyOpts;
     const p = await plan(yaml, planOpts);
     return applyPlan({
-      config: p.config,
       plan: p.plan,
       state: p.refreshed.state,
       backend,
-      handlers: mem.handlers,
-      ctx,
+      providers: mem.providers,
       parallelism,
     });
   };

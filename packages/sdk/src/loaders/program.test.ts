@@ -8,7 +8,8 @@ import { runCli } from '../cli/testing.js';
 import { formatDiagnostic } from '../diagnostics/index.js';
 import { checkStack } from '../engine/check.js';
 import type { StackConfig } from '../engine/config.js';
-import { emptyState, makePlan, unrefreshed } from '../engine/plan.js';
+import { emptyState, makePlan } from '../engine/plan.js';
+import { unrefreshed } from '../engine/refresh.js';
 import { MemoryHandlers } from '../testing/memory-handlers.js';
 import { loadProgram } from './program.js';
 import { loadStackFile } from './stack-yaml.js';
@@ -32,10 +33,10 @@ function program(name: string, text: string): string {
 
 /** The plan of a config against no state, with in-memory handlers. */
 function planOf(config: StackConfig) {
-  const handlers = new MemoryHandlers().handlers;
-  const checked = checkStack(config, handlers);
+  const providers = new MemoryHandlers().providers;
+  const checked = checkStack(config, providers);
   assert.deepEqual(checked.diagnostics.items.map(formatDiagnostic), []);
-  const plan = makePlan(config, checked.graph, unrefreshed(emptyState(config.name)), null);
+  const plan = makePlan(config, checked.graph, unrefreshed(emptyState(config.name)), null, providers);
   return plan.changes.map((c) => ({ name: c.name, type: c.type, action: c.action, after: c.after }));
 }
 

@@ -56,10 +56,19 @@ export async function loadProgram(path: string): Promise<LoadResult> {
     return { diagnostics: diags };
   }
   let exported: unknown;
+  const inputs = new Set<string>([file]);
   try {
     // Loaded on demand: commands on stack files never pay for the TypeScript loader.
     const { tsImport } = await import('tsx/esm/api');
-    const mod = (await tsImport(pathToFileURL(file).href, import.meta.url)) as { default?: unknown };
+    const mod = (await tsImport(pathToFileURL(file).href, {
+      parentURL: import.meta.url,
+      // Every local module the program imports is an input of the plan: a saved plan checks them all.
+      onImport: (url: string) => {
+        if (!url.startsWith('file:')) return;
+        const p = fileURLToPath(url.split('?')[0]!);
+        if (!p.includes(`${sep}node_modules${sep}`)) inputs.add(p);
+      },
+    })) as { default?: unknown };
     exported = mod.default;
     // A CommonJS module's default is its module.exports, which holds the compiled ES default.
     if (!isStack(exported) && typeof exported === 'object' && exported !== null && 'default' in exported)
@@ -79,6 +88,7 @@ export async function loadProgram(path: string): Promise<LoadResult> {
     return { diagnostics: diags };
   }
   const loaded = toStackConfig(exported, { file, dir: dirname(file) });
+  if (loaded.config) loaded.config.inputs = [...inputs].sort();
   if (exported.resources.some((r) => !r.location))
     loaded.diagnostics.warning(
       'source positions are not available, so problems are reported at line 1; a program run as CommonJS ' +

@@ -10,6 +10,12 @@ export interface StateResource {
   type: ResourceType;
   /** The id the agent knows the resource by. */
   id: string;
+  /** The host the resource lives on (`local` when absent: state written before hosts existed). */
+  host?: string;
+  /** Schema version of the type the attributes were recorded under (1 when absent). */
+  schemaVersion?: number;
+  /** The provider's private data about the resource (opaque to the engine). */
+  private?: string;
   /** Inputs and outputs. */
   attributes: Record<string, unknown>;
   /** Names of resources this one depended on when applied; deletes run in reverse of these. */

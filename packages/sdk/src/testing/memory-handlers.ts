@@ -1,26 +1,47 @@
-import { attributes, type ResourceType, resourceTypes, schemas } from '@stratus/model';
+import { attributes, type ResourceType, schemas } from '@stratus/model';
 import { AgentApiError } from '../client/errors.js';
-import { agentHandlers } from '../handlers/index.js';
-import type { Attributes, HandlerSet, ResourceHandler } from '../handlers/types.js';
+import { providersFor } from '../protocol/index.js';
+import type { ResourceIO } from '../protocol/io.js';
+import type { ProviderSet, Values } from '../protocol/types.js';
 
-/** A call the in-memory handlers received, in order. */
+/** Attribute values of a resource as recorded in memory. */
+export type Attributes = Values;
+
+/** A call the in-memory world received, in order. */
 export interface MemoryCall {
   op: 'create' | 'read' | 'update' | 'delete';
   type: ResourceType;
   id: string;
 }
 
-/** Options to make in-memory handlers misbehave, for engine tests. */
+/** Options to make the in-memory world misbehave, for engine tests. */
 export interface MemoryOptions {
-  /** Milliseconds each create/update/delete takes. */
+  /** Milliseconds each create/update/delete takes (cut short when the call's signal aborts). */
   delayMs?: number;
   /** Throw from create/update of resources for which this returns true (a create fails after storing). */
   failOn?: (op: MemoryCall['op'], type: ResourceType, inputs: Attributes | undefined) => boolean;
 }
 
+/** Waits `ms`, or rejects with the signal's reason when it aborts first. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const t = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(t);
+      reject(signal.reason);
+    };
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
 /**
- * Handlers that keep resources in memory instead of on hosts: for unit-testing stacks and the engine
- * without any agent. Computed attributes get deterministic fake values.
+ * A world that keeps resources in memory instead of on hosts: its providers are the real ones (the
+ * same validation, plan and diff as against agents), with the host half in memory. For unit-testing
+ * stacks and the engine without any agent. Computed attributes get deterministic fake values.
  */
 export class MemoryHandlers {
   readonly objects = new Map<string, { type: ResourceType; attributes: Attributes }>();
@@ -28,14 +49,15 @@ export class MemoryHandlers {
   /** Highest number of create/update/delete calls in flight at once. */
   maxConcurrent = 0;
   private inFlight = 0;
+  private made?: ProviderSet;
 
   constructor(private readonly opts: MemoryOptions = {}) {}
 
-  private async busy<T>(fn: () => T): Promise<T> {
+  private async busy<T>(signal: AbortSignal, fn: () => T): Promise<T> {
     this.inFlight++;
     this.maxConcurrent = Math.max(this.maxConcurrent, this.inFlight);
     try {
-      if (this.opts.delayMs) await new Promise((r) => setTimeout(r, this.opts.delayMs));
+      if (this.opts.delayMs) await pause(this.opts.delayMs, signal);
       return fn();
     } finally {
       this.inFlight--;
@@ -44,49 +66,54 @@ export class MemoryHandlers {
 
   private computed(type: ResourceType, id: string, inputs: Attributes): Attributes {
     const out: Attributes = { ...inputs };
+    const requiredOutputs = new Set(schemas[type].outputs.required ?? []);
     for (const a of attributes(schemas[type])) {
       if (!a.computed || out[a.name] !== undefined) continue;
+      // Optional outputs (a server's `drift`) are absent, as a host reports them when all is well.
+      if (!a.input && !requiredOutputs.has(a.name)) continue;
       const t = (a.schema as { type?: string }).type;
       out[a.name] = t === 'integer' ? 1 : t === 'array' ? [] : `${a.name}-${id.slice(0, 8)}`;
     }
     return out;
   }
 
-  /** The handler set. Validation is the real handlers' (it is pure). */
-  get handlers(): HandlerSet {
-    const make = (type: ResourceType): ResourceHandler => ({
-      type,
-      schema: schemas[type],
-      validate: (req) => agentHandlers[type].validate(req),
-      create: (_ctx, req) =>
-        this.busy(() => {
-          this.calls.push({ op: 'create', type, id: req.id });
-          const attrs = this.computed(type, req.id, req.inputs);
-          this.objects.set(req.id, { type, attributes: attrs });
+  /** The host half of type `type`, in memory. */
+  io(type: ResourceType): ResourceIO {
+    return {
+      create: (ctx, id, inputs) =>
+        this.busy(ctx.signal, () => {
+          this.calls.push({ op: 'create', type, id });
+          const attrs = this.computed(type, id, inputs);
+          this.objects.set(id, { type, attributes: attrs });
           // Fails after the object exists, like a create that timed out on the client's side.
-          if (this.opts.failOn?.('create', type, req.inputs))
+          if (this.opts.failOn?.('create', type, inputs))
             throw new AgentApiError(500, 'injected', `injected failure creating ${type}`);
-          return { attributes: attrs };
+          return attrs;
         }),
-      update: (_ctx, req) =>
-        this.busy(() => {
-          this.calls.push({ op: 'update', type, id: req.id });
-          if (this.opts.failOn?.('update', type, req.inputs))
+      update: (ctx, id, inputs, prior) =>
+        this.busy(ctx.signal, () => {
+          this.calls.push({ op: 'update', type, id });
+          if (this.opts.failOn?.('update', type, inputs))
             throw new AgentApiError(500, 'injected', `injected failure updating ${type}`);
-          const attrs = { ...req.prior, ...req.inputs };
-          this.objects.set(req.id, { type, attributes: attrs });
-          return { attributes: attrs };
+          const attrs = { ...prior, ...inputs };
+          this.objects.set(id, { type, attributes: attrs });
+          return attrs;
         }),
-      read: async (_ctx, req) => {
-        this.calls.push({ op: 'read', type, id: req.id });
-        return { attributes: this.objects.get(req.id)?.attributes ?? null };
+      read: async (_ctx, id) => {
+        this.calls.push({ op: 'read', type, id });
+        return this.objects.get(id)?.attributes ?? null;
       },
-      delete: (_ctx, req) =>
-        this.busy(() => {
-          this.calls.push({ op: 'delete', type, id: req.id });
-          this.objects.delete(req.id);
+      delete: (ctx, id) =>
+        this.busy(ctx.signal, () => {
+          this.calls.push({ op: 'delete', type, id });
+          this.objects.delete(id);
         }),
-    });
-    return Object.fromEntries(resourceTypes.map((t) => [t, make(t)])) as HandlerSet;
+    };
+  }
+
+  /** The providers of every registered type, bound to this world. */
+  get providers(): ProviderSet {
+    this.made ??= providersFor((schema) => this.io(schema.type as ResourceType));
+    return this.made;
   }
 }

@@ -1,13 +1,12 @@
-import type { AgentClient } from '../client/agent-client.js';
 import { isStack, type Stack } from '../constructs/stack.js';
 import { toStackConfig } from '../constructs/synth.js';
-import { type Diagnostic, DiagnosticsError } from '../diagnostics/index.js';
-import { type ApplyResult, applyPlan } from '../engine/apply.js';
+import { type Diagnostic, Diagnostics, DiagnosticsError } from '../diagnostics/index.js';
+import type { ApplyResult } from '../engine/apply.js';
 import { checkStack } from '../engine/check.js';
 import type { StackConfig } from '../engine/config.js';
-import type { Graph } from '../engine/graph.js';
-import { emptyState, makePlan, type Plan, type RefreshResult, refresh } from '../engine/plan.js';
-import type { HandlerContext, HandlerSet } from '../handlers/types.js';
+import type { Plan } from '../engine/plan.js';
+import { applyOperation, type CheckedStack, planOperation } from '../operations/run.js';
+import type { ProviderSet } from '../protocol/types.js';
 import type { StateBackend, StateDoc, StateResource } from '../state/types.js';
 import { MemoryHandlers } from './memory-handlers.js';
 
@@ -16,10 +15,10 @@ export interface StackTestOptions {
   /** State to plan against, e.g. what an earlier `applyStack` returned; default: none (all creates). */
   state?: StateDoc;
   /**
-   * Handlers to plan and apply with; default: an in-memory world holding exactly what `state` records,
+   * Providers to plan and apply with; default: an in-memory world holding exactly what `state` records,
    * so a plan against it is what `stratus plan` would say if the hosts matched the state.
    */
-  handlers?: HandlerSet;
+  providers?: ProviderSet;
 }
 
 /** A plan made without hosts. */
@@ -45,9 +44,6 @@ export interface AppliedStack extends ApplyResult {
   outputs: Record<string, unknown>;
 }
 
-/** The handlers never reach an agent, so the client is never used. */
-const ctx: HandlerContext = { client: undefined as unknown as AgentClient };
-
 /** An in-memory world holding the resources `state` records, as if the hosts matched it. */
 function worldOf(state: StateDoc | undefined): MemoryHandlers {
   const world = new MemoryHandlers();
@@ -56,21 +52,20 @@ function worldOf(state: StateDoc | undefined): MemoryHandlers {
   return world;
 }
 
-async function plan(
+/** Loads and checks a stack; diagnostics instead of a stack when it has errors. */
+function check(
   input: Stack | StackConfig,
-  opts: StackTestOptions,
-  handlers: HandlerSet,
-): Promise<PlanStackResult & { graph?: Graph; refreshed?: RefreshResult }> {
+  providers: ProviderSet,
+): { stack?: CheckedStack; diagnostics: Diagnostic[]; config?: StackConfig } {
   const loaded = isStack(input) ? toStackConfig(input) : { config: input, diagnostics: undefined };
-  const diagnostics = [...(loaded.diagnostics?.items ?? [])];
+  const all = new Diagnostics();
+  all.append(loaded.diagnostics?.items ?? []);
   const config = loaded.config;
-  if (!config) return { diagnostics };
-  const checked = checkStack(config, handlers);
-  diagnostics.push(...checked.diagnostics.items);
-  if (diagnostics.some((d) => d.severity === 'error')) return { diagnostics, config };
-  const refreshed = await refresh(opts.state ?? emptyState(config.name), handlers, ctx);
-  const p = makePlan(config, checked.graph, refreshed, opts.state ?? null);
-  return { plan: p, diagnostics, config, graph: checked.graph, refreshed };
+  if (!config) return { diagnostics: all.items };
+  const checked = checkStack(config, providers);
+  all.append(checked.diagnostics.items);
+  if (all.hasErrors) return { diagnostics: all.items, config };
+  return { stack: { config, graph: checked.graph }, diagnostics: all.items, config };
 }
 
 /**
@@ -87,12 +82,11 @@ export async function planStack(
   input: Stack | StackConfig,
   opts: StackTestOptions = {},
 ): Promise<PlanStackResult> {
-  const {
-    plan: p,
-    diagnostics,
-    config,
-  } = await plan(input, opts, opts.handlers ?? worldOf(opts.state).handlers);
-  return { plan: p, diagnostics, config };
+  const providers = opts.providers ?? worldOf(opts.state).providers;
+  const { stack, diagnostics, config } = check(input, providers);
+  if (!stack) return { diagnostics, config };
+  const o = await planOperation({ stack, providers, backend: new MemoryBackend(opts.state ?? null) });
+  return { plan: o.plan, diagnostics: [...diagnostics, ...o.diagnostics], config };
 }
 
 /** State kept in memory, for {@link applyStack}. */
@@ -126,22 +120,25 @@ export async function applyStack(
   input: Stack | StackConfig,
   opts: StackTestOptions = {},
 ): Promise<AppliedStack> {
-  const world = opts.handlers ? undefined : worldOf(opts.state);
-  const handlers = opts.handlers ?? world!.handlers;
-  const planned = await plan(input, opts, handlers);
-  if (!planned.plan || !planned.config || !planned.refreshed) throw new DiagnosticsError(planned.diagnostics);
-  const result = await applyPlan({
-    config: planned.config,
-    plan: planned.plan,
-    state: planned.refreshed.state,
-    backend: new MemoryBackend(opts.state ?? null),
-    handlers,
-    ctx,
-  });
+  const world = opts.providers ? undefined : worldOf(opts.state);
+  const providers = opts.providers ?? world!.providers;
+  const { stack, diagnostics } = check(input, providers);
+  if (!stack) throw new DiagnosticsError(diagnostics);
+  const backend = new MemoryBackend(opts.state ?? null);
+  const o = await applyOperation({ stack, providers, backend });
+  if (o.diagnostics.some((d) => d.severity === 'error')) throw new DiagnosticsError(o.diagnostics);
+  const result: ApplyResult = o.result ?? {
+    ok: true,
+    added: 0,
+    changed: 0,
+    destroyed: 0,
+    errors: [],
+    state: (await backend.read()) ?? o.refreshed.state,
+  };
   const outputs = Object.fromEntries(Object.entries(result.state.outputs).map(([k, o]) => [k, o.value]));
   return {
     ...result,
-    plan: planned.plan,
+    plan: o.plan,
     world,
     outputs,
     resource(name) {

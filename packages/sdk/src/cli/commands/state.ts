@@ -1,12 +1,13 @@
+import { AgentApiError } from '../../client/errors.js';
+import { LOCAL_HOST } from '../../client/pool.js';
 import type { StackConfig } from '../../engine/config.js';
 import type { Graph } from '../../engine/graph.js';
 import { emptyState } from '../../engine/plan.js';
-import { agentHandlers } from '../../handlers/index.js';
 import type { StateBackend, StateDoc } from '../../state/types.js';
 import { parseCommandArgs, UsageError } from '../args.js';
 import { out, say } from '../io.js';
 import { redact, renderState, styleFor } from '../render.js';
-import { backendFor, loadChecked, localContext, STATE_FLAGS } from '../session.js';
+import { backendFor, loadChecked, localProviders, STATE_FLAGS } from '../session.js';
 
 const COMMON = { ...STATE_FLAGS, stack: { type: 'string' }, json: { type: 'boolean' } } as const;
 
@@ -24,14 +25,14 @@ async function open(
 async function mutate(
   backend: StateBackend,
   op: string,
-  fn: (doc: StateDoc) => void,
+  fn: (doc: StateDoc) => void | Promise<void>,
   init?: () => StateDoc,
 ): Promise<void> {
   const unlock = await backend.lock(op);
   try {
     const doc = (await backend.read()) ?? init?.();
     if (!doc) throw new UsageError(`there is no state at ${backend.where}`);
-    fn(doc);
+    await fn(doc);
     doc.serial++;
     await backend.write(doc);
   } finally {
@@ -102,34 +103,43 @@ export async function cmdImport(argv: string[]): Promise<number> {
   const { config, graph, backend } = await open(v);
   const rc = config.resources.get(name);
   if (!rc) throw new UsageError(`${name} is not declared in ${config.file}; declare it before importing`);
-  const handler = agentHandlers[rc.type];
-  if (!handler.import) throw new UsageError(`${rc.type} resources cannot be imported`);
-  const ctx = await localContext(say);
+  const { providers, pool } = localProviders(say);
+  const provider = providers[rc.type];
   try {
-    const res = await handler.import(ctx, { externalId });
+    // Refused before anything reaches a host: an import of what state already has copies nothing.
     await mutate(
       backend,
       'import',
-      (doc) => {
+      async (doc) => {
         if (doc.resources.some((r) => r.name === name)) throw new UsageError(`${name} is already in state`);
+        const res = await provider.import(
+          { signal: new AbortController().signal, log: { debug() {}, warn() {} }, host: LOCAL_HOST },
+          { externalId },
+        );
+        const failed = res.diagnostics.find((d) => d.severity === 'error');
+        if (failed || !res.id || !res.state)
+          throw new AgentApiError(0, failed?.code ?? 'import_failed', failed?.summary ?? 'import failed');
+        // Input attributes the stack leaves to their defaults are recorded as the stack has them, so
+        // the plan after an import whose config matches is empty.
         doc.resources.push({
           name,
           type: rc.type,
           id: res.id,
-          attributes: res.attributes,
+          host: LOCAL_HOST,
+          attributes: res.state,
           // Its dependencies per the stack, so destroy orders it before what it uses.
           dependencies: graph.dependencies(name).sort(),
           status: 'ready',
         });
+        say(
+          `Imported ${rc.type} ${externalId} as ${name} (id ${res.id}). Run stratus plan to compare it with the stack.`,
+        );
       },
       () => emptyState(config.name),
     );
-    say(
-      `Imported ${rc.type} ${externalId} as ${name} (id ${res.id}). Run stratus plan to compare it with the stack.`,
-    );
     return 0;
   } finally {
-    await ctx.close();
+    await pool.close();
   }
 }
 

@@ -1,0 +1,52 @@
+import { AgentClient } from './agent-client.js';
+import { AgentApiError } from './errors.js';
+import { localAgentPaths } from './local.js';
+
+/** The host every resource lives on until there are several: the agent on this machine. */
+export const LOCAL_HOST = 'local';
+
+/** Makes the client of one host's agent (starting the agent first, when the pool may). */
+export type AgentConnector = (host: string) => Promise<AgentClient>;
+
+/**
+ * The agents Stratus talks to, one client per host, made on first use: the engine and providers ask
+ * the pool for the host a resource lives on, so several hosts need no change to them.
+ */
+export class AgentPool {
+  private readonly clients = new Map<string, Promise<AgentClient>>();
+
+  constructor(private readonly connect: AgentConnector) {}
+
+  /** The client of `host`'s agent. Throws AgentApiError `unknown_host` when the pool cannot reach that host. */
+  client(host: string): Promise<AgentClient> {
+    let c = this.clients.get(host);
+    if (!c) {
+      c = this.connect(host);
+      // A failed connection is not remembered: the next call tries again.
+      c.catch(() => this.clients.delete(host));
+      this.clients.set(host, c);
+    }
+    return c;
+  }
+
+  /** Closes every client made so far. */
+  async close(): Promise<void> {
+    const all = [...this.clients.values()];
+    this.clients.clear();
+    await Promise.all(all.map((c) => c.then((x) => x.close()).catch(() => undefined)));
+  }
+}
+
+/**
+ * A pool that knows one host, `local`: the agent on this machine's socket (see {@link localAgentPaths}).
+ * `prepare` runs before the first connection (the CLI starts the agent there when none runs).
+ */
+export function localPool(prepare?: () => Promise<void>, env: NodeJS.ProcessEnv = process.env): AgentPool {
+  return new AgentPool(async (host) => {
+    if (host !== LOCAL_HOST)
+      throw new AgentApiError(0, 'unknown_host', `no agent is configured for host ${JSON.stringify(host)}`);
+    await prepare?.();
+    const paths = localAgentPaths(env);
+    return new AgentClient({ socket: paths.socket, tokenFile: paths.tokenFile });
+  });
+}

@@ -1,0 +1,3 @@
+/** The operations layer: lock -> refresh -> plan -> approve -> apply -> save, and saved plans. */
+export * from './run.js';
+export * from './saved-plan.js';
