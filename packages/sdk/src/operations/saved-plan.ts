@@ -52,12 +52,24 @@ export async function changedInputs(saved: SavedPlan): Promise<string[]> {
   return out;
 }
 
+/**
+ * A copy of `v` with every UNKNOWN replaced by a tag JSON can carry. (A replacer passed to
+ * JSON.stringify would see UNKNOWN only after its toJSON turned it into text.)
+ */
+function tagUnknowns(v: unknown): unknown {
+  if (isUnknown(v)) return UNKNOWN_TAG;
+  if (Array.isArray(v)) return v.map(tagUnknowns);
+  if (v !== null && typeof v === 'object') {
+    const out: Record<string, unknown> = {};
+    for (const [k, x] of Object.entries(v)) out[k] = tagUnknowns(x);
+    return out;
+  }
+  return v;
+}
+
 /** Writes a saved plan (mode 0600: it may hold values of sensitive attributes). */
 export async function writeSavedPlan(path: string, saved: SavedPlan): Promise<void> {
-  await writeFileAtomic(
-    path,
-    JSON.stringify(saved, (_k, v) => (isUnknown(v) ? UNKNOWN_TAG : v)),
-  );
+  await writeFileAtomic(path, JSON.stringify(tagUnknowns(saved)));
 }
 
 /** Reads a saved plan, or returns null when `path` is not one. */
