@@ -59,6 +59,13 @@ const CASES: { name: string; yaml: string; where: string; field: string; message
     message: /dependency cycle: web -> web2 -> web/,
   },
   {
+    name: 'firmware uefi on machine pc (cannot be honoured: UEFI needs q35)',
+    yaml: GOOD.replace('      image: ${img}\n', '      image: ${img}\n      firmware: uefi\n      machine: pc\n'),
+    where: '18:7',
+    field: 'resources.web.properties.machine',
+    message: /firmware uefi cannot run on machine pc/,
+  },
+  {
     name: 'invalid CIDR',
     yaml: GOOD.replace('cidr: 10.20.0.0/24', 'cidr: 10.20.0.0/33'),
     where: '12:7',
