@@ -60,7 +60,10 @@ const CASES: { name: string; yaml: string; where: string; field: string; message
   },
   {
     name: 'firmware uefi on machine pc (cannot be honoured: UEFI needs q35)',
-    yaml: GOOD.replace('      image: ${img}\n', '      image: ${img}\n      firmware: uefi\n      machine: pc\n'),
+    yaml: GOOD.replace(
+      '      image: ${img}\n',
+      '      image: ${img}\n      firmware: uefi\n      machine: pc\n',
+    ),
     where: '18:7',
     field: 'resources.web.properties.machine',
     message: /firmware uefi cannot run on machine pc/,

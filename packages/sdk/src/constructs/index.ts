@@ -1,4 +1,5 @@
 /** Constructs: stacks declared as TypeScript programs, typed from the resource schemas. */
+export * from './classes.generated.js';
 export * from './resource.js';
 export * from './resources.js';
 export * from './stack.js';

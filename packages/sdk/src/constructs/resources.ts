@@ -1,12 +1,24 @@
-import { resourceClass } from './resource.js';
+import { type ResourceType, resourceTypes } from '@stratus/model';
+import { type ResourceClass, resourceClass } from './resource.js';
 
-// One line per resource type: props, attributes and references all come from the type's schema.
+/** A type name in PascalCase: `security_group` -> `SecurityGroup`. */
+export type PascalCase<S extends string> = S extends `${infer H}_${infer T}`
+  ? `${Capitalize<H>}${PascalCase<T>}`
+  : Capitalize<S>;
 
-/** A disk image imported into each host's image cache (`image`). */
-export class Image extends resourceClass('image') {}
-/** A layer-2 network (`network`). */
-export class Network extends resourceClass('network') {}
-/** An IPv4 subnet of a network (`subnet`). */
-export class Subnet extends resourceClass('subnet') {}
-/** A virtual machine (`server`). */
-export class Server extends resourceClass('server') {}
+/** The construct class of every registered type, by its class name (`Server`, `Network`, ...). */
+export type ConstructClasses = { [T in ResourceType as PascalCase<T>]: ResourceClass<T> };
+
+const pascal = (t: string) => t.replace(/(^|_)([a-z])/g, (_m, _s, c: string) => c.toUpperCase());
+
+/**
+ * The construct classes, derived from the registry: one per registered type, props, attributes and
+ * references all typed from the type's schema. `new resources.Server(stack, 'web', {...})`.
+ */
+export const resources = Object.fromEntries(
+  resourceTypes.map((t) => {
+    const cls = resourceClass(t);
+    Object.defineProperty(cls, 'name', { value: pascal(t) });
+    return [pascal(t), cls];
+  }),
+) as unknown as ConstructClasses;

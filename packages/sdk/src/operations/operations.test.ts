@@ -117,11 +117,7 @@ resources:
     const outcome = await planOperation({ stack: edited, backend: b, providers: mem.providers });
     const other = outcome.plan.changes.find((c) => c.name === 'other')!;
     assert.equal(other.deferred, undefined, 'a reference to a known value is resolved in the plan');
-    assert.equal(
-      other.after?.name,
-      'second-too',
-      'a reference to an updated value takes its planned value',
-    );
+    assert.equal(other.after?.name, 'second-too', 'a reference to an updated value takes its planned value');
     // The configuration changes after the plan was shown: apply must not see it.
     edited.config.resources.get('net')!.properties.name = 'third';
     edited.config.resources.get('other')!.properties.name = 'ignored';

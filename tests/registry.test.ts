@@ -1,0 +1,40 @@
+// The one registry of types: every registered type has everything derived from it, and what refers to
+// types names registered ones.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { attributes, registry, resourceTypes, schemas } from '@stratus/model';
+import { localPool } from '../packages/sdk/src/client/pool.js';
+import { resources } from '../packages/sdk/src/constructs/resources.js';
+import { agentProviders } from '../packages/sdk/src/protocol/index.js';
+
+test('every registered type has a provider and a construct class', () => {
+  const providers = agentProviders(localPool());
+  for (const t of resourceTypes) {
+    assert.equal(providers[t]?.type, t, `${t} has no provider`);
+    const cls = (resources as Record<string, unknown>)[
+      t.replace(/(^|_)([a-z])/g, (_m, _s, c: string) => c.toUpperCase())
+    ];
+    assert.equal(typeof cls, 'function', `${t} has no construct class`);
+  }
+});
+
+test('references name registered types; collections are unique', () => {
+  const collections = new Set<string>();
+  for (const s of Object.values(registry)) {
+    assert.equal(schemas[s.type as keyof typeof schemas], s);
+    assert.ok(!collections.has(s.collection), `collection ${s.collection} is used twice`);
+    collections.add(s.collection);
+    const walk = (schema: unknown, at: string) => {
+      if (!schema || typeof schema !== 'object') return;
+      const o = schema as Record<string, unknown>;
+      for (const k of ['ref', 'refIncludes'] as const)
+        if (typeof o[k] === 'string')
+          assert.ok(
+            (resourceTypes as string[]).includes(o[k] as string),
+            `${at}: ${k} ${o[k]} is not a registered type`,
+          );
+      for (const [k, v] of Object.entries(o)) if (typeof v === 'object') walk(v, `${at}.${k}`);
+    };
+    for (const a of attributes(s)) walk(a.schema, `${s.type}.${a.name}`);
+  }
+});
