@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { run } from '../host/exec.js';
 import { METADATA_NS, serverTap } from '../host/names.js';
-import { buildDomainXml, nvramPath, OVMF_CODE, OVMF_VARS_TEMPLATE } from './domain-xml.js';
+import { buildDomainXml, nvramPath, OVMF_CODE, OVMF_VARS_TEMPLATE, SMBIOS_SYSTEM } from './domain-xml.js';
 import { serverIdFromXml } from './libvirt.js';
 import type { DomainSpec } from './types.js';
 import { xmlEscape, xmlUnescape } from './xml.js';
@@ -81,6 +81,8 @@ for (const [label, over] of cases) {
     assert.match(xml, new RegExp(`<log file="${s.consoleLog}" append="on"/>`));
     assert.match(xml, /<target dev="vda" bus="virtio"\/>/);
     assert.doesNotMatch(xml, /hyperv/i);
+    assert.match(xml, /<smbios mode="sysinfo"\/>\s*<\/os>/);
+    assert.match(xml, new RegExp(`<entry name="serial">${s.serverId}</entry>`));
     if (s.virtType === 'kvm') assert.match(xml, /<cpu mode="host-passthrough"/);
     else assert.doesNotMatch(xml, /<cpu|host-passthrough|host-model/);
     if (s.firmware === 'uefi') {
@@ -158,4 +160,45 @@ test('invalid specs are refused', () => {
     ],
   ];
   for (const [over, re] of bad) assert.throws(() => buildDomainXml(spec(over)), re);
+});
+
+test('SMBIOS names the platform as Nova does, and libvirt hands it to QEMU as the system table', async () => {
+  assert.deepEqual(SMBIOS_SYSTEM, {
+    manufacturer: 'OpenStack Foundation',
+    product: 'OpenStack Nova',
+    family: 'Virtual Machine',
+  });
+  const s = spec({ name: 'smbios-1' });
+  const xml = buildDomainXml(s);
+  await validate(xml);
+  const sysinfo = /<sysinfo type="smbios">\s*<system>([\s\S]*?)<\/system>\s*<\/sysinfo>/.exec(xml);
+  assert.ok(sysinfo, `no <sysinfo type="smbios"><system> in:\n${xml}`);
+  const entries = [...(sysinfo[1] ?? '').matchAll(/<entry name="([a-z]+)">([^<]*)<\/entry>/g)].map((m) => [
+    m[1],
+    m[2],
+  ]);
+  assert.deepEqual(Object.fromEntries(entries), {
+    manufacturer: 'OpenStack Foundation',
+    product: 'OpenStack Nova',
+    serial: s.serverId,
+    uuid: s.serverId,
+    family: 'Virtual Machine',
+  });
+  assert.match(xml, /<os>[\s\S]*<smbios mode="sysinfo"\/>[\s\S]*<\/os>/);
+
+  // What the guest sees is QEMU's SMBIOS type 1 table (its /sys/class/dmi/id/product_name); libvirt's own
+  // translation of the definition shows that table without defining or starting anything.
+  const file = join(dir, `${s.serverId}.xml`);
+  await writeFile(file, xml);
+  const { stdout } = await run('virsh', ['-c', 'qemu:///system', 'domxml-to-native', 'qemu-argv', file]);
+  const smbios = /-smbios '?(type=1,[^'\n]*)'?/.exec(stdout)?.[1];
+  assert.ok(smbios, `no -smbios type=1 in QEMU's arguments:\n${stdout}`);
+  assert.deepEqual(Object.fromEntries(smbios.split(',').map((kv) => kv.split('=') as [string, string])), {
+    type: '1',
+    manufacturer: 'OpenStack Foundation',
+    product: 'OpenStack Nova',
+    serial: s.serverId,
+    uuid: s.serverId,
+    family: 'Virtual Machine',
+  });
 });

@@ -15,6 +15,18 @@ export const OVMF_VARS_TEMPLATE = '/usr/share/OVMF/OVMF_VARS_4M.fd';
 /** Where libvirt keeps variable stores when a spec names none. */
 export const DEFAULT_NVRAM_DIR = '/var/lib/libvirt/qemu/nvram';
 
+/**
+ * The SMBIOS system strings Nova gives its guests (`nova/version.py` vendor and product,
+ * `_get_guest_config_sysinfo` in `nova/virt/libvirt/driver.py`); serial and UUID are the server id.
+ * cloud-init recognises OpenStack by the product name (`DataSourceOpenStack.detect_openstack`,
+ * `dscheck_OpenStack` in `ds-identify`), also when the guest has no config drive.
+ */
+export const SMBIOS_SYSTEM = {
+  manufacturer: 'OpenStack Foundation',
+  product: 'OpenStack Nova',
+  family: 'Virtual Machine',
+} as const;
+
 /** The XML prefix bound to {@link METADATA_NS} inside `<metadata>`. */
 export const METADATA_PREFIX = 'stratus';
 
@@ -49,6 +61,15 @@ export function buildDomainXml(spec: DomainSpec): string {
   add(1, element('memory', spec.memoryMiB, { unit: 'MiB' }));
   add(1, element('currentMemory', spec.memoryMiB, { unit: 'MiB' }));
   add(1, element('vcpu', spec.vcpus, { placement: 'static' }));
+  add(1, tag('sysinfo', { type: 'smbios' }));
+  add(2, '<system>');
+  add(3, element('entry', SMBIOS_SYSTEM.manufacturer, { name: 'manufacturer' }));
+  add(3, element('entry', SMBIOS_SYSTEM.product, { name: 'product' }));
+  add(3, element('entry', spec.serverId, { name: 'serial' }));
+  add(3, element('entry', spec.serverId, { name: 'uuid' }));
+  add(3, element('entry', SMBIOS_SYSTEM.family, { name: 'family' }));
+  add(2, '</system>');
+  add(1, '</sysinfo>');
 
   add(1, '<os>');
   add(2, element('type', 'hvm', { arch: 'x86_64', machine: spec.machine }));
@@ -58,6 +79,7 @@ export function buildDomainXml(spec: DomainSpec): string {
     add(2, element('nvram', nvramPath(spec), { template: OVMF_VARS_TEMPLATE }));
   }
   add(2, tag('boot', { dev: 'hd' }, true));
+  add(2, tag('smbios', { mode: 'sysinfo' }, true));
   add(1, '</os>');
 
   add(1, '<features>');

@@ -3,7 +3,8 @@ import { chmod, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { run } from '../host/exec.js';
-import { buildConfigDrive, configDriveFiles } from './iso.js';
+import { buildConfigDrive } from './iso.js';
+import { configDriveFiles } from './layout.js';
 import { ec2MetaDataJson, metaDataJson, networkDataJson } from './metadata.js';
 
 let dir: string;
@@ -130,22 +131,96 @@ test('network_data.json follows Nova: links, static/dhcp networks, dns services'
   assert.throws(() => networkDataJson([{ ...nic, mtu: 10 }]), /mtu/);
 });
 
-test('config drive layout', () => {
-  const names = configDriveFiles({ metaData: { uuid: UUID }, networkData: {}, userData: '#!/bin/sh\n' }).map(
-    ([n]) => n,
-  );
+test('config drive layout: every version Nova writes, each file from the version that introduced it', () => {
+  const vendorData = { v: 1 };
+  const files = configDriveFiles({
+    metaData: { uuid: UUID },
+    networkData: { links: [] },
+    userData: '#!/bin/sh\n',
+    vendorData,
+  });
+  const names = files.map(([n]) => n);
+  // Nova's metadata_for_config_drive: EC2 versions first, then OpenStack versions oldest first, then latest.
+  const v1 = ['meta_data.json', 'user_data'];
+  const v3 = [...v1, 'vendor_data.json'];
+  const v4 = [...v3, 'network_data.json'];
+  const v6 = [...v4, 'vendor_data2.json'];
+  const expected: [string, string[]][] = [
+    ['2012-08-10', v1],
+    ['2013-04-04', v1],
+    ['2013-10-17', v3],
+    ['2015-10-15', v4],
+    ['2016-06-30', v4],
+    ['2016-10-06', v6],
+    ['2017-02-22', v6],
+    ['2018-08-27', v6],
+    ['2020-10-14', v6],
+    ['2025-04-04', v6],
+    ['latest', v6],
+  ];
   assert.deepEqual(names, [
-    'openstack/latest/meta_data.json',
-    'openstack/latest/user_data',
-    'openstack/2012-08-10/meta_data.json',
-    'openstack/2012-08-10/user_data',
-    'openstack/latest/network_data.json',
-    'openstack/latest/vendor_data.json',
-    'ec2/latest/meta-data.json',
+    'ec2/2009-04-04/user-data',
+    'ec2/2009-04-04/meta-data.json',
     'ec2/latest/user-data',
+    'ec2/latest/meta-data.json',
+    ...expected.flatMap(([version, inVersion]) => inVersion.map((f) => `openstack/${version}/${f}`)),
   ]);
+  assert.equal(new Set(names).size, names.length);
+  const file = (name: string) => files.find(([n]) => n === name)?.[1];
+  for (const [version, inVersion] of expected) {
+    if (inVersion.includes('vendor_data.json'))
+      assert.deepEqual(JSON.parse(file(`openstack/${version}/vendor_data.json`)!), vendorData);
+    if (inVersion.includes('network_data.json'))
+      assert.deepEqual(JSON.parse(file(`openstack/${version}/network_data.json`)!), { links: [] });
+    // Nova's default vendor data provider (StaticJSON) puts the static document under `static`.
+    if (inVersion.includes('vendor_data2.json'))
+      assert.deepEqual(JSON.parse(file(`openstack/${version}/vendor_data2.json`)!), { static: vendorData });
+    assert.equal(file(`openstack/${version}/user_data`), '#!/bin/sh\n');
+  }
+  assert.equal(file('ec2/2009-04-04/meta-data.json'), file('ec2/latest/meta-data.json'));
+  assert.equal(JSON.parse(file('ec2/latest/meta-data.json')!)['instance-id'], UUID);
+
   const noUser = configDriveFiles({ metaData: {}, networkData: {} }).map(([n]) => n);
   assert.ok(!noUser.some((n) => n.includes('user')));
+  assert.equal(noUser.length, names.length - 2 - expected.length);
+  assert.ok(
+    !names.some((n) => n.endsWith('/password')),
+    'Nova serves password from the metadata service only',
+  );
+});
+
+test('meta_data.json of each version has the keys Nova gives that version', () => {
+  const metaData = metaDataJson({
+    uuid: UUID,
+    name: 'web-1',
+    hostname: 'web-1',
+    publicKeys: { k: 'ssh-ed25519 AAAA k' },
+    projectId: 'p1',
+    randomSeed: 'c2VlZA==',
+    adminPass: 'hunter2-not-logged',
+  });
+  const files = configDriveFiles({ metaData, networkData: {} });
+  const keysOf = (version: string) =>
+    Object.keys(JSON.parse(files.find(([n]) => n === `openstack/${version}/meta_data.json`)![1])).sort();
+  const base = [
+    'admin_pass',
+    'availability_zone',
+    'hostname',
+    'keys',
+    'launch_index',
+    'meta',
+    'name',
+    'public_keys',
+    'uuid',
+  ];
+  assert.deepEqual(keysOf('2012-08-10'), base);
+  assert.deepEqual(keysOf('2013-04-04'), [...base, 'random_seed'].sort());
+  assert.deepEqual(keysOf('2013-10-17'), [...base, 'random_seed'].sort());
+  assert.deepEqual(keysOf('2015-10-15'), [...base, 'project_id', 'random_seed'].sort());
+  for (const v of ['2016-06-30', '2018-08-27', '2025-04-04', 'latest'])
+    assert.deepEqual(keysOf(v), [...base, 'devices', 'project_id', 'random_seed'].sort());
+  const latest = JSON.parse(files.find(([n]) => n === 'openstack/latest/meta_data.json')![1]);
+  assert.deepEqual(latest, metaData);
 });
 
 test('buildConfigDrive writes a config-2 ISO a guest can read', async () => {
@@ -181,6 +256,10 @@ test('buildConfigDrive writes a config-2 ISO a guest can read', async () => {
     '/openstack/latest/network_data.json',
     '/openstack/latest/vendor_data.json',
     '/openstack/2012-08-10/meta_data.json',
+    '/openstack/2015-10-15/network_data.json',
+    '/openstack/2018-08-27/vendor_data2.json',
+    '/openstack/2020-10-14/network_data.json',
+    '/ec2/2009-04-04/meta-data.json',
     '/ec2/latest/meta-data.json',
   ]) {
     assert.ok(files.split('\n').includes(f), `${f} missing from ISO:\n${files}`);

@@ -1,7 +1,18 @@
 /**
  * OpenStack-compatible config drives (`config-2` ISO) for Stratus servers.
  */
-export { buildConfigDrive, CONFIG_DRIVE_LABEL, type ConfigDriveContent, configDriveFiles } from './iso.js';
+export { buildConfigDrive, CONFIG_DRIVE_LABEL } from './iso.js';
+export {
+  type ConfigDriveContent,
+  configDriveFiles,
+  EC2_METADATA_VERSIONS,
+  META_DATA_KEY_SINCE,
+  metaDataForVersion,
+  OPENSTACK_FILE_SINCE,
+  OPENSTACK_METADATA_VERSIONS,
+  type OpenStackMetadataVersion,
+  versionAtLeast,
+} from './layout.js';
 export {
   ec2MetaDataJson,
   type MetaDataInput,

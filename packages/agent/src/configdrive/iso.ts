@@ -8,40 +8,12 @@ import { tempSibling } from '@stratus/sdk/util';
 import { run } from '../host/exec.js';
 import { logger } from '../host/log.js';
 import { assertAbsolutePath, ensureDir } from '../storage/files.js';
-import { ec2MetaDataJson } from './metadata.js';
+import { type ConfigDriveContent, configDriveFiles } from './layout.js';
 
 const log = logger('configdrive');
 
 /** Volume label guests look for. */
 export const CONFIG_DRIVE_LABEL = 'config-2';
-
-/** What goes on a config drive. */
-export interface ConfigDriveContent {
-  /** `meta_data.json`, usually from {@link metaDataJson}. */
-  metaData: object;
-  /** `user_data`, written verbatim; no file when undefined. */
-  userData?: string;
-  /** `network_data.json`, usually from {@link networkDataJson}. */
-  networkData: object;
-  /** `vendor_data.json` (default `{}`). */
-  vendorData?: object;
-}
-
-/** Relative path and content of every file of a config drive, in the order they are written. */
-export function configDriveFiles(content: ConfigDriveContent): [string, string][] {
-  const json = (v: unknown) => `${JSON.stringify(v)}\n`;
-  const files: [string, string][] = [];
-  // `latest` is what current readers use; 2012-08-10 is the first version, still read by old cloud-init.
-  for (const version of ['latest', '2012-08-10']) {
-    files.push([`openstack/${version}/meta_data.json`, json(content.metaData)]);
-    if (content.userData !== undefined) files.push([`openstack/${version}/user_data`, content.userData]);
-  }
-  files.push(['openstack/latest/network_data.json', json(content.networkData)]);
-  files.push(['openstack/latest/vendor_data.json', json(content.vendorData ?? {})]);
-  files.push(['ec2/latest/meta-data.json', json(ec2MetaDataJson(content.metaData))]);
-  if (content.userData !== undefined) files.push(['ec2/latest/user-data', content.userData]);
-  return files;
-}
 
 /**
  * Builds the config drive ISO at `isoPath`, atomically (staging directory and temp ISO next to it, then
