@@ -9,7 +9,6 @@ export {
   OVMF_CODE,
   OVMF_VARS_TEMPLATE,
 } from './domain-xml.js';
-export { ComputeError, type ComputeErrorCode } from './errors.js';
 export {
   type EnsureDomainAction,
   type EnsureDomainResult,

@@ -8,10 +8,10 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildConfigDrive } from '../configdrive/iso.js';
 import { metaDataJson } from '../configdrive/metadata.js';
+import { NotFound, Unavailable } from '../errors.js';
 import { run } from '../host/exec.js';
 import { domainName, serverTap } from '../host/names.js';
 import { createOverlay, importImage } from '../storage/images.js';
-import { ComputeError } from './errors.js';
 import { LibvirtCompute } from './libvirt.js';
 import type { DomainSpec } from './types.js';
 
@@ -141,7 +141,7 @@ test('BIOS domain with config drive and NIC: define, start, list, restart, delet
   assert.equal(await compute.deleteDomain(spec.serverId), false);
   await assert.rejects(
     compute.domainXml(spec.serverId),
-    (e: unknown) => ComputeError.isInstance(e) && e.code === 'domain_not_found',
+    (e: unknown) => NotFound.isInstance(e) && e.code === 'domain_not_found',
   );
   // libvirt handed the writable disk back to root; read-only disks (config drive) stay QEMU's.
   assert.equal((await stat(spec.rootDisk)).uid, 0);
@@ -173,7 +173,7 @@ test('a broken URI is reported as libvirt_unavailable, and the next call tries a
   for (let i = 0; i < 2; i++) {
     await assert.rejects(
       broken.domainState(randomUUID()),
-      (e: unknown) => ComputeError.isInstance(e) && e.code === 'libvirt_unavailable',
+      (e: unknown) => Unavailable.isInstance(e) && e.code === 'libvirt_unavailable',
     );
   }
   await broken.close();

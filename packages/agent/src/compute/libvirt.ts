@@ -13,12 +13,12 @@ import {
   Hypervisor,
   DomainState as LibvirtDomainState,
 } from '@unraid/libvirt';
+import { HostFailure, NotFound, Unavailable } from '../errors.js';
 import { run } from '../host/exec.js';
 import { logger } from '../host/log.js';
 import { assertId, domainName, isResourceId, METADATA_NS } from '../host/names.js';
 import { parseDomainFacts } from './domain-facts.js';
 import { buildDomainXml, nvramPath } from './domain-xml.js';
-import { ComputeError } from './errors.js';
 import type { DomainFacts, DomainSpec, DomainState } from './types.js';
 import { xmlUnescape } from './xml.js';
 
@@ -164,7 +164,8 @@ export class LibvirtCompute {
   async domainXml(serverId: string): Promise<string> {
     return this.withConn(async (hv) => {
       const dom = await this.lookup(hv, checkId(serverId));
-      if (dom === null) throw new ComputeError('domain_not_found', `no libvirt domain with uuid ${serverId}`);
+      if (dom === null)
+        throw new NotFound(`no libvirt domain with uuid ${serverId}`, { code: 'domain_not_found' });
       return hv.domainGetXMLDesc(dom);
     });
   }
@@ -241,7 +242,7 @@ export class LibvirtCompute {
         if (NOT_FOUND_RE.test(message(e))) dom = null;
         else throw e;
       }
-      if (dom === null) throw new ComputeError('domain_not_found', `no libvirt domain named ${ref}`);
+      if (dom === null) throw new NotFound(`no libvirt domain named ${ref}`, { code: 'domain_not_found' });
       return parseDomainFacts(await hv.domainGetXMLDesc(dom, DomainGetXMLDescFlags.INACTIVE));
     });
   }
@@ -283,7 +284,8 @@ export class LibvirtCompute {
           // Forget the failed attempt so the next call tries again (calling into a never-opened
           // Hypervisor would dereference a null connection).
           if (this.conn === opening) this.conn = null;
-          throw new ComputeError('libvirt_unavailable', `cannot connect to ${this.uri}: ${message(e)}`, {
+          throw new Unavailable(`cannot connect to ${this.uri}: ${message(e)}`, {
+            code: 'libvirt_unavailable',
             cause: e,
           });
         },
@@ -295,7 +297,8 @@ export class LibvirtCompute {
 
   /**
    * Runs `fn` on the connection. When it fails because the connection broke (libvirtd restarted), the
-   * connection is reopened and `fn` retried once; libvirt errors become {@link ComputeError}s.
+   * connection is reopened and `fn` retried once; libvirt errors become domain errors (NotFound `domain_not_found`, Unavailable
+   * `libvirt_unavailable`, HostFailure `libvirt_error`).
    */
   private async withConn<T>(fn: (hv: Hypervisor) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
@@ -304,7 +307,7 @@ export class LibvirtCompute {
       try {
         return await fn(hv);
       } catch (e) {
-        if (ComputeError.isInstance(e)) throw e;
+        if (NotFound.isInstance(e) || Unavailable.isInstance(e) || HostFailure.isInstance(e)) throw e;
         const msg = message(e);
         if (CONNECTION_RE.test(msg)) {
           log.warn('libvirt connection lost', { uri: this.uri, error: msg, attempt });
@@ -312,10 +315,10 @@ export class LibvirtCompute {
           // them could free it. A broken connection holds no resources worth a crash.
           if (this.conn === conn) this.conn = null;
           if (attempt === 0) continue;
-          throw new ComputeError('libvirt_unavailable', `libvirt connection lost: ${msg}`, { cause: e });
+          throw new Unavailable(`libvirt connection lost: ${msg}`, { code: 'libvirt_unavailable', cause: e });
         }
-        if (NOT_FOUND_RE.test(msg)) throw new ComputeError('domain_not_found', msg, { cause: e });
-        throw new ComputeError('libvirt_error', msg, { cause: e });
+        if (NOT_FOUND_RE.test(msg)) throw new NotFound(msg, { code: 'domain_not_found', cause: e });
+        throw new HostFailure(msg, { code: 'libvirt_error', cause: e });
       }
     }
   }

@@ -1,9 +1,9 @@
 import { diffInputs, type ResourceType, schemas } from '@stratus/model';
-import { conflict } from '../api/errors.js';
+import { RequiresReplace } from '../errors.js';
 
 /**
  * Compares a requested spec with the recorded one through the model's one diff (the same the engine's
- * plan uses). Refuses (409 requires_replace) a change to an attribute the schema marks requiresReplace;
+ * plan uses). Refuses (RequiresReplace, naming the attribute) a change to an attribute the schema marks requiresReplace;
  * returns the names of attributes that may change in place.
  */
 export function specChanges(
@@ -14,10 +14,11 @@ export function specChanges(
   const diff = diffInputs(schemas[type], recorded, requested);
   const forced = diff.changes.find((c) => c.requiresReplace);
   if (forced)
-    throw conflict(
-      'requires_replace',
+    throw new RequiresReplace(
       `${type} attribute ${forced.name} cannot change in place; replace the ${type}`,
-      forced.name,
+      {
+        field: [forced.name],
+      },
     );
   return diff.changes.map((c) => c.name);
 }

@@ -1,9 +1,22 @@
 import { join } from 'node:path';
-import type { ApiRecord } from '../api/server.js';
+import type { ApiRecord } from '@stratus/model';
 import type { LibvirtCompute } from '../compute/libvirt.js';
 import type { VirtType } from '../compute/types.js';
 import type { KeyedMutex } from '../host/mutex.js';
 import type { AgentRecordFile, RecordStore } from '../store/records.js';
+
+/** What the API needs from each resource type's service. */
+export interface ResourceService {
+  /** Creates the resource, or converges an existing one to `spec` (idempotent by id). */
+  ensure(id: string, spec: Record<string, unknown>): Promise<ApiRecord>;
+  /** The resource with its live status, or null. */
+  get(id: string): Promise<ApiRecord | null>;
+  list(): Promise<ApiRecord[]>;
+  /** Removes the resource and every host object it owns; succeeds when already gone. */
+  delete(id: string): Promise<void>;
+  /** Adopts an object made outside Stratus (named as the host knows it) under a new record. */
+  import?(externalId: string): Promise<ApiRecord>;
+}
 
 /** What every resource service shares. */
 export interface AgentContext {
@@ -25,7 +38,7 @@ export const paths = {
 
 /** Returns a copy of a record without its private part, as the API shows it. */
 export function publicRecord(rec: AgentRecordFile): ApiRecord {
-  return { id: rec.id, type: rec.type as ApiRecord['type'], spec: rec.spec, status: rec.status };
+  return { id: rec.id, type: rec.type, spec: rec.spec, status: rec.status };
 }
 
 /** A new record stamped now. */

@@ -1,12 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import type { AttributesOf, InputsOf, image } from '@stratus/model';
-import { ApiError, conflict } from '../api/errors.js';
-import type { ResourceService } from '../api/server.js';
+import { AgentError, InUse } from '../errors.js';
 import { importImage } from '../storage/images.js';
 import type { AgentRecordFile } from '../store/records.js';
 import { specChanges } from './changes.js';
-import { type AgentContext, newRecord, paths, publicRecord } from './context.js';
+import { type AgentContext, newRecord, paths, publicRecord, type ResourceService } from './context.js';
 
 type ImageSpec = InputsOf<typeof image>;
 /** An image as the agent records it. */
@@ -32,10 +31,7 @@ export function imageService(ctx: AgentContext): ResourceService {
         try {
           info = await importImage(spec.source, paths.image(ctx, id));
         } catch (e) {
-          const code = (e as { code?: string }).code;
-          if (code === 'image_has_backing_file' || code === 'image_source_not_found')
-            throw new ApiError(400, code, (e as Error).message, 'source');
-          throw e;
+          throw AgentError.isInstance(e) && e.code.startsWith('image_') ? e.at(['source']) : e;
         }
         const rec = newRecord(id, 'image', spec, { ...info, status: 'active' }, {});
         await ctx.store.put('images', rec);
@@ -53,7 +49,7 @@ export function imageService(ctx: AgentContext): ResourceService {
       await ctx.locks.run(id, async () => {
         const users = (await ctx.store.list('servers')).filter((s) => s.spec.image === id);
         if (users.length)
-          throw conflict('in_use', `image ${id} is in use by server(s) ${users.map((s) => s.id).join(', ')}`);
+          throw new InUse(`image ${id} is in use by server(s) ${users.map((s) => s.id).join(', ')}`);
         await rm(paths.image(ctx, id), { force: true });
         await ctx.store.delete('images', id);
       });

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { ApiRecord } from '@stratus/model';
 import {
   type AttributesOf,
   checkSubnetRanges,
@@ -7,10 +8,10 @@ import {
   type InputsOf,
   type network,
   parseCidr,
+  parsePath,
   type subnet,
 } from '@stratus/model';
-import { ApiError, conflict, notFound } from '../api/errors.js';
-import type { ApiRecord, ResourceService } from '../api/server.js';
+import { AgentError, Conflict, InUse, InvalidReference, InvalidRequest, NotFound } from '../errors.js';
 import { logger } from '../host/log.js';
 import { bridgeName } from '../host/names.js';
 import {
@@ -20,14 +21,13 @@ import {
   deleteDhcp,
   ensureBridge,
   ensureDhcp,
-  IpamError,
   inspectBridge,
   plugIntoBridge,
 } from '../network/index.js';
 import type { DhcpHost } from '../network/types.js';
 import type { AgentRecordFile } from '../store/records.js';
 import { specChanges } from './changes.js';
-import { type AgentContext, newRecord, publicRecord } from './context.js';
+import { type AgentContext, newRecord, publicRecord, type ResourceService } from './context.js';
 import type { ServerRecord } from './server.js';
 
 const log = logger('network');
@@ -147,10 +147,7 @@ export function networkService(ctx: AgentContext): ResourceService {
       await ctx.locks.run(netLock(id), async () => {
         const subnets = await subnetsOf(ctx, id);
         if (subnets.length)
-          throw conflict(
-            'in_use',
-            `network ${id} still has subnet(s) ${subnets.map((s) => s.id).join(', ')}`,
-          );
+          throw new InUse(`network ${id} still has subnet(s) ${subnets.map((s) => s.id).join(', ')}`);
         const rec = await ctx.store.get<NetworkRecord>('networks', id);
         await deleteDhcp(id, ctx.stateDir);
         if (rec) await deleteBridge(id, bridgeOf(rec));
@@ -160,9 +157,12 @@ export function networkService(ctx: AgentContext): ResourceService {
     },
     async import(bridge) {
       const link = await inspectBridge(bridge);
-      if (!link) throw notFound(`Linux bridge ${bridge}`);
+      if (!link) throw new NotFound(`Linux bridge ${bridge} not found`);
       const owner = (await ctx.store.list<NetworkRecord>('networks')).find((n) => bridgeOf(n) === bridge);
-      if (owner) throw conflict('already_managed', `bridge ${bridge} already belongs to network ${owner.id}`);
+      if (owner)
+        throw new Conflict(`bridge ${bridge} already belongs to network ${owner.id}`, {
+          code: 'already_managed',
+        });
       const id = randomUUID();
       return ctx.locks.run(netLock(id), async () => {
         const rec = newRecord(
@@ -182,10 +182,8 @@ export function networkService(ctx: AgentContext): ResourceService {
   };
 }
 
-function ipamToApi(e: unknown, field: string): never {
-  if (IpamError.isInstance(e))
-    throw new ApiError(e.code === 'pool_exhausted' ? 409 : 400, e.code, e.message, field);
-  throw e;
+function blame(e: unknown, field: string): never {
+  throw AgentError.isInstance(e) ? e.at(parsePath(field)) : e;
 }
 
 /** Allocates an address in a subnet for `owner` (reusing the one it already holds). Call under netLock. */
@@ -207,7 +205,7 @@ export function allocate(
   try {
     ip = allocateIp(s.status.allocationPools as { start: string; end: string }[], used, requested);
   } catch (e) {
-    ipamToApi(e, field);
+    blame(e, field);
   }
   s.internal.allocations[ip] = alloc;
   return ip;
@@ -219,13 +217,11 @@ export function subnetService(ctx: AgentContext): ResourceService {
     async ensure(id, body) {
       const spec = body as SubnetSpec;
       const net = await ctx.store.get<NetworkRecord>('networks', spec.network);
-      if (!net)
-        throw new ApiError(400, 'invalid_reference', `network ${spec.network} does not exist`, 'network');
+      if (!net) throw new InvalidReference(`network ${spec.network} does not exist`, { field: ['network'] });
       return ctx.locks.run(netLock(spec.network), async () => {
         let rec = await ctx.store.get<SubnetRecord>('subnets', id);
         const problems = checkSubnetRanges(spec.cidr, spec.gatewayIp, spec.allocationPools);
-        if (problems.length)
-          throw new ApiError(400, 'invalid_request', problems[0]!.message, problems[0]!.path.join('.'));
+        if (problems.length) throw new InvalidRequest(problems[0]!.message, { field: problems[0]!.path });
         if (rec) {
           specChanges('subnet', rec.spec, spec);
         } else {
@@ -233,10 +229,12 @@ export function subnetService(ctx: AgentContext): ResourceService {
           for (const other of await subnetsOf(ctx, spec.network)) {
             const o = parseCidr(other.spec.cidr);
             if (cidr.network <= o.broadcast && o.network <= cidr.broadcast)
-              throw conflict(
-                'overlapping_cidr',
+              throw new Conflict(
                 `${spec.cidr} overlaps subnet ${other.id} (${other.spec.cidr}) on the same network`,
-                'cidr',
+                {
+                  code: 'overlapping_cidr',
+                  field: ['cidr'],
+                },
               );
           }
           const gatewayIp = spec.gatewayIp ?? firstHost(cidr);
@@ -271,10 +269,7 @@ export function subnetService(ctx: AgentContext): ResourceService {
       await ctx.locks.run(netLock(rec.spec.network), async () => {
         const users = Object.values(rec.internal.allocations).filter((a) => a.owner !== 'dhcp');
         if (users.length)
-          throw conflict(
-            'in_use',
-            `subnet ${id} has addresses in use by ${users.map((u) => u.owner).join(', ')}`,
-          );
+          throw new InUse(`subnet ${id} has addresses in use by ${users.map((u) => u.owner).join(', ')}`);
         await ctx.store.delete('subnets', id);
         const net = await ctx.store.get<NetworkRecord>('networks', rec.spec.network);
         if (net) await reconcileDhcp(ctx, net);

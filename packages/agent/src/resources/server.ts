@@ -1,17 +1,22 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { type AttributesOf, type InputsOf, isInNet, parseCidr, type server } from '@stratus/model';
-import { ApiError, conflict, notFound } from '../api/errors.js';
-import type { ApiRecord, ResourceService } from '../api/server.js';
-import { ComputeError } from '../compute/errors.js';
+import {
+  type ApiRecord,
+  type AttributesOf,
+  type InputsOf,
+  isInNet,
+  parseCidr,
+  type server,
+} from '@stratus/model';
 import type { DomainFacts, DomainState } from '../compute/types.js';
 import { buildConfigDrive, metaDataJson, networkDataJson } from '../configdrive/index.js';
+import { Conflict, InvalidReference, InvalidRequest, NotFound } from '../errors.js';
 import { bridgeName, domainName, serverTap } from '../host/names.js';
 import { createOverlay, inspectImage } from '../storage/images.js';
 import type { AgentRecordFile } from '../store/records.js';
 import { specChanges } from './changes.js';
-import { type AgentContext, newRecord, paths, publicRecord } from './context.js';
+import { type AgentContext, newRecord, paths, publicRecord, type ResourceService } from './context.js';
 import type { ImageRecord } from './image.js';
 import {
   allocate,
@@ -76,7 +81,7 @@ export function serverService(ctx: AgentContext): ResourceService {
     try {
       facts = await ctx.compute.inspectDomain(rec.id);
     } catch (e) {
-      if (ComputeError.isInstance(e) && e.code === 'domain_not_found') return undefined;
+      if (NotFound.isInstance(e)) return undefined;
       throw e;
     }
     const found: string[] = [];
@@ -104,36 +109,24 @@ export function serverService(ctx: AgentContext): ResourceService {
 
   /** Finds the subnet each NIC takes its address from. */
   const resolveNic = async (nic: NicSpec, i: number): Promise<SubnetRecord> => {
-    const field = `networks.${i}`;
+    const field = ['networks', i];
     if (nic.subnet) {
       const s = await ctx.store.get<SubnetRecord>('subnets', nic.subnet);
       if (!s)
-        throw new ApiError(
-          400,
-          'invalid_reference',
-          `subnet ${nic.subnet} does not exist`,
-          `${field}.subnet`,
-        );
+        throw new InvalidReference(`subnet ${nic.subnet} does not exist`, { field: [...field, 'subnet'] });
       if (nic.network && nic.network !== s.spec.network)
-        throw new ApiError(
-          400,
-          'invalid_request',
-          `subnet ${nic.subnet} is not on network ${nic.network}`,
-          field,
-        );
+        throw new InvalidRequest(`subnet ${nic.subnet} is not on network ${nic.network}`, { field });
       return s;
     }
     const netId = nic.network!;
     if (!(await ctx.store.get('networks', netId)))
-      throw new ApiError(400, 'invalid_reference', `network ${netId} does not exist`, `${field}.network`);
+      throw new InvalidReference(`network ${netId} does not exist`, { field: [...field, 'network'] });
     const subnets = await subnetsOf(ctx, netId);
     const s = nic.fixedIp ? subnets.find((x) => isInNet(nic.fixedIp!, parseCidr(x.spec.cidr))) : subnets[0];
     if (!s)
-      throw new ApiError(
-        409,
-        'no_subnet',
+      throw new Conflict(
         `network ${netId} has no subnet${nic.fixedIp ? ` containing ${nic.fixedIp}` : ''} to allocate from`,
-        `${field}.network`,
+        { code: 'no_subnet', field: [...field, 'network'] },
       );
     return s;
   };
@@ -155,7 +148,7 @@ export function serverService(ctx: AgentContext): ResourceService {
           s,
           { owner: `server:${id}:${i}`, mac, hostname },
           nic.fixedIp,
-          `networks.${i}.fixedIp`,
+          `networks[${i}].fixedIp`,
         );
         await ctx.store.put('subnets', s);
         const net = (await ctx.store.get<NetworkRecord>('networks', s.spec.network))!;
@@ -189,7 +182,7 @@ export function serverService(ctx: AgentContext): ResourceService {
     const { id, spec } = rec;
     const adopted = rec.internal.adopted;
     const image = await ctx.store.get<ImageRecord>('images', spec.image);
-    if (!image) throw new ApiError(400, 'invalid_reference', `image ${spec.image} does not exist`, 'image');
+    if (!image) throw new InvalidReference(`image ${spec.image} does not exist`, { field: ['image'] });
     const hostname = hostnameFor(spec, id);
     rec.internal.ports = await plugPorts(id, spec, hostname, adopted);
     await ctx.store.put('servers', rec);
@@ -286,7 +279,7 @@ export function serverService(ctx: AgentContext): ResourceService {
         let rec = await ctx.store.get<ServerRecord>('servers', id);
         if (rec) specChanges('server', rec.spec, spec);
         if (!(await ctx.store.get<ImageRecord>('images', spec.image)))
-          throw new ApiError(400, 'invalid_reference', `image ${spec.image} does not exist`, 'image');
+          throw new InvalidReference(`image ${spec.image} does not exist`, { field: ['image'] });
         if (!rec) {
           rec = newRecord(id, 'server', spec, { status: 'BUILD' }, { ports: [] });
           // Recorded before any host object exists, so a crash part-way leaves something to clean up by.
@@ -301,26 +294,27 @@ export function serverService(ctx: AgentContext): ResourceService {
       try {
         facts = await ctx.compute.inspectDomain(ref);
       } catch (e) {
-        if (ComputeError.isInstance(e) && e.code === 'domain_not_found')
-          throw notFound(`libvirt domain ${ref}`);
+        if (NotFound.isInstance(e)) throw new NotFound(`libvirt domain ${ref} not found`, { cause: e });
         throw e;
       }
       if (facts.stratusId)
-        throw conflict('already_managed', `domain ${ref} is Stratus server ${facts.stratusId}`);
+        throw new Conflict(`domain ${ref} is Stratus server ${facts.stratusId}`, { code: 'already_managed' });
       const id = facts.uuid;
       return ctx.locks.run(id, async () => {
         if (await ctx.store.get('servers', id))
-          throw conflict('already_managed', `domain ${ref} was imported already as ${id}`);
+          throw new Conflict(`domain ${ref} was imported already as ${id}`, { code: 'already_managed' });
         const root = facts.disks.find((d) => d.device === 'disk' && !d.readonly);
-        if (!root) throw conflict('not_importable', `domain ${ref} has no writable disk`);
+        if (!root) throw new Conflict(`domain ${ref} has no writable disk`, { code: 'not_importable' });
         const backing = (await inspectImage(root.path)).backingFile;
         const image = (await ctx.store.list<ImageRecord>('images')).find(
           (i) => backing && resolve(dirname(root.path), backing) === paths.image(ctx, i.id),
         );
         if (!image)
-          throw conflict(
-            'not_importable',
+          throw new Conflict(
             `the root disk ${root.path} of ${ref} is not an overlay of an image this agent holds`,
+            {
+              code: 'not_importable',
+            },
           );
         const networks: NicSpec[] = [];
         for (const nic of facts.nics) {
@@ -328,9 +322,11 @@ export function serverService(ctx: AgentContext): ResourceService {
             (n) => bridgeOf(n) === nic.bridge,
           );
           if (!net)
-            throw conflict(
-              'not_importable',
+            throw new Conflict(
               `NIC ${nic.mac} of ${ref} is on ${nic.bridge ?? 'no bridge'}, not a Stratus network`,
+              {
+                code: 'not_importable',
+              },
             );
           networks.push({ network: net.id });
         }

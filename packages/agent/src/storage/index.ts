@@ -2,7 +2,7 @@
  * The image storage driver of stratus-agent: image cache imports, qcow2 overlays, and path helpers that
  * keep images reachable for QEMU's unprivileged user.
  */
-export { StorageError, type StorageErrorCode } from './errors.js';
+export { type StorageErrorCode, storageError } from './errors.js';
 export {
   assertTraversable,
   DIR_MODE,
