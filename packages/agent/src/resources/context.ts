@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { ApiRecord } from '@stratus/model';
-import type { LibvirtCompute } from '../compute/libvirt.js';
+import type { ComputeDriver } from '../compute/driver.js';
 import type { VirtType } from '../compute/types.js';
 import type { KeyedMutex } from '../host/mutex.js';
 import type { AgentRecordFile, RecordStore } from '../store/records.js';
@@ -24,7 +24,7 @@ export interface AgentContext {
   store: RecordStore;
   /** Per-resource and per-network serialization. */
   locks: KeyedMutex;
-  compute: LibvirtCompute;
+  compute: ComputeDriver;
   virtType: VirtType;
 }
 

@@ -14,17 +14,17 @@ import {
 import { AgentError, Conflict, InUse, InvalidReference, InvalidRequest, NotFound } from '../errors.js';
 import { logger } from '../host/log.js';
 import { bridgeName } from '../host/names.js';
+import { deleteDhcp, ensureDhcp } from '../network/dhcp/dhcp.js';
+import type { DhcpHost } from '../network/dhcp/types.js';
+import { allocateIp } from '../network/ipam.js';
 import {
-  allocateIp,
   bridgeExists,
   deleteBridge,
-  deleteDhcp,
   ensureBridge,
-  ensureDhcp,
   inspectBridge,
   plugIntoBridge,
-} from '../network/index.js';
-import type { DhcpHost } from '../network/types.js';
+} from '../network/linuxbridge/bridge.js';
+import { linuxBridgeUplink } from '../network/linuxbridge/driver.js';
 import type { AgentRecordFile } from '../store/records.js';
 import { specChanges } from './changes.js';
 import { type AgentContext, newRecord, publicRecord, type ResourceService } from './context.js';
@@ -68,7 +68,7 @@ export async function reconcileDhcp(ctx: AgentContext, net: NetworkRecord): Prom
   await ensureDhcp(
     {
       networkId: net.id,
-      bridge: bridgeOf(net),
+      uplink: linuxBridgeUplink(bridgeOf(net), net.id),
       mtu: net.spec.mtu,
       subnets: subnets.map((s) => ({
         subnetId: s.id,

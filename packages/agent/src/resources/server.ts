@@ -208,7 +208,9 @@ export function serverService(ctx: AgentContext): ResourceService {
       vcpus: spec.vcpus,
       memoryMiB: spec.memoryMb,
       virtType: ctx.virtType,
-      machine: spec.firmware === 'uefi' ? 'q35' : spec.machine,
+      // The guest profile decides the machine (UEFI Linux guests run on q35).
+      osType: 'linux',
+      machine: spec.machine,
       firmware: spec.firmware,
       rootDisk: disk,
       configDrive: adopted ? null : configDrive,

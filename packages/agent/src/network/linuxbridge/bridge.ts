@@ -2,10 +2,10 @@
  * The Linux bridge of a network: the L2 segment its guests' taps and its DHCP port plug into.
  * Every function is idempotent, so the agent can converge after a crash by simply calling it again.
  */
-import { logger } from '../host/log.js';
-import { assertId, bridgeName } from '../host/names.js';
-import { assertIfname, disableIpv6, getRootLink, ip, isUp, listLinks } from './iplink.js';
-import { withLock } from './lock.js';
+import { logger } from '../../host/log.js';
+import { assertId, bridgeName } from '../../host/names.js';
+import { assertIfname, disableIpv6, getRootLink, ip, isUp, listLinks } from '../iplink.js';
+import { withLock } from '../lock.js';
 
 const log = logger('network');
 

@@ -17,6 +17,12 @@ const SUB_B = 'bbbbbbbb-0000-4000-8000-000000000002';
 
 function spec(): DhcpSpec {
   return {
+    uplink: {
+      description: 'test segment',
+      ready: async () => true,
+      isPlugged: () => true,
+      plug: async () => {},
+    },
     networkId: NET,
     mtu: 1450,
     subnets: [

@@ -4,8 +4,8 @@
  */
 import { join } from 'node:path';
 import { isHostOf } from '@stratus/model';
-import { assertId, dhcpNsVeth } from '../host/names.js';
-import { type Cidr, intToIp, ipToInt, isValidIpv4, parseCidr } from './ipam.js';
+import { assertId, dhcpNsVeth } from '../../host/names.js';
+import { type Cidr, intToIp, ipToInt, isValidIpv4, parseCidr } from '../ipam.js';
 import type { DhcpHost, DhcpSpec, DhcpSubnet } from './types.js';
 
 /**
