@@ -4,17 +4,18 @@ import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { ApiHostInfo } from '@stratus/model';
 import { createApiServer } from './api/server.js';
 import { LibvirtCompute } from './compute/libvirt.js';
 import type { VirtType } from './compute/types.js';
 import { logger } from './host/log.js';
 import { KeyedMutex } from './host/mutex.js';
 import { probeVirtType } from './host/probe.js';
-import type { AgentContext } from './resources/context.js';
-import { imageService } from './resources/image.js';
-import { networkService, subnetService, superviseNetwork } from './resources/network.js';
-import { serverService } from './resources/server.js';
-import { RecordStore } from './store/records.js';
+import { DnsmasqDhcp } from './network/dhcp/index.js';
+import { LinuxBridgeDriver } from './network/linuxbridge/driver.js';
+import { type AgentContext, createServices, paths, RecordStore } from './services/index.js';
+import type { NetworkService } from './services/network.js';
+import { QemuImgStorage } from './storage/qemu-img.js';
 
 const log = logger('agent');
 
@@ -79,6 +80,7 @@ export class StratusAgent {
   private servers: Server[] = [];
   private timer?: NodeJS.Timeout;
   private ctx?: AgentContext;
+  private networks?: NetworkService;
 
   constructor(readonly opts: AgentOptions) {}
 
@@ -96,17 +98,16 @@ export class StratusAgent {
       store: new RecordStore(join(stateDir, 'records')),
       locks: new KeyedMutex(),
       compute: new LibvirtCompute(this.opts.libvirtUri),
+      storage: new QemuImgStorage(paths.images(stateDir)),
+      network: new LinuxBridgeDriver(),
+      dhcp: new DnsmasqDhcp(stateDir),
       virtType: probe.virtType,
     };
     this.ctx = ctx;
+    const { services, networks } = createServices(ctx);
+    this.networks = networks;
     await this.supervise();
-    const services = {
-      image: imageService(ctx),
-      network: networkService(ctx),
-      subnet: subnetService(ctx),
-      server: serverService(ctx),
-    };
-    const hostInfo = async () => ({
+    const hostInfo = async (): Promise<ApiHostInfo> => ({
       hostname: hostname(),
       virtType: probe.virtType,
       virtReason: probe.reason,
@@ -152,7 +153,7 @@ export class StratusAgent {
     const ctx = this.ctx!;
     for (const net of await ctx.store.list('networks')) {
       try {
-        await superviseNetwork(ctx, net.id);
+        await this.networks!.supervise(net.id);
       } catch (e) {
         log.warn('network supervision failed', { network: net.id, error: (e as Error).message });
       }

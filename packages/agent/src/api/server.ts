@@ -6,14 +6,13 @@ import {
   type ApiList,
   formatPath,
   isResourceType,
-  type ResourceType,
   schemas,
   validateInputs,
 } from '@stratus/model';
 import { InvalidRequest, NotFound } from '../errors.js';
 import { logger } from '../host/log.js';
 import { isResourceId } from '../host/names.js';
-import type { ResourceService } from '../resources/context.js';
+import type { ServiceMap } from '../services/index.js';
 import { errorResponse, MethodNotAllowed, PayloadTooLarge, Unauthorized } from './errors.js';
 
 const log = logger('api');
@@ -22,7 +21,7 @@ const MAX_BODY = 1 << 20;
 /** The HTTP API's dependencies. */
 export interface ApiDeps {
   token: string;
-  services: Record<ResourceType, ResourceService>;
+  services: ServiceMap;
   hostInfo: () => Promise<ApiHostInfo>;
 }
 
