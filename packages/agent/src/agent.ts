@@ -14,6 +14,7 @@ import { probeVirtType } from './host/probe.js';
 import { DnsmasqDhcp } from './network/dhcp/index.js';
 import { LinuxBridgeDriver } from './network/linuxbridge/driver.js';
 import { type AgentContext, createServices, paths, RecordStore } from './services/index.js';
+import { migrateRecords } from './services/migrate.js';
 import type { NetworkService } from './services/network.js';
 import { QemuImgStorage } from './storage/qemu-img.js';
 
@@ -104,6 +105,8 @@ export class StratusAgent {
       virtType: probe.virtType,
     };
     this.ctx = ctx;
+    // Before anything reads records: an older agent's records are brought to this one's shape.
+    await migrateRecords(ctx.store);
     const { services, networks } = createServices(ctx);
     this.networks = networks;
     await this.supervise();

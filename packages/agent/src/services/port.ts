@@ -28,7 +28,7 @@ export const portId = (owner: PortOwner, deviceId: string, index: number): strin
   derivedId(`port:${owner}:${deviceId}:${index}`);
 
 /** A MAC in OpenStack's fa:16:3e range derived from `seed`: stable across retries. */
-function macFrom(seed: string): string {
+export function macFrom(seed: string): string {
   const h = createHash('sha256').update(seed).digest();
   return ['fa', '16', '3e', ...[h[0]!, h[1]!, h[2]!].map((b) => b.toString(16).padStart(2, '0'))].join(':');
 }
