@@ -97,7 +97,7 @@ test('optsFileText: router (empty when no gateway), DNS when given, MTU, per tag
 test('validateDhcpSpec accepts a good spec and reports every problem of a bad one', () => {
   validateDhcpSpec(spec());
   const bad = spec();
-  bad.mtu = 10;
+  bad.mtu = 1.5;
   bad.subnets.push({
     subnetId: SUB_A,
     cidr: '10.1.0.128/25',
@@ -114,7 +114,7 @@ test('validateDhcpSpec accepts a good spec and reports every problem of a bad on
     () => validateDhcpSpec(bad),
     (e: Error) => {
       for (const want of [
-        'mtu: 10',
+        'mtu: 1.5',
         'subnets[2].subnetId',
         'subnets[2].dhcpServerIp',
         'subnets[2].gatewayIp',
