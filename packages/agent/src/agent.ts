@@ -29,6 +29,8 @@ export interface AgentOptions {
   /** PEM certificate and key files for the TCP listener. */
   tls?: { certFile: string; keyFile: string };
   virtType: 'auto' | VirtType;
+  /** The name this host goes by in API answers (records' `host`, `GET /v1/host`); default `local`. */
+  host?: string;
   libvirtUri: string;
   /** How often dnsmasq and bridges are checked and revived, in ms. */
   superviseEveryMs?: number;
@@ -96,6 +98,7 @@ export class StratusAgent {
     log.info('hypervisor chosen', { virtType: probe.virtType, reason: probe.reason });
     const ctx: AgentContext = {
       stateDir,
+      host: this.opts.host ?? 'local',
       store: new RecordStore(join(stateDir, 'records')),
       locks: new KeyedMutex(),
       compute: new LibvirtCompute(this.opts.libvirtUri),
@@ -111,6 +114,7 @@ export class StratusAgent {
     this.networks = networks;
     await this.supervise();
     const hostInfo = async (): Promise<ApiHostInfo> => ({
+      host: ctx.host,
       hostname: hostname(),
       virtType: probe.virtType,
       virtReason: probe.reason,

@@ -166,13 +166,14 @@ export abstract class ServiceBase<
     return { id, type: this.type, spec, status, internal, createdAt: now, updatedAt: now };
   }
 
-  /** The record as the API shows it: without its private part, with live status. */
+  /** The record as the API shows it: without its private part, with live status and this host's name. */
   protected async view(rec: AgentRecordFile<S, O, P>): Promise<ApiRecord> {
     return {
       id: rec.id,
       type: rec.type,
       spec: rec.spec as Record<string, unknown>,
       status: (await this.live(rec)) as Record<string, unknown>,
+      host: this.ctx.host,
     };
   }
 }

@@ -7,9 +7,11 @@ import type { NetworkDriver } from '../network/driver.js';
 import type { StorageDriver } from '../storage/driver.js';
 import type { RecordStore } from './store.js';
 
-/** What every service shares: where records live, the locks and the drivers. */
+/** What every service shares: where records live, the locks, the drivers, and which host this is. */
 export interface AgentContext {
   stateDir: string;
+  /** The name this agent's host goes by in API answers (`local` unless configured). */
+  host: string;
   store: RecordStore;
   /** Per-resource and per-network serialization. */
   locks: KeyedMutex;

@@ -144,6 +144,7 @@ before(async () => {
   dhcp = new FakeDhcp();
   ctx = {
     stateDir: dir,
+    host: 'local',
     store: new RecordStore(join(dir, 'records')),
     locks: new KeyedMutex(),
     compute,
@@ -206,6 +207,7 @@ test('a server the DHCP server refuses is rolled back and does not block the nex
   const good = randomUUID();
   const rec = await services.server.ensure(good, server('good'));
   assert.equal(rec.status.accessIpV4, '10.9.0.3', 'the address the bad server had is free again');
+  assert.equal(rec.host, 'local');
   assert.deepEqual(
     dhcp.specs.get(net)?.hosts.map((h) => [h.ip, h.hostname]),
     [['10.9.0.3', 'good']],
