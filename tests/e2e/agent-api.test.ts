@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import type { ApiHostInfo, ApiList, ApiRecord } from '@stratus/model';
 import { AgentApiError, AgentClient } from '@stratus/sdk/client';
 import { type AgentEnv, agentEnv, hostObjectsFor } from './helpers.js';
 
@@ -56,6 +57,35 @@ test('host info reports the chosen hypervisor and why', async () => {
   const info = await client.get<{ virtType: string; virtReason: string }>('/v1/host');
   assert.ok(['kvm', 'qemu'].includes(info.virtType));
   assert.ok(info.virtReason.length > 0);
+});
+
+test('records and host info name the host: local by default, or as configured with --host', async () => {
+  const info = await client.get<ApiHostInfo>('/v1/host');
+  assert.equal(info.host, 'local');
+  const id = randomUUID();
+  const rec = await client.put<ApiRecord>(`/v1/networks/${id}`, { mtu: 1500 });
+  assert.equal(rec.host, 'local');
+  assert.deepEqual(
+    (await client.get<ApiList>('/v1/networks')).items.filter((r) => r.id === id).map((r) => r.host),
+    ['local'],
+  );
+  await client.delete(`/v1/networks/${id}`);
+
+  const other = agentEnv('api-host');
+  try {
+    await other.startAgent('--host', 'rack1-node7');
+    const c = new AgentClient({
+      socket: other.env.STRATUS_AGENT_SOCKET!,
+      tokenFile: join(other.stateDir, 'token'),
+    });
+    try {
+      assert.equal((await c.get<ApiHostInfo>('/v1/host')).host, 'rack1-node7');
+    } finally {
+      await c.close();
+    }
+  } finally {
+    await other.cleanup([]);
+  }
 });
 
 test('bodies are validated with the resource schemas: errors carry code, message and field', async () => {

@@ -4,17 +4,19 @@ import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import type { ApiHostInfo } from '@stratus/model';
 import { createApiServer } from './api/server.js';
 import { LibvirtCompute } from './compute/libvirt.js';
 import type { VirtType } from './compute/types.js';
 import { logger } from './host/log.js';
 import { KeyedMutex } from './host/mutex.js';
 import { probeVirtType } from './host/probe.js';
-import type { AgentContext } from './resources/context.js';
-import { imageService } from './resources/image.js';
-import { networkService, subnetService, superviseNetwork } from './resources/network.js';
-import { serverService } from './resources/server.js';
-import { RecordStore } from './store/records.js';
+import { DnsmasqDhcp } from './network/dhcp/index.js';
+import { LinuxBridgeDriver } from './network/linuxbridge/driver.js';
+import { type AgentContext, createServices, paths, RecordStore } from './services/index.js';
+import { migrateRecords } from './services/migrate.js';
+import type { NetworkService } from './services/network.js';
+import { QemuImgStorage } from './storage/qemu-img.js';
 
 const log = logger('agent');
 
@@ -27,6 +29,8 @@ export interface AgentOptions {
   /** PEM certificate and key files for the TCP listener. */
   tls?: { certFile: string; keyFile: string };
   virtType: 'auto' | VirtType;
+  /** The name this host goes by in API answers (records' `host`, `GET /v1/host`); default `local`. */
+  host?: string;
   libvirtUri: string;
   /** How often dnsmasq and bridges are checked and revived, in ms. */
   superviseEveryMs?: number;
@@ -79,6 +83,7 @@ export class StratusAgent {
   private servers: Server[] = [];
   private timer?: NodeJS.Timeout;
   private ctx?: AgentContext;
+  private networks?: NetworkService;
 
   constructor(readonly opts: AgentOptions) {}
 
@@ -93,20 +98,23 @@ export class StratusAgent {
     log.info('hypervisor chosen', { virtType: probe.virtType, reason: probe.reason });
     const ctx: AgentContext = {
       stateDir,
+      host: this.opts.host ?? 'local',
       store: new RecordStore(join(stateDir, 'records')),
       locks: new KeyedMutex(),
       compute: new LibvirtCompute(this.opts.libvirtUri),
+      storage: new QemuImgStorage(paths.images(stateDir)),
+      network: new LinuxBridgeDriver(),
+      dhcp: new DnsmasqDhcp(stateDir),
       virtType: probe.virtType,
     };
     this.ctx = ctx;
+    // Before anything reads records: an older agent's records are brought to this one's shape.
+    await migrateRecords(ctx.store);
+    const { services, networks } = createServices(ctx);
+    this.networks = networks;
     await this.supervise();
-    const services = {
-      image: imageService(ctx),
-      network: networkService(ctx),
-      subnet: subnetService(ctx),
-      server: serverService(ctx),
-    };
-    const hostInfo = async () => ({
+    const hostInfo = async (): Promise<ApiHostInfo> => ({
+      host: ctx.host,
       hostname: hostname(),
       virtType: probe.virtType,
       virtReason: probe.reason,
@@ -152,7 +160,7 @@ export class StratusAgent {
     const ctx = this.ctx!;
     for (const net of await ctx.store.list('networks')) {
       try {
-        await superviseNetwork(ctx, net.id);
+        await this.networks!.supervise(net.id);
       } catch (e) {
         log.warn('network supervision failed', { network: net.id, error: (e as Error).message });
       }

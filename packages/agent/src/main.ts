@@ -16,6 +16,7 @@ const USAGE = `Usage: stratus-agent [options]
                       Domain type; auto probes whether KVM really runs guests (default auto,
                       or STRATUS_VIRT_TYPE)
   --libvirt-uri URI   (default qemu:///system)
+  --host NAME         The name this host goes by in API answers (default local, or STRATUS_AGENT_HOST)
   --log-level debug|info|warn|error
 `;
 
@@ -33,6 +34,7 @@ async function main(): Promise<void> {
         'tls-key': { type: 'string' },
         'virt-type': { type: 'string' },
         'libvirt-uri': { type: 'string' },
+        host: { type: 'string' },
         'log-level': { type: 'string' },
         help: { type: 'boolean' },
       },
@@ -67,6 +69,7 @@ async function main(): Promise<void> {
         : undefined,
     virtType: virtType as 'auto' | 'kvm' | 'qemu',
     libvirtUri: (values['libvirt-uri'] as string | undefined) ?? 'qemu:///system',
+    host: (values.host as string | undefined) ?? process.env.STRATUS_AGENT_HOST ?? 'local',
   });
   await agent.start();
   const stop = (sig: string) => {

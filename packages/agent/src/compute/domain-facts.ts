@@ -1,6 +1,20 @@
-import { serverIdFromXml } from './libvirt.js';
+import { isResourceId, METADATA_NS } from '../host/names.js';
 import type { DomainFacts } from './types.js';
 import { xmlUnescape } from './xml.js';
+
+/**
+ * Reads the server id out of a domain XML's Stratus metadata (whatever prefix the namespace is bound to),
+ * or returns null when there is none.
+ */
+export function serverIdFromXml(xml: string): string | null {
+  const ns = METADATA_NS.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+  const prefix = new RegExp(`xmlns:([A-Za-z_][\\w.-]*)=["']${ns}["']`).exec(xml)?.[1];
+  if (prefix === undefined) return null;
+  const id = new RegExp(`<${prefix}:id>([^<]*)</${prefix}:id>`).exec(xml)?.[1];
+  if (id === undefined) return null;
+  const value = xmlUnescape(id).trim();
+  return isResourceId(value) ? value : null;
+}
 
 /** Reads an attribute of the first element matching `re`'s tag in `xml`. */
 function attr(xml: string, name: string): string | null {

@@ -6,8 +6,17 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { run } from '../host/exec.js';
 import { METADATA_NS, serverTap } from '../host/names.js';
-import { buildDomainXml, nvramPath, OVMF_CODE, OVMF_VARS_TEMPLATE, SMBIOS_SYSTEM } from './domain-xml.js';
+import {
+  buildDeviceXml,
+  buildDomainXml,
+  domainHardware,
+  nvramPath,
+  OVMF_CODE,
+  OVMF_VARS_TEMPLATE,
+  SMBIOS_SYSTEM,
+} from './domain-xml.js';
 import { serverIdFromXml } from './libvirt.js';
+import { linuxProfile, profileFor } from './profiles/index.js';
 import type { DomainSpec } from './types.js';
 import { xmlEscape, xmlUnescape } from './xml.js';
 
@@ -64,14 +73,29 @@ const cases: [string, Partial<DomainSpec>][] = [
     { firmware: 'uefi', machine: 'q35', virtType: 'kvm', configDrive: null },
   ],
   ['uefi/pc, no NICs', { firmware: 'uefi', machine: 'pc', nics: [] }],
+  [
+    'a NIC on an Open vSwitch bridge',
+    {
+      nics: [
+        {
+          mac: '52:54:00:12:34:57',
+          bridge: 'br-int',
+          virtualport: 'openvswitch',
+          tap: 'tapovs0',
+        },
+      ],
+    },
+  ],
 ];
 
 for (const [label, over] of cases) {
   test(`domain XML validates against libvirt's schema: ${label}`, async () => {
     const s = spec(over);
     const xml = buildDomainXml(s);
+    const hw = domainHardware(s);
     await validate(xml);
     assert.match(xml, new RegExp(`<domain type="${s.virtType}">`));
+    assert.match(xml, new RegExp(`<type arch="x86_64" machine="${hw.machine}">hvm</type>`));
     assert.match(xml, new RegExp(`<name>stratus-${s.serverId}</name>`));
     assert.match(xml, new RegExp(`<uuid>${s.serverId}</uuid>`));
     assert.equal(serverIdFromXml(xml), s.serverId);
@@ -88,7 +112,7 @@ for (const [label, over] of cases) {
     if (s.firmware === 'uefi') {
       assert.match(xml, new RegExp(`<loader readonly="yes" secure="no" type="pflash">${OVMF_CODE}</loader>`));
       assert.match(xml, new RegExp(`<nvram template="${OVMF_VARS_TEMPLATE}">${nvramPath(s)}</nvram>`));
-      assert.equal(/<smm state="on"\/>/.test(xml), s.machine === 'q35');
+      assert.equal(/<smm state="on"\/>/.test(xml), hw.machine === 'q35');
     } else {
       assert.doesNotMatch(xml, /<loader|<nvram|<smm/);
     }
@@ -100,7 +124,11 @@ for (const [label, over] of cases) {
     assert.equal((xml.match(/<interface type="bridge">/g) ?? []).length, s.nics.length);
     for (const nic of s.nics) {
       assert.match(xml, new RegExp(`<mac address="${nic.mac}"/>\\s*<source bridge="${nic.bridge}"/>`));
-      assert.match(xml, new RegExp(`<target dev="${nic.tap}"/>\\s*<model type="${nic.model}"/>`));
+      assert.match(
+        xml,
+        new RegExp(`<target dev="${nic.tap}"/>\\s*<model type="${nic.model ?? hw.nicModel}"/>`),
+      );
+      assert.equal(xml.includes(`<virtualport type="openvswitch"/>`), nic.virtualport === 'openvswitch');
     }
   });
 }
@@ -143,9 +171,6 @@ test('invalid specs are refused', () => {
     [{ serverId: 'Not-A-UUID' }, /invalid resource id/],
     [{ serverId: id, rootDisk: 'relative/disk.qcow2' }, /rootDisk must be an absolute path/],
     [{ serverId: id, consoleLog: '/var/lib/../../etc/x' }, /consoleLog/],
-    [{ serverId: id, vcpus: 0 }, /vcpus/],
-    [{ serverId: id, memoryMiB: 1.5 }, /memoryMiB/],
-    [{ serverId: id, name: '' }, /server name/],
     [
       { serverId: id, nics: [{ mac: '01:00:5e:00:00:01', bridge: 'br0', tap: 'tapx', model: 'virtio' }] },
       /unicast/,
@@ -201,4 +226,122 @@ test('SMBIOS names the platform as Nova does, and libvirt hands it to QEMU as th
     uuid: s.serverId,
     family: 'Virtual Machine',
   });
+});
+
+test('the Linux profile decides the hardware: virtio, no video, UTC; UEFI on q35 with SMM, never a silent machine change', () => {
+  assert.equal(profileFor('linux'), linuxProfile);
+  assert.deepEqual(linuxProfile.hardware({ machine: 'pc', firmware: 'bios', virtType: 'qemu' }), {
+    machine: 'pc',
+    uefi: null,
+    diskBus: 'virtio',
+    nicModel: 'virtio',
+    video: null,
+    clock: 'utc',
+  });
+  const uefi = linuxProfile.hardware({ machine: 'q35', firmware: 'uefi', virtType: 'kvm' });
+  assert.equal(uefi.machine, 'q35');
+  // The machine is what the plan showed, never changed here: UEFI on pc is refused (the model's check
+  // refuses it at plan time already).
+  assert.throws(() => linuxProfile.hardware({ machine: 'pc', firmware: 'uefi', virtType: 'kvm' }), /q35/);
+  assert.deepEqual(uefi.uefi, {
+    loader: OVMF_CODE,
+    nvramTemplate: OVMF_VARS_TEMPLATE,
+    secureBoot: false,
+    smm: true,
+  });
+  assert.throws(() => profileFor('windows'), /not supported yet/);
+});
+
+test('device XML for attach/detach: a disk and an Open vSwitch NIC, as the domain definition renders them', () => {
+  assert.equal(
+    buildDeviceXml({
+      kind: 'disk',
+      path: '/var/lib/stratus/volumes/v1.qcow2',
+      format: 'qcow2',
+      target: 'vdc',
+      bus: 'virtio',
+    }),
+    [
+      '<disk type="file" device="disk">',
+      '  <driver name="qemu" type="qcow2" discard="unmap"/>',
+      '  <source file="/var/lib/stratus/volumes/v1.qcow2"/>',
+      '  <target dev="vdc" bus="virtio"/>',
+      '</disk>',
+      '',
+    ].join('\n'),
+  );
+  assert.equal(
+    buildDeviceXml({
+      kind: 'disk',
+      path: '/x/seed.iso',
+      format: 'raw',
+      target: 'sdb',
+      bus: 'sata',
+      readonly: true,
+    }),
+    [
+      '<disk type="file" device="disk">',
+      '  <driver name="qemu" type="raw"/>',
+      '  <source file="/x/seed.iso"/>',
+      '  <target dev="sdb" bus="sata"/>',
+      '  <readonly/>',
+      '</disk>',
+      '',
+    ].join('\n'),
+  );
+  const nic = buildDeviceXml({
+    kind: 'interface',
+    mac: 'fa:16:3e:00:00:02',
+    bridge: 'br-int',
+    virtualport: 'openvswitch',
+    tap: 'tapabc0',
+    model: 'virtio',
+  });
+  assert.equal(
+    nic,
+    [
+      '<interface type="bridge">',
+      '  <mac address="fa:16:3e:00:00:02"/>',
+      '  <source bridge="br-int"/>',
+      '  <virtualport type="openvswitch"/>',
+      '  <target dev="tapabc0"/>',
+      '  <model type="virtio"/>',
+      '</interface>',
+      '',
+    ].join('\n'),
+  );
+  // The same lines sit in a full definition.
+  const s = spec({
+    nics: [
+      {
+        mac: 'fa:16:3e:00:00:02',
+        bridge: 'br-int',
+        virtualport: 'openvswitch',
+        tap: 'tapabc0',
+        model: 'virtio',
+      },
+    ],
+  });
+  const full = buildDomainXml(s).replace(/^ +/gm, '');
+  assert.ok(full.includes(nic.replace(/^ +/gm, '')));
+  assert.throws(
+    () => buildDeviceXml({ kind: 'disk', path: 'rel.qcow2', format: 'qcow2', target: 'vdc', bus: 'virtio' }),
+    /absolute/,
+  );
+  assert.throws(
+    () =>
+      buildDeviceXml({ kind: 'disk', path: '/x.qcow2', format: 'qcow2', target: 'vdc/../x', bus: 'virtio' }),
+    /device name/,
+  );
+  assert.throws(
+    () =>
+      buildDeviceXml({
+        kind: 'interface',
+        mac: '01:00:5e:00:00:01',
+        bridge: 'br0',
+        tap: 'tapx',
+        model: 'virtio',
+      }),
+    /unicast/,
+  );
 });

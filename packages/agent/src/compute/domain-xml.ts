@@ -5,13 +5,12 @@
  */
 import { isAbsolute } from 'node:path';
 import { assertId, domainName, METADATA_NS } from '../host/names.js';
-import type { DomainNic, DomainSpec } from './types.js';
+import { type GuestHardware, profileFor } from './profiles/index.js';
+import type { DiskDevice, DomainDevice, DomainNic, DomainSpec } from './types.js';
 import { element, tag } from './xml.js';
 
-/** UEFI firmware code (without Secure Boot, so it runs on `pc` and `q35`), mapped read-only. */
-export const OVMF_CODE = '/usr/share/OVMF/OVMF_CODE_4M.fd';
-/** Template libvirt copies to a domain's variable store the first time the domain starts. */
-export const OVMF_VARS_TEMPLATE = '/usr/share/OVMF/OVMF_VARS_4M.fd';
+export { OVMF_CODE, OVMF_VARS_TEMPLATE } from './profiles/index.js';
+
 /** Where libvirt keeps variable stores when a spec names none. */
 export const DEFAULT_NVRAM_DIR = '/var/lib/libvirt/qemu/nvram';
 
@@ -44,7 +43,8 @@ export function nvramPath(spec: Pick<DomainSpec, 'serverId' | 'nvram'>): string 
  */
 export function buildDomainXml(spec: DomainSpec): string {
   validateSpec(spec);
-  const uefi = spec.firmware === 'uefi';
+  const hw = domainHardware(spec);
+  const uefi = hw.uefi;
   const lines: string[] = [];
   const add = (depth: number, s: string) => lines.push(`${'  '.repeat(depth)}${s}`);
 
@@ -72,11 +72,18 @@ export function buildDomainXml(spec: DomainSpec): string {
   add(1, '</sysinfo>');
 
   add(1, '<os>');
-  add(2, element('type', 'hvm', { arch: 'x86_64', machine: spec.machine }));
+  add(2, element('type', 'hvm', { arch: 'x86_64', machine: hw.machine }));
   if (uefi) {
-    add(2, element('loader', OVMF_CODE, { readonly: 'yes', secure: 'no', type: 'pflash' }));
+    add(
+      2,
+      element('loader', uefi.loader, {
+        readonly: 'yes',
+        secure: uefi.secureBoot ? 'yes' : 'no',
+        type: 'pflash',
+      }),
+    );
     // libvirt copies the template on first start and chowns the copy for QEMU.
-    add(2, element('nvram', nvramPath(spec), { template: OVMF_VARS_TEMPLATE }));
+    add(2, element('nvram', nvramPath(spec), { template: uefi.nvramTemplate }));
   }
   add(2, tag('boot', { dev: 'hd' }, true));
   add(2, tag('smbios', { mode: 'sysinfo' }, true));
@@ -85,8 +92,8 @@ export function buildDomainXml(spec: DomainSpec): string {
   add(1, '<features>');
   add(2, '<acpi/>');
   add(2, '<apic/>');
-  // SMM is how q35 firmware protects its variable store; OVMF_CODE_4M.fd also runs without it on pc.
-  if (uefi && spec.machine === 'q35') add(2, tag('smm', { state: 'on' }, true));
+  // SMM is how q35 firmware protects its variable store.
+  if (uefi?.smm && hw.machine === 'q35') add(2, tag('smm', { state: 'on' }, true));
   add(1, '</features>');
 
   // TCG cannot emulate the host CPU (`-cpu host` needs KVM), so qemu domains keep libvirt's default model.
@@ -94,34 +101,34 @@ export function buildDomainXml(spec: DomainSpec): string {
   if (spec.virtType === 'kvm')
     add(1, tag('cpu', { mode: 'host-passthrough', check: 'none', migratable: 'on' }, true));
 
-  add(1, tag('clock', { offset: 'utc' }, true));
+  add(1, tag('clock', { offset: hw.clock }, true));
   add(1, element('on_poweroff', 'destroy'));
   add(1, element('on_reboot', 'restart'));
   add(1, element('on_crash', 'destroy'));
 
   add(1, '<devices>');
-  add(2, tag('disk', { type: 'file', device: 'disk' }));
-  add(3, tag('driver', { name: 'qemu', type: 'qcow2', discard: 'unmap' }, true));
-  add(3, tag('source', { file: spec.rootDisk }, true));
-  add(3, tag('target', { dev: 'vda', bus: 'virtio' }, true));
-  add(2, '</disk>');
-  if (spec.configDrive !== null) {
-    // A plain read-only virtio disk rather than a CD-ROM: no IDE/SATA controller needed, and the guest
-    // finds it by its ISO 9660 label `config-2` wherever it appears.
-    add(2, tag('disk', { type: 'file', device: 'disk' }));
-    add(3, tag('driver', { name: 'qemu', type: 'raw' }, true));
-    add(3, tag('source', { file: spec.configDrive }, true));
-    add(3, tag('target', { dev: 'vdb', bus: 'virtio' }, true));
-    add(3, '<readonly/>');
-    add(2, '</disk>');
-  }
-  for (const nic of spec.nics) {
-    add(2, tag('interface', { type: 'bridge' }));
-    add(3, tag('mac', { address: nic.mac }, true));
-    add(3, tag('source', { bridge: nic.bridge }, true));
-    add(3, tag('target', { dev: nic.tap }, true));
-    add(3, tag('model', { type: nic.model }, true));
-    add(2, '</interface>');
+  const prefix = hw.diskBus === 'virtio' ? 'vd' : 'sd';
+  const disks: DiskDevice[] = [
+    { kind: 'disk', path: spec.rootDisk, format: 'qcow2', target: `${prefix}a`, bus: hw.diskBus },
+  ];
+  // A plain read-only disk rather than a CD-ROM: no extra controller needed, and the guest finds it by its
+  // ISO 9660 label `config-2` wherever it appears.
+  if (spec.configDrive !== null)
+    disks.push({
+      kind: 'disk',
+      path: spec.configDrive,
+      format: 'raw',
+      target: `${prefix}b`,
+      bus: hw.diskBus,
+      readonly: true,
+    });
+  for (const d of disks) for (const l of deviceLines(d)) add(2, l);
+  for (const nic of spec.nics)
+    for (const l of deviceLines({ kind: 'interface', ...nic, model: nic.model ?? hw.nicModel })) add(2, l);
+  if (hw.video) {
+    add(2, '<video>');
+    add(3, tag('model', { type: hw.video }, true));
+    add(2, '</video>');
   }
   // A pty serial port logged through virtlogd: `virsh console` keeps working and the log file (which
   // survives restarts, appended to) is what the agent and tests tail for the guest's ready line.
@@ -141,17 +148,57 @@ export function buildDomainXml(spec: DomainSpec): string {
   return `${lines.join('\n')}\n`;
 }
 
+/** The virtual hardware a domain gets: its guest profile's answer to the server's request. */
+export function domainHardware(
+  spec: Pick<DomainSpec, 'osType' | 'machine' | 'firmware' | 'virtType'>,
+): GuestHardware {
+  return profileFor(spec.osType ?? 'linux').hardware(spec);
+}
+
+/** The lines of one device element (relative indentation, two spaces per level). */
+function deviceLines(d: DomainDevice): string[] {
+  if (d.kind === 'disk') {
+    return [
+      tag('disk', { type: 'file', device: 'disk' }),
+      `  ${tag('driver', { name: 'qemu', type: d.format, discard: d.readonly ? undefined : 'unmap' }, true)}`,
+      `  ${tag('source', { file: d.path }, true)}`,
+      `  ${tag('target', { dev: d.target, bus: d.bus }, true)}`,
+      ...(d.readonly ? ['  <readonly/>'] : []),
+      '</disk>',
+    ];
+  }
+  return [
+    tag('interface', { type: 'bridge' }),
+    `  ${tag('mac', { address: d.mac }, true)}`,
+    `  ${tag('source', { bridge: d.bridge }, true)}`,
+    ...(d.virtualport ? [`  ${tag('virtualport', { type: d.virtualport }, true)}`] : []),
+    `  ${tag('target', { dev: d.tap }, true)}`,
+    `  ${tag('model', { type: d.model }, true)}`,
+    '</interface>',
+  ];
+}
+
+/**
+ * The XML of one device for libvirt's attach/detach (`virsh attach-device`), validated like a domain's:
+ * the same renderer the domain definition uses, so an attached device looks exactly like a defined one.
+ */
+export function buildDeviceXml(d: DomainDevice): string {
+  if (d.kind === 'disk') {
+    assertPath('path', d.path);
+    if (!/^(vd|sd)[a-z]{1,2}$/.test(d.target))
+      throw new Error(`disk target ${JSON.stringify(d.target)} is not a device name`);
+    if (d.format !== 'qcow2' && d.format !== 'raw') throw new Error(`bad disk format ${d.format}`);
+    if (d.bus !== 'virtio' && d.bus !== 'sata') throw new Error(`bad disk bus ${d.bus}`);
+  } else validateNic(d, 0);
+  return `${deviceLines(d).join('\n')}\n`;
+}
+
+/**
+ * Refuses specs that would make unsafe XML (ids, paths, interface names, MACs). Sizes and counts are not
+ * checked here: they come from requests validated by the model's schema, whose limits are the only ones.
+ */
 function validateSpec(spec: DomainSpec): void {
   assertId(spec.serverId);
-  if (typeof spec.name !== 'string' || spec.name.length === 0 || spec.name.length > 255) {
-    throw new Error(`server name must be 1-255 characters, got ${JSON.stringify(spec.name)}`);
-  }
-  if (!Number.isInteger(spec.vcpus) || spec.vcpus < 1 || spec.vcpus > 255) {
-    throw new Error(`vcpus must be an integer 1-255, got ${spec.vcpus}`);
-  }
-  if (!Number.isInteger(spec.memoryMiB) || spec.memoryMiB < 16) {
-    throw new Error(`memoryMiB must be an integer >= 16, got ${spec.memoryMiB}`);
-  }
   if (spec.virtType !== 'kvm' && spec.virtType !== 'qemu') throw new Error(`bad virtType ${spec.virtType}`);
   if (spec.machine !== 'pc' && spec.machine !== 'q35') throw new Error(`bad machine ${spec.machine}`);
   if (spec.firmware !== 'bios' && spec.firmware !== 'uefi') throw new Error(`bad firmware ${spec.firmware}`);
@@ -159,7 +206,6 @@ function validateSpec(spec: DomainSpec): void {
   assertPath('consoleLog', spec.consoleLog);
   if (spec.configDrive !== null) assertPath('configDrive', spec.configDrive);
   if (spec.nvram !== undefined) assertPath('nvram', spec.nvram);
-  if (spec.nics.length > 10) throw new Error(`at most 10 NICs, got ${spec.nics.length}`);
   spec.nics.forEach(validateNic);
 }
 
@@ -178,8 +224,10 @@ function validateNic(nic: DomainNic, i: number): void {
   // libvirt treats vnet*/macvtap*/macvlan* target names as its own and would rename the tap.
   if (/^(vnet|macvtap|macvlan)/.test(nic.tap))
     throw new Error(`nics[${i}].tap ${nic.tap} uses a libvirt prefix`);
-  if (nic.model !== 'virtio' && nic.model !== 'e1000e')
+  if (nic.model !== undefined && nic.model !== 'virtio' && nic.model !== 'e1000e')
     throw new Error(`nics[${i}].model ${nic.model} unknown`);
+  if (nic.virtualport !== undefined && nic.virtualport !== 'openvswitch')
+    throw new Error(`nics[${i}].virtualport ${nic.virtualport} unknown`);
 }
 
 function assertPath(field: string, p: string): void {

@@ -1,22 +1,38 @@
 /**
- * The libvirt compute driver of stratus-agent: domain XML rendering and idempotent domain operations.
+ * Compute for stratus-agent: the driver seam (driver.ts), its libvirt implementation, domain XML rendering
+ * and guest profiles.
  */
 export {
+  buildDeviceXml,
   buildDomainXml,
   DEFAULT_NVRAM_DIR,
+  domainHardware,
   METADATA_PREFIX,
   nvramPath,
   OVMF_CODE,
   OVMF_VARS_TEMPLATE,
 } from './domain-xml.js';
-export { ComputeError, type ComputeErrorCode } from './errors.js';
+export type { ComputeDriver, EnsureDomainAction, EnsureDomainResult } from './driver.js';
 export {
-  type EnsureDomainAction,
-  type EnsureDomainResult,
   LibvirtCompute,
   type LibvirtComputeOptions,
   mapDomainState,
   type StratusDomain,
   serverIdFromXml,
 } from './libvirt.js';
-export type { DomainNic, DomainSpec, DomainState, VirtType } from './types.js';
+export {
+  type GuestHardware,
+  type GuestProfile,
+  linuxProfile,
+  type OsType,
+  profileFor,
+} from './profiles/index.js';
+export type {
+  DiskDevice,
+  DomainDevice,
+  DomainNic,
+  DomainSpec,
+  DomainState,
+  InterfaceDevice,
+  VirtType,
+} from './types.js';

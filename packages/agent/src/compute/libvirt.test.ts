@@ -8,10 +8,10 @@ import { after, before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { buildConfigDrive } from '../configdrive/iso.js';
 import { metaDataJson } from '../configdrive/metadata.js';
+import { NotFound, Unavailable } from '../errors.js';
 import { run } from '../host/exec.js';
 import { domainName, serverTap } from '../host/names.js';
 import { createOverlay, importImage } from '../storage/images.js';
-import { ComputeError } from './errors.js';
 import { LibvirtCompute } from './libvirt.js';
 import type { DomainSpec } from './types.js';
 
@@ -141,10 +141,53 @@ test('BIOS domain with config drive and NIC: define, start, list, restart, delet
   assert.equal(await compute.deleteDomain(spec.serverId), false);
   await assert.rejects(
     compute.domainXml(spec.serverId),
-    (e: unknown) => ComputeError.isInstance(e) && e.code === 'domain_not_found',
+    (e: unknown) => NotFound.isInstance(e) && e.code === 'domain_not_found',
   );
   // libvirt handed the writable disk back to root; read-only disks (config drive) stay QEMU's.
   assert.equal((await stat(spec.rootDisk)).uid, 0);
+});
+
+test('attachDevice/detachDevice: live and persistent while running, persistent only when shut off', async () => {
+  const spec = await emptyServer();
+  await compute.ensureDomain(spec);
+  const nic = {
+    kind: 'interface' as const,
+    mac: '52:54:00:ab:cd:02',
+    bridge,
+    tap: serverTap(spec.serverId, 1),
+    model: 'virtio' as const,
+  };
+  const disk = {
+    kind: 'disk' as const,
+    path: join(dir, `${spec.serverId}-extra.qcow2`),
+    format: 'qcow2' as const,
+    target: 'vdc',
+    bus: 'virtio' as const,
+  };
+  await run('qemu-img', ['create', '-q', '-f', 'qcow2', disk.path, '8M']);
+  const inactiveXml = () => run('virsh', ['dumpxml', '--inactive', spec.serverId]).then((r) => r.stdout);
+  await compute.attachDevice(spec.serverId, nic);
+  await compute.attachDevice(spec.serverId, disk);
+  // Live: the running guest has the NIC (its tap is on the bridge) and the disk.
+  const live = await compute.domainXml(spec.serverId);
+  assert.match(live, /<mac address=["']52:54:00:ab:cd:02["']/);
+  assert.match(live, /<target dev=["']vdc["']/);
+  const { stdout: link } = await run('ip', ['-o', 'link', 'show', nic.tap]);
+  assert.match(link, new RegExp(`master ${bridge}`));
+  // Persistent: the definition has them too.
+  assert.match(await inactiveXml(), /<mac address=["']52:54:00:ab:cd:02["']/);
+  assert.match(await inactiveXml(), /<target dev=["']vdc["']/);
+  // Shut off, a detach changes only the definition (a live detach would need the guest's cooperation).
+  await run('virsh', ['destroy', domainName(spec.serverId)]);
+  await compute.detachDevice(spec.serverId, nic);
+  await compute.detachDevice(spec.serverId, disk);
+  assert.doesNotMatch(await inactiveXml(), /52:54:00:ab:cd:02/);
+  assert.doesNotMatch(await inactiveXml(), /<target dev=["']vdc["']/);
+  await assert.rejects(
+    compute.attachDevice(randomUUID(), nic),
+    (e: unknown) => NotFound.isInstance(e) && e.code === 'domain_not_found',
+  );
+  assert.equal(await compute.deleteDomain(spec.serverId), true);
 });
 
 test('UEFI q35 domain: variable store is created from the template and removed with the domain', async () => {
@@ -173,7 +216,7 @@ test('a broken URI is reported as libvirt_unavailable, and the next call tries a
   for (let i = 0; i < 2; i++) {
     await assert.rejects(
       broken.domainState(randomUUID()),
-      (e: unknown) => ComputeError.isInstance(e) && e.code === 'libvirt_unavailable',
+      (e: unknown) => Unavailable.isInstance(e) && e.code === 'libvirt_unavailable',
     );
   }
   await broken.close();

@@ -5,33 +5,29 @@
  *
  * Callers serialize operations per server; the connection itself may be shared by concurrent calls.
  */
-import { mkdir, rm } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import {
   type Domain,
   DomainGetXMLDescFlags,
   Hypervisor,
   DomainState as LibvirtDomainState,
 } from '@unraid/libvirt';
+import { HostFailure, NotFound, Unavailable } from '../errors.js';
 import { run } from '../host/exec.js';
 import { logger } from '../host/log.js';
-import { assertId, domainName, isResourceId, METADATA_NS } from '../host/names.js';
-import { parseDomainFacts } from './domain-facts.js';
-import { buildDomainXml, nvramPath } from './domain-xml.js';
-import { ComputeError } from './errors.js';
-import type { DomainFacts, DomainSpec, DomainState } from './types.js';
+import { assertId, domainName, isResourceId } from '../host/names.js';
+import { parseDomainFacts, serverIdFromXml } from './domain-facts.js';
+import { buildDeviceXml, buildDomainXml, nvramPath } from './domain-xml.js';
+import type { ComputeDriver, EnsureDomainResult } from './driver.js';
+import type { DomainDevice, DomainFacts, DomainSpec, DomainState } from './types.js';
 import { xmlUnescape } from './xml.js';
 
 const log = logger('libvirt');
 
-/** What {@link LibvirtCompute.ensureDomain} did to reach the running state. */
-export type EnsureDomainAction = 'created' | 'started' | 'resumed' | 'unchanged';
-
-/** The response of {@link LibvirtCompute.ensureDomain}. */
-export interface EnsureDomainResult {
-  action: EnsureDomainAction;
-  state: DomainState;
-}
+export { serverIdFromXml } from './domain-facts.js';
+export type { EnsureDomainAction, EnsureDomainResult } from './driver.js';
 
 /** A Stratus server's domain as found on this host. */
 export interface StratusDomain {
@@ -77,22 +73,8 @@ export function mapDomainState(state: number): DomainState {
   }
 }
 
-/**
- * Reads the server id out of a domain XML's Stratus metadata (whatever prefix the namespace is bound to),
- * or returns null when there is none.
- */
-export function serverIdFromXml(xml: string): string | null {
-  const ns = METADATA_NS.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
-  const prefix = new RegExp(`xmlns:([A-Za-z_][\\w.-]*)=["']${ns}["']`).exec(xml)?.[1];
-  if (prefix === undefined) return null;
-  const id = new RegExp(`<${prefix}:id>([^<]*)</${prefix}:id>`).exec(xml)?.[1];
-  if (id === undefined) return null;
-  const value = xmlUnescape(id).trim();
-  return isResourceId(value) ? value : null;
-}
-
-/** The libvirt compute driver: one connection, idempotent domain operations keyed by server id. */
-export class LibvirtCompute {
+/** The libvirt {@link ComputeDriver}: one connection, idempotent domain operations keyed by server id. */
+export class LibvirtCompute implements ComputeDriver {
   readonly uri: string;
   private conn: Promise<Hypervisor> | null = null;
 
@@ -164,7 +146,8 @@ export class LibvirtCompute {
   async domainXml(serverId: string): Promise<string> {
     return this.withConn(async (hv) => {
       const dom = await this.lookup(hv, checkId(serverId));
-      if (dom === null) throw new ComputeError('domain_not_found', `no libvirt domain with uuid ${serverId}`);
+      if (dom === null)
+        throw new NotFound(`no libvirt domain with uuid ${serverId}`, { code: 'domain_not_found' });
       return hv.domainGetXMLDesc(dom);
     });
   }
@@ -241,9 +224,53 @@ export class LibvirtCompute {
         if (NOT_FOUND_RE.test(message(e))) dom = null;
         else throw e;
       }
-      if (dom === null) throw new ComputeError('domain_not_found', `no libvirt domain named ${ref}`);
+      if (dom === null) throw new NotFound(`no libvirt domain named ${ref}`, { code: 'domain_not_found' });
       return parseDomainFacts(await hv.domainGetXMLDesc(dom, DomainGetXMLDescFlags.INACTIVE));
     });
+  }
+
+  attachDevice(serverId: string, device: DomainDevice): Promise<void> {
+    return this.changeDevice('attach-device', serverId, device);
+  }
+
+  detachDevice(serverId: string, device: DomainDevice): Promise<void> {
+    return this.changeDevice('detach-device', serverId, device);
+  }
+
+  /**
+   * Attaches or detaches a device with virsh (this libvirt binding has no device calls): `--config` always,
+   * so the definition keeps the change, and `--live` too while the domain runs (libvirt's
+   * VIR_DOMAIN_AFFECT_CONFIG | VIR_DOMAIN_AFFECT_LIVE). The device XML goes through a private temp file.
+   */
+  private async changeDevice(
+    verb: 'attach-device' | 'detach-device',
+    serverId: string,
+    device: DomainDevice,
+  ): Promise<void> {
+    const xml = buildDeviceXml(device);
+    const state = await this.domainState(checkId(serverId));
+    if (state === 'absent')
+      throw new NotFound(`no libvirt domain with uuid ${serverId}`, { code: 'domain_not_found' });
+    const dir = await mkdtemp(join(tmpdir(), 'stratus-device-'));
+    try {
+      const file = join(dir, 'device.xml');
+      await writeFile(file, xml, { mode: 0o600 });
+      const flags = state === 'running' || state === 'paused' ? ['--config', '--live'] : ['--config'];
+      try {
+        await run('virsh', ['-c', this.uri, verb, serverId, file, ...flags]);
+      } catch (e) {
+        const msg = message(e);
+        if (NOT_FOUND_RE.test(msg)) throw new NotFound(msg, { code: 'domain_not_found', cause: e });
+        throw new HostFailure(msg, { code: 'libvirt_error', cause: e });
+      }
+      log.info(verb === 'attach-device' ? 'device attached' : 'device detached', {
+        serverId,
+        device: device.kind,
+        live: flags.includes('--live'),
+      });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   }
 
   /** Closes the connection; the next operation opens a new one. */
@@ -283,7 +310,8 @@ export class LibvirtCompute {
           // Forget the failed attempt so the next call tries again (calling into a never-opened
           // Hypervisor would dereference a null connection).
           if (this.conn === opening) this.conn = null;
-          throw new ComputeError('libvirt_unavailable', `cannot connect to ${this.uri}: ${message(e)}`, {
+          throw new Unavailable(`cannot connect to ${this.uri}: ${message(e)}`, {
+            code: 'libvirt_unavailable',
             cause: e,
           });
         },
@@ -295,7 +323,8 @@ export class LibvirtCompute {
 
   /**
    * Runs `fn` on the connection. When it fails because the connection broke (libvirtd restarted), the
-   * connection is reopened and `fn` retried once; libvirt errors become {@link ComputeError}s.
+   * connection is reopened and `fn` retried once; libvirt errors become domain errors (NotFound `domain_not_found`, Unavailable
+   * `libvirt_unavailable`, HostFailure `libvirt_error`).
    */
   private async withConn<T>(fn: (hv: Hypervisor) => Promise<T>): Promise<T> {
     for (let attempt = 0; ; attempt++) {
@@ -304,7 +333,7 @@ export class LibvirtCompute {
       try {
         return await fn(hv);
       } catch (e) {
-        if (ComputeError.isInstance(e)) throw e;
+        if (NotFound.isInstance(e) || Unavailable.isInstance(e) || HostFailure.isInstance(e)) throw e;
         const msg = message(e);
         if (CONNECTION_RE.test(msg)) {
           log.warn('libvirt connection lost', { uri: this.uri, error: msg, attempt });
@@ -312,10 +341,10 @@ export class LibvirtCompute {
           // them could free it. A broken connection holds no resources worth a crash.
           if (this.conn === conn) this.conn = null;
           if (attempt === 0) continue;
-          throw new ComputeError('libvirt_unavailable', `libvirt connection lost: ${msg}`, { cause: e });
+          throw new Unavailable(`libvirt connection lost: ${msg}`, { code: 'libvirt_unavailable', cause: e });
         }
-        if (NOT_FOUND_RE.test(msg)) throw new ComputeError('domain_not_found', msg, { cause: e });
-        throw new ComputeError('libvirt_error', msg, { cause: e });
+        if (NOT_FOUND_RE.test(msg)) throw new NotFound(msg, { code: 'domain_not_found', cause: e });
+        throw new HostFailure(msg, { code: 'libvirt_error', cause: e });
       }
     }
   }

@@ -1,14 +1,40 @@
+/** Guest operating system families; each has a guest profile (compute/profiles/). */
+export type OsType = 'linux' | 'windows';
+
 /** libvirt domain type: `kvm` when KVM really runs guests on this host, otherwise `qemu` (TCG). */
 export type VirtType = 'kvm' | 'qemu';
 
-/** One NIC of a domain, plugged into a Linux bridge. */
-export interface DomainNic {
+import type { NicBinding } from '../network/driver.js';
+
+/** One NIC of a domain, bound to a network's segment as the network driver says. */
+export interface DomainNic extends NicBinding {
   mac: string;
-  bridge: string;
   /** Host tap device name, derived from the server id (see host/names.ts). */
   tap: string;
+  /** NIC model; default: the guest profile's. */
+  model?: 'virtio' | 'e1000e';
+}
+
+/** A disk attached to (or detached from) a domain. */
+export interface DiskDevice {
+  kind: 'disk';
+  /** Absolute path of the image file. */
+  path: string;
+  format: 'qcow2' | 'raw';
+  /** Guest device name (`vdc`). */
+  target: string;
+  bus: 'virtio' | 'sata';
+  readonly?: boolean;
+}
+
+/** A NIC attached to (or detached from) a domain. */
+export interface InterfaceDevice extends DomainNic {
+  kind: 'interface';
   model: 'virtio' | 'e1000e';
 }
+
+/** A device that can be attached to and detached from a domain while it runs. */
+export type DomainDevice = DiskDevice | InterfaceDevice;
 
 /** Everything needed to render a server's libvirt domain XML. */
 export interface DomainSpec {
@@ -18,6 +44,9 @@ export interface DomainSpec {
   vcpus: number;
   memoryMiB: number;
   virtType: VirtType;
+  /** Guest OS family; its profile decides the virtual hardware (default `linux`). */
+  osType?: OsType;
+  /** Machine and firmware the server asks for; the guest profile decides what the domain gets. */
   machine: 'pc' | 'q35';
   firmware: 'bios' | 'uefi';
   /** qcow2 overlay backing onto the cached image. */

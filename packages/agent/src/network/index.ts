@@ -1,17 +1,18 @@
 /**
- * The Linux-bridge network driver of stratus-agent: bridges, DHCP namespaces with dnsmasq, and IPv4 IPAM.
+ * Networking of stratus-agent: the network driver seam (driver.ts) with its Linux bridge implementation,
+ * DHCP (dhcp/), and IPv4 IPAM (ipam.ts).
  */
-export { deleteDhcp, dhcpStatus, ensureDhcp } from './dhcp.js';
-export { LEASE_SECONDS } from './dnsmasq-config.js';
+export { type DhcpDriver, type DhcpSpec, type DhcpUplink, DnsmasqDhcp } from './dhcp/index.js';
+export type { NetworkDriver, NetworkSegment, NicBinding, SegmentFacts } from './driver.js';
 export {
   type AllocationPool,
   allocateIp,
   type Cidr,
   defaultAllocationPools,
   defaultGateway,
-  IpamError,
   type IpamErrorCode,
   intToIp,
+  ipamError,
   ipInCidr,
   ipToInt,
   isValidIpv4,
@@ -19,14 +20,5 @@ export {
   MIN_PREFIX,
   parseCidr,
 } from './ipam.js';
-export {
-  BRIDGE_ALIAS_PREFIX,
-  bridgeExists,
-  deleteBridge,
-  ensureBridge,
-  inspectBridge,
-  listStratusBridges,
-  plugIntoBridge,
-  type StratusBridge,
-} from './linuxbridge.js';
-export type { DhcpHost, DhcpSpec, DhcpStatus, DhcpSubnet } from './types.js';
+export { BRIDGE_ALIAS_PREFIX, listStratusBridges, type StratusBridge } from './linuxbridge/bridge.js';
+export { LinuxBridgeDriver, linuxBridgeUplink } from './linuxbridge/driver.js';

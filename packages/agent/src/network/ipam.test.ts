@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { AgentError, Conflict, InvalidRequest, PoolExhausted } from '../errors.js';
 import {
   allocateIp,
   defaultAllocationPools,
   defaultGateway,
-  IpamError,
   type IpamErrorCode,
   intToIp,
   ipInCidr,
@@ -14,7 +14,7 @@ import {
 } from './ipam.js';
 
 function throwsCode(fn: () => unknown, code: IpamErrorCode): void {
-  assert.throws(fn, (e: unknown) => IpamError.isInstance(e) && e.code === code);
+  assert.throws(fn, (e: unknown) => AgentError.isInstance(e) && e.code === code);
 }
 
 test('isValidIpv4 accepts dotted quads only', () => {
@@ -150,10 +150,14 @@ test('allocateIp stays fast on a large, mostly used pool', () => {
   assert.ok(performance.now() - t0 < 1000);
 });
 
-test('IpamError is branded', () => {
-  const e = new IpamError('ip_in_use', 'x');
-  assert.ok(IpamError.isInstance(e));
-  assert.ok(!IpamError.isInstance(new Error('x')));
-  assert.ok(!IpamError.isInstance(null));
-  assert.equal(e.name, 'IpamError');
+test('IPAM failures are domain errors of the kind their code calls for', () => {
+  const kinds = [
+    [() => allocateIp([{ start: '10.0.0.2', end: '10.0.0.2' }], new Set(['10.0.0.2'])), PoolExhausted],
+    [() => allocateIp([{ start: '10.0.0.2', end: '10.0.0.9' }], new Set(['10.0.0.5']), '10.0.0.5'), Conflict],
+    [() => allocateIp([{ start: '10.0.0.2', end: '10.0.0.9' }], new Set(), '10.0.1.5'), InvalidRequest],
+  ] as const;
+  for (const [fn, Kind] of kinds)
+    assert.throws(fn, (e: unknown) => Kind.isInstance(e) && e.name === Kind.name);
+  assert.ok(!AgentError.isInstance(new Error('x')));
+  assert.ok(!AgentError.isInstance(null));
 });

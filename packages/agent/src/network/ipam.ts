@@ -1,6 +1,6 @@
 /**
  * IPv4 address management as pure functions: allocation over the SDK's IPv4 arithmetic
- * (`@stratus/sdk/model`), with every failure an {@link IpamError}. No I/O: the agent persists what these
+ * (`@stratus/model`), with every failure an agent domain error carrying an {@link IpamErrorCode}. No I/O: the agent persists what these
  * functions decide, so they are trivially testable and replayable.
  */
 
@@ -15,11 +15,11 @@ import {
   parseCidr as parseNet,
   ipToInt as toInt,
 } from '@stratus/model';
-import { CodedError } from '@stratus/sdk/errors';
+import { type AgentError, Conflict, InvalidRequest, PoolExhausted } from '../errors.js';
 
 export { intToIp, isIpv4 as isValidIpv4, MAX_PREFIX, MIN_PREFIX } from '@stratus/model';
 
-/** Stable codes of {@link IpamError}, meant to be mapped one-to-one onto API error codes. */
+/** Stable codes of IPAM failures (the `code` of the domain error thrown). */
 export type IpamErrorCode =
   | 'invalid_ip'
   | 'invalid_cidr'
@@ -29,7 +29,15 @@ export type IpamErrorCode =
   | 'pool_exhausted';
 
 /** An IPAM failure caused by the caller's input or by the pool's state, with a stable `code`. */
-export class IpamError extends CodedError<IpamErrorCode> {}
+
+/**
+ * The domain error of an IPAM failure: `pool_exhausted` is a PoolExhausted, `ip_in_use` a Conflict (Neutron
+ * answers both with 409), everything else an InvalidRequest.
+ */
+export function ipamError(code: IpamErrorCode, message: string, opts: { cause?: unknown } = {}): AgentError {
+  const Kind = code === 'pool_exhausted' ? PoolExhausted : code === 'ip_in_use' ? Conflict : InvalidRequest;
+  return new Kind(message, { code, cause: opts.cause });
+}
 
 /** A parsed IPv4 CIDR: the SDK's {@link Ipv4Net}. */
 export type Cidr = Ipv4Net;
@@ -37,12 +45,12 @@ export type Cidr = Ipv4Net;
 /** An inclusive range of addresses handed out by {@link allocateIp}. */
 export type AllocationPool = Ipv4Pool;
 
-/** Runs `fn`, turning the SDK's parse failures into IpamErrors with the same code and message. */
+/** Runs `fn`, turning the model's parse failures into IPAM errors with the same code and message. */
 function ipam<T>(fn: () => T): T {
   try {
     return fn();
   } catch (e) {
-    if (Ipv4Error.isInstance(e)) throw new IpamError(e.code, e.message, { cause: e });
+    if (Ipv4Error.isInstance(e)) throw ipamError(e.code, e.message, { cause: e });
     throw e;
   }
 }
@@ -80,7 +88,7 @@ export function defaultAllocationPools(cidr: string, gatewayIp: string | null): 
 function poolRange(p: AllocationPool): [number, number] {
   const s = ipToInt(p.start);
   const e = ipToInt(p.end);
-  if (s > e) throw new IpamError('invalid_pool', `allocation pool ${p.start}-${p.end} ends before it starts`);
+  if (s > e) throw ipamError('invalid_pool', `allocation pool ${p.start}-${p.end} ends before it starts`);
   return [s, e];
 }
 
@@ -98,9 +106,9 @@ export function allocateIp(
   if (requested !== undefined) {
     const n = ipToInt(requested);
     if (!ranges.some(([s, e]) => n >= s && n <= e)) {
-      throw new IpamError('ip_outside_pool', `${requested} is outside the allocation pools`);
+      throw ipamError('ip_outside_pool', `${requested} is outside the allocation pools`);
     }
-    if (used.has(requested)) throw new IpamError('ip_in_use', `${requested} is already allocated`);
+    if (used.has(requested)) throw ipamError('ip_in_use', `${requested} is already allocated`);
     return requested;
   }
   for (const [s, e] of ranges) {
@@ -110,5 +118,5 @@ export function allocateIp(
       if (!used.has(ip)) return ip;
     }
   }
-  throw new IpamError('pool_exhausted', 'no free address left in the allocation pools');
+  throw ipamError('pool_exhausted', 'no free address left in the allocation pools');
 }

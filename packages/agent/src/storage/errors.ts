@@ -1,6 +1,6 @@
-import { CodedError } from '@stratus/sdk/errors';
+import { type AgentError, Conflict, HostFailure, InvalidRequest } from '../errors.js';
 
-/** Stable codes of {@link StorageError}, meant to be mapped one-to-one onto API error codes. */
+/** Stable codes of the storage driver's failures. */
 export type StorageErrorCode =
   /** The image to import does not exist, is not a regular file, or cannot be read. */
   | 'image_source_not_found'
@@ -17,5 +17,28 @@ export type StorageErrorCode =
   /** A directory on the path cannot be traversed by QEMU's unprivileged user. */
   | 'path_not_traversable';
 
-/** A storage failure with a stable `code`. */
-export class StorageError extends CodedError<StorageErrorCode> {}
+const KIND: Record<
+  StorageErrorCode,
+  new (
+    message: string,
+    opts: { code: string; cause?: unknown },
+  ) => AgentError
+> = {
+  image_source_not_found: InvalidRequest,
+  image_has_backing_file: InvalidRequest,
+  image_has_external_data_file: InvalidRequest,
+  image_format_unsupported: InvalidRequest,
+  overlay_conflict: Conflict,
+  overlay_too_small: InvalidRequest,
+  // The operator's directory layout, not the request, is at fault.
+  path_not_traversable: HostFailure,
+};
+
+/** The domain error of a storage failure: its kind follows from the code (a bad image is an InvalidRequest). */
+export function storageError(
+  code: StorageErrorCode,
+  message: string,
+  opts: { cause?: unknown } = {},
+): AgentError {
+  return new KIND[code](message, { code, cause: opts.cause });
+}

@@ -1,6 +1,6 @@
 import { chmod, mkdir, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
-import { StorageError } from './errors.js';
+import { storageError } from './errors.js';
 
 /** Mode of directories the storage helpers create: traversable and listable by QEMU's user. */
 export const DIR_MODE = 0o755;
@@ -39,7 +39,7 @@ export async function assertTraversable(dir: string): Promise<void> {
   for (let d = resolve(dir); ; d = dirname(d)) {
     const st = await stat(d);
     if ((st.mode & 0o001) === 0) {
-      throw new StorageError(
+      throw storageError(
         'path_not_traversable',
         `${d} (mode ${(st.mode & 0o777).toString(8)}) cannot be traversed by QEMU's user libvirt-qemu; ` +
           `images below it would fail to open: run chmod o+x ${d} or choose another directory`,

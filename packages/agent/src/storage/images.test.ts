@@ -4,8 +4,8 @@ import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'n
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { sha256File } from '@stratus/sdk/util';
+import { AgentError } from '../errors.js';
 import { run } from '../host/exec.js';
-import { StorageError } from './errors.js';
 import { assertTraversable, ensureDir, removeFile } from './files.js';
 import { createOverlay, importImage, inspectImage } from './images.js';
 
@@ -21,7 +21,7 @@ after(async () => {
 
 async function rejectsWith(p: Promise<unknown>, code: string): Promise<void> {
   await assert.rejects(p, (e: unknown) => {
-    assert.ok(StorageError.isInstance(e), `expected a StorageError, got ${String(e)}`);
+    assert.ok(AgentError.isInstance(e), `expected an AgentError, got ${String(e)}`);
     assert.equal(e.code, code);
     return true;
   });

@@ -11,7 +11,7 @@ import { dirname, resolve } from 'node:path';
 import { sha256File, tempSibling } from '@stratus/sdk/util';
 import { ExecError, run } from '../host/exec.js';
 import { logger } from '../host/log.js';
-import { StorageError } from './errors.js';
+import { storageError } from './errors.js';
 import { assertAbsolutePath, ensureDir, exists } from './files.js';
 
 const log = logger('images');
@@ -72,10 +72,10 @@ export async function inspectImage(path: string): Promise<ImageInfo> {
     ({ stdout } = await run('qemu-img', ['info', '-U', '--output=json', '--', path], { timeoutMs: 60_000 }));
   } catch (e) {
     if (e instanceof ExecError && /No such file|Could not open/i.test(e.stderr) && !(await exists(path))) {
-      throw new StorageError('image_source_not_found', `image ${path} does not exist`, { cause: e });
+      throw storageError('image_source_not_found', `image ${path} does not exist`, { cause: e });
     }
     if (e instanceof ExecError) {
-      throw new StorageError('image_format_unsupported', `qemu-img cannot read ${path}: ${e.stderr.trim()}`, {
+      throw storageError('image_format_unsupported', `qemu-img cannot read ${path}: ${e.stderr.trim()}`, {
         cause: e,
       });
     }
@@ -83,7 +83,7 @@ export async function inspectImage(path: string): Promise<ImageInfo> {
   }
   const info = JSON.parse(stdout) as QemuImgInfo;
   if (typeof info.format !== 'string' || typeof info['virtual-size'] !== 'number') {
-    throw new StorageError('image_format_unsupported', `qemu-img info gave no format/size for ${path}`);
+    throw storageError('image_format_unsupported', `qemu-img info gave no format/size for ${path}`);
   }
   return {
     format: info.format,
@@ -109,7 +109,7 @@ export async function importImage(srcPath: string, destPath: string): Promise<Im
     if (!(await stat(srcPath)).isFile()) throw new Error('not a regular file');
     await access(srcPath, constants.R_OK);
   } catch (e) {
-    throw new StorageError('image_source_not_found', `image source ${srcPath} is not a readable file`, {
+    throw storageError('image_source_not_found', `image source ${srcPath} is not a readable file`, {
       cause: e,
     });
   }
@@ -119,22 +119,19 @@ export async function importImage(srcPath: string, destPath: string): Promise<Im
     await run('cp', ['--reflink=auto', '--sparse=always', '--', srcPath, tmp], { timeoutMs: 3_600_000 });
     const info = await inspectImage(tmp);
     if (info.backingFile !== null) {
-      throw new StorageError(
+      throw storageError(
         'image_has_backing_file',
         `image ${srcPath} has backing file ${info.backingFile}; import a flattened image (qemu-img convert)`,
       );
     }
     if (info.dataFile !== null) {
-      throw new StorageError(
+      throw storageError(
         'image_has_external_data_file',
         `image ${srcPath} keeps its data in ${info.dataFile}`,
       );
     }
     if (info.format !== 'raw' && info.format !== 'qcow2') {
-      throw new StorageError(
-        'image_format_unsupported',
-        `image ${srcPath} is ${info.format}; use raw or qcow2`,
-      );
+      throw storageError('image_format_unsupported', `image ${srcPath} is ${info.format}; use raw or qcow2`);
     }
     // Base images are shared read-only by every overlay; they hold no secrets.
     await chmod(tmp, 0o644);
@@ -176,7 +173,7 @@ export async function createOverlay(
   assertAbsolutePath('basePath', basePath);
   assertAbsolutePath('overlayPath', overlayPath);
   if (baseFormat !== 'raw' && baseFormat !== 'qcow2') {
-    throw new StorageError('image_format_unsupported', `base format ${baseFormat} is not raw or qcow2`);
+    throw storageError('image_format_unsupported', `base format ${baseFormat} is not raw or qcow2`);
   }
   if (sizeBytes !== undefined && (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0)) {
     throw new Error(`sizeBytes must be a positive integer, got ${sizeBytes}`);
@@ -187,7 +184,7 @@ export async function createOverlay(
     if (info.format === 'qcow2' && info.backingFile === base && info.backingFormat === baseFormat) {
       return { created: false, virtualSize: info.virtualSize };
     }
-    throw new StorageError(
+    throw storageError(
       'overlay_conflict',
       `${overlayPath} exists and backs onto ${info.backingFile ?? 'nothing'} (${info.backingFormat ?? '-'}), ` +
         `not ${base} (${baseFormat}); remove it first`,
@@ -195,11 +192,11 @@ export async function createOverlay(
   }
   const baseInfo = await inspectImage(base);
   if (baseInfo.format !== baseFormat) {
-    throw new StorageError('image_format_unsupported', `${base} is ${baseInfo.format}, not ${baseFormat}`);
+    throw storageError('image_format_unsupported', `${base} is ${baseInfo.format}, not ${baseFormat}`);
   }
   const size = sizeBytes ?? baseInfo.virtualSize;
   if (size < baseInfo.virtualSize) {
-    throw new StorageError(
+    throw storageError(
       'overlay_too_small',
       `a root disk of ${size} bytes cannot hold image ${base} of ${baseInfo.virtualSize} bytes`,
     );

@@ -1,14 +1,10 @@
 /**
- * The image storage driver of stratus-agent: image cache imports, qcow2 overlays, and path helpers that
- * keep images reachable for QEMU's unprivileged user.
+ * Storage for stratus-agent: the driver seam (driver.ts), its qemu-img implementation (image cache,
+ * qcow2 overlays) and path helpers that keep images reachable for QEMU's unprivileged user.
  */
-export { StorageError, type StorageErrorCode } from './errors.js';
-export {
-  assertTraversable,
-  DIR_MODE,
-  ensureDir,
-  removeFile,
-} from './files.js';
+export type { OverlayRequest, StorageDriver } from './driver.js';
+export { type StorageErrorCode, storageError } from './errors.js';
+export { assertTraversable, DIR_MODE, ensureDir, removeFile } from './files.js';
 export {
   createOverlay,
   type ImageFormat,
@@ -18,3 +14,4 @@ export {
   inspectImage,
   type OverlayResult,
 } from './images.js';
+export { QemuImgStorage } from './qemu-img.js';

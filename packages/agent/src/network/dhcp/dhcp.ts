@@ -1,5 +1,6 @@
 /**
- * The DHCP service of a network: namespace `qdhcp-<id>`, joined to the network's bridge by a veth pair,
+ * The DHCP service of a network: namespace `qdhcp-<id>`, joined to the network's L2 segment by a veth pair
+ * (plugged in by the network driver's {@link DhcpUplink}, so no Linux bridge is assumed),
  * running a daemonized dnsmasq that serves static leases only (Neutron's layout).
  *
  * Supervision: {@link ensureDhcp} is the supervisor. When nothing drifted it costs five `ip` queries and a
@@ -11,9 +12,21 @@ import { chmod, mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { readIfExists, writeFileAtomic } from '@stratus/sdk/util';
-import { run } from '../host/exec.js';
-import { logger } from '../host/log.js';
-import { assertId, bridgeName, dhcpHostVeth, dhcpNamespace, dhcpNsVeth } from '../host/names.js';
+import { run } from '../../host/exec.js';
+import { logger } from '../../host/log.js';
+import { assertId, dhcpHostVeth, dhcpNamespace, dhcpNsVeth } from '../../host/names.js';
+import { parseCidr } from '../ipam.js';
+import {
+  disableIpv6,
+  getRootLink,
+  ip,
+  ipv4Addresses,
+  isUp,
+  listLinks,
+  namespaceExists,
+  namespacePids,
+} from '../iplink.js';
+import { withLock } from '../lock.js';
 import {
   blockingLeases,
   type DhcpPaths,
@@ -25,18 +38,6 @@ import {
   validateDhcpSpec,
 } from './dnsmasq-config.js';
 import { assertTraversableByOthers, SHARED_FILE_MODE, writeIfChanged } from './files.js';
-import { parseCidr } from './ipam.js';
-import {
-  disableIpv6,
-  getRootLink,
-  ip,
-  ipv4Addresses,
-  isUp,
-  listLinks,
-  namespaceExists,
-  namespacePids,
-} from './iplink.js';
-import { withLock } from './lock.js';
 import {
   findDnsmasq,
   inNamespace,
@@ -46,13 +47,13 @@ import {
   sendSignal,
   terminate,
 } from './proc.js';
-import type { DhcpSpec, DhcpStatus } from './types.js';
+import type { DhcpSpec, DhcpStatus, DhcpUplink } from './types.js';
 
 const log = logger('network');
 
 /**
- * Converges the DHCP service of `spec.networkId` to `spec`; idempotent. The bridge must exist
- * (`ensureBridge` first). Host or option changes reach a running dnsmasq by SIGHUP; a changed set of
+ * Converges the DHCP service of `spec.networkId` to `spec`; idempotent. The network's segment must
+ * exist (its uplink `ready`). Host or option changes reach a running dnsmasq by SIGHUP; a changed set of
  * subnets, a dead dnsmasq, or a lease blocking a reassigned address (re)start it. State lives in
  * `<stateDir>/dhcp/<networkId>/`, which dnsmasq reads as an unprivileged user, so `stateDir` and its
  * parents must be traversable by other users (checked, with a clear error).
@@ -61,12 +62,11 @@ export async function ensureDhcp(spec: DhcpSpec, stateDir: string): Promise<void
   validateDhcpSpec(spec);
   const id = spec.networkId;
   await withLock(`dhcp:${id}`, async () => {
-    const bridge = spec.bridge ?? bridgeName(id);
-    if ((await getRootLink(bridge))?.linkinfo?.info_kind !== 'bridge') {
-      throw new Error(`bridge ${bridge} of network ${id} does not exist; ensureBridge must run first`);
+    if (!(await spec.uplink.ready())) {
+      throw new Error(`${spec.uplink.description} of network ${id} does not exist; create the network first`);
     }
     await ensureNamespace(id);
-    await ensureVeth(id, spec.mtu, bridge);
+    await ensureVeth(id, spec.mtu, spec.uplink);
     await ensureAddresses(spec);
     await ensureDnsmasq(spec, dhcpPaths(stateDir, id));
   });
@@ -110,8 +110,8 @@ async function ensureNamespace(id: string): Promise<void> {
   await ip(['netns', 'add', ns]);
 }
 
-/** The veth pair: host end on the bridge, namespace end up with the network's MTU; lo up too. */
-async function ensureVeth(id: string, mtu: number, bridge: string): Promise<void> {
+/** The veth pair: host end plugged into the segment, namespace end up with the network's MTU; lo up too. */
+async function ensureVeth(id: string, mtu: number, uplink: DhcpUplink): Promise<void> {
   const ns = dhcpNamespace(id);
   const hostName = dhcpHostVeth(id);
   const nsName = dhcpNsVeth(id);
@@ -154,9 +154,7 @@ async function ensureVeth(id: string, mtu: number, bridge: string): Promise<void
   }
   if (!host || !inner) throw new Error(`DHCP veth ${hostName}/${nsName} did not appear`);
   await disableIpv6(hostName);
-  if (host.master !== bridge || host.mtu !== mtu || !isUp(host)) {
-    await ip(['link', 'set', 'dev', hostName, 'master', bridge, 'mtu', String(mtu), 'up']);
-  }
+  if (!uplink.isPlugged(host) || host.mtu !== mtu || !isUp(host)) await uplink.plug(hostName, mtu);
   const lo = links.find((l) => l.ifname === 'lo');
   if (lo && !isUp(lo)) await ip(['link', 'set', 'dev', 'lo', 'up'], ns);
   if (inner.mtu !== mtu || !isUp(inner))

@@ -1,3 +1,20 @@
+import type { LinkInfo } from '../iplink.js';
+
+/**
+ * How the host end of a network's DHCP port joins the network's L2 segment. The network driver provides it
+ * (a Linux bridge enslaves the interface; Open vSwitch would add it as a port), so DHCP needs no bridge.
+ */
+export interface DhcpUplink {
+  /** The segment, for messages (`bridge brq0123456789a`). */
+  readonly description: string;
+  /** Whether the segment exists; DHCP is set up only on an existing one. */
+  ready(): Promise<boolean>;
+  /** Whether the host interface `link` is plugged into the segment. */
+  isPlugged(link: LinkInfo): boolean;
+  /** Plugs host interface `ifname` into the segment with `mtu` and brings it up. */
+  plug(ifname: string, mtu: number): Promise<void>;
+}
+
 /** What the DHCP server of a network needs to know about one of its subnets. */
 export interface DhcpSubnet {
   subnetId: string;
@@ -21,8 +38,8 @@ export interface DhcpHost {
 /** Desired DHCP service of one network. */
 export interface DhcpSpec {
   networkId: string;
-  /** The network's bridge when not the one named after its id (an adopted bridge). */
-  bridge?: string;
+  /** Where the DHCP port plugs into the network's L2 segment: given by the network driver. */
+  uplink: DhcpUplink;
   mtu: number;
   subnets: DhcpSubnet[];
   hosts: DhcpHost[];

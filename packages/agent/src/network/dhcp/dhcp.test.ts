@@ -11,12 +11,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { run } from '../host/exec.js';
-import { bridgeName, dhcpHostVeth, dhcpNamespace, dhcpNsVeth } from '../host/names.js';
+import { run } from '../../host/exec.js';
+import { bridgeName, dhcpHostVeth, dhcpNamespace, dhcpNsVeth } from '../../host/names.js';
+import { getRootLink, listNamespaces } from '../iplink.js';
+import { bridgeExists, deleteBridge, ensureBridge, listStratusBridges } from '../linuxbridge/bridge.js';
+import { linuxBridgeUplink } from '../linuxbridge/driver.js';
 import { deleteDhcp, dhcpStatus, ensureDhcp } from './dhcp.js';
 import { dhcpPaths } from './dnsmasq-config.js';
-import { getRootLink, listNamespaces } from './iplink.js';
-import { bridgeExists, deleteBridge, ensureBridge, listStratusBridges } from './linuxbridge.js';
 import { findDnsmasq, processArgv } from './proc.js';
 import type { DhcpHost, DhcpSpec } from './types.js';
 
@@ -83,6 +84,7 @@ test('bridge + dnsmasq: static leases only, SIGHUP reload, lease pruning, reviva
   const mac3 = randomMac();
   const spec = (hosts: DhcpHost[]): DhcpSpec => ({
     networkId,
+    uplink: linuxBridgeUplink(bridgeName(networkId), networkId),
     mtu,
     subnets: [
       { subnetId, cidr, gatewayIp: `${net}.1`, dhcpServerIp: serverIp, dnsNameservers: [`${net}.53`] },

@@ -9,6 +9,7 @@ export interface AgentRecordFile<
   P = Record<string, unknown>,
 > {
   id: string;
+  /** The resource type (`server`), or `port` for the agent's internal port records. */
   type: string;
   spec: S;
   status: O;
@@ -17,6 +18,9 @@ export interface AgentRecordFile<
   createdAt: string;
   updatedAt: string;
 }
+
+/** A record of any shape. */
+export type AnyRecord = AgentRecordFile<object, object, object>;
 
 /**
  * The agent's records, one JSON file per resource under `<stateDir>/records/<collection>/<id>.json`,
@@ -29,12 +33,12 @@ export class RecordStore {
     return join(this.root, collection);
   }
 
-  async get<T extends AgentRecordFile>(collection: string, id: string): Promise<T | null> {
+  async get<T extends AnyRecord>(collection: string, id: string): Promise<T | null> {
     const text = await readIfExists(join(this.dir(collection), `${id}.json`));
     return text === null ? null : (JSON.parse(text) as T);
   }
 
-  async list<T extends AgentRecordFile>(collection: string): Promise<T[]> {
+  async list<T extends AnyRecord>(collection: string): Promise<T[]> {
     let names: string[];
     try {
       names = await readdir(this.dir(collection));
@@ -50,7 +54,7 @@ export class RecordStore {
     return out.sort((a, b) => a.createdAt.localeCompare(b.createdAt) || a.id.localeCompare(b.id));
   }
 
-  async put(collection: string, rec: AgentRecordFile): Promise<void> {
+  async put(collection: string, rec: AnyRecord): Promise<void> {
     await mkdir(this.dir(collection), { recursive: true, mode: 0o700 });
     await writeFileAtomic(join(this.dir(collection), `${rec.id}.json`), `${JSON.stringify(rec, null, 2)}\n`);
   }

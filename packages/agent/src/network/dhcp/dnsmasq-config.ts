@@ -4,8 +4,8 @@
  */
 import { join } from 'node:path';
 import { isHostOf } from '@stratus/model';
-import { assertId, dhcpNsVeth } from '../host/names.js';
-import { type Cidr, intToIp, ipToInt, isValidIpv4, parseCidr } from './ipam.js';
+import { assertId, dhcpNsVeth } from '../../host/names.js';
+import { type Cidr, intToIp, ipToInt, isValidIpv4, parseCidr } from '../ipam.js';
 import type { DhcpHost, DhcpSpec, DhcpSubnet } from './types.js';
 
 /**
@@ -69,8 +69,9 @@ export function validateDhcpSpec(spec: DhcpSpec): void {
   };
   check(isId(spec.networkId), `networkId: ${JSON.stringify(spec.networkId)} is not a lower-case UUID`);
   check(
-    Number.isInteger(spec.mtu) && spec.mtu >= 68 && spec.mtu <= 65535,
-    `mtu: ${spec.mtu} is not 68..65535`,
+    // Its range is the network schema's; here only what would make a malformed option.
+    Number.isInteger(spec.mtu) && spec.mtu > 0,
+    `mtu: ${spec.mtu} is not a positive integer`,
   );
   check(spec.subnets.length > 0, 'subnets: empty; a network without subnets needs no DHCP (use deleteDhcp)');
 

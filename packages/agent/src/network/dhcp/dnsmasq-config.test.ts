@@ -17,6 +17,12 @@ const SUB_B = 'bbbbbbbb-0000-4000-8000-000000000002';
 
 function spec(): DhcpSpec {
   return {
+    uplink: {
+      description: 'test segment',
+      ready: async () => true,
+      isPlugged: () => true,
+      plug: async () => {},
+    },
     networkId: NET,
     mtu: 1450,
     subnets: [
@@ -91,7 +97,7 @@ test('optsFileText: router (empty when no gateway), DNS when given, MTU, per tag
 test('validateDhcpSpec accepts a good spec and reports every problem of a bad one', () => {
   validateDhcpSpec(spec());
   const bad = spec();
-  bad.mtu = 10;
+  bad.mtu = 1.5;
   bad.subnets.push({
     subnetId: SUB_A,
     cidr: '10.1.0.128/25',
@@ -108,7 +114,7 @@ test('validateDhcpSpec accepts a good spec and reports every problem of a bad on
     () => validateDhcpSpec(bad),
     (e: Error) => {
       for (const want of [
-        'mtu: 10',
+        'mtu: 1.5',
         'subnets[2].subnetId',
         'subnets[2].dhcpServerIp',
         'subnets[2].gatewayIp',

@@ -1,0 +1,36 @@
+/**
+ * The compute driver seam: what the agent's services need from a hypervisor. libvirt implements it
+ * (libvirt.ts); domains are keyed by server id. Failures are the agent's domain errors: NotFound
+ * (`domain_not_found`), Unavailable (`libvirt_unavailable`, retryable) and HostFailure (`libvirt_error`).
+ */
+import type { DomainDevice, DomainFacts, DomainSpec, DomainState } from './types.js';
+
+/** What {@link ComputeDriver.ensureDomain} did to reach the running state. */
+export type EnsureDomainAction = 'created' | 'started' | 'resumed' | 'unchanged';
+
+/** The response of {@link ComputeDriver.ensureDomain}. */
+export interface EnsureDomainResult {
+  action: EnsureDomainAction;
+  state: DomainState;
+}
+
+/** A hypervisor driver. */
+export interface ComputeDriver {
+  /** Makes the server's domain exist (defined from `spec`, its hardware from the guest profile) and run. */
+  ensureDomain(spec: DomainSpec): Promise<EnsureDomainResult>;
+  /** Stops and removes the server's domain (and its UEFI variable store); false when there was none. */
+  deleteDomain(serverId: string): Promise<boolean>;
+  /** The run state of the server's domain, `absent` when there is none. */
+  domainState(serverId: string): Promise<DomainState>;
+  /** Facts about a domain named `ref` (name or UUID), for import and drift checks. */
+  inspectDomain(ref: string): Promise<DomainFacts>;
+  /**
+   * Adds a device to the server's domain: to the running guest and to its persistent definition (only the
+   * definition when the domain is shut off).
+   */
+  attachDevice(serverId: string, device: DomainDevice): Promise<void>;
+  /** Removes a device from the running guest and the persistent definition (the definition only when shut off). */
+  detachDevice(serverId: string, device: DomainDevice): Promise<void>;
+  /** Releases the hypervisor connection. */
+  close(): Promise<void>;
+}

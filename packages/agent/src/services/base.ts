@@ -1,0 +1,179 @@
+/**
+ * The one service base: every resource type's service is a {@link ServiceBase} that owns the per-resource
+ * lock, the record, the diff against the recorded spec (through the model's `diffInputs`, refusing a
+ * change to a `requiresReplace` attribute), get and list. A type's service adds only what is particular to
+ * it: how to realize a spec on the host, how to remove it, its live status, and (optionally) import.
+ */
+import { type ApiRecord, diffInputs, type ResourceType, schemas } from '@stratus/model';
+import { InvalidReference, RequiresReplace } from '../errors.js';
+import { isResourceId } from '../host/names.js';
+import type { AgentContext } from './context.js';
+import type { AgentRecordFile, AnyRecord } from './store.js';
+
+/** What the API needs from each resource type's service. */
+export interface ResourceService {
+  readonly type: ResourceType;
+  /** Creates the resource, or converges an existing one to `spec` (idempotent by id). */
+  ensure(id: string, spec: Record<string, unknown>): Promise<ApiRecord>;
+  /** The resource with its live status, or null. */
+  get(id: string): Promise<ApiRecord | null>;
+  list(): Promise<ApiRecord[]>;
+  /** Removes the resource and every host object it owns; succeeds when already gone. */
+  delete(id: string): Promise<void>;
+  /** Adopts an object made outside Stratus (named as the host knows it) under a new record. */
+  import?(externalId: string): Promise<ApiRecord>;
+}
+
+/**
+ * Compares a requested spec with the recorded one through the model's one diff (the same the engine's
+ * plan uses). Throws {@link RequiresReplace} (naming the attribute) for a change to an attribute the schema
+ * marks requiresReplace; returns the names of attributes that change in place.
+ */
+export function specChanges(
+  type: ResourceType,
+  recorded: Record<string, unknown>,
+  requested: Record<string, unknown>,
+): string[] {
+  const diff = diffInputs(schemas[type], recorded, requested);
+  const forced = diff.changes.find((c) => c.requiresReplace);
+  if (forced)
+    throw new RequiresReplace(
+      `${type} attribute ${forced.name} cannot change in place; replace the ${type}`,
+      { field: [forced.name] },
+    );
+  return diff.changes.map((c) => c.name);
+}
+
+/** Throws {@link InvalidReference} at `field` unless `ref` is a resource id with a record in `collection`. */
+export async function assertReference(
+  ctx: AgentContext,
+  collection: string,
+  ref: string,
+  field: readonly (string | number)[],
+): Promise<AnyRecord> {
+  const what = collection.replace(/s$/, '');
+  // Checked before the store is asked: an id is a file name there.
+  const rec = isResourceId(ref) ? await ctx.store.get(collection, ref) : null;
+  if (!rec) throw new InvalidReference(`${what} ${ref} does not exist`, { field });
+  return rec;
+}
+
+/**
+ * The base of every resource type's service. `S`, `O`, `P`: the record's spec, status and private part.
+ * Subclasses implement {@link realize} and {@link remove}, and override {@link lockKey}, {@link check},
+ * {@link live} and `import` where their type needs it.
+ */
+export abstract class ServiceBase<
+  S extends object,
+  O extends object,
+  P extends object = Record<string, never>,
+> implements ResourceService
+{
+  /** Path segment and record collection of the type (`servers`). */
+  readonly collection: string;
+
+  constructor(
+    protected readonly ctx: AgentContext,
+    readonly type: ResourceType,
+  ) {
+    this.collection = schemas[type].collection;
+  }
+
+  /**
+   * The lock that serializes work on resource `id` (given its spec when known). Default: the id itself;
+   * networks and subnets share their network's lock, which also guards its DHCP service and addresses.
+   */
+  protected lockKey(id: string, _spec?: S): string {
+    return id;
+  }
+
+  /** Checks a request needs before it takes the lock (references to other resources). */
+  protected async check(_id: string, _spec: S): Promise<void> {}
+
+  /**
+   * Makes the host match `spec` for a new resource (`prior` null) or an existing one (`changes` names the
+   * attributes that change in place), saves the record and returns it. Runs under {@link lockKey}.
+   */
+  protected abstract realize(
+    id: string,
+    spec: S,
+    prior: AgentRecordFile<S, O, P> | null,
+    changes: string[],
+  ): Promise<AgentRecordFile<S, O, P>>;
+
+  /** Removes every host object of the resource (`rec` null when there is no record); the base then drops the record. */
+  protected abstract remove(id: string, rec: AgentRecordFile<S, O, P> | null): Promise<void>;
+
+  /** The status as the API shows it: the recorded one, with live facts where the type has them. */
+  protected async live(rec: AgentRecordFile<S, O, P>): Promise<O> {
+    return rec.status;
+  }
+
+  async ensure(id: string, body: Record<string, unknown>): Promise<ApiRecord> {
+    const spec = body as S;
+    await this.check(id, spec);
+    return this.locked(this.lockKey(id, spec), async () => {
+      const prior = await this.record(id);
+      const changes = prior
+        ? specChanges(this.type, prior.spec as Record<string, unknown>, spec as Record<string, unknown>)
+        : [];
+      return this.view(await this.realize(id, spec, prior, changes));
+    });
+  }
+
+  async get(id: string): Promise<ApiRecord | null> {
+    const rec = await this.record(id);
+    return rec ? this.view(rec) : null;
+  }
+
+  async list(): Promise<ApiRecord[]> {
+    return Promise.all((await this.records()).map((r) => this.view(r)));
+  }
+
+  async delete(id: string): Promise<void> {
+    const known = await this.record(id);
+    await this.locked(this.lockKey(id, known?.spec), async () => {
+      const rec = await this.record(id);
+      await this.remove(id, rec);
+      await this.ctx.store.delete(this.collection, id);
+    });
+  }
+
+  /** Runs `fn` holding lock `key`. */
+  protected locked<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    return this.ctx.locks.run(key, fn);
+  }
+
+  /** The record of `id`, or null. */
+  protected record(id: string): Promise<AgentRecordFile<S, O, P> | null> {
+    return this.ctx.store.get<AgentRecordFile<S, O, P>>(this.collection, id);
+  }
+
+  /** Every record of this type, oldest first. */
+  protected records(): Promise<AgentRecordFile<S, O, P>[]> {
+    return this.ctx.store.list<AgentRecordFile<S, O, P>>(this.collection);
+  }
+
+  /** Writes `rec` (stamping `updatedAt`). */
+  protected async save(rec: AgentRecordFile<S, O, P>): Promise<void> {
+    rec.updatedAt = new Date().toISOString();
+    await this.ctx.store.put(this.collection, rec);
+  }
+
+  /** A new, unsaved record of this type stamped now. */
+  protected newRecord(id: string, spec: S, status: O, internal: P): AgentRecordFile<S, O, P> {
+    const now = new Date().toISOString();
+    return { id, type: this.type, spec, status, internal, createdAt: now, updatedAt: now };
+  }
+
+  /** The record as the API shows it: without its private part, with live status and this host's name. */
+  protected async view(rec: AgentRecordFile<S, O, P>): Promise<ApiRecord> {
+    return {
+      id: rec.id,
+      type: rec.type,
+      spec: rec.spec as Record<string, unknown>,
+      status: (await this.live(rec)) as Record<string, unknown>,
+      host: this.ctx.host,
+    };
+  }
+}

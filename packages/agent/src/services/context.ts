@@ -1,0 +1,30 @@
+import { join } from 'node:path';
+import type { ComputeDriver } from '../compute/driver.js';
+import type { VirtType } from '../compute/types.js';
+import type { KeyedMutex } from '../host/mutex.js';
+import type { DhcpDriver } from '../network/dhcp/index.js';
+import type { NetworkDriver } from '../network/driver.js';
+import type { StorageDriver } from '../storage/driver.js';
+import type { RecordStore } from './store.js';
+
+/** What every service shares: where records live, the locks, the drivers, and which host this is. */
+export interface AgentContext {
+  stateDir: string;
+  /** The name this agent's host goes by in API answers (`local` unless configured). */
+  host: string;
+  store: RecordStore;
+  /** Per-resource and per-network serialization. */
+  locks: KeyedMutex;
+  compute: ComputeDriver;
+  storage: StorageDriver;
+  network: NetworkDriver;
+  dhcp: DhcpDriver;
+  virtType: VirtType;
+}
+
+/** Paths under the state directory. Directories libvirt's qemu user must traverse are 0711. */
+export const paths = {
+  images: (stateDir: string) => join(stateDir, 'images'),
+  instances: (ctx: AgentContext) => join(ctx.stateDir, 'instances'),
+  instance: (ctx: AgentContext, id: string) => join(ctx.stateDir, 'instances', id),
+};

@@ -1,0 +1,44 @@
+/**
+ * The agent's services: one per resource type, each on the shared {@link ServiceBase}, plus the internal
+ * port service. {@link serviceFactories} is keyed by `ResourceType`, so a type registered in the model
+ * without an agent service does not compile.
+ */
+import type { ResourceType } from '@stratus/model';
+import type { ResourceService } from './base.js';
+import type { AgentContext } from './context.js';
+import { ImageService } from './image.js';
+import { NetworkService, SubnetService } from './network.js';
+import { PortService } from './port.js';
+import { ServerService } from './server.js';
+
+export type { ResourceService } from './base.js';
+export { type AgentContext, paths } from './context.js';
+export { PortService } from './port.js';
+export { RecordStore } from './store.js';
+
+/** Every resource type's service. */
+export type ServiceMap = Record<ResourceType, ResourceService>;
+
+/** How each resource type's service is made, given the context and the shared port service. */
+export const serviceFactories: Record<
+  ResourceType,
+  (ctx: AgentContext, ports: PortService) => ResourceService
+> = {
+  image: (ctx) => new ImageService(ctx),
+  network: (ctx, ports) => new NetworkService(ctx, ports),
+  subnet: (ctx, ports) => new SubnetService(ctx, ports),
+  server: (ctx, ports) => new ServerService(ctx, ports),
+};
+
+/** The services of an agent, with its port service and the network service (which supervises DHCP). */
+export function createServices(ctx: AgentContext): {
+  services: ServiceMap;
+  ports: PortService;
+  networks: NetworkService;
+} {
+  const ports = new PortService(ctx);
+  const services = Object.fromEntries(
+    Object.entries(serviceFactories).map(([type, make]) => [type, make(ctx, ports)]),
+  ) as ServiceMap;
+  return { services, ports, networks: services.network as NetworkService };
+}

@@ -1,0 +1,232 @@
+import { randomUUID } from 'node:crypto';
+import {
+  checkSubnetRanges,
+  defaultPools,
+  firstHost,
+  type InputsOf,
+  type network,
+  parseCidr,
+  type subnet,
+} from '@stratus/model';
+import { Conflict, InUse, InvalidRequest, NotFound } from '../errors.js';
+import { logger } from '../host/log.js';
+import type { DhcpHost } from '../network/dhcp/index.js';
+import type { NetworkSegment } from '../network/driver.js';
+import { assertReference, ServiceBase } from './base.js';
+import type { AgentContext } from './context.js';
+import { netLock, type PortService, portId } from './port.js';
+import type { NetworkRecord, SubnetRecord } from './records.js';
+
+const log = logger('network');
+
+type NetworkSpec = InputsOf<typeof network>;
+type SubnetSpec = InputsOf<typeof subnet>;
+type Empty = Record<string, never>;
+
+/** The segment of a network as its driver knows it (an adopted bridge keeps its name). */
+export const segmentOf = (net: NetworkRecord): NetworkSegment => ({
+  networkId: net.id,
+  mtu: net.spec.mtu,
+  ...(net.status.bridge ? { name: net.status.bridge } : {}),
+});
+
+/** Subnets of a network, oldest first. */
+export async function subnetsOf(ctx: AgentContext, networkId: string): Promise<SubnetRecord[]> {
+  return (await ctx.store.list<SubnetRecord>('subnets')).filter((s) => s.spec.network === networkId);
+}
+
+/**
+ * Makes the network's DHCP server serve exactly its subnets and its server ports' static leases, on the
+ * port its driver provides. Call under {@link netLock}.
+ */
+export async function reconcileDhcp(
+  ctx: AgentContext,
+  ports: PortService,
+  net: NetworkRecord,
+): Promise<void> {
+  const subnets = await subnetsOf(ctx, net.id);
+  if (subnets.length === 0) {
+    await ctx.dhcp.delete(net.id);
+    return;
+  }
+  const onNet = await ports.onNetwork(net.id);
+  const hosts: DhcpHost[] = onNet
+    .filter((p) => p.spec.deviceOwner === 'compute')
+    .map((p) => ({ mac: p.status.mac, ip: p.status.ip, hostname: p.spec.hostname ?? 'guest' }));
+  const dhcpIp = (s: SubnetRecord) =>
+    onNet.find((p) => p.id === portId('dhcp', s.id, 0))?.status.ip ?? s.status.dhcpIp!;
+  const seg = segmentOf(net);
+  await ctx.dhcp.ensure({
+    networkId: net.id,
+    uplink: ctx.network.dhcpUplink(seg),
+    mtu: net.spec.mtu,
+    subnets: subnets.map((s) => ({
+      subnetId: s.id,
+      cidr: s.spec.cidr,
+      gatewayIp: s.status.gatewayIp ?? null,
+      dhcpServerIp: dhcpIp(s),
+      dnsNameservers: s.spec.dnsNameservers,
+    })),
+    hosts,
+  });
+}
+
+/** Networks: an L2 segment from the network driver, plus a DHCP server once it has subnets. */
+export class NetworkService extends ServiceBase<NetworkSpec, NetworkRecord['status'], Empty> {
+  constructor(
+    ctx: AgentContext,
+    private readonly ports: PortService,
+  ) {
+    super(ctx, 'network');
+  }
+
+  protected override lockKey(id: string): string {
+    return netLock(id);
+  }
+
+  protected async realize(
+    id: string,
+    spec: NetworkSpec,
+    prior: NetworkRecord | null,
+  ): Promise<NetworkRecord> {
+    const rec =
+      prior ??
+      this.newRecord(
+        id,
+        spec,
+        { bridge: this.ctx.network.segmentName({ networkId: id, mtu: spec.mtu }), status: 'BUILD' },
+        {},
+      );
+    rec.spec = spec;
+    // Recorded first: a crash after creating the segment still leaves a record to clean it up by.
+    await this.save(rec);
+    const seg = segmentOf(rec);
+    await this.ctx.network.ensureSegment(seg);
+    await this.reattachTaps(rec);
+    await reconcileDhcp(this.ctx, this.ports, rec);
+    rec.status = { bridge: this.ctx.network.segmentName(seg), status: 'ACTIVE' };
+    await this.save(rec);
+    return rec;
+  }
+
+  protected async remove(id: string, rec: NetworkRecord | null): Promise<void> {
+    const subnets = await subnetsOf(this.ctx, id);
+    if (subnets.length)
+      throw new InUse(`network ${id} still has subnet(s) ${subnets.map((s) => s.id).join(', ')}`);
+    await this.ctx.dhcp.delete(id);
+    await this.ctx.network.deleteSegment(rec ? segmentOf(rec) : { networkId: id, mtu: 1500 });
+  }
+
+  protected override async live(rec: NetworkRecord): Promise<NetworkRecord['status']> {
+    const facts = await this.ctx.network.inspectSegment(segmentOf(rec));
+    return { ...rec.status, status: facts.exists ? 'ACTIVE' : 'DOWN' };
+  }
+
+  /** Adopts an existing segment (a Linux bridge named `name`) as a new network. */
+  async import(name: string) {
+    const link = await this.ctx.network.inspectExternal(name);
+    if (!link) throw new NotFound(`${this.ctx.network.kind} segment ${name} not found`);
+    const owner = (await this.records()).find((n) => this.ctx.network.segmentName(segmentOf(n)) === name);
+    if (owner)
+      throw new Conflict(`${name} already belongs to network ${owner.id}`, { code: 'already_managed' });
+    const id = randomUUID();
+    return this.locked(netLock(id), async () => {
+      const rec = this.newRecord(id, { name, mtu: link.mtu }, { bridge: name, status: 'ACTIVE' }, {});
+      await this.save(rec);
+      // Tags it as Stratus' (alias); nothing else about the segment changes.
+      await this.ctx.network.ensureSegment(segmentOf(rec));
+      log.info('network imported', { id, segment: name });
+      return this.view(rec);
+    });
+  }
+
+  /**
+   * Keeps a network's DHCP server running (at agent start and every few seconds). A segment that vanished
+   * is not recreated here: that is drift, for the user's next plan to show and apply to repair.
+   */
+  async supervise(id: string): Promise<void> {
+    await this.locked(netLock(id), async () => {
+      const net = await this.record(id);
+      if (!net) return;
+      const facts = await this.ctx.network.inspectSegment(segmentOf(net));
+      if (!facts.exists) {
+        log.warn('segment missing; the next apply repairs it', { network: id, segment: facts.name });
+        return;
+      }
+      await reconcileDhcp(this.ctx, this.ports, net);
+    });
+  }
+
+  /** Plugs existing server taps back into a network's segment (after it was recreated), from the port records. */
+  private async reattachTaps(net: NetworkRecord): Promise<void> {
+    for (const p of await this.ports.onNetwork(net.id))
+      if (p.spec.deviceOwner === 'compute' && p.spec.tap)
+        await this.ctx.network.plugNic(segmentOf(net), p.spec.tap);
+  }
+}
+
+/** Subnets: address ranges of a network; the DHCP server's port takes the first free address of the pools. */
+export class SubnetService extends ServiceBase<SubnetSpec, SubnetRecord['status'], Empty> {
+  constructor(
+    ctx: AgentContext,
+    private readonly ports: PortService,
+  ) {
+    super(ctx, 'subnet');
+  }
+
+  protected override lockKey(id: string, spec?: SubnetSpec): string {
+    return spec ? netLock(spec.network) : `subnet:${id}`;
+  }
+
+  protected override async check(_id: string, spec: SubnetSpec): Promise<void> {
+    await assertReference(this.ctx, 'networks', spec.network, ['network']);
+  }
+
+  protected async realize(id: string, spec: SubnetSpec, prior: SubnetRecord | null): Promise<SubnetRecord> {
+    const problems = checkSubnetRanges(spec.cidr, spec.gatewayIp, spec.allocationPools);
+    if (problems.length) throw new InvalidRequest(problems[0]!.message, { field: problems[0]!.path });
+    const net = (await this.ctx.store.get<NetworkRecord>('networks', spec.network))!;
+    let rec = prior;
+    if (!rec) {
+      const cidr = parseCidr(spec.cidr);
+      for (const other of await subnetsOf(this.ctx, spec.network)) {
+        const o = parseCidr(other.spec.cidr);
+        if (cidr.network <= o.broadcast && o.network <= cidr.broadcast)
+          throw new Conflict(
+            `${spec.cidr} overlaps subnet ${other.id} (${other.spec.cidr}) on the same network`,
+            {
+              code: 'overlapping_cidr',
+              field: ['cidr'],
+            },
+          );
+      }
+      const gatewayIp = spec.gatewayIp ?? firstHost(cidr);
+      const pools = spec.allocationPools ?? defaultPools(cidr, gatewayIp);
+      rec = this.newRecord(id, spec, { gatewayIp, allocationPools: pools, dhcpIp: '' }, {});
+    }
+    rec.spec = spec;
+    if (spec.gatewayIp) rec.status.gatewayIp = spec.gatewayIp;
+    const dhcpPort = await this.ports.allocate({ deviceOwner: 'dhcp', deviceId: id, index: 0, subnet: rec }, [
+      'allocationPools',
+    ]);
+    rec.status.dhcpIp = dhcpPort.status.ip;
+    await this.save(rec);
+    await reconcileDhcp(this.ctx, this.ports, net);
+    return rec;
+  }
+
+  protected async remove(id: string, rec: SubnetRecord | null): Promise<void> {
+    if (!rec) return;
+    const users = (await this.ports.onSubnet(id)).filter((p) => p.spec.deviceOwner !== 'dhcp');
+    if (users.length)
+      throw new InUse(
+        `subnet ${id} has addresses in use by server(s) ${users.map((u) => u.spec.deviceId).join(', ')}`,
+      );
+    await this.ports.release(portId('dhcp', id, 0));
+    // Gone before DHCP is reconciled, so the DHCP server stops serving it.
+    await this.ctx.store.delete(this.collection, id);
+    const net = await this.ctx.store.get<NetworkRecord>('networks', rec.spec.network);
+    if (net) await reconcileDhcp(this.ctx, this.ports, net);
+    log.info('subnet deleted', { id });
+  }
+}

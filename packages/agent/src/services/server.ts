@@ -1,0 +1,375 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import {
+  type ApiRecord,
+  defaultMachine,
+  type InputsOf,
+  isInNet,
+  parseCidr,
+  type server,
+} from '@stratus/model';
+import type { DomainFacts, DomainState } from '../compute/types.js';
+import { buildConfigDrive, metaDataJson, networkDataJson } from '../configdrive/index.js';
+import { Conflict, InvalidRequest, NotFound } from '../errors.js';
+import { logger } from '../host/log.js';
+import { domainName, serverTap } from '../host/names.js';
+import { assertReference, ServiceBase } from './base.js';
+import { type AgentContext, paths } from './context.js';
+import { reconcileDhcp, segmentOf, subnetsOf } from './network.js';
+import { netLock, type PortService } from './port.js';
+import type {
+  Adopted,
+  ImageRecord,
+  NetworkRecord,
+  PortRecord,
+  ServerRecord,
+  SubnetRecord,
+} from './records.js';
+
+const log = logger('server');
+
+type ServerSpec = InputsOf<typeof server>;
+type NicSpec = ServerSpec['networks'][number];
+type ServerStatus = ServerRecord['status'];
+type ServerInternal = ServerRecord['internal'];
+
+/** A DNS-safe hostname from a display name. */
+export function hostnameFor(spec: ServerSpec, id: string): string {
+  if (spec.hostname) return spec.hostname;
+  const h = (spec.name ?? '')
+    .toLowerCase()
+    .replace(/[^a-z0-9-]+/g, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 63)
+    .replace(/-+$/, '');
+  return h || `server-${id.slice(0, 8)}`;
+}
+
+const STATUS: Record<DomainState, string> = {
+  running: 'ACTIVE',
+  paused: 'PAUSED',
+  shutoff: 'SHUTOFF',
+  crashed: 'ERROR',
+  other: 'ERROR',
+  absent: 'MISSING',
+};
+
+/**
+ * Servers: a disk overlay (storage driver), a config drive and a domain (compute driver), with one port
+ * per NIC from the port service. A create that fails gives back everything it took.
+ */
+export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerInternal> {
+  constructor(
+    ctx: AgentContext,
+    private readonly ports: PortService,
+  ) {
+    super(ctx, 'server');
+  }
+
+  protected override async check(_id: string, spec: ServerSpec): Promise<void> {
+    await assertReference(this.ctx, 'images', spec.image, ['image']);
+  }
+
+  protected async realize(id: string, spec: ServerSpec, prior: ServerRecord | null): Promise<ServerRecord> {
+    // A record still in BUILD never finished its create (the agent stopped part-way): still a create.
+    const creating = !prior || prior.status.status === 'BUILD';
+    const rec = prior ?? this.newRecord(id, spec, { status: 'BUILD' }, {});
+    rec.spec = spec;
+    // Recorded before any host object exists, so a crash part-way leaves something to clean up by.
+    await this.save(rec);
+    try {
+      return await this.build(rec);
+    } catch (e) {
+      if (creating) await this.rollback(rec, e);
+      throw e;
+    }
+  }
+
+  protected async remove(id: string, rec: ServerRecord | null): Promise<void> {
+    await this.ctx.compute.deleteDomain(id);
+    // An adopted domain's disk lives where its maker put it; it goes with the server.
+    if (rec?.internal.adopted) await this.ctx.storage.delete(rec.internal.adopted.disk);
+    await this.releasePorts(id);
+    await rm(paths.instance(this.ctx, id), { recursive: true, force: true });
+  }
+
+  protected override async live(rec: ServerRecord): Promise<ServerStatus> {
+    const state = await this.ctx.compute.domainState(rec.id);
+    const drift = state === 'absent' ? undefined : await this.definitionDrift(rec);
+    const { drift: _old, ...status } = rec.status;
+    return {
+      ...status,
+      status: rec.status.status === 'BUILD' ? 'BUILD' : STATUS[state],
+      ...(drift ? { drift } : {}),
+    };
+  }
+
+  /**
+   * Undoes a failed create: the domain, disk and config drive, every port (address and MAC) it was given,
+   * and the record, so that one bad server never blocks another. An adopted domain and its disk stay.
+   */
+  private async rollback(rec: ServerRecord, cause: unknown): Promise<void> {
+    log.warn('server create failed; rolling back', { id: rec.id, error: (cause as Error).message });
+    try {
+      if (rec.internal.adopted) await this.releasePorts(rec.id);
+      else await this.remove(rec.id, rec);
+      await this.ctx.store.delete(this.collection, rec.id);
+    } catch (e) {
+      // The record stays, so a later delete finishes the job.
+      log.error('rollback of a failed server create failed', { id: rec.id, error: (e as Error).message });
+    }
+  }
+
+  /**
+   * How the domain's definition differs from the server's spec (changed with virsh, say), in words, or
+   * undefined. Adopted domains keep their own definition, so they are not compared.
+   */
+  private async definitionDrift(rec: ServerRecord): Promise<string | undefined> {
+    if (rec.internal.adopted || rec.status.status === 'BUILD') return undefined;
+    let facts: DomainFacts;
+    try {
+      facts = await this.ctx.compute.inspectDomain(rec.id);
+    } catch (e) {
+      if (NotFound.isInstance(e)) return undefined;
+      throw e;
+    }
+    const found: string[] = [];
+    if (facts.vcpus !== rec.spec.vcpus) found.push(`vcpus ${facts.vcpus}, want ${rec.spec.vcpus}`);
+    if (facts.memoryMiB !== rec.spec.memoryMb)
+      found.push(`memory ${facts.memoryMiB} MiB, want ${rec.spec.memoryMb}`);
+    const macs = new Set(facts.nics.map((n) => n.mac));
+    for (const p of await this.ports.ofDevice(rec.id))
+      if (!macs.has(p.status.mac)) found.push(`NIC ${p.status.mac} is missing`);
+    return found.length ? found.join('; ') : undefined;
+  }
+
+  /** Finds the subnet each NIC takes its address from. */
+  private async resolveNic(nic: NicSpec, i: number): Promise<SubnetRecord> {
+    const field = ['networks', i];
+    if (nic.subnet) {
+      const s = (await assertReference(this.ctx, 'subnets', nic.subnet, [
+        ...field,
+        'subnet',
+      ])) as SubnetRecord;
+      if (nic.network && nic.network !== s.spec.network)
+        throw new InvalidRequest(`subnet ${nic.subnet} is not on network ${nic.network}`, { field });
+      return s;
+    }
+    const netId = nic.network!;
+    await assertReference(this.ctx, 'networks', netId, [...field, 'network']);
+    const subnets = await subnetsOf(this.ctx, netId);
+    const s = nic.fixedIp ? subnets.find((x) => isInNet(nic.fixedIp!, parseCidr(x.spec.cidr))) : subnets[0];
+    if (!s)
+      throw new Conflict(
+        `network ${netId} has no subnet${nic.fixedIp ? ` containing ${nic.fixedIp}` : ''} to allocate from`,
+        { code: 'no_subnet', field: [...field, 'network'] },
+      );
+    return s;
+  }
+
+  /** Asks the port service for (or re-finds) each NIC's port and publishes it to its network's DHCP server. */
+  private async plugPorts(rec: ServerRecord, hostname: string): Promise<PortRecord[]> {
+    const { id, spec } = rec;
+    const adopted = rec.internal.adopted;
+    const out: PortRecord[] = [];
+    for (const [i, nic] of spec.networks.entries()) {
+      const s0 = await this.resolveNic(nic, i);
+      const port = await this.locked(netLock(s0.spec.network), async () => {
+        const subnet = await this.ctx.store.get<SubnetRecord>('subnets', s0.id);
+        if (!subnet) throw new InvalidRequest(`subnet ${s0.id} was deleted`, { field: ['networks', i] });
+        const p = await this.ports.allocate(
+          {
+            deviceOwner: 'compute',
+            deviceId: id,
+            index: i,
+            subnet,
+            hostname,
+            tap: adopted?.taps[i] ?? serverTap(id, i),
+            ...(nic.fixedIp ? { fixedIp: nic.fixedIp } : {}),
+            ...(adopted?.macs[i] ? { mac: adopted.macs[i] } : {}),
+          },
+          nic.fixedIp ? ['networks', i, 'fixedIp'] : ['networks', i],
+        );
+        const net = (await this.ctx.store.get<NetworkRecord>('networks', subnet.spec.network))!;
+        await reconcileDhcp(this.ctx, this.ports, net);
+        return p;
+      });
+      out.push(port);
+    }
+    return out;
+  }
+
+  /** Gives back every port of the server and takes its leases off the DHCP servers. */
+  private async releasePorts(id: string): Promise<void> {
+    const byNetwork = new Map<string, PortRecord[]>();
+    for (const p of await this.ports.ofDevice(id))
+      byNetwork.set(p.spec.network, [...(byNetwork.get(p.spec.network) ?? []), p]);
+    for (const [networkId, ports] of byNetwork) {
+      await this.locked(netLock(networkId), async () => {
+        for (const p of ports) await this.ports.release(p.id);
+        const net = await this.ctx.store.get<NetworkRecord>('networks', networkId);
+        if (net) await reconcileDhcp(this.ctx, this.ports, net);
+      });
+    }
+  }
+
+  /** Creates or repairs every host object of a recorded server; the record says what it should be. */
+  private async build(rec: ServerRecord): Promise<ServerRecord> {
+    const { id, spec } = rec;
+    const adopted = rec.internal.adopted;
+    const image = await this.ctx.store.get<ImageRecord>('images', spec.image);
+    if (!image)
+      throw new InvalidRequest(`image ${spec.image} was deleted`, {
+        field: ['image'],
+        code: 'invalid_reference',
+      });
+    const hostname = hostnameFor(spec, id);
+    const ports = await this.plugPorts(rec, hostname);
+
+    const d = paths.instance(this.ctx, id);
+    await mkdir(paths.instances(this.ctx), { recursive: true, mode: 0o711 });
+    await mkdir(d, { recursive: true, mode: 0o711 });
+    const disk = adopted?.disk ?? join(d, 'disk.qcow2');
+    const configDrive = join(d, 'config.iso');
+    const consoleLog = join(d, 'console.log');
+    if (!adopted) {
+      await this.ctx.storage.createOverlay({ imageId: spec.image, format: image.status.format!, path: disk });
+      await buildConfigDrive(configDrive, await this.configDriveContent(rec, ports, hostname));
+    }
+    const nics = [];
+    for (const p of ports) {
+      const net = (await this.ctx.store.get<NetworkRecord>('networks', p.spec.network))!;
+      nics.push({ mac: p.status.mac, tap: p.spec.tap!, ...this.ctx.network.bindNic(segmentOf(net)) });
+    }
+    await this.ctx.compute.ensureDomain({
+      serverId: id,
+      name: spec.name ?? id,
+      vcpus: spec.vcpus,
+      memoryMiB: spec.memoryMb,
+      virtType: this.ctx.virtType,
+      osType: 'linux',
+      machine: spec.machine ?? defaultMachine(spec.firmware),
+      firmware: spec.firmware,
+      rootDisk: disk,
+      configDrive: adopted ? null : configDrive,
+      nics,
+      consoleLog,
+      nvram: spec.firmware === 'uefi' ? join(d, 'OVMF_VARS.fd') : undefined,
+      adopted: adopted !== undefined,
+      // A definition changed outside Stratus is put back, which restarts the domain.
+      redefine: (await this.definitionDrift(rec)) !== undefined,
+    });
+    rec.status = {
+      status: 'ACTIVE',
+      accessIpV4: ports[0]?.status.ip ?? '',
+      addresses: ports.map((p) => ({
+        network: p.spec.network,
+        subnet: p.spec.subnet,
+        ip: p.status.ip,
+        mac: p.status.mac,
+      })),
+      hypervisor: this.ctx.virtType,
+      domain: adopted?.domainName ?? domainName(id),
+      consoleLog,
+    };
+    await this.save(rec);
+    return rec;
+  }
+
+  /** The config drive's documents (OpenStack config-2 layout). */
+  private async configDriveContent(rec: ServerRecord, ports: PortRecord[], hostname: string) {
+    const { id, spec } = rec;
+    const nics = [];
+    for (const p of ports) {
+      const s = (await this.ctx.store.get<SubnetRecord>('subnets', p.spec.subnet))!;
+      const n = await this.ctx.store.get<NetworkRecord>('networks', p.spec.network);
+      nics.push({
+        mac: p.status.mac,
+        ip: p.status.ip,
+        cidr: s.spec.cidr,
+        gateway: s.status.gatewayIp ?? null,
+        dnsNameservers: s.spec.dnsNameservers,
+        networkId: p.spec.network,
+        mtu: n?.spec.mtu ?? 1500,
+      });
+    }
+    return {
+      metaData: metaDataJson({
+        uuid: id,
+        name: spec.name ?? id,
+        hostname,
+        publicKeys: spec.publicKeys,
+        adminPass: spec.adminPass,
+      }),
+      userData: spec.userData,
+      networkData: networkDataJson(nics),
+    };
+  }
+
+  /** Adopts a libvirt domain (by name or UUID) whose disk is an overlay of an image this agent holds. */
+  async import(ref: string): Promise<ApiRecord> {
+    let facts: DomainFacts;
+    try {
+      facts = await this.ctx.compute.inspectDomain(ref);
+    } catch (e) {
+      if (NotFound.isInstance(e)) throw new NotFound(`libvirt domain ${ref} not found`, { cause: e });
+      throw e;
+    }
+    if (facts.stratusId)
+      throw new Conflict(`domain ${ref} is Stratus server ${facts.stratusId}`, { code: 'already_managed' });
+    const id = facts.uuid;
+    return this.locked(id, async () => {
+      if (await this.record(id))
+        throw new Conflict(`domain ${ref} was imported already as ${id}`, { code: 'already_managed' });
+      const root = facts.disks.find((d) => d.device === 'disk' && !d.readonly);
+      if (!root) throw new Conflict(`domain ${ref} has no writable disk`, { code: 'not_importable' });
+      const backing = (await this.ctx.storage.inspect(root.path)).backingFile;
+      const imageId = backing ? this.ctx.storage.imageIdOf(resolve(dirname(root.path), backing)) : null;
+      const image = imageId ? await this.ctx.store.get<ImageRecord>('images', imageId) : null;
+      if (!image)
+        throw new Conflict(
+          `the root disk ${root.path} of ${ref} is not an overlay of an image this agent holds`,
+          {
+            code: 'not_importable',
+          },
+        );
+      const networks: NicSpec[] = [];
+      const nets = await this.ctx.store.list<NetworkRecord>('networks');
+      for (const nic of facts.nics) {
+        const net = nets.find((n) => this.ctx.network.bindNic(segmentOf(n)).bridge === nic.bridge);
+        if (!net)
+          throw new Conflict(
+            `NIC ${nic.mac} of ${ref} is on ${nic.bridge ?? 'no bridge'}, not a Stratus network`,
+            {
+              code: 'not_importable',
+            },
+          );
+        networks.push({ network: net.id });
+      }
+      const spec: ServerSpec = {
+        name: facts.name,
+        image: image.id,
+        vcpus: facts.vcpus,
+        memoryMb: facts.memoryMiB,
+        firmware: facts.firmware,
+        machine: facts.machine,
+        networks,
+        publicKeys: {},
+      };
+      const adopted: Adopted = {
+        disk: root.path,
+        macs: facts.nics.map((n) => n.mac),
+        taps: facts.nics.map((n) => n.tap),
+        domainName: facts.name,
+      };
+      const rec = this.newRecord(id, spec, { status: 'BUILD' }, { adopted });
+      await this.save(rec);
+      try {
+        return this.view(await this.build(rec));
+      } catch (e) {
+        await this.rollback(rec, e);
+        throw e;
+      }
+    });
+  }
+}

@@ -1,0 +1,278 @@
+/**
+ * The services on fake drivers (no host objects): the typed service map covers every registered type, ports
+ * own addresses and MACs, and a failed server create gives back everything it took (issue 7, finding 1:
+ * one bad server never blocks another). The fake DHCP driver checks each spec with the real dnsmasq
+ * validation, so a host name dnsmasq refuses fails the create exactly where it does on a host.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { resourceTypes, schemas } from '@stratus/model';
+import type { ComputeDriver } from '../compute/driver.js';
+import type { DomainDevice, DomainFacts, DomainSpec, DomainState } from '../compute/types.js';
+import { type AgentError, HostFailure, InUse, NotFound, PoolExhausted, RequiresReplace } from '../errors.js';
+import { KeyedMutex } from '../host/mutex.js';
+import { type DhcpDriver, type DhcpSpec, type DhcpStatus, validateDhcpSpec } from '../network/dhcp/index.js';
+import type { NetworkDriver, NetworkSegment, NicBinding, SegmentFacts } from '../network/driver.js';
+import type { OverlayRequest, StorageDriver } from '../storage/driver.js';
+import type { ImageInfo, ImportedImage, OverlayResult } from '../storage/images.js';
+import type { AgentContext } from './context.js';
+import { createServices, RecordStore, serviceFactories } from './index.js';
+
+class FakeCompute implements ComputeDriver {
+  domains = new Map<string, DomainSpec>();
+  deleted: string[] = [];
+  async ensureDomain(spec: DomainSpec) {
+    if (spec.name === 'explode')
+      throw new HostFailure('libvirt refused the domain', { code: 'libvirt_error' });
+    this.domains.set(spec.serverId, spec);
+    return { action: 'created' as const, state: 'running' as const };
+  }
+  async deleteDomain(id: string) {
+    this.deleted.push(id);
+    return this.domains.delete(id);
+  }
+  async domainState(id: string): Promise<DomainState> {
+    return this.domains.has(id) ? 'running' : 'absent';
+  }
+  async inspectDomain(ref: string): Promise<DomainFacts> {
+    const d = this.domains.get(ref);
+    if (!d) throw new NotFound(`no domain ${ref}`, { code: 'domain_not_found' });
+    return {
+      uuid: d.serverId,
+      name: d.name,
+      title: d.name,
+      vcpus: d.vcpus,
+      memoryMiB: d.memoryMiB,
+      machine: d.machine,
+      firmware: d.firmware,
+      disks: [],
+      nics: d.nics.map((n) => ({ mac: n.mac, bridge: n.bridge, tap: n.tap, model: n.model ?? 'virtio' })),
+      stratusId: d.serverId,
+    };
+  }
+  async attachDevice(_id: string, _d: DomainDevice) {}
+  async detachDevice(_id: string, _d: DomainDevice) {}
+  async close() {}
+}
+
+class FakeStorage implements StorageDriver {
+  disks = new Set<string>();
+  async importImage(_id: string, _source: string): Promise<ImportedImage> {
+    return { format: 'qcow2', virtualSize: 1 << 20, sizeBytes: 1 << 16, checksum: 'ab'.repeat(32) };
+  }
+  async deleteImage() {}
+  async createOverlay(req: OverlayRequest): Promise<OverlayResult> {
+    this.disks.add(req.path);
+    return { created: true, virtualSize: 1 << 20 };
+  }
+  async inspect(): Promise<ImageInfo> {
+    throw new Error('not used');
+  }
+  imageIdOf() {
+    return null;
+  }
+  async delete(path: string) {
+    return this.disks.delete(path);
+  }
+}
+
+class FakeNetwork implements NetworkDriver {
+  readonly kind = 'fake';
+  segments = new Set<string>();
+  segmentName(seg: NetworkSegment) {
+    return seg.name ?? `br-${seg.networkId.slice(0, 8)}`;
+  }
+  async ensureSegment(seg: NetworkSegment) {
+    this.segments.add(seg.networkId);
+  }
+  async deleteSegment(seg: NetworkSegment) {
+    this.segments.delete(seg.networkId);
+  }
+  async inspectSegment(seg: NetworkSegment): Promise<SegmentFacts> {
+    return { name: this.segmentName(seg), exists: this.segments.has(seg.networkId) };
+  }
+  async inspectExternal() {
+    return null;
+  }
+  bindNic(seg: NetworkSegment): NicBinding {
+    return { bridge: this.segmentName(seg), virtualport: 'openvswitch' };
+  }
+  async plugNic() {
+    return false;
+  }
+  dhcpUplink(seg: NetworkSegment) {
+    return {
+      description: `fake segment of ${seg.networkId}`,
+      ready: async () => this.segments.has(seg.networkId),
+      isPlugged: () => true,
+      plug: async () => {},
+    };
+  }
+}
+
+class FakeDhcp implements DhcpDriver {
+  specs = new Map<string, DhcpSpec>();
+  async ensure(spec: DhcpSpec) {
+    validateDhcpSpec(spec);
+    this.specs.set(spec.networkId, spec);
+  }
+  async delete(networkId: string) {
+    this.specs.delete(networkId);
+  }
+  async status(): Promise<DhcpStatus> {
+    return { namespace: true, dnsmasqPid: 1 };
+  }
+}
+
+let dir: string;
+let ctx: AgentContext;
+let compute: FakeCompute;
+let storage: FakeStorage;
+let dhcp: FakeDhcp;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'stratus-services-test-'));
+  // The config drive is built for real, below a directory QEMU's user must traverse.
+  await chmod(dir, 0o755);
+  compute = new FakeCompute();
+  storage = new FakeStorage();
+  dhcp = new FakeDhcp();
+  ctx = {
+    stateDir: dir,
+    host: 'local',
+    store: new RecordStore(join(dir, 'records')),
+    locks: new KeyedMutex(),
+    compute,
+    storage,
+    network: new FakeNetwork(),
+    dhcp,
+    virtType: 'qemu',
+  };
+});
+
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+test('every registered resource type has an agent service of that type', () => {
+  const { services } = createServices(ctx);
+  for (const type of resourceTypes) {
+    assert.equal(typeof serviceFactories[type], 'function', `no agent service for ${type}`);
+    assert.equal(services[type].type, type);
+  }
+  assert.deepEqual(Object.keys(serviceFactories).sort(), [...resourceTypes].sort());
+  assert.ok(Object.keys(schemas).length > 0);
+});
+
+/** A network with one /29 subnet: gateway .1, DHCP port .2, servers .3 to .6. */
+async function smallNetwork() {
+  const { services, ports } = createServices(ctx);
+  const net = randomUUID();
+  const sub = randomUUID();
+  const img = randomUUID();
+  await services.image.ensure(img, { source: '/images/guest.qcow2' });
+  await services.network.ensure(net, { mtu: 1500 });
+  const s = await services.subnet.ensure(sub, { network: net, cidr: '10.9.0.0/29', dnsNameservers: [] });
+  assert.equal(s.status.dhcpIp, '10.9.0.2');
+  const server = (name: string, hostname?: string) => ({
+    name,
+    ...(hostname ? { hostname } : {}),
+    image: img,
+    vcpus: 1,
+    memoryMb: 256,
+    firmware: 'bios',
+    machine: 'pc',
+    networks: [{ network: net }],
+    publicKeys: {},
+  });
+  return { services, ports, net, sub, img, server };
+}
+
+test('a server the DHCP server refuses is rolled back and does not block the next one', async () => {
+  const { services, ports, net, server } = await smallNetwork();
+  const bad = randomUUID();
+  await assert.rejects(
+    services.server.ensure(bad, server('bad', '12h')),
+    /not a valid single-label host name/,
+  );
+  assert.deepEqual(await ports.ofDevice(bad), [], 'the failed server holds no port');
+  assert.equal(await services.server.get(bad), null, 'the failed server left no record');
+  assert.deepEqual(dhcp.specs.get(net)?.hosts ?? [], [], 'its lease is not served');
+
+  const good = randomUUID();
+  const rec = await services.server.ensure(good, server('good'));
+  assert.equal(rec.status.accessIpV4, '10.9.0.3', 'the address the bad server had is free again');
+  assert.equal(rec.host, 'local');
+  assert.deepEqual(
+    dhcp.specs.get(net)?.hosts.map((h) => [h.ip, h.hostname]),
+    [['10.9.0.3', 'good']],
+  );
+  const domain = compute.domains.get(good)!;
+  assert.deepEqual(
+    domain.nics.map((n) => [n.mac, n.virtualport]),
+    [[(await ports.ofDevice(good))[0]!.status.mac, 'openvswitch']],
+    'the NIC is bound as the network driver says',
+  );
+  await services.server.delete(good);
+  assert.deepEqual(await ports.ofDevice(good), []);
+});
+
+test('a server whose domain cannot be defined gives back its ports, disk and record', async () => {
+  const { services, ports, server } = await smallNetwork();
+  const boom = randomUUID();
+  await assert.rejects(services.server.ensure(boom, server('explode')), (e: unknown) =>
+    HostFailure.isInstance(e),
+  );
+  assert.deepEqual(await ports.ofDevice(boom), []);
+  assert.equal(await services.server.get(boom), null);
+  assert.ok(compute.deleted.includes(boom), 'the domain was removed');
+  assert.ok(
+    [...storage.disks].some((d) => d.includes(boom)),
+    'the overlay had been made',
+  );
+  assert.equal(
+    existsSync(join(dir, 'instances', boom)),
+    false,
+    'its disk, config drive and directory are gone',
+  );
+  const next = randomUUID();
+  assert.equal((await services.server.ensure(next, server('next'))).status.accessIpV4, '10.9.0.3');
+  await services.server.delete(next);
+});
+
+test('ports: a full subnet says so, a retry keeps its address and MAC, MACs are unique per network', async () => {
+  const { services, ports, sub, server } = await smallNetwork();
+  const ids = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+  for (const id of ids) await services.server.ensure(id, server(`s-${id.slice(0, 4)}`));
+  const before = (await ports.ofDevice(ids[0]!))[0]!;
+  await services.server.ensure(ids[0]!, server(`s-${ids[0]!.slice(0, 4)}`));
+  assert.deepEqual((await ports.ofDevice(ids[0]!))[0]!.status, before.status, 'a retry re-finds its port');
+  const macs = (await ports.onSubnet(sub)).map((p) => p.status.mac);
+  assert.equal(new Set(macs).size, macs.length);
+  const extra = randomUUID();
+  await assert.rejects(services.server.ensure(extra, server('extra')), (e: unknown) => {
+    assert.ok(PoolExhausted.isInstance(e), String(e));
+    assert.deepEqual((e as AgentError).field, ['networks', 0]);
+    return true;
+  });
+  assert.deepEqual(await ports.ofDevice(extra), []);
+  await assert.rejects(services.subnet.delete(sub), (e: unknown) => InUse.isInstance(e));
+  for (const id of ids) await services.server.delete(id);
+  await services.subnet.delete(sub);
+  assert.deepEqual(await ports.onSubnet(sub), [], 'the DHCP port went with the subnet');
+});
+
+test('the base refuses a change to a requiresReplace attribute and names it', async () => {
+  const { services, net } = await smallNetwork();
+  await services.network.ensure(net, { mtu: 1500, name: 'renamed' });
+  await assert.rejects(services.network.ensure(net, { mtu: 1400 }), (e: unknown) => {
+    assert.ok(RequiresReplace.isInstance(e));
+    assert.deepEqual((e as AgentError).field, ['mtu']);
+    return true;
+  });
+});

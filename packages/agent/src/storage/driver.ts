@@ -1,0 +1,36 @@
+/**
+ * The storage driver seam: the image cache and per-server disks. qemu-img implements it (qemu-img.ts).
+ * Failures are the agent's domain errors with the codes of {@link StorageErrorCode}.
+ */
+import type { StorageErrorCode } from './errors.js';
+import type { ImageInfo, ImportedImage, OverlayResult } from './images.js';
+
+export type { StorageErrorCode };
+
+/** A request for a server's root disk: a thin overlay on a cached image. */
+export interface OverlayRequest {
+  /** The cached image the overlay backs onto. */
+  imageId: string;
+  /** Its format, as recorded at import (never probed again). */
+  format: string;
+  /** Absolute path of the overlay to create. */
+  path: string;
+  /** Size to grow the disk to, in bytes (default: the image's virtual size; smaller is refused). */
+  virtualSize?: number;
+}
+
+/** A storage driver. */
+export interface StorageDriver {
+  /** Copies the file at `source` into the image cache as image `imageId` and describes the copy. */
+  importImage(imageId: string, source: string): Promise<ImportedImage>;
+  /** Removes a cached image; succeeds when it is already gone. */
+  deleteImage(imageId: string): Promise<void>;
+  /** Creates a server disk backed by a cached image (idempotent: a matching overlay is kept). */
+  createOverlay(req: OverlayRequest): Promise<OverlayResult>;
+  /** What qemu-img says about the image file at `path` (any file, e.g. an adopted domain's disk). */
+  inspect(path: string): Promise<ImageInfo>;
+  /** The cached image whose file is `path`, if `path` is one. */
+  imageIdOf(path: string): string | null;
+  /** Removes a disk file; returns whether there was one. */
+  delete(path: string): Promise<boolean>;
+}

@@ -1,0 +1,260 @@
+/**
+ * The limits a real agent enforces are exactly the schemas': for every registered type, every numeric
+ * minimum/maximum and every string or array length bound is derived from the schema, and the agent is sent
+ * the boundary value and one past it. One past is a 400 `invalid_request` naming the attribute; the
+ * boundary is not refused as invalid (the request fails later for another reason, e.g. a missing image, so
+ * no VM is made; a network at its boundary is made and deleted again).
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { type AttributePath, formatPath, resourceTypes, schemas } from '@stratus/model';
+import { AgentApiError, AgentClient } from '@stratus/sdk/client';
+import { type AgentEnv, agentEnv, hostObjectsFor } from './helpers.js';
+
+type Node = {
+  description?: string;
+  type?: string;
+  minimum?: number;
+  maximum?: number;
+  minLength?: number;
+  maxLength?: number;
+  minItems?: number;
+  maxItems?: number;
+  minProperties?: number;
+  pattern?: string;
+  formatName?: string;
+  ref?: string;
+  localPath?: boolean;
+  items?: Node;
+  properties?: Record<string, Node>;
+  patternProperties?: Record<string, Node>;
+  required?: string[];
+  anyOf?: Node[];
+  const?: unknown;
+  default?: unknown;
+};
+
+/** One bound of one attribute: the value at the boundary and the value one past it. */
+interface Bound {
+  path: AttributePath;
+  what: string;
+  boundary: unknown;
+  past: unknown;
+}
+
+/** A valid value of `node` (references point at resources that do not exist). */
+function sample(node: Node): unknown {
+  if (node.const !== undefined) return node.const;
+  if (node.anyOf) return sample(node.anyOf[0]!);
+  if (node.default !== undefined) return structuredClone(node.default);
+  switch (node.type) {
+    case 'integer':
+    case 'number':
+      return node.minimum ?? 1;
+    case 'boolean':
+      return false;
+    case 'array':
+      return Array.from({ length: node.minItems ?? 0 }, () => sample(node.items!));
+    case 'object': {
+      if (node.patternProperties) return {};
+      const out: Record<string, unknown> = {};
+      const props = Object.entries(node.properties ?? {});
+      for (const [k, v] of props) if (node.required?.includes(k)) out[k] = sample(v);
+      for (const [k, v] of props)
+        if (Object.keys(out).length < (node.minProperties ?? 0) && !(k in out)) out[k] = sample(v);
+      return out;
+    }
+    case 'string':
+      if (node.ref) return randomUUID();
+      if (node.localPath) return '/nonexistent/stratus-limits-test/disk.qcow2';
+      if (node.formatName?.includes('CIDR')) return '10.77.0.0/24';
+      if (node.formatName?.includes('IPv4')) return '10.77.0.10';
+      if (node.formatName?.includes('hostname')) return 'limits';
+      return 'a'.repeat(Math.max(node.minLength ?? 1, 1));
+    default:
+      throw new Error(`no sample for schema ${JSON.stringify(node)}`);
+  }
+}
+
+/** A string of length `n` for `node`; fails loudly when the node's pattern would refuse it. */
+function stringOf(node: Node, n: number, path: AttributePath): string {
+  const s = 'a'.repeat(n);
+  if (node.pattern && n > 0 && !new RegExp(node.pattern).test(s))
+    throw new Error(`${formatPath(path)}: cannot derive a length-bound value that matches its pattern`);
+  return s;
+}
+
+/** Every numeric and length bound below `node`, at its attribute path. */
+function bounds(node: Node, path: AttributePath): Bound[] {
+  const out: Bound[] = [];
+  const at = formatPath(path);
+  if (node.type === 'integer' || node.type === 'number') {
+    const step = node.type === 'integer' ? 1 : 0.5;
+    if (node.minimum !== undefined)
+      out.push({
+        path,
+        what: `${at} minimum ${node.minimum}`,
+        boundary: node.minimum,
+        past: node.minimum - step,
+      });
+    if (node.maximum !== undefined)
+      out.push({
+        path,
+        what: `${at} maximum ${node.maximum}`,
+        boundary: node.maximum,
+        past: node.maximum + step,
+      });
+  }
+  if (node.type === 'string') {
+    if (node.minLength !== undefined && node.minLength > 0)
+      out.push({
+        path,
+        what: `${at} minLength ${node.minLength}`,
+        boundary: stringOf(node, node.minLength, path),
+        past: stringOf(node, node.minLength - 1, path),
+      });
+    if (node.maxLength !== undefined)
+      out.push({
+        path,
+        what: `${at} maxLength ${node.maxLength}`,
+        boundary: stringOf(node, node.maxLength, path),
+        past: stringOf(node, node.maxLength + 1, path),
+      });
+  }
+  if (node.type === 'array') {
+    const items = (n: number) => Array.from({ length: n }, () => sample(node.items!));
+    if (node.minItems !== undefined && node.minItems > 0)
+      out.push({
+        path,
+        what: `${at} minItems ${node.minItems}`,
+        boundary: items(node.minItems),
+        past: items(node.minItems - 1),
+      });
+    if (node.maxItems !== undefined)
+      out.push({
+        path,
+        what: `${at} maxItems ${node.maxItems}`,
+        boundary: items(node.maxItems),
+        past: items(node.maxItems + 1),
+      });
+    if (node.items) out.push(...bounds(node.items, [...path, 0]));
+  }
+  if (node.type === 'object') {
+    for (const [k, v] of Object.entries(node.properties ?? {})) out.push(...bounds(v, [...path, k]));
+    for (const v of Object.values(node.patternProperties ?? {})) out.push(...bounds(v, [...path, 'k']));
+  }
+  for (const alt of node.anyOf ?? []) out.push(...bounds(alt, path));
+  return out;
+}
+
+/** `body` with `value` at `path`, creating the objects and list items on the way from samples. */
+function withValue(
+  type: keyof typeof schemas,
+  body: Record<string, unknown>,
+  path: AttributePath,
+  value: unknown,
+) {
+  const copy = structuredClone(body);
+  let node = schemas[type].inputs as Node;
+  let cur: Record<string | number, unknown> = copy;
+  for (const [i, key] of path.entries()) {
+    node = (
+      typeof key === 'number'
+        ? node.items
+        : (node.properties?.[key] ?? Object.values(node.patternProperties ?? {})[0])
+    )!;
+    if (i === path.length - 1) cur[key] = value;
+    else {
+      if (cur[key] === undefined || (Array.isArray(cur[key]) && (cur[key] as unknown[]).length === 0))
+        cur[key] = typeof path[i + 1] === 'number' ? [sample(node.items!)] : sample(node);
+      cur = cur[key] as Record<string | number, unknown>;
+    }
+  }
+  return copy;
+}
+
+let t: AgentEnv;
+let client: AgentClient;
+const made: { collection: string; id: string }[] = [];
+
+before(async () => {
+  t = agentEnv('limits');
+  await t.startAgent();
+  client = new AgentClient({ socket: t.env.STRATUS_AGENT_SOCKET!, tokenFile: join(t.stateDir, 'token') });
+});
+
+after(async () => {
+  for (const m of made) await client?.delete(`/v1/${m.collection}/${m.id}`).catch(() => undefined);
+  await client?.close();
+  await t.cleanup([]);
+});
+
+/** The agent's answer to a PUT: `ok` or the error's status, code and field. */
+async function put(collection: string, id: string, body: unknown) {
+  try {
+    await client.put(`/v1/${collection}/${id}`, body);
+    made.push({ collection, id });
+    return { ok: true as const };
+  } catch (e) {
+    if (!AgentApiError.isInstance(e)) throw e;
+    return { ok: false as const, status: e.status, code: e.code, field: e.field, message: e.message };
+  }
+}
+
+test('every schema bound is derived, and one past it is refused with the attribute named', async (ctx) => {
+  let checked = 0;
+  for (const type of resourceTypes) {
+    const s = schemas[type];
+    const base = sample(s.inputs as Node) as Record<string, unknown>;
+    for (const b of bounds(s.inputs as Node, [])) {
+      const past = await put(s.collection, randomUUID(), withValue(type, base, b.path, b.past));
+      assert.ok(!past.ok, `${type} ${b.what}: ${JSON.stringify(b.past).slice(0, 40)} was accepted`);
+      assert.equal(past.status, 400, `${type} ${b.what}: ${past.message}`);
+      assert.equal(past.code, 'invalid_request', `${type} ${b.what}: ${past.message}`);
+      assert.equal(past.field, formatPath(b.path), `${type} ${b.what}: ${past.message}`);
+
+      const id = randomUUID();
+      const at = await put(s.collection, id, withValue(type, base, b.path, b.boundary));
+      if (!at.ok)
+        assert.notEqual(
+          at.code,
+          'invalid_request',
+          `${type} ${b.what}: the boundary was refused: ${at.message}`,
+        );
+      // Only a network (a bridge) may be made by these requests; nothing that boots.
+      if (at.ok) {
+        assert.equal(type, 'network', `${type} ${b.what}: a ${type} was created`);
+        await client.delete(`/v1/${s.collection}/${id}`);
+        assert.deepEqual(hostObjectsFor([id]), []);
+      }
+      checked++;
+      ctx.diagnostic(
+        `${type} ${b.what}: ${past.code} at ${past.field}; boundary: ${at.ok ? 'made' : at.code}`,
+      );
+    }
+  }
+  // The schemas do carry bounds (vCPUs, memory, MTU, names, NIC count, ...): an empty walk proves nothing.
+  assert.ok(checked >= 15, `only ${checked} bounds found`);
+  const servers = join(t.stateDir, 'records', 'servers');
+  assert.deepEqual(existsSync(servers) ? readdirSync(servers) : [], [], 'no server was recorded');
+});
+
+test('the server limits the issue names are the schema ones: 64 vCPUs, 64 MiB', async () => {
+  const base = sample(schemas.server.inputs as Node) as Record<string, unknown>;
+  for (const [field, value, refused] of [
+    ['vcpus', 64, false],
+    ['vcpus', 65, true],
+    ['vcpus', 255, true],
+    ['memoryMb', 64, false],
+    ['memoryMb', 63, true],
+    ['memoryMb', 16, true],
+  ] as const) {
+    const r = await put('servers', randomUUID(), { ...base, [field]: value });
+    assert.ok(!r.ok);
+    if (refused) assert.deepEqual([r.code, r.field], ['invalid_request', field]);
+    else assert.deepEqual([r.code, r.field], ['invalid_reference', 'image']);
+  }
+});
