@@ -72,7 +72,7 @@ const cases: [string, Partial<DomainSpec>][] = [
     'uefi/q35 under KVM, default nvram, no config drive',
     { firmware: 'uefi', machine: 'q35', virtType: 'kvm', configDrive: null },
   ],
-  ['uefi/pc, no NICs', { firmware: 'uefi', machine: 'pc', nics: [] }],
+  ['uefi/q35, no NICs', { firmware: 'uefi', machine: 'q35', nics: [] }],
   [
     'a NIC on an Open vSwitch bridge',
     {
