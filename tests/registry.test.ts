@@ -3,11 +3,12 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { attributes, registry, resourceTypes, schemas } from '@stratus/model';
+import { serviceFactories } from '../packages/agent/src/services/index.js';
 import { localPool } from '../packages/sdk/src/client/pool.js';
 import { resources } from '../packages/sdk/src/constructs/resources.js';
 import { agentProviders } from '../packages/sdk/src/protocol/index.js';
 
-test('every registered type has a provider and a construct class', () => {
+test('every registered type has a provider, a construct class and an agent service', () => {
   const providers = agentProviders(localPool());
   for (const t of resourceTypes) {
     assert.equal(providers[t]?.type, t, `${t} has no provider`);
@@ -15,6 +16,7 @@ test('every registered type has a provider and a construct class', () => {
       t.replace(/(^|_)([a-z])/g, (_m, _s, c: string) => c.toUpperCase())
     ];
     assert.equal(typeof cls, 'function', `${t} has no construct class`);
+    assert.equal(typeof serviceFactories[t], 'function', `${t} has no agent service`);
   }
 });
 
