@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { Defaulted, Hostname, Ipv4, Name, Ref } from '../formats.js';
+import { Defaulted, Hostname, Ipv4, Name, PublicKey, Ref, UserData, UserDataBase64 } from '../formats.js';
 import { defineResource } from '../resource.js';
 
 /** A virtual machine (Nova server): a libvirt domain on a qcow2 overlay with a config drive. */
@@ -68,11 +68,17 @@ export const server = defineResource({
         { minItems: 1, maxItems: 8, requiresReplace: true, description: 'NICs, in order.' },
       ),
       userData: Type.Optional(
-        Type.String({
-          maxLength: 65535,
+        UserData({
           requiresReplace: true,
           description:
-            'User data on the config drive; run by the guest at boot (cloud-init, or `#!` scripts).',
+            'User data on the config drive, as text (at most 65535 bytes in UTF-8); run by the guest at boot (cloud-init, or `#!` scripts).',
+        }),
+      ),
+      userDataBase64: Type.Optional(
+        UserDataBase64({
+          requiresReplace: true,
+          description:
+            'User data as base64, for binary user data (e.g. gzip); decoded onto the config drive. Conflicts with userData.',
         }),
       ),
       adminPass: Type.Optional(
@@ -85,11 +91,15 @@ export const server = defineResource({
         }),
       ),
       publicKeys: Defaulted(
-        Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]+$' }), Type.String({ minLength: 1 }), {
-          default: {},
-          requiresReplace: true,
-          description: 'SSH public keys by name, written to the config drive.',
-        }),
+        Type.Record(
+          Type.String({ pattern: '^[A-Za-z0-9._-]{1,255}$' }),
+          PublicKey({ description: 'An OpenSSH public key line.' }),
+          {
+            default: {},
+            requiresReplace: true,
+            description: 'SSH public keys by name, written to the config drive.',
+          },
+        ),
       ),
     },
     { additionalProperties: false },

@@ -26,14 +26,69 @@ export interface LoadResult {
 export function loadStackFile(path: string): LoadResult {
   const file = resolve(path);
   const diags = new Diagnostics();
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(file, 'utf8');
+    bytes = readFileSync(file);
   } catch (e) {
     diags.error(`cannot read stack file: ${(e as Error).message}`, undefined, { file, line: 1, column: 1 });
     return { diagnostics: diags };
   }
+  return loadStackBytes(bytes, file, diags);
+}
+
+/**
+ * Like {@link loadStackFile}, from the file's bytes. Text that is not valid UTF-8 is an error at the
+ * first bad byte, never silently replaced by U+FFFD (which would change user data or names unseen).
+ */
+export function loadStackBytes(bytes: Uint8Array, file: string, diags = new Diagnostics()): LoadResult {
+  const text = decodeUtf8(bytes, file, diags);
+  if (text === undefined) return { diagnostics: diags };
   return loadStackText(text, file, diags);
+}
+
+const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Decodes strict UTF-8, or reports where the first invalid byte is and returns undefined. */
+function decodeUtf8(bytes: Uint8Array, file: string, diags: Diagnostics): string | undefined {
+  try {
+    return fatalUtf8.decode(bytes);
+  } catch {
+    // Find the first bad byte by decoding ever longer valid prefixes (binary search on a valid prefix).
+    let lo = 0;
+    let hi = bytes.length;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      let ok = true;
+      try {
+        fatalUtf8.decode(bytes.subarray(0, mid), { stream: true });
+      } catch {
+        ok = false;
+      }
+      // Reset the decoder's streaming state.
+      fatalUtf8.decode();
+      if (ok) lo = mid;
+      else hi = mid - 1;
+    }
+    // `lo` may end inside a character whose continuation is the bad byte: point at its first byte.
+    const complete = (k: number): boolean => {
+      try {
+        fatalUtf8.decode(bytes.subarray(0, k));
+        return true;
+      } catch {
+        return false;
+      }
+    };
+    while (lo > 0 && !complete(lo)) lo--;
+    const before = fatalUtf8.decode(bytes.subarray(0, lo));
+    const lines = before.split('\n');
+    const byte = bytes[lo] ?? 0;
+    diags.error(
+      `the file is not valid UTF-8: invalid byte sequence starting with 0x${byte.toString(16).padStart(2, '0')} at byte offset ${lo} (put binary user data in userDataBase64)`,
+      undefined,
+      { file, line: lines.length, column: [...lines[lines.length - 1]!].length + 1 },
+    );
+    return undefined;
+  }
 }
 
 type ParsedYaml = ReturnType<typeof parseDocument>;

@@ -1,0 +1,245 @@
+/**
+ * Issue 7's findings on the schema side, each with the input users tried and its right outcome: an
+ * error at file:line:column naming the field, before anything reaches a host. Run in-process, exactly as
+ * `stratus validate` loads and checks a stack.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { parseDuration } from '../engine/normalize.js';
+import { STACK_FILE, validateStack } from './validate.test-support.js';
+
+const BASE = `resources:
+  img:
+    type: image
+    properties:
+      source: /images/guest.qcow2
+  net:
+    type: network
+  sub:
+    type: subnet
+    properties:
+      network: \${net}
+      cidr: 10.62.1.0/24
+  web:
+    type: server
+    properties:
+      image: \${img}
+      networks:
+        - subnet: \${sub}
+`;
+
+/** BASE with extra lines after the server's `properties:` line (indented for it). */
+const server = (extra: string) => BASE.replace('      image: ${img}\n', `      image: \${img}\n${extra}`);
+
+/** Asserts exactly one error, at `where` (line:column), on `field`, matching `message`. */
+function expectError(text: string | Uint8Array, where: string, field: string | undefined, message: RegExp) {
+  const lines = validateStack(text);
+  const prefix = `${STACK_FILE}:${where}: error: ${field ? `${field}: ` : ''}`;
+  const line = lines.find((l) => l.startsWith(prefix));
+  assert.ok(line, `expected an error starting with ${prefix}\ngot:\n${lines.join('\n')}`);
+  assert.match(line, message);
+}
+
+describe('finding 1: values a host tool refuses are refused at validate', () => {
+  test('the valid base stack validates', () => {
+    assert.deepEqual(validateStack(BASE), []);
+  });
+
+  for (const name of ['12h', '600', '45m', '7d', 'infinite', 'IGNORE'])
+    test(`a server named ${name} (its derived host name) is refused at its name`, () => {
+      expectError(
+        server(`      name: "${name}"\n`),
+        '17:7',
+        'resources.web.properties.name',
+        /host name .*dnsmasq reads it as a lease time or a keyword.*set `hostname`/,
+      );
+    });
+
+  test('hostname "600" and "12h" are refused at the hostname', () => {
+    for (const h of ['600', '12h'])
+      expectError(
+        server(`      hostname: "${h}"\n`),
+        '17:7',
+        'resources.web.properties.hostname',
+        new RegExp(`"${h}" cannot be a host name: dnsmasq reads it as a lease time`),
+      );
+  });
+
+  test('a server named 12h with a valid hostname is fine; a name that derives to nothing is fine', () => {
+    assert.deepEqual(validateStack(server('      name: "12h"\n      hostname: web-12h\n')), []);
+    assert.deepEqual(validateStack(server('      name: "---"\n')), []);
+  });
+
+  test('a resource named _600 (the default server name) derives host name 600: refused', () => {
+    const text = BASE.replace('  web:\n', '  _600:\n');
+    const lines = validateStack(text);
+    assert.ok(
+      lines.some((l) => l.includes('resources._600.properties.name: gives the guest host name "600"')),
+      lines.join('\n'),
+    );
+  });
+
+  test('display names with line breaks or control characters (libvirt <title>) are refused', () => {
+    expectError(
+      BASE.replace('    type: network\n', '    type: network\n    properties:\n      name: "a\\nb"\n'),
+      '9:7',
+      'resources.net.properties.name',
+      /control characters or line breaks/,
+    );
+  });
+
+  test('a public key with a line break (a second authorized key) is refused', () => {
+    expectError(
+      server('      publicKeys:\n        me: "ssh-ed25519 AAAA me\\nssh-rsa BBBB evil"\n'),
+      '18:9',
+      'resources.web.properties.publicKeys.me',
+      /one line without control characters/,
+    );
+  });
+
+  test('an unpaired surrogate (no UTF-8 form) in user data is refused', () => {
+    expectError(
+      server('      userData: "#!/bin/sh\\n\\ud800"\n'),
+      '17:7',
+      'resources.web.properties.userData',
+      /unpaired UTF-16 surrogate/,
+    );
+  });
+});
+
+describe('finding 2: a subnet or pool without room for the DHCP port and one server', () => {
+  test('/30: the gateway takes .1, DHCP .2, nothing is left', () => {
+    expectError(
+      BASE.replace('10.62.1.0/24', '10.62.1.0/30'),
+      '12:7',
+      'resources.sub.properties.cidr',
+      /10\.62\.1\.0\/30 has 2 host addresses: the gateway takes 10\.62\.1\.1 and the DHCP port 10\.62\.1\.2, leaving none for a server; use a \/29/,
+    );
+  });
+
+  for (const p of ['31', '32'])
+    test(`/${p} is refused saying why`, () => {
+      expectError(
+        BASE.replace('10.62.1.0/24', `10.62.1.0/${p}`),
+        '12:7',
+        'resources.sub.properties.cidr',
+        /no host address.* for the gateway, the DHCP port and a server; the smallest usable subnet is a \/29/,
+      );
+    });
+
+  test('/29 is fine', () => {
+    assert.deepEqual(validateStack(BASE.replace('10.62.1.0/24', '10.62.1.0/29')), []);
+  });
+
+  test('a pool of one address is refused; two are fine', () => {
+    const pool = (end: string) =>
+      BASE.replace(
+        '      cidr: 10.62.1.0/24\n',
+        `      cidr: 10.62.1.0/24\n      allocationPools:\n        - start: 10.62.1.10\n          end: ${end}\n`,
+      );
+    expectError(
+      pool('10.62.1.10'),
+      '13:7',
+      'resources.sub.properties.allocationPools',
+      /the pools hold 1 address; they need at least 2: one for the DHCP port and one for a server/,
+    );
+    assert.deepEqual(validateStack(pool('10.62.1.11')), []);
+  });
+});
+
+describe('finding 6: durations in Terraform form, bounded at validate', () => {
+  test('compound forms parse', () => {
+    assert.equal(parseDuration('1h30m'), 90 * 60_000);
+    assert.equal(parseDuration('90s'), 90_000);
+    assert.equal(parseDuration('2h45m10s'), (2 * 3600 + 45 * 60 + 10) * 1000);
+    assert.equal(parseDuration('500ms'), 500);
+    assert.equal(parseDuration('1m500ms'), 60_500);
+    for (const bad of ['', '1', 'h', '30m1h', '1h1h', '-1s', '1 h', '1.h', 'soon', '1e3s'])
+      assert.equal(parseDuration(bad), undefined, bad);
+  });
+
+  const timeouts = (t: string) =>
+    BASE.replace('    type: network\n', `    type: network\n    timeouts: {create: ${t}}\n`);
+
+  test('1h30m is accepted in a stack', () => {
+    assert.deepEqual(validateStack(timeouts('1h30m')), []);
+  });
+
+  test('600h (beyond a Node timer) is refused at validate with a clear message', () => {
+    expectError(
+      timeouts('600h'),
+      '8:16',
+      'resources.net.timeouts.create',
+      /600h is longer than the limit of 24h for one operation/,
+    );
+  });
+
+  test('every accepted duration fits a Node timer', () => {
+    assert.equal(validateStack(timeouts('24h')).length, 0);
+    assert.ok(parseDuration('24h')! <= 2 ** 31 - 1);
+    assert.match(validateStack(timeouts('24h0m0s1ms')).join('\n'), /longer than the limit of 24h/);
+  });
+});
+
+describe('finding 16: no input crashes validate; limits are schema errors', () => {
+  const pools = (v: string) =>
+    BASE.replace('      cidr: 10.62.1.0/24\n', `      cidr: 10.62.1.0/24\n      allocationPools: ${v}\n`);
+
+  test('allocationPools: [{start: 1, end: 2}] is a diagnostic, not a TypeError', () => {
+    const lines = validateStack(pools('[{start: 1, end: 2}]'));
+    assert.ok(lines.length > 0);
+    assert.ok(
+      lines.every((l) => l.startsWith(`${STACK_FILE}:13:`)),
+      lines.join('\n'),
+    );
+    assert.match(lines.join('\n'), /allocationPools\[0\]\.start: must be string/);
+  });
+
+  test('allocationPools: [5] is a diagnostic, not a TypeError', () => {
+    expectError(pools('[5]'), '13:25', 'resources.sub.properties.allocationPools[0]', /must be object/);
+  });
+
+  test('a 1 MiB public key is refused (OpenSSH keys are < 16 KiB)', () => {
+    const key = `ssh-rsa ${'A'.repeat(1024 * 1024)} big`;
+    expectError(
+      server(`      publicKeys:\n        big: "${key}"\n`),
+      '18:9',
+      'resources.web.properties.publicKeys.big',
+      /an SSH public key is at most 16384 bytes/,
+    );
+  });
+
+  test('invalid UTF-8 in userData is an error at its byte, not silently replaced', () => {
+    const text = server('      userData: "#!/bin/sh\\necho X"\n');
+    const bytes = Buffer.from(text);
+    const at = bytes.indexOf('X');
+    bytes[at] = 0xff;
+    expectError(bytes, '17:34', undefined, /not valid UTF-8: invalid byte sequence starting with 0xff/);
+  });
+
+  test('binary user data goes in userDataBase64, which conflicts with userData', () => {
+    const b64 = Buffer.from([0x1f, 0x8b, 0x08, 0x00, 0xff]).toString('base64');
+    assert.deepEqual(validateStack(server(`      userDataBase64: ${b64}\n`)), []);
+    expectError(
+      server('      userDataBase64: "not base64!"\n'),
+      '17:7',
+      'resources.web.properties.userDataBase64',
+      /must be padded base64/,
+    );
+    expectError(
+      server(`      userData: "#!/bin/sh"\n      userDataBase64: ${b64}\n`),
+      '18:7',
+      'resources.web.properties.userDataBase64',
+      /conflicts with userData/,
+    );
+  });
+
+  test('user data above 65535 bytes in UTF-8 is refused (a character count would let 4x through)', () => {
+    expectError(
+      server(`      userData: "${'é'.repeat(40_000)}"\n`),
+      '17:7',
+      'resources.web.properties.userData',
+      /is 80000 bytes in UTF-8; user data is at most 65535 bytes/,
+    );
+  });
+});
