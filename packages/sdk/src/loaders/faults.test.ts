@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseDuration } from '../engine/normalize.js';
-import { STACK_FILE, validateStack } from './validate.test-support.js';
+import { aliasBomb, STACK_FILE, validateStack } from './validate.test-support.js';
 
 const BASE = `resources:
   img:
@@ -240,6 +240,35 @@ describe('finding 16: no input crashes validate; limits are schema errors', () =
       '17:7',
       'resources.web.properties.userData',
       /is 80000 bytes in UTF-8; user data is at most 65535 bytes/,
+    );
+  });
+});
+
+describe('YAML aliases: expanded against the document, bombs and cycles are located errors', () => {
+  test('an alias in properties is its anchored value (it was the alias object itself)', () => {
+    const text =
+      'resources:\n  m: {type: network, properties: {name: &nm hello}}\n  o: {type: network, properties: {name: *nm, mtu: 9001}}\n';
+    // mtu is the only error: the aliased name is the string "hello".
+    assert.deepEqual(validateStack(text), [
+      `${STACK_FILE}:3:46: error: resources.o.properties.mtu: must be <= 9000`,
+    ]);
+  });
+
+  test('a billion-laughs bomb in properties is an error at the properties, in well under a second', () => {
+    expectError(
+      aliasBomb('resources:\n  n: {type: network, properties: {name: *i}}\n'),
+      '3:34',
+      'resources.n.properties',
+      /Excessive alias count/,
+    );
+  });
+
+  test('a recursive alias is an error, not a stack overflow', () => {
+    expectError(
+      'resources: &r\n  n: {type: network, properties: *r}\n',
+      '2:3',
+      'resources.n.properties',
+      /refers to a node that contains it/,
     );
   });
 });

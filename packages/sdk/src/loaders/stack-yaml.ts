@@ -1,7 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { formatPath, isResourceType, resourceTypes } from '@stratus/model';
-import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, type YAMLMap } from 'yaml';
+import {
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+  type YAMLMap,
+} from 'yaml';
 import { Diagnostics, type SourceRange } from '../diagnostics/index.js';
 import type { Locator, OutputConfig, ResourceConfig, StackConfig } from '../engine/config.js';
 import { fromRawJson } from '../engine/expr.js';
@@ -60,12 +70,11 @@ function decodeUtf8(bytes: Uint8Array, file: string, diags: Diagnostics): string
       const mid = (lo + hi + 1) >> 1;
       let ok = true;
       try {
-        fatalUtf8.decode(bytes.subarray(0, mid), { stream: true });
+        // A fresh decoder per probe: streaming state (an incomplete last character) must not carry over.
+        new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, mid), { stream: true });
       } catch {
         ok = false;
       }
-      // Reset the decoder's streaming state.
-      fatalUtf8.decode();
       if (ok) lo = mid;
       else hi = mid - 1;
     }
@@ -92,6 +101,19 @@ function decodeUtf8(bytes: Uint8Array, file: string, diags: Diagnostics): string
 }
 
 type ParsedYaml = ReturnType<typeof parseDocument>;
+
+/** Whether a plain value has no cycle (a recursive alias `&r {a: *r}` expands to one). */
+function isAcyclic(v: unknown, onPath = new Set<object>()): boolean {
+  if (v === null || typeof v !== 'object') return true;
+  if (onPath.has(v)) return false;
+  onPath.add(v);
+  const ok = Object.values(v).every((x) => isAcyclic(x, onPath));
+  onPath.delete(v);
+  return ok;
+}
+
+/** Marks a value that could not be expanded (already reported). */
+const BAD = Symbol('bad');
 
 /** Whether some mapping below `node` repeats a key, as yaml's `uniqueKeys` check compares keys. */
 function hasDuplicateKeys(node: unknown): boolean {
@@ -169,7 +191,35 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
   }
   if (diags.hasErrors) return { diagnostics: diags };
 
-  const root = doc.contents;
+  /** `n` with an alias resolved to the node it names (`m: *n`), so aliases work wherever nodes do. */
+  const deref = (n: unknown): unknown => {
+    let cur = n;
+    // An alias may name another alias; a bounded walk also ends a cycle.
+    for (let i = 0; i < 100 && isAlias(cur); i++) cur = cur.resolve(doc);
+    return isAlias(cur) ? undefined : cur;
+  };
+  /**
+   * The plain value of a node with its aliases expanded against this document (a node's `toJSON()`
+   * without the document leaves each alias as an object). An alias bomb (more than 1,000 alias
+   * expansions, yaml's resource-exhaustion check) is an error at the node: {@link BAD} is returned.
+   */
+  const js = (n: unknown, field: string): unknown => {
+    if (n === null || n === undefined) return n;
+    try {
+      const v: unknown = (n as Node).toJS(doc, { maxAliasCount: 1000 });
+      if (!isAcyclic(v)) throw new Error('an alias refers to a node that contains it');
+      return v;
+    } catch (e) {
+      diags.error(
+        `cannot be expanded: ${(e as Error).message.split('\n')[0]} (an alias bomb?)`,
+        field,
+        at((n as Node).range?.[0]),
+      );
+      return BAD;
+    }
+  };
+
+  const root = deref(doc.contents);
   if (!isMap(root)) {
     diags.error('a stack file must be a mapping with a `resources` key', undefined, at(0));
     return { diagnostics: diags };
@@ -185,11 +235,11 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
         if (!pair) break;
         // Point at the key: that is where the field is written, also when its value spans lines.
         best = pair.key as Node;
-        node = pair.value;
+        node = deref(pair.value);
         if (!node) break;
       } else if (isSeq(node) && typeof seg === 'number' && node.items[seg]) {
-        node = node.items[seg];
-        best = node as Node;
+        best = node.items[seg] as Node;
+        node = deref(node.items[seg]);
       } else break;
     }
     return best?.range ? at(best.range[0]) : undefined;
@@ -211,7 +261,7 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
   };
 
   checkKeys(root, TOP_KEYS, '');
-  const stackName = root.get('name');
+  const stackName = js(root.get('name', true), 'name');
   const dir = dirname(file);
   const config: StackConfig = {
     name: typeof stackName === 'string' ? stackName : basename(dir),
@@ -222,7 +272,7 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
     outputs: new Map(),
   };
 
-  const resources = root.get('resources', true);
+  const resources = deref(root.get('resources', true));
   if (!isMap(resources)) {
     diags.error(
       '`resources` must be a mapping of resource names to resources',
@@ -233,7 +283,7 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
     for (const pair of resources.items) {
       const name = isScalar(pair.key) ? String(pair.key.value) : '';
       const field = `resources.${name}`;
-      const node = pair.value;
+      const node = deref(pair.value);
       // Turned into a line and column only when reported.
       const keyOffset = (pair.key as Node | null)?.range?.[0];
       if (!NAME_RE.test(name)) {
@@ -249,7 +299,8 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
         continue;
       }
       checkKeys(node, RESOURCE_KEYS, field);
-      const type = node.get('type');
+      const type = js(node.get('type', true), `${field}.type`);
+      if (type === BAD) continue;
       if (type === undefined) {
         diags.error('is required', `${field}.type`, at(keyOffset));
         continue;
@@ -263,8 +314,9 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
         config.invalid!.add(name);
         continue;
       }
-      const propsNode = node.get('properties', true) as Node | undefined;
-      const rawProps = propsNode ? (propsNode as { toJSON(): unknown }).toJSON() : {};
+      const propsNode = deref(node.get('properties', true)) as Node | undefined;
+      const rawProps = propsNode ? js(propsNode, `${field}.properties`) : {};
+      if (rawProps === BAD) continue;
       if (rawProps === null || typeof rawProps !== 'object' || Array.isArray(rawProps)) {
         diags.error('must be a mapping', `${field}.properties`, locateIn(node, ['properties']));
         continue;
@@ -286,7 +338,8 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
       const dependsOn = node.get('dependsOn', true);
       const deps: string[] = [];
       if (dependsOn !== undefined) {
-        const list = (dependsOn as { toJSON(): unknown }).toJSON();
+        const list = js(dependsOn, `${field}.dependsOn`);
+        if (list === BAD) continue;
         if (!Array.isArray(list) || !list.every((d) => typeof d === 'string'))
           diags.error(
             'must be a list of resource names',
@@ -295,8 +348,10 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
           );
         else deps.push(...list);
       }
-      const json = (k: string) => (node.get(k, true) as { toJSON(): unknown } | undefined)?.toJSON();
-      const opts = normalizeOptions(type, json('lifecycle'), json('timeouts'));
+      const lifecycle = js(node.get('lifecycle', true), `${field}.lifecycle`);
+      const timeouts = js(node.get('timeouts', true), `${field}.timeouts`);
+      if (lifecycle === BAD || timeouts === BAD) continue;
+      const opts = normalizeOptions(type, lifecycle, timeouts);
       for (const p of opts.problems) diags.error(p.message, `${field}.${formatPath(p.path)}`, locate(p.path));
       const rc: ResourceConfig = {
         name,
@@ -311,15 +366,16 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
     }
   }
 
-  const outputs = root.get('outputs', true);
+  const outputs = deref(root.get('outputs', true));
   if (outputs !== undefined && !isMap(outputs)) {
     diags.error('`outputs` must be a mapping', 'outputs', locateIn(root, ['outputs']));
   } else if (isMap(outputs)) {
     for (const pair of outputs.items) {
       const name = isScalar(pair.key) ? String(pair.key.value) : '';
       const field = `outputs.${name}`;
-      const node = pair.value as Node | null;
-      let raw: unknown = node ? (node as { toJSON(): unknown }).toJSON() : null;
+      const node = (deref(pair.value) ?? null) as Node | null;
+      let raw: unknown = node ? js(node, field) : null;
+      if (raw === BAD) continue;
       let sensitive = false;
       let description: string | undefined;
       let valuePath: string[] = [];
@@ -339,9 +395,9 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
     }
   }
 
-  const backend = root.get('backend', true);
-  if (backend !== undefined) {
-    const raw = (backend as { toJSON(): unknown }).toJSON();
+  const backendNode = root.get('backend', true);
+  const raw = backendNode === undefined ? BAD : js(backendNode, 'backend');
+  if (raw !== BAD) {
     const { backend: b, problems } = normalizeBackend(raw, dir);
     for (const p of problems)
       diags.error(p.message, `backend.${p.path.join('.')}`, locateIn(root, ['backend', ...p.path]));

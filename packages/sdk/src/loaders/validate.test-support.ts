@@ -15,3 +15,16 @@ export function validateStack(text: string | Uint8Array): string[] {
   if (config && !diagnostics.hasErrors) items.push(...checkStack(config, agentHandlers).diagnostics.items);
   return items.map(formatDiagnostic);
 }
+
+/** A billion-laughs bomb (10^9 leaves) defined in `description`, used as `use`. */
+export function aliasBomb(use: string): string {
+  const names = 'abcdefghi';
+  const defs = ['&a [x, x, x, x, x, x, x, x, x, x]'];
+  for (let i = 1; i < names.length; i++)
+    defs.push(
+      `&${names[i]} [${Array(10)
+        .fill(`*${names[i - 1]}`)
+        .join(', ')}]`,
+    );
+  return `description: [${defs.join(', ')}]\n${use}`;
+}
