@@ -5,7 +5,11 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { formatDiagnosticsCapped } from '../diagnostics/limits.js';
+import { checkStack } from '../engine/check.js';
 import { parseDuration } from '../engine/normalize.js';
+import { agentHandlers } from '../handlers/index.js';
+import { loadStackText } from './stack-yaml.js';
 import { aliasBomb, STACK_FILE, validateStack } from './validate.test-support.js';
 
 const BASE = `resources:
@@ -270,5 +274,35 @@ describe('YAML aliases: expanded against the document, bombs and cycles are loca
       'resources.n.properties',
       /refers to a node that contains it/,
     );
+  });
+});
+
+describe('finding 16: error output for many bad references is linear and capped', () => {
+  const stack = (n: number) => {
+    let t = 'resources:\n';
+    for (let i = 0; i < n; i++) t += `  n${i}: {type: network, properties: {name: "\${missing${i}.x}"}}\n`;
+    return t;
+  };
+  const bytes = (lines: string[]) => lines.reduce((a, l) => a + l.length + 1, 0);
+
+  test('5,000 bad references: each message is bounded, the total grows linearly', () => {
+    const small = validateStack(stack(1000));
+    const big = validateStack(stack(5000));
+    assert.equal(big.length, 5000);
+    // Each message named every resource of the stack: 170 MB for 5,000.
+    assert.ok(
+      big.every((l) => l.length < 300),
+      big[0],
+    );
+    assert.match(big[0]!, /names no resource in this stack \(resources: n0, n1, n10, .* and 4990 more\)/);
+    assert.ok(bytes(big) < 6 * bytes(small), `${bytes(big)} bytes for 5,000, ${bytes(small)} for 1,000`);
+  });
+
+  test('a report shows the first 100 diagnostics and how many more there are', () => {
+    const { config, diagnostics } = loadStackText(stack(5000), STACK_FILE);
+    assert.ok(config && !diagnostics.hasErrors);
+    const lines = formatDiagnosticsCapped(checkStack(config, agentHandlers).diagnostics.items);
+    assert.equal(lines.length, 101);
+    assert.equal(lines[100], '... and 4900 more errors not shown (fix the ones above first)');
   });
 });
