@@ -2,6 +2,8 @@ import { type Static, type TSchema, type TString, Type } from '@sinclair/typebox
 import {
   displayNameProblem,
   hostnameProblem,
+  localPathProblem,
+  passwordProblem,
   publicKeyProblem,
   userDataBase64Problem,
   userDataProblem,
@@ -33,6 +35,8 @@ export const STRING_FORMATS: Readonly<Record<string, (s: string) => string | und
   'stratus-public-key': publicKeyProblem,
   'stratus-user-data': userDataProblem,
   'stratus-user-data-base64': userDataBase64Problem,
+  'stratus-password': passwordProblem,
+  'stratus-local-path': localPathProblem,
 };
 
 /** A DNS label usable as a guest hostname, also by dnsmasq (not `600`, `12h`, `infinite`). */

@@ -76,6 +76,23 @@ export function displayNameProblem(s: string): string | undefined {
   return textProblem(s);
 }
 
+/**
+ * Why `s` is not an initial password cloud-init can set: cloud-init feeds `user:password` lines to
+ * chpasswd, so a line break would set a second account's password; other control characters are refused
+ * with it.
+ */
+export function passwordProblem(s: string): string | undefined {
+  if (CONTROL_RE.test(s))
+    return 'must not contain control characters or line breaks (cloud-init hands it to chpasswd line by line)';
+  return textProblem(s);
+}
+
+/** Why `s` is not a local file path the agent can open, or undefined (NUL ends a path in every syscall). */
+export function localPathProblem(s: string): string | undefined {
+  if (s.includes('\u0000')) return 'must not contain a NUL character';
+  return textProblem(s);
+}
+
 /** UTF-8 length of a well-formed string, in bytes. */
 export function utf8Length(s: string): number {
   let n = 0;

@@ -6,7 +6,6 @@
  * the derived guest host name (hostnameFor) and the libvirt domain XML (buildDomainXml). No VM needed.
  */
 import assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
 import { describe, test } from 'node:test';
 import {
   checkSubnetRanges,
@@ -113,7 +112,6 @@ describe('validate accepts => the agent accepts', () => {
         });
         // libvirt refuses a <title> with a line break, and XML 1.0 any other control character.
         const title = /<title>([^<]*)<\/title>/.exec(xml)?.[1] ?? '';
-        // biome-ignore lint/suspicious/noControlCharactersInRegex: the characters XML 1.0 refuses.
         assert.doesNotMatch(title, /[\u0000-\u001f\ud800-\udfff]/u);
         metaDataJson({ uuid: SRV, name, hostname: hostnameFor({ name } as never, SRV), publicKeys: {} });
       }),
@@ -150,6 +148,25 @@ describe('validate accepts => the agent accepts', () => {
             { subnetId: SUB, cidr: c, gatewayIp: gateway, dhcpServerIp: free[0]!, dnsNameservers: [] },
           ],
           hosts: [{ mac: 'fa:16:3e:00:00:01', ip: free[1]!, hostname: 'web' }],
+        });
+      }),
+      RUNS,
+    );
+  });
+
+  test('MTUs and DNS server addresses', () => {
+    const ipText = fc.oneof(fc.ipV4(), fc.ipV4Extended(), fc.stringMatching(/^[0-9.]{1,16}$/), anyText);
+    fc.assert(
+      fc.property(fc.oneof(fc.integer(), fc.double()), fc.array(ipText, { maxLength: 3 }), (mtu, dns) => {
+        const netOk = validateInputs('network', { mtu }).length === 0;
+        const subOk =
+          validateInputs('subnet', { network: NET, cidr: '10.9.0.0/24', dnsNameservers: dns }).length === 0;
+        if (!netOk && !subOk) return;
+        const spec = dhcpSpecFor('web');
+        validateDhcpSpec({
+          ...spec,
+          mtu: netOk ? mtu : 1500,
+          subnets: spec.subnets.map((s) => ({ ...s, dnsNameservers: subOk ? dns : [] })),
         });
       }),
       RUNS,

@@ -85,6 +85,7 @@ export const server = defineResource({
         Type.String({
           minLength: 8,
           maxLength: 255,
+          format: 'stratus-password',
           sensitive: true,
           requiresReplace: true,
           description: 'Initial administrator password, on the config drive as admin_pass; never shown.',
@@ -96,8 +97,9 @@ export const server = defineResource({
           PublicKey({ description: 'An OpenSSH public key line.' }),
           {
             default: {},
+            maxProperties: 100,
             requiresReplace: true,
-            description: 'SSH public keys by name, written to the config drive.',
+            description: 'SSH public keys by name (at most 100), written to the config drive.',
           },
         ),
       ),

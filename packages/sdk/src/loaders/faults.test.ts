@@ -101,6 +101,32 @@ describe('finding 1: values a host tool refuses are refused at validate', () => 
     );
   });
 
+  test('an adminPass with a line break (chpasswd would read a second account) is refused, not echoed', () => {
+    const lines = validateStack(server('      adminPass: "s3cret-pw\\nroot:owned"\n'));
+    const line = lines.find((l) => l.includes('resources.web.properties.adminPass'));
+    assert.match(line ?? '', /^\/virtual\/stack.yaml:17:7: error: .*control characters or line breaks/);
+    assert.doesNotMatch(lines.join('\n'), /s3cret|owned/);
+  });
+
+  test('an image source with a NUL character is refused', () => {
+    expectError(
+      BASE.replace('source: /images/guest.qcow2', 'source: "/images/guest\\0.qcow2"'),
+      '5:7',
+      'resources.img.properties.source',
+      /NUL/,
+    );
+  });
+
+  test('more than 100 public keys are refused', () => {
+    const keys = Array.from({ length: 101 }, (_, i) => `        k${i}: ssh-ed25519 AAAA k${i}\n`).join('');
+    expectError(
+      server(`      publicKeys:\n${keys}`),
+      '17:7',
+      'resources.web.properties.publicKeys',
+      /must NOT have more than 100 properties/,
+    );
+  });
+
   test('an unpaired surrogate (no UTF-8 form) in user data is refused', () => {
     expectError(
       server('      userData: "#!/bin/sh\\n\\ud800"\n'),
