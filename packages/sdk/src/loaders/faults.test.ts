@@ -5,11 +5,12 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import fc from 'fast-check';
 import { formatDiagnosticsCapped } from '../diagnostics/limits.js';
 import { checkStack } from '../engine/check.js';
 import { parseDuration } from '../engine/normalize.js';
 import { agentHandlers } from '../handlers/index.js';
-import { loadStackText } from './stack-yaml.js';
+import { firstInvalidUtf8, loadStackText } from './stack-yaml.js';
 import { aliasBomb, STACK_FILE, validateStack } from './validate.test-support.js';
 
 const BASE = `resources:
@@ -331,4 +332,32 @@ describe('finding 16: error output for many bad references is linear and capped'
     assert.equal(lines.length, 101);
     assert.equal(lines[100], '... and 4900 more errors not shown (fix the ones above first)');
   });
+});
+
+test('firstInvalidUtf8 agrees with a strict UTF-8 decoder on any bytes', () => {
+  const strict = new TextDecoder('utf-8', { fatal: true });
+  const valid = (b: Uint8Array) => {
+    try {
+      strict.decode(b);
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  const bytes = fc.oneof(
+    fc.uint8Array({ maxLength: 12 }),
+    fc.string({ unit: 'binary', maxLength: 6 }).map((s) => new TextEncoder().encode(s)),
+    fc
+      .tuple(fc.string({ unit: 'binary', maxLength: 4 }), fc.uint8Array({ minLength: 1, maxLength: 3 }))
+      .map(([s, b]) => new Uint8Array([...new TextEncoder().encode(s), ...b])),
+  );
+  fc.assert(
+    fc.property(bytes, (b) => {
+      const at = firstInvalidUtf8(b);
+      assert.equal(at === -1, valid(b));
+      // Everything before the reported offset is well formed.
+      if (at >= 0) assert.ok(valid(b.subarray(0, at)));
+    }),
+    { numRuns: 5000, seed: 8 },
+  );
 });

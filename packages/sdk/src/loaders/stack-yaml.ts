@@ -58,46 +58,44 @@ export function loadStackBytes(bytes: Uint8Array, file: string, diags = new Diag
 
 const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
 
+/**
+ * Offset of the first byte of the first ill-formed UTF-8 sequence in `b`, or -1 when it is all well
+ * formed (the Unicode Standard, table 3-7: no overlong forms, no surrogates, nothing above U+10FFFF).
+ */
+export function firstInvalidUtf8(b: Uint8Array): number {
+  const cont = (i: number, lo = 0x80, hi = 0xbf) => i < b.length && b[i]! >= lo && b[i]! <= hi;
+  for (let i = 0; i < b.length; ) {
+    const c = b[i]!;
+    if (c < 0x80) i += 1;
+    else if (c >= 0xc2 && c <= 0xdf && cont(i + 1)) i += 2;
+    else if (
+      (c === 0xe0 && cont(i + 1, 0xa0) && cont(i + 2)) ||
+      (((c >= 0xe1 && c <= 0xec) || c === 0xee || c === 0xef) && cont(i + 1) && cont(i + 2)) ||
+      (c === 0xed && cont(i + 1, 0x80, 0x9f) && cont(i + 2))
+    )
+      i += 3;
+    else if (
+      (c === 0xf0 && cont(i + 1, 0x90) && cont(i + 2) && cont(i + 3)) ||
+      (c >= 0xf1 && c <= 0xf3 && cont(i + 1) && cont(i + 2) && cont(i + 3)) ||
+      (c === 0xf4 && cont(i + 1, 0x80, 0x8f) && cont(i + 2) && cont(i + 3))
+    )
+      i += 4;
+    else return i;
+  }
+  return -1;
+}
+
 /** Decodes strict UTF-8, or reports where the first invalid byte is and returns undefined. */
 function decodeUtf8(bytes: Uint8Array, file: string, diags: Diagnostics): string | undefined {
-  try {
-    return fatalUtf8.decode(bytes);
-  } catch {
-    // Find the first bad byte by decoding ever longer valid prefixes (binary search on a valid prefix).
-    let lo = 0;
-    let hi = bytes.length;
-    while (lo < hi) {
-      const mid = (lo + hi + 1) >> 1;
-      let ok = true;
-      try {
-        // A fresh decoder per probe: streaming state (an incomplete last character) must not carry over.
-        new TextDecoder('utf-8', { fatal: true }).decode(bytes.subarray(0, mid), { stream: true });
-      } catch {
-        ok = false;
-      }
-      if (ok) lo = mid;
-      else hi = mid - 1;
-    }
-    // `lo` may end inside a character whose continuation is the bad byte: point at its first byte.
-    const complete = (k: number): boolean => {
-      try {
-        fatalUtf8.decode(bytes.subarray(0, k));
-        return true;
-      } catch {
-        return false;
-      }
-    };
-    while (lo > 0 && !complete(lo)) lo--;
-    const before = fatalUtf8.decode(bytes.subarray(0, lo));
-    const lines = before.split('\n');
-    const byte = bytes[lo] ?? 0;
-    diags.error(
-      `the file is not valid UTF-8: invalid byte sequence starting with 0x${byte.toString(16).padStart(2, '0')} at byte offset ${lo} (put binary user data in userDataBase64)`,
-      undefined,
-      { file, line: lines.length, column: [...lines[lines.length - 1]!].length + 1 },
-    );
-    return undefined;
-  }
+  const bad = firstInvalidUtf8(bytes);
+  if (bad < 0) return fatalUtf8.decode(bytes);
+  const lines = fatalUtf8.decode(bytes.subarray(0, bad)).split('\n');
+  diags.error(
+    `the file is not valid UTF-8: invalid byte sequence starting with 0x${bytes[bad]!.toString(16).padStart(2, '0')} at byte offset ${bad} (put binary user data in userDataBase64)`,
+    undefined,
+    { file, line: lines.length, column: [...lines[lines.length - 1]!].length + 1 },
+  );
+  return undefined;
 }
 
 type ParsedYaml = ReturnType<typeof parseDocument>;
@@ -143,19 +141,24 @@ function hasDuplicateKeys(node: unknown): boolean {
  */
 function parseStackYaml(text: string): { doc: ParsedYaml; lc: LineCounter } {
   const lc = new LineCounter();
-  const doc = withPlainEnv(() =>
-    parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false }),
+  const doc = withPlainEnv(
+    () => parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false }),
+    text.length,
   );
   if (!hasDuplicateKeys(doc.contents)) return { doc, lc };
   // A fresh counter: the first parse already recorded every line start in `lc`.
   const again = new LineCounter();
   return {
-    doc: withPlainEnv(() =>
-      parseDocument(text, { lineCounter: again, prettyErrors: false, uniqueKeys: true }),
+    doc: withPlainEnv(
+      () => parseDocument(text, { lineCounter: again, prettyErrors: false, uniqueKeys: true }),
+      text.length,
     ),
     lc: again,
   };
 }
+
+/** Text size from which {@link withPlainEnv} pays for its copy of the environment. */
+const PLAIN_ENV_MIN_SIZE = 64 * 1024;
 
 /**
  * Runs `fn` with `process.env` replaced by a plain copy of it. yaml's parser reads
@@ -164,7 +167,9 @@ function parseStackYaml(text: string): { doc: ParsedYaml; lc: LineCounter } {
  * is synchronous, so nothing else runs while the copy stands in, and the real environment is put back
  * even when `fn` throws.
  */
-function withPlainEnv<T>(fn: () => T): T {
+function withPlainEnv<T>(fn: () => T, size: number): T {
+  // Copying the environment costs more than it saves on a small file.
+  if (size < PLAIN_ENV_MIN_SIZE) return fn();
   const env = process.env;
   try {
     process.env = { ...env };
