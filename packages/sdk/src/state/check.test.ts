@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -69,17 +69,28 @@ describe('a state file of the wrong shape is an error when read, never taken as 
     assert.deepEqual(await new LocalBackend(path).read(), GOOD);
   });
 
-  test('`state list` of a bad state fails non-zero, naming the file, without a stack trace', async () => {
+  test('plan, destroy and `state list` of a bad state fail non-zero, naming the file, without a stack trace', async () => {
     const dir = mkdtempSync(join(root, 'cli-'));
-    writeFileSync(join(dir, 'stack.yaml'), 'resources:\n  net:\n    type: network\n');
-    for (const text of ['{}', 'null']) {
-      const state = join(dir, 'stratus.state.json');
-      writeFileSync(state, text);
-      const r = await runCli(['state', 'list', '--stack', join(dir, 'stack.yaml'), '--state', state]);
-      assert.equal(r.code, 1, r.stdout + r.stderr);
-      assert.ok(r.stderr.includes(state), r.stderr);
-      assert.doesNotMatch(r.stderr, /\n\s+at /, 'no stack trace');
-    }
+    const stack = join(dir, 'stack.yaml');
+    writeFileSync(stack, 'resources:\n  net:\n    type: network\n');
+    const state = join(dir, 'stratus.state.json');
+    const agentDir = join(dir, 'agent');
+    for (const text of ['{}', 'null'])
+      for (const args of [
+        ['plan', stack],
+        ['destroy', stack],
+        ['state', 'list', '--stack', stack],
+      ]) {
+        writeFileSync(state, text);
+        const r = await runCli(args, { env: { STRATUS_AGENT_STATE_DIR: agentDir } });
+        const what = `${args.join(' ')} with ${text}`;
+        assert.equal(r.code, 1, `${what}: ${r.stdout}${r.stderr}`);
+        assert.ok(r.stderr.includes(`state file ${state} is not a valid Stratus state document`), r.stderr);
+        assert.doesNotMatch(r.stderr, /\n\s+at /, `${what}: no stack trace`);
+        assert.equal(r.stdout, '', `${what}: nothing listed or planned`);
+      }
+    // Nothing was started, locked or written.
+    assert.deepEqual(readdirSync(dir).sort(), ['stack.yaml', 'stratus.state.json']);
   });
 });
 
