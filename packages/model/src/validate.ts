@@ -64,20 +64,33 @@ function messageOf(e: ErrorObject): string {
 const isObj = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v);
 
-/** Every string below `v` that has no UTF-8 form, with its path (the agent writes them to files). */
-function illFormedStrings(v: unknown, path: (string | number)[], out: SchemaError[]): void {
+/**
+ * Every string below `v` that has no UTF-8 form, with its path (the agent writes them to files). A value
+ * that contains itself (a program can build one) is walked once; the schema reports what is wrong with it.
+ */
+function illFormedStrings(
+  v: unknown,
+  path: (string | number)[],
+  out: SchemaError[],
+  onPath = new Set<object>(),
+): void {
   if (typeof v === 'string') {
     const p = textProblem(v);
     if (p) out.push({ path, message: p });
-  } else if (Array.isArray(v)) {
-    for (const [i, x] of v.entries()) illFormedStrings(x, [...path, i], out);
-  } else if (isObj(v)) {
+    return;
+  }
+  if (v === null || typeof v !== 'object' || onPath.has(v)) return;
+  onPath.add(v);
+  if (Array.isArray(v)) {
+    for (const [i, x] of v.entries()) illFormedStrings(x, [...path, i], out, onPath);
+  } else {
     for (const [k, x] of Object.entries(v)) {
       const p = textProblem(k);
       if (p) out.push({ path: [...path, k], message: `its key ${p}` });
-      illFormedStrings(x, [...path, k], out);
+      illFormedStrings(x, [...path, k], out, onPath);
     }
   }
+  onPath.delete(v);
 }
 
 /**
