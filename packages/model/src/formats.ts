@@ -1,4 +1,13 @@
 import { type Static, type TSchema, type TString, Type } from '@sinclair/typebox';
+import {
+  displayNameProblem,
+  hostnameProblem,
+  localPathProblem,
+  passwordProblem,
+  publicKeyProblem,
+  userDataBase64Problem,
+  userDataProblem,
+} from './host-text.js';
 import type { AttrMeta } from './meta.js';
 
 type Opts = AttrMeta & { description: string; default?: unknown };
@@ -15,13 +24,32 @@ export const Ipv4 = (o: Opts) => Type.String({ pattern: IPV4, formatName: 'an IP
 export const Cidr4 = (o: Opts) =>
   Type.String({ pattern: CIDR4, formatName: 'an IPv4 CIDR such as 10.0.0.0/24', ...o });
 
-/** A DNS label usable as a guest hostname. */
-export const Hostname = (o: Opts) =>
-  Type.String({
-    pattern: '^[a-zA-Z0-9]([a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?$',
-    formatName: 'a hostname (letters, digits and inner hyphens, at most 63)',
-    ...o,
-  });
+/**
+ * String formats checked by a predicate rather than a pattern, by JSON Schema `format` name: each
+ * returns why a value is refused (the error message), or undefined. The same predicates guard the agent's
+ * host tools (see host-text.ts), so what validates is what the host accepts.
+ */
+export const STRING_FORMATS: Readonly<Record<string, (s: string) => string | undefined>> = {
+  'stratus-hostname': hostnameProblem,
+  'stratus-name': displayNameProblem,
+  'stratus-public-key': publicKeyProblem,
+  'stratus-user-data': userDataProblem,
+  'stratus-user-data-base64': userDataBase64Problem,
+  'stratus-password': passwordProblem,
+  'stratus-local-path': localPathProblem,
+};
+
+/** A DNS label usable as a guest hostname, also by dnsmasq (not `600`, `12h`, `infinite`). */
+export const Hostname = (o: Opts) => Type.String({ format: 'stratus-hostname', ...o });
+
+/** An SSH public key line (one line, at most 16 KiB), as cloud-init writes it to authorized_keys. */
+export const PublicKey = (o: Opts) => Type.String({ format: 'stratus-public-key', ...o });
+
+/** User data as text: well-formed Unicode, at most 65535 bytes in UTF-8. */
+export const UserData = (o: Opts) => Type.String({ format: 'stratus-user-data', ...o });
+
+/** User data as padded base64, decoding to at most 65535 bytes. */
+export const UserDataBase64 = (o: Opts) => Type.String({ format: 'stratus-user-data-base64', ...o });
 
 /** A reference to another resource: its id. The type carries the referenced type, for constructs. */
 export const Ref = <R extends NonNullable<AttrMeta['ref']>>(type: R, o: Omit<Opts, 'ref'>) =>
@@ -36,5 +64,5 @@ export function Defaulted<S extends TSchema>(schema: S): S & { readonly default:
   return schema as S & { readonly default: Static<S> };
 }
 
-/** A human-readable name. */
-export const Name = (o: Opts) => Type.String({ minLength: 1, maxLength: 255, ...o });
+/** A human-readable name: one line of 1-255 UTF-16 code units without control characters. */
+export const Name = (o: Opts) => Type.String({ format: 'stratus-name', ...o });

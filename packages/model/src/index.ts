@@ -6,6 +6,7 @@
 export * from './check.js';
 export * from './diff.js';
 export * from './errors.js';
+export * from './host-text.js';
 export * from './ipv4.js';
 export * from './meta.js';
 export * from './path.js';

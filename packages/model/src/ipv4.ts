@@ -30,7 +30,9 @@ export interface Ipv4Net {
 
 /**
  * Smallest and largest prefix accepted by {@link parseCidr}. Below /8 a "subnet" would be a routing
- * aggregate, not a broadcast domain; above /30 there is no room for a gateway, a DHCP port and a guest.
+ * aggregate, not a broadcast domain. A /31 or /32 has no host address besides the gateway. A /30 has two
+ * host addresses, taken by the gateway and the DHCP port: it parses (records of such subnets may exist)
+ * but {@link checkSubnetRanges} refuses it, since no server fits; the smallest usable subnet is a /29.
  */
 export const MIN_PREFIX = 8;
 export const MAX_PREFIX = 30;
@@ -132,36 +134,109 @@ export function defaultPools(net: Ipv4Net, gateway: string | null): Ipv4Pool[] {
   return pools;
 }
 
-/** Problems with a subnet's gateway and pools, each with the attribute path it concerns. */
+/**
+ * Addresses a subnet must have free in its pools: the DHCP port (the agent takes the first free one)
+ * and at least one port for a server. The gateway is never in a pool.
+ */
+export const MIN_FREE_POOL_ADDRESSES = 2;
+
+/** Number of distinct addresses in `ranges` (inclusive integer ranges, possibly overlapping). */
+function countDistinct(ranges: [number, number][]): number {
+  const sorted = [...ranges].sort((a, b) => a[0] - b[0]);
+  let n = 0;
+  let upTo = -1;
+  for (const [lo, hi] of sorted) {
+    const from = Math.max(lo, upTo + 1);
+    if (hi >= from) n += hi - from + 1;
+    upTo = Math.max(upTo, hi);
+  }
+  return n;
+}
+
+const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : undefined);
+
+/**
+ * Problems with a subnet's gateway and pools, each with the attribute path it concerns: a gateway or
+ * pool outside the subnet, a pool that is reversed or holds the gateway, and a subnet (or pools) with no
+ * room for the DHCP port plus one server beyond the gateway. Takes unvalidated values: what is not a
+ * string where one belongs is the schema's to report and is skipped here.
+ */
 export function checkSubnetRanges(
-  cidr: string,
-  gatewayIp: string | undefined,
-  pools: Ipv4Pool[] | undefined,
+  cidr: unknown,
+  gatewayIp: unknown,
+  pools: unknown,
 ): { path: (string | number)[]; message: string }[] {
+  if (typeof cidr !== 'string') return [];
   let net: Ipv4Net;
   // Malformed text is the schema's to report; here only what the schema cannot see.
   const m = /^([^/]+)\/(\d{1,2})$/.exec(cidr);
   if (!m || !isIpv4(m[1]!) || Number(m[2]) > 32) return [];
+  const prefix = Number(m[2]);
+  if (prefix > MAX_PREFIX)
+    return [
+      {
+        path: ['cidr'],
+        message: `a /${prefix} has ${prefix === 32 ? 'no host address' : 'no host addresses'} for the gateway, the DHCP port and a server; the smallest usable subnet is a /29`,
+      },
+    ];
   try {
     net = parseCidr(cidr);
   } catch (e) {
     return [{ path: ['cidr'], message: (e as Error).message }];
   }
   const out: { path: (string | number)[]; message: string }[] = [];
-  if (gatewayIp && isIpv4(gatewayIp) && !isHostOf(gatewayIp, net))
-    out.push({ path: ['gatewayIp'], message: `${gatewayIp} is not a host address of ${cidr}` });
-  (pools ?? []).forEach((p, i) => {
-    for (const k of ['start', 'end'] as const) {
-      if (isIpv4(p[k]) && !isHostOf(p[k], net))
-        out.push({ path: ['allocationPools', i, k], message: `${p[k]} is outside the subnet ${cidr}` });
+  const gw = str(gatewayIp);
+  const gateway = gw !== undefined && isIpv4(gw) ? gw : undefined;
+  if (gateway && !isHostOf(gateway, net))
+    out.push({ path: ['gatewayIp'], message: `${gateway} is not a host address of ${cidr}` });
+  const list = Array.isArray(pools) ? pools : undefined;
+  const ranges: [number, number][] = [];
+  let poolsUsable = list !== undefined;
+  (list ?? []).forEach((p: unknown, i) => {
+    const o = p !== null && typeof p === 'object' ? (p as Record<string, unknown>) : {};
+    const start = str(o.start);
+    const end = str(o.end);
+    for (const [k, v] of [
+      ['start', start],
+      ['end', end],
+    ] as const) {
+      if (v !== undefined && isIpv4(v) && !isHostOf(v, net))
+        out.push({ path: ['allocationPools', i, k], message: `${v} is outside the subnet ${cidr}` });
     }
-    if (isIpv4(p.start) && isIpv4(p.end) && ipToInt(p.start) > ipToInt(p.end))
-      out.push({ path: ['allocationPools', i], message: `start ${p.start} is after end ${p.end}` });
-    if (gatewayIp && isIpv4(gatewayIp) && isIpv4(p.start) && isIpv4(p.end)) {
-      const g = ipToInt(gatewayIp);
-      if (g >= ipToInt(p.start) && g <= ipToInt(p.end))
-        out.push({ path: ['allocationPools', i], message: `pool contains the gateway ${gatewayIp}` });
+    if (start === undefined || end === undefined || !isIpv4(start) || !isIpv4(end)) {
+      poolsUsable = false;
+      return;
     }
+    const [lo, hi] = [ipToInt(start), ipToInt(end)];
+    if (lo > hi) out.push({ path: ['allocationPools', i], message: `start ${start} is after end ${end}` });
+    if (gateway) {
+      const g = ipToInt(gateway);
+      if (g >= lo && g <= hi)
+        out.push({ path: ['allocationPools', i], message: `pool contains the gateway ${gateway}` });
+    }
+    ranges.push([Math.max(lo, net.firstHost), Math.min(hi, net.lastHost)]);
   });
+  if (out.length > 0) return out;
+  // Room: what the agent's IPAM will hand out, as it will (see the network service's allocate()).
+  const g = gateway ?? firstHost(net);
+  const free = poolsUsable
+    ? countDistinct(ranges)
+    : list === undefined
+      ? countDistinct(defaultPools(net, g).map((p) => [ipToInt(p.start), ipToInt(p.end)]))
+      : MIN_FREE_POOL_ADDRESSES;
+  if (free < MIN_FREE_POOL_ADDRESSES) {
+    const hosts = net.lastHost - net.firstHost + 1;
+    out.push(
+      list === undefined
+        ? {
+            path: ['cidr'],
+            message: `${net.cidr} has ${hosts} host addresses: the gateway takes ${g} and the DHCP port ${intToIp(net.firstHost === ipToInt(g) ? net.firstHost + 1 : net.firstHost)}, leaving none for a server; use a /${Math.min(net.prefix - 1, 29)} or larger`,
+          }
+        : {
+            path: ['allocationPools'],
+            message: `the pools hold ${free} address${free === 1 ? '' : 'es'}; they need at least ${MIN_FREE_POOL_ADDRESSES}: one for the DHCP port and one for a server`,
+          },
+    );
+  }
   return out;
 }

@@ -1,4 +1,6 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import { STRING_FORMATS } from './formats.js';
+import { hostnameFromName, hostnameProblem, textProblem } from './host-text.js';
 import { META_KEYWORDS } from './meta.js';
 import { type ResourceType, schemas } from './registry.js';
 
@@ -11,6 +13,8 @@ export interface SchemaError {
 const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictTypes: false, verbose: true });
 for (const k of [...META_KEYWORDS, 'formatName'])
   ajv.addKeyword({ keyword: k, schemaType: ['boolean', 'string'] });
+for (const [name, problem] of Object.entries(STRING_FORMATS))
+  ajv.addFormat(name, { type: 'string', validate: (s: string) => problem(s) === undefined });
 
 const inputValidators = new Map<ResourceType, ValidateFunction>();
 
@@ -46,6 +50,10 @@ function messageOf(e: ErrorObject): string {
       return schema?.formatName ? `must be ${schema.formatName}` : (e.message ?? 'is invalid');
     case 'anyOf':
       return 'must be one of the allowed values';
+    case 'format': {
+      const problem = STRING_FORMATS[(e.params as { format: string }).format];
+      return (typeof e.data === 'string' && problem?.(e.data)) || (e.message ?? 'is invalid');
+    }
     case 'const':
       return `must be ${JSON.stringify((e.params as { allowedValue: unknown }).allowedValue)}`;
     default:
@@ -53,15 +61,81 @@ function messageOf(e: ErrorObject): string {
   }
 }
 
+const isObj = (v: unknown): v is Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
+
+/**
+ * Every string below `v` that has no UTF-8 form, with its path (the agent writes them to files). A value
+ * that contains itself (a program can build one) is walked once; the schema reports what is wrong with it.
+ */
+function illFormedStrings(
+  v: unknown,
+  path: (string | number)[],
+  out: SchemaError[],
+  onPath = new Set<object>(),
+): void {
+  if (typeof v === 'string') {
+    const p = textProblem(v);
+    if (p) out.push({ path, message: p });
+    return;
+  }
+  if (v === null || typeof v !== 'object' || onPath.has(v)) return;
+  onPath.add(v);
+  if (Array.isArray(v)) {
+    for (const [i, x] of v.entries()) illFormedStrings(x, [...path, i], out, onPath);
+  } else {
+    for (const [k, x] of Object.entries(v)) {
+      const p = textProblem(k);
+      if (p) out.push({ path: [...path, k], message: `its key ${p}` });
+      illFormedStrings(x, [...path, k], out, onPath);
+    }
+  }
+  onPath.delete(v);
+}
+
+/**
+ * Rules JSON Schema cannot say, on values of the right type (the schema reports the rest): what spans
+ * attributes, or what an attribute turns into on the host.
+ */
+const RULES: Partial<Record<ResourceType, (v: Record<string, unknown>) => SchemaError[]>> = {
+  server: (v) => {
+    const out: SchemaError[] = [];
+    if (v.userData !== undefined && v.userDataBase64 !== undefined)
+      out.push({
+        path: ['userDataBase64'],
+        message: 'conflicts with userData; set one of them (userDataBase64 for binary user data)',
+      });
+    // The agent derives the guest host name from the name when `hostname` is not set: check what it
+    // will hand dnsmasq. An empty result is fine (the agent then uses server-<id>).
+    if (v.hostname === undefined && typeof v.name === 'string') {
+      const h = hostnameFromName(v.name);
+      const p = h === '' ? undefined : hostnameProblem(h);
+      if (p)
+        out.push({
+          path: ['name'],
+          message: `gives the guest host name ${JSON.stringify(h)}, which ${p.replace(/^"[^"]*" /, '')}; set \`hostname\``,
+        });
+    }
+    return out;
+  },
+};
+
 /**
  * Validates a resource's input attributes against its schema and fills in defaults (mutating `value`).
- * Returns every violation, not just the first.
+ * Returns every violation, not just the first: schema violations, strings without a UTF-8 form, and the
+ * resource type's own rules (e.g. a server name whose derived host name dnsmasq refuses).
  */
 export function validateInputs(type: ResourceType, value: unknown): SchemaError[] {
   const v = validatorFor(type);
-  if (v(value)) return [];
-  const seen = new Set<string>();
-  const out: SchemaError[] = [];
+  const ok = v(value);
+  const extra: SchemaError[] = [];
+  if (isObj(value)) {
+    illFormedStrings(value, [], extra);
+    extra.push(...(RULES[type]?.(value) ?? []));
+  }
+  if (ok) return extra;
+  const seen = new Set<string>(extra.map((e) => JSON.stringify(e)));
+  const out: SchemaError[] = [...extra];
   const errors = v.errors ?? [];
   // A union of literals reports one `const` error per branch plus an `anyOf`; keep the `anyOf` only.
   const unionPaths = new Set(errors.filter((e) => e.keyword === 'anyOf').map((e) => e.instancePath));

@@ -12,6 +12,7 @@ export const image = defineResource({
       name: Type.Optional(Name({ description: 'Display name.', updatableLive: true })),
       source: Type.String({
         minLength: 1,
+        format: 'stratus-local-path',
         localPath: true,
         requiresReplace: true,
         description: 'Path of the image file to import; relative paths are relative to the stack file.',

@@ -1,5 +1,5 @@
 import { Type } from '@sinclair/typebox';
-import { Defaulted, Hostname, Ipv4, Name, Ref } from '../formats.js';
+import { Defaulted, Hostname, Ipv4, Name, PublicKey, Ref, UserData, UserDataBase64 } from '../formats.js';
 import { type AttributeProblem, defineResource } from '../resource.js';
 import { isUnknown, UNKNOWN } from '../unknown.js';
 
@@ -111,28 +111,40 @@ export const server = defineResource({
         { minItems: 1, maxItems: 8, requiresReplace: true, description: 'NICs, in order.' },
       ),
       userData: Type.Optional(
-        Type.String({
-          maxLength: 65535,
+        UserData({
           requiresReplace: true,
           description:
-            'User data on the config drive; run by the guest at boot (cloud-init, or `#!` scripts).',
+            'User data on the config drive, as text (at most 65535 bytes in UTF-8); run by the guest at boot (cloud-init, or `#!` scripts).',
+        }),
+      ),
+      userDataBase64: Type.Optional(
+        UserDataBase64({
+          requiresReplace: true,
+          description:
+            'User data as base64, for binary user data (e.g. gzip); decoded onto the config drive. Conflicts with userData.',
         }),
       ),
       adminPass: Type.Optional(
         Type.String({
           minLength: 8,
           maxLength: 255,
+          format: 'stratus-password',
           sensitive: true,
           requiresReplace: true,
           description: 'Initial administrator password, on the config drive as admin_pass; never shown.',
         }),
       ),
       publicKeys: Defaulted(
-        Type.Record(Type.String({ pattern: '^[A-Za-z0-9._-]+$' }), Type.String({ minLength: 1 }), {
-          default: {},
-          requiresReplace: true,
-          description: 'SSH public keys by name, written to the config drive.',
-        }),
+        Type.Record(
+          Type.String({ pattern: '^[A-Za-z0-9._-]{1,255}$' }),
+          PublicKey({ description: 'An OpenSSH public key line.' }),
+          {
+            default: {},
+            maxProperties: 100,
+            requiresReplace: true,
+            description: 'SSH public keys by name (at most 100), written to the config drive.',
+          },
+        ),
       ),
     },
     { additionalProperties: false },

@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { AgentApiError } from '../client/errors.js';
-import { DiagnosticsError, formatDiagnostic } from '../diagnostics/index.js';
+import { DiagnosticsError } from '../diagnostics/index.js';
+import { formatDiagnosticsCapped } from '../diagnostics/limits.js';
 import { StateError } from '../state/types.js';
 import { UsageError } from './args.js';
 import { cmdGraph, cmdOutput, cmdShow, cmdValidate } from './commands/info.js';
@@ -74,7 +75,7 @@ export async function main(argv: string[]): Promise<number> {
     }
   } catch (e) {
     if (e instanceof DiagnosticsError) {
-      for (const d of e.diagnostics) say(formatDiagnostic(d));
+      for (const line of formatDiagnosticsCapped(e.diagnostics)) say(line);
       const n = e.diagnostics.filter((d) => d.severity === 'error').length;
       say(`${n} error${n === 1 ? '' : 's'}; nothing was changed.`);
     } else if (e instanceof UsageError) {

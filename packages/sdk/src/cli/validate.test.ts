@@ -92,6 +92,30 @@ const CASES: { name: string; yaml: string; where: string; field: string; message
     field: 'resources.sub.properties.allocationPools[0].end',
     message: /10\.21\.0\.20 is outside the subnet 10\.20\.0\.0\/24/,
   },
+  // Issue 7, finding 1: dnsmasq reads `12h` as a lease time; the host name derives from the name.
+  {
+    name: 'server name whose host name dnsmasq refuses',
+    yaml: GOOD.replace('      image: ${img}\n', '      name: "12h"\n      image: ${img}\n'),
+    where: '16:7',
+    field: 'resources.web.properties.name',
+    message: /guest host name "12h".*dnsmasq reads it as a lease time/,
+  },
+  // Issue 7, finding 2.
+  {
+    name: 'subnet with no room for a server',
+    yaml: GOOD.replace('cidr: 10.20.0.0/24', 'cidr: 10.62.1.0/30'),
+    where: '12:7',
+    field: 'resources.sub.properties.cidr',
+    message: /the gateway takes 10\.62\.1\.1 and the DHCP port 10\.62\.1\.2, leaving none for a server/,
+  },
+  // Issue 7, finding 6.
+  {
+    name: 'timeout beyond 24h',
+    yaml: GOOD.replace('    type: network\n', '    type: network\n    timeouts: {create: 600h}\n'),
+    where: '8:16',
+    field: 'resources.net.timeouts.create',
+    message: /600h is longer than the limit of 24h/,
+  },
 ];
 
 describe('bad input fails validate and plan with file:line:column and field, changing nothing', () => {

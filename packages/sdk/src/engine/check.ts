@@ -1,6 +1,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import { type AttrMeta, formatPath, type ResourceType, schemas, UNKNOWN } from '@stratus/model';
 import { Diagnostics } from '../diagnostics/index.js';
+import { listNames } from '../diagnostics/limits.js';
 import type { ProviderSet, Values } from '../protocol/types.js';
 import type { ResourceConfig, StackConfig } from './config.js';
 import { Ref, Template, type Value, walkRefs } from './expr.js';
@@ -68,7 +69,7 @@ export function checkStack(
     const target = config.resources.get(ref.resource);
     if (!target && config.invalid?.has(ref.resource)) return undefined;
     if (!target) {
-      known ??= [...config.resources.keys()].sort().join(', ') || 'none';
+      known ??= listNames(config.resources.keys());
       return `reference ${ref.text} names no resource in this stack (resources: ${known})`;
     }
     if (expect) {

@@ -152,7 +152,7 @@ describe('lifecycle options', () => {
     assert.deepEqual(msgs, [
       '4:resources.net.lifecycle.ignoreChanges[0]: "colour" is not an input attribute of network',
       '4:resources.net.lifecycle.bogus: unknown option; expected createBeforeDestroy, preventDestroy or ignoreChanges',
-      '5:resources.net.timeouts.create: must be a duration such as 30s, 10m or 1h',
+      '5:resources.net.timeouts.create: must be a duration such as 30s, 10m, 1h or 1h30m, not "soon"',
     ]);
   });
 });

@@ -1,7 +1,17 @@
 import { readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
 import { formatPath, isResourceType, resourceTypes } from '@stratus/model';
-import { isMap, isPair, isScalar, isSeq, LineCounter, type Node, parseDocument, type YAMLMap } from 'yaml';
+import {
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  type Node,
+  parseDocument,
+  type YAMLMap,
+} from 'yaml';
 import { Diagnostics, type SourceRange } from '../diagnostics/index.js';
 import type { Locator, OutputConfig, ResourceConfig, StackConfig } from '../engine/config.js';
 import { fromRawJson } from '../engine/expr.js';
@@ -26,17 +36,82 @@ export interface LoadResult {
 export function loadStackFile(path: string): LoadResult {
   const file = resolve(path);
   const diags = new Diagnostics();
-  let text: string;
+  let bytes: Buffer;
   try {
-    text = readFileSync(file, 'utf8');
+    bytes = readFileSync(file);
   } catch (e) {
     diags.error(`cannot read stack file: ${(e as Error).message}`, undefined, { file, line: 1, column: 1 });
     return { diagnostics: diags };
   }
+  return loadStackBytes(bytes, file, diags);
+}
+
+/**
+ * Like {@link loadStackFile}, from the file's bytes. Text that is not valid UTF-8 is an error at the
+ * first bad byte, never silently replaced by U+FFFD (which would change user data or names unseen).
+ */
+export function loadStackBytes(bytes: Uint8Array, file: string, diags = new Diagnostics()): LoadResult {
+  const text = decodeUtf8(bytes, file, diags);
+  if (text === undefined) return { diagnostics: diags };
   return loadStackText(text, file, diags);
 }
 
+const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Offset of the first byte of the first ill-formed UTF-8 sequence in `b`, or -1 when it is all well
+ * formed (the Unicode Standard, table 3-7: no overlong forms, no surrogates, nothing above U+10FFFF).
+ */
+export function firstInvalidUtf8(b: Uint8Array): number {
+  const cont = (i: number, lo = 0x80, hi = 0xbf) => i < b.length && b[i]! >= lo && b[i]! <= hi;
+  for (let i = 0; i < b.length; ) {
+    const c = b[i]!;
+    if (c < 0x80) i += 1;
+    else if (c >= 0xc2 && c <= 0xdf && cont(i + 1)) i += 2;
+    else if (
+      (c === 0xe0 && cont(i + 1, 0xa0) && cont(i + 2)) ||
+      (((c >= 0xe1 && c <= 0xec) || c === 0xee || c === 0xef) && cont(i + 1) && cont(i + 2)) ||
+      (c === 0xed && cont(i + 1, 0x80, 0x9f) && cont(i + 2))
+    )
+      i += 3;
+    else if (
+      (c === 0xf0 && cont(i + 1, 0x90) && cont(i + 2) && cont(i + 3)) ||
+      (c >= 0xf1 && c <= 0xf3 && cont(i + 1) && cont(i + 2) && cont(i + 3)) ||
+      (c === 0xf4 && cont(i + 1, 0x80, 0x8f) && cont(i + 2) && cont(i + 3))
+    )
+      i += 4;
+    else return i;
+  }
+  return -1;
+}
+
+/** Decodes strict UTF-8, or reports where the first invalid byte is and returns undefined. */
+function decodeUtf8(bytes: Uint8Array, file: string, diags: Diagnostics): string | undefined {
+  const bad = firstInvalidUtf8(bytes);
+  if (bad < 0) return fatalUtf8.decode(bytes);
+  const lines = fatalUtf8.decode(bytes.subarray(0, bad)).split('\n');
+  diags.error(
+    `the file is not valid UTF-8: invalid byte sequence starting with 0x${bytes[bad]!.toString(16).padStart(2, '0')} at byte offset ${bad} (put binary user data in userDataBase64)`,
+    undefined,
+    { file, line: lines.length, column: [...lines[lines.length - 1]!].length + 1 },
+  );
+  return undefined;
+}
+
 type ParsedYaml = ReturnType<typeof parseDocument>;
+
+/** Whether a plain value has no cycle (a recursive alias `&r {a: *r}` expands to one). */
+function isAcyclic(v: unknown, onPath = new Set<object>()): boolean {
+  if (v === null || typeof v !== 'object') return true;
+  if (onPath.has(v)) return false;
+  onPath.add(v);
+  const ok = Object.values(v).every((x) => isAcyclic(x, onPath));
+  onPath.delete(v);
+  return ok;
+}
+
+/** Marks a value that could not be expanded (already reported). */
+const BAD = Symbol('bad');
 
 /** Whether some mapping below `node` repeats a key, as yaml's `uniqueKeys` check compares keys. */
 function hasDuplicateKeys(node: unknown): boolean {
@@ -66,19 +141,24 @@ function hasDuplicateKeys(node: unknown): boolean {
  */
 function parseStackYaml(text: string): { doc: ParsedYaml; lc: LineCounter } {
   const lc = new LineCounter();
-  const doc = withPlainEnv(() =>
-    parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false }),
+  const doc = withPlainEnv(
+    () => parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: false }),
+    text.length,
   );
   if (!hasDuplicateKeys(doc.contents)) return { doc, lc };
   // A fresh counter: the first parse already recorded every line start in `lc`.
   const again = new LineCounter();
   return {
-    doc: withPlainEnv(() =>
-      parseDocument(text, { lineCounter: again, prettyErrors: false, uniqueKeys: true }),
+    doc: withPlainEnv(
+      () => parseDocument(text, { lineCounter: again, prettyErrors: false, uniqueKeys: true }),
+      text.length,
     ),
     lc: again,
   };
 }
+
+/** Text size from which {@link withPlainEnv} pays for its copy of the environment. */
+const PLAIN_ENV_MIN_SIZE = 64 * 1024;
 
 /**
  * Runs `fn` with `process.env` replaced by a plain copy of it. yaml's parser reads
@@ -87,7 +167,9 @@ function parseStackYaml(text: string): { doc: ParsedYaml; lc: LineCounter } {
  * is synchronous, so nothing else runs while the copy stands in, and the real environment is put back
  * even when `fn` throws.
  */
-function withPlainEnv<T>(fn: () => T): T {
+function withPlainEnv<T>(fn: () => T, size: number): T {
+  // Copying the environment costs more than it saves on a small file.
+  if (size < PLAIN_ENV_MIN_SIZE) return fn();
   const env = process.env;
   try {
     process.env = { ...env };
@@ -114,7 +196,35 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
   }
   if (diags.hasErrors) return { diagnostics: diags };
 
-  const root = doc.contents;
+  /** `n` with an alias resolved to the node it names (`m: *n`), so aliases work wherever nodes do. */
+  const deref = (n: unknown): unknown => {
+    let cur = n;
+    // An alias may name another alias; a bounded walk also ends a cycle.
+    for (let i = 0; i < 100 && isAlias(cur); i++) cur = cur.resolve(doc);
+    return isAlias(cur) ? undefined : cur;
+  };
+  /**
+   * The plain value of a node with its aliases expanded against this document (a node's `toJSON()`
+   * without the document leaves each alias as an object). An alias bomb (more than 1,000 alias
+   * expansions, yaml's resource-exhaustion check) is an error at the node: {@link BAD} is returned.
+   */
+  const js = (n: unknown, field: string): unknown => {
+    if (n === null || n === undefined) return n;
+    try {
+      const v: unknown = (n as Node).toJS(doc, { maxAliasCount: 1000 });
+      if (!isAcyclic(v)) throw new Error('an alias refers to a node that contains it');
+      return v;
+    } catch (e) {
+      diags.error(
+        `cannot be expanded: ${(e as Error).message.split('\n')[0]} (an alias bomb?)`,
+        field,
+        at((n as Node).range?.[0]),
+      );
+      return BAD;
+    }
+  };
+
+  const root = deref(doc.contents);
   if (!isMap(root)) {
     diags.error('a stack file must be a mapping with a `resources` key', undefined, at(0));
     return { diagnostics: diags };
@@ -130,11 +240,11 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
         if (!pair) break;
         // Point at the key: that is where the field is written, also when its value spans lines.
         best = pair.key as Node;
-        node = pair.value;
+        node = deref(pair.value);
         if (!node) break;
       } else if (isSeq(node) && typeof seg === 'number' && node.items[seg]) {
-        node = node.items[seg];
-        best = node as Node;
+        best = node.items[seg] as Node;
+        node = deref(node.items[seg]);
       } else break;
     }
     return best?.range ? at(best.range[0]) : undefined;
@@ -156,7 +266,7 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
   };
 
   checkKeys(root, TOP_KEYS, '');
-  const stackName = root.get('name');
+  const stackName = js(root.get('name', true), 'name');
   const dir = dirname(file);
   const config: StackConfig = {
     name: typeof stackName === 'string' ? stackName : basename(dir),
@@ -167,7 +277,7 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
     outputs: new Map(),
   };
 
-  const resources = root.get('resources', true);
+  const resources = deref(root.get('resources', true));
   if (!isMap(resources)) {
     diags.error(
       '`resources` must be a mapping of resource names to resources',
@@ -178,7 +288,7 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
     for (const pair of resources.items) {
       const name = isScalar(pair.key) ? String(pair.key.value) : '';
       const field = `resources.${name}`;
-      const node = pair.value;
+      const node = deref(pair.value);
       // Turned into a line and column only when reported.
       const keyOffset = (pair.key as Node | null)?.range?.[0];
       if (!NAME_RE.test(name)) {
@@ -194,7 +304,8 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
         continue;
       }
       checkKeys(node, RESOURCE_KEYS, field);
-      const type = node.get('type');
+      const type = js(node.get('type', true), `${field}.type`);
+      if (type === BAD) continue;
       if (type === undefined) {
         diags.error('is required', `${field}.type`, at(keyOffset));
         continue;
@@ -208,8 +319,9 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
         config.invalid!.add(name);
         continue;
       }
-      const propsNode = node.get('properties', true) as Node | undefined;
-      const rawProps = propsNode ? (propsNode as { toJSON(): unknown }).toJSON() : {};
+      const propsNode = deref(node.get('properties', true)) as Node | undefined;
+      const rawProps = propsNode ? js(propsNode, `${field}.properties`) : {};
+      if (rawProps === BAD) continue;
       if (rawProps === null || typeof rawProps !== 'object' || Array.isArray(rawProps)) {
         diags.error('must be a mapping', `${field}.properties`, locateIn(node, ['properties']));
         continue;
@@ -231,7 +343,8 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
       const dependsOn = node.get('dependsOn', true);
       const deps: string[] = [];
       if (dependsOn !== undefined) {
-        const list = (dependsOn as { toJSON(): unknown }).toJSON();
+        const list = js(dependsOn, `${field}.dependsOn`);
+        if (list === BAD) continue;
         if (!Array.isArray(list) || !list.every((d) => typeof d === 'string'))
           diags.error(
             'must be a list of resource names',
@@ -240,8 +353,10 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
           );
         else deps.push(...list);
       }
-      const json = (k: string) => (node.get(k, true) as { toJSON(): unknown } | undefined)?.toJSON();
-      const opts = normalizeOptions(type, json('lifecycle'), json('timeouts'));
+      const lifecycle = js(node.get('lifecycle', true), `${field}.lifecycle`);
+      const timeouts = js(node.get('timeouts', true), `${field}.timeouts`);
+      if (lifecycle === BAD || timeouts === BAD) continue;
+      const opts = normalizeOptions(type, lifecycle, timeouts);
       for (const p of opts.problems) diags.error(p.message, `${field}.${formatPath(p.path)}`, locate(p.path));
       const rc: ResourceConfig = {
         name,
@@ -256,15 +371,16 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
     }
   }
 
-  const outputs = root.get('outputs', true);
+  const outputs = deref(root.get('outputs', true));
   if (outputs !== undefined && !isMap(outputs)) {
     diags.error('`outputs` must be a mapping', 'outputs', locateIn(root, ['outputs']));
   } else if (isMap(outputs)) {
     for (const pair of outputs.items) {
       const name = isScalar(pair.key) ? String(pair.key.value) : '';
       const field = `outputs.${name}`;
-      const node = pair.value as Node | null;
-      let raw: unknown = node ? (node as { toJSON(): unknown }).toJSON() : null;
+      const node = (deref(pair.value) ?? null) as Node | null;
+      let raw: unknown = node ? js(node, field) : null;
+      if (raw === BAD) continue;
       let sensitive = false;
       let description: string | undefined;
       let valuePath: string[] = [];
@@ -284,9 +400,9 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
     }
   }
 
-  const backend = root.get('backend', true);
-  if (backend !== undefined) {
-    const raw = (backend as { toJSON(): unknown }).toJSON();
+  const backendNode = root.get('backend', true);
+  const raw = backendNode === undefined ? BAD : js(backendNode, 'backend');
+  if (raw !== BAD) {
     const { backend: b, problems } = normalizeBackend(raw, dir);
     for (const p of problems)
       diags.error(p.message, `backend.${p.path.join('.')}`, locateIn(root, ['backend', ...p.path]));

@@ -3,6 +3,7 @@ import { existsSync } from 'node:fs';
 import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { readIfExists, writeFileAtomic } from '../util/fs.js';
+import { checkStateDoc } from './check.js';
 import { type LockInfo, type StateBackend, type StateDoc, StateError } from './types.js';
 
 // Kept exported here too: it has been part of the package's root API since the state backends.
@@ -22,11 +23,24 @@ export class LocalBackend implements StateBackend {
   async read(): Promise<StateDoc | null> {
     const text = await readIfExists(this.path);
     if (text === null) return null;
+    let json: unknown;
     try {
-      return JSON.parse(text) as StateDoc;
+      json = JSON.parse(text);
     } catch (e) {
-      throw new StateError('corrupt', `state file ${this.path} is not valid JSON: ${(e as Error).message}`);
+      throw new StateError(
+        'corrupt',
+        `state file ${this.path} is not valid JSON (${(e as Error).message}); nothing was changed.\n${this.restoreHint()}`,
+      );
     }
+    return checkStateDoc(json, `file ${this.path}`, this.restoreHint());
+  }
+
+  /** How to put the backup back, for messages about a damaged state file. */
+  private restoreHint(): string {
+    const backup = `${this.path}.backup`;
+    return existsSync(backup)
+      ? `The previous version is in ${backup}; check it, then restore it with: cp '${backup}' '${this.path}'`
+      : `There is no backup (${backup}); restore the file from your own copy or version control.`;
   }
 
   async write(doc: StateDoc): Promise<void> {

@@ -214,3 +214,30 @@ test('the password never shows in where or in error messages', async () => {
       assert.ok(!text.includes(secret), `password leaked: ${text}`);
   }
 });
+
+// Issue 7, finding 3: a stored document of the wrong shape is refused when read, naming where it is and
+// how to restore the previous version, never taken as "no state".
+test('a state document of the wrong shape is refused when read, naming the backup to restore', async () => {
+  const b = backend('damaged');
+  await b.write(doc('damaged', 1));
+  await b.write(doc('damaged', 2));
+  const pg = await import('pg');
+  const client = new pg.default.Client({ connectionString: server!.url });
+  await client.connect();
+  try {
+    for (const bad of ['{}', 'null', '[]', '{"version":1,"serial":"x","lineage":"l","stack":"damaged"}']) {
+      await client.query(`UPDATE public.stratus_state SET doc = $1::jsonb WHERE stack = 'damaged'`, [bad]);
+      const msg = await refused(b.read(), 'corrupt');
+      assert.match(msg, /not a valid Stratus state document/, bad);
+      assert.match(msg, /UPDATE "public"\.stratus_state SET doc = previous WHERE stack = 'damaged'/, bad);
+    }
+    // The backup is good, and restoring it as the message says brings the state back.
+    assert.equal((await b.readPrevious())?.serial, 1);
+    await client.query(
+      `UPDATE public.stratus_state SET doc = previous WHERE stack = 'damaged' AND previous IS NOT NULL`,
+    );
+    assert.equal((await b.read())?.serial, 1);
+  } finally {
+    await client.end();
+  }
+});

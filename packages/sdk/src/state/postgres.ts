@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import pg from 'pg';
+import { checkStateDoc } from './check.js';
 import { type LockInfo, type StateBackend, type StateDoc, StateError } from './types.js';
 
 /**
@@ -114,21 +115,30 @@ export class PostgresBackend implements StateBackend {
     const res = await this.query<{ doc: unknown }>(`SELECT doc FROM ${this.state} WHERE stack = $1`, [
       this.stack,
     ]);
-    const doc = res.rows[0]?.doc;
-    if (doc === undefined) return null;
-    if (typeof doc !== 'object' || doc === null || Array.isArray(doc))
-      throw new StateError('corrupt', `state ${this.where} is not a JSON object`);
-    return doc as StateDoc;
+    const row = res.rows[0];
+    if (row === undefined) return null;
+    return checkStateDoc(row.doc, this.where, this.restoreHint());
   }
 
-  /** The document the last write replaced (the backup), or null. */
+  /** How to put the backup (the `previous` column) back, for messages about a damaged document. */
+  private restoreHint(): string {
+    return `The previous version is kept in column "previous" of ${this.state}; check it, then restore it with: UPDATE ${this.state} SET doc = previous WHERE stack = '${this.stack.replaceAll("'", "''")}' AND previous IS NOT NULL`;
+  }
+
+  /** The document the last write replaced (the backup), or null; checked like {@link read}. */
   async readPrevious(): Promise<StateDoc | null> {
     await this.ensureTables();
-    const res = await this.query<{ previous: StateDoc | null }>(
+    const res = await this.query<{ previous: unknown }>(
       `SELECT previous FROM ${this.state} WHERE stack = $1`,
       [this.stack],
     );
-    return res.rows[0]?.previous ?? null;
+    const prev = res.rows[0]?.previous;
+    if (prev === undefined || prev === null) return null;
+    return checkStateDoc(
+      prev,
+      `${this.where} (previous version)`,
+      'It is the backup itself; there is no older one.',
+    );
   }
 
   async write(doc: StateDoc): Promise<void> {

@@ -1,0 +1,65 @@
+/**
+ * Validation of a saved plan file (`stratus plan -out FILE`) when it is read back: a damaged or
+ * hand-edited file is refused with every problem, instead of apply acting on a half-read plan.
+ */
+import { resourceTypes } from '@stratus/model';
+import { stateDocProblems } from './check.js';
+import { ShapeProblems } from './shape.js';
+import { StateError } from './types.js';
+
+const ACTIONS = ['create', 'update', 'replace', 'delete', 'no-op'] as const;
+
+/**
+ * Checks the parsed content of the saved plan file at `path` (after the unknown-value tags are revived,
+ * or before: both are objects) and returns it unchanged; throws a StateError (`corrupt`) naming the file,
+ * every problem (at most 10 listed, with a count) and what to do: make the plan again.
+ */
+export function validateSavedPlanFile(json: unknown, path: string): unknown {
+  const p = new ShapeProblems();
+  const doc = p.object(json, '');
+  if (doc) {
+    if (doc.format !== 'stratus-plan') p.add('format', 'must be "stratus-plan"');
+    if (doc.version !== 1) p.add('version', 'must be 1');
+    p.string(doc.stackFile, 'stackFile', { nonEmpty: true });
+    if (typeof doc.stackSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(doc.stackSha256))
+      p.add('stackSha256', 'must be a SHA-256 in hex');
+    const plan = p.object(doc.plan, 'plan');
+    if (plan) {
+      p.integer(plan.formatVersion, 'plan.formatVersion', { min: 1 });
+      p.string(plan.stack, 'plan.stack');
+      p.string(plan.lineage, 'plan.lineage', { nullable: true });
+      p.integer(plan.serial, 'plan.serial', { nullable: true });
+      p.array(plan.changes, 'plan.changes')?.forEach((c, i) => {
+        const at = `plan.changes[${i}]`;
+        const o = p.object(c, at);
+        if (!o) return;
+        p.string(o.name, `${at}.name`, { nonEmpty: true });
+        p.oneOf(o.type, `${at}.type`, resourceTypes);
+        p.oneOf(o.action, `${at}.action`, ACTIONS);
+        if (o.priorId !== undefined) p.string(o.priorId, `${at}.priorId`);
+        if (o.before !== null) p.object(o.before, `${at}.before`);
+        if (o.after !== null) p.object(o.after, `${at}.after`);
+        p.array(o.changes, `${at}.changes`)?.forEach((x, j) => {
+          const xo = p.object(x, `${at}.changes[${j}]`);
+          if (!xo) return;
+          p.string(xo.name, `${at}.changes[${j}].name`, { nonEmpty: true });
+          p.boolean(xo.forcesReplace, `${at}.changes[${j}].forcesReplace`);
+          p.boolean(xo.sensitive, `${at}.changes[${j}].sensitive`);
+        });
+      });
+      const outputs = p.object(plan.outputs, 'plan.outputs');
+      for (const [k, v] of Object.entries(outputs ?? {})) {
+        const o = p.object(v, `plan.outputs.${k}`);
+        if (o) p.boolean(o.sensitive, `plan.outputs.${k}.sensitive`);
+      }
+      p.stringList(plan.errors, 'plan.errors');
+      if (plan.targets !== undefined) p.stringList(plan.targets, 'plan.targets');
+    }
+    stateDocProblems(doc.refreshedState, p, 'refreshedState');
+  }
+  if (p.items.length === 0) return json;
+  throw new StateError(
+    'corrupt',
+    `saved plan ${path} is damaged or not a Stratus plan; nothing was changed:\n${p.text()}\nMake the plan again with: stratus plan -out ${path}`,
+  );
+}
