@@ -10,7 +10,7 @@ import {
 } from '@stratus/model';
 import type { DomainFacts, DomainState } from '../compute/types.js';
 import { buildConfigDrive, metaDataJson, networkDataJson } from '../configdrive/index.js';
-import { Conflict, InvalidRequest, NotFound } from '../errors.js';
+import { Conflict, InvalidReference, InvalidRequest, NotFound } from '../errors.js';
 import { logger } from '../host/log.js';
 import { domainName, serverTap } from '../host/names.js';
 import { assertReference, ServiceBase } from './base.js';
@@ -176,7 +176,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       const s0 = await this.resolveNic(nic, i);
       const port = await this.locked(netLock(s0.spec.network), async () => {
         const subnet = await this.ctx.store.get<SubnetRecord>('subnets', s0.id);
-        if (!subnet) throw new InvalidRequest(`subnet ${s0.id} was deleted`, { field: ['networks', i] });
+        if (!subnet) throw new InvalidReference(`subnet ${s0.id} does not exist`, { field: ['networks', i] });
         const p = await this.ports.allocate(
           {
             deviceOwner: 'compute',
@@ -218,11 +218,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     const { id, spec } = rec;
     const adopted = rec.internal.adopted;
     const image = await this.ctx.store.get<ImageRecord>('images', spec.image);
-    if (!image)
-      throw new InvalidRequest(`image ${spec.image} was deleted`, {
-        field: ['image'],
-        code: 'invalid_reference',
-      });
+    if (!image) throw new InvalidReference(`image ${spec.image} does not exist`, { field: ['image'] });
     const hostname = hostnameFor(spec, id);
     const ports = await this.plugPorts(rec, hostname);
 
