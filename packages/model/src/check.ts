@@ -12,10 +12,12 @@ import { validateInputs } from './validate.js';
 export function validateResource(type: string, value: unknown): AttributeProblem[] {
   const schema = registry[type as keyof typeof registry] as ResourceSchema | undefined;
   if (!schema) return [{ path: [], message: `unknown resource type ${JSON.stringify(type)}` }];
-  const problems = validateInputs(type as never, value);
+  // The type's checks guard their own types, so they run beside the schema's and every problem shows.
+  const problems = [
+    ...validateInputs(type as never, value),
+    ...(schema.check?.(value as Record<string, unknown>) ?? []),
+  ];
   if (problems.length) return problems;
-  const own = schema.check?.(value as Record<string, unknown>) ?? [];
-  if (own.length) return own;
   schema.plan?.(value as Record<string, unknown>);
   return [];
 }

@@ -1,6 +1,6 @@
 import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
 import { STRING_FORMATS } from './formats.js';
-import { hostnameFromName, hostnameProblem, textProblem } from './host-text.js';
+import { textProblem } from './host-text.js';
 import { META_KEYWORDS } from './meta.js';
 import { type ResourceType, schemas } from './registry.js';
 
@@ -94,36 +94,9 @@ function illFormedStrings(
 }
 
 /**
- * Rules JSON Schema cannot say, on values of the right type (the schema reports the rest): what spans
- * attributes, or what an attribute turns into on the host.
- */
-const RULES: Partial<Record<ResourceType, (v: Record<string, unknown>) => SchemaError[]>> = {
-  server: (v) => {
-    const out: SchemaError[] = [];
-    if (v.userData !== undefined && v.userDataBase64 !== undefined)
-      out.push({
-        path: ['userDataBase64'],
-        message: 'conflicts with userData; set one of them (userDataBase64 for binary user data)',
-      });
-    // The agent derives the guest host name from the name when `hostname` is not set: check what it
-    // will hand dnsmasq. An empty result is fine (the agent then uses server-<id>).
-    if (v.hostname === undefined && typeof v.name === 'string') {
-      const h = hostnameFromName(v.name);
-      const p = h === '' ? undefined : hostnameProblem(h);
-      if (p)
-        out.push({
-          path: ['name'],
-          message: `gives the guest host name ${JSON.stringify(h)}, which ${p.replace(/^"[^"]*" /, '')}; set \`hostname\``,
-        });
-    }
-    return out;
-  },
-};
-
-/**
  * Validates a resource's input attributes against its schema and fills in defaults (mutating `value`).
- * Returns every violation, not just the first: schema violations, strings without a UTF-8 form, and the
- * resource type's own rules (e.g. a server name whose derived host name dnsmasq refuses).
+ * Returns every violation, not just the first: schema violations and strings without a UTF-8 form. The
+ * type's own rules (its schema's `check`) are added by `validateResource` and the provider protocol.
  */
 export function validateInputs(type: ResourceType, value: unknown): SchemaError[] {
   const v = validatorFor(type);
@@ -131,7 +104,6 @@ export function validateInputs(type: ResourceType, value: unknown): SchemaError[
   const extra: SchemaError[] = [];
   if (isObj(value)) {
     illFormedStrings(value, [], extra);
-    extra.push(...(RULES[type]?.(value) ?? []));
   }
   if (ok) return extra;
   const seen = new Set<string>(extra.map((e) => JSON.stringify(e)));

@@ -166,7 +166,7 @@ test('config drive layout: every version Nova writes, each file from the version
     ...expected.flatMap(([version, inVersion]) => inVersion.map((f) => `openstack/${version}/${f}`)),
   ]);
   assert.equal(new Set(names).size, names.length);
-  const file = (name: string) => files.find(([n]) => n === name)?.[1];
+  const file = (name: string) => files.find(([n]) => n === name)?.[1] as string | undefined;
   for (const [version, inVersion] of expected) {
     if (inVersion.includes('vendor_data.json'))
       assert.deepEqual(JSON.parse(file(`openstack/${version}/vendor_data.json`)!), vendorData);
@@ -201,7 +201,9 @@ test('meta_data.json of each version has the keys Nova gives that version', () =
   });
   const files = configDriveFiles({ metaData, networkData: {} });
   const keysOf = (version: string) =>
-    Object.keys(JSON.parse(files.find(([n]) => n === `openstack/${version}/meta_data.json`)![1])).sort();
+    Object.keys(
+      JSON.parse(files.find(([n]) => n === `openstack/${version}/meta_data.json`)![1] as string),
+    ).sort();
   const base = [
     'admin_pass',
     'availability_zone',
@@ -219,7 +221,7 @@ test('meta_data.json of each version has the keys Nova gives that version', () =
   assert.deepEqual(keysOf('2015-10-15'), [...base, 'project_id', 'random_seed'].sort());
   for (const v of ['2016-06-30', '2018-08-27', '2025-04-04', 'latest'])
     assert.deepEqual(keysOf(v), [...base, 'devices', 'project_id', 'random_seed'].sort());
-  const latest = JSON.parse(files.find(([n]) => n === 'openstack/latest/meta_data.json')![1]);
+  const latest = JSON.parse(files.find(([n]) => n === 'openstack/latest/meta_data.json')![1] as string);
   assert.deepEqual(latest, metaData);
 });
 

@@ -59,8 +59,8 @@ export const META_DATA_KEY_SINCE: Readonly<Record<string, OpenStackMetadataVersi
 export interface ConfigDriveContent {
   /** `meta_data.json`, usually from {@link metaDataJson}; versions older than a key leave it out. */
   metaData: object;
-  /** `user_data`, written verbatim; no file when undefined. */
-  userData?: string;
+  /** `user_data`, written verbatim (bytes for binary user data); no file when undefined. */
+  userData?: string | Uint8Array;
   /** `network_data.json`, usually from {@link networkDataJson}. */
   networkData: object;
   /**
@@ -92,9 +92,9 @@ export function metaDataForVersion(metaData: object, version: OpenStackMetadataV
  * OpenStack version oldest first and `latest` last, each with every file from the version that introduced
  * it on. There is no `password` file: Nova serves it from the metadata service only.
  */
-export function configDriveFiles(content: ConfigDriveContent): [string, string][] {
+export function configDriveFiles(content: ConfigDriveContent): [string, string | Uint8Array][] {
   const json = (v: unknown) => `${JSON.stringify(v)}\n`;
-  const files: [string, string][] = [];
+  const files: [string, string | Uint8Array][] = [];
   const ec2MetaData = json(ec2MetaDataJson(content.metaData));
   for (const version of EC2_METADATA_VERSIONS) {
     if (content.userData !== undefined) files.push([`ec2/${version}/user-data`, content.userData]);
@@ -103,7 +103,7 @@ export function configDriveFiles(content: ConfigDriveContent): [string, string][
   const vendorData = content.vendorData ?? {};
   const byFile: Record<
     keyof typeof OPENSTACK_FILE_SINCE,
-    (v: OpenStackMetadataVersion) => string | undefined
+    (v: OpenStackMetadataVersion) => string | Uint8Array | undefined
   > = {
     'meta_data.json': (v) => json(metaDataForVersion(content.metaData, v)),
     user_data: () => content.userData,

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import {
   type ApiRecord,
   defaultMachine,
+  hostnameFromName,
   type InputsOf,
   isInNet,
   parseCidr,
@@ -33,16 +34,10 @@ type NicSpec = ServerSpec['networks'][number];
 type ServerStatus = ServerRecord['status'];
 type ServerInternal = ServerRecord['internal'];
 
-/** A DNS-safe hostname from a display name. */
+/** The guest host name: `hostname`, else one derived from the name by the model's rule, else `server-<id>`. */
 export function hostnameFor(spec: ServerSpec, id: string): string {
   if (spec.hostname) return spec.hostname;
-  const h = (spec.name ?? '')
-    .toLowerCase()
-    .replace(/[^a-z0-9-]+/g, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 63)
-    .replace(/-+$/, '');
-  return h || `server-${id.slice(0, 8)}`;
+  return hostnameFromName(spec.name ?? '') || `server-${id.slice(0, 8)}`;
 }
 
 const STATUS: Record<DomainState, string> = {
@@ -297,7 +292,9 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
         publicKeys: spec.publicKeys,
         adminPass: spec.adminPass,
       }),
-      userData: spec.userData,
+      // Binary user data comes base64-encoded and goes on the drive as its bytes.
+      userData:
+        spec.userDataBase64 !== undefined ? Buffer.from(spec.userDataBase64, 'base64') : spec.userData,
       networkData: networkDataJson(nics),
     };
   }

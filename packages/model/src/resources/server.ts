@@ -1,5 +1,6 @@
 import { Type } from '@sinclair/typebox';
 import { Defaulted, Hostname, Ipv4, Name, PublicKey, Ref, UserData, UserDataBase64 } from '../formats.js';
+import { hostnameFromName, hostnameProblem } from '../host-text.js';
 import { type AttributeProblem, defineResource } from '../resource.js';
 import { isUnknown, UNKNOWN } from '../unknown.js';
 
@@ -34,6 +35,22 @@ export const server = defineResource({
         message:
           'firmware uefi cannot run on machine pc (OVMF runs with SMM, which needs q35): use q35 or leave machine out',
       });
+    if (inputs.userData !== undefined && inputs.userDataBase64 !== undefined)
+      out.push({
+        path: ['userDataBase64'],
+        message: 'conflicts with userData; set one of them (userDataBase64 for binary user data)',
+      });
+    // The agent derives the guest host name from the name when `hostname` is not set: check what it
+    // will hand dnsmasq. An empty result is fine (the agent then uses server-<id>).
+    if (inputs.hostname === undefined && typeof inputs.name === 'string') {
+      const h = hostnameFromName(inputs.name);
+      const p = h === '' ? undefined : hostnameProblem(h);
+      if (p)
+        out.push({
+          path: ['name'],
+          message: `gives the guest host name ${JSON.stringify(h)}, which ${p.replace(/^"[^"]*" /, '')}; set \`hostname\``,
+        });
+    }
     const nets = Array.isArray(inputs.networks) ? inputs.networks : [];
     nets.forEach((n, i) => {
       if (n && typeof n === 'object' && !Array.isArray(n) && !('network' in n) && !('subnet' in n))

@@ -56,8 +56,17 @@ export type AttributeTokens<T extends ResourceType> = {
   readonly [K in keyof AllAttributes<T>]-?: Token<NonNullable<AllAttributes<T>[K]>>;
 };
 
-/** A duration such as `30s`, `10m`, `1h`, `500ms`. */
-export type Duration = `${number}${'ms' | 's' | 'm' | 'h'}`;
+type DurationUnit = 'ms' | 's' | 'm' | 'h';
+/** One `<number><unit>` part of a duration. */
+type DurationPart = `${number}${DurationUnit}`;
+/**
+ * A duration such as `30s`, `10m`, `1h` or, as Terraform writes them, `1h30m` and `2h45m10s` (at most
+ * three parts here; validation takes any and bounds the total).
+ */
+export type Duration =
+  | DurationPart
+  | `${DurationPart}${DurationPart}`
+  | `${DurationPart}${DurationPart}${DurationPart}`;
 
 /** Options every resource takes besides its properties (the stack file's resource keys). */
 export interface ResourceOptions<T extends ResourceType = ResourceType> {

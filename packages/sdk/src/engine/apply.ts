@@ -88,7 +88,8 @@ async function withLimit<T>(
   log: ProtocolLog,
   fn: (ctx: ProviderContext) => Promise<T>,
 ): Promise<T> {
-  const timeout = AbortSignal.timeout(limitMs);
+  // Validation bounds timeouts at 24h; a plan file edited by hand must still not overflow Node's timer.
+  const timeout = AbortSignal.timeout(Math.min(limitMs, 2 ** 31 - 1));
   const signal = outer ? AbortSignal.any([outer, timeout]) : timeout;
   let onAbort: (() => void) | undefined;
   const aborted = new Promise<never>((_, reject) => {

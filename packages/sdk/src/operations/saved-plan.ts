@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { isUnknown, UNKNOWN } from '@stratus/model';
 import type { Plan } from '../engine/plan.js';
-import type { StateDoc } from '../state/types.js';
+import { validateSavedPlanFile } from '../state/saved-plan-check.js';
+import { type StateDoc, StateError } from '../state/types.js';
 import { sha256File, writeFileAtomic } from '../util/fs.js';
 
 /** Version of the saved plan file format. */
@@ -72,7 +73,11 @@ export async function writeSavedPlan(path: string, saved: SavedPlan): Promise<vo
   await writeFileAtomic(path, JSON.stringify(tagUnknowns(saved)));
 }
 
-/** Reads a saved plan, or returns null when `path` is not one. */
+/**
+ * Reads a saved plan, or returns null when `path` is not one (not readable, or not starting as a plan
+ * file does). A file that starts as a plan but is damaged is refused: StateError `corrupt`, naming the
+ * file and every problem.
+ */
 export function readSavedPlan(path: string): SavedPlan | null {
   let text: string;
   try {
@@ -81,7 +86,16 @@ export function readSavedPlan(path: string): SavedPlan | null {
     return null;
   }
   if (!text.startsWith('{"format":"stratus-plan"')) return null;
-  return JSON.parse(text, (_k, v) =>
-    v && typeof v === 'object' && (v as { $stratus?: string }).$stratus === 'unknown' ? UNKNOWN : v,
-  ) as SavedPlan;
+  let json: unknown;
+  try {
+    json = JSON.parse(text, (_k, v) =>
+      v && typeof v === 'object' && (v as { $stratus?: string }).$stratus === 'unknown' ? UNKNOWN : v,
+    );
+  } catch (e) {
+    throw new StateError(
+      'corrupt',
+      `saved plan ${path} is not valid JSON (${(e as Error).message}); nothing was changed. Make the plan again with: stratus plan -out ${path}`,
+    );
+  }
+  return validateSavedPlanFile(json, path) as SavedPlan;
 }

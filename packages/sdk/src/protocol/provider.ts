@@ -112,8 +112,9 @@ export function resourceProvider(schema: ResourceSchema, io: ResourceIO): Resour
       for (const e of validateInputs(schema.type as ResourceType, value))
         if (!unknownAlong(value, e.path))
           diagnostics.push({ severity: 'error', summary: e.message, path: e.path });
-      if (diagnostics.length === 0)
-        for (const p of schema.check?.(value) ?? [])
+      // The type's checks guard their own types, so they run beside the schema's and every problem shows.
+      for (const p of schema.check?.(value) ?? [])
+        if (!unknownAlong(value, p.path))
           diagnostics.push({ severity: 'error', summary: p.message, path: p.path });
       return { diagnostics };
     },

@@ -97,11 +97,11 @@ describe('a state file of the wrong shape is an error when read, never taken as 
 describe('validateSavedPlanFile', () => {
   const saved = {
     format: 'stratus-plan',
-    version: 1,
+    version: 2,
     stackFile: '/s/stack.yaml',
-    stackSha256: 'a'.repeat(64),
+    inputs: { '/s/stack.yaml': 'a'.repeat(64) },
     plan: {
-      formatVersion: 1,
+      formatVersion: 2,
       stack: 's',
       lineage: null,
       serial: null,
@@ -110,6 +110,9 @@ describe('validateSavedPlanFile', () => {
           name: 'net',
           type: 'network',
           action: 'create',
+          host: 'local',
+          dependencies: [],
+          timeouts: { create: 300000, update: 300000, delete: 300000 },
           before: null,
           after: { mtu: 1500 },
           changes: [{ name: 'mtu', before: null, after: 1500, forcesReplace: false, sensitive: false }],
@@ -134,6 +137,11 @@ describe('validateSavedPlanFile', () => {
       /plan\.changes: must be a list/,
     ],
     ['a bad state inside', { ...saved, refreshedState: {} }, /refreshedState\.resources: must be a list/],
+    [
+      'an input without its hash',
+      { ...saved, inputs: { '/s/x.ts': 'nope' } },
+      /inputs\.\/s\/x\.ts: must be a SHA-256/,
+    ],
   ] as const)
     test(`${name} is refused naming the file and what to do`, () => {
       assert.throws(

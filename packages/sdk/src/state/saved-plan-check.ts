@@ -19,10 +19,13 @@ export function validateSavedPlanFile(json: unknown, path: string): unknown {
   const doc = p.object(json, '');
   if (doc) {
     if (doc.format !== 'stratus-plan') p.add('format', 'must be "stratus-plan"');
-    if (doc.version !== 1) p.add('version', 'must be 1');
+    if (doc.version !== 2)
+      p.add('version', 'must be 2 (a plan saved by another Stratus version: make it again)');
     p.string(doc.stackFile, 'stackFile', { nonEmpty: true });
-    if (typeof doc.stackSha256 !== 'string' || !/^[0-9a-f]{64}$/.test(doc.stackSha256))
-      p.add('stackSha256', 'must be a SHA-256 in hex');
+    const inputs = p.object(doc.inputs, 'inputs');
+    for (const [file, sum] of Object.entries(inputs ?? {}))
+      if (typeof sum !== 'string' || !/^[0-9a-f]{64}$/.test(sum))
+        p.add(`inputs.${file}`, 'must be a SHA-256 in hex');
     const plan = p.object(doc.plan, 'plan');
     if (plan) {
       p.integer(plan.formatVersion, 'plan.formatVersion', { min: 1 });
@@ -36,6 +39,11 @@ export function validateSavedPlanFile(json: unknown, path: string): unknown {
         p.string(o.name, `${at}.name`, { nonEmpty: true });
         p.oneOf(o.type, `${at}.type`, resourceTypes);
         p.oneOf(o.action, `${at}.action`, ACTIONS);
+        p.string(o.host, `${at}.host`, { nonEmpty: true });
+        p.stringList(o.dependencies, `${at}.dependencies`);
+        const t = p.object(o.timeouts, `${at}.timeouts`);
+        for (const k of ['create', 'update', 'delete'] as const)
+          if (t) p.integer(t[k], `${at}.timeouts.${k}`, { min: 1 });
         if (o.priorId !== undefined) p.string(o.priorId, `${at}.priorId`);
         if (o.before !== null) p.object(o.before, `${at}.before`);
         if (o.after !== null) p.object(o.after, `${at}.after`);
@@ -52,7 +60,10 @@ export function validateSavedPlanFile(json: unknown, path: string): unknown {
         const o = p.object(v, `plan.outputs.${k}`);
         if (o) p.boolean(o.sensitive, `plan.outputs.${k}.sensitive`);
       }
-      p.stringList(plan.errors, 'plan.errors');
+      p.array(plan.errors, 'plan.errors')?.forEach((e, i) => {
+        const o = p.object(e, `plan.errors[${i}]`);
+        if (o) p.string(o.message, `plan.errors[${i}].message`);
+      });
       if (plan.targets !== undefined) p.stringList(plan.targets, 'plan.targets');
     }
     stateDocProblems(doc.refreshedState, p, 'refreshedState');

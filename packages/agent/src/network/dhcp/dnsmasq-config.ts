@@ -3,7 +3,7 @@
  * options files, and lease-file pruning. Kept free of I/O so every byte handed to dnsmasq is unit-tested.
  */
 import { join } from 'node:path';
-import { isHostOf } from '@stratus/model';
+import { isGuestHostname, isHostOf } from '@stratus/model';
 import { assertId, dhcpNsVeth } from '../../host/names.js';
 import { type Cidr, intToIp, ipToInt, isValidIpv4, parseCidr } from '../ipam.js';
 import type { DhcpHost, DhcpSpec, DhcpSubnet } from './types.js';
@@ -45,12 +45,6 @@ export function dhcpPaths(stateDir: string, networkId: string): DhcpPaths {
 export const subnetTag = (subnetId: string): string => `subnet-${subnetId}`;
 
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
-// One RFC 1123 label. Dots are refused because dnsmasq drops or rejects a domain part that does not
-// match its --domain, which we do not set.
-const HOSTNAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/i;
-// dnsmasq reads a dhcp-host field like `600`, `12h` or `infinite` as a lease time and `ignore` as a
-// directive, so such names would silently change the entry's meaning.
-const HOSTNAME_RESERVED_RE = /^([0-9]+[smhdw]?|infinite|ignore)$/i;
 
 function isId(id: string): boolean {
   try {
@@ -118,7 +112,8 @@ export function validateDhcpSpec(spec: DhcpSpec): void {
     check(!ips.has(h.ip), `${at}.ip: ${h.ip} is already used by another host or the DHCP port`);
     ips.add(h.ip);
     check(
-      h.hostname === '' || (HOSTNAME_RE.test(h.hostname) && !HOSTNAME_RESERVED_RE.test(h.hostname)),
+      // The model's rule, which the schema enforces at validate: one label dnsmasq cannot misread.
+      h.hostname === '' || isGuestHostname(h.hostname),
       `${at}.hostname: ${JSON.stringify(h.hostname)} is not a valid single-label host name`,
     );
   });
