@@ -14,7 +14,7 @@ import {
   intToIp,
   ipToInt,
   parseCidr,
-  validateInputs,
+  validateResource,
 } from '@stratus/model';
 import fc from 'fast-check';
 import { buildDomainXml } from '../compute/domain-xml.js';
@@ -89,7 +89,7 @@ describe('validate accepts => the agent accepts', () => {
   test('hostnames', () => {
     fc.assert(
       fc.property(anyText, (hostname) => {
-        if (validateInputs('server', serverInputs({ name: 'web', hostname })).length > 0) return;
+        if (validateResource('server', serverInputs({ name: 'web', hostname })).length > 0) return;
         const h = hostnameFor({ name: 'web', hostname } as never, SRV);
         assert.equal(h, hostname);
         validateDhcpSpec(dhcpSpecFor(h));
@@ -101,7 +101,7 @@ describe('validate accepts => the agent accepts', () => {
   test('server names: the derived host name (dnsmasq), the domain title (libvirt), the metadata', () => {
     fc.assert(
       fc.property(anyText, (name) => {
-        if (validateInputs('server', serverInputs({ name })).length > 0) return;
+        if (validateResource('server', serverInputs({ name })).length > 0) return;
         validateDhcpSpec(dhcpSpecFor(hostnameFor({ name } as never, SRV)));
         const xml = buildDomainXml({
           serverId: SRV,
@@ -138,7 +138,7 @@ describe('validate accepts => the agent accepts', () => {
     );
     fc.assert(
       fc.property(cidr, (c) => {
-        if (validateInputs('subnet', { network: NET, cidr: c }).length > 0) return;
+        if (validateResource('subnet', { network: NET, cidr: c }).length > 0) return;
         if (checkSubnetRanges(c, undefined, undefined).length > 0) return;
         // As the agent's subnet service does: gateway = first host, pools = the rest, the DHCP port takes
         // the first pool address, a server the next.
@@ -167,9 +167,9 @@ describe('validate accepts => the agent accepts', () => {
     const ipText = fc.oneof(fc.ipV4(), fc.ipV4Extended(), fc.stringMatching(/^[0-9.]{1,16}$/), anyText);
     fc.assert(
       fc.property(fc.oneof(fc.integer(), fc.double()), fc.array(ipText, { maxLength: 3 }), (mtu, dns) => {
-        const netOk = validateInputs('network', { mtu }).length === 0;
+        const netOk = validateResource('network', { mtu }).length === 0;
         const subOk =
-          validateInputs('subnet', { network: NET, cidr: '10.9.0.0/24', dnsNameservers: dns }).length === 0;
+          validateResource('subnet', { network: NET, cidr: '10.9.0.0/24', dnsNameservers: dns }).length === 0;
         if (!netOk && !subOk) return;
         const spec = dhcpSpecFor('web');
         validateDhcpSpec({
