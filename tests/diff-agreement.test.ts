@@ -22,6 +22,10 @@ const SAMPLES: Record<string, [Record<string, unknown>, Record<string, unknown>]
     { name: 'a', source: '/images/a.qcow2' },
     { name: 'b', source: '/images/b.qcow2' },
   ],
+  keypair: [
+    { name: 'a', publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA a' },
+    { name: 'b', publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB b' },
+  ],
   network: [
     { name: 'a', mtu: 1500 },
     { name: 'b', mtu: 9000 },
@@ -59,6 +63,7 @@ const SAMPLES: Record<string, [Record<string, unknown>, Record<string, unknown>]
       networks: [{ network: ID(1) }, { subnet: ID(5), fixedIp: '10.0.0.9' }],
       userData: '#!/bin/sh\necho a\n',
       adminPass: 'secret-one',
+      keyPair: ID(6),
       publicKeys: { alice: 'ssh-ed25519 AAAA alice', bob: 'ssh-ed25519 BBBB bob' },
     },
     {
@@ -72,6 +77,7 @@ const SAMPLES: Record<string, [Record<string, unknown>, Record<string, unknown>]
       networks: [{ subnet: ID(5), fixedIp: '10.0.0.9' }, { network: ID(1) }],
       userData: '#!/bin/sh\necho b\n',
       adminPass: 'secret-two',
+      keyPair: ID(7),
       publicKeys: { bob: 'ssh-ed25519 BBBB bob', alice: 'ssh-ed25519 AAAA alice' },
     },
   ],

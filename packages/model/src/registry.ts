@@ -1,5 +1,6 @@
 import type { ResourceSchema } from './resource.js';
 import { image } from './resources/image.js';
+import { keypair } from './resources/keypair.js';
 import { network } from './resources/network.js';
 import { server } from './resources/server.js';
 import { subnet } from './resources/subnet.js';
@@ -14,6 +15,7 @@ export const registry = {
   network,
   subnet,
   server,
+  keypair,
 } as const;
 
 /** The resource types Stratus knows. */
@@ -31,4 +33,4 @@ export function isResourceType(t: unknown): t is ResourceType {
 }
 
 export { defaultMachine } from './resources/server.js';
-export { image, network, server, subnet };
+export { image, keypair, network, server, subnet };

@@ -7,6 +7,7 @@ import type { ResourceType } from '@stratus/model';
 import type { ResourceService } from './base.js';
 import type { AgentContext } from './context.js';
 import { ImageService } from './image.js';
+import { KeypairService } from './keypair.js';
 import { NetworkService, SubnetService } from './network.js';
 import { PortService } from './port.js';
 import { ServerService } from './server.js';
@@ -28,6 +29,7 @@ export const serviceFactories: Record<
   network: (ctx, ports) => new NetworkService(ctx, ports),
   subnet: (ctx, ports) => new SubnetService(ctx, ports),
   server: (ctx, ports) => new ServerService(ctx, ports),
+  keypair: (ctx) => new KeypairService(ctx),
 };
 
 /** The services of an agent, with its port service and the network service (which supervises DHCP). */

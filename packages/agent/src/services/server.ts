@@ -16,6 +16,7 @@ import { logger } from '../host/log.js';
 import { domainName, serverTap } from '../host/names.js';
 import { assertReference, ServiceBase } from './base.js';
 import { type AgentContext, paths } from './context.js';
+import type { KeypairRecord } from './keypair.js';
 import { reconcileDhcp, segmentOf, subnetsOf } from './network.js';
 import { netLock, type PortService } from './port.js';
 import type {
@@ -63,6 +64,16 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
 
   protected override async check(_id: string, spec: ServerSpec): Promise<void> {
     await assertReference(this.ctx, 'images', spec.image, ['image']);
+    if (spec.keyPair) await assertReference(this.ctx, 'keypairs', spec.keyPair, ['keyPair']);
+  }
+
+  /** The SSH keys for the config drive: `publicKeys`, plus the key pair's key under its name (Nova's key_name). */
+  private async publicKeysOf(spec: ServerSpec): Promise<Record<string, string>> {
+    if (!spec.keyPair) return spec.publicKeys;
+    const kp = (await assertReference(this.ctx, 'keypairs', spec.keyPair, ['keyPair'])) as KeypairRecord;
+    const key = kp.spec.publicKey ?? kp.status.publicKey;
+    if (!key) throw new InvalidReference(`keypair ${spec.keyPair} has no public key`, { field: ['keyPair'] });
+    return { ...spec.publicKeys, [kp.spec.name ?? kp.id]: key };
   }
 
   protected async realize(id: string, spec: ServerSpec, prior: ServerRecord | null): Promise<ServerRecord> {
@@ -289,7 +300,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
         uuid: id,
         name: spec.name ?? id,
         hostname,
-        publicKeys: spec.publicKeys,
+        publicKeys: await this.publicKeysOf(spec),
         adminPass: spec.adminPass,
       }),
       // Binary user data comes base64-encoded and goes on the drive as its bytes.

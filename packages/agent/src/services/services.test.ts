@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -15,6 +15,7 @@ import { resourceTypes, schemas } from '@stratus/model';
 import type { ComputeDriver } from '../compute/driver.js';
 import type { DomainDevice, DomainFacts, DomainSpec, DomainState } from '../compute/types.js';
 import { type AgentError, HostFailure, InUse, NotFound, PoolExhausted, RequiresReplace } from '../errors.js';
+import { run } from '../host/exec.js';
 import { KeyedMutex } from '../host/mutex.js';
 import { type DhcpDriver, type DhcpSpec, type DhcpStatus, validateDhcpSpec } from '../network/dhcp/index.js';
 import type { NetworkDriver, NetworkSegment, NicBinding, SegmentFacts } from '../network/driver.js';
@@ -275,4 +276,44 @@ test('the base refuses a change to a requiresReplace attribute and names it', as
     assert.deepEqual((e as AgentError).field, ['mtu']);
     return true;
   });
+});
+
+test('a server with a key pair gets its public key on the config drive under the key pair name', async () => {
+  const { services, server } = await smallNetwork();
+  const kp = randomUUID();
+  const made = await services.keypair.ensure(kp, { name: 'deploy' });
+  const publicKey = made.status.publicKey as string;
+  assert.match(publicKey, /^ssh-rsa AAAA[A-Za-z0-9+/]+=* deploy$/);
+  assert.match(made.status.privateKey as string, /^-----BEGIN RSA PRIVATE KEY-----\n/);
+  // A retried create answers the same key; nothing is generated twice.
+  assert.equal((await services.keypair.ensure(kp, { name: 'deploy' })).status.publicKey, publicKey);
+  const id = randomUUID();
+  await services.server.ensure(id, {
+    ...server('keyed'),
+    keyPair: kp,
+    publicKeys: { extra: 'ssh-ed25519 AAAAC3 extra' },
+  });
+  const out = join(dir, `meta-${id}.json`);
+  await run('xorriso', [
+    '-osirrox',
+    'on',
+    '-indev',
+    join(dir, 'instances', id, 'config.iso'),
+    '-extract',
+    '/openstack/latest/meta_data.json',
+    out,
+  ]);
+  const meta = JSON.parse(await readFile(out, 'utf8'));
+  assert.deepEqual(meta.public_keys, { extra: 'ssh-ed25519 AAAAC3 extra', deploy: publicKey });
+  assert.deepEqual(
+    meta.keys.map((k: { name: string }) => k.name),
+    ['extra', 'deploy'],
+  );
+  await services.server.delete(id);
+  // The key pair outlives the server (Nova lets it go independently).
+  assert.ok(await services.keypair.get(kp));
+  await assert.rejects(
+    services.server.ensure(randomUUID(), { ...server('nokey'), keyPair: randomUUID() }),
+    (e: AgentError) => e.code === 'invalid_reference' && e.field?.join('.') === 'keyPair',
+  );
 });

@@ -151,6 +151,13 @@ export const server = defineResource({
           description: 'Initial administrator password, on the config drive as admin_pass; never shown.',
         }),
       ),
+      keyPair: Type.Optional(
+        Ref('keypair', {
+          requiresReplace: true,
+          description:
+            "Key pair whose public key goes on the config drive under its name (Nova's key_name), beside publicKeys.",
+        }),
+      ),
       publicKeys: Defaulted(
         Type.Record(
           Type.String({ pattern: '^[A-Za-z0-9._-]{1,255}$' }),
