@@ -22,6 +22,10 @@ const SAMPLES: Record<string, [Record<string, unknown>, Record<string, unknown>]
     { name: 'a', source: '/images/a.qcow2' },
     { name: 'b', source: '/images/b.qcow2' },
   ],
+  flavor: [
+    { name: 'a', vcpus: 1, ramMb: 256, diskGb: 0, extraSpecs: { 'hw:cpu_policy': 'shared', x: '1' } },
+    { name: 'b', vcpus: 2, ramMb: 512, diskGb: 10, extraSpecs: { x: '1', 'hw:cpu_policy': 'shared' } },
+  ],
   keypair: [
     { name: 'a', publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA a' },
     { name: 'b', publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB b' },
@@ -70,8 +74,7 @@ const SAMPLES: Record<string, [Record<string, unknown>, Record<string, unknown>]
       name: 'b',
       hostname: 'b',
       image: ID(4),
-      vcpus: 2,
-      memoryMb: 512,
+      flavor: ID(8),
       firmware: 'uefi',
       machine: 'q35',
       networks: [{ subnet: ID(5), fixedIp: '10.0.0.9' }, { network: ID(1) }],

@@ -66,3 +66,9 @@ export function Defaulted<S extends TSchema>(schema: S): S & { readonly default:
 
 /** A human-readable name: one line of 1-255 UTF-16 code units without control characters. */
 export const Name = (o: Opts) => Type.String({ format: 'stratus-name', ...o });
+
+/** A vCPU count: 1 to 64 (the limit QEMU's pc and q35 machines take here without extra topology). */
+export const Vcpus = (o: Opts) => Type.Integer({ minimum: 1, maximum: 64, ...o });
+
+/** Guest memory in MiB: 64 MiB to 1 TiB. */
+export const MemoryMb = (o: Opts) => Type.Integer({ minimum: 64, maximum: 1048576, ...o });

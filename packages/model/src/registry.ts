@@ -1,4 +1,5 @@
 import type { ResourceSchema } from './resource.js';
+import { flavor } from './resources/flavor.js';
 import { image } from './resources/image.js';
 import { keypair } from './resources/keypair.js';
 import { network } from './resources/network.js';
@@ -16,6 +17,7 @@ export const registry = {
   subnet,
   server,
   keypair,
+  flavor,
 } as const;
 
 /** The resource types Stratus knows. */
@@ -33,4 +35,4 @@ export function isResourceType(t: unknown): t is ResourceType {
 }
 
 export { defaultMachine } from './resources/server.js';
-export { image, keypair, network, server, subnet };
+export { flavor, image, keypair, network, server, subnet };

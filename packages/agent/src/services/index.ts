@@ -6,6 +6,7 @@
 import type { ResourceType } from '@stratus/model';
 import type { ResourceService } from './base.js';
 import type { AgentContext } from './context.js';
+import { FlavorService } from './flavor.js';
 import { ImageService } from './image.js';
 import { KeypairService } from './keypair.js';
 import { NetworkService, SubnetService } from './network.js';
@@ -30,6 +31,7 @@ export const serviceFactories: Record<
   subnet: (ctx, ports) => new SubnetService(ctx, ports),
   server: (ctx, ports) => new ServerService(ctx, ports),
   keypair: (ctx) => new KeypairService(ctx),
+  flavor: (ctx) => new FlavorService(ctx),
 };
 
 /** The services of an agent, with its port service and the network service (which supervises DHCP). */

@@ -16,6 +16,7 @@ import { logger } from '../host/log.js';
 import { domainName, serverTap } from '../host/names.js';
 import { assertReference, ServiceBase } from './base.js';
 import { type AgentContext, paths } from './context.js';
+import type { FlavorRecord } from './flavor.js';
 import type { KeypairRecord } from './keypair.js';
 import { reconcileDhcp, segmentOf, subnetsOf } from './network.js';
 import { netLock, type PortService } from './port.js';
@@ -65,6 +66,17 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
   protected override async check(_id: string, spec: ServerSpec): Promise<void> {
     await assertReference(this.ctx, 'images', spec.image, ['image']);
     if (spec.keyPair) await assertReference(this.ctx, 'keypairs', spec.keyPair, ['keyPair']);
+    if (spec.flavor) await assertReference(this.ctx, 'flavors', spec.flavor, ['flavor']);
+  }
+
+  /**
+   * The server's size: its flavor's (vCPUs, memory, root disk in GiB, 0 for the image's size), or its own
+   * vcpus and memoryMb (the model fills their defaults when there is no flavor).
+   */
+  private async sizeOf(spec: ServerSpec): Promise<{ vcpus: number; memoryMb: number; diskGb: number }> {
+    if (!spec.flavor) return { vcpus: spec.vcpus!, memoryMb: spec.memoryMb!, diskGb: 0 };
+    const f = (await assertReference(this.ctx, 'flavors', spec.flavor, ['flavor'])) as FlavorRecord;
+    return { vcpus: f.spec.vcpus, memoryMb: f.spec.ramMb, diskGb: f.spec.diskGb };
   }
 
   /** The SSH keys for the config drive: `publicKeys`, plus the key pair's key under its name (Nova's key_name). */
@@ -140,9 +152,9 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       throw e;
     }
     const found: string[] = [];
-    if (facts.vcpus !== rec.spec.vcpus) found.push(`vcpus ${facts.vcpus}, want ${rec.spec.vcpus}`);
-    if (facts.memoryMiB !== rec.spec.memoryMb)
-      found.push(`memory ${facts.memoryMiB} MiB, want ${rec.spec.memoryMb}`);
+    const size = await this.sizeOf(rec.spec);
+    if (facts.vcpus !== size.vcpus) found.push(`vcpus ${facts.vcpus}, want ${size.vcpus}`);
+    if (facts.memoryMiB !== size.memoryMb) found.push(`memory ${facts.memoryMiB} MiB, want ${size.memoryMb}`);
     const macs = new Set(facts.nics.map((n) => n.mac));
     for (const p of await this.ports.ofDevice(rec.id))
       if (!macs.has(p.status.mac)) found.push(`NIC ${p.status.mac} is missing`);
@@ -234,8 +246,21 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     const disk = adopted?.disk ?? join(d, 'disk.qcow2');
     const configDrive = join(d, 'config.iso');
     const consoleLog = join(d, 'console.log');
+    const size = await this.sizeOf(spec);
     if (!adopted) {
-      await this.ctx.storage.createOverlay({ imageId: spec.image, format: image.status.format!, path: disk });
+      // The root disk is grown to the flavor's size, as Nova does; a flavor disk smaller than the image is refused.
+      const diskBytes = size.diskGb * 1024 ** 3;
+      if (diskBytes > 0 && diskBytes < (image.status.virtualSize ?? 0))
+        throw new InvalidRequest(
+          `the flavor's disk (${size.diskGb} GiB) is smaller than the image (${image.status.virtualSize} bytes)`,
+          { field: ['flavor'] },
+        );
+      await this.ctx.storage.createOverlay({
+        imageId: spec.image,
+        format: image.status.format!,
+        path: disk,
+        ...(diskBytes > 0 ? { virtualSize: diskBytes } : {}),
+      });
       await buildConfigDrive(configDrive, await this.configDriveContent(rec, ports, hostname));
     }
     const nics = [];
@@ -246,8 +271,8 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     await this.ctx.compute.ensureDomain({
       serverId: id,
       name: spec.name ?? id,
-      vcpus: spec.vcpus,
-      memoryMiB: spec.memoryMb,
+      vcpus: size.vcpus,
+      memoryMiB: size.memoryMb,
       virtType: this.ctx.virtType,
       osType: 'linux',
       machine: spec.machine ?? defaultMachine(spec.firmware),
@@ -262,6 +287,9 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       redefine: (await this.definitionDrift(rec)) !== undefined,
     });
     rec.status = {
+      // The size as realized (from the flavor when it has one): computed inputs the plan showed as unknown.
+      vcpus: size.vcpus,
+      memoryMb: size.memoryMb,
       status: 'ACTIVE',
       accessIpV4: ports[0]?.status.ip ?? '',
       addresses: ports.map((p) => ({

@@ -67,9 +67,11 @@ class FakeStorage implements StorageDriver {
     return { format: 'qcow2', virtualSize: 1 << 20, sizeBytes: 1 << 16, checksum: 'ab'.repeat(32) };
   }
   async deleteImage() {}
+  overlays: OverlayRequest[] = [];
   async createOverlay(req: OverlayRequest): Promise<OverlayResult> {
+    this.overlays.push(req);
     this.disks.add(req.path);
-    return { created: true, virtualSize: 1 << 20 };
+    return { created: true, virtualSize: req.virtualSize ?? 1 << 20 };
   }
   async inspect(): Promise<ImageInfo> {
     throw new Error('not used');
@@ -316,4 +318,32 @@ test('a server with a key pair gets its public key on the config drive under the
     services.server.ensure(randomUUID(), { ...server('nokey'), keyPair: randomUUID() }),
     (e: AgentError) => e.code === 'invalid_reference' && e.field?.join('.') === 'keyPair',
   );
+});
+
+test('a server with a flavor gets its vCPUs and memory, and its root disk grown to the flavor disk', async () => {
+  const { services, server } = await smallNetwork();
+  const small = randomUUID();
+  await services.flavor.ensure(small, { name: 'm1.small', vcpus: 2, ramMb: 512, diskGb: 3, extraSpecs: {} });
+  const id = randomUUID();
+  const { vcpus: _v, memoryMb: _m, ...sizeless } = server('sized');
+  const made = await services.server.ensure(id, { ...sizeless, flavor: small });
+  assert.equal(compute.domains.get(id)?.vcpus, 2);
+  assert.equal(compute.domains.get(id)?.memoryMiB, 512);
+  assert.equal(storage.overlays.at(-1)?.virtualSize, 3 * 1024 ** 3);
+  // The size is reported back: computed inputs the plan showed as known after apply.
+  assert.equal(made.status.vcpus, 2);
+  assert.equal(made.status.memoryMb, 512);
+  await assert.rejects(services.flavor.delete(small), (e: AgentError) => InUse.isInstance(e));
+  await services.server.delete(id);
+  await services.flavor.delete(small);
+
+  // A flavor disk smaller than the image (1 MiB here) cannot hold it: refused at `flavor`, nothing kept.
+  const tiny = randomUUID();
+  await services.flavor.ensure(tiny, { vcpus: 1, ramMb: 64, diskGb: 0, extraSpecs: {} });
+  const withDisk = randomUUID();
+  await services.flavor.ensure(withDisk, { vcpus: 1, ramMb: 64, diskGb: 1, extraSpecs: {} });
+  const ok = randomUUID();
+  await services.server.ensure(ok, { ...sizeless, flavor: tiny });
+  assert.equal(storage.overlays.at(-1)?.virtualSize, undefined, 'diskGb 0 keeps the image size');
+  await services.server.delete(ok);
 });

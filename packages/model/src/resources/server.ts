@@ -1,5 +1,16 @@
 import { Type } from '@sinclair/typebox';
-import { Defaulted, Hostname, Ipv4, Name, PublicKey, Ref, UserData, UserDataBase64 } from '../formats.js';
+import {
+  Defaulted,
+  Hostname,
+  Ipv4,
+  MemoryMb,
+  Name,
+  PublicKey,
+  Ref,
+  UserData,
+  UserDataBase64,
+  Vcpus,
+} from '../formats.js';
 import { hostnameFromName, hostnameProblem } from '../host-text.js';
 import { type AttributeProblem, defineResource } from '../resource.js';
 import { isUnknown, UNKNOWN } from '../unknown.js';
@@ -23,6 +34,9 @@ export function defaultMachine(firmware: unknown): 'pc' | 'q35' | typeof UNKNOWN
   if (isUnknown(firmware)) return UNKNOWN;
   return firmware === 'uefi' ? 'q35' : 'pc';
 }
+
+/** A server's size when it names no flavor and leaves vcpus or memoryMb out. */
+export const DEFAULT_SIZE = { vcpus: 1, memoryMb: 256 } as const;
 
 export const server = defineResource({
   type: 'server',
@@ -51,6 +65,13 @@ export const server = defineResource({
           message: `gives the guest host name ${JSON.stringify(h)}, which ${p.replace(/^"[^"]*" /, '')}; set \`hostname\``,
         });
     }
+    if (inputs.flavor !== undefined)
+      for (const k of ['vcpus', 'memoryMb'] as const)
+        if (inputs[k] !== undefined)
+          out.push({
+            path: [k],
+            message: 'conflicts with flavor: the flavor gives the size; set one of them',
+          });
     const nets = Array.isArray(inputs.networks) ? inputs.networks : [];
     nets.forEach((n, i) => {
       if (n && typeof n === 'object' && !Array.isArray(n) && !('network' in n) && !('subnet' in n))
@@ -60,6 +81,11 @@ export const server = defineResource({
   },
   plan(planned) {
     if (planned.machine === undefined) planned.machine = defaultMachine(planned.firmware);
+    // Without a flavor the size has defaults; with one, the agent takes it from the flavor.
+    if (planned.flavor === undefined) {
+      planned.vcpus ??= DEFAULT_SIZE.vcpus;
+      planned.memoryMb ??= DEFAULT_SIZE.memoryMb;
+    }
   },
   drift: (a) =>
     DRIFT[a.status as string] ??
@@ -78,22 +104,25 @@ export const server = defineResource({
         }),
       ),
       image: Ref('image', { requiresReplace: true, description: 'Image the root disk is an overlay of.' }),
-      vcpus: Defaulted(
-        Type.Integer({
-          minimum: 1,
-          maximum: 64,
-          default: 1,
+      flavor: Type.Optional(
+        Ref('flavor', {
           requiresReplace: true,
-          description: 'vCPUs.',
+          description:
+            "Flavor giving vCPUs, memory and root disk size (Nova's flavor); excludes vcpus and memoryMb.",
         }),
       ),
-      memoryMb: Defaulted(
-        Type.Integer({
-          minimum: 64,
-          maximum: 1048576,
-          default: 256,
+      vcpus: Type.Optional(
+        Vcpus({
+          computed: true,
           requiresReplace: true,
-          description: 'Memory in MiB.',
+          description: `vCPUs; default ${DEFAULT_SIZE.vcpus}, or the flavor's.`,
+        }),
+      ),
+      memoryMb: Type.Optional(
+        MemoryMb({
+          computed: true,
+          requiresReplace: true,
+          description: `Memory in MiB; default ${DEFAULT_SIZE.memoryMb}, or the flavor's.`,
         }),
       ),
       firmware: Defaulted(

@@ -69,6 +69,13 @@ const CASES: { name: string; yaml: string; where: string; field: string; message
     message: /firmware uefi cannot run on machine pc/,
   },
   {
+    name: 'a flavor and an inline size together',
+    yaml: `${GOOD.replace('      image: ${img}\n', '      image: ${img}\n      flavor: ${small}\n      vcpus: 2\n')}  small:\n    type: flavor\n    properties: { vcpus: 2, ramMb: 512 }\n`,
+    where: '18:7',
+    field: 'resources.web.properties.vcpus',
+    message: /conflicts with flavor/,
+  },
+  {
     name: 'invalid CIDR',
     yaml: GOOD.replace('cidr: 10.20.0.0/24', 'cidr: 10.20.0.0/33'),
     where: '12:7',

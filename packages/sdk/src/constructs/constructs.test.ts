@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import type { TSchema } from '@sinclair/typebox';
-import { attrMeta, isResourceType, resourceTypes, schemas } from '@stratus/model';
+import { attrMeta, resourceTypes, schemas } from '@stratus/model';
 import { formatDiagnostic } from '../diagnostics/index.js';
 import { Ref, Template } from '../engine/expr.js';
 import { Image, Network, Server, Subnet } from './classes.generated.js';
@@ -48,7 +48,9 @@ describe('constructs to stack config', () => {
     assert.deepEqual(web.image, new Ref('guest-image', [], '${guest-image}'));
     assert.deepEqual(web.networks, [{ subnet: new Ref('subnet', [], '${subnet}') }]);
     assert.equal(web.memoryMb, 512);
-    assert.equal(web.vcpus, 1);
+    assert.equal(web.firmware, 'bios');
+    // vcpus depends on whether there is a flavor: the plan fills it in (as for a stack file).
+    assert.equal(web.vcpus, undefined);
     // A shell variable in user data is text, not a reference.
     assert.equal(web.userData, '#!/bin/sh\necho "${HOME}"\n');
   });
@@ -185,8 +187,12 @@ describe('typing from the schemas', () => {
     const walk = (s: TSchema, path: string[], out: string[]) => {
       const meta = attrMeta(s).ref;
       const name = path.at(-1);
-      const byName = name !== undefined && isResourceType(name) && (s as { type?: string }).type === 'string';
-      if ((meta ?? null) !== (byName ? name : null))
+      // The attribute's name is the type's in camelCase, compared without case or underscores
+      // (`keyPair` holds a `keypair`, `securityGroup` a `security_group`).
+      const folded = name?.toLowerCase();
+      const named = resourceTypes.find((t) => t.replace(/_/g, '') === folded);
+      const byName = named !== undefined && (s as { type?: string }).type === 'string';
+      if ((meta ?? null) !== (byName ? named : null))
         out.push(`${path.join('.')}: ref ${meta}, named ${name}`);
       const obj = s as TSchema & { properties?: Record<string, TSchema>; items?: TSchema };
       for (const [k, v] of Object.entries(obj.properties ?? {})) walk(v, [...path, k], out);
