@@ -45,8 +45,11 @@ interface Bound {
   past: unknown;
 }
 
-/** A valid value of `node` (references point at resources that do not exist). */
-function sample(node: Node): unknown {
+/**
+ * A valid value of `node` (references point at resources that do not exist); `key` is the property it is
+ * for, so a range's `end` comes after its `start` and a pool holds room for the DHCP port and a server.
+ */
+function sample(node: Node, key?: string): unknown {
   if (node.const !== undefined) return node.const;
   if (node.anyOf) return sample(node.anyOf[0]!);
   if (node.default !== undefined) return structuredClone(node.default);
@@ -62,16 +65,16 @@ function sample(node: Node): unknown {
       if (node.patternProperties) return {};
       const out: Record<string, unknown> = {};
       const props = Object.entries(node.properties ?? {});
-      for (const [k, v] of props) if (node.required?.includes(k)) out[k] = sample(v);
+      for (const [k, v] of props) if (node.required?.includes(k)) out[k] = sample(v, k);
       for (const [k, v] of props)
-        if (Object.keys(out).length < (node.minProperties ?? 0) && !(k in out)) out[k] = sample(v);
+        if (Object.keys(out).length < (node.minProperties ?? 0) && !(k in out)) out[k] = sample(v, k);
       return out;
     }
     case 'string':
       if (node.ref) return randomUUID();
       if (node.localPath) return '/nonexistent/stratus-limits-test/disk.qcow2';
       if (node.formatName?.includes('CIDR')) return '10.77.0.0/24';
-      if (node.formatName?.includes('IPv4')) return '10.77.0.10';
+      if (node.formatName?.includes('IPv4')) return key === 'end' ? '10.77.0.20' : '10.77.0.10';
       if (node.formatName?.includes('hostname')) return 'limits';
       return 'a'.repeat(Math.max(node.minLength ?? 1, 1));
     default:
