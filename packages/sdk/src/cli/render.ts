@@ -22,21 +22,25 @@ export function styleFor(stream: NodeJS.WriteStream): Style {
 
 const REDACTED = '(sensitive value)';
 
-function sensitiveNames(type: ResourceType): Set<string> {
-  return new Set(
-    attributes(schemas[type])
+/** Attributes shown as `(sensitive value)`: the type's sensitive ones, and `extra` (derived from secrets). */
+function sensitiveNames(type: ResourceType, extra: readonly string[] = []): Set<string> {
+  return new Set([
+    ...attributes(schemas[type])
       .filter((a) => a.sensitive)
       .map((a) => a.name),
-  );
+    ...extra,
+  ]);
 }
 
 /** Attribute values with sensitive ones replaced by a marker, for display and JSON output. */
 export function redact(
   type: ResourceType,
   attrs: Record<string, unknown> | null,
+  /** Attributes whose values came from a sensitive attribute (ResourceChange/StateResource `sensitive`). */
+  extra?: readonly string[],
 ): Record<string, unknown> | null {
   if (!attrs) return attrs;
-  const s = sensitiveNames(type);
+  const s = sensitiveNames(type, extra);
   return Object.fromEntries(
     Object.entries(attrs).map(([k, v]) => [k, s.has(k) && v !== undefined ? REDACTED : v]),
   );
@@ -80,7 +84,7 @@ function renderChange(c: ResourceChange, st: Style): string[] {
     st.bold(`  # ${c.type} ${c.name} ${what}${why}${order}`),
     color(`  ${SYMBOL[c.action]} ${c.type} "${c.name}" {`),
   ];
-  const redacted = sensitiveNames(c.type);
+  const redacted = sensitiveNames(c.type, c.sensitive);
   const val = (name: string, v: unknown) =>
     redacted.has(name) && v !== undefined && v !== UNKNOWN ? REDACTED : show(v);
   if (c.action === 'create') {
@@ -140,8 +144,8 @@ export function planJson(plan: Plan): unknown {
     stack: plan.stack,
     state: { lineage: plan.lineage, serial: plan.serial },
     resource_changes: plan.changes.map((c) => {
-      const after = splitUnknown(redact(c.type, c.after));
-      const sens = Object.fromEntries([...sensitiveNames(c.type)].map((n) => [n, true]));
+      const after = splitUnknown(redact(c.type, c.after, c.sensitive));
+      const sens = Object.fromEntries([...sensitiveNames(c.type, c.sensitive)].map((n) => [n, true]));
       return {
         address: c.name,
         type: c.type,
@@ -149,7 +153,7 @@ export function planJson(plan: Plan): unknown {
         ...(c.reason ? { action_reason: c.reason } : {}),
         change: {
           actions: tfActions(c.action),
-          before: redact(c.type, c.before),
+          before: redact(c.type, c.before, c.sensitive),
           after: after.known,
           after_unknown: after.unknown,
           before_sensitive: sens,
@@ -180,7 +184,8 @@ export function renderState(state: StateDoc | null, st: Style): string {
       st.bold(`# ${r.type} ${r.name}${r.status !== 'ready' ? ` (${r.status})` : ''}`),
       `  id = ${JSON.stringify(r.id)}`,
     );
-    for (const [k, v] of Object.entries(redact(r.type, r.attributes) ?? {})) out.push(`  ${k} = ${show(v)}`);
+    for (const [k, v] of Object.entries(redact(r.type, r.attributes, r.sensitive) ?? {}))
+      out.push(`  ${k} = ${show(v)}`);
     out.push('');
   }
   const outs = Object.entries(state.outputs);

@@ -237,6 +237,7 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
           host: change.host,
           dependencies: change.dependencies,
           schemaVersion: provider.schemaVersion,
+          ...(change.sensitive ? { sensitive: change.sensitive } : {}),
         };
         if (action === 'update' && prior) {
           const res = await run(change, 'update', `updating ${change.type} ${name}`, (ctx) =>

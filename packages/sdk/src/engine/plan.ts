@@ -65,6 +65,8 @@ export interface ResourceChange {
   dependencies: string[];
   /** Operation time limits in milliseconds. */
   timeouts: OperationTimeouts;
+  /** Input attributes whose values come from a sensitive attribute (Terraform's sensitive marks): redacted too. */
+  sensitive?: string[];
 }
 
 /** A planned output value. */
@@ -238,6 +240,7 @@ export function makePlan(
       timeouts: { ...timeoutsOf(provider.schema), ...rc.timeouts },
       ...(hasDeferred(deferred) ? { deferred } : {}),
       ...(ignoreChanges.length ? { ignoreChanges } : {}),
+      ...(sensitiveFrom.size ? { sensitive: [...sensitiveFrom].sort() } : {}),
     };
     const res = provider.plan({
       prior: p && p.type === rc.type ? p.attributes : null,

@@ -3,7 +3,12 @@
 // marked sensitive (as in Terraform).
 import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
+import { renderPlan, renderState } from '../cli/render.js';
 import { formatDiagnostic } from '../diagnostics/index.js';
+
+const id = (s: string) => s;
+const plain = { green: id, yellow: id, red: id, bold: id, dim: id };
+
 import { removeWorlds, world } from './world.test-support.js';
 
 after(removeWorlds);
@@ -80,5 +85,12 @@ describe('sensitive values through references', () => {
     const peer = plan.changes.find((c) => c.name === 'peer')!;
     const userData = peer.changes.find((c) => c.name === 'userData');
     assert.equal(userData?.sensitive, true, 'user data built from adminPass is redacted like it');
+    assert.deepEqual(peer.sensitive, ['userData']);
+    const shown = renderPlan(plan, plain);
+    assert.doesNotMatch(shown, /horse/, 'no secret, nor anything made from one, is printed');
+    assert.match(shown, /~ userData = \(sensitive value\) -> \(sensitive value\)/);
+    const state = (await w.backend.read())!;
+    assert.deepEqual(state.resources.find((r) => r.name === 'peer')?.sensitive, ['userData']);
+    assert.doesNotMatch(renderState(state, plain), /horse/);
   });
 });

@@ -16,6 +16,8 @@ export interface StateResource {
   schemaVersion?: number;
   /** The provider's private data about the resource (opaque to the engine). */
   private?: string;
+  /** Input attributes whose values came from a sensitive attribute: redacted like it. */
+  sensitive?: string[];
   /** Inputs and outputs. */
   attributes: Record<string, unknown>;
   /** Names of resources this one depended on when applied; deletes run in reverse of these. */

@@ -21,7 +21,10 @@ export async function cmdShow(argv: string[]): Promise<number> {
   if (values.json) {
     const redacted = state && {
       ...state,
-      resources: state.resources.map((r) => ({ ...r, attributes: redact(r.type, r.attributes) })),
+      resources: state.resources.map((r) => ({
+        ...r,
+        attributes: redact(r.type, r.attributes, r.sensitive),
+      })),
       outputs: Object.fromEntries(
         Object.entries(state.outputs).map(([k, o]) => [k, o.sensitive ? { ...o, value: null } : o]),
       ),

@@ -63,7 +63,9 @@ export async function cmdState(argv: string[]): Promise<number> {
       const doc = await backend.read();
       const r = need(doc ?? ({ resources: [] } as unknown as StateDoc), positionals[0]!);
       if (v.json)
-        out.write(`${JSON.stringify({ ...r, attributes: redact(r.type, r.attributes) }, null, 2)}\n`);
+        out.write(
+          `${JSON.stringify({ ...r, attributes: redact(r.type, r.attributes, r.sensitive) }, null, 2)}\n`,
+        );
       else out.write(renderState({ ...doc!, resources: [r], outputs: {} }, styleFor(out)));
       return 0;
     }
