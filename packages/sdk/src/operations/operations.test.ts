@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -263,5 +264,38 @@ resources:
     } finally {
       await agent.close();
     }
+  });
+});
+
+describe('locks that outlive their holder (issue 7, finding 14)', () => {
+  test('a lock left by a dead process on this host is reported as stale, with the command that clears it', async () => {
+    const b = backend();
+    const unlock = await b.lock('apply');
+    const lockFile = `${b.where}.lock`;
+    const held = JSON.parse(readFileSync(lockFile, 'utf8'));
+    // The lock of a run that was killed: the same host, a pid that no longer exists.
+    const dead = spawnSync(process.execPath, ['-e', '0']).pid;
+    writeFileSync(lockFile, JSON.stringify({ ...held, who: held.who.replace(/pid \d+$/, `pid ${dead}`) }));
+    await assert.rejects(b.lock('apply'), (e) => {
+      assert.ok(StateError.isInstance(e) && e.code === 'locked');
+      assert.match(e.message, new RegExp(`pid ${dead} on this host, is no longer running`));
+      assert.ok(e.message.includes(`stratus force-unlock ${held.id} --state ${b.where}`), e.message);
+      return true;
+    });
+    await b.forceUnlock(held.id);
+    await unlock();
+  });
+
+  test('every exit path releases the lock: an apply whose agent cannot be reached leaves none', async () => {
+    const b = backend();
+    const pool = new AgentPool(async () => {
+      throw new Error('stratus-agent did not come up');
+    });
+    const o = await applyOperation({ stack: load(STACK), backend: b, providers: agentProviders(pool) });
+    assert.equal(o.result?.ok, false);
+    assert.match(o.result!.errors[0]!.message, /did not come up/);
+    assert.equal(existsSync(`${b.where}.lock`), false);
+    // The next run takes the lock at once.
+    await (await b.lock('apply'))();
   });
 });

@@ -4,6 +4,7 @@ import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { readIfExists, writeFileAtomic } from '../util/fs.js';
 import { checkStateDoc } from './check.js';
+import { lockedMessage } from './lock-holder.js';
 import { type LockInfo, type StateBackend, type StateDoc, StateError } from './types.js';
 
 // Kept exported here too: it has been part of the package's root API since the state backends.
@@ -81,7 +82,11 @@ export class LocalBackend implements StateBackend {
       }
       throw new StateError(
         'locked',
-        `state ${this.path} is locked by ${holder.who ?? 'unknown'} (${holder.operation ?? '?'}) since ${holder.created ?? '?'}; lock id ${holder.id ?? '?'}`,
+        lockedMessage(
+          this.path,
+          holder,
+          `stratus force-unlock ${holder.id ?? 'LOCK_ID'} --state ${this.path}`,
+        ),
       );
     }
     return async () => {

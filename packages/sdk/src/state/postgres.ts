@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import pg from 'pg';
 import { checkStateDoc } from './check.js';
+import { lockedMessage } from './lock-holder.js';
 import { type LockInfo, type StateBackend, type StateDoc, StateError } from './types.js';
 
 /**
@@ -215,7 +216,11 @@ export class PostgresBackend implements StateBackend {
       if (holder)
         throw new StateError(
           'locked',
-          `state ${this.where} is locked by ${holder.who} (${holder.operation}) since ${holder.created}; lock id ${holder.id}`,
+          lockedMessage(
+            this.where,
+            holder,
+            `stratus force-unlock ${holder.id} (with this command's backend options)`,
+          ),
         );
     }
     throw new StateError('locked', `state ${this.where} is locked by unknown (?) since ?; lock id ?`);
