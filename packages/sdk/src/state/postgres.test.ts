@@ -116,7 +116,10 @@ test('a second lock fails at once naming holder, operation, since when and lock 
   const t0 = Date.now();
   const msg = await refused(other.lock('destroy'), 'locked');
   assert.ok(Date.now() - t0 < 2000, 'a held lock must not be waited for');
-  const m = /is locked by (.+ pid \d+) \((\w+)\) since (\S+); lock id (\S+)$/.exec(msg);
+  const m =
+    /is locked by (.+ pid \d+) \((\w+)\) since (\S+); lock id (\S+)\. If no run holds it any more, remove it with: stratus force-unlock \4 /.exec(
+      msg,
+    );
   assert.ok(m, msg);
   assert.equal(m[1], `${userInfo().username}@${hostname()} pid ${process.pid}`);
   assert.equal(m[2], 'apply');
@@ -135,7 +138,7 @@ test('forceUnlock needs the held lock id; release removes only its own lock', as
   const b = backend('force');
   assert.match(await refused(a.forceUnlock('nope'), 'not_locked'), /is not locked/);
   const releaseA = await a.lock('apply');
-  const id = /lock id (\S+)$/.exec(await refused(b.lock('apply'), 'locked'))![1]!;
+  const id = /lock id ([^\s.]+)\./.exec(await refused(b.lock('apply'), 'locked'))![1]!;
   assert.match(
     await refused(b.forceUnlock('wrong-id'), 'not_locked'),
     new RegExp(`locked with id ${id}, not wrong-id`),
