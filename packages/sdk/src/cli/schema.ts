@@ -64,7 +64,7 @@ function plain(schema: unknown): Json {
 /** What an attribute's metadata means for the user, appended to its description. */
 function notes(a: ReturnType<typeof attributes>[number]): string {
   const n: string[] = [];
-  if (a.required) n.push('Required.');
+  if (a.required && a.default === undefined) n.push('Required.');
   if (a.default !== undefined) n.push(`Default: ${JSON.stringify(a.default)}.`);
   if (a.ref) n.push(`The id of a ${a.ref}: write \${name} of one.`);
   if (a.requiresReplace) n.push('Changing it replaces the resource.');
@@ -80,6 +80,8 @@ function resourceSchema(type: ResourceType): Json {
   const attrs = attributes(schema);
   const inputs = attrs.filter((a) => a.input);
   const outputsList = attrs.filter((a) => !a.input).map((a) => a.name);
+  // What the user must write: required, with no default, and not the name (it defaults to the resource's).
+  const required = inputs.filter((a) => a.required && a.default === undefined && a.name !== 'name').map((a) => a.name);
   const properties: Json = {};
   for (const a of inputs) {
     const p = plain(a.schema);
@@ -94,7 +96,7 @@ function resourceSchema(type: ResourceType): Json {
     type: 'object',
     description: schema.description,
     additionalProperties: false,
-    required: ['type'],
+    required: required.length ? ['type', 'properties'] : ['type'],
     properties: {
       type: { const: type, description: schema.description },
       description: { type: 'string', description: 'What this resource is for.' },
@@ -102,7 +104,7 @@ function resourceSchema(type: ResourceType): Json {
         type: 'object',
         description: `Inputs of the ${type}. Attributes set by Stratus (${outputsList.join(', ') || 'none'}) are read with \${name.attribute}.`,
         additionalProperties: false,
-        required: inputs.filter((a) => a.required && a.name !== 'name').map((a) => a.name),
+        required,
         properties,
       },
       dependsOn: {
@@ -181,7 +183,7 @@ export function stackSchema(): Json {
                 description: { type: 'string' },
               },
             },
-            { type: ['string', 'number', 'boolean', 'array', 'null'] },
+            { not: { type: 'object' } },
           ],
         },
       },
