@@ -347,7 +347,10 @@ describe('flags, stacks and environment as Terraform users type them', () => {
   test('STRATUS_CLI_ARGS and STRATUS_CLI_ARGS_<command> add flags; a bad one names its variable', async () => {
     const [general, specific, bad, subcmd] = await all([
       () => cli(['plan', dir], { env: { STRATUS_CLI_ARGS: '-no-color -lock=false' } }),
-      () => cli(['plan', dir], { env: { STRATUS_CLI_ARGS_plan: '-detailed-exitcode -refresh=false -lock=false' } }),
+      () =>
+        cli(['plan', dir], {
+          env: { STRATUS_CLI_ARGS_plan: '-detailed-exitcode -refresh=false -lock=false' },
+        }),
       () => cli(['plan', dir], { env: { STRATUS_CLI_ARGS: '-auto-approve' } }),
       () => cli(['state', 'list', dir], { env: { STRATUS_CLI_ARGS_state_list: '-bogus' } }),
     ]);

@@ -50,7 +50,11 @@ export class JsonUi {
   private readonly inFlight = new Map<string, { e: ApplyEvent; since: number; reported: number }>();
   private timer?: NodeJS.Timeout;
 
-  constructor(private readonly write: (line: string) => void) {}
+  /** `write` gets each line; `now` is the clock (milliseconds) for elapsed times. */
+  constructor(
+    private readonly write: (line: string) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
 
   /** Writes one message. */
   emit(type: string, level: Level, message: string, fields: Record<string, unknown> = {}): void {
@@ -138,7 +142,7 @@ export class JsonUi {
     const hook = { resource: resourceOf(e.name, this.types.get(e.name)), action: hookAction(e) };
     switch (e.kind) {
       case 'start':
-        this.inFlight.set(key, { e, since: Date.now(), reported: 0 });
+        this.inFlight.set(key, { e, since: this.now(), reported: 0 });
         this.startTimer();
         this.emit('apply_start', 'info', eventLine(e), { hook });
         return;
@@ -164,27 +168,32 @@ export class JsonUi {
     }
   }
 
-  /** `apply_progress` every 10 seconds for each operation in flight (as Terraform's "Still creating..."). */
+  /** Runs {@link JsonUi.tick} every second while operations are in flight. */
   private startTimer(): void {
     if (this.timer) return;
-    this.timer = setInterval(() => {
-      for (const f of this.inFlight.values()) {
-        const secs = Math.floor((Date.now() - f.since) / 1000);
-        const tens = Math.floor(secs / 10);
-        if (tens <= f.reported) continue;
-        f.reported = tens;
-        const action = hookAction(f.e);
-        const doing = action === 'delete' ? 'destroying' : action === 'update' ? 'modifying' : 'creating';
-        this.emit('apply_progress', 'info', `${f.e.name}: Still ${doing}... [${tens * 10}s elapsed]`, {
-          hook: {
-            resource: resourceOf(f.e.name, this.types.get(f.e.name)),
-            action,
-            elapsed_seconds: tens * 10,
-          },
-        });
-      }
-    }, 1000);
+    this.timer = setInterval(() => this.tick(), 1000);
     this.timer.unref();
+  }
+
+  /**
+   * Emits `apply_progress` for each operation in flight that has passed another 10 seconds since it
+   * started (Terraform's "Still creating... [10s elapsed]").
+   */
+  tick(): void {
+    for (const f of this.inFlight.values()) {
+      const tens = Math.floor((this.now() - f.since) / 10_000);
+      if (tens <= f.reported) continue;
+      f.reported = tens;
+      const action = hookAction(f.e);
+      const doing = action === 'delete' ? 'destroying' : action === 'update' ? 'modifying' : 'creating';
+      this.emit('apply_progress', 'info', `${f.e.name}: Still ${doing}... [${tens * 10}s elapsed]`, {
+        hook: {
+          resource: resourceOf(f.e.name, this.types.get(f.e.name)),
+          action,
+          elapsed_seconds: tens * 10,
+        },
+      });
+    }
   }
 
   /** The stack's outputs; a sensitive output has no value. */

@@ -81,7 +81,9 @@ function resourceSchema(type: ResourceType): Json {
   const inputs = attrs.filter((a) => a.input);
   const outputsList = attrs.filter((a) => !a.input).map((a) => a.name);
   // What the user must write: required, with no default, and not the name (it defaults to the resource's).
-  const required = inputs.filter((a) => a.required && a.default === undefined && a.name !== 'name').map((a) => a.name);
+  const required = inputs
+    .filter((a) => a.required && a.default === undefined && a.name !== 'name')
+    .map((a) => a.name);
   const properties: Json = {};
   for (const a of inputs) {
     const p = plain(a.schema);
