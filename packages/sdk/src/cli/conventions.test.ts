@@ -79,7 +79,7 @@ describe('every command x {-help, unknown flag, typo, inapplicable flag, no stac
         () => cli([...w, `-${other}`]),
         () => cli([...w, ...(REQUIRED[c.name] ?? [])]),
       ]);
-      const [help, dashdash, helpCmd, h, unknown, typoed, notMine, noStack] = runs as Run[];
+      const [help, dashdash, helpCmd, h, unknown, typoed, notMine, noStack] = runs as [Run, Run, Run, Run, Run, Run, Run, Run];
 
       // Help: exit 0, its usage line first, every visible flag listed; the four spellings agree.
       assert.equal(help.code, 0, help.stderr);
