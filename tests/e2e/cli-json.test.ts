@@ -72,8 +72,8 @@ test('apply -json then destroy -json', async () => {
   const summary = lines.find((l) => l.type === 'change_summary')!;
   assert.deepEqual(summary.changes, { add: 2, change: 0, import: 0, remove: 0, operation: 'apply' });
   const outputs = lines.find((l) => l.type === 'outputs')!;
-  assert.equal(outputs.outputs.bridge.sensitive, false);
-  assert.equal(typeof outputs.outputs.bridge.value, 'string');
+  assert.equal(outputs.outputs.bridge!.sensitive, false);
+  assert.equal(typeof outputs.outputs.bridge!.value, 'string');
   assert.ok(types.indexOf('change_summary') > types.lastIndexOf('apply_complete'));
 
   const destroyed = await t.stratus('destroy', '-json', '-auto-approve', `-state=${state}`, t.dir);
