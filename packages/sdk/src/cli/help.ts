@@ -55,6 +55,25 @@ ${table([
 `;
 }
 
+/** Wraps each line of `text` at `width` columns, at spaces. */
+function wrap(text: string, width = 100): string {
+  return text
+    .split('\n')
+    .map((line) => {
+      const out: string[] = [];
+      let cur = '';
+      for (const word of line.split(' ')) {
+        if (cur && cur.length + 1 + word.length > width) {
+          out.push(cur);
+          cur = word;
+        } else cur = cur ? `${cur} ${word}` : word;
+      }
+      out.push(cur);
+      return out.join('\n');
+    })
+    .join('\n');
+}
+
 /** `stratus COMMAND -help`. */
 export function commandHelp(c: CommandSpec): string {
   const flags = c.flags.filter((f) => !f.hidden);
@@ -62,7 +81,7 @@ export function commandHelp(c: CommandSpec): string {
 
 ${c.summary}.
 
-${c.description}
+${wrap(c.description)}
 ${flags.length ? `\nOptions:\n${table(flags.map((f) => [flagLabel(f), f.help]))}\n` : ''}`;
 }
 

@@ -22,6 +22,11 @@ export const say = (m: string): void => {
 /** Whether the CLI may ask questions (Terraform's -input; false with -input=false). */
 let inputAllowed = true;
 
+/** Whether the CLI may prompt now: input allowed (no -input=false) and stdin is a terminal. */
+export function canPrompt(): boolean {
+  return inputAllowed && process.stdin.isTTY === true;
+}
+
 /** Sets whether the CLI may prompt (`-input=false` turns prompting off). */
 export function allowInput(allowed: boolean): void {
   inputAllowed = allowed;
