@@ -79,7 +79,16 @@ describe('every command x {-help, unknown flag, typo, inapplicable flag, no stac
         () => cli([...w, `-${other}`]),
         () => cli([...w, ...(REQUIRED[c.name] ?? [])]),
       ]);
-      const [help, dashdash, helpCmd, h, unknown, typoed, notMine, noStack] = runs as [Run, Run, Run, Run, Run, Run, Run, Run];
+      const [help, dashdash, helpCmd, h, unknown, typoed, notMine, noStack] = runs as [
+        Run,
+        Run,
+        Run,
+        Run,
+        Run,
+        Run,
+        Run,
+        Run,
+      ];
 
       // Help: exit 0, its usage line first, every visible flag listed; the four spellings agree.
       assert.equal(help.code, 0, help.stderr);
@@ -217,7 +226,7 @@ describe('flags, stacks and environment as Terraform users type them', () => {
   writeFileSync(join(emptyStack, 'stack.yaml'), 'resources: {}\n');
 
   test('-flag=true|false, --flag, -flag VALUE; a bad boolean is a usage error', async () => {
-    const [ok, bad, dd, missing] = await all([
+    const [ok, bad, dd, missing, duration] = await all([
       () =>
         cli([
           'apply',
@@ -232,6 +241,7 @@ describe('flags, stacks and environment as Terraform users type them', () => {
       () => cli(['apply', '-auto-approve=maybe', emptyStack]),
       () => cli(['plan', '--detailed-exitcode', '--refresh=false', dir]),
       () => cli(['plan', '-out']),
+      () => cli(['plan', '-lock-timeout=soon', dir]),
     ]);
     assert.equal(ok!.code, 0, ok!.stderr);
     assert.match(ok!.stdout, /No changes/);
@@ -240,6 +250,11 @@ describe('flags, stacks and environment as Terraform users type them', () => {
     assert.equal(dd!.code, 2, dd!.stderr);
     assert.equal(missing!.code, 1);
     assert.equal(missing!.stderr, `error: -out needs a value: -out=FILE\n${usageHint('plan')}`);
+    assert.equal(duration!.code, 1);
+    assert.equal(
+      duration!.stderr,
+      `error: -lock-timeout takes a duration such as 30s, 5m or 1h, not "soon"\n${usageHint('plan')}`,
+    );
   });
 
   test('the stack: positional, -chdir before or after the command, or the current directory', async () => {
