@@ -59,7 +59,10 @@ describe('CLI against a real agent', () => {
     const edited = await t.stratus('apply', p2, '--state', state);
     assert.equal(edited.code, 1);
     assert.match(edited.stderr, /changed since the plan/);
-    const json = await t.stratus('plan', '--json', '--state', state, stack);
+    // The plan document (Terraform's `show -json PLANFILE` shape); `plan -json` is the streaming UI.
+    const p3 = join(t.dir, 'three.plan');
+    assert.equal((await t.stratus('plan', '-out', p3, '--state', state, stack)).code, 0);
+    const json = await t.stratus('show', '-json', p3);
     const doc = JSON.parse(json.stdout);
     assert.equal(doc.format_version, '1.2');
     assert.deepEqual(

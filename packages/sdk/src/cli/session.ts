@@ -14,12 +14,33 @@ import { LocalBackend } from '../state/local.js';
 import { PostgresBackend } from '../state/postgres.js';
 import type { StateBackend } from '../state/types.js';
 import { ensureLocalAgent } from './agent-launch.js';
-import { UsageError } from './args.js';
+import { CliError } from './args.js';
 
-/** Finds the stack file: the argument (a file, or a directory holding stack.yaml), else ./stack.yaml. */
+/** File names that make a path a stack: a stack file, or a stack program. */
+const STACK_FILE = /\.(ya?ml|[cm]?[jt]s)$/;
+
+/** Whether `arg` names an existing stack: a stack file or program, or a directory holding stack.yaml. */
+export function isStackPath(arg: string): boolean {
+  const p = resolve(arg);
+  if (!existsSync(p)) return false;
+  if (statSync(p).isDirectory()) return existsSync(join(p, 'stack.yaml'));
+  return STACK_FILE.test(p);
+}
+
+/**
+ * Finds the stack file: the argument (a stack file or program, or a directory holding stack.yaml), else
+ * the current directory's stack.yaml. Throws CliError saying how to name one when there is none.
+ */
 export function stackPath(arg: string | undefined): string {
   const p = resolve(arg ?? '.');
-  if (existsSync(p) && statSync(p).isDirectory()) return join(p, 'stack.yaml');
+  const how =
+    'name a stack file or a directory holding stack.yaml as STACK, or run from its directory or with -chdir=DIR';
+  if (!existsSync(p)) throw new CliError(`no stack found: ${p} does not exist; ${how}`);
+  if (statSync(p).isDirectory()) {
+    const f = join(p, 'stack.yaml');
+    if (!existsSync(f)) throw new CliError(`no stack found: ${p} has no stack.yaml; ${how}`);
+    return f;
+  }
   return p;
 }
 
@@ -48,14 +69,14 @@ export async function loadChecked(arg: string | undefined): Promise<{
 export function backendFor(config: StackConfig, flags: Record<string, unknown>): StateBackend {
   const stateFlag = flags.state as string | undefined;
   const urlFlag = flags['backend-url'] as string | undefined;
-  if (stateFlag && urlFlag) throw new UsageError('--state and --backend-url exclude each other');
+  if (stateFlag && urlFlag) throw new CliError('-state and -backend-url exclude each other');
   if (stateFlag) return new LocalBackend(resolve(stateFlag));
   if (urlFlag) return new PostgresBackend(urlFlag, config.name);
   const b = config.backend;
   if (b?.type === 'postgres') {
     const url = b.url ?? process.env.STRATUS_BACKEND_URL;
     if (!url)
-      throw new UsageError(
+      throw new CliError(
         'backend postgres needs `url` in the stack or STRATUS_BACKEND_URL in the environment',
       );
     return new PostgresBackend(url, config.name, { schema: b.schema });
@@ -63,9 +84,6 @@ export function backendFor(config: StackConfig, flags: Record<string, unknown>):
   if (b?.type === 'local' && b.path) return new LocalBackend(b.path);
   return new LocalBackend(join(config.dir, 'stratus.state.json'));
 }
-
-/** Flags every command that touches state accepts. */
-export const STATE_FLAGS = { state: { type: 'string' }, 'backend-url': { type: 'string' } } as const;
 
 /** Validation and planning are pure: providers made for them never reach an agent. */
 const unusedPool = localPool(async () => {

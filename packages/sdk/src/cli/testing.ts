@@ -3,6 +3,8 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+/** tsx's loader by absolute URL, so the CLI runs from source in any working directory. */
+const TSX = import.meta.resolve('tsx');
 
 /** Output of a finished command. */
 export interface Run {
@@ -34,4 +36,4 @@ export function run(
 
 /** Runs the `stratus` CLI from source (through tsx) with `args`. */
 export const runCli = (args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> =>
-  run(process.execPath, ['--import', 'tsx', MAIN, ...args], opts);
+  run(process.execPath, ['--import', TSX, MAIN, ...args], opts);

@@ -1,5 +1,7 @@
+import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { formatDiagnostic } from '../../diagnostics/index.js';
+import type { ApplyEvent } from '../../engine/apply.js';
 import { hasChanges, type Plan } from '../../engine/plan.js';
 import {
   type ApplyOutcome,
@@ -12,43 +14,39 @@ import {
 } from '../../operations/run.js';
 import { readSavedPlan, writeSavedPlan } from '../../operations/saved-plan.js';
 import type { StateDoc } from '../../state/types.js';
-import { parseCommandArgs, UsageError } from '../args.js';
-import { confirm, out, say } from '../io.js';
+import { CliError, usageError } from '../args.js';
+import { confirm, out, redirectSay, say } from '../io.js';
+import { JsonUi } from '../json-ui.js';
+import { lockTimeoutOf, withLockTimeout } from '../lock.js';
+import { log } from '../log.js';
 import { Progress } from '../progress.js';
-import { planJson, renderPlan, styleFor } from '../render.js';
-import { backendFor, loadChecked, localProviders, STATE_FLAGS } from '../session.js';
+import type { Ctx } from '../registry.js';
+import { renderPlan, styleFor } from '../render.js';
+import { backendFor, loadChecked, localProviders } from '../session.js';
+import { STRATUS_VERSION } from '../version.js';
 
-const FLAGS = {
-  'detailed-exitcode': { type: 'boolean' },
-  json: { type: 'boolean' },
-  refresh: { type: 'string' },
-  out: { type: 'string' },
-  'auto-approve': { type: 'boolean' },
-  parallelism: { type: 'string' },
-  ...STATE_FLAGS,
-  target: { type: 'string', multiple: true },
-  replace: { type: 'string', multiple: true },
-  destroy: { type: 'boolean' },
-} as const;
-
-type Flags = ReturnType<typeof parseCommandArgs>['values'];
-
-function parallelismOf(v: Flags): number {
-  const n = Number(v.parallelism ?? 10);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError('--parallelism must be a positive integer');
+function parallelismOf(ctx: Ctx): number {
+  const n = Number(ctx.flags.parallelism ?? 10);
+  if (!Number.isInteger(n) || n < 1) throw usageError(ctx.command, '-parallelism must be a positive integer');
   return n;
 }
 
-function refreshOf(v: Flags): boolean {
-  const f = (v.refresh as string | undefined) ?? 'true';
-  if (f !== 'true' && f !== 'false') throw new UsageError('-refresh must be true or false');
-  return f === 'true';
+/** The state backend with -lock-timeout applied, and whether to lock at all (-lock=false). */
+function stateOf(ctx: Ctx, config: Parameters<typeof backendFor>[0], ui?: JsonUi) {
+  const timeout = lockTimeoutOf(ctx.command, ctx.flags);
+  const backend = withLockTimeout(backendFor(config, ctx.flags), timeout, (m) => (ui ? ui.log(m) : say(m)));
+  log.debug('state backend', {
+    where: backend.where,
+    lock: ctx.flags.lock !== false,
+    lockTimeoutMs: timeout,
+  });
+  return { backend, lock: ctx.flags.lock !== false };
 }
 
 /** Prints what stopped a plan (refresh failures, plan errors). */
-function reportErrors(o: PlanOutcome): boolean {
+function reportErrors(o: PlanOutcome, ui?: JsonUi): boolean {
   const errs = o.diagnostics.filter((d) => d.severity === 'error');
-  for (const d of errs) say(formatDiagnostic(d));
+  for (const d of errs) ui ? ui.diagnostic(d) : say(formatDiagnostic(d));
   return errs.length > 0;
 }
 
@@ -57,34 +55,44 @@ function showPlan(plan: Plan): void {
 }
 
 /** `stratus plan`: exit 0 (no changes), 2 (changes, with -detailed-exitcode) or 1 (errors). */
-export async function cmdPlan(argv: string[]): Promise<number> {
-  const { values: v, positionals } = parseCommandArgs(argv, FLAGS);
-  if (positionals.length > 1)
-    throw new UsageError(`plan takes at most one stack path, got ${positionals.join(' ')}`);
-  const refresh = refreshOf(v);
-  const stack = await loadChecked(positionals[0]);
+export async function cmdPlan(ctx: Ctx): Promise<number> {
+  const v = ctx.flags;
+  const ui = v.json ? jsonUi() : undefined;
+  const stack = await loadChecked(ctx.stack);
   const { providers, pool } = localProviders(say);
   try {
+    const started = Date.now();
     const o = await planOperation({
       stack,
-      backend: backendFor(stack.config, v),
+      ...stateOf(ctx, stack.config, ui),
       providers,
-      refresh,
+      refresh: v.refresh !== false,
       targets: v.target as string[] | undefined,
       replace: v.replace as string[] | undefined,
       destroy: v.destroy === true,
+      log: log.protocol(),
     });
-    if (v.json) out.write(`${JSON.stringify(planJson(o.plan), null, 2)}\n`);
+    log.debug('plan made', { ms: Date.now() - started, changes: o.plan.changes.length });
+    if (ui) ui.plan(o.plan, 'plan');
     else showPlan(o.plan);
-    if (reportErrors(o)) return 1;
+    if (reportErrors(o, ui)) return 1;
     if (v.out) {
       await writeSavedPlan(resolve(v.out as string), await savePlan(stack, o));
       say(`Saved the plan to ${v.out}; apply exactly it with: stratus apply ${v.out}`);
     }
     return v['detailed-exitcode'] && hasChanges(o.plan) ? 2 : 0;
   } finally {
+    ui?.stop();
     await pool.close();
   }
+}
+
+/** The -json UI on stdout, with `say` messages as its `log` lines; starts with the `version` line. */
+function jsonUi(): JsonUi {
+  const ui = new JsonUi((l) => out.write(l));
+  redirectSay((m) => ui.log(m));
+  ui.version(STRATUS_VERSION);
+  return ui;
 }
 
 /** Ctrl-C handling of an apply: once, start nothing new; twice, cancel what is in flight; thrice, exit. */
@@ -115,61 +123,68 @@ function interrupts() {
 }
 
 /** `stratus apply [STACK|PLANFILE]` and `stratus destroy [STACK]`. */
-export async function cmdApply(cmd: 'apply' | 'destroy', argv: string[]): Promise<number> {
-  const { values: v, positionals } = parseCommandArgs(argv, FLAGS);
-  if (positionals.length > 1)
-    throw new UsageError(`${cmd} takes at most one stack path, got ${positionals.join(' ')}`);
-  const parallelism = parallelismOf(v);
-  const refresh = refreshOf(v);
-  const savedPath = cmd === 'apply' && positionals[0] ? positionals[0] : undefined;
-  const saved = savedPath ? readSavedPlan(savedPath) : null;
+export async function cmdApply(ctx: Ctx): Promise<number> {
+  const v = ctx.flags;
+  const cmd = ctx.command === 'destroy' || v.destroy === true ? 'destroy' : 'apply';
+  const parallelism = parallelismOf(ctx);
+  const savedPath = ctx.command === 'apply' && ctx.stack ? ctx.stack : undefined;
+  const saved =
+    savedPath && existsSync(savedPath) && statSync(savedPath).isFile() ? readSavedPlan(savedPath) : null;
+  if (v.json && !saved && v['auto-approve'] !== true)
+    throw usageError(
+      ctx.command,
+      '-json needs -auto-approve (or a saved plan): the machine-readable UI cannot ask for approval',
+    );
+  const ui = v.json ? jsonUi() : undefined;
   const st = styleFor(out);
-  const progress = new Progress(out, st);
+  const progress = ui ? undefined : new Progress(out, st);
   const intr = interrupts();
   const { providers, pool } = localProviders(say);
   const common = {
     providers,
     parallelism,
     signal: intr.signal,
-    onEvent: (e: Parameters<Progress['event']>[0]) => progress.event(e),
+    onEvent: (e: ApplyEvent) => (ui ? ui.event(e) : progress!.event(e)),
     shouldStart: () => intr.count === 0,
+    log: log.protocol(),
   };
   try {
     let outcome: Pick<ApplyOutcome, 'result' | 'plan'> & { refreshed?: ApplyOutcome['refreshed'] };
     if (saved) {
       // A saved plan was shown and approved when it was made.
       const stack = await loadChecked(saved.stackFile);
-      showPlan(saved.plan);
+      if (ui) ui.plan(saved.plan, 'apply');
+      else showPlan(saved.plan);
       try {
         const result = await applySavedOperation({
           ...common,
+          ...stateOf(ctx, stack.config, ui),
           saved,
           path: savedPath!,
-          backend: backendFor(stack.config, v),
         });
         outcome = { plan: saved.plan, result };
       } catch (e) {
-        if (e instanceof StalePlanError) throw new UsageError(e.message);
+        if (e instanceof StalePlanError) throw new CliError(e.message);
         throw e;
       }
     } else {
-      const stack = await loadChecked(positionals[0]);
+      const stack = await loadChecked(ctx.stack);
       const o = await applyOperation({
         ...common,
         stack,
-        backend: backendFor(stack.config, v),
-        refresh,
+        ...stateOf(ctx, stack.config, ui),
+        refresh: v.refresh !== false,
         destroy: cmd === 'destroy',
         targets: v.target as string[] | undefined,
         replace: v.replace as string[] | undefined,
-        onPlan: (p) => showPlan(p.plan),
+        onPlan: (p) => (ui ? ui.plan(p.plan, cmd) : showPlan(p.plan)),
         approve: () =>
           confirm(
             `\nDo you want to ${cmd === 'destroy' ? 'destroy all resources' : 'perform these actions'}?`,
             v['auto-approve'] === true,
           ),
       });
-      if (reportErrors(o)) return 1;
+      if (reportErrors(o, ui)) return 1;
       if (o.cancelled) {
         say('Cancelled.');
         return 1;
@@ -178,10 +193,22 @@ export async function cmdApply(cmd: 'apply' | 'destroy', argv: string[]): Promis
     }
     const result = outcome.result;
     if (!result) {
-      if (cmd === 'apply' && outcome.refreshed) printServers(outcome.refreshed.state);
+      if (ui) {
+        ui.summary({ add: 0, change: 0, destroy: 0 }, cmd);
+        if (outcome.refreshed) ui.outputs(outcome.refreshed.state.outputs);
+      } else if (cmd === 'apply' && outcome.refreshed) printServers(outcome.refreshed.state);
       return 0;
     }
-    progress.stop();
+    progress?.stop();
+    if (ui) {
+      for (const e of result.errors)
+        for (const d of e.diagnostics) ui.diagnostic({ ...d, message: `${e.name}: ${d.message}` });
+      if (result.ok) {
+        ui.summary({ add: result.added, change: result.changed, destroy: result.destroyed }, cmd);
+        ui.outputs(result.state.outputs);
+      }
+      return result.ok ? 0 : 1;
+    }
     const s = `Resources: ${result.added} added, ${result.changed} changed, ${result.destroyed} destroyed.`;
     if (!result.ok) {
       for (const e of result.errors)
@@ -200,7 +227,8 @@ export async function cmdApply(cmd: 'apply' | 'destroy', argv: string[]): Promis
     }
     return 0;
   } finally {
-    progress.stop();
+    progress?.stop();
+    ui?.stop();
     intr.dispose();
     await pool.close();
   }

@@ -1,0 +1,144 @@
+/**
+ * Test fixtures: a good stack and bad variants of it, each with where `stratus validate` reports the
+ * problem. `schema` says whether the JSON Schema of stack files (`stratus schema`) rejects it too:
+ * shapes, formats and required fields are a schema's; references, cycles and a type's own rules are
+ * only `validate`'s.
+ */
+
+/** A valid stack: an image, a network, a subnet and a server. */
+export const GOOD = `resources:
+  img:
+    type: image
+    properties:
+      source: ./guest.qcow2
+  net:
+    type: network
+  sub:
+    type: subnet
+    properties:
+      network: \${net}
+      cidr: 10.20.0.0/24
+  web:
+    type: server
+    properties:
+      image: \${img}
+      networks:
+        - subnet: \${sub}
+`;
+
+/** Each bad stack: what to change in GOOD, and the location, field and message the error must name. */
+export const CASES: {
+  name: string;
+  yaml: string;
+  where: string;
+  field: string;
+  message: RegExp;
+  /** Whether the JSON Schema rejects it too (false: only validate's checks can). */
+  schema: boolean;
+}[] = [
+  {
+    name: 'unknown resource type',
+    schema: true,
+    yaml: GOOD.replace('    type: network', '    type: netwrok'),
+    where: '7:5',
+    field: 'resources.net.type',
+    message: /unknown resource type "netwrok"/,
+  },
+  {
+    name: 'missing required field',
+    schema: true,
+    yaml: GOOD.replace('      cidr: 10.20.0.0/24\n', ''),
+    where: '10:5',
+    field: 'resources.sub.properties.cidr',
+    message: /is required/,
+  },
+  {
+    name: 'reference to a missing resource',
+    schema: false,
+    yaml: GOOD.replace('image: ${img}', 'image: ${imgx}'),
+    where: '16:7',
+    field: 'resources.web.properties.image',
+    message: /\$\{imgx\} names no resource/,
+  },
+  {
+    name: 'dependency cycle',
+    schema: false,
+    yaml: `${GOOD}    dependsOn: [web2]\n  web2:\n    type: network\n    dependsOn: [web]\n`,
+    where: '19:17',
+    field: 'resources.web.dependsOn[0]',
+    message: /dependency cycle: web -> web2 -> web/,
+  },
+  {
+    name: 'firmware uefi on machine pc (cannot be honoured: UEFI needs q35)',
+    schema: false,
+    yaml: GOOD.replace(
+      '      image: ${img}\n',
+      '      image: ${img}\n      firmware: uefi\n      machine: pc\n',
+    ),
+    where: '18:7',
+    field: 'resources.web.properties.machine',
+    message: /firmware uefi cannot run on machine pc/,
+  },
+  {
+    name: 'invalid CIDR',
+    schema: true,
+    yaml: GOOD.replace('cidr: 10.20.0.0/24', 'cidr: 10.20.0.0/33'),
+    where: '12:7',
+    field: 'resources.sub.properties.cidr',
+    message: /must be an IPv4 CIDR/,
+  },
+  {
+    name: 'CIDR with host bits',
+    schema: false,
+    yaml: GOOD.replace('cidr: 10.20.0.0/24', 'cidr: 10.20.0.7/24'),
+    where: '12:7',
+    field: 'resources.sub.properties.cidr',
+    message: /host bits set/,
+  },
+  {
+    name: 'IP range outside its subnet',
+    schema: false,
+    yaml: GOOD.replace(
+      'cidr: 10.20.0.0/24\n',
+      'cidr: 10.20.0.0/24\n      allocationPools:\n        - start: 10.20.0.10\n          end: 10.21.0.20\n',
+    ),
+    where: '15:11',
+    field: 'resources.sub.properties.allocationPools[0].end',
+    message: /10\.21\.0\.20 is outside the subnet 10\.20\.0\.0\/24/,
+  },
+  {
+    name: 'a flavor and an inline size together',
+    schema: false,
+    yaml: `${GOOD.replace('      image: ${img}\n', '      image: ${img}\n      flavor: ${small}\n      vcpus: 2\n')}  small:\n    type: flavor\n    properties: { vcpus: 2, ramMb: 512 }\n`,
+    where: '18:7',
+    field: 'resources.web.properties.vcpus',
+    message: /conflicts with flavor/,
+  },
+  // Issue 7, finding 1: dnsmasq reads `12h` as a lease time; the host name derives from the name.
+  {
+    name: 'server name whose host name dnsmasq refuses',
+    schema: false,
+    yaml: GOOD.replace('      image: ${img}\n', '      name: "12h"\n      image: ${img}\n'),
+    where: '16:7',
+    field: 'resources.web.properties.name',
+    message: /guest host name "12h".*dnsmasq reads it as a lease time/,
+  },
+  // Issue 7, finding 2.
+  {
+    name: 'subnet with no room for a server',
+    schema: false,
+    yaml: GOOD.replace('cidr: 10.20.0.0/24', 'cidr: 10.62.1.0/30'),
+    where: '12:7',
+    field: 'resources.sub.properties.cidr',
+    message: /the gateway takes 10\.62\.1\.1 and the DHCP port 10\.62\.1\.2, leaving none for a server/,
+  },
+  // Issue 7, finding 6.
+  {
+    name: 'timeout beyond 24h',
+    schema: false,
+    yaml: GOOD.replace('    type: network\n', '    type: network\n    timeouts: {create: 600h}\n'),
+    where: '8:16',
+    field: 'resources.net.timeouts.create',
+    message: /600h is longer than the limit of 24h/,
+  },
+];

@@ -1,0 +1,235 @@
+import {
+  CHDIR,
+  type CommandSpec,
+  INPUT,
+  LOCK_FLAGS,
+  NO_COLOR,
+  STACK_FLAGS,
+  STATE_FLAGS,
+} from '../registry.js';
+import { cmdGraph, cmdOutput, cmdShow, cmdValidate } from './info.js';
+import { cmdCompletion, cmdSchema, cmdVersion } from './meta.js';
+import { cmdApply, cmdPlan } from './plan-apply.js';
+import { cmdForceUnlock, cmdImport, cmdStateList, cmdStateMv, cmdStateRm, cmdStateShow } from './state.js';
+
+const b = (name: string, help: string) => ({ name, kind: 'bool' as const, help });
+const s = (name: string, value: string, help: string) => ({ name, kind: 'string' as const, value, help });
+const l = (name: string, value: string, help: string) => ({ name, kind: 'list' as const, value, help });
+
+const TARGET = l('target', 'ADDR', 'Only ADDR and what it depends on (repeatable).');
+const REPLACE = l('replace', 'ADDR', 'Replace ADDR even if unchanged (repeatable).');
+const REFRESH = b(
+  'refresh',
+  'Read live state from the agents first (default true; -refresh=false skips it).',
+);
+const PARALLELISM = s('parallelism', 'N', 'At most N operations at once (default 10).');
+const AUTO_APPROVE = b('auto-approve', 'Do not ask for confirmation.');
+const JSON_UI = b('json', "Machine-readable output: one JSON object per line (Terraform's -json UI).");
+const STACK_DOC =
+  'STACK is a stack file, a directory holding stack.yaml, or a TypeScript/JavaScript stack program; ' +
+  'default: the current directory (or DIR with -chdir=DIR).';
+
+/** Every command of the CLI, in the order help lists them. */
+export const COMMANDS: CommandSpec[] = [
+  {
+    name: 'validate',
+    summary: 'Check a stack; no host is touched',
+    usage: 'validate [options] [STACK]',
+    description: `Checks the stack: every problem is reported as file:line:column: error: field: message. ${STACK_DOC}`,
+    flags: [
+      b('json', "Print the result as JSON (Terraform's validate -json shape); exit 1 when invalid."),
+      ...STACK_FLAGS,
+    ],
+    stack: { kind: 'only' },
+    run: cmdValidate,
+  },
+  {
+    name: 'plan',
+    summary: 'Show what apply would change',
+    usage: 'plan [options] [STACK]',
+    description: `Refreshes from the agents, then shows what apply would do, attribute by attribute. ${STACK_DOC}`,
+    flags: [
+      b('destroy', 'Plan destroying everything.'),
+      b('detailed-exitcode', 'Exit 0 for no changes, 2 for changes, 1 for errors.'),
+      JSON_UI,
+      s('out', 'FILE', 'Save the plan; `stratus apply FILE` applies exactly it.'),
+      REFRESH,
+      TARGET,
+      REPLACE,
+      ...LOCK_FLAGS,
+      INPUT,
+      ...STATE_FLAGS,
+      ...STACK_FLAGS,
+    ],
+    stack: { kind: 'only' },
+    run: cmdPlan,
+  },
+  {
+    name: 'apply',
+    summary: 'Make the infrastructure match the stack, or apply a saved plan',
+    usage: 'apply [options] [STACK|PLANFILE]',
+    description: `Plans, asks for approval, and applies; state is saved after every resource. Given a saved plan (plan -out), applies exactly it. ${STACK_DOC}`,
+    flags: [
+      AUTO_APPROVE,
+      b('destroy', 'Destroy everything (as stratus destroy).'),
+      JSON_UI,
+      PARALLELISM,
+      REFRESH,
+      TARGET,
+      REPLACE,
+      ...LOCK_FLAGS,
+      INPUT,
+      ...STATE_FLAGS,
+      ...STACK_FLAGS,
+    ],
+    stack: { kind: 'only' },
+    run: cmdApply,
+  },
+  {
+    name: 'destroy',
+    summary: "Destroy everything in the stack's state",
+    usage: 'destroy [options] [STACK]',
+    description: `Plans destroying every resource in state, asks for approval, and destroys them. ${STACK_DOC}`,
+    flags: [
+      AUTO_APPROVE,
+      JSON_UI,
+      PARALLELISM,
+      REFRESH,
+      TARGET,
+      ...LOCK_FLAGS,
+      INPUT,
+      ...STATE_FLAGS,
+      ...STACK_FLAGS,
+    ],
+    stack: { kind: 'only' },
+    run: cmdApply,
+  },
+  {
+    name: 'show',
+    summary: 'Show the state, or a saved plan',
+    usage: 'show [options] [STACK|PLANFILE]',
+    description: `Shows the resources in state and the outputs, or the saved plan PLANFILE; sensitive values redacted. ${STACK_DOC}`,
+    flags: [
+      b('json', "Print JSON: the state document, or a saved plan in Terraform's plan JSON shape."),
+      ...STATE_FLAGS,
+      ...STACK_FLAGS,
+    ],
+    stack: { kind: 'only' },
+    run: cmdShow,
+  },
+  {
+    name: 'output',
+    summary: 'Show output values',
+    usage: 'output [options] [STACK] [NAME]',
+    description: `Shows the stack's outputs, or the value of NAME (a sensitive value only when named). ${STACK_DOC}`,
+    flags: [
+      b('json', 'Print JSON.'),
+      b('raw', 'Print the value of NAME as is, with no quotes or newline (strings, numbers, booleans).'),
+      ...STATE_FLAGS,
+      ...STACK_FLAGS,
+    ],
+    stack: { kind: 'leading', min: 0, max: 1 },
+    run: cmdOutput,
+  },
+  {
+    name: 'graph',
+    summary: 'Print the dependency graph as Graphviz DOT',
+    usage: 'graph [options] [STACK]',
+    description: `Prints the stack's dependency graph in DOT (edges point at dependencies). ${STACK_DOC}`,
+    flags: [...STACK_FLAGS],
+    stack: { kind: 'only' },
+    run: cmdGraph,
+  },
+  {
+    name: 'state list',
+    summary: 'List the resources in state',
+    usage: 'state list [options] [STACK] [ADDRESS...]',
+    description: `Lists the resources in state (name, type, id, and status when not ready), or only ADDRESSes. ${STACK_DOC}`,
+    flags: [...STATE_FLAGS, ...STACK_FLAGS],
+    stack: { kind: 'leading', min: 0, max: Number.POSITIVE_INFINITY },
+    run: cmdStateList,
+  },
+  {
+    name: 'state show',
+    summary: 'Show one resource in state',
+    usage: 'state show [options] [STACK] ADDRESS',
+    description: `Shows the resource ADDRESS as state records it, sensitive values redacted. ${STACK_DOC}`,
+    flags: [b('json', 'Print JSON.'), ...STATE_FLAGS, ...STACK_FLAGS],
+    stack: { kind: 'leading', min: 1, max: 1 },
+    run: cmdStateShow,
+  },
+  {
+    name: 'state rm',
+    summary: 'Forget resources (the objects stay)',
+    usage: 'state rm [options] [STACK] ADDRESS...',
+    description: `Removes ADDRESSes from state; the objects themselves are not touched. ${STACK_DOC}`,
+    flags: [...LOCK_FLAGS, ...STATE_FLAGS, ...STACK_FLAGS],
+    stack: { kind: 'leading', min: 1, max: Number.POSITIVE_INFINITY },
+    run: cmdStateRm,
+  },
+  {
+    name: 'state mv',
+    summary: 'Rename a resource in state',
+    usage: 'state mv [options] [STACK] SOURCE DESTINATION',
+    description: `Renames SOURCE to DESTINATION in state (after renaming it in the stack). ${STACK_DOC}`,
+    flags: [...LOCK_FLAGS, ...STATE_FLAGS, ...STACK_FLAGS],
+    stack: { kind: 'leading', min: 2, max: 2 },
+    run: cmdStateMv,
+  },
+  {
+    name: 'import',
+    summary: 'Adopt an existing object as a resource of the stack',
+    usage: 'import [options] [STACK] ADDRESS ID',
+    description: `Adopts an object made outside Stratus (a libvirt domain by name or UUID, a Linux bridge, an image file) as the stack's resource ADDRESS. ${STACK_DOC}`,
+    flags: [...LOCK_FLAGS, INPUT, ...STATE_FLAGS, ...STACK_FLAGS],
+    stack: { kind: 'leading', min: 2, max: 2 },
+    run: cmdImport,
+  },
+  {
+    name: 'force-unlock',
+    summary: 'Remove a lock a crashed run left',
+    usage: 'force-unlock [options] [STACK] LOCK_ID',
+    description: `Removes the state lock LOCK_ID (the error of a locked run names it). Only when no run holds it. ${STACK_DOC}`,
+    flags: [...STATE_FLAGS, ...STACK_FLAGS],
+    stack: { kind: 'leading', min: 1, max: 1 },
+    run: cmdForceUnlock,
+  },
+  {
+    name: 'schema',
+    summary: 'Print the JSON Schema of stack files',
+    usage: 'schema [options]',
+    description:
+      'Prints a JSON Schema (draft-07) of stack files, generated from the resource registry, for editors: save it and put\n' +
+      '`# yaml-language-server: $schema=./stratus.schema.json` at the top of a stack file.',
+    flags: [NO_COLOR],
+    stack: { kind: 'none' },
+    run: cmdSchema,
+  },
+  {
+    name: 'completion',
+    summary: 'Print a shell completion script (bash or zsh)',
+    usage: 'completion bash|zsh',
+    description:
+      'Prints a completion script. bash: `source <(stratus completion bash)` (or save it in\n' +
+      '/etc/bash_completion.d/stratus). zsh: `stratus completion zsh > "${fpath[1]}/_stratus"`, then restart zsh.',
+    flags: [NO_COLOR],
+    stack: { kind: 'none' },
+    choices: ['bash', 'zsh'],
+    run: cmdCompletion,
+  },
+  {
+    name: 'version',
+    summary: 'Print the Stratus version',
+    usage: 'version [options]',
+    description: 'Prints the version of Stratus and the platform it runs on.',
+    flags: [b('json', 'Print JSON: {"stratus_version", "platform"}.'), NO_COLOR],
+    stack: { kind: 'none' },
+    run: cmdVersion,
+  },
+];
+
+/** Commands that only group subcommands (`state`). */
+export const GROUPS: Record<string, string> = { state: 'Inspect or edit state: list, show, rm, mv' };
+
+/** Global options, given before the command. */
+export const GLOBAL_FLAGS = [CHDIR, NO_COLOR];
