@@ -33,8 +33,9 @@ const NAME_PATTERN = '^[A-Za-z_][A-Za-z0-9_-]*$';
 
 const DURATION: Json = {
   type: 'string',
-  pattern: '^0*[1-9][0-9]*(ms|s|m|h)$',
-  description: 'A duration such as 30s, 10m or 1h.',
+  // Terraform's forms, compound ones included; validate bounds the total (at most 24h).
+  pattern: '^([0-9]+(\\.[0-9]+)?(ms|s|m|h))+$',
+  description: 'A duration such as 30s, 10m, 1h or 1h30m (at most 24h).',
 };
 
 /** An attribute schema as plain JSON Schema: metadata keywords dropped, references allowed at every level. */
@@ -44,9 +45,18 @@ function plain(schema: unknown): Json {
     const outNode: Json = {};
     for (const [k, v] of Object.entries(node)) {
       if (NOT_JSON_SCHEMA.has(k)) continue;
-      if (k === 'properties' && v && typeof v === 'object')
+      // Stratus' own string formats (host names dnsmasq takes, one-line keys, ...) are checked by
+      // validate; editors know no such format, so the schema leaves them out.
+      if (k === 'format' && typeof v === 'string' && v.startsWith('stratus-')) continue;
+      if ((k === 'properties' || k === 'patternProperties') && v && typeof v === 'object')
         outNode[k] = Object.fromEntries(Object.entries(v as Json).map(([p, x]) => [p, walk(x as Json)]));
-      else if (k === 'items' && v && typeof v === 'object' && !Array.isArray(v)) outNode[k] = walk(v as Json);
+      else if (
+        (k === 'items' || k === 'additionalProperties') &&
+        v &&
+        typeof v === 'object' &&
+        !Array.isArray(v)
+      )
+        outNode[k] = walk(v as Json);
       else if ((k === 'anyOf' || k === 'oneOf' || k === 'allOf') && Array.isArray(v))
         outNode[k] = v.map((x) => walk(x as Json));
       else outNode[k] = v;
