@@ -113,18 +113,25 @@ export async function applyOperation(opts: ApplyOperationOptions): Promise<Apply
     opts.onPlan?.(outcome);
     if (outcome.diagnostics.some((d) => d.severity === 'error') || !hasChanges(outcome.plan)) return outcome;
     if (opts.approve && !(await opts.approve(outcome))) return { ...outcome, cancelled: true };
-    const result = await applyPlan({
-      plan: outcome.plan,
-      state: outcome.refreshed.state,
-      backend: opts.backend,
-      providers: opts.providers,
-      parallelism: opts.parallelism,
-      onEvent: opts.onEvent,
-      shouldStart: opts.shouldStart,
-      signal: opts.signal,
-      log: opts.log,
-    });
-    return { ...outcome, result };
+    return { ...outcome, result: await applyHolding(opts, outcome.plan, outcome.refreshed.state) };
+  });
+}
+
+/** What applying needs besides the plan, with the lock already held. */
+type ApplyContext = OperationContext & Pick<ApplyOperationOptions, 'parallelism' | 'onEvent' | 'shouldStart'>;
+
+/** Applies `plan` against `state` (the state it was made from). Call holding the lock. */
+function applyHolding(opts: ApplyContext, plan: Plan, state: StateDoc): Promise<ApplyResult> {
+  return applyPlan({
+    plan,
+    state,
+    backend: opts.backend,
+    providers: opts.providers,
+    parallelism: opts.parallelism,
+    onEvent: opts.onEvent,
+    shouldStart: opts.shouldStart,
+    signal: opts.signal,
+    log: opts.log,
   });
 }
 
@@ -174,16 +181,6 @@ export async function applySavedOperation(opts: ApplySavedOptions): Promise<Appl
         `state moved on since the plan ${path} was made (plan: lineage ${saved.plan.lineage}, serial ${saved.plan.serial}; ` +
           `now: lineage ${now?.lineage ?? 'none'}, serial ${now?.serial ?? 'none'}); make a new plan`,
       );
-    return applyPlan({
-      plan: saved.plan,
-      state: saved.refreshedState,
-      backend: opts.backend,
-      providers: opts.providers,
-      parallelism: opts.parallelism,
-      onEvent: opts.onEvent,
-      shouldStart: opts.shouldStart,
-      signal: opts.signal,
-      log: opts.log,
-    });
+    return applyHolding(opts, saved.plan, saved.refreshedState);
   });
 }
