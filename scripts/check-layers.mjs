@@ -11,12 +11,24 @@
 //   sdk: operations                     lock -> refresh -> plan -> approve -> apply -> save
 //   sdk: testing                        test helpers for users
 //   sdk: cli, index.ts                  the stratus command and the package root
-// The agent (packages/agent) may import @stratus/model and the sdk's client and util only.
+// @stratus/util (packages/util) imports nothing of Stratus. The agent (packages/agent) imports
+// @stratus/model and @stratus/util only: never the sdk (so not pg, tsx or yaml).
 // Exit 1 with one line per violation.
-import { relative, resolve } from 'node:path';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative, resolve } from 'node:path';
 import madge from 'madge';
 
 const root = resolve(new URL('..', import.meta.url).pathname);
+
+/** The non-test TypeScript files below `dir`. */
+function walkTs(dir, out = []) {
+  for (const name of readdirSync(dir)) {
+    const p = join(dir, name);
+    if (statSync(p).isDirectory()) walkTs(p, out);
+    else if (name.endsWith('.ts') && !/\.(test|test-support|generated)\.ts$/.test(name)) out.push(p);
+  }
+  return out;
+}
 const SDK_LAYERS = [
   ['errors.ts', 'util', 'diagnostics'],
   ['client', 'state'],
@@ -27,11 +39,10 @@ const SDK_LAYERS = [
   ['testing'],
   ['cli', 'index.ts'],
 ];
-const AGENT_MAY_USE_SDK = ['client', 'util', 'errors.ts'];
 
 /** The sdk layer of a file under packages/sdk/src, or -1 for the model package, undefined elsewhere. */
 function layerOf(file) {
-  if (file.startsWith('packages/model/src/')) return -1;
+  if (file.startsWith('packages/model/src/') || file.startsWith('packages/util/src/')) return -1;
   const m = /^packages\/sdk\/src\/([^/]+)/.exec(file);
   if (!m) return undefined;
   const i = SDK_LAYERS.findIndex((names) => names.includes(m[1]));
@@ -39,33 +50,39 @@ function layerOf(file) {
   return i;
 }
 
-const res = await madge(['packages/model/src', 'packages/sdk/src', 'packages/agent/src'], {
-  baseDir: root,
-  fileExtensions: ['ts'],
-  tsConfig: resolve(root, 'tsconfig.base.json'),
-  excludeRegExp: [/\.test\.ts$/, /\.test-support\.ts$/, /\/dist\//, /\.generated\.ts$/],
-  detectiveOptions: { ts: { skipTypeImports: true }, es6: { skipTypeImports: true } },
-});
+const res = await madge(
+  ['packages/model/src', 'packages/util/src', 'packages/sdk/src', 'packages/agent/src'],
+  {
+    baseDir: root,
+    fileExtensions: ['ts'],
+    tsConfig: resolve(root, 'tsconfig.base.json'),
+    excludeRegExp: [/\.test\.ts$/, /\.test-support\.ts$/, /\/dist\//, /\.generated\.ts$/],
+    detectiveOptions: { ts: { skipTypeImports: true }, es6: { skipTypeImports: true } },
+  },
+);
 const problems = [];
 for (const c of res.circular()) problems.push(`import circle: ${c.join(' -> ')}`);
 // Layering counts type imports too: a type is a dependency on the layer that defines it.
-const all = await madge(['packages/model/src', 'packages/sdk/src', 'packages/agent/src'], {
-  baseDir: root,
-  fileExtensions: ['ts'],
-  tsConfig: resolve(root, 'tsconfig.base.json'),
-  excludeRegExp: [/\.test\.ts$/, /\.test-support\.ts$/, /\/dist\//, /\.generated\.ts$/],
-});
+const all = await madge(
+  ['packages/model/src', 'packages/util/src', 'packages/sdk/src', 'packages/agent/src'],
+  {
+    baseDir: root,
+    fileExtensions: ['ts'],
+    tsConfig: resolve(root, 'tsconfig.base.json'),
+    excludeRegExp: [/\.test\.ts$/, /\.test-support\.ts$/, /\/dist\//, /\.generated\.ts$/],
+  },
+);
 for (const [from, deps] of Object.entries(all.obj())) {
   const f = relative(root, resolve(root, from));
   for (const d of deps) {
     const t = relative(root, resolve(root, d));
     if (f.startsWith('packages/model/') && !t.startsWith('packages/model/'))
       problems.push(`${f} imports ${t}: the model package imports nothing of Stratus`);
-    else if (f.startsWith('packages/agent/') && t.startsWith('packages/sdk/')) {
-      const folder = /^packages\/sdk\/src\/([^/]+)/.exec(t)?.[1];
-      if (!AGENT_MAY_USE_SDK.includes(folder ?? ''))
-        problems.push(`${f} imports ${t}: the agent may use only the sdk's ${AGENT_MAY_USE_SDK.join(', ')}`);
-    } else {
+    else if (f.startsWith('packages/util/') && !t.startsWith('packages/util/'))
+      problems.push(`${f} imports ${t}: the util package imports nothing of Stratus`);
+    else if (f.startsWith('packages/agent/') && !/^packages\/(agent|model|util)\//.test(t))
+      problems.push(`${f} imports ${t}: the agent uses only @stratus/model and @stratus/util`);
+    else {
       const lf = layerOf(f);
       const lt = layerOf(t);
       if (lf !== undefined && lt !== undefined && lt > lf)
@@ -73,6 +90,26 @@ for (const [from, deps] of Object.entries(all.obj())) {
     }
   }
 }
+// Imports of other Stratus packages by name (madge follows relative imports only).
+const ALLOWED_PACKAGES = {
+  'packages/model/src': [],
+  'packages/util/src': [],
+  'packages/agent/src': ['@stratus/model', '@stratus/util'],
+  'packages/sdk/src': ['@stratus/model', '@stratus/util'],
+};
+for (const [dir, allowed] of Object.entries(ALLOWED_PACKAGES)) {
+  for (const file of walkTs(resolve(root, dir))) {
+    const text = readFileSync(file, 'utf8');
+    for (const m of text.matchAll(
+      /(?:from\s+|import\s*\(\s*|import\s+)['"](@stratus\/[a-z-]+)(\/[^'"]*)?['"]/g,
+    ))
+      if (!allowed.includes(m[1]))
+        problems.push(
+          `${relative(root, file)} imports ${m[1]}${m[2] ?? ''}: ${dir} may import ${allowed.join(', ') || 'no Stratus package'}`,
+        );
+  }
+}
+
 for (const p of problems) console.log(p);
 console.log(
   problems.length

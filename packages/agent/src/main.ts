@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
-import { localAgentPaths } from '@stratus/sdk/client';
+import { localAgentPaths } from '@stratus/util';
 import { StratusAgent } from './agent.js';
 import { type LogLevel, logger, setLogLevel } from './host/log.js';
 

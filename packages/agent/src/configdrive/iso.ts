@@ -4,7 +4,7 @@
  */
 import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { tempSibling } from '@stratus/sdk/util';
+import { tempSibling } from '@stratus/util';
 import { run } from '../host/exec.js';
 import { logger } from '../host/log.js';
 import { assertAbsolutePath, ensureDir } from '../storage/files.js';

@@ -1,6 +1,6 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readIfExists, writeFileAtomic } from '@stratus/sdk/util';
+import { readIfExists, writeFileAtomic } from '@stratus/util';
 
 /** A resource as the agent records it: the spec it was asked for, what it computed, and private data. */
 export interface AgentRecordFile<

@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { sha256File } from '@stratus/sdk/util';
+import { sha256File } from '@stratus/util';
 import { AgentError } from '../errors.js';
 import { run } from '../host/exec.js';
 import { assertTraversable, ensureDir, removeFile } from './files.js';

@@ -8,7 +8,7 @@
 import { constants } from 'node:fs';
 import { access, chmod, open, rename, rm, stat } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { sha256File, tempSibling } from '@stratus/sdk/util';
+import { sha256File, tempSibling } from '@stratus/util';
 import { ExecError, run } from '../host/exec.js';
 import { logger } from '../host/log.js';
 import { storageError } from './errors.js';

@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
-import type { LocalAgentPaths } from '../client/local.js';
+import type { LocalAgentPaths } from '@stratus/util';
 
 function socketAnswers(path: string): Promise<boolean> {
   return new Promise((resolve) => {

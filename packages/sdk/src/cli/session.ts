@@ -1,6 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { localAgentPaths } from '../client/local.js';
+import { localAgentPaths } from '@stratus/util';
 import { type AgentPool, localPool } from '../client/pool.js';
 import { Diagnostics, DiagnosticsError } from '../diagnostics/index.js';
 import { checkStack } from '../engine/check.js';

@@ -1,5 +1,6 @@
 /** Client for the stratus-agent HTTP API. */
+
+export { type LocalAgentPaths, localAgentPaths } from '@stratus/util';
 export * from './agent-client.js';
 export * from './errors.js';
-export * from './local.js';
 export * from './pool.js';

@@ -1,6 +1,6 @@
+import { localAgentPaths } from '@stratus/util';
 import { AgentClient } from './agent-client.js';
 import { AgentApiError } from './errors.js';
-import { localAgentPaths } from './local.js';
 
 /** The host every resource lives on until there are several: the agent on this machine. */
 export const LOCAL_HOST = 'local';

@@ -1,9 +1,9 @@
 import { readFileSync } from 'node:fs';
 import { isUnknown, UNKNOWN } from '@stratus/model';
+import { sha256File, writeFileAtomic } from '@stratus/util';
 import type { Plan } from '../engine/plan.js';
 import { validateSavedPlanFile } from '../state/saved-plan-check.js';
 import { type StateDoc, StateError } from '../state/types.js';
-import { sha256File, writeFileAtomic } from '../util/fs.js';
 
 /** Version of the saved plan file format. */
 export const SAVED_PLAN_VERSION = 2;

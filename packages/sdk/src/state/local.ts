@@ -2,13 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
-import { readIfExists, writeFileAtomic } from '../util/fs.js';
+import { readIfExists, writeFileAtomic } from '@stratus/util';
 import { checkStateDoc } from './check.js';
 import { lockedMessage } from './lock-holder.js';
 import { type LockInfo, type StateBackend, type StateDoc, StateError } from './types.js';
 
 // Kept exported here too: it has been part of the package's root API since the state backends.
-export { writeFileAtomic } from '../util/fs.js';
+export { writeFileAtomic } from '@stratus/util';
 
 /**
  * State in a local JSON file (mode 0600). The previous version is kept as `<file>.backup` before every

@@ -1,2 +1,2 @@
-/** Small helpers shared by the SDK and the agent: atomic file writes and reads, file hashes. */
-export * from './fs.js';
+/** Small helpers shared by the SDK and the agent (defined in @stratus/util). */
+export * from '@stratus/util';

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import { chmod, mkdir, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readIfExists, writeFileAtomic } from '@stratus/sdk/util';
+import { readIfExists, writeFileAtomic } from '@stratus/util';
 import { run } from '../../host/exec.js';
 import { logger } from '../../host/log.js';
 import { assertId, dhcpHostVeth, dhcpNamespace, dhcpNsVeth } from '../../host/names.js';

@@ -1,7 +1,7 @@
 /** Small file helpers for state the agent shares with host daemons. */
 import { stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { readIfExists, writeFileAtomic } from '@stratus/sdk/util';
+import { readIfExists, writeFileAtomic } from '@stratus/util';
 
 /** Mode of files under the DHCP state directory: dnsmasq re-reads them as `nobody` after dropping privileges. */
 export const SHARED_FILE_MODE = 0o644;

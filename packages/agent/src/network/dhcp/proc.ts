@@ -2,7 +2,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { readIfExists } from '@stratus/sdk/util';
+import { readIfExists } from '@stratus/util';
 import { logger } from '../../host/log.js';
 
 const log = logger('network');
