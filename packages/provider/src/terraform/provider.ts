@@ -48,6 +48,8 @@ import {
   toTf,
 } from './values.js';
 
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 /** A diagnostic as the protobuf message. */
 interface TfDiagnostic {
   severity: 'ERROR' | 'WARNING';
@@ -74,12 +76,29 @@ function toDiagnostic(d: ProtocolDiagnostic, shape?: Shape): TfDiagnostic {
   const detail = [d.code ? `Stratus error code: ${d.code}` : '', d.retryable ? 'Retrying may succeed.' : '']
     .filter(Boolean)
     .join(' ');
+  const steps = d.path && d.path.length > 0 && shape ? tfPath(d.path, shape) : [];
+  // Terraform 1.11 places a diagnostic only at a top-level attribute (a longer path falls back to the
+  // resource's first line), so the place inside the attribute goes into the summary instead.
+  const inside = steps.length > 1 ? `${formatTfPath(steps)}: ` : '';
   return {
     severity: d.severity === 'error' ? 'ERROR' : 'WARNING',
-    summary: d.summary,
+    summary: `${inside}${d.summary}`,
     ...(detail ? { detail } : {}),
-    ...(d.path && d.path.length > 0 && shape ? { attribute: { steps: tfPath(d.path, shape) } } : {}),
+    ...(steps.length > 0 ? { attribute: { steps: steps.slice(0, 1) } } : {}),
   };
+}
+
+/** `allocation_pools[0].start`. */
+function formatTfPath(steps: TfPathStep[]): string {
+  return steps
+    .map((s, i) =>
+      'attribute_name' in s
+        ? `${i === 0 ? '' : '.'}${s.attribute_name}`
+        : 'element_key_int' in s
+          ? `[${s.element_key_int}]`
+          : `[${JSON.stringify(s.element_key_string)}]`,
+    )
+    .join('');
 }
 
 const error = (summary: string, detail?: string): TfDiagnostic => ({
@@ -391,9 +410,15 @@ export class StratusTerraformProvider {
       planned.id = prior.id;
       // Changed outside Stratus (the model's drift rule): the update (the agent's ensure) repairs it,
       // and what the host will then report is known only after apply.
-      const unchanged = out.changes.length === 0;
-      if (unchanged && schema.drift?.(prior))
+      const drift = out.changes.length === 0 ? schema.drift?.(prior) : undefined;
+      if (drift) {
         for (const a of block.attributes) if (!a.input && a.key !== 'id') planned[a.key] = UNKNOWN;
+        diagnostics.push({
+          severity: 'WARNING',
+          summary: `${String(r.type_name)} ${String(prior.id)} drifted: ${drift}`,
+          detail: 'Applying updates it in place, which repairs it.',
+        });
+      }
     }
     return {
       planned_state: this.encode(planned, block),
@@ -439,9 +464,22 @@ export class StratusTerraformProvider {
   private async import(r: Record<string, unknown>) {
     const res = this.resourceOf(r.type_name);
     if (!res) return this.unknownType('resource', r.type_name);
-    const out = await this.providerOf(res.schema).import(this.ctx(timeoutsOf(res.schema).update), {
-      externalId: String(r.id),
-    });
+    const provider = this.providerOf(res.schema);
+    const ctx = this.ctx(timeoutsOf(res.schema).update);
+    const externalId = String(r.id);
+    // A Stratus id the agent already manages (state lost or written elsewhere) is taken over as it is;
+    // anything else is adopted from the host by the protocol's import (a domain name or UUID, a bridge).
+    if (UUID.test(externalId)) {
+      const known = await provider.read(ctx, { id: externalId, state: {} });
+      if (known.newState)
+        return {
+          imported_resources: [
+            { type_name: r.type_name, state: this.encode({ ...known.newState, id: externalId }, res.block) },
+          ],
+          diagnostics: [],
+        };
+    }
+    const out = await provider.import(ctx, { externalId });
     const diagnostics = out.diagnostics.map((d) => toDiagnostic(d, res.block.shape));
     if (!out.id || !out.state) return { imported_resources: [], diagnostics };
     return {
