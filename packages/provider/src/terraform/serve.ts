@@ -67,7 +67,13 @@ export async function serve(opts: ServeOptions): Promise<Served> {
   server.addService(controller, {
     Shutdown: (_call: unknown, cb: grpc.sendUnaryData<unknown>) => {
       cb(null, {});
-      setImmediate(() => opts.onShutdown());
+      // Let the answer reach Terraform first: stop taking calls, finish those in flight, then exit
+      // (at most a second later, so a stuck call cannot keep the plugin alive).
+      const force = setTimeout(() => opts.onShutdown(), 1000);
+      server.tryShutdown(() => {
+        clearTimeout(force);
+        opts.onShutdown();
+      });
     },
   });
   const health = (((proto.grpc as grpc.GrpcObject).health as grpc.GrpcObject).v1 as grpc.GrpcObject)
