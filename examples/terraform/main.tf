@@ -25,11 +25,13 @@ variable "image_path" {
 }
 
 resource "stratus_image" "guest_image" {
+  name   = "stratus-guest"
   source = abspath(startswith(var.image_path, "/") ? var.image_path : "${path.module}/${var.image_path}")
 }
 
 resource "stratus_network" "net" {
-  mtu = 1500
+  name = "quickstart"
+  mtu  = 1500
 }
 
 resource "stratus_subnet" "subnet" {

@@ -38,13 +38,19 @@ function tf(dir: string, ...args: string[]): Promise<Run> {
   });
 }
 
-/** Ids of the resources in a Terraform state, by resource address. */
-async function stateIds(dir: string): Promise<Record<string, string>> {
+/** Attributes of the resources in a Terraform state, by resource address. */
+async function stateValues(dir: string): Promise<Record<string, Record<string, unknown>>> {
   const r = await run('terraform', [`-chdir=${dir}`, 'show', '-json'], env);
   const doc = JSON.parse(r.stdout || '{}') as {
-    values?: { root_module?: { resources?: { address: string; values: { id: string } }[] } };
+    values?: { root_module?: { resources?: { address: string; values: Record<string, unknown> }[] } };
   };
-  return Object.fromEntries((doc.values?.root_module?.resources ?? []).map((x) => [x.address, x.values.id]));
+  return Object.fromEntries((doc.values?.root_module?.resources ?? []).map((x) => [x.address, x.values]));
+}
+
+/** Ids of the resources in a Terraform state, by resource address. */
+async function stateIds(dir: string): Promise<Record<string, string>> {
+  const v = await stateValues(dir);
+  return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, String(x.id)]));
 }
 
 const ok = (r: Run, what: string) => assert.equal(r.code, 0, `${what} failed:\n${r.stdout}\n${r.stderr}`);
@@ -113,6 +119,45 @@ test('examples/terraform: plan, apply boots the VM, empty plan, replace vs in-pl
   assert.equal(got.stdout.trim(), 'web');
   const hello = await httpGetInNetns(`qdhcp-${net}`, `http://${ip}/hello.txt`);
   assert.equal(hello.stdout.trim(), 'hello from user data', 'the user data ran');
+
+  // Data sources: an image and a network found by name, and the host.
+  const lookup = join(t.dir, 'lookup');
+  mkdirSync(lookup);
+  writeFileSync(
+    join(lookup, 'main.tf'),
+    [
+      'terraform {',
+      '  required_providers {',
+      '    stratus = { source = "stratus/stratus" }',
+      '  }',
+      '}',
+      'data "stratus_image" "guest" { name = "stratus-guest" }',
+      'data "stratus_network" "net" { name = "quickstart" }',
+      'data "stratus_host" "here" {}',
+      'output "image" { value = data.stratus_image.guest.id }',
+      'output "image_format" { value = data.stratus_image.guest.format }',
+      'output "network" { value = data.stratus_network.net.id }',
+      'output "hypervisor" { value = data.stratus_host.here.hypervisor_type }',
+      'data "stratus_network" "missing" { name = "no-such-network" }',
+      '',
+    ].join('\n'),
+  );
+  const missing = await tf(lookup, 'apply', '-auto-approve');
+  assert.equal(missing.code, 1);
+  assert.match(missing.stderr, /No network named "no-such-network"/);
+  writeFileSync(
+    join(lookup, 'main.tf'),
+    readFileSync(join(lookup, 'main.tf'), 'utf8').replace(/data "stratus_network" "missing".*\n/, ''),
+  );
+  ok(await tf(lookup, 'apply', '-auto-approve'), 'data sources');
+  const found = JSON.parse(
+    (await run('terraform', [`-chdir=${lookup}`, 'output', '-json'], env)).stdout,
+  ) as Record<string, { value: string }>;
+  assert.equal(found.image!.value, ids['stratus_image.guest_image']);
+  assert.equal(found.image_format!.value, 'qcow2');
+  assert.equal(found.network!.value, net);
+  const hypervisor = (await stateValues(work))['stratus_server.web']!.hypervisor;
+  assert.equal(found.hypervisor!.value, hypervisor, 'the host reports the domain type its servers get');
 
   const noop = await tf(work, 'plan', '-detailed-exitcode');
   assert.equal(noop.code, 0, `no perpetual diff:\n${noop.stdout}\n${noop.stderr}`);
