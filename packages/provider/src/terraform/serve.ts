@@ -5,7 +5,7 @@
 import { fileURLToPath } from 'node:url';
 import * as grpc from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
-import { type StratusProviderOptions, StratusTerraformProvider } from './provider.js';
+import type { StratusProviderOptions, StratusTerraformProvider } from './provider.js';
 import { pluginCertificate } from './tls.js';
 
 const PROTO_DIR = fileURLToPath(new URL('../../proto/', import.meta.url));
@@ -23,7 +23,8 @@ export interface ServeOptions extends StratusProviderOptions {
 /** A running server: the handshake's certificate field (empty without TLS), and how to stop it. */
 export interface Served {
   certificate: string;
-  provider: StratusTerraformProvider;
+  /** The provider behind the server, once loaded. */
+  provider(): Promise<StratusTerraformProvider>;
   close(): Promise<void>;
 }
 
@@ -41,25 +42,48 @@ export function loadProtocol(): grpc.GrpcObject {
 }
 
 type Service = grpc.ServiceClientConstructor;
+type Handlers = ReturnType<StratusTerraformProvider['handlers']>;
 
 /** Starts the server on `opts.socket`. */
 export async function serve(opts: ServeOptions): Promise<Served> {
+  // The provider (the model, the protocol, the agent client) is loaded once the server listens, after
+  // the caller printed the handshake line (module evaluation would hold it back); the first call waits.
+  let loaded: Promise<{ provider: StratusTerraformProvider; handlers: Handlers }> | undefined;
+  const load = () => {
+    loaded ??= import('./provider.js').then((m) => {
+      const provider = new m.StratusTerraformProvider(opts);
+      return { provider, handlers: provider.handlers() };
+    });
+    // A failure to load is reported by each call (as a diagnostic), not as an unhandled rejection.
+    loaded.catch(() => undefined);
+    return loaded;
+  };
   const proto = loadProtocol();
-  const provider = new StratusTerraformProvider(opts);
   const server = new grpc.Server({ 'grpc.max_receive_message_length': 256 * 1024 * 1024 });
   const tf = (proto.tfplugin6 as grpc.GrpcObject).Provider as Service;
   const impl: grpc.UntypedServiceImplementation = {};
-  for (const [name, fn] of Object.entries(provider.handlers()))
+  for (const name of Object.keys(tf.service))
     impl[name] = (call: grpc.ServerUnaryCall<unknown, unknown>, cb: grpc.sendUnaryData<unknown>) => {
-      Promise.resolve()
-        .then(() => fn(call.request as Record<string, unknown>))
+      load()
+        .then(({ handlers }) => {
+          const fn = handlers[name];
+          if (!fn)
+            return Promise.reject(
+              Object.assign(new Error(`terraform-provider-stratus does not serve ${name}`), {
+                code: grpc.status.UNIMPLEMENTED,
+              }),
+            );
+          return fn(call.request as Record<string, unknown>);
+        })
         .then(
           (res) => cb(null, res),
-          (e: Error) =>
-            // An unexpected failure is still a diagnostic, so Terraform shows it at the resource.
-            cb(null, {
-              diagnostics: [{ severity: 'ERROR', summary: `Stratus provider error: ${e.message}` }],
-            }),
+          (e: Error & { code?: number }) =>
+            e.code === grpc.status.UNIMPLEMENTED
+              ? cb({ code: e.code, details: e.message })
+              : // An unexpected failure is still a diagnostic, so Terraform shows it at the resource.
+                cb(null, {
+                  diagnostics: [{ severity: 'ERROR', summary: `Stratus provider error: ${e.message}` }],
+                }),
         );
     };
   server.addService(tf.service, impl);
@@ -96,9 +120,10 @@ export async function serve(opts: ServeOptions): Promise<Served> {
   await new Promise<void>((resolve, reject) =>
     server.bindAsync(`unix:${opts.socket}`, creds, (err) => (err ? reject(err) : resolve())),
   );
+  setImmediate(load);
   return {
     certificate,
-    provider,
+    provider: () => load().then((l) => l.provider),
     close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
   };
 }
