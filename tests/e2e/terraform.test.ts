@@ -257,6 +257,9 @@ test('bad configuration: an error at the attribute line for each problem, exit 1
       'resource "stratus_network" "unknown" {',
       '  colour = "red"',
       '}',
+      'resource "stratus_image" "relative" {',
+      '  source = "images/guest.qcow2"',
+      '}',
       '',
     ].join('\n'),
   );
@@ -274,10 +277,54 @@ test('bad configuration: an error at the attribute line for each problem, exit 1
     );
     assert.match(e, /Error: Incorrect attribute value type\n\n +on main\.tf line 17,/);
     assert.match(e, /Error: Unsupported argument\n\n +on main\.tf line 20,/);
+    assert.match(
+      e,
+      /Error: source must be an absolute path, e\.g\. abspath\(.*\n\n +with stratus_image\.relative,\n +on main\.tf line 23,/,
+    );
     assert.doesNotMatch(e, /\n +at .*\.js:\d+/, 'no stack trace');
   }
   for (const c of ['servers', 'subnets', 'networks', 'images']) {
     const d = join(t.stateDir, 'records', c);
     assert.deepEqual(existsSync(d) ? readdirSync(d) : [], [], `no ${c} created`);
   }
+});
+
+test('provider configuration: an explicit socket with a wrong token is an error diagnostic carrying the agent code', {
+  skip: !HAVE_TERRAFORM,
+}, async () => {
+  const dir = join(t.dir, 'config');
+  mkdirSync(dir);
+  const file = join(dir, 'main.tf');
+  const body = (provider: string) =>
+    [
+      'terraform {',
+      '  required_providers {',
+      '    stratus = { source = "stratus/stratus" }',
+      '  }',
+      '}',
+      provider,
+      'data "stratus_host" "here" {}',
+      'output "hostname" { value = data.stratus_host.here.hostname }',
+      '',
+    ].join('\n');
+  const token = readFileSync(join(t.stateDir, 'token'), 'utf8').trim();
+  writeFileSync(
+    file,
+    body(
+      `provider "stratus" {\n  agent_socket = "${t.env.STRATUS_AGENT_SOCKET}"\n  token = "wrong-token"\n}`,
+    ),
+  );
+  const refused = await tf(dir, 'apply', '-auto-approve');
+  assert.equal(refused.code, 1, refused.stdout + refused.stderr);
+  assert.match(refused.stderr, /Stratus error code: unauthorized/);
+  assert.doesNotMatch(refused.stdout + refused.stderr, /wrong-token/, 'the token is never shown');
+
+  writeFileSync(
+    file,
+    body(`provider "stratus" {\n  agent_socket = "${t.env.STRATUS_AGENT_SOCKET}"\n  token = "${token}"\n}`),
+  );
+  const okay = await tf(dir, 'apply', '-auto-approve');
+  ok(okay, 'apply with the right token');
+  assert.match(okay.stdout, /hostname = "\S+"/);
+  assert.equal(outputs.filter((o) => o.includes(token)).length, 0, 'the token is never shown');
 });

@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { isAbsolute } from 'node:path';
 import {
   type ApiHostInfo,
   type ApiList,
@@ -339,6 +340,16 @@ export class StratusTerraformProvider {
     const diagnostics = this.providerOf(res.schema)
       .validate({ config: withDefaults(res.block, inputsOf(res.block, config)) })
       .diagnostics.map((d) => toDiagnostic(d, res.block.shape));
+    // The stack loader resolves local paths against the stack file; Terraform has no such place, and
+    // the agent runs elsewhere, so they must be absolute.
+    for (const a of res.block.attributes) {
+      const v = config[a.key];
+      if (a.localPath && typeof v === 'string' && !isAbsolute(v))
+        diagnostics.push({
+          ...error(`${a.tf} must be an absolute path, e.g. abspath("\${path.module}/${v}")`),
+          attribute: { steps: [{ attribute_name: a.tf }] },
+        });
+    }
     return { diagnostics };
   }
 

@@ -47,6 +47,8 @@ export interface TfAttribute extends ShapeField {
   input: boolean;
   /** A list of objects set by the user: served as a nested attribute. */
   nested: boolean;
+  /** A file path on the machine running Terraform (the model's `localPath`). */
+  localPath?: boolean;
 }
 
 /** A block: the attributes of one resource, data source or provider configuration. */
@@ -164,6 +166,7 @@ export function resourceBlock(schema: ResourceSchema): TfBlock {
       requiresReplace: a.requiresReplace === true,
       input: a.input,
       nested: a.input && shape.kind === 'list' && shape.item.kind === 'object',
+      ...(a.localPath ? { localPath: true } : {}),
     });
   }
   return blockOf(schema.description, out);
