@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import {
@@ -53,6 +53,8 @@ async function stateIds(dir: string): Promise<Record<string, string>> {
   return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, String(x.id)]));
 }
 
+/** The names in a directory; none when it was never made. */
+const listDir = (d: string) => (existsSync(d) ? readdirSync(d) : []);
 const ok = (r: Run, what: string) => assert.equal(r.code, 0, `${what} failed:\n${r.stdout}\n${r.stderr}`);
 const virsh = (...args: string[]) => run('virsh', ['-c', 'qemu:///system', ...args]);
 
@@ -228,6 +230,37 @@ test('examples/terraform: plan, apply boots the VM, empty plan, replace vs in-pl
     0,
     'Terraform never shows the admin password',
   );
+});
+
+test('a failed create (image file removed between plan and apply) leaves nothing behind; the next apply converges', {
+  skip: !HAVE_TERRAFORM,
+}, async () => {
+  const dir = join(t.dir, 'failed');
+  mkdirSync(dir);
+  const image = join(dir, 'guest.qcow2');
+  cpSync(IMAGE, image);
+  writeFileSync(join(dir, 'main.tf'), readFileSync(join(ROOT, 'examples/terraform/main.tf')));
+  try {
+    ok(await tf(dir, 'plan', `-var=image_path=${image}`, '-out=tfplan'), 'plan -out');
+    rmSync(image);
+    const failed = await tf(dir, 'apply', 'tfplan');
+    assert.equal(failed.code, 1, `${failed.stdout}\n${failed.stderr}`);
+    assert.match(failed.stderr, /Error: .*\n(.*\n)*?Stratus error code: \w+/);
+    const listed = (await run('terraform', [`-chdir=${dir}`, 'state', 'list'], env)).stdout;
+    assert.doesNotMatch(listed, /stratus_image|stratus_server/, 'nothing recorded for what failed');
+    for (const c of ['records/servers', 'records/images', 'images'])
+      assert.deepEqual(listDir(join(t.stateDir, c)), [], `nothing left in ${c}`);
+
+    cpSync(IMAGE, image);
+    ok(await tf(dir, 'apply', '-auto-approve', `-var=image_path=${image}`), 'the next apply');
+    const settled = await tf(dir, 'plan', '-detailed-exitcode', `-var=image_path=${image}`);
+    assert.equal(settled.code, 0, settled.stdout + settled.stderr);
+  } finally {
+    const ids = Object.values(await stateIds(dir));
+    const destroyed = await tf(dir, 'destroy', '-auto-approve', `-var=image_path=${image}`);
+    assert.equal(destroyed.code, 0, destroyed.stdout + destroyed.stderr);
+    assert.deepEqual(hostObjectsFor(ids), []);
+  }
 });
 
 test('bad configuration: an error at the attribute line for each problem, exit 1, nothing created', {
