@@ -96,6 +96,7 @@ const ALLOWED_PACKAGES = {
   'packages/util/src': [],
   'packages/agent/src': ['@stratus/model', '@stratus/util'],
   'packages/sdk/src': ['@stratus/model', '@stratus/util'],
+  'packages/provider/src': ['@stratus/model', '@stratus/util', '@stratus/sdk'],
 };
 for (const [dir, allowed] of Object.entries(ALLOWED_PACKAGES)) {
   for (const file of walkTs(resolve(root, dir))) {
