@@ -67,7 +67,7 @@ export class QemuImgStorage implements StorageDriver {
         throw new Conflict(
           `no uploaded data with sha256 ${data.uploaded} for image ${imageId} (the agent may have restarted ` +
             'since the upload, which removes uploads); upload it again',
-          { code: 'image_upload_missing' },
+          { code: 'upload_missing' },
         );
       return finishImport(
         staged,
