@@ -72,6 +72,25 @@ test('quickstart: apply, boot, reach over HTTP, plan empty, repair drift, plan a
 
   const ready = await waitForReady(web.attributes.consoleLog);
   assert.equal(ready.hostname, 'web', 'hostname comes from the config drive');
+
+  // The guest booted, so QEMU's user read its disks; nobody else can (issue 7, finding 11).
+  const asNobody = (...args: string[]) => run('runuser', ['-u', 'nobody', '--', ...args]);
+  for (const top of ['images', 'instances']) {
+    const root = join(t.stateDir, top);
+    const dirs = [
+      root,
+      ...readdirSync(root, { recursive: true, withFileTypes: true })
+        .filter((e) => e.isDirectory())
+        .map((e) => join(e.parentPath, e.name)),
+    ];
+    const files = readdirSync(root, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => join(e.parentPath, e.name));
+    assert.ok(files.length > 0, `files under ${root}`);
+    for (const d of dirs) assert.notEqual((await asNobody('ls', d)).code, 0, `nobody listed ${d}`);
+    for (const f of files)
+      assert.match((await asNobody('head', '-c', '1', f)).stderr, /Permission denied/, `nobody read ${f}`);
+  }
   const cidr = parseCidr(sub.attributes.cidr);
   const ip = ready.ip!.split(',')[0]!;
   assert.ok(

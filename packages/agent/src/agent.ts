@@ -16,7 +16,10 @@ import { LinuxBridgeDriver } from './network/linuxbridge/driver.js';
 import { type AgentContext, createServices, paths, RecordStore } from './services/index.js';
 import { migrateRecords } from './services/migrate.js';
 import type { NetworkService } from './services/network.js';
+import type { ServerRecord } from './services/records.js';
+import { groupId } from './storage/files.js';
 import { QemuImgStorage } from './storage/qemu-img.js';
+import { ImageSources } from './storage/sources.js';
 
 const log = logger('agent');
 
@@ -34,6 +37,13 @@ export interface AgentOptions {
   libvirtUri: string;
   /** How often dnsmasq and bridges are checked and revived, in ms. */
   superviseEveryMs?: number;
+  /**
+   * Directories whose files clients may name as image sources for the agent to read (default none:
+   * clients upload image data). Symlinks are resolved before the check.
+   */
+  allowImageDirs?: string[];
+  /** Group that may read cached images besides root: the hypervisor's (default `libvirt-qemu`). */
+  hypervisorGroup?: string;
 }
 
 /** Reads the bearer token, creating it (mode 0600) on first start. */
@@ -102,7 +112,10 @@ export class StratusAgent {
       store: new RecordStore(join(stateDir, 'records')),
       locks: new KeyedMutex(),
       compute: new LibvirtCompute(this.opts.libvirtUri),
-      storage: new QemuImgStorage(paths.images(stateDir)),
+      storage: new QemuImgStorage(paths.images(stateDir), {
+        owner: { gid: await groupId(this.opts.hypervisorGroup ?? 'libvirt-qemu') },
+        sources: await ImageSources.create(this.opts.allowImageDirs ?? []),
+      }),
       network: new LinuxBridgeDriver(),
       dhcp: new DnsmasqDhcp(stateDir),
       virtType: probe.virtType,
@@ -110,6 +123,11 @@ export class StratusAgent {
     this.ctx = ctx;
     // Before anything reads records: an older agent's records are brought to this one's shape.
     await migrateRecords(ctx.store);
+    // An import a killed agent left half-done is rolled back: temporaries, uploads, and cached copies
+    // whose record was never saved (unless a server's disk backs onto them).
+    const images = new Set((await ctx.store.list('images')).map((r) => r.id));
+    for (const s of await ctx.store.list<ServerRecord>('servers')) images.add(s.spec.image);
+    await ctx.storage.recover((id) => images.has(id));
     const { services, networks } = createServices(ctx);
     this.networks = networks;
     await this.supervise();

@@ -17,13 +17,18 @@ const USAGE = `Usage: stratus-agent [options]
                       or STRATUS_VIRT_TYPE)
   --libvirt-uri URI   (default qemu:///system)
   --host NAME         The name this host goes by in API answers (default local, or STRATUS_AGENT_HOST)
+  --allow-image-dir DIR
+                      Let clients name image files below DIR for the agent to read (repeatable;
+                      default none: clients such as the stratus CLI upload the file's data)
+  --hypervisor-group NAME
+                      Group that may read cached images besides root (default libvirt-qemu)
   --log-level debug|info|warn|error
 `;
 
 const log = logger('main');
 
 async function main(): Promise<void> {
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   try {
     ({ values } = parseArgs({
       options: {
@@ -36,6 +41,8 @@ async function main(): Promise<void> {
         'libvirt-uri': { type: 'string' },
         host: { type: 'string' },
         'log-level': { type: 'string' },
+        'allow-image-dir': { type: 'string', multiple: true },
+        'hypervisor-group': { type: 'string' },
         help: { type: 'boolean' },
       },
       strict: true,
@@ -70,6 +77,8 @@ async function main(): Promise<void> {
     virtType: virtType as 'auto' | 'kvm' | 'qemu',
     libvirtUri: (values['libvirt-uri'] as string | undefined) ?? 'qemu:///system',
     host: (values.host as string | undefined) ?? process.env.STRATUS_AGENT_HOST ?? 'local',
+    allowImageDirs: (values['allow-image-dir'] as string[] | undefined) ?? [],
+    hypervisorGroup: values['hypervisor-group'] as string | undefined,
   });
   await agent.start();
   const stop = (sig: string) => {

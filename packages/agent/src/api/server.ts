@@ -69,7 +69,8 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ApiDeps): 
   if (parts.length === 2 && parts[1] === 'host' && req.method === 'GET')
     return send(res, 200, await deps.hostInfo());
   const type = collections.get(parts[1] ?? '');
-  if (!type || !isResourceType(type) || parts.length > 3)
+  const fileRoute = parts.length === 4 && parts[3] === 'file';
+  if (!type || !isResourceType(type) || (parts.length > 3 && !fileRoute))
     throw new NotFound(`path ${url.pathname} not found`);
   const svc = deps.services[type];
   if (parts.length === 2) {
@@ -88,6 +89,12 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ApiDeps): 
   }
   if (!isResourceId(id))
     throw new InvalidRequest(`resource id ${JSON.stringify(id)} is not a lower-case UUID`, { field: ['id'] });
+  if (fileRoute) {
+    // The data of the type's local-file attribute, streamed by a client that can read the file.
+    if (!svc.upload) throw new NotFound(`${type} resources have no file`);
+    if (req.method !== 'PUT') throw new MethodNotAllowed(`${req.method} not allowed here`);
+    return send(res, 200, await svc.upload(id, req));
+  }
   switch (req.method) {
     case 'GET': {
       const rec = await svc.get(id);
@@ -102,7 +109,10 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ApiDeps): 
         const p = problems[0]!;
         throw new InvalidRequest(`${formatPath(p.path) || 'body'}: ${p.message}`, { field: p.path });
       }
-      return send(res, 200, await svc.ensure(id, body as Record<string, unknown>));
+      const uploaded = url.searchParams.get('uploaded') ?? undefined;
+      if (uploaded !== undefined && !svc.upload)
+        throw new InvalidRequest(`${type} resources take no uploaded data`, { field: ['uploaded'] });
+      return send(res, 200, await svc.ensure(id, body as Record<string, unknown>, { uploaded }));
     }
     case 'DELETE':
       await svc.delete(id);

@@ -2,6 +2,7 @@
 // here is removed in `after`, also when a test fails.
 import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -11,6 +12,7 @@ import { metaDataJson } from '../configdrive/metadata.js';
 import { NotFound, Unavailable } from '../errors.js';
 import { run } from '../host/exec.js';
 import { domainName, serverTap } from '../host/names.js';
+import { groupId } from '../storage/files.js';
 import { createOverlay, importImage } from '../storage/images.js';
 import { LibvirtCompute } from './libvirt.js';
 import type { DomainSpec } from './types.js';
@@ -231,7 +233,12 @@ for (const firmware of ['bios', 'uefi'] as const) {
     const d = join(dir, serverId);
     // The agent's flow: import into the cache, thin overlay per server, config drive, domain.
     const cached = join(dir, 'cache', `guest-${firmware}.qcow2`);
-    const image = await importImage(GUEST_IMAGE, cached);
+    const image = await importImage(
+      createReadStream(GUEST_IMAGE),
+      cached,
+      { gid: await groupId('libvirt-qemu') },
+      GUEST_IMAGE,
+    );
     const rootDisk = join(d, 'disk.qcow2');
     await createOverlay(cached, image.format, rootDisk, 256 << 20);
     const hostname = `guest-${serverId.slice(0, 8)}`;

@@ -92,9 +92,9 @@ export class LibvirtCompute implements ComputeDriver {
   async ensureDomain(spec: DomainSpec): Promise<EnsureDomainResult> {
     const xml = buildDomainXml(spec);
     // virtlogd (root) writes the console log and libvirt copies the UEFI variable store, but neither
-    // creates directories. 0755: QEMU's user must traverse to the variable store it opens.
-    await mkdir(dirname(spec.consoleLog), { recursive: true, mode: 0o755 });
-    if (spec.firmware === 'uefi') await mkdir(dirname(nvramPath(spec)), { recursive: true, mode: 0o755 });
+    // creates directories. 0711: QEMU's user must traverse to the variable store it opens (not list).
+    await mkdir(dirname(spec.consoleLog), { recursive: true, mode: 0o711 });
+    if (spec.firmware === 'uefi') await mkdir(dirname(nvramPath(spec)), { recursive: true, mode: 0o711 });
     const name = domainName(spec.serverId);
     return this.withConn(async (hv) => {
       let dom = await this.lookup(hv, spec.serverId);

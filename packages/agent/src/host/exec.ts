@@ -32,6 +32,12 @@ export interface RunOptions {
   okCodes?: number[];
   /** Kill the command after this many milliseconds. */
   timeoutMs?: number;
+  /**
+   * Kill the command when the agent dies, even by SIGKILL (through `setpriv --pdeathsig KILL`, the
+   * kernel's parent-death signal), so no half-done host command outlives a crashed agent. Not for daemons
+   * meant to outlive it.
+   */
+  dieWithAgent?: boolean;
 }
 
 /**
@@ -40,8 +46,11 @@ export interface RunOptions {
  */
 export function run(command: string, args: readonly string[], opts: RunOptions = {}): Promise<ExecResult> {
   log.debug('run', { command, args });
+  const [file, argv] = opts.dieWithAgent
+    ? ['setpriv', ['--pdeathsig', 'KILL', '--', command, ...args]]
+    : [command, args];
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
+    const child = spawn(file, argv, {
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: opts.timeoutMs ?? 120_000,
     });

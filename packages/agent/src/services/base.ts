@@ -10,11 +10,25 @@ import { isResourceId } from '../host/names.js';
 import type { AgentContext } from './context.js';
 import type { AgentRecordFile, AnyRecord } from './store.js';
 
+/** Options of one {@link ResourceService.ensure} call. */
+export interface EnsureOptions {
+  /**
+   * SHA-256 of data the client uploaded for the resource's local-file attribute (`PUT .../{id}/file`)
+   * that a new resource is made from, instead of the host file the attribute names.
+   */
+  uploaded?: string;
+}
+
 /** What the API needs from each resource type's service. */
 export interface ResourceService {
   readonly type: ResourceType;
   /** Creates the resource, or converges an existing one to `spec` (idempotent by id). */
-  ensure(id: string, spec: Record<string, unknown>): Promise<ApiRecord>;
+  ensure(id: string, spec: Record<string, unknown>, opts?: EnsureOptions): Promise<ApiRecord>;
+  /**
+   * Stores the data of the resource's local-file attribute, sent by a client that can read the file
+   * (types with a `localPath` attribute only). Answers its size and SHA-256.
+   */
+  upload?(id: string, body: AsyncIterable<Uint8Array>): Promise<{ sizeBytes: number; checksum: string }>;
   /** The resource with its live status, or null. */
   get(id: string): Promise<ApiRecord | null>;
   list(): Promise<ApiRecord[]>;
@@ -99,6 +113,7 @@ export abstract class ServiceBase<
     spec: S,
     prior: AgentRecordFile<S, O, P> | null,
     changes: string[],
+    opts: EnsureOptions,
   ): Promise<AgentRecordFile<S, O, P>>;
 
   /** Removes every host object of the resource (`rec` null when there is no record); the base then drops the record. */
@@ -109,7 +124,7 @@ export abstract class ServiceBase<
     return rec.status;
   }
 
-  async ensure(id: string, body: Record<string, unknown>): Promise<ApiRecord> {
+  async ensure(id: string, body: Record<string, unknown>, opts: EnsureOptions = {}): Promise<ApiRecord> {
     const spec = body as S;
     await this.check(id, spec);
     return this.locked(this.lockKey(id, spec), async () => {
@@ -117,7 +132,7 @@ export abstract class ServiceBase<
       const changes = prior
         ? specChanges(this.type, prior.spec as Record<string, unknown>, spec as Record<string, unknown>)
         : [];
-      return this.view(await this.realize(id, spec, prior, changes));
+      return this.view(await this.realize(id, spec, prior, changes, opts));
     });
   }
 

@@ -1,19 +1,31 @@
 import { randomUUID } from 'node:crypto';
 import type { ApiRecord, InputsOf, image } from '@stratus/model';
-import { AgentError, InUse } from '../errors.js';
-import { ServiceBase } from './base.js';
+import { AgentError, Conflict, InUse } from '../errors.js';
+import { isResourceId } from '../host/names.js';
+import type { WrittenData } from '../storage/copy.js';
+import { type EnsureOptions, ServiceBase } from './base.js';
 import type { AgentContext } from './context.js';
 import type { ImageRecord, ServerRecord } from './records.js';
 
 type ImageSpec = InputsOf<typeof image>;
 
-/** Images: imported from a local file into the host image cache by the storage driver. */
+/**
+ * Images: a new image's data is either uploaded by the client first (`PUT /v1/images/{id}/file`, then the
+ * spec with `?uploaded=<sha256>`: the CLI reads the file with its user's permissions), or read by the
+ * agent from `source` when the operator allowed its directory. `source` is recorded either way.
+ */
 export class ImageService extends ServiceBase<ImageSpec, ImageRecord['status'], Record<string, never>> {
   constructor(ctx: AgentContext) {
     super(ctx, 'image');
   }
 
-  protected async realize(id: string, spec: ImageSpec, prior: ImageRecord | null): Promise<ImageRecord> {
+  protected async realize(
+    id: string,
+    spec: ImageSpec,
+    prior: ImageRecord | null,
+    _changes: string[],
+    opts: EnsureOptions,
+  ): Promise<ImageRecord> {
     if (prior) {
       prior.spec = spec;
       await this.save(prior);
@@ -21,13 +33,26 @@ export class ImageService extends ServiceBase<ImageSpec, ImageRecord['status'], 
     }
     let info: Awaited<ReturnType<AgentContext['storage']['importImage']>>;
     try {
-      info = await this.ctx.storage.importImage(id, spec.source);
+      info = await this.ctx.storage.importImage(
+        id,
+        opts.uploaded !== undefined ? { uploaded: opts.uploaded, label: spec.source } : { path: spec.source },
+      );
     } catch (e) {
       throw AgentError.isInstance(e) && e.code.startsWith('image_') ? e.at(['source']) : e;
     }
     const rec = this.newRecord(id, spec, { ...info, status: 'active' }, {});
     await this.save(rec);
     return rec;
+  }
+
+  /** Stores data for a new image `id` (an existing image's data never changes: replace the image). */
+  async upload(id: string, body: AsyncIterable<Uint8Array>): Promise<WrittenData> {
+    if (!isResourceId(id)) throw new Error(`image id ${id} is not a resource id`);
+    if (await this.record(id))
+      throw new Conflict(`image ${id} exists; its data never changes (replace the image instead)`, {
+        code: 'image_exists',
+      });
+    return this.ctx.storage.stageUpload(id, body);
   }
 
   protected async remove(id: string): Promise<void> {
@@ -37,7 +62,7 @@ export class ImageService extends ServiceBase<ImageSpec, ImageRecord['status'], 
     await this.ctx.storage.deleteImage(id);
   }
 
-  /** Importing an image file is creating an image from it under a new id. */
+  /** Importing an image file is creating an image from it under a new id (from allowed directories only). */
   import(path: string): Promise<ApiRecord> {
     return this.ensure(randomUUID(), { source: path });
   }

@@ -19,7 +19,8 @@ import { run } from '../host/exec.js';
 import { KeyedMutex } from '../host/mutex.js';
 import { type DhcpDriver, type DhcpSpec, type DhcpStatus, validateDhcpSpec } from '../network/dhcp/index.js';
 import type { NetworkDriver, NetworkSegment, NicBinding, SegmentFacts } from '../network/driver.js';
-import type { OverlayRequest, StorageDriver } from '../storage/driver.js';
+import type { WrittenData } from '../storage/copy.js';
+import type { ImageData, OverlayRequest, StorageDriver } from '../storage/driver.js';
 import type { ImageInfo, ImportedImage, OverlayResult } from '../storage/images.js';
 import type { AgentContext } from './context.js';
 import { createServices, RecordStore, serviceFactories } from './index.js';
@@ -63,8 +64,14 @@ class FakeCompute implements ComputeDriver {
 
 class FakeStorage implements StorageDriver {
   disks = new Set<string>();
-  async importImage(_id: string, _source: string): Promise<ImportedImage> {
+  async importImage(_id: string, _data: ImageData): Promise<ImportedImage> {
     return { format: 'qcow2', virtualSize: 1 << 20, sizeBytes: 1 << 16, checksum: 'ab'.repeat(32) };
+  }
+  async stageUpload(): Promise<WrittenData> {
+    throw new Error('not used');
+  }
+  async recover() {
+    return [];
   }
   async deleteImage() {}
   overlays: OverlayRequest[] = [];

@@ -2,6 +2,8 @@
  * The storage driver seam: the image cache and per-server disks. qemu-img implements it (qemu-img.ts).
  * Failures are the agent's domain errors with the codes of {@link StorageErrorCode}.
  */
+
+import type { WrittenData } from './copy.js';
 import type { StorageErrorCode } from './errors.js';
 import type { ImageInfo, ImportedImage, OverlayResult } from './images.js';
 
@@ -19,10 +21,23 @@ export interface OverlayRequest {
   virtualSize?: number;
 }
 
+/**
+ * Where an image's data comes from: a host file a client named (opened only inside the operator's allowed
+ * directories), or data the client uploaded before (by its SHA-256; `label` names it in messages).
+ */
+export type ImageData = { path: string } | { uploaded: string; label: string };
+
 /** A storage driver. */
 export interface StorageDriver {
-  /** Copies the file at `source` into the image cache as image `imageId` and describes the copy. */
-  importImage(imageId: string, source: string): Promise<ImportedImage>;
+  /** Copies `data` into the image cache as image `imageId` and describes the copy. */
+  importImage(imageId: string, data: ImageData): Promise<ImportedImage>;
+  /**
+   * Stores data a client sends for image `imageId` until the image is created from it (by its checksum).
+   * Removed at the agent's next start if no image was.
+   */
+  stageUpload(imageId: string, body: AsyncIterable<Uint8Array>): Promise<WrittenData>;
+  /** Removes temporaries, uploads and cached files of images `owned` rejects (see QemuImgStorage). */
+  recover(owned: (imageId: string) => boolean): Promise<string[]>;
   /** Removes a cached image; succeeds when it is already gone. */
   deleteImage(imageId: string): Promise<void>;
   /** Creates a server disk backed by a cached image (idempotent: a matching overlay is kept). */

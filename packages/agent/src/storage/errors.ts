@@ -4,6 +4,10 @@ import { type AgentError, Conflict, HostFailure, InvalidRequest } from '../error
 export type StorageErrorCode =
   /** The image to import does not exist, is not a regular file, or cannot be read. */
   | 'image_source_not_found'
+  /** The image source is relative, has `..` segments or a NUL. */
+  | 'image_source_invalid'
+  /** The image source lies outside the directories the operator allowed (`--allow-image-dir`). */
+  | 'image_source_not_allowed'
   /** The image references a backing file: importing it would let it read arbitrary host files. */
   | 'image_has_backing_file'
   /** The image keeps its data in an external file (qcow2 `data-file`), refused for the same reason. */
@@ -25,6 +29,8 @@ const KIND: Record<
   ) => AgentError
 > = {
   image_source_not_found: InvalidRequest,
+  image_source_invalid: InvalidRequest,
+  image_source_not_allowed: InvalidRequest,
   image_has_backing_file: InvalidRequest,
   image_has_external_data_file: InvalidRequest,
   image_format_unsupported: InvalidRequest,

@@ -1,9 +1,12 @@
-import { chmod, mkdir, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { storageError } from './errors.js';
 
-/** Mode of directories the storage helpers create: traversable and listable by QEMU's user. */
-export const DIR_MODE = 0o755;
+/**
+ * Mode of directories the storage helpers create: traversable by QEMU's user (who opens files in them by
+ * name), listable by root only.
+ */
+export const DIR_MODE = 0o711;
 
 /**
  * Creates `dir` and its missing parents with `mode` (regardless of the umask), then checks that QEMU's
@@ -77,4 +80,19 @@ export function assertAbsolutePath(field: string, path: string): void {
   if (!isAbsolute(path) || path.includes('\0') || path.split('/').includes('..')) {
     throw new Error(`${field} must be an absolute path without '..', got ${JSON.stringify(path)}`);
   }
+}
+
+/**
+ * The numeric id of group `name` (or `name` itself when numeric), from /etc/group. Throws naming the group
+ * when it does not exist (the hypervisor's group must, or cached images would be unreadable to QEMU).
+ */
+export async function groupId(name: string): Promise<number> {
+  if (/^\d+$/.test(name)) return Number(name);
+  const line = (await readFile('/etc/group', 'utf8')).split('\n').find((l) => l.split(':')[0] === name);
+  const gid = line ? Number(line.split(':')[2]) : Number.NaN;
+  if (!Number.isInteger(gid))
+    throw new Error(
+      `group ${name} (the hypervisor's, for cached images) does not exist; see --hypervisor-group`,
+    );
+  return gid;
 }

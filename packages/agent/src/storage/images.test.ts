@@ -1,19 +1,29 @@
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { sha256File } from '@stratus/util';
 import { AgentError } from '../errors.js';
 import { run } from '../host/exec.js';
-import { assertTraversable, ensureDir, removeFile } from './files.js';
-import { createOverlay, importImage, inspectImage } from './images.js';
+import { writeSparse } from './copy.js';
+import { assertTraversable, ensureDir, groupId, removeFile } from './files.js';
+import { createOverlay, importImage as importFrom, inspectImage } from './images.js';
+import { QemuImgStorage } from './qemu-img.js';
+import { ImageSources } from './sources.js';
+
+let gid: number;
+/** Imports the file at `src` (read here, as a client's upload would be). */
+const importImage = (src: string, dest: string) => importFrom(createReadStream(src), dest, { gid }, src);
 
 let dir: string;
 before(async () => {
   // mkdtemp makes 0700 directories, which QEMU's user could not traverse.
   dir = await mkdtemp('/var/tmp/stratus-images-test-');
   await chmod(dir, 0o755);
+  gid = await groupId('libvirt-qemu');
 });
 after(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -69,10 +79,11 @@ test('importImage copies into the cache atomically with format, size and sha256'
       .digest('hex'),
   );
   assert.equal(imported.checksum, await sha256File(dest));
-  assert.equal((await stat(dest)).mode & 0o777, 0o644);
-  // Directories it created are traversable by QEMU's user whatever the umask.
-  assert.equal((await stat(join(dir, 'cache'))).mode & 0o777, 0o755);
-  assert.equal((await stat(join(dir, 'cache', 'sub'))).mode & 0o777, 0o755);
+  assert.equal((await stat(dest)).mode & 0o777, 0o640);
+  assert.equal((await stat(dest)).gid, gid);
+  // Directories it created are traversable (not listable) by QEMU's user whatever the umask.
+  assert.equal((await stat(join(dir, 'cache'))).mode & 0o777, 0o711);
+  assert.equal((await stat(join(dir, 'cache', 'sub'))).mode & 0o777, 0o711);
   // No temp files left behind.
   assert.deepEqual(await readdir(join(dir, 'cache', 'sub')), ['image-1']);
 
@@ -116,10 +127,6 @@ test('importImage refuses backing files, external data files and missing sources
   const vmdk = join(dir, 'refuse.vmdk');
   await run('qemu-img', ['create', '-q', '-f', 'vmdk', vmdk, '4M']);
   await rejectsWith(importImage(vmdk, join(cache, 'd')), 'image_format_unsupported');
-
-  await rejectsWith(importImage(join(dir, 'nope.qcow2'), join(cache, 'e')), 'image_source_not_found');
-  await mkdir(join(dir, 'a-directory'));
-  await rejectsWith(importImage(join(dir, 'a-directory'), join(cache, 'f')), 'image_source_not_found');
 
   // Nothing refused made it into the cache, not even a temp file.
   assert.deepEqual(await readdir(cache), []);
@@ -165,7 +172,7 @@ test('createOverlay makes a thin qcow2 on the base and is idempotent', async () 
   assert.equal(await removeFile(d2), false);
 });
 
-test('ensureDir creates 0755 directories and refuses paths QEMU cannot traverse', async () => {
+test('ensureDir creates 0711 directories and refuses paths QEMU cannot traverse', async () => {
   const deep = join(dir, 'ens', 'a', 'b');
   const old = process.umask(0o077);
   try {
@@ -174,7 +181,7 @@ test('ensureDir creates 0755 directories and refuses paths QEMU cannot traverse'
     process.umask(old);
   }
   for (const d of [join(dir, 'ens'), join(dir, 'ens', 'a'), deep]) {
-    assert.equal((await stat(d)).mode & 0o777, 0o755);
+    assert.equal((await stat(d)).mode & 0o777, 0o711);
   }
   const closed = join(dir, 'closed');
   await mkdir(closed, { mode: 0o700 });
@@ -183,4 +190,148 @@ test('ensureDir creates 0755 directories and refuses paths QEMU cannot traverse'
   await rejectsWith(assertTraversable(closed), 'path_not_traversable');
   await chmod(closed, 0o711);
   await assertTraversable(closed);
+});
+
+test('writeSparse leaves zero blocks as holes and hashes every byte', async () => {
+  const data = Buffer.concat([
+    Buffer.alloc(1 << 20),
+    Buffer.alloc(70_000, 7),
+    Buffer.alloc(2 << 20),
+    Buffer.from('end'),
+  ]);
+  const chunks = [data.subarray(0, 100), data.subarray(100, 1_500_000), data.subarray(1_500_000)];
+  const out = join(dir, 'sparse.raw');
+  const w = await writeSparse(
+    (async function* () {
+      yield* chunks;
+    })(),
+    out,
+  );
+  assert.equal(w.sizeBytes, data.length);
+  assert.equal(w.checksum, createHash('sha256').update(data).digest('hex'));
+  assert.deepEqual(await readFile(out), data);
+  const st = await stat(out);
+  assert.ok(st.blocks * 512 < data.length / 2, `zero blocks were written: ${st.blocks * 512} bytes used`);
+  assert.equal(st.mode & 0o777, 0o600);
+  // Trailing zeros are a hole, and the size is still right.
+  const tail = join(dir, 'sparse-tail.raw');
+  const t = await writeSparse([Buffer.alloc(10, 1), Buffer.alloc(300_000)], tail);
+  assert.equal((await stat(tail)).size, 300_010);
+  assert.equal(t.sizeBytes, 300_010);
+});
+
+test('image sources: only files inside allowed directories are opened, after symlinks are resolved', async () => {
+  const allowed = join(dir, 'allowed');
+  await mkdir(join(allowed, 'sub'), { recursive: true });
+  const good = join(allowed, 'sub', 'ok.raw');
+  await writeFile(good, 'data');
+  await symlink('/etc/shadow', join(allowed, 'shadow-link'));
+  await symlink(join(allowed, 'sub'), join(dir, 'link-to-sub'));
+  const sources = await ImageSources.create([allowed]);
+  const fh = await sources.open(good);
+  assert.equal(await fh.readFile('utf8'), 'data');
+  await fh.close();
+  for (const bad of [
+    '/etc/shadow',
+    join(allowed, 'shadow-link'),
+    '/nonexistent/x.qcow2',
+    join(dir, 'link-to-sub', 'ok.raw'),
+  ])
+    await rejectsWith(sources.open(bad), 'image_source_not_allowed');
+  for (const bad of [
+    '../../../etc/shadow',
+    `${allowed}/../../../../etc/shadow`,
+    'disk.qcow2',
+    `${allowed}/a\0b`,
+  ])
+    await rejectsWith(sources.open(bad), 'image_source_invalid');
+  await rejectsWith(sources.open(join(allowed, 'missing.qcow2')), 'image_source_not_found');
+  await rejectsWith(sources.open(join(allowed, 'sub')), 'image_source_not_found');
+  // With no allowed directory, every path is refused.
+  await rejectsWith(ImageSources.none().open(good), 'image_source_not_allowed');
+  await assert.rejects(ImageSources.create(['relative/dir']), /absolute/);
+});
+
+const hasStrace = spawnSync('strace', ['-V']).status === 0;
+
+test('the agent refuses /etc/shadow, a symlink to it and ../../../etc/shadow before anything is read', {
+  skip: hasStrace ? false : 'strace is not installed (apt-get install strace)',
+}, async () => {
+  // Watched with strace: the refused requests make no open/read of the target.
+  const allowed = join(dir, 'allowed2');
+  await mkdir(allowed);
+  await symlink('/etc/shadow', join(allowed, 'img.qcow2'));
+  const script = `
+    const { QemuImgStorage, ImageSources } = await import(${JSON.stringify(new URL('../../dist/storage/index.js', import.meta.url).href)});
+    const s = new QemuImgStorage(${JSON.stringify(join(dir, 'cache-strace'))}, { owner: { gid: 0 }, sources: await ImageSources.create([${JSON.stringify(allowed)}]) });
+    for (const p of ['/etc/shadow', ${JSON.stringify(join(allowed, 'img.qcow2'))}, '../../../etc/shadow']) {
+      const id = crypto.randomUUID();
+      await s.importImage(id, { path: p }).then(() => { throw new Error('imported ' + p); }, (e) => console.log(e.code));
+    }`;
+  const trace = join(dir, 'strace.out');
+  const r = await run('strace', [
+    '-f',
+    '-qq',
+    '-e',
+    'trace=open,openat,openat2,read,pread64',
+    '-o',
+    trace,
+    process.execPath,
+    '--input-type=module',
+    '-e',
+    script,
+  ]);
+  assert.deepEqual(r.stdout.trim().split('\n'), [
+    'image_source_not_allowed',
+    'image_source_not_allowed',
+    'image_source_invalid',
+  ]);
+  const traced = (await readFile(trace, 'utf8')).split('\n');
+  assert.ok(
+    traced.some((l) => l.includes('openat(')),
+    'strace saw no open at all',
+  );
+  const lines = traced.filter((l) => l.includes('shadow'));
+  assert.deepEqual(lines, [], 'the shadow file was opened');
+});
+
+test('cached images and server disks are unreadable to other users', async () => {
+  const src = join(dir, 'perm-src.qcow2');
+  await qcow2WithData(src);
+  const cache = join(dir, 'perm-cache');
+  const img = join(cache, 'img-1');
+  await importImage(src, img);
+  const disk = join(dir, 'perm-instances', 'srv', 'disk.qcow2');
+  await createOverlay(img, 'qcow2', disk);
+  const asNobody = (args: string[]) => run('runuser', ['-u', 'nobody', '--', ...args], { okCodes: [1, 2] });
+  for (const f of [img, disk]) {
+    const r = await asNobody(['head', '-c', '1', f]);
+    assert.match(r.stderr, /Permission denied/, `nobody read ${f}`);
+  }
+  for (const d of [cache, join(dir, 'perm-instances'), join(dir, 'perm-instances', 'srv')]) {
+    const r = await asNobody(['ls', d]);
+    assert.match(r.stderr, /Permission denied/, `nobody listed ${d}`);
+  }
+  // QEMU's user reads the cache (and libvirt hands it the disks while a guest runs).
+  const q = await run('runuser', ['-u', 'libvirt-qemu', '--', 'qemu-img', 'info', img]);
+  assert.match(q.stdout, /file format: qcow2/);
+});
+
+test('recover removes temporaries, uploads and unowned cached copies of interrupted imports', async () => {
+  const cache = join(dir, 'recover-cache');
+  await ensureDir(cache);
+  const owned = '0f6e1f5e-6a5c-4e2c-9d7b-6d9f1c2b3a41';
+  const orphan = '1a2b3c4d-5e6f-4a7b-8c9d-0e1f2a3b4c5d';
+  for (const n of [
+    owned,
+    orphan,
+    `.${owned}.tmp-1-abcd`,
+    `.upload-${orphan}-${'a'.repeat(64)}`,
+    '..upload-x.tmp-2-ef',
+  ])
+    await writeFile(join(cache, n), 'x');
+  const storage = new QemuImgStorage(cache, { owner: { gid } });
+  const removed = await storage.recover((id) => id === owned);
+  assert.equal(removed.length, 4);
+  assert.deepEqual(await readdir(cache), [owned]);
 });

@@ -5,12 +5,12 @@
  * then on (`-F` for overlays, the driver type in libvirt XML): format probing of a file a guest can write
  * to is how a raw disk turns into a qcow2 header pointing at a host file.
  */
-import { constants } from 'node:fs';
-import { access, chmod, open, rename, rm, stat } from 'node:fs/promises';
+import { chmod, chown, rename, rm } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { sha256File, tempSibling } from '@stratus/util';
+import { tempSibling } from '@stratus/util';
 import { ExecError, run } from '../host/exec.js';
 import { logger } from '../host/log.js';
+import { type WrittenData, writeSparse } from './copy.js';
 import { storageError } from './errors.js';
 import { assertAbsolutePath, ensureDir, exists } from './files.js';
 
@@ -69,7 +69,10 @@ interface QemuImgInfo {
 export async function inspectImage(path: string): Promise<ImageInfo> {
   let stdout: string;
   try {
-    ({ stdout } = await run('qemu-img', ['info', '-U', '--output=json', '--', path], { timeoutMs: 60_000 }));
+    ({ stdout } = await run('qemu-img', ['info', '-U', '--output=json', '--', path], {
+      timeoutMs: 60_000,
+      dieWithAgent: true,
+    }));
   } catch (e) {
     if (e instanceof ExecError && /No such file|Could not open/i.test(e.stderr) && !(await exists(path))) {
       throw storageError('image_source_not_found', `image ${path} does not exist`, { cause: e });
@@ -95,67 +98,83 @@ export async function inspectImage(path: string): Promise<ImageInfo> {
   };
 }
 
+/** Who may read cached images besides root: the hypervisor's group (files 0640 root:`gid`). */
+export interface CacheOwner {
+  /** Numeric group id of the hypervisor's user (libvirt's qemu user, `libvirt-qemu` on Debian). */
+  gid: number;
+}
+
 /**
- * Copies an image into the cache at `destPath` (atomically: temp file + rename, reflinked where the
- * filesystem can) and describes the copy. The copy, not the source, is inspected, so the source changing
- * meanwhile cannot smuggle in a backing file. Refuses sources that are missing or unreadable
- * (`image_source_not_found`), that carry a backing file (`image_has_backing_file`) or an external data file
- * (`image_has_external_data_file`), and formats other than raw and qcow2 (`image_format_unsupported`).
- * An existing `destPath` is replaced.
+ * Checks image data written to `staged` (a file of the cache directory the caller wrote, `checksum` and
+ * `sizeBytes` computed while writing) and moves it to `destPath`, readable by root and the hypervisor's
+ * group only (0640). The staged copy, not any source, is inspected, so a source changing meanwhile cannot
+ * smuggle in a backing file. Refuses images that carry a backing file (`image_has_backing_file`) or an
+ * external data file (`image_has_external_data_file`), and formats other than raw and qcow2
+ * (`image_format_unsupported`); `label` names the source in those messages. An existing `destPath` is
+ * replaced. On failure `staged` is removed.
  */
-export async function importImage(srcPath: string, destPath: string): Promise<ImportedImage> {
+export async function finishImport(
+  staged: string,
+  destPath: string,
+  data: { sizeBytes: number; checksum: string },
+  owner: CacheOwner,
+  label: string,
+): Promise<ImportedImage> {
   assertAbsolutePath('destPath', destPath);
   try {
-    if (!(await stat(srcPath)).isFile()) throw new Error('not a regular file');
-    await access(srcPath, constants.R_OK);
-  } catch (e) {
-    throw storageError('image_source_not_found', `image source ${srcPath} is not a readable file`, {
-      cause: e,
-    });
-  }
-  await ensureDir(dirname(destPath));
-  const tmp = tempSibling(destPath);
-  try {
-    await run('cp', ['--reflink=auto', '--sparse=always', '--', srcPath, tmp], { timeoutMs: 3_600_000 });
-    const info = await inspectImage(tmp);
+    const info = await inspectImage(staged);
     if (info.backingFile !== null) {
       throw storageError(
         'image_has_backing_file',
-        `image ${srcPath} has backing file ${info.backingFile}; import a flattened image (qemu-img convert)`,
+        `image ${label} has backing file ${info.backingFile}; import a flattened image (qemu-img convert)`,
       );
     }
     if (info.dataFile !== null) {
-      throw storageError(
-        'image_has_external_data_file',
-        `image ${srcPath} keeps its data in ${info.dataFile}`,
-      );
+      throw storageError('image_has_external_data_file', `image ${label} keeps its data in ${info.dataFile}`);
     }
     if (info.format !== 'raw' && info.format !== 'qcow2') {
-      throw storageError('image_format_unsupported', `image ${srcPath} is ${info.format}; use raw or qcow2`);
+      throw storageError('image_format_unsupported', `image ${label} is ${info.format}; use raw or qcow2`);
     }
-    // Base images are shared read-only by every overlay; they hold no secrets.
-    await chmod(tmp, 0o644);
-    const fh = await open(tmp, 'r');
-    try {
-      await fh.sync();
-    } finally {
-      await fh.close();
-    }
-    const checksum = await sha256File(tmp);
-    const sizeBytes = (await stat(tmp)).size;
-    await rename(tmp, destPath);
+    // A user's image may hold secrets: root and the hypervisor's group only (libvirt may also chown it
+    // to QEMU's user while a guest uses it; the mode keeps everyone else out either way).
+    await chown(staged, 0, owner.gid);
+    await chmod(staged, 0o640);
+    await rename(staged, destPath);
     log.info('image imported', {
-      srcPath,
+      source: label,
       destPath,
       format: info.format,
       virtualSize: info.virtualSize,
-      checksum,
+      checksum: data.checksum,
     });
-    return { format: info.format, virtualSize: info.virtualSize, sizeBytes, checksum };
+    return { format: info.format, virtualSize: info.virtualSize, ...data };
+  } catch (e) {
+    await rm(staged, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Copies image data from `input` into the cache at `destPath` (in-process, sparse, hashed while copying,
+ * through a temporary sibling and a rename) and checks it with {@link finishImport}.
+ */
+export async function importImage(
+  input: AsyncIterable<Uint8Array>,
+  destPath: string,
+  owner: CacheOwner,
+  label: string,
+): Promise<ImportedImage> {
+  assertAbsolutePath('destPath', destPath);
+  await ensureDir(dirname(destPath));
+  const tmp = tempSibling(destPath);
+  let data: WrittenData;
+  try {
+    data = await writeSparse(input, tmp);
   } catch (e) {
     await rm(tmp, { force: true });
     throw e;
   }
+  return finishImport(tmp, destPath, data, owner, label);
 }
 
 /**
@@ -204,7 +223,9 @@ export async function createOverlay(
   await ensureDir(dirname(overlayPath));
   const tmp = tempSibling(overlayPath);
   try {
-    await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', baseFormat, '-b', base, tmp, String(size)]);
+    await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', baseFormat, '-b', base, tmp, String(size)], {
+      dieWithAgent: true,
+    });
     // The guest's data: private to root, libvirt chowns it to QEMU's user while the domain runs.
     await chmod(tmp, 0o600);
     await rename(tmp, overlayPath);

@@ -2,11 +2,14 @@
  * Storage for stratus-agent: the driver seam (driver.ts), its qemu-img implementation (image cache,
  * qcow2 overlays) and path helpers that keep images reachable for QEMU's unprivileged user.
  */
-export type { OverlayRequest, StorageDriver } from './driver.js';
+export { SPARSE_BLOCK, type WrittenData, writeSparse } from './copy.js';
+export type { ImageData, OverlayRequest, StorageDriver } from './driver.js';
 export { type StorageErrorCode, storageError } from './errors.js';
 export { assertTraversable, DIR_MODE, ensureDir, removeFile } from './files.js';
 export {
+  type CacheOwner,
   createOverlay,
+  finishImport,
   type ImageFormat,
   type ImageInfo,
   type ImportedImage,
@@ -15,3 +18,4 @@ export {
   type OverlayResult,
 } from './images.js';
 export { QemuImgStorage } from './qemu-img.js';
+export { ImageSources } from './sources.js';

@@ -15,7 +15,9 @@ export const image = defineResource({
         format: 'stratus-local-path',
         localPath: true,
         requiresReplace: true,
-        description: 'Path of the image file to import; relative paths are relative to the stack file.',
+        description:
+          'Path of the image file to import, read by stratus with your permissions and sent to the agent; ' +
+          'relative paths are relative to the stack file.',
       }),
     },
     { additionalProperties: false },

@@ -1,4 +1,7 @@
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import type { FileHandle } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import { Agent, type Dispatcher, request } from 'undici';
 import { AgentApiError, type ApiErrorBody } from './errors.js';
 
@@ -170,6 +173,79 @@ export class AgentClient {
       );
     }
     return json as T;
+  }
+
+  /**
+   * Streams the file behind `file` (opened by the caller, with its user's own permissions) as the body
+   * of `PUT path`, and checks that the agent stored exactly what was read: the SHA-256 it answers is the
+   * one computed here while reading. Unreachable agents are retried like {@link call}, from the file's
+   * start. Answers the agent's `{sizeBytes, checksum}`.
+   */
+  async upload(
+    path: string,
+    file: FileHandle,
+    opts: CallOptions = {},
+  ): Promise<{ sizeBytes: number; checksum: string }> {
+    const started = Date.now();
+    let delay = this.retry.initialDelayMs;
+    const { signal } = opts;
+    for (;;) {
+      signal?.throwIfAborted();
+      const hash = createHash('sha256');
+      let sent = 0;
+      async function* body(): AsyncGenerator<Uint8Array> {
+        for await (const chunk of file.createReadStream({
+          start: 0,
+          autoClose: false,
+          highWaterMark: 1 << 20,
+        })) {
+          hash.update(chunk as Buffer);
+          sent += (chunk as Buffer).length;
+          yield chunk as Buffer;
+        }
+      }
+      try {
+        const res = await request(`${this.origin}${path}`, {
+          method: 'PUT',
+          signal,
+          dispatcher: this.dispatcher,
+          headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/octet-stream' },
+          body: Readable.from(body(), { objectMode: false }),
+        });
+        const text = await res.body.text();
+        const json = (text ? JSON.parse(text) : {}) as Partial<ApiErrorBody> & {
+          sizeBytes?: number;
+          checksum?: string;
+        };
+        if (res.statusCode >= 400)
+          throw new AgentApiError(
+            res.statusCode,
+            json.code ?? 'http_error',
+            json.message ?? `HTTP ${res.statusCode}`,
+            json.field,
+            json.retryable === true,
+          );
+        const mine = hash.digest('hex');
+        if (json.checksum !== mine || json.sizeBytes !== sent)
+          throw new AgentApiError(
+            0,
+            'upload_corrupted',
+            `the agent stored ${json.sizeBytes} bytes with sha256 ${json.checksum}, but ${sent} bytes with sha256 ${mine} were sent (did the file change while it was read?)`,
+          );
+        return { sizeBytes: sent, checksum: mine };
+      } catch (e) {
+        if (signal?.aborted) throw signal.reason;
+        if (AgentApiError.isInstance(e)) throw e;
+        if (!TRANSIENT.has(errCode(e) ?? '') || Date.now() - started + delay > this.retry.maxElapsedMs)
+          throw new AgentApiError(
+            0,
+            'agent_unreachable',
+            `cannot reach stratus-agent at ${this.where}: ${(e as Error).message}`,
+          );
+        await sleep(delay, signal);
+        delay = Math.min(delay * 2, this.retry.maxDelayMs);
+      }
+    }
   }
 
   async close(): Promise<void> {

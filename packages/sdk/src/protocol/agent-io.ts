@@ -1,4 +1,9 @@
-import type { ApiRecord, ResourceSchema } from '@stratus/model';
+import { randomUUID } from 'node:crypto';
+import { type FileHandle, open } from 'node:fs/promises';
+import { isAbsolute } from 'node:path';
+import { type ApiRecord, attributes, type ResourceSchema } from '@stratus/model';
+import type { AgentClient } from '../client/agent-client.js';
+import { AgentApiError } from '../client/errors.js';
 import type { AgentPool } from '../client/pool.js';
 import type { ResourceIO } from './io.js';
 import type { Values } from './types.js';
@@ -6,15 +11,82 @@ import type { Values } from './types.js';
 const flatten = (r: ApiRecord): Values => ({ ...r.spec, ...r.status });
 
 /**
+ * Opens the local file an attribute names, with this process's (the user's) permissions. Relative paths
+ * are refused: loaders make them absolute against the stack file, commands against the working directory.
+ */
+async function openLocal(attr: string, file: unknown): Promise<FileHandle> {
+  if (typeof file !== 'string' || !isAbsolute(file))
+    throw new AgentApiError(
+      0,
+      'local_path_not_absolute',
+      `${attr} must be an absolute path, got ${JSON.stringify(file)}`,
+      attr,
+    );
+  try {
+    const fh = await open(file, 'r');
+    if (!(await fh.stat()).isFile()) {
+      await fh.close();
+      throw Object.assign(new Error('not a regular file'), { code: 'EISDIR' });
+    }
+    return fh;
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    const why =
+      err.code === 'ENOENT'
+        ? 'no such file'
+        : err.code === 'EACCES'
+          ? 'permission denied'
+          : err.code === 'EISDIR'
+            ? 'not a regular file'
+            : err.message;
+    throw new AgentApiError(0, 'local_file_unreadable', `cannot read ${file}: ${why}`, attr);
+  }
+}
+
+/**
+ * Creates resource `id` of a type with a local-file attribute `attr`: the file is read here and streamed
+ * to the agent (`PUT .../{id}/file`), then the spec is sent naming the upload by its SHA-256, so the agent
+ * never opens a path a client names (and a remote agent gets the data too). An upload the agent lost to a
+ * restart is sent once more. A resource that already exists is only updated (its file never changes).
+ */
+async function createFromFile(
+  c: AgentClient,
+  base: string,
+  attr: string,
+  inputs: Values,
+  signal: AbortSignal,
+): Promise<ApiRecord> {
+  if (await c.find<ApiRecord>(base, { signal })) return c.put<ApiRecord>(base, inputs, { signal });
+  const fh = await openLocal(attr, inputs[attr]);
+  try {
+    for (let attempt = 1; ; attempt++) {
+      const { checksum } = await c.upload(`${base}/file`, fh, { signal });
+      try {
+        return await c.put<ApiRecord>(`${base}?uploaded=${checksum}`, inputs, { signal });
+      } catch (e) {
+        if (attempt === 1 && AgentApiError.isInstance(e) && e.code === 'upload_missing') continue;
+        throw e;
+      }
+    }
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
  * A type's host half through the agent of the resource's host, over the agent's idempotent API: PUT
  * creates or updates (by id, so a retried request never duplicates), GET reads, DELETE removes,
  * POST import adopts. Every request carries the call's signal, so a timeout or an interrupt cancels it.
+ * A type with a `localPath` input attribute is created from that file's data, streamed by this process
+ * (see {@link createFromFile}); importing such a type takes the file's absolute path as external id.
  */
 export function agentResourceIO(schema: ResourceSchema, pool: AgentPool): ResourceIO {
   const path = (id: string) => `/v1/${schema.collection}/${id}`;
+  const fileAttr = attributes(schema).find((a) => a.input && a.localPath)?.name;
   return {
     async create(ctx, id, inputs) {
       const c = await pool.client(ctx.host);
+      if (fileAttr) return flatten(await createFromFile(c, path(id), fileAttr, inputs, ctx.signal));
       return flatten(await c.put<ApiRecord>(path(id), inputs, { signal: ctx.signal }));
     },
     async update(ctx, id, inputs) {
@@ -32,6 +104,11 @@ export function agentResourceIO(schema: ResourceSchema, pool: AgentPool): Resour
     },
     async import(ctx, externalId) {
       const c = await pool.client(ctx.host);
+      if (fileAttr) {
+        const id = randomUUID();
+        const rec = await createFromFile(c, path(id), fileAttr, { [fileAttr]: externalId }, ctx.signal);
+        return { id: rec.id, attributes: flatten(rec) };
+      }
       const rec = await c.call<ApiRecord>(
         'POST',
         `/v1/${schema.collection}/import`,

@@ -1,3 +1,5 @@
+import { resolve } from 'node:path';
+import { attributes } from '@stratus/model';
 import { AgentApiError } from '../../client/errors.js';
 import { LOCAL_HOST } from '../../client/pool.js';
 import type { StackConfig } from '../../engine/config.js';
@@ -104,12 +106,15 @@ export async function cmdStateMv(ctx: Ctx): Promise<number> {
 /** `stratus import ADDRESS ID`: adopts an object the agent can see as the stack's resource ADDRESS. */
 export async function cmdImport(ctx: Ctx): Promise<number> {
   if (ctx.args.length !== 2) throw usageError(ctx.command, 'import takes ADDRESS and ID');
-  const [name, externalId] = ctx.args as [string, string];
+  const [name, given] = ctx.args as [string, string];
   const { config, graph, backend } = await open(ctx);
   const rc = config.resources.get(name);
   if (!rc) throw new CliError(`${name} is not declared in ${config.file}; declare it before importing`);
   const { providers, pool } = localProviders(say);
   const provider = providers[rc.type];
+  // A file named on the command line is the user's, relative to where they are (as in Terraform), and is
+  // sent absolute: never resolved by an agent against its own working directory.
+  const externalId = attributes(provider.schema).some((a) => a.localPath) ? resolve(given) : given;
   try {
     // Refused before anything reaches a host: an import of what state already has copies nothing.
     await mutate(
