@@ -18,6 +18,8 @@ const USAGE = `Usage: stratus-agent [options]
   --libvirt-uri URI   (default qemu:///system)
   --host NAME         The name this host goes by in API answers (default local, or STRATUS_AGENT_HOST)
   --log-level debug|info|warn|error
+                      (or STRATUS_AGENT_LOG_LEVEL); log lines are JSON on stderr, or appended to the
+                      file STRATUS_AGENT_LOG_FILE names
 `;
 
 const log = logger('main');
