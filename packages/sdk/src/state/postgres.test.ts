@@ -9,9 +9,7 @@ let server: PgServer | undefined;
 const opened: PostgresBackend[] = [];
 
 before(async () => {
-  const t0 = Date.now();
   server = await startPostgres();
-  console.log(`postgres started in ${Date.now() - t0} ms`);
 });
 
 after(async () => {
