@@ -170,12 +170,16 @@ export function sweepAgentRecords(stateDir: string): void {
 
 /** An HTTP GET made from inside a network namespace (node's fetch, so no HTTP client is assumed on the host). */
 export function httpGetInNetns(ns: string, url: string): Promise<Run> {
-  const script = `fetch(${JSON.stringify(url)}, { signal: AbortSignal.timeout(10000) }).then(async (r) => process.stdout.write(await r.text()))`;
+  const script = `fetch(${JSON.stringify(url)}, { signal: AbortSignal.timeout(120000) }).then(async (r) => process.stdout.write(await r.text()))`;
   return run('ip', ['netns', 'exec', ns, process.execPath, '-e', script]);
 }
 
-/** Waits for the guest's ready line in a console log; returns its fields. */
-export async function waitForReady(consoleLog: string, timeoutMs = 240_000): Promise<Record<string, string>> {
+/**
+ * Waits for the guest's ready line in a console log; returns its fields. The default limit is far
+ * above the slowest boot seen (about 20 s idle, a few minutes on a loaded 2-core TCG host): it only
+ * ends a boot that hangs.
+ */
+export async function waitForReady(consoleLog: string, timeoutMs = 900_000): Promise<Record<string, string>> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     let text = '';
