@@ -1,7 +1,7 @@
 /**
  * Keeps agent logs out of the test report. Loaded into every test process (scripts/run-tests.mjs
  * passes it with `--import`; tests/e2e/helpers.ts imports it too): the in-process agent logger of
- * this test file writes to a file of its own (STRATUS_AGENT_LOG_FILE), agents the tests start write
+ * this test file writes to a file of its own, agents the tests start write
  * to files registered with {@link agentLogFile}, and a failing test's error message names those
  * files and ends with their last lines. The files live in STRATUS_TEST_LOG_DIR (run-tests makes one
  * per run, keeps it when a test failed and removes it otherwise) or in a fixed folder under the
@@ -11,6 +11,7 @@ import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { afterEach } from 'node:test';
+import { setLogFile } from '../../packages/agent/src/host/log.js';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const TAIL_LINES = 15;
@@ -39,13 +40,15 @@ function tail(path: string): string {
   return lines.map((l) => (l.length > TAIL_LINE_CHARS ? `${l.slice(0, TAIL_LINE_CHARS)}…` : l)).join('\n');
 }
 
-/** The note added to a failing test's message: each non-empty log's path and its last lines. */
+/**
+ * The note added to a failing test's message: the paths of the non-empty logs, and the last lines of
+ * the newest two (a test that restarts agents has many).
+ */
 export function logNote(): string {
-  const parts: string[] = [];
-  for (const path of logs) {
-    if (!existsSync(path) || readFileSync(path).length === 0) continue;
-    parts.push(`agent log ${path} (last lines):\n${tail(path)}`);
-  }
+  const used = logs.filter((path) => existsSync(path) && readFileSync(path).length > 0);
+  const parts = used.map((path, i) =>
+    i < used.length - 2 ? `agent log ${path}` : `agent log ${path} (last lines):\n${tail(path)}`,
+  );
   return parts.length ? `\n${parts.join('\n')}` : '';
 }
 
@@ -53,7 +56,9 @@ const annotated = new WeakSet<Error>();
 
 if (testFile) {
   // The in-process agent code of this test file (services, drivers) logs to this file, not stderr.
-  if (!process.env.STRATUS_AGENT_LOG_FILE) process.env.STRATUS_AGENT_LOG_FILE = agentLogFile('in-process');
+  // Not through STRATUS_AGENT_LOG_FILE: processes the tests start would inherit it, and an agent the
+  // CLI starts must keep writing its own log (tests read it).
+  setLogFile(agentLogFile('in-process'));
   afterEach((ctx) => {
     // Node 20.18+ has these on the test context; this @types/node does not declare them yet.
     const t = ctx as unknown as { passed: boolean; error: (Error & { cause?: unknown }) | null };
