@@ -185,6 +185,9 @@ async function killedApply(who: 'cli' | 'agent', k: number): Promise<string> {
       const a = agent;
       a.kill('SIGKILL');
       await new Promise((r) => (a.exitCode !== null || a.signalCode !== null ? r(null) : a.once('exit', r)));
+      // The dead agent's children (cp, qemu-img) must die with it, not run on unowned.
+      for (const p of strayProcesses())
+        leaks.push(`kill -9 of the agent at agent log line ${logLines() - base}: its child survived: ${p}`);
       await startAgent();
     }
   }
