@@ -1,11 +1,15 @@
 #!/usr/bin/env node
-// Runs every test in the repository with node's test runner (TypeScript loaded by tsx) and prints its
-// summary. Test files: packages/*/src/**/*.test.ts and tests/**/*.test.ts. Arguments narrow the set by
-// substring, e.g. `npm test -- engine`.
+// Runs every test in the repository with node's test runner (TypeScript loaded by tsx, source maps on
+// so failure locations are test source lines) and prints its summary: each test file's duration, then
+// one closing line `N passed, N failed, N skipped`. Test files: packages/*/src/**/*.test.ts and
+// tests/**/*.test.ts. Arguments narrow the set by substring, e.g. `npm test -- engine`.
+// Agent logs never reach the report: tests/support/logs.ts, loaded into every test process, sends
+// them to files in one log folder per run, named (with their last lines) in failure messages; the
+// folder is kept when a test failed and removed otherwise.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'));
@@ -27,27 +31,45 @@ if (files.length === 0) {
   console.error('run-tests: no test files matched');
   process.exit(1);
 }
-// The spec reporter is for people; a TAP copy gives the totals for one plain closing line.
-const tapFile = join(mkdtempSync(join(tmpdir(), 'stratus-tests-')), 'results.tap');
+// The spec reporter is for people; scripts/test-durations.mjs gives file durations and the totals for
+// one plain closing line.
+const work = mkdtempSync(join(tmpdir(), 'stratus-tests-'));
+const summaryFile = join(work, 'summary.json');
+const logDir = mkdtempSync(join(tmpdir(), 'stratus-test-logs-'));
+const started = Date.now();
 const res = spawnSync(
   process.execPath,
   [
+    '--enable-source-maps',
     '--import',
     'tsx',
+    '--import',
+    join(root, 'tests/support/logs.ts'),
     '--test',
     '--test-reporter=spec',
     '--test-reporter-destination=stdout',
-    '--test-reporter=tap',
-    `--test-reporter-destination=${tapFile}`,
+    `--test-reporter=${join(root, 'scripts/test-durations.mjs')}`,
+    `--test-reporter-destination=${join(work, 'durations.out')}`,
     '--test-concurrency=2',
     ...files,
   ],
-  { stdio: 'inherit', cwd: root },
+  {
+    stdio: 'inherit',
+    cwd: root,
+    env: { ...process.env, STRATUS_TEST_LOG_DIR: logDir, STRATUS_TEST_SUMMARY: summaryFile },
+  },
 );
-const tap = existsSync(tapFile) ? readFileSync(tapFile, 'utf8') : '';
-const count = (k) => Number(new RegExp(`^# ${k} (\\d+)$`, 'm').exec(tap)?.[1] ?? 0);
-console.log(
-  `\n${count('pass')} passed, ${count('fail') + count('cancelled')} failed, ${count('skipped')} skipped`,
-);
-rmSync(dirname(tapFile), { recursive: true, force: true });
+const summary = existsSync(summaryFile)
+  ? JSON.parse(readFileSync(summaryFile, 'utf8'))
+  : { files: {}, counts: {} };
+const count = (k) => summary.counts[k] ?? 0;
+console.log('\nTest files by duration:');
+for (const [file, ms] of Object.entries(summary.files).sort((a, b) => b[1] - a[1]))
+  console.log(`${(ms / 1000).toFixed(1).padStart(8)} s  ${relative(root, file)}`);
+console.log(`${((Date.now() - started) / 1000).toFixed(1).padStart(8)} s  (whole run, 2 files at a time)`);
+const failed = count('fail') + count('cancelled');
+if (failed > 0 || res.status !== 0) console.log(`Agent logs of this run: ${logDir}`);
+else rmSync(logDir, { recursive: true, force: true });
+console.log(`\n${count('pass')} passed, ${failed} failed, ${count('skipped')} skipped`);
+rmSync(work, { recursive: true, force: true });
 process.exit(res.status ?? 1);

@@ -9,7 +9,7 @@ let t: AgentEnv;
 let stack: string;
 let state: string;
 
-async function until(what: string, cond: () => boolean, timeoutMs = 120_000): Promise<void> {
+async function until(what: string, cond: () => boolean, timeoutMs = 600_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!cond()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

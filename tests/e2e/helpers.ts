@@ -4,10 +4,11 @@
  */
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { type Run, run as runCommand } from '../../packages/sdk/src/cli/testing.js';
+import { agentLogFile } from '../support/logs.js';
 
 export type { Run };
 
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -32,8 +33,13 @@ export interface AgentEnv {
   stateDir: string;
   env: NodeJS.ProcessEnv;
   stratus(...args: string[]): Promise<Run>;
-  /** Starts this env's own agent (with extra flags) and waits until its socket is there; cleanup stops it. */
+  /**
+   * Starts this env's own agent (with extra flags) and waits until its socket is there; cleanup stops
+   * it. Its log (JSON lines and anything else it prints) goes to a file that failures name.
+   */
   startAgent(...extra: string[]): Promise<ChildProcess>;
+  /** The log files of the agents this env started, oldest first. */
+  agentLogs: string[];
   /** The pid of the agent serving this env (from its host info), if one runs. */
   agentPid(): number | null;
   /** Destroys stacks by their state files, kills the agent, removes host objects and files. */
@@ -51,20 +57,28 @@ export function agentEnv(prefix: string): AgentEnv {
     dir,
     stateDir,
     env,
+    agentLogs: [],
     stratus: (...args) => run(process.execPath, [CLI, ...args], env),
     async startAgent(...extra) {
+      const logFile = agentLogFile(prefix);
+      self.agentLogs.push(logFile);
+      const fd = openSync(logFile, 'a', 0o600);
       const a = spawn(
         process.execPath,
         [AGENT, '--state-dir', stateDir, '--socket', env.STRATUS_AGENT_SOCKET, ...extra],
         {
-          stdio: ['ignore', 'ignore', 'inherit'],
+          stdio: ['ignore', fd, fd],
+          env: { ...process.env, STRATUS_AGENT_LOG_FILE: logFile },
         },
       );
+      closeSync(fd);
       agents.push(a);
-      const deadline = Date.now() + 60_000;
+      // Generous: a loaded 2-core host takes seconds to start node and probe the hypervisor.
+      const deadline = Date.now() + 180_000;
       while (!existsSync(env.STRATUS_AGENT_SOCKET) && a.exitCode === null && Date.now() < deadline)
         await new Promise((r) => setTimeout(r, 100));
-      if (!existsSync(env.STRATUS_AGENT_SOCKET)) throw new Error(`agent did not start (exit ${a.exitCode})`);
+      if (!existsSync(env.STRATUS_AGENT_SOCKET))
+        throw new Error(`agent did not start (exit ${a.exitCode}); its log: ${logFile}`);
       return a;
     },
     agentPid() {
@@ -156,12 +170,16 @@ export function sweepAgentRecords(stateDir: string): void {
 
 /** An HTTP GET made from inside a network namespace (node's fetch, so no HTTP client is assumed on the host). */
 export function httpGetInNetns(ns: string, url: string): Promise<Run> {
-  const script = `fetch(${JSON.stringify(url)}, { signal: AbortSignal.timeout(10000) }).then(async (r) => process.stdout.write(await r.text()))`;
+  const script = `fetch(${JSON.stringify(url)}, { signal: AbortSignal.timeout(120000) }).then(async (r) => process.stdout.write(await r.text()))`;
   return run('ip', ['netns', 'exec', ns, process.execPath, '-e', script]);
 }
 
-/** Waits for the guest's ready line in a console log; returns its fields. */
-export async function waitForReady(consoleLog: string, timeoutMs = 240_000): Promise<Record<string, string>> {
+/**
+ * Waits for the guest's ready line in a console log; returns its fields. The default limit is far
+ * above the slowest boot seen (about 20 s idle, a few minutes on a loaded 2-core TCG host): it only
+ * ends a boot that hangs.
+ */
+export async function waitForReady(consoleLog: string, timeoutMs = 900_000): Promise<Record<string, string>> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     let text = '';

@@ -23,6 +23,8 @@ const USAGE = `Usage: stratus-agent [options]
   --hypervisor-group NAME
                       Group that may read cached images besides root (default libvirt-qemu)
   --log-level debug|info|warn|error
+                      (or STRATUS_AGENT_LOG_LEVEL); log lines are JSON on stderr, or appended to the
+                      file STRATUS_AGENT_LOG_FILE names
 `;
 
 const log = logger('main');

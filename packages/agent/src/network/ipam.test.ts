@@ -147,7 +147,9 @@ test('allocateIp stays fast on a large, mostly used pool', () => {
   for (let n = ipToInt('10.0.0.2'); used.size < 50_000; n++) used.add(intToIp(n));
   const t0 = performance.now();
   assert.equal(allocateIp(pools, used), intToIp(ipToInt('10.0.0.2') + 50_000));
-  assert.ok(performance.now() - t0 < 1000);
+  // A scan per used address would take minutes; one pass takes milliseconds. The bound is far above a
+  // loaded host's time for the pass and far below the quadratic one.
+  assert.ok(performance.now() - t0 < 15_000);
 });
 
 test('IPAM failures are domain errors of the kind their code calls for', () => {

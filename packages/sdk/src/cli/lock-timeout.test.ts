@@ -64,7 +64,7 @@ test('without -lock-timeout the second apply fails at once, before printing any 
     assert.equal(second.stdout, '', 'no plan was printed');
     assert.match(
       second.stderr,
-      /^error: state .*stratus\.state\.json is locked by .* \(apply\) since .*; lock id [0-9a-f-]+\nAnother run holds the state lock\. Wait for it, or retry with -lock-timeout=DURATION/,
+      /^error: state .*stratus\.state\.json is locked by .* \(apply\) since .*; lock id ([0-9a-f-]+)\. If no run holds it any more, remove it with: stratus force-unlock \1 .*\nAnother run holds the state lock\. Wait for it, or retry with -lock-timeout=DURATION/,
     );
   } finally {
     first.approve(true);

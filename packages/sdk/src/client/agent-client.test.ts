@@ -61,7 +61,8 @@ test('errors not marked retryable fail at once with their code and field', async
 
 test('an agent that is not there yet is retried; one that never comes is reported as unreachable', async () => {
   const socket = join(dir, 'c.sock');
-  const c = new AgentClient({ socket, token: 't' }, fast);
+  // Retries for up to a minute: the fake agent comes after 150 ms, later on a loaded host.
+  const c = new AgentClient({ socket, token: 't' }, { ...fast, maxElapsedMs: 60_000 });
   setTimeout(() => void fakeAgent(socket, [{ status: 200, body: { late: true } }]), 150);
   assert.deepEqual(await c.get('/v1/host'), { late: true });
   await c.close();

@@ -148,12 +148,14 @@ describe('plan and apply with in-memory handlers', () => {
 
   test('parallelism bounds operations in flight', async () => {
     const many = `resources:\n${Array.from({ length: 12 }, (_, i) => `  n${i}:\n    type: network\n`).join('')}`;
-    const h = world({ delayMs: 100 });
+    // Each operation lasts long enough that the next ones start while it runs, also on a loaded host
+    // where the state write before each start takes a good part of a second.
+    const h = world({ delayMs: 1500 });
     await h.apply(many, { parallelism: 3 });
     assert.equal(h.mem.maxConcurrent, 3);
     // State writes between operations stagger their starts, so the default bound of 10 is approached,
     // never exceeded.
-    const h10 = world({ delayMs: 100 });
+    const h10 = world({ delayMs: 4000 });
     await h10.apply(many);
     assert.ok(h10.mem.maxConcurrent <= 10 && h10.mem.maxConcurrent > 3, String(h10.mem.maxConcurrent));
   });

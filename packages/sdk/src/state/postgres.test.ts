@@ -9,9 +9,7 @@ let server: PgServer | undefined;
 const opened: PostgresBackend[] = [];
 
 before(async () => {
-  const t0 = Date.now();
   server = await startPostgres();
-  console.log(`postgres started in ${Date.now() - t0} ms`);
 });
 
 after(async () => {
@@ -115,7 +113,9 @@ test('a second lock fails at once naming holder, operation, since when and lock 
   const release = await holder.lock('apply');
   const t0 = Date.now();
   const msg = await refused(other.lock('destroy'), 'locked');
-  assert.ok(Date.now() - t0 < 2000, 'a held lock must not be waited for');
+  // Waiting would last until the holder releases, which it does not before this assertion; the
+  // bound only has to stay above a loaded host's time for one refused attempt.
+  assert.ok(Date.now() - t0 < 30_000, 'a held lock must not be waited for');
   const m =
     /is locked by (.+ pid \d+) \((\w+)\) since (\S+); lock id (\S+)\. If no run holds it any more, remove it with: stratus force-unlock \4 /.exec(
       msg,
