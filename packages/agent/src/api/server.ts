@@ -102,7 +102,17 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ApiDeps): 
         const p = problems[0]!;
         throw new InvalidRequest(`${formatPath(p.path) || 'body'}: ${p.message}`, { field: p.path });
       }
-      return send(res, 200, await svc.ensure(id, body as Record<string, unknown>));
+      // A caller that gives up (interrupt, its own timeout) closes the connection: waits stop then.
+      const gone = new AbortController();
+      const onClose = () => {
+        if (!res.writableFinished) gone.abort(new Error('the client closed the connection'));
+      };
+      res.once('close', onClose);
+      try {
+        return send(res, 200, await svc.ensure(id, body as Record<string, unknown>, { signal: gone.signal }));
+      } finally {
+        res.off('close', onClose);
+      }
     }
     case 'DELETE':
       await svc.delete(id);

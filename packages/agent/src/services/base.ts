@@ -13,8 +13,11 @@ import type { AgentRecordFile, AnyRecord } from './store.js';
 /** What the API needs from each resource type's service. */
 export interface ResourceService {
   readonly type: ResourceType;
-  /** Creates the resource, or converges an existing one to `spec` (idempotent by id). */
-  ensure(id: string, spec: Record<string, unknown>): Promise<ApiRecord>;
+  /**
+   * Creates the resource, or converges an existing one to `spec` (idempotent by id). `opts.signal` aborts
+   * when the caller has gone (its connection closed): work that only waits (a server's `wait`) stops then.
+   */
+  ensure(id: string, spec: Record<string, unknown>, opts?: EnsureOptions): Promise<ApiRecord>;
   /** The resource with its live status, or null. */
   get(id: string): Promise<ApiRecord | null>;
   list(): Promise<ApiRecord[]>;
@@ -22,6 +25,12 @@ export interface ResourceService {
   delete(id: string): Promise<void>;
   /** Adopts an object made outside Stratus (named as the host knows it) under a new record. */
   import?(externalId: string): Promise<ApiRecord>;
+}
+
+/** Options of {@link ResourceService.ensure}. */
+export interface EnsureOptions {
+  /** Aborts when the request's connection closes. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -109,7 +118,7 @@ export abstract class ServiceBase<
     return rec.status;
   }
 
-  async ensure(id: string, body: Record<string, unknown>): Promise<ApiRecord> {
+  async ensure(id: string, body: Record<string, unknown>, _opts?: EnsureOptions): Promise<ApiRecord> {
     const spec = body as S;
     await this.check(id, spec);
     return this.locked(this.lockKey(id, spec), async () => {
