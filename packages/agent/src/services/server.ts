@@ -163,16 +163,43 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
    * request later just waits again.
    */
   override async ensure(id: string, body: Record<string, unknown>, opts: EnsureOptions = {}) {
+    const before = await this.record(id);
+    const priorWait = before && before.status.status !== 'BUILD' ? before.spec.wait : undefined;
     const view = await super.ensure(id, body, opts);
     const wait = resolveWait((body as ServerSpec).wait);
     if (wait.for.kind === 'none') return view;
+    try {
+      return await this.waitForGuest(id, body as ServerSpec, wait, view, opts.signal);
+    } catch (e) {
+      // The record says what was achieved: the wait asked for was not, so it keeps the one before and a
+      // refresh shows the difference; the next apply then asks (and waits) again.
+      await this.locked(this.lockKey(id), async () => {
+        const rec = await this.record(id);
+        if (!rec) return;
+        if (priorWait === undefined) delete rec.spec.wait;
+        else rec.spec.wait = priorWait;
+        await this.save(rec);
+      });
+      throw e;
+    }
+  }
+
+  private async waitForGuest(
+    id: string,
+    spec: ServerSpec,
+    wait: ReturnType<typeof resolveWait>,
+    view: ApiRecord,
+    callerSignal: AbortSignal | undefined,
+  ): Promise<ApiRecord> {
+    const opts = { signal: callerSignal };
+    const body = spec;
     const rec = await this.record(id);
     const nic = rec && (await this.firstNic(rec));
     if (!rec || !nic) return view;
     const timeout = AbortSignal.timeout(wait.timeoutMs);
     const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
     const name = rec.spec.name ?? id;
-    const timeText = (body as ServerSpec).wait?.timeout ?? `${wait.timeoutMs / 1000}s`;
+    const timeText = body.wait?.timeout ?? `${wait.timeoutMs / 1000}s`;
     const timedOut = (what: string) =>
       new WaitTimeout(
         `server ${name} (${id}) is ACTIVE, but ${what} within ${timeText}; its console log is ` +
@@ -197,7 +224,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
         throw e;
       }
     }
-    log.info('server guest is ready', { id, waitedFor: (body as ServerSpec).wait?.for });
+    log.info('server guest is ready', { id, waitedFor: body.wait?.for });
     return (await this.get(id)) ?? view;
   }
 

@@ -455,6 +455,8 @@ test('a wait that times out fails naming the server and what did not happen; the
   });
   const rec = await services.server.get(id);
   assert.equal(rec?.status.status, 'ACTIVE', 'the server is complete, not rolled back');
+  // The record keeps the wait that was achieved (none here): a refresh shows the difference.
+  assert.equal(rec?.spec.wait, undefined);
   assert.ok(compute.domains.has(id));
   // A caller that goes away ends the wait with its reason, not a timeout.
   const gone = new AbortController();
