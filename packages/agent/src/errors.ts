@@ -93,3 +93,11 @@ export class Unavailable extends AgentError {
 export class HostFailure extends AgentError {
   static override readonly defaultCode = 'host_error';
 }
+
+/**
+ * What a request asked to wait for (a server's guest taking its DHCP lease, a port accepting connections)
+ * did not happen within its timeout. The resource itself is complete; the same request waits again.
+ */
+export class WaitTimeout extends AgentError {
+  static override readonly defaultCode = 'wait_timeout';
+}

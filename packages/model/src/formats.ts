@@ -9,6 +9,7 @@ import {
   userDataProblem,
 } from './host-text.js';
 import type { AttrMeta } from './meta.js';
+import { waitForProblem, waitTimeoutProblem } from './wait.js';
 
 type Opts = AttrMeta & { description: string; default?: unknown };
 
@@ -37,6 +38,8 @@ export const STRING_FORMATS: Readonly<Record<string, (s: string) => string | und
   'stratus-user-data-base64': userDataBase64Problem,
   'stratus-password': passwordProblem,
   'stratus-local-path': localPathProblem,
+  'stratus-wait-for': waitForProblem,
+  'stratus-duration': waitTimeoutProblem,
 };
 
 /** A DNS label usable as a guest hostname, also by dnsmasq (not `600`, `12h`, `infinite`). */
@@ -63,6 +66,12 @@ export function Defaulted<S extends TSchema>(schema: S): S & { readonly default:
   if (!('default' in schema)) throw new Error('Defaulted: the schema has no default');
   return schema as S & { readonly default: Static<S> };
 }
+
+/** What apply waits for once a server's domain runs: `none`, `dhcp` or `tcp:PORT`. */
+export const WaitFor = (o: Opts) => Type.String({ format: 'stratus-wait-for', ...o });
+
+/** A duration in Terraform's form (`30s`, `10m`, `1h30m`), above 0 and at most 24h. */
+export const Duration = (o: Opts) => Type.String({ format: 'stratus-duration', ...o });
 
 /** A human-readable name: one line of 1-255 UTF-16 code units without control characters. */
 export const Name = (o: Opts) => Type.String({ format: 'stratus-name', ...o });

@@ -5,6 +5,7 @@
  */
 export * from './check.js';
 export * from './diff.js';
+export * from './duration.js';
 export * from './errors.js';
 export * from './host-text.js';
 export * from './ipv4.js';
@@ -14,4 +15,5 @@ export * from './registry.js';
 export * from './resource.js';
 export * from './unknown.js';
 export { type SchemaError, validateInputs } from './validate.js';
+export * from './wait.js';
 export type * from './wire.js';

@@ -14,6 +14,7 @@ import {
   PoolExhausted,
   RequiresReplace,
   Unavailable,
+  WaitTimeout,
 } from '../errors.js';
 
 /** The caller did not present the agent's bearer token. Only the API raises it. */
@@ -50,6 +51,8 @@ const STATUS: readonly [Kind, number][] = [
   [PayloadTooLarge, 413],
   [HostFailure, 500],
   [Unavailable, 503],
+  // The gateway-timeout status: the agent did its part, the guest did not answer in time.
+  [WaitTimeout, 504],
 ];
 
 /** The HTTP status and body of a failed request; anything not an {@link AgentError} is a 500 `internal`. */

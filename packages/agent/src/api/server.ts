@@ -112,7 +112,21 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ApiDeps): 
       const uploaded = url.searchParams.get('uploaded') ?? undefined;
       if (uploaded !== undefined && !svc.upload)
         throw new InvalidRequest(`${type} resources take no uploaded data`, { field: ['uploaded'] });
-      return send(res, 200, await svc.ensure(id, body as Record<string, unknown>, { uploaded }));
+      // A caller that gives up (interrupt, its own timeout) closes the connection: waits stop then.
+      const gone = new AbortController();
+      const onClose = () => {
+        if (!res.writableFinished) gone.abort(new Error('the client closed the connection'));
+      };
+      res.once('close', onClose);
+      try {
+        return send(
+          res,
+          200,
+          await svc.ensure(id, body as Record<string, unknown>, { uploaded, signal: gone.signal }),
+        );
+      } finally {
+        res.off('close', onClose);
+      }
     }
     case 'DELETE':
       await svc.delete(id);

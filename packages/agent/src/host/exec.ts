@@ -30,7 +30,7 @@ export interface RunOptions {
   input?: string | Buffer;
   /** Exit codes other than 0 that count as success. */
   okCodes?: number[];
-  /** Kill the command after this many milliseconds. */
+  /** Kill the command after this many milliseconds (default 2 minutes; 0 for no limit). */
   timeoutMs?: number;
   /**
    * Kill the command when the agent dies, even by SIGKILL (through `setpriv --pdeathsig KILL`, the
@@ -38,6 +38,8 @@ export interface RunOptions {
    * meant to outlive it.
    */
   dieWithAgent?: boolean;
+  /** Kill the command (SIGKILL) when this aborts; the promise then rejects with the signal's reason. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -53,18 +55,22 @@ export function run(command: string, args: readonly string[], opts: RunOptions =
     const child = spawn(file, argv, {
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: opts.timeoutMs ?? 120_000,
+      ...(opts.signal ? { signal: opts.signal, killSignal: 'SIGKILL' as const } : {}),
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', (e) => reject(new ExecError(command, args, null, e.message)));
+    child.on('error', (e) =>
+      reject(opts.signal?.aborted ? opts.signal.reason : new ExecError(command, args, null, e.message)),
+    );
     // Most commands never read stdin and may exit before our write lands; EPIPE there is not a failure.
     child.stdin.on('error', () => {});
     child.on('close', (code) => {
       const stdout = Buffer.concat(out).toString('utf8');
       const stderr = Buffer.concat(err).toString('utf8');
-      if (code === 0 || (code !== null && opts.okCodes?.includes(code))) resolve({ stdout, stderr });
+      if (opts.signal?.aborted) reject(opts.signal.reason);
+      else if (code === 0 || (code !== null && opts.okCodes?.includes(code))) resolve({ stdout, stderr });
       else reject(new ExecError(command, args, code, stderr || stdout));
     });
     child.stdin.end(opts.input ?? '');

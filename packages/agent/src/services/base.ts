@@ -17,12 +17,17 @@ export interface EnsureOptions {
    * that a new resource is made from, instead of the host file the attribute names.
    */
   uploaded?: string;
+  /** Aborts when the request's connection closes. */
+  signal?: AbortSignal;
 }
 
 /** What the API needs from each resource type's service. */
 export interface ResourceService {
   readonly type: ResourceType;
-  /** Creates the resource, or converges an existing one to `spec` (idempotent by id). */
+  /**
+   * Creates the resource, or converges an existing one to `spec` (idempotent by id). `opts.signal` aborts
+   * when the caller has gone (its connection closed): work that only waits (a server's `wait`) stops then.
+   */
   ensure(id: string, spec: Record<string, unknown>, opts?: EnsureOptions): Promise<ApiRecord>;
   /**
    * Stores the data of the resource's local-file attribute, sent by a client that can read the file
@@ -38,6 +43,7 @@ export interface ResourceService {
   import?(externalId: string): Promise<ApiRecord>;
 }
 
+/** Options of {@link ResourceService.ensure}. */
 /**
  * Compares a requested spec with the recorded one through the model's one diff (the same the engine's
  * plan uses). Throws {@link RequiresReplace} (naming the attribute) for a change to an attribute the schema

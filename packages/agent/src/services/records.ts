@@ -33,7 +33,14 @@ export interface Adopted {
 export type ServerRecord = AgentRecordFile<
   InputsOf<typeof server>,
   Partial<AttributesOf<typeof server>>,
-  { adopted?: Adopted }
+  {
+    adopted?: Adopted;
+    /**
+     * When the agent last (re)started the domain, epoch ms: a DHCP lease from before it is an earlier
+     * boot's. Absent for records from before it was kept (then any lease counts).
+     */
+    startedAt?: number;
+  }
 >;
 
 /** Who a port belongs to (Neutron's device_owner): a server's NIC, or a subnet's DHCP server. */

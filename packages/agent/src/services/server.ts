@@ -7,14 +7,15 @@ import {
   type InputsOf,
   isInNet,
   parseCidr,
+  resolveWait,
   type server,
 } from '@stratus/model';
 import type { DomainFacts, DomainState } from '../compute/types.js';
 import { buildConfigDrive, metaDataJson, networkDataJson } from '../configdrive/index.js';
-import { Conflict, InvalidReference, InvalidRequest, NotFound } from '../errors.js';
+import { Conflict, InvalidReference, InvalidRequest, NotFound, WaitTimeout } from '../errors.js';
 import { logger } from '../host/log.js';
 import { domainName, serverTap } from '../host/names.js';
-import { assertReference, ServiceBase } from './base.js';
+import { assertReference, type EnsureOptions, ServiceBase } from './base.js';
 import { type AgentContext, paths } from './context.js';
 import type { FlavorRecord } from './flavor.js';
 import type { KeypairRecord } from './keypair.js';
@@ -114,12 +115,117 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
   protected override async live(rec: ServerRecord): Promise<ServerStatus> {
     const state = await this.ctx.compute.domainState(rec.id);
     const drift = state === 'absent' ? undefined : await this.definitionDrift(rec);
-    const { drift: _old, ...status } = rec.status;
+    const { drift: _old, guestStatus: _g, leaseAt: _l, ...status } = rec.status;
+    const building = rec.status.status === 'BUILD';
     return {
       ...status,
-      status: rec.status.status === 'BUILD' ? 'BUILD' : STATUS[state],
+      status: building ? 'BUILD' : STATUS[state],
+      ...(building ? {} : await this.guest(rec, state)),
       ...(drift ? { drift } : {}),
     };
+  }
+
+  /**
+   * What the agent saw of the guest, from its first NIC's DHCP lease (read from dnsmasq's lease file, so
+   * it shows as soon as the guest takes its address): LEASED with the lease's time, BOOTING while the
+   * domain runs without a lease since it started, DOWN when it does not run.
+   */
+  private async guest(
+    rec: ServerRecord,
+    state: DomainState,
+  ): Promise<Pick<ServerStatus, 'guestStatus' | 'leaseAt'>> {
+    if (state !== 'running') return { guestStatus: 'DOWN' };
+    const nic = await this.firstNic(rec);
+    if (!nic) return { guestStatus: 'BOOTING' };
+    const found = await this.ctx.dhcp.lease(nic.network, nic.query);
+    if (!found) return { guestStatus: 'BOOTING' };
+    return {
+      guestStatus: 'LEASED',
+      ...(found.grantedAt !== null ? { leaseAt: new Date(found.grantedAt).toISOString() } : {}),
+    };
+  }
+
+  /** The first NIC's network and what its lease must be (its MAC and address, since the domain started). */
+  private async firstNic(rec: ServerRecord) {
+    const p = (await this.ports.ofDevice(rec.id))[0];
+    if (!p) return undefined;
+    const since = rec.internal.startedAt;
+    return {
+      network: p.spec.network,
+      query: { mac: p.status.mac, ip: p.status.ip, ...(since !== undefined ? { sinceMs: since } : {}) },
+    };
+  }
+
+  /**
+   * Creates or updates the server, then waits for what its `wait` asks (the guest's DHCP lease, then a
+   * TCP port), outside the server's lock, bounded by `wait.timeout` and ended early when the caller goes.
+   * A wait that times out throws {@link WaitTimeout}; the server stays as made (ACTIVE), so the same
+   * request later just waits again.
+   */
+  override async ensure(id: string, body: Record<string, unknown>, opts: EnsureOptions = {}) {
+    const before = await this.record(id);
+    const priorWait = before && before.status.status !== 'BUILD' ? before.spec.wait : undefined;
+    const view = await super.ensure(id, body, opts);
+    const wait = resolveWait((body as ServerSpec).wait);
+    if (wait.for.kind === 'none') return view;
+    try {
+      return await this.waitForGuest(id, body as ServerSpec, wait, view, opts.signal);
+    } catch (e) {
+      // The record says what was achieved: the wait asked for was not, so it keeps the one before and a
+      // refresh shows the difference; the next apply then asks (and waits) again.
+      await this.locked(this.lockKey(id), async () => {
+        const rec = await this.record(id);
+        if (!rec) return;
+        if (priorWait === undefined) delete rec.spec.wait;
+        else rec.spec.wait = priorWait;
+        await this.save(rec);
+      });
+      throw e;
+    }
+  }
+
+  private async waitForGuest(
+    id: string,
+    spec: ServerSpec,
+    wait: ReturnType<typeof resolveWait>,
+    view: ApiRecord,
+    callerSignal: AbortSignal | undefined,
+  ): Promise<ApiRecord> {
+    const opts = { signal: callerSignal };
+    const body = spec;
+    const rec = await this.record(id);
+    const nic = rec && (await this.firstNic(rec));
+    if (!rec || !nic) return view;
+    const timeout = AbortSignal.timeout(wait.timeoutMs);
+    const signal = opts.signal ? AbortSignal.any([opts.signal, timeout]) : timeout;
+    const name = rec.spec.name ?? id;
+    const timeText = body.wait?.timeout ?? `${wait.timeoutMs / 1000}s`;
+    const timedOut = (what: string) =>
+      new WaitTimeout(
+        `server ${name} (${id}) is ACTIVE, but ${what} within ${timeText}; its console log is ` +
+          `${rec.status.consoleLog ?? 'not known'}. The next apply waits again`,
+        { field: ['wait'] },
+      );
+    try {
+      await this.ctx.dhcp.waitForLease(nic.network, nic.query, signal);
+    } catch (e) {
+      if (timeout.aborted)
+        throw timedOut(`its guest took no DHCP lease for ${nic.query.ip} (MAC ${nic.query.mac})`);
+      throw e;
+    }
+    if (wait.for.kind === 'tcp') {
+      try {
+        await this.ctx.dhcp.waitForTcp(nic.network, nic.query.ip, wait.for.port, signal);
+      } catch (e) {
+        if (timeout.aborted)
+          throw timedOut(
+            `its guest took its DHCP lease and nothing accepted TCP connections on ${nic.query.ip}:${wait.for.port}`,
+          );
+        throw e;
+      }
+    }
+    log.info('server guest is ready', { id, waitedFor: body.wait?.for });
+    return (await this.get(id)) ?? view;
   }
 
   /**
@@ -268,7 +374,8 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       const net = (await this.ctx.store.get<NetworkRecord>('networks', p.spec.network))!;
       nics.push({ mac: p.status.mac, tap: p.spec.tap!, ...this.ctx.network.bindNic(segmentOf(net)) });
     }
-    await this.ctx.compute.ensureDomain({
+    const starting = Date.now();
+    const { action } = await this.ctx.compute.ensureDomain({
       serverId: id,
       name: spec.name ?? id,
       vcpus: size.vcpus,
@@ -286,6 +393,8 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       // A definition changed outside Stratus is put back, which restarts the domain.
       redefine: (await this.definitionDrift(rec)) !== undefined,
     });
+    // A (re)started guest boots again and takes its lease anew; a lease from before belongs to the last boot.
+    if (action === 'created' || action === 'started') rec.internal.startedAt = starting;
     rec.status = {
       // The size as realized (from the flavor when it has one): computed inputs the plan showed as unknown.
       vcpus: size.vcpus,

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -17,7 +17,15 @@ import type { DomainDevice, DomainFacts, DomainSpec, DomainState } from '../comp
 import { type AgentError, HostFailure, InUse, NotFound, PoolExhausted, RequiresReplace } from '../errors.js';
 import { run } from '../host/exec.js';
 import { KeyedMutex } from '../host/mutex.js';
-import { type DhcpDriver, type DhcpSpec, type DhcpStatus, validateDhcpSpec } from '../network/dhcp/index.js';
+import {
+  type DhcpDriver,
+  type DhcpSpec,
+  type DhcpStatus,
+  LEASE_SECONDS,
+  type LeaseQuery,
+  validateDhcpSpec,
+} from '../network/dhcp/index.js';
+import { findLease, waitForLease } from '../network/dhcp/leases.js';
 import type { NetworkDriver, NetworkSegment, NicBinding, SegmentFacts } from '../network/driver.js';
 import type { WrittenData } from '../storage/copy.js';
 import type { ImageData, OverlayRequest, StorageDriver } from '../storage/driver.js';
@@ -31,8 +39,9 @@ class FakeCompute implements ComputeDriver {
   async ensureDomain(spec: DomainSpec) {
     if (spec.name === 'explode')
       throw new HostFailure('libvirt refused the domain', { code: 'libvirt_error' });
+    const existed = this.domains.has(spec.serverId);
     this.domains.set(spec.serverId, spec);
-    return { action: 'created' as const, state: 'running' as const };
+    return { action: existed ? ('unchanged' as const) : ('created' as const), state: 'running' as const };
   }
   async deleteDomain(id: string) {
     this.deleted.push(id);
@@ -125,8 +134,30 @@ class FakeNetwork implements NetworkDriver {
   }
 }
 
+/** DHCP without dnsmasq: the lease files are real files a test writes, observed by the real lease watcher. */
 class FakeDhcp implements DhcpDriver {
   specs = new Map<string, DhcpSpec>();
+  /** `ip:port` pairs that accept connections. */
+  open = new Set<string>();
+  leaseDir = '';
+  leaseFile(networkId: string) {
+    return join(this.leaseDir, `leases-${networkId}`);
+  }
+  async lease(networkId: string, q: LeaseQuery) {
+    const text = existsSync(this.leaseFile(networkId))
+      ? await readFile(this.leaseFile(networkId), 'utf8')
+      : '';
+    return findLease(text, q, LEASE_SECONDS);
+  }
+  waitForLease(networkId: string, q: LeaseQuery, signal: AbortSignal) {
+    return waitForLease(this.leaseFile(networkId), q, LEASE_SECONDS, signal);
+  }
+  async waitForTcp(_networkId: string, ip: string, port: number, signal: AbortSignal) {
+    while (!this.open.has(`${ip}:${port}`)) {
+      signal.throwIfAborted();
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  }
   async ensure(spec: DhcpSpec) {
     validateDhcpSpec(spec);
     this.specs.set(spec.networkId, spec);
@@ -152,6 +183,8 @@ before(async () => {
   compute = new FakeCompute();
   storage = new FakeStorage();
   dhcp = new FakeDhcp();
+  dhcp.leaseDir = join(dir, 'leases');
+  await mkdir(dhcp.leaseDir);
   ctx = {
     stateDir: dir,
     host: 'local',
@@ -353,4 +386,93 @@ test('a server with a flavor gets its vCPUs and memory, and its root disk grown 
   await services.server.ensure(ok, { ...sizeless, flavor: tiny });
   assert.equal(storage.overlays.at(-1)?.virtualSize, undefined, 'diskGb 0 keeps the image size');
   await services.server.delete(ok);
+});
+
+/** A dnsmasq lease line for `mac`/`ip` granted at `grantedMs` (epoch ms). */
+const leaseLine = (grantedMs: number, mac: string, ip: string) =>
+  `${Math.floor(grantedMs / 1000) + LEASE_SECONDS} ${mac} ${ip} guest 01:${mac}\n`;
+
+test('a server reports its guest BOOTING until its DHCP lease appears, then LEASED with the lease time', async () => {
+  const { services, net, server } = await smallNetwork();
+  const id = randomUUID();
+  const made = await services.server.ensure(id, server('observed'));
+  assert.equal(made.status.status, 'ACTIVE');
+  assert.equal(made.status.guestStatus, 'BOOTING');
+  assert.equal(made.status.leaseAt, undefined);
+  const [addr] = made.status.addresses as { ip: string; mac: string }[];
+  // A lease of an earlier boot (before the domain started) does not count.
+  await writeFile(dhcp.leaseFile(net), leaseLine(Date.now() - 60_000, addr!.mac, addr!.ip));
+  assert.equal((await services.server.get(id))?.status.guestStatus, 'BOOTING');
+  const granted = Date.now();
+  await writeFile(dhcp.leaseFile(net), leaseLine(granted, addr!.mac, addr!.ip));
+  const seen = await services.server.get(id);
+  assert.equal(seen?.status.guestStatus, 'LEASED');
+  assert.equal(seen?.status.leaseAt, new Date(Math.floor(granted / 1000) * 1000).toISOString());
+  compute.domains.delete(id);
+  assert.equal((await services.server.get(id))?.status.guestStatus, 'DOWN');
+  await services.server.delete(id);
+});
+
+test('wait for dhcp returns once the lease is written; tcp:PORT then waits for the port', async () => {
+  const { services, net, server } = await smallNetwork();
+  const id = randomUUID();
+  const body = { ...server('waiting'), wait: { for: 'dhcp', timeout: '10m' } };
+  let returned = false;
+  const pending = services.server.ensure(id, body).then((r) => {
+    returned = true;
+    return r;
+  });
+  // The server is made (ACTIVE) while apply still waits for its guest.
+  let rec = await services.server.get(id);
+  for (let i = 0; rec?.status.status !== 'ACTIVE'; i++) {
+    assert.ok(i < 10_000, 'server never became ACTIVE');
+    await new Promise((r) => setTimeout(r, 10));
+    rec = await services.server.get(id);
+  }
+  assert.equal(returned, false);
+  const [addr] = rec!.status.addresses as { ip: string; mac: string }[];
+  await writeFile(dhcp.leaseFile(net), leaseLine(Date.now(), addr!.mac, addr!.ip));
+  const done = await pending;
+  assert.equal(done.status.guestStatus, 'LEASED');
+
+  // tcp:22: the lease is there, the port is not open yet; the wait ends when it opens.
+  let tcpDone = false;
+  const tcp = services.server
+    .ensure(id, { ...body, wait: { for: 'tcp:22', timeout: '10m' } })
+    .then(() => (tcpDone = true));
+  await new Promise((r) => setTimeout(r, 100));
+  assert.equal(tcpDone, false);
+  dhcp.open.add(`${addr!.ip}:22`);
+  await tcp;
+  await services.server.delete(id);
+});
+
+test('a wait that times out fails naming the server and what did not happen; the server stays ACTIVE', async () => {
+  const { services, server } = await smallNetwork();
+  const id = randomUUID();
+  const body = { ...server('slowguest'), wait: { for: 'dhcp', timeout: '200ms' } };
+  await assert.rejects(services.server.ensure(id, body), (e: AgentError) => {
+    assert.equal(e.code, 'wait_timeout');
+    assert.match(
+      e.message,
+      /server slowguest \([0-9a-f-]+\) is ACTIVE, but its guest took no DHCP lease for 10\.9\.0\.\d+/,
+    );
+    assert.match(e.message, /within 200ms/);
+    return true;
+  });
+  const rec = await services.server.get(id);
+  assert.equal(rec?.status.status, 'ACTIVE', 'the server is complete, not rolled back');
+  // The record keeps the wait that was achieved (none here): a refresh shows the difference.
+  assert.equal(rec?.spec.wait, undefined);
+  assert.ok(compute.domains.has(id));
+  // A caller that goes away ends the wait with its reason, not a timeout.
+  const gone = new AbortController();
+  const waiting = services.server.ensure(
+    id,
+    { ...body, wait: { for: 'dhcp', timeout: '1h' } },
+    { signal: gone.signal },
+  );
+  gone.abort(new Error('client went away'));
+  await assert.rejects(waiting, /client went away/);
+  await services.server.delete(id);
 });

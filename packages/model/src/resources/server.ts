@@ -1,6 +1,7 @@
 import { Type } from '@sinclair/typebox';
 import {
   Defaulted,
+  Duration,
   Hostname,
   Ipv4,
   MemoryMb,
@@ -10,10 +11,12 @@ import {
   UserData,
   UserDataBase64,
   Vcpus,
+  WaitFor,
 } from '../formats.js';
 import { hostnameFromName, hostnameProblem } from '../host-text.js';
 import { type AttributeProblem, defineResource } from '../resource.js';
 import { isUnknown, UNKNOWN } from '../unknown.js';
+import { DEFAULT_WAIT_TIMEOUT } from '../wait.js';
 
 /** A virtual machine (Nova server): a libvirt domain on a qcow2 overlay with a config drive. */
 /** Server statuses that mean its domain was changed outside Stratus; an update (the agent's ensure) repairs them. */
@@ -187,6 +190,24 @@ export const server = defineResource({
             "Key pair whose public key goes on the config drive under its name (Nova's key_name), beside publicKeys.",
         }),
       ),
+      wait: Type.Optional(
+        Type.Object(
+          {
+            for: Type.Optional(
+              WaitFor({
+                description:
+                  "What apply waits for once the domain runs: `none` (default), `dhcp` (the guest took its DHCP lease on the first NIC), or `tcp:PORT` (then also the guest accepts TCP connections on PORT at that address, tried from the network's DHCP namespace).",
+              }),
+            ),
+            timeout: Type.Optional(
+              Duration({
+                description: `How long apply waits before failing, e.g. 90s or 5m (default ${DEFAULT_WAIT_TIMEOUT}, at most 24h); the operation's own timeout (timeouts.create/update) also bounds it.`,
+              }),
+            ),
+          },
+          { additionalProperties: false },
+        ),
+      ),
       publicKeys: Defaulted(
         Type.Record(
           Type.String({ pattern: '^[A-Za-z0-9._-]{1,255}$' }),
@@ -213,6 +234,18 @@ export const server = defineResource({
         mac: Type.String(),
       }),
       { description: 'Addresses by NIC, in order.' },
+    ),
+    guestStatus: Type.Optional(
+      Type.String({
+        description:
+          'What the agent saw of the guest: BOOTING (domain running, no DHCP lease taken since it started), LEASED (the guest took its lease on the first NIC), or DOWN (domain not running).',
+      }),
+    ),
+    leaseAt: Type.Optional(
+      Type.String({
+        description:
+          "When the guest took (or last renewed) its DHCP lease on the first NIC since the domain started, as ISO 8601 UTC (seconds), from dnsmasq's lease file; absent until then.",
+      }),
     ),
     hypervisor: Type.String({
       description: 'libvirt domain type: kvm, or qemu (TCG) where KVM cannot run guests.',

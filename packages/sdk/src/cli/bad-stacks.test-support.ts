@@ -141,4 +141,29 @@ export const CASES: {
     field: 'resources.net.timeouts.create',
     message: /600h is longer than the limit of 24h/,
   },
+  // Issue 7, finding 9: what apply waits for, and for how long, are checked at validate.
+  {
+    name: 'server wait for a port out of range',
+    schema: false,
+    yaml: `${GOOD}      wait:\n        for: tcp:99999\n`,
+    where: '20:9',
+    field: 'resources.web.properties.wait.for',
+    message: /must be none, dhcp or tcp:PORT with PORT from 1 to 65535 \(such as tcp:22\), not "tcp:99999"/,
+  },
+  {
+    name: 'server wait timeout beyond 24h',
+    schema: false,
+    yaml: `${GOOD}      wait:\n        for: dhcp\n        timeout: 48h\n`,
+    where: '21:9',
+    field: 'resources.web.properties.wait.timeout',
+    message: /48h is longer than the limit of 24h/,
+  },
+  {
+    name: 'server wait with an unknown option',
+    schema: true,
+    yaml: `${GOOD}      wait:\n        until: dhcp\n`,
+    where: '20:9',
+    field: 'resources.web.properties.wait.until',
+    message: /is not a known attribute/,
+  },
 ];

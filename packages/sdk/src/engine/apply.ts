@@ -269,7 +269,8 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
               ...base,
               id,
               attributes: res.newState ?? inputs,
-              status: failed ? 'tainted' : 'ready',
+              // A complete object whose wait failed is kept: the next apply waits again, not replaces.
+              status: failed && !res.complete ? 'tainted' : 'ready',
               ...(res.private !== undefined ? { private: res.private } : {}),
             });
             if (failed) throw new OperationFailed(toDiagnostics(name, res.diagnostics));

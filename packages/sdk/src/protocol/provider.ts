@@ -153,7 +153,19 @@ export function resourceProvider(schema: ResourceSchema, io: ResourceIO): Resour
         return { newState, diagnostics: inconsistencies(schema, planned, newState) };
       } catch (e) {
         ctx.log.debug('apply failed', { type: schema.type, id, code: (e as { code?: string }).code });
-        return { newState: planned ? null : prior, diagnostics: [errorDiagnostic(e)] };
+        const diagnostic = errorDiagnostic(e);
+        // The agent did its work and only the wait it was asked for timed out: the object is kept as
+        // made, with the waited-for attribute at its prior value, so the next apply waits again.
+        const top = diagnostic.path?.[0];
+        if (planned && diagnostic.code === 'wait_timeout' && typeof top === 'string') {
+          const now = await io.read(ctx, id, prior ?? planned).catch(() => null);
+          if (now) {
+            const { [top]: _waited, ...rest } = now;
+            const newState = prior && top in prior ? { ...rest, [top]: prior[top] } : rest;
+            return { newState, complete: true, diagnostics: [diagnostic] };
+          }
+        }
+        return { newState: planned ? null : prior, diagnostics: [diagnostic] };
       }
     },
 

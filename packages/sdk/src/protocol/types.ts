@@ -79,6 +79,12 @@ export interface ApplyResourceResponse {
   /** The resource's attributes after apply; null once destroyed (or when a create left nothing). */
   newState: Values | null;
   private?: string;
+  /**
+   * With an error: the object was made or updated and is usable; only something the request asked it to
+   * wait for (a server's `wait`) did not happen. `newState` then records the attribute at fault at its
+   * prior value, so the next plan proposes it (and the wait) again instead of tainting the object.
+   */
+  complete?: boolean;
   diagnostics: ProtocolDiagnostic[];
 }
 
