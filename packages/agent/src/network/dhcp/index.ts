@@ -2,7 +2,7 @@
  * DHCP for tenant networks: a namespace per network with dnsmasq serving static leases only. It serves on
  * the interface its {@link DhcpUplink} plugs into the network's segment, whatever the network driver.
  */
-import { readIfExists } from '@stratus/sdk/util';
+import { readIfExists } from '@stratus/util';
 import { deleteDhcp, dhcpStatus, ensureDhcp } from './dhcp.js';
 import { dhcpPaths, LEASE_SECONDS } from './dnsmasq-config.js';
 import { type DhcpLease, findLease, type LeaseQuery, waitForLease } from './leases.js';

@@ -8,7 +8,7 @@
  */
 import { type FSWatcher, watch } from 'node:fs';
 import { basename, dirname } from 'node:path';
-import { readIfExists } from '@stratus/sdk/util';
+import { readIfExists } from '@stratus/util';
 
 /** One IPv4 lease, as dnsmasq writes it: `<expiry epoch s> <mac> <ip> <hostname|*> <client-id|*>`. */
 export interface DhcpLease {
