@@ -168,8 +168,13 @@ function canonical(doc: StateDoc): unknown {
         (m) => ids.get(m) ?? m,
       );
     if (Array.isArray(v)) return v.map(swap);
+    // Keys sorted: the two states are compared by content, not by the order fields were written in.
     if (v && typeof v === 'object')
-      return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, swap(x)]));
+      return Object.fromEntries(
+        Object.entries(v)
+          .sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0))
+          .map(([k, x]) => [k, swap(x)]),
+      );
     return v;
   };
   const resources = [...doc.resources]
@@ -194,9 +199,10 @@ async function checkEquivalence(): Promise<void> {
     const a = JSON.stringify(canonical(direct));
     const b = JSON.stringify(canonical(viaEngine));
     if (a !== b) {
-      const at = [...a].findIndex((ch, i) => ch !== b[i]);
+      let at = [...a].findIndex((ch, i) => ch !== b[i]);
+      if (at < 0) at = a.length;
       throw new Error(
-        `applyDirect differs from applyPlan near: ${a.slice(at - 80, at + 80)} / ${b.slice(at - 80, at + 80)}`,
+        `applyDirect differs from applyPlan near: ${a.slice(Math.max(0, at - 80), at + 80)} / ${b.slice(Math.max(0, at - 80), at + 80)}`,
       );
     }
     assert.equal(engineMem.objects.size, 50);

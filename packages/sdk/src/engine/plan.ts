@@ -19,7 +19,6 @@ import { walkRefs } from './expr.js';
 import type { Graph } from './graph.js';
 import { operationCycle } from './operations.js';
 import type { RefreshResult } from './refresh.js';
-import { getPath } from './values.js';
 
 /** What apply will do to one resource. */
 export type Action = 'create' | 'update' | 'replace' | 'delete' | 'no-op';
@@ -229,7 +228,9 @@ export function makePlan(
     const deferred = resolvePartially(rc.properties, lookup, (message, path) =>
       error(message, `resources.${name}.properties.${formatPath(path)}`, rc.locate(['properties', ...path])),
     ) as Record<string, unknown>;
-    const proposed = plannedValue(deferred) as Record<string, unknown>;
+    const deferredAny = hasDeferred(deferred);
+    // Without markers the values are the proposed ones as they are: no copy per resource.
+    const proposed = (deferredAny ? plannedValue(deferred) : deferred) as Record<string, unknown>;
     const ignoreChanges = rc.lifecycle?.ignoreChanges ?? [];
     const dependencies = graph.dependencies(name).sort();
     const base = {
@@ -238,7 +239,7 @@ export function makePlan(
       host: rc.host ?? p?.host ?? LOCAL_HOST,
       dependencies,
       timeouts: { ...timeoutsOf(provider.schema), ...rc.timeouts },
-      ...(hasDeferred(deferred) ? { deferred } : {}),
+      ...(deferredAny ? { deferred } : {}),
       ...(ignoreChanges.length ? { ignoreChanges } : {}),
       ...(sensitiveFrom.size ? { sensitive: [...sensitiveFrom].sort() } : {}),
     };
@@ -389,4 +390,3 @@ function keepIgnored(
   return out;
 }
 
-export { getPath };
