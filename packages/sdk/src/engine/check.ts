@@ -114,8 +114,9 @@ export function checkStack(
         );
       else graph.connect(rc.name, dep);
     });
-    for (const d of providers[rc.type].validate({ config: withUnknowns(rc.properties) as Values })
-      .diagnostics) {
+    // Every loader (stack file, program) validated the properties against the schema, with positions.
+    const checked = { config: withUnknowns(rc.properties) as Values, schemaChecked: true };
+    for (const d of providers[rc.type].validate(checked).diagnostics) {
       const path = d.path ?? [];
       const field = `resources.${rc.name}.properties.${formatPath(path)}`;
       if (d.severity === 'error') diags.error(d.summary, field, rc.locate(['properties', ...path]));

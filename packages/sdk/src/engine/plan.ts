@@ -389,4 +389,3 @@ function keepIgnored(
   for (const a of ignore) out[a] = prior[a];
   return out;
 }
-

@@ -106,12 +106,14 @@ export function resourceProvider(schema: ResourceSchema, io: ResourceIO): Resour
     schema,
     schemaVersion: version,
 
-    validate({ config }) {
-      const value = structuredCloneKeepingUnknown(config);
+    validate({ config, schemaChecked }) {
+      // The schema's validation fills in defaults, so it works on a copy; the type's checks only read.
+      const value = schemaChecked ? config : structuredCloneKeepingUnknown(config);
       const diagnostics: ProtocolDiagnostic[] = [];
-      for (const e of validateInputs(schema.type as ResourceType, value))
-        if (!unknownAlong(value, e.path))
-          diagnostics.push({ severity: 'error', summary: e.message, path: e.path });
+      if (!schemaChecked)
+        for (const e of validateInputs(schema.type as ResourceType, value))
+          if (!unknownAlong(value, e.path))
+            diagnostics.push({ severity: 'error', summary: e.message, path: e.path });
       // The type's checks guard their own types, so they run beside the schema's and every problem shows.
       for (const p of schema.check?.(value) ?? [])
         if (!unknownAlong(value, p.path))

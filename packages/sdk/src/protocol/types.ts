@@ -41,6 +41,11 @@ export interface ProviderContext {
 export interface ValidateResourceRequest {
   /** Input values after defaults; references not resolved yet are UNKNOWN. */
   config: Values;
+  /**
+   * The values were already validated against the type's JSON Schema (the stack loaders do it, with
+   * source positions): check only the type's own rules. Front ends that did not must leave it unset.
+   */
+  schemaChecked?: boolean;
 }
 export interface ValidateResourceResponse {
   diagnostics: ProtocolDiagnostic[];
