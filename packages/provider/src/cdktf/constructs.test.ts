@@ -91,3 +91,17 @@ test('a type added to the registry gets a class from its schema alone', () => {
   );
   assert.equal(doc.output.serial!.value, '${stratus_gadget.g.serial_number}');
 });
+
+test('an attribute named like a cdktf property is refused when its class is made, not at synth', () => {
+  const odd = defineResource({
+    type: 'odd',
+    collection: 'odds',
+    description: 'A test-only type.',
+    inputs: Type.Object({ count: Type.Optional(Type.Integer()) }),
+    outputs: Type.Object({}),
+  });
+  assert.throws(
+    () => resourceClass('stratus_odd', resourceBlocks({ odd }).get('stratus_odd')!),
+    /attribute count of .* clashes with cdktf's count/,
+  );
+});

@@ -179,11 +179,32 @@ function attributeToken(self: Gettable, a: TfAttribute): unknown {
   return self.interpolationForAttribute(a.tf);
 }
 
+/**
+ * Properties cdktf's resources and data sources set on each instance (not on their prototype), which
+ * an attribute getter must not shadow (their constructor would then fail to assign them).
+ */
+const INSTANCE_FIELDS = new Set([
+  'node',
+  'cdktfStack',
+  'fqn',
+  'friendlyUniqueId',
+  'rawOverrides',
+  'terraformResourceType',
+  'terraformGeneratorMetadata',
+  'dependsOn',
+  'count',
+  'provider',
+  'lifecycle',
+  'forEach',
+  'connection',
+  'provisioners',
+]);
+
 /** Defines a getter per attribute on `proto`; a name cdktf's base class already uses is a bug to fix. */
 function defineAttributes(proto: object, base: object, block: TfBlock, name: (a: TfAttribute) => string) {
   for (const a of block.attributes) {
     const key = name(a);
-    if (key in base)
+    if (key in base || INSTANCE_FIELDS.has(key))
       throw new Error(`attribute ${a.tf} of ${block.description} clashes with cdktf's ${key}; rename it`);
     Object.defineProperty(proto, key, {
       get(this: Gettable) {
