@@ -44,7 +44,7 @@ function call<T = Record<string, unknown>>(
   );
 }
 
-const proto = loadProtocol();
+const proto = await loadProtocol();
 const ProviderClient = (proto.tfplugin6 as grpc.GrpcObject).Provider as grpc.ServiceClientConstructor;
 const ControllerClient = (proto.plugin as grpc.GrpcObject).GRPCController as grpc.ServiceClientConstructor;
 

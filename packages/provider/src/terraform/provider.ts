@@ -472,6 +472,25 @@ export class StratusTerraformProvider {
     };
   }
 
+  /**
+   * ImportResourceState: a Stratus id the agent manages is taken over as recorded; anything else (a
+   * libvirt domain name or UUID, a bridge, an image file) is adopted by the agent's import, which reads
+   * what the host object has into a record (a domain's disk and its backing image, NICs and their
+   * networks, memory, vCPUs, firmware, machine, name).
+   *
+   * What the import cannot know, and why the plan after it is still empty: Terraform gives a provider
+   * no configuration at import or read, so the imported state can only hold what the host shows.
+   * - Optional attributes a foreign object has no counterpart for are recorded as a configuration that
+   *   leaves them out asks for (derived defaults): the model's default (`public_keys = {}`), or unset
+   *   where the agent derives the value (`hostname` from the name, no `wait`), so such a
+   *   configuration plans nothing.
+   * - Attributes only ever given at creation (user data, admin password, key pair) were never given
+   *   to a domain made elsewhere: they stay null. A configuration that sets one plans what it really
+   *   means, a replacement (the running guest never got it), rather than recording a value that is not
+   *   true of the guest. To adopt such a domain as it is, list them in `lifecycle { ignore_changes }`:
+   *   Terraform then plans from the imported value, the counterpart at plan time of the provider
+   *   tests' ImportStateVerifyIgnore (tests/e2e/cdktf.test.ts shows both).
+   */
   private async import(r: Record<string, unknown>) {
     const res = this.resourceOf(r.type_name);
     if (!res) return this.unknownType('resource', r.type_name);
