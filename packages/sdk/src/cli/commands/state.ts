@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { attributes } from '@stratus/model';
+import { type ApiOwner, attributes } from '@stratus/model';
 import { AgentApiError } from '../../client/errors.js';
 import { LOCAL_HOST } from '../../client/pool.js';
 import type { StackConfig } from '../../engine/config.js';
@@ -12,13 +12,16 @@ import { lockTimeoutOf, withLockTimeout } from '../lock.js';
 import { log } from '../log.js';
 import type { Ctx } from '../registry.js';
 import { redact, renderState, styleFor } from '../render.js';
-import { backendFor, loadChecked, localProviders } from '../session.js';
+import { backendFor, loadChecked, localProviders, ownerOf } from '../session.js';
 
-async function open(ctx: Ctx): Promise<{ config: StackConfig; graph: Graph; backend: StateBackend }> {
+async function open(
+  ctx: Ctx,
+): Promise<{ config: StackConfig; graph: Graph; backend: StateBackend; owner: ApiOwner }> {
   const { config, graph } = await loadChecked(ctx.stack);
-  const backend = withLockTimeout(backendFor(config, ctx.flags), lockTimeoutOf(ctx.command, ctx.flags), say);
+  const raw = backendFor(config, ctx.flags);
+  const backend = withLockTimeout(raw, lockTimeoutOf(ctx.command, ctx.flags), say);
   log.debug('state backend', { where: backend.where });
-  return { config, graph, backend };
+  return { config, graph, backend, owner: ownerOf(config, raw) };
 }
 
 /**
@@ -107,10 +110,11 @@ export async function cmdStateMv(ctx: Ctx): Promise<number> {
 export async function cmdImport(ctx: Ctx): Promise<number> {
   if (ctx.args.length !== 2) throw usageError(ctx.command, 'import takes ADDRESS and ID');
   const [name, given] = ctx.args as [string, string];
-  const { config, graph, backend } = await open(ctx);
+  const { config, graph, backend, owner } = await open(ctx);
   const rc = config.resources.get(name);
   if (!rc) throw new CliError(`${name} is not declared in ${config.file}; declare it before importing`);
   const { providers, pool } = localProviders(say);
+  pool.owner = owner;
   const provider = providers[rc.type];
   // A file named on the command line is the user's, relative to where they are (as in Terraform), and is
   // sent absolute: never resolved by an agent against its own working directory.
