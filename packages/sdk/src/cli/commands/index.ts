@@ -8,6 +8,7 @@ import {
   STATE_FLAGS,
 } from '../registry.js';
 import { cmdGraph, cmdOutput, cmdShow, cmdValidate } from './info.js';
+import { cmdDelete, cmdList } from './inventory.js';
 import { cmdCompletion, cmdSchema, cmdVersion } from './meta.js';
 import { cmdApply, cmdPlan } from './plan-apply.js';
 import { cmdForceUnlock, cmdImport, cmdStateList, cmdStateMv, cmdStateRm, cmdStateShow } from './state.js';
@@ -193,6 +194,40 @@ export const COMMANDS: CommandSpec[] = [
     flags: [...STATE_FLAGS, ...STACK_FLAGS],
     stack: { kind: 'leading', min: 1, max: 1 },
     run: cmdForceUnlock,
+  },
+  {
+    name: 'list',
+    summary: 'List what the agents hold, and which state holds each (orphans: none)',
+    usage: 'list [options] [TYPE]',
+    description:
+      'Lists the objects the agents hold, read from the agents (one call per type), as the OpenStack CLI\n' +
+      'does: servers with status, host, addresses and image; networks; subnets; images; keypairs; flavors.\n' +
+      'TYPE (server, network, subnet, image, keypair, flavor, or the plural) lists one type. The Owner column\n' +
+      'names the stack and address of the state that holds each object; (orphan) marks one no state holds.',
+    flags: [
+      b('orphans', 'Only objects no state holds (remove them with stratus delete -orphans).'),
+      b('json', 'Print JSON: one object per item, sensitive values redacted.'),
+      NO_COLOR,
+    ],
+    stack: { kind: 'none' },
+    run: cmdList,
+  },
+  {
+    name: 'delete',
+    summary: 'Delete objects no state holds (orphans)',
+    usage: 'delete [options] TYPE ID... | delete -orphans [options] [TYPE]',
+    description:
+      'Deletes objects that no state holds: the given IDs of TYPE, or with -orphans every orphan (of TYPE).\n' +
+      'An object a state holds is refused, and nothing is deleted: remove it from its stack and apply, or\n' +
+      '`stratus state rm` it first. Lists what it will delete and asks for confirmation.',
+    flags: [
+      b('orphans', 'Delete every object no state holds (of TYPE, when given).'),
+      AUTO_APPROVE,
+      INPUT,
+      NO_COLOR,
+    ],
+    stack: { kind: 'none' },
+    run: cmdDelete,
   },
   {
     name: 'schema',
