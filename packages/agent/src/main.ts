@@ -2,9 +2,13 @@
 import { parseArgs } from 'node:util';
 import { localAgentPaths } from '@stratus/util';
 import { StratusAgent } from './agent.js';
+import { doctor } from './host/doctor.js';
 import { type LogLevel, logger, setLogLevel } from './host/log.js';
 
 const USAGE = `Usage: stratus-agent [options]
+       stratus-agent doctor [--json] [--libvirt-uri URI] [--guest-image FILE]
+                      Check this host's prerequisites, each with what to do when it fails;
+                      exit 1 when a required one fails (stratus doctor runs this)
 
   --state-dir DIR     Records, image cache, instances, token (default /var/lib/stratus-agent,
                       or STRATUS_AGENT_STATE_DIR)
@@ -29,7 +33,40 @@ const USAGE = `Usage: stratus-agent [options]
 
 const log = logger('main');
 
+/** `stratus-agent doctor`: the host checks, as a table or JSON; exit 1 when a required one fails. */
+async function runDoctor(argv: string[]): Promise<void> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        json: { type: 'boolean' },
+        'libvirt-uri': { type: 'string' },
+        'guest-image': { type: 'string' },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    process.stderr.write(`stratus-agent doctor: ${(e as Error).message}\n\n${USAGE}`);
+    process.exit(1);
+  }
+  // The KVM probe logs its finding; the report says it already.
+  setLogLevel('error');
+  const checks = await doctor({
+    libvirtUri: values['libvirt-uri'] as string | undefined,
+    guestImage: values['guest-image'] as string | undefined,
+  });
+  if (values.json) process.stdout.write(`${JSON.stringify(checks, null, 2)}\n`);
+  else
+    for (const c of checks)
+      process.stdout.write(
+        `${c.status.padEnd(4)}  ${c.name}: ${c.detail}${c.status !== 'ok' && c.fix ? `\n      fix: ${c.fix}` : ''}\n`,
+      );
+  process.exitCode = checks.some((c) => c.status === 'fail') ? 1 : 0;
+}
+
 async function main(): Promise<void> {
+  if (process.argv[2] === 'doctor') return runDoctor(process.argv.slice(3));
   let values: Record<string, string | boolean | string[] | undefined>;
   try {
     ({ values } = parseArgs({

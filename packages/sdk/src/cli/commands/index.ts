@@ -7,6 +7,7 @@ import {
   STACK_FLAGS,
   STATE_FLAGS,
 } from '../registry.js';
+import { cmdAgentLogs, cmdAgentStatus, cmdAgentStop, cmdDoctor } from './host.js';
 import { cmdGraph, cmdOutput, cmdShow, cmdValidate } from './info.js';
 import { cmdDelete, cmdList } from './inventory.js';
 import { cmdCompletion, cmdSchema, cmdVersion } from './meta.js';
@@ -230,6 +231,53 @@ export const COMMANDS: CommandSpec[] = [
     run: cmdDelete,
   },
   {
+    name: 'doctor',
+    summary: 'Check the host: libvirt, KVM or TCG, networking tools, the agent',
+    usage: 'doctor [options]',
+    description:
+      'Checks every host prerequisite (libvirtd, virtlogd, QEMU and whether KVM really runs guests or TCG is\n' +
+      'used, qemu-img, dnsmasq, iproute2, genisoimage, ssh-keygen, nftables, Open vSwitch and its datapath,\n' +
+      'UEFI firmware, the guest image, the agent) and says what to do for each that fails. Exit 1 when a\n' +
+      'required one fails.',
+    flags: [b('json', 'Print JSON: {"ok", "checks": [{name, status, required, detail, fix}]}.'), NO_COLOR],
+    stack: { kind: 'none' },
+    run: cmdDoctor,
+  },
+  {
+    name: 'agent status',
+    summary: 'Whether the local stratus-agent runs: pid, socket, log, KVM or TCG',
+    usage: 'agent status [options]',
+    description:
+      'Shows whether the local stratus-agent answers, its pid, socket, state dir and log. Exit 1 when it does not run.',
+    flags: [b('json', 'Print JSON.'), NO_COLOR],
+    stack: { kind: 'none' },
+    run: cmdAgentStatus,
+  },
+  {
+    name: 'agent stop',
+    summary: 'Stop the local stratus-agent (servers keep running)',
+    usage: 'agent stop [options]',
+    description:
+      'Stops the local stratus-agent and waits until it is gone. Servers keep running; the next command that\n' +
+      'needs the agent starts it again.',
+    flags: [NO_COLOR],
+    stack: { kind: 'none' },
+    run: cmdAgentStop,
+  },
+  {
+    name: 'agent logs',
+    summary: "Print the local stratus-agent's log",
+    usage: 'agent logs [options]',
+    description: "Prints the log of the agent the CLI started (JSON lines, in the agent's state dir).",
+    flags: [
+      s('tail', 'N', 'Only the last N lines.'),
+      b('follow', 'Keep printing lines as they are written, until Ctrl-C.'),
+      NO_COLOR,
+    ],
+    stack: { kind: 'none' },
+    run: cmdAgentLogs,
+  },
+  {
     name: 'schema',
     summary: 'Print the JSON Schema of stack files',
     usage: 'schema [options]',
@@ -264,7 +312,10 @@ export const COMMANDS: CommandSpec[] = [
 ];
 
 /** Commands that only group subcommands (`state`). */
-export const GROUPS: Record<string, string> = { state: 'Inspect or edit state: list, show, rm, mv' };
+export const GROUPS: Record<string, string> = {
+  state: 'Inspect or edit state: list, show, rm, mv',
+  agent: 'The local stratus-agent: status, stop, logs',
+};
 
 /** Global options, given before the command. */
 export const GLOBAL_FLAGS = [CHDIR, NO_COLOR];
