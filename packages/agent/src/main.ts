@@ -19,7 +19,7 @@ const USAGE = `Usage: stratus-agent [options]
   --virt-type auto|kvm|qemu
                       Domain type; auto probes whether KVM really runs guests (default auto,
                       or STRATUS_VIRT_TYPE)
-  --libvirt-uri URI   (default qemu:///system)
+  --libvirt-uri URI   (default qemu:///system, or STRATUS_LIBVIRT_URI)
   --host NAME         The name this host goes by in API answers (default local, or STRATUS_AGENT_HOST)
   --allow-image-dir DIR
                       Let clients name image files below DIR for the agent to read (repeatable;
@@ -53,7 +53,7 @@ async function runDoctor(argv: string[]): Promise<void> {
   // The KVM probe logs its finding; the report says it already.
   setLogLevel('error');
   const checks = await doctor({
-    libvirtUri: values['libvirt-uri'] as string | undefined,
+    libvirtUri: (values['libvirt-uri'] as string | undefined) ?? process.env.STRATUS_LIBVIRT_URI,
     guestImage: values['guest-image'] as string | undefined,
   });
   if (values.json) process.stdout.write(`${JSON.stringify(checks, null, 2)}\n`);
@@ -114,7 +114,8 @@ async function main(): Promise<void> {
         ? { certFile: values['tls-cert'] as string, keyFile: values['tls-key'] as string }
         : undefined,
     virtType: virtType as 'auto' | 'kvm' | 'qemu',
-    libvirtUri: (values['libvirt-uri'] as string | undefined) ?? 'qemu:///system',
+    libvirtUri:
+      (values['libvirt-uri'] as string | undefined) ?? process.env.STRATUS_LIBVIRT_URI ?? 'qemu:///system',
     host: (values.host as string | undefined) ?? process.env.STRATUS_AGENT_HOST ?? 'local',
     allowImageDirs: (values['allow-image-dir'] as string[] | undefined) ?? [],
     hypervisorGroup: values['hypervisor-group'] as string | undefined,

@@ -16,9 +16,10 @@ import { redact } from '../render.js';
 /** Names a type goes by on the command line: `server`, `servers`. */
 function typeOf(command: string, word: string): ResourceType {
   for (const t of resourceTypes) if (word === t || word === schemas[t].collection) return t;
+  // Plurals first: at equal distance they win, as list's output and help name them.
   const near = closest(
     word,
-    resourceTypes.flatMap((t) => [t, schemas[t].collection]),
+    resourceTypes.flatMap((t) => [schemas[t].collection, t]),
   );
   throw usageError(
     command,
