@@ -168,7 +168,7 @@ async function hypervisor(): Promise<DoctorCheck> {
     status: 'ok',
     required: true,
     virtType: 'qemu',
-    detail: `TCG (software emulation; guests run, several times slower): ${kvm ? '' : '/dev/kvm is absent; '}${probe.reason}`,
+    detail: `TCG (software emulation; guests run, several times slower): ${kvm ? '/dev/kvm exists but did not run the probe guest: ' : ''}${probe.reason}`,
     fix: kvm
       ? 'for KVM: a host whose CPU virtualization works (a nested sandbox may expose a /dev/kvm that cannot run guests)'
       : 'for KVM: enable virtualization (VT-x/AMD-V) in the firmware and load kvm_intel or kvm_amd',
