@@ -407,7 +407,7 @@ describe('flags, stacks and environment as Terraform users type them', () => {
     assert.equal(specific!.code, 2, specific!.stderr);
     assert.equal(
       bad!.stderr,
-      `error: -auto-approve is not a flag of plan; it is a flag of stratus apply, stratus destroy (from STRATUS_CLI_ARGS)\n${usageHint('plan')}`,
+      `error: -auto-approve is not a flag of plan; it is a flag of stratus apply, stratus destroy, stratus delete (from STRATUS_CLI_ARGS)\n${usageHint('plan')}`,
     );
     assert.equal(
       subcmd!.stderr,
