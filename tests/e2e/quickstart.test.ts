@@ -111,6 +111,22 @@ test('quickstart: apply, boot, reach over HTTP, plan empty, repair drift, plan a
   assert.equal(noop.code, 0, `${noop.stdout}\n${noop.stderr}`);
   assert.match(noop.stdout, /No changes/);
 
+  // The booted server in the inventory (issue 9): status, guest status, host, address, image, its stack.
+  const listed = await t.stratus('list', 'servers');
+  assert.equal(listed.code, 0, listed.stderr);
+  const row = listed.stdout.split('\n').find((l) => l.includes(web.id)) ?? '';
+  const guestImage = doc.resources.find((r: { name: string }) => r.name === 'guest-image').id;
+  assert.match(
+    row,
+    new RegExp(
+      `^\\| ${web.id} \\| web +\\| ACTIVE +\\| local \\| ${net.id}=${ip.replace(/\./g, '\\.')} +\\| ${guestImage} \\| .* \\| quickstart: web +\\|$`,
+    ),
+    listed.stdout,
+  );
+  // Its second line holds the guest status the agent saw (it took its lease).
+  const next = listed.stdout.split('\n')[listed.stdout.split('\n').indexOf(row) + 1] ?? '';
+  assert.match(next, /^\| +\| +\| LEASED +\|/, listed.stdout);
+
   // Drift made outside Stratus shows in the plan as such, and apply repairs it.
   const driftPlan = async (pattern: RegExp) => {
     const p = await t.stratus('plan', '-detailed-exitcode', '--state', state, stack);

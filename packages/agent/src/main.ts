@@ -2,9 +2,13 @@
 import { parseArgs } from 'node:util';
 import { localAgentPaths } from '@stratus/util';
 import { StratusAgent } from './agent.js';
+import { doctor } from './host/doctor.js';
 import { type LogLevel, logger, setLogLevel } from './host/log.js';
 
 const USAGE = `Usage: stratus-agent [options]
+       stratus-agent doctor [--json] [--libvirt-uri URI] [--guest-image FILE]
+                      Check this host's prerequisites, each with what to do when it fails;
+                      exit 1 when a required one fails (stratus doctor runs this)
 
   --state-dir DIR     Records, image cache, instances, token (default /var/lib/stratus-agent,
                       or STRATUS_AGENT_STATE_DIR)
@@ -15,7 +19,7 @@ const USAGE = `Usage: stratus-agent [options]
   --virt-type auto|kvm|qemu
                       Domain type; auto probes whether KVM really runs guests (default auto,
                       or STRATUS_VIRT_TYPE)
-  --libvirt-uri URI   (default qemu:///system)
+  --libvirt-uri URI   (default qemu:///system, or STRATUS_LIBVIRT_URI)
   --host NAME         The name this host goes by in API answers (default local, or STRATUS_AGENT_HOST)
   --allow-image-dir DIR
                       Let clients name image files below DIR for the agent to read (repeatable;
@@ -29,7 +33,40 @@ const USAGE = `Usage: stratus-agent [options]
 
 const log = logger('main');
 
+/** `stratus-agent doctor`: the host checks, as a table or JSON; exit 1 when a required one fails. */
+async function runDoctor(argv: string[]): Promise<void> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      options: {
+        json: { type: 'boolean' },
+        'libvirt-uri': { type: 'string' },
+        'guest-image': { type: 'string' },
+      },
+      strict: true,
+    }));
+  } catch (e) {
+    process.stderr.write(`stratus-agent doctor: ${(e as Error).message}\n\n${USAGE}`);
+    process.exit(1);
+  }
+  // The KVM probe logs its finding; the report says it already.
+  setLogLevel('error');
+  const checks = await doctor({
+    libvirtUri: (values['libvirt-uri'] as string | undefined) ?? process.env.STRATUS_LIBVIRT_URI,
+    guestImage: values['guest-image'] as string | undefined,
+  });
+  if (values.json) process.stdout.write(`${JSON.stringify(checks, null, 2)}\n`);
+  else
+    for (const c of checks)
+      process.stdout.write(
+        `${c.status.padEnd(4)}  ${c.name}: ${c.detail}${c.status !== 'ok' && c.fix ? `\n      fix: ${c.fix}` : ''}\n`,
+      );
+  process.exitCode = checks.some((c) => c.status === 'fail') ? 1 : 0;
+}
+
 async function main(): Promise<void> {
+  if (process.argv[2] === 'doctor') return runDoctor(process.argv.slice(3));
   let values: Record<string, string | boolean | string[] | undefined>;
   try {
     ({ values } = parseArgs({
@@ -77,7 +114,8 @@ async function main(): Promise<void> {
         ? { certFile: values['tls-cert'] as string, keyFile: values['tls-key'] as string }
         : undefined,
     virtType: virtType as 'auto' | 'kvm' | 'qemu',
-    libvirtUri: (values['libvirt-uri'] as string | undefined) ?? 'qemu:///system',
+    libvirtUri:
+      (values['libvirt-uri'] as string | undefined) ?? process.env.STRATUS_LIBVIRT_URI ?? 'qemu:///system',
     host: (values.host as string | undefined) ?? process.env.STRATUS_AGENT_HOST ?? 'local',
     allowImageDirs: (values['allow-image-dir'] as string[] | undefined) ?? [],
     hypervisorGroup: values['hypervisor-group'] as string | undefined,

@@ -17,3 +17,4 @@ export * from './unknown.js';
 export { type SchemaError, validateInputs } from './validate.js';
 export * from './wait.js';
 export type * from './wire.js';
+export { decodeOwner, encodeOwner, OWNER_HEADER } from './wire.js';

@@ -13,7 +13,28 @@ export interface ApiRecord {
   status: Record<string, unknown>;
   /** The host the resource lives on (the agent's host name for itself; `local` today). */
   host?: string;
+  /** Who asked for the resource: the state that should hold it (absent on records made before owners). */
+  owner?: ApiOwner;
 }
+
+/**
+ * The state a resource was created or imported for, as its client said (request header
+ * {@link OWNER_HEADER}). The agent records it and answers it; it never reads the state itself: `stratus
+ * list` does, to tell objects a state holds from orphans. Never holds credentials.
+ */
+export interface ApiOwner {
+  /** The front end: `stratus` (CLI and SDK), `terraform` (the provider: its state is Terraform's). */
+  tool: string;
+  /** The stack's name. */
+  stack?: string;
+  /** `local` (a state file) or `postgres`. */
+  backend?: string;
+  /** The state file's absolute path, or a database's address with its password removed. */
+  state?: string;
+}
+
+/** The request header that carries an {@link ApiOwner}: `encodeURIComponent(JSON.stringify(owner))`. */
+export const OWNER_HEADER = 'stratus-owner';
 
 /** `GET /v1/{collection}`. */
 export interface ApiList {
@@ -43,4 +64,43 @@ export interface ApiHostInfo {
   stateDir: string;
   pid: number;
   [key: string]: unknown;
+}
+
+/** The header value of `owner`. */
+export function encodeOwner(owner: ApiOwner): string {
+  return encodeURIComponent(JSON.stringify(owner));
+}
+
+/**
+ * The owner a header value names, or undefined when there is none or it is not an owner's shape (an
+ * owner is a label: a malformed one is ignored rather than failing the request it rides on).
+ */
+export function decodeOwner(value: string | undefined): ApiOwner | undefined {
+  if (!value || value.length > 4096) return undefined;
+  try {
+    const o = JSON.parse(decodeURIComponent(value)) as Record<string, unknown>;
+    if (typeof o !== 'object' || o === null || typeof o.tool !== 'string') return undefined;
+    const owner: ApiOwner = { tool: o.tool };
+    for (const k of ['stack', 'backend', 'state'] as const)
+      if (typeof o[k] === 'string') owner[k] = o[k] as string;
+    return owner;
+  } catch {
+    return undefined;
+  }
+}
+
+/** One host prerequisite as `stratus-agent doctor` (and `stratus doctor`) report it. */
+export interface DoctorCheck {
+  /** What was checked: `libvirtd`, `hypervisor`, `dnsmasq`... */
+  name: string;
+  /** `ok`; `fail` (a required prerequisite is missing); `warn` (an optional one is). */
+  status: 'ok' | 'fail' | 'warn';
+  /** Whether Stratus cannot work without it. */
+  required: boolean;
+  /** What was found, or why it failed. */
+  detail: string;
+  /** What to do (when it failed, or how to get more, e.g. KVM instead of TCG). */
+  fix?: string;
+  /** For `hypervisor`: the domain type guests get. */
+  virtType?: 'kvm' | 'qemu';
 }

@@ -4,8 +4,10 @@ import { createServer as createHttpsServer } from 'node:https';
 import {
   type ApiHostInfo,
   type ApiList,
+  decodeOwner,
   formatPath,
   isResourceType,
+  OWNER_HEADER,
   schemas,
   validateResource,
 } from '@stratus/model';
@@ -13,6 +15,7 @@ import { InvalidRequest, NotFound } from '../errors.js';
 import { logger } from '../host/log.js';
 import { isResourceId } from '../host/names.js';
 import type { ServiceMap } from '../services/index.js';
+import { withOwner } from '../services/owner.js';
 import { errorResponse, MethodNotAllowed, PayloadTooLarge, Unauthorized } from './errors.js';
 
 const log = logger('api');
@@ -140,7 +143,8 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ApiDeps): 
 export function createApiServer(deps: ApiDeps, tls?: { cert: Buffer; key: Buffer }): Server {
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const started = Date.now();
-    route(req, res, deps)
+    const owner = decodeOwner(req.headers[OWNER_HEADER] as string | undefined);
+    withOwner(owner, () => route(req, res, deps))
       .catch((e: unknown) => {
         // Unavailable (libvirtd restarting) is marked retryable: the client retries with backoff, and
         // the operation is idempotent by id.

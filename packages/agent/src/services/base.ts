@@ -8,6 +8,7 @@ import { type ApiRecord, diffInputs, type ResourceType, schemas } from '@stratus
 import { InvalidReference, RequiresReplace } from '../errors.js';
 import { isResourceId } from '../host/names.js';
 import type { AgentContext } from './context.js';
+import { requestOwner } from './owner.js';
 import type { AgentRecordFile, AnyRecord } from './store.js';
 
 /** Options of one {@link ResourceService.ensure} call. */
@@ -138,7 +139,14 @@ export abstract class ServiceBase<
       const changes = prior
         ? specChanges(this.type, prior.spec as Record<string, unknown>, spec as Record<string, unknown>)
         : [];
-      return this.view(await this.realize(id, spec, prior, changes, opts));
+      const rec = await this.realize(id, spec, prior, changes, opts);
+      // A record made before owners were recorded takes the owner of the first request that converges it.
+      const owner = requestOwner();
+      if (!rec.owner && owner) {
+        rec.owner = owner;
+        await this.save(rec);
+      }
+      return this.view(rec);
     });
   }
 
@@ -184,7 +192,17 @@ export abstract class ServiceBase<
   /** A new, unsaved record of this type stamped now. */
   protected newRecord(id: string, spec: S, status: O, internal: P): AgentRecordFile<S, O, P> {
     const now = new Date().toISOString();
-    return { id, type: this.type, spec, status, internal, createdAt: now, updatedAt: now };
+    const owner = requestOwner();
+    return {
+      id,
+      type: this.type,
+      spec,
+      status,
+      internal,
+      createdAt: now,
+      updatedAt: now,
+      ...(owner ? { owner } : {}),
+    };
   }
 
   /** The record as the API shows it: without its private part, with live status and this host's name. */
@@ -195,6 +213,7 @@ export abstract class ServiceBase<
       spec: rec.spec as Record<string, unknown>,
       status: (await this.live(rec)) as Record<string, unknown>,
       host: this.ctx.host,
+      ...(rec.owner ? { owner: rec.owner } : {}),
     };
   }
 }

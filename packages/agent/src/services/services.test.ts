@@ -32,6 +32,7 @@ import type { ImageData, OverlayRequest, StorageDriver } from '../storage/driver
 import type { ImageInfo, ImportedImage, OverlayResult } from '../storage/images.js';
 import type { AgentContext } from './context.js';
 import { createServices, RecordStore, serviceFactories } from './index.js';
+import { withOwner } from './owner.js';
 
 class FakeCompute implements ComputeDriver {
   domains = new Map<string, DomainSpec>();
@@ -308,6 +309,25 @@ test('ports: a full subnet says so, a retry keeps its address and MAC, MACs are 
   for (const id of ids) await services.server.delete(id);
   await services.subnet.delete(sub);
   assert.deepEqual(await ports.onSubnet(sub), [], 'the DHCP port went with the subnet');
+});
+
+test('records carry the owner of the request that made them; an older record takes the first one that converges it', async () => {
+  const { services } = createServices(ctx);
+  const a = { tool: 'stratus', stack: 'a', backend: 'local', state: '/s/a.json' };
+  const made = randomUUID();
+  const older = randomUUID();
+  await withOwner(a, () => services.network.ensure(made, { mtu: 1500 }));
+  assert.deepEqual((await services.network.get(made))!.owner, a);
+  // Another state converging it does not take it over.
+  await withOwner({ tool: 'stratus', stack: 'b' }, () =>
+    services.network.ensure(made, { mtu: 1500, name: 'x' }),
+  );
+  assert.deepEqual((await services.network.get(made))!.owner, a);
+  // A record made with no owner (before owners were recorded) adopts the first request's.
+  await services.network.ensure(older, { mtu: 1500 });
+  assert.equal((await services.network.get(older))!.owner, undefined);
+  await withOwner(a, () => services.network.ensure(older, { mtu: 1500 }));
+  assert.deepEqual((await services.network.list()).find((r) => r.id === older)!.owner, a);
 });
 
 test('the base refuses a change to a requiresReplace attribute and names it', async () => {

@@ -1,5 +1,6 @@
 import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { ApiOwner } from '@stratus/model';
 import { readIfExists, writeFileAtomic } from '@stratus/util';
 
 /** A resource as the agent records it: the spec it was asked for, what it computed, and private data. */
@@ -17,6 +18,8 @@ export interface AgentRecordFile<
   internal: P;
   createdAt: string;
   updatedAt: string;
+  /** The state the resource was created or imported for, as its client said (none on older records). */
+  owner?: ApiOwner;
 }
 
 /** A record of any shape. */

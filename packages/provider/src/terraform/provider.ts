@@ -297,6 +297,8 @@ export class StratusTerraformProvider {
       ...(url ? { url } : { socket: known('agentSocket') ?? paths.socket }),
       ...(known('token') ? { token: known('token')! } : { tokenFile: known('tokenFile') ?? paths.tokenFile }),
       ...(ca ? { ca } : {}),
+      // Terraform's state holds what this provider makes: `stratus list` shows it so and never removes it.
+      owner: { tool: 'terraform' },
     };
     this.host = known('host') ?? LOCAL_HOST;
     const host = this.host;

@@ -5,7 +5,8 @@ import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
 import type { LocalAgentPaths } from '@stratus/util';
 
-function socketAnswers(path: string): Promise<boolean> {
+/** Whether something accepts connections on the unix socket `path`. */
+export function socketAnswers(path: string): Promise<boolean> {
   return new Promise((resolve) => {
     const s = connect(path);
     s.once('connect', () => {
@@ -17,7 +18,7 @@ function socketAnswers(path: string): Promise<boolean> {
 }
 
 /** The stratus-agent entry point: STRATUS_AGENT_BIN, or the @stratus/agent package next to this one. */
-function agentEntry(): string {
+export function agentEntry(): string {
   if (process.env.STRATUS_AGENT_BIN) return process.env.STRATUS_AGENT_BIN;
   const require = createRequire(import.meta.url);
   try {

@@ -1,5 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { ApiOwner } from '@stratus/model';
 import { localAgentPaths } from '@stratus/util';
 import { type AgentPool, localPool } from '../client/pool.js';
 import { Diagnostics, DiagnosticsError } from '../diagnostics/index.js';
@@ -83,6 +84,20 @@ export function backendFor(config: StackConfig, flags: Record<string, unknown>):
   }
   if (b?.type === 'local' && b.path) return new LocalBackend(b.path);
   return new LocalBackend(join(config.dir, 'stratus.state.json'));
+}
+
+/**
+ * The owner the agents record on what this stack's runs create or import: the stack and where its state
+ * is (a file's absolute path, or the database's address without its password).
+ */
+export function ownerOf(config: StackConfig, backend: StateBackend): ApiOwner {
+  const local = backend instanceof LocalBackend;
+  return {
+    tool: 'stratus',
+    stack: config.name,
+    backend: local ? 'local' : 'postgres',
+    state: local ? resolve(backend.where) : backend.where,
+  };
 }
 
 /** Validation and planning are pure: providers made for them never reach an agent. */

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { Readable } from 'node:stream';
+import { type ApiOwner, encodeOwner, OWNER_HEADER } from '@stratus/model';
 import { Agent, type Dispatcher, request } from 'undici';
 import { AgentApiError, type ApiErrorBody } from './errors.js';
 
@@ -16,6 +17,8 @@ export interface AgentEndpoint {
   tokenFile?: string;
   /** PEM CA certificate(s) to trust for an `https://` url (e.g. the agent's self-signed certificate). */
   ca?: string | Buffer;
+  /** The state this client works for: the agent records it on what it creates or imports. */
+  owner?: ApiOwner;
 }
 
 /** Options of one agent call. */
@@ -83,6 +86,18 @@ export class AgentClient {
   }
 
   /** Where this client connects, for messages. */
+  /** The state this client works for (see {@link AgentEndpoint.owner}); may be set before calls. */
+  owner?: ApiOwner;
+
+  /** Headers of every request: auth, and the owner when known. */
+  private headers(): Record<string, string> {
+    const owner = this.owner ?? this.endpoint.owner;
+    return {
+      authorization: `Bearer ${this.token}`,
+      ...(owner ? { [OWNER_HEADER]: encodeOwner(owner) } : {}),
+    };
+  }
+
   get where(): string {
     return this.endpoint.socket ?? this.endpoint.url ?? '?';
   }
@@ -155,7 +170,7 @@ export class AgentClient {
       signal,
       dispatcher: this.dispatcher,
       headers: {
-        authorization: `Bearer ${this.token}`,
+        ...this.headers(),
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
       },
       body: body === undefined ? undefined : JSON.stringify(body),
@@ -209,7 +224,7 @@ export class AgentClient {
           method: 'PUT',
           signal,
           dispatcher: this.dispatcher,
-          headers: { authorization: `Bearer ${this.token}`, 'content-type': 'application/octet-stream' },
+          headers: { ...this.headers(), 'content-type': 'application/octet-stream' },
           body: Readable.from(body(), { objectMode: false }),
         });
         const text = await res.body.text();

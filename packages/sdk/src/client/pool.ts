@@ -1,3 +1,4 @@
+import type { ApiOwner } from '@stratus/model';
 import { localAgentPaths } from '@stratus/util';
 import { AgentClient } from './agent-client.js';
 import { AgentApiError } from './errors.js';
@@ -15,13 +16,32 @@ export type AgentConnector = (host: string) => Promise<AgentClient>;
 export class AgentPool {
   private readonly clients = new Map<string, Promise<AgentClient>>();
 
+  private ownerOf?: ApiOwner;
+
   constructor(private readonly connect: AgentConnector) {}
+
+  /**
+   * The state the pool's calls work for: every agent records it on what it creates or imports, so that
+   * `stratus list` can tell what a state holds from orphans. Set it once the state is known, before
+   * the calls that create; it applies to clients made before too.
+   */
+  set owner(owner: ApiOwner | undefined) {
+    this.ownerOf = owner;
+    for (const c of this.clients.values()) void c.then((x) => (x.owner = owner)).catch(() => undefined);
+  }
+
+  get owner(): ApiOwner | undefined {
+    return this.ownerOf;
+  }
 
   /** The client of `host`'s agent. Throws AgentApiError `unknown_host` when the pool cannot reach that host. */
   client(host: string): Promise<AgentClient> {
     let c = this.clients.get(host);
     if (!c) {
-      c = this.connect(host);
+      c = this.connect(host).then((x) => {
+        if (this.ownerOf && !x.owner) x.owner = this.ownerOf;
+        return x;
+      });
       // A failed connection is not remembered: the next call tries again.
       c.catch(() => this.clients.delete(host));
       this.clients.set(host, c);

@@ -7,7 +7,9 @@ import {
   STACK_FLAGS,
   STATE_FLAGS,
 } from '../registry.js';
+import { cmdAgentLogs, cmdAgentStatus, cmdAgentStop, cmdDoctor } from './host.js';
 import { cmdGraph, cmdOutput, cmdShow, cmdValidate } from './info.js';
+import { cmdDelete, cmdList } from './inventory.js';
 import { cmdCompletion, cmdSchema, cmdVersion } from './meta.js';
 import { cmdApply, cmdPlan } from './plan-apply.js';
 import { cmdForceUnlock, cmdImport, cmdStateList, cmdStateMv, cmdStateRm, cmdStateShow } from './state.js';
@@ -195,6 +197,87 @@ export const COMMANDS: CommandSpec[] = [
     run: cmdForceUnlock,
   },
   {
+    name: 'list',
+    summary: 'List what the agents hold, and which state holds each (orphans: none)',
+    usage: 'list [options] [TYPE]',
+    description:
+      'Lists the objects the agents hold, read from the agents (one call per type), as the OpenStack CLI\n' +
+      'does: servers with status, host, addresses and image; networks; subnets; images; keypairs; flavors.\n' +
+      'TYPE (server, network, subnet, image, keypair, flavor, or the plural) lists one type. The Owner column\n' +
+      'names the stack and address of the state that holds each object; (orphan) marks one no state holds.',
+    flags: [
+      b('orphans', 'Only objects no state holds (remove them with stratus delete -orphans).'),
+      b('json', 'Print JSON: one object per item, sensitive values redacted.'),
+      NO_COLOR,
+    ],
+    stack: { kind: 'none' },
+    run: cmdList,
+  },
+  {
+    name: 'delete',
+    summary: 'Delete objects no state holds (orphans)',
+    usage: 'delete [options] TYPE ID... | delete -orphans [options] [TYPE]',
+    description:
+      'Deletes objects that no state holds: the given IDs of TYPE, or with -orphans every orphan (of TYPE).\n' +
+      'An object a state holds is refused, and nothing is deleted: remove it from its stack and apply, or\n' +
+      '`stratus state rm` it first. Lists what it will delete and asks for confirmation.',
+    flags: [
+      b('orphans', 'Delete every object no state holds (of TYPE, when given).'),
+      AUTO_APPROVE,
+      INPUT,
+      NO_COLOR,
+    ],
+    stack: { kind: 'none' },
+    run: cmdDelete,
+  },
+  {
+    name: 'doctor',
+    summary: 'Check the host: libvirt, KVM or TCG, networking tools, the agent',
+    usage: 'doctor [options]',
+    description:
+      'Checks every host prerequisite (libvirtd, virtlogd, QEMU and whether KVM really runs guests or TCG is\n' +
+      'used, qemu-img, dnsmasq, iproute2, genisoimage, ssh-keygen, nftables, Open vSwitch and its datapath,\n' +
+      'UEFI firmware, the guest image, the agent) and says what to do for each that fails. Exit 1 when a\n' +
+      'required one fails.',
+    flags: [b('json', 'Print JSON: {"ok", "checks": [{name, status, required, detail, fix}]}.'), NO_COLOR],
+    stack: { kind: 'none' },
+    run: cmdDoctor,
+  },
+  {
+    name: 'agent status',
+    summary: 'Whether the local stratus-agent runs: pid, socket, log, KVM or TCG',
+    usage: 'agent status [options]',
+    description:
+      'Shows whether the local stratus-agent answers, its pid, socket, state dir and log. Exit 1 when it does not run.',
+    flags: [b('json', 'Print JSON.'), NO_COLOR],
+    stack: { kind: 'none' },
+    run: cmdAgentStatus,
+  },
+  {
+    name: 'agent stop',
+    summary: 'Stop the local stratus-agent (servers keep running)',
+    usage: 'agent stop [options]',
+    description:
+      'Stops the local stratus-agent and waits until it is gone. Servers keep running; the next command that\n' +
+      'needs the agent starts it again.',
+    flags: [NO_COLOR],
+    stack: { kind: 'none' },
+    run: cmdAgentStop,
+  },
+  {
+    name: 'agent logs',
+    summary: "Print the local stratus-agent's log",
+    usage: 'agent logs [options]',
+    description: "Prints the log of the agent the CLI started (JSON lines, in the agent's state dir).",
+    flags: [
+      s('tail', 'N', 'Only the last N lines.'),
+      b('follow', 'Keep printing lines as they are written, until Ctrl-C.'),
+      NO_COLOR,
+    ],
+    stack: { kind: 'none' },
+    run: cmdAgentLogs,
+  },
+  {
     name: 'schema',
     summary: 'Print the JSON Schema of stack files',
     usage: 'schema [options]',
@@ -229,7 +312,10 @@ export const COMMANDS: CommandSpec[] = [
 ];
 
 /** Commands that only group subcommands (`state`). */
-export const GROUPS: Record<string, string> = { state: 'Inspect or edit state: list, show, rm, mv' };
+export const GROUPS: Record<string, string> = {
+  state: 'Inspect or edit state: list, show, rm, mv',
+  agent: 'The local stratus-agent: status, stop, logs',
+};
 
 /** Global options, given before the command. */
 export const GLOBAL_FLAGS = [CHDIR, NO_COLOR];

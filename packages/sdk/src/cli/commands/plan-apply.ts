@@ -1,5 +1,6 @@
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { AgentPool } from '../../client/pool.js';
 import { formatDiagnostic } from '../../diagnostics/index.js';
 import type { ApplyEvent } from '../../engine/apply.js';
 import { hasChanges, type Plan } from '../../engine/plan.js';
@@ -22,7 +23,7 @@ import { log } from '../log.js';
 import { Progress } from '../progress.js';
 import type { Ctx } from '../registry.js';
 import { renderPlan, styleFor } from '../render.js';
-import { backendFor, loadChecked, localProviders } from '../session.js';
+import { backendFor, loadChecked, localProviders, ownerOf } from '../session.js';
 import { STRATUS_VERSION } from '../version.js';
 
 function parallelismOf(ctx: Ctx): number {
@@ -31,10 +32,15 @@ function parallelismOf(ctx: Ctx): number {
   return n;
 }
 
-/** The state backend with -lock-timeout applied, and whether to lock at all (-lock=false). */
-function stateOf(ctx: Ctx, config: Parameters<typeof backendFor>[0], ui?: JsonUi) {
+/**
+ * The state backend with -lock-timeout applied, and whether to lock at all (-lock=false). With `pool`,
+ * the pool's calls are marked as this state's (see {@link ownerOf}).
+ */
+function stateOf(ctx: Ctx, config: Parameters<typeof backendFor>[0], ui?: JsonUi, pool?: AgentPool) {
   const timeout = lockTimeoutOf(ctx.command, ctx.flags);
-  const backend = withLockTimeout(backendFor(config, ctx.flags), timeout, (m) => (ui ? ui.log(m) : say(m)));
+  const raw = backendFor(config, ctx.flags);
+  if (pool) pool.owner = ownerOf(config, raw);
+  const backend = withLockTimeout(raw, timeout, (m) => (ui ? ui.log(m) : say(m)));
   log.debug('state backend', {
     where: backend.where,
     lock: ctx.flags.lock !== false,
@@ -158,7 +164,7 @@ export async function cmdApply(ctx: Ctx): Promise<number> {
       try {
         const result = await applySavedOperation({
           ...common,
-          ...stateOf(ctx, stack.config, ui),
+          ...stateOf(ctx, stack.config, ui, pool),
           saved,
           path: savedPath!,
         });
@@ -172,7 +178,7 @@ export async function cmdApply(ctx: Ctx): Promise<number> {
       const o = await applyOperation({
         ...common,
         stack,
-        ...stateOf(ctx, stack.config, ui),
+        ...stateOf(ctx, stack.config, ui, pool),
         refresh: v.refresh !== false,
         destroy: cmd === 'destroy',
         targets: v.target as string[] | undefined,
