@@ -58,7 +58,7 @@ function showPlan(plan: Plan): void {
 export async function cmdPlan(ctx: Ctx): Promise<number> {
   const v = ctx.flags;
   const ui = v.json ? jsonUi() : undefined;
-  const stack = await loadChecked(ctx.stack);
+  const stack = await loadChecked(ctx.stack, { flags: v });
   const { providers, pool } = localProviders(say);
   try {
     const started = Date.now();
@@ -168,7 +168,7 @@ export async function cmdApply(ctx: Ctx): Promise<number> {
         throw e;
       }
     } else {
-      const stack = await loadChecked(ctx.stack);
+      const stack = await loadChecked(ctx.stack, { flags: v });
       const o = await applyOperation({
         ...common,
         stack,
