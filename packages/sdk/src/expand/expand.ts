@@ -42,8 +42,10 @@ export function expandStack(
   opts: ExpandOptions = {},
   diags = new Diagnostics(),
 ): { config?: StackConfig; diagnostics: Diagnostics } {
+  const before = diags.items.length;
   const vars = assignVariables(t.variables, inputs, diags, t.dir, opts);
-  if (diags.hasErrors) return { diagnostics: diags };
+  // Without its variables' values nothing can be expanded; problems the loader found are kept.
+  if (diags.items.slice(before).some((d) => d.severity === 'error')) return { diagnostics: diags };
   const sensitiveVars = new Set(t.variables.filter((v) => v.sensitive).map((v) => v.name));
   const config: StackConfig = {
     name: t.name,
