@@ -269,3 +269,29 @@ describe('syntax and addresses', () => {
     assert.equal(parseAddress('web[x]'), undefined);
   });
 });
+
+describe('the sensitive value in errors', () => {
+  test('a failing function on a sensitive value does not quote it', () => {
+    const yaml = `variables:\n  k: { sensitive: true }\nresources:\n  n:\n    type: network\n    properties: { name: '\${lookup({a = "x"}, var.k)}' }\n`;
+    const { lines } = load(yaml, { k: 'hunter2' });
+    assert.equal(lines.length, 1);
+    assert.match(
+      lines[0]!,
+      /stack\.yaml:6:\d+: error: resources\.n\.properties\.name: this expression uses the sensitive value var\.k and fails/,
+    );
+    assert.doesNotMatch(lines[0]!, /hunter2/);
+  });
+
+  test('a schema error on a value from a sensitive variable says where, not what', () => {
+    const yaml = `variables:\n  k: { sensitive: true }\nresources:\n  n:\n    type: subnet\n    properties: { network: n, cidr: '\${var.k}' }\n`;
+    const { lines } = load(yaml, { k: 'hunter2/99' });
+    assert.ok(
+      lines.some((l) => /resources\.n\.properties\.cidr: the value \(sensitive\) is not valid here/.test(l)),
+      lines.join('\n'),
+    );
+    assert.ok(
+      lines.every((l) => !l.includes('hunter2')),
+      lines.join('\n'),
+    );
+  });
+});

@@ -58,10 +58,17 @@ export function expandStack(
     ...(t.backend ? { backend: t.backend } : {}),
   };
 
-  /** Reports a problem in `src` (at one of its offsets), then stops the evaluation that found it. */
-  const fail = (e: unknown, src: SourceExpr, field: string): never => {
+  /**
+   * Reports a problem in `src` (at one of its offsets), then stops the evaluation that found it. A
+   * function's message may quote an argument (a map key, a host number): when the expression read a
+   * sensitive value, only where and which value are said.
+   */
+  const fail = (e: unknown, src: SourceExpr, field: string, taint: Taint): never => {
     if (e instanceof EvalProblem) {
-      diags.error(e.message, field, src.locate(e.at));
+      const message = taint.sensitive
+        ? `this expression uses the sensitive value ${taint.sensitive} and fails (the message is withheld so as not to show it)`
+        : e.message;
+      diags.error(message, field, src.locate(e.at));
       throw new Reported();
     }
     throw e;
@@ -110,7 +117,7 @@ export function expandStack(
       try {
         return evaluate(tree.expr, tree.text, scope, taint);
       } catch (e) {
-        return fail(e, tree, field);
+        return fail(e, tree, field, taint);
       }
     }
     if (Array.isArray(tree)) return tree.map((x, i) => evalTree(x, scope, taint, `${field}[${i}]`));

@@ -106,8 +106,14 @@ export function assignVariables(
         );
       } catch (e) {
         if (!(e instanceof EvalProblem)) throw e;
-        // The message of a function never holds values, so the problem is safe to show.
-        diags.error(`validation condition: ${e.message}`, `${field}.validation`, rule.condition.locate(e.at));
+        // A function's message may quote an argument: not for a sensitive variable.
+        diags.error(
+          d.sensitive
+            ? 'validation condition fails on the (sensitive) value; the message is withheld'
+            : `validation condition: ${e.message}`,
+          `${field}.validation`,
+          rule.condition.locate(e.at),
+        );
         continue;
       }
       if (typeof ok !== 'boolean')
