@@ -20,8 +20,8 @@ export class SourceExpr {
   ) {}
 }
 
-/** A declared value: JSON whose strings are expressions. */
-export type Tree = SourceExpr | null | boolean | number | Tree[] | { [k: string]: Tree };
+/** A declared value: JSON whose strings are expressions (a string without `${` is kept as it is). */
+export type Tree = SourceExpr | string | null | boolean | number | Tree[] | { [k: string]: Tree };
 
 /** A resource as declared: once, or repeated by `count` or `forEach`. */
 export interface ResourceBlock {

@@ -449,6 +449,8 @@ export function readTemplateText(text: string, file: string, diags = new Diagnos
   ): Tree | undefined => {
     let ok = true;
     const walk = (x: unknown, p: (string | number)[]): Tree => {
+      // Most strings are plain text: no expression, no locator made for them.
+      if (typeof x === 'string' && !x.includes('${')) return x;
       if (typeof x === 'string') {
         const node = nodeAt(base, p);
         const locate = locateInScalar(node, x, fallback);
