@@ -187,6 +187,17 @@ describe('plans and applies in memory', () => {
     assert.equal(applied.outputs.first_name, 'web-0');
     // format() of an address known only after apply was computed at apply.
     assert.equal(applied.outputs.url, `http://${applied.resource('web[0]').attributes.accessIpV4}/`);
+    // -replace of one instance replaces it alone; of the resource, all its instances.
+    const providers = new MemoryHandlers().providers;
+    const { graph } = checkStack(first, providers);
+    const replaced = (replace: string[]) =>
+      makePlan(first, graph, unrefreshed(applied.state), applied.state, providers, { replace })
+        .changes.filter((c) => c.action !== 'no-op')
+        .map((c) => `${c.action} ${c.name}`);
+    assert.deepEqual(replaced(['web[1]']), ['replace web[1]']);
+    // (what references a replaced network is replaced after it, as its id changes)
+    const all = replaced(['net']);
+    assert.ok(all.includes('replace net["a"]') && all.includes('replace net["b"]'), all.join(', '));
     const second = load(STACK, { password: 'hunter2', servers: '2' }).config!;
     const { plan } = await planStack(second, { state: applied.state });
     const changed = plan!.changes.filter((c) => c.action !== 'no-op').map((c) => `${c.action} ${c.name}`);
