@@ -13,7 +13,7 @@ import { LOCAL_HOST } from '../client/pool.js';
 import type { Diagnostic } from '../diagnostics/index.js';
 import type { ProviderSet } from '../protocol/types.js';
 import type { StateDoc } from '../state/types.js';
-import type { StackConfig } from './config.js';
+import type { ResourceConfig, StackConfig } from './config.js';
 import { hasDeferred, type Lookup, plannedValue, resolvePartially } from './deferred.js';
 import { walkRefs } from './expr.js';
 import type { Graph } from './graph.js';
@@ -155,10 +155,14 @@ function instancesOf(address: string, names: readonly string[]): string[] {
   return names.filter((n) => n.startsWith(`${address}[`));
 }
 
-/** Whether a reference's path starts at a sensitive attribute of a resource of type `type`. */
-function refIsSensitive(type: ResourceType | undefined, path: readonly (string | number)[]): boolean {
-  if (!type || path.length === 0) return false;
-  return attributes(schemas[type]).some((a) => a.name === path[0] && a.sensitive);
+/**
+ * Whether a reference's path starts at a sensitive attribute of resource `rc`: one its type marks
+ * sensitive, or one whose value came from a sensitive variable.
+ */
+function refIsSensitive(rc: ResourceConfig | undefined, path: readonly (string | number)[]): boolean {
+  if (!rc || path.length === 0) return false;
+  if (rc.sensitive?.includes(String(path[0]))) return true;
+  return attributes(schemas[rc.type]).some((a) => a.name === path[0] && a.sensitive);
 }
 
 /**
@@ -236,8 +240,7 @@ export function makePlan(
     const provider = providers[rc.type];
     const sensitiveFrom = new Set<string>(rc.sensitive);
     walkRefs(rc.properties, (ref, path) => {
-      if (refIsSensitive(config.resources.get(ref.resource)?.type, ref.path))
-        sensitiveFrom.add(String(path[0]));
+      if (refIsSensitive(config.resources.get(ref.resource), ref.path)) sensitiveFrom.add(String(path[0]));
     });
     const deferred = resolvePartially(rc.properties, lookup, (message, path) =>
       error(message, `resources.${name}.properties.${formatPath(path)}`, rc.locate(['properties', ...path])),
@@ -360,7 +363,7 @@ export function makePlan(
   for (const o of opts.destroy ? [] : config.outputs.values()) {
     let fromSecret: string | undefined = o.sensitiveFrom;
     walkRefs(o.value, (ref) => {
-      if (refIsSensitive(config.resources.get(ref.resource)?.type, ref.path)) fromSecret ??= ref.text;
+      if (refIsSensitive(config.resources.get(ref.resource), ref.path)) fromSecret ??= ref.text;
     });
     if (fromSecret && !o.sensitive)
       error(

@@ -224,12 +224,17 @@ describe('plans and applies in memory', () => {
   });
 
   test('an output from a sensitive variable must be marked sensitive', async () => {
-    const yaml = `${STACK}  pw: \${var.password}\n`;
+    const yaml = `${STACK}  pw: \${var.password}\n  ud: \${web[0].userData}\n`;
     const { diagnostics } = await planStack(load(yaml, { password: 'hunter2' }).config!);
     const text = diagnostics.map(formatDiagnostic).join('\n');
     assert.match(
       text,
       /output pw refers to the sensitive value var\.password; mark the output sensitive: true/,
+    );
+    // Through a resource: web[0].userData was made from the password.
+    assert.match(
+      text,
+      /output ud refers to the sensitive value \$\{web\[0\]\.userData\}; mark the output sensitive: true/,
     );
     assert.doesNotMatch(text, /hunter2/);
   });
