@@ -34,7 +34,7 @@ const SDK_LAYERS = [
   ['client', 'state'],
   ['protocol'],
   ['engine'],
-  ['constructs', 'loaders'],
+  ['constructs', 'loaders', 'expand'],
   ['operations'],
   ['testing'],
   ['cli', 'index.ts'],

@@ -15,6 +15,7 @@ export * from './registry.js';
 export * from './resource.js';
 export * from './unknown.js';
 export { type SchemaError, validateInputs } from './validate.js';
+export * from './variable.js';
 export * from './wait.js';
 export type * from './wire.js';
 export { decodeOwner, encodeOwner, OWNER_HEADER } from './wire.js';

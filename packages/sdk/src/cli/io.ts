@@ -27,6 +27,11 @@ export function canPrompt(): boolean {
   return inputAllowed && process.stdin.isTTY === true;
 }
 
+/** Whether -input=false was not given (the terminal may still be missing: see {@link canPrompt}). */
+export function inputAllowedNow(): boolean {
+  return inputAllowed;
+}
+
 /** Sets whether the CLI may prompt (`-input=false` turns prompting off). */
 export function allowInput(allowed: boolean): void {
   inputAllowed = allowed;

@@ -54,7 +54,7 @@ describe('the JSON Schema of stack files', () => {
 
   const BAD: [string, string][] = [
     ['an unknown top-level key', `${GOOD}variablez: {}\n`],
-    ['an unknown resource key', GOOD.replace('    type: network\n', '    type: network\n    count: 2\n')],
+    ['an unknown resource key', GOOD.replace('    type: network\n', '    type: network\n    replicas: 2\n')],
     [
       'an unknown property',
       GOOD.replace('    type: network\n', '    type: network\n    properties: { mtuu: 1500 }\n'),
@@ -94,6 +94,16 @@ describe('the JSON Schema of stack files', () => {
     assert.ok(r.ok, r.errors);
   });
 
+  test('accepts variables, locals, count and forEach', () => {
+    const yaml = `variables:\n  n: { type: number, default: 2, description: servers, validation: [{ condition: "var.n < 5", error_message: too many }] }\n  pw: { type: string, sensitive: true }\n  any:\nlocals:\n  nets: { a: 1, b: 2 }\n${GOOD.replace(
+      '    type: network\n',
+      '    type: network\n    forEach: ${local.nets}\n    properties: { mtu: 1500 }\n',
+    ).replace('    type: server\n', '    type: server\n    count: ${var.n}\n')}`;
+    const r = check(yaml);
+    assert.ok(r.ok, r.errors);
+    assert.equal(check(GOOD.replace('    type: server\n', '    type: server\n    count: -1\n')).ok, false);
+  });
+
   test("its keys are the loader's, and every input of every type is described", () => {
     const keysIn = (yaml: string, where: RegExp) => {
       const d = loadStackText(yaml, '/x/stack.yaml').diagnostics.items.find((x) => where.test(x.field ?? ''));
@@ -104,6 +114,18 @@ describe('the JSON Schema of stack files', () => {
     assert.deepEqual(
       Object.keys(resource.properties).sort(),
       keysIn(GOOD.replace('    type: network\n', '    type: network\n    zzz: 1\n'), /\.zzz$/),
+    );
+    const defs = schema.definitions as Record<string, { properties: object }>;
+    assert.deepEqual(
+      Object.keys(defs.variable!.properties).sort(),
+      keysIn(`variables:\n  v: { zzz: 1 }\n${GOOD}`, /^variables\.v\.zzz$/),
+    );
+    assert.deepEqual(
+      Object.keys(defs.variableValidation!.properties).sort(),
+      keysIn(
+        `variables:\n  v: { validation: { condition: "true", error_message: x, zzz: 1 } }\n${GOOD}`,
+        /\.validation\.zzz$/,
+      ),
     );
     for (const t of resourceTypes) {
       const props = (

@@ -25,7 +25,49 @@ const NOT_JSON_SCHEMA = new Set<string>([...META_KEYWORDS, 'formatName']);
 const REFERENCE: Json = {
   type: 'string',
   pattern: '\\$\\{[^}]+\\}',
-  description: 'A reference: ${name} is the id of resource name, ${name.attribute} one of its attributes.',
+  description:
+    'An expression: ${name} is the id of resource name, ${name.attribute} one of its attributes; ${var.NAME}, ${local.NAME}, ${count.index}, ${each.key}, ${each.value}, functions such as ${format("web-%d", count.index)}.',
+};
+
+/** A variable's declaration (Terraform's variable block). */
+const VARIABLE: Json = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    type: {
+      type: 'string',
+      pattern: '^\\s*(string|number|bool|any|(list|map)\\(.*\\))\\s*$',
+      description: 'string, number, bool, list(T), map(T) or any (default any).',
+    },
+    default: { description: 'The value when none is given; without one the variable is required.' },
+    description: { type: 'string', description: 'Shown when the value is asked for.' },
+    sensitive: {
+      type: 'boolean',
+      description: 'Never shown: not in plans, outputs or errors; values made from it are sensitive too.',
+    },
+    validation: {
+      description: 'Rules the value must meet: one, or a list.',
+      anyOf: [
+        { $ref: '#/definitions/variableValidation' },
+        { type: 'array', items: { $ref: '#/definitions/variableValidation' } },
+      ],
+    },
+  },
+};
+
+/** One validation rule of a variable. */
+const VALIDATION: Json = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['condition'],
+  properties: {
+    condition: {
+      type: 'string',
+      description: 'An expression of var.NAME that must be true, e.g. length(var.name) <= 20.',
+    },
+    error_message: { type: 'string', description: 'The error when the condition is false.' },
+    errorMessage: { type: 'string', description: 'Same as error_message.' },
+  },
 };
 
 /** Same pattern as the stack loader's resource names. */
@@ -119,6 +161,16 @@ function resourceSchema(type: ResourceType): Json {
         required,
         properties,
       },
+      count: {
+        description:
+          'Make this many instances, addressed name[0], name[1], ...; ${count.index} is the instance number. Known before apply: variables, locals and functions only.',
+        anyOf: [{ type: 'integer', minimum: 0 }, REFERENCE],
+      },
+      forEach: {
+        description:
+          'Make one instance per key of a map (or string of a list), addressed name["key"]; ${each.key} and ${each.value} name it. Known before apply.',
+        anyOf: [{ type: 'object' }, { type: 'array', items: { type: 'string' } }, REFERENCE],
+      },
       dependsOn: {
         type: 'array',
         description: 'Resources to apply before this one (beyond those it references).',
@@ -160,10 +212,22 @@ export function stackSchema(): Json {
     type: 'object',
     additionalProperties: false,
     required: ['resources'],
-    definitions,
+    definitions: { ...definitions, variable: VARIABLE, variableValidation: VALIDATION },
     properties: {
       name: { type: 'string', description: 'Name of the stack (default: its directory name).' },
       description: { type: 'string', description: 'What the stack is for.' },
+      variables: {
+        type: 'object',
+        description:
+          'Input variables by name, read as ${var.NAME}; values from -var, -var-file, STRATUS_VAR_NAME or a prompt.',
+        propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+        additionalProperties: { anyOf: [{ $ref: '#/definitions/variable' }, { type: 'null' }] },
+      },
+      locals: {
+        type: 'object',
+        description: 'Named values computed once, read as ${local.NAME}.',
+        propertyNames: { pattern: '^[A-Za-z_][A-Za-z0-9_]*$' },
+      },
       resources: {
         type: 'object',
         description: 'Resources by name.',

@@ -7,15 +7,18 @@ import { Diagnostics, DiagnosticsError } from '../diagnostics/index.js';
 import { checkStack } from '../engine/check.js';
 import type { StackConfig } from '../engine/config.js';
 import type { Graph } from '../engine/graph.js';
+import { expandStack } from '../expand/expand.js';
 import { isProgramPath, loadProgram } from '../loaders/program.js';
-import { loadStackFile } from '../loaders/stack-yaml.js';
+import { readStackTemplate } from '../loaders/stack-yaml.js';
 import { agentProviders } from '../protocol/index.js';
 import type { ProviderSet } from '../protocol/types.js';
 import { LocalBackend } from '../state/local.js';
 import { PostgresBackend } from '../state/postgres.js';
 import type { StateBackend } from '../state/types.js';
 import { ensureLocalAgent } from './agent-launch.js';
-import { CliError } from './args.js';
+import { CliError, type Flags } from './args.js';
+import { canPrompt, inputAllowedNow } from './io.js';
+import { promptMissing, variableInputs } from './variables.js';
 
 /** File names that make a path a stack: a stack file, or a stack program. */
 const STACK_FILE = /\.(ya?ml|[cm]?[jt]s)$/;
@@ -46,16 +49,26 @@ export function stackPath(arg: string | undefined): string {
 }
 
 /**
+ * How a command gives a stack file's variables their values: `flags` (`-var`, `-var-file`, and the
+ * environment, then a prompt) for commands that plan; else `lenient`: the environment only, and what
+ * needs a variable without a value is left out (commands that read state, or apply a saved plan).
+ */
+export type VariableMode = { flags: Flags } | { lenient: true };
+
+/**
  * A loaded and checked stack: a stack program when the path ends in .ts/.mts/.js/.mjs, else a stack
  * file. Throws DiagnosticsError when it has errors.
  */
-export async function loadChecked(arg: string | undefined): Promise<{
+export async function loadChecked(
+  arg: string | undefined,
+  vars: VariableMode = { lenient: true },
+): Promise<{
   config: StackConfig;
   graph: Graph;
   diagnostics: Diagnostics;
 }> {
   const path = stackPath(arg);
-  const { config, diagnostics } = isProgramPath(path) ? await loadProgram(path) : loadStackFile(path);
+  const { config, diagnostics } = isProgramPath(path) ? await loadProgram(path) : await loadYaml(path, vars);
   if (!config) throw new DiagnosticsError(diagnostics.items);
   // Checked even when loading found errors, so every problem in the file is reported at once.
   const checked = checkStack(config, agentProviders(unusedPool));
@@ -64,6 +77,24 @@ export async function loadChecked(arg: string | undefined): Promise<{
   all.append(checked.diagnostics.items);
   if (all.hasErrors) throw new DiagnosticsError(all.items);
   return { config, graph: checked.graph, diagnostics: all };
+}
+
+/** Reads a stack file and expands it with its variables' values (see {@link VariableMode}). */
+async function loadYaml(
+  path: string,
+  vars: VariableMode,
+): Promise<{ config?: StackConfig; diagnostics: Diagnostics }> {
+  const t = readStackTemplate(path);
+  if (!t.template) return { diagnostics: t.diagnostics };
+  if ('lenient' in vars) return expandStack(t.template, variableInputs({}), { lenient: true }, t.diagnostics);
+  const inputs = variableInputs(vars.flags);
+  await promptMissing(t.template.variables, inputs);
+  const missingHint = canPrompt()
+    ? undefined
+    : inputAllowedNow()
+      ? 'not running interactively, so it could not be asked for'
+      : '-input=false forbids asking for it';
+  return expandStack(t.template, inputs, missingHint ? { missingHint } : {}, t.diagnostics);
 }
 
 /** The state backend for a stack: `--state`, the stack's `backend`, or stratus.state.json beside it. */

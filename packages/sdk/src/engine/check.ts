@@ -4,7 +4,7 @@ import { Diagnostics } from '../diagnostics/index.js';
 import { listNames } from '../diagnostics/limits.js';
 import type { ProviderSet, Values } from '../protocol/types.js';
 import type { ResourceConfig, StackConfig } from './config.js';
-import { Ref, Template, type Value, walkRefs } from './expr.js';
+import { Call, Ref, Template, type Value, walkRefs } from './expr.js';
 import { Graph } from './graph.js';
 
 /** The schema of the value at `path` below `schema`, following objects, arrays and records. */
@@ -166,7 +166,7 @@ export function checkStack(
 
 /** Configuration values as a provider validates them: every reference is UNKNOWN. */
 export function withUnknowns(v: Value): unknown {
-  if (v instanceof Ref || v instanceof Template) return UNKNOWN;
+  if (v instanceof Ref || v instanceof Template || v instanceof Call) return UNKNOWN;
   if (Array.isArray(v)) return v.map(withUnknowns);
   if (v !== null && typeof v === 'object') {
     const out: Record<string, unknown> = {};

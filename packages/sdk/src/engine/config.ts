@@ -10,7 +10,10 @@ export type Locator = (path: readonly (string | number)[]) => SourceRange | unde
 
 /** One resource as declared by the user, whatever the front end (stack file, HOT, TypeScript). */
 export interface ResourceConfig {
-  /** The resource's name in the stack, unique across types; also its address (`web`). */
+  /**
+   * The resource's name in the stack, unique across types; also its address: `web`, or for one
+   * instance of a resource with `count` or `forEach`, `web[0]` / `web["a"]` (see expand/address.ts).
+   */
   name: string;
   type: ResourceType;
   /** The host the resource is placed on (default `local`: the only host today). */
@@ -24,6 +27,11 @@ export interface ResourceConfig {
   lifecycle?: Lifecycle;
   /** Per-operation time limits in milliseconds; defaults per type. */
   timeouts?: Timeouts;
+  /**
+   * Input attributes whose values come from a sensitive variable (top-level names): redacted as the
+   * type's own sensitive attributes are, in plans, state display and output.
+   */
+  sensitive?: string[];
 }
 
 /** Terraform-style lifecycle options of a resource. */
@@ -50,6 +58,8 @@ export interface OutputConfig {
   sensitive: boolean;
   description?: string;
   locate: Locator;
+  /** The sensitive variable the value comes from (e.g. `var.password`), when it does: it must be sensitive. */
+  sensitiveFrom?: string;
 }
 
 /** Where the engine keeps state. */

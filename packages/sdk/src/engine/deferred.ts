@@ -5,7 +5,8 @@
  * state as it goes, so it executes the plan's values and never goes back to the configuration.
  */
 import { hasUnknown, isUnknown, UNKNOWN } from '@stratus/model';
-import { Ref, Template, type Value } from './expr.js';
+import { Call, Ref, Template, type Value } from './expr.js';
+import { callFunction, FunctionError, toText } from './functions.js';
 
 /** A reference not resolved at plan time. */
 export interface RefMarker {
@@ -13,7 +14,11 @@ export interface RefMarker {
 }
 /** A string template with at least one reference not resolved at plan time. */
 export interface TemplateMarker {
-  $template: (string | RefMarker)[];
+  $template: (string | RefMarker | CallMarker)[];
+}
+/** A function call with an argument not known at plan time; its arguments are values or markers. */
+export interface CallMarker {
+  $call: { fn: string; args: unknown[] };
 }
 
 const isObj = (v: unknown): v is Record<string, unknown> =>
@@ -21,9 +26,12 @@ const isObj = (v: unknown): v is Record<string, unknown> =>
 const isRefMarker = (v: unknown): v is RefMarker => isObj(v) && isObj(v.$ref) && Object.keys(v).length === 1;
 const isTemplateMarker = (v: unknown): v is TemplateMarker =>
   isObj(v) && Array.isArray(v.$template) && Object.keys(v).length === 1;
+const isCallMarker = (v: unknown): v is CallMarker =>
+  isObj(v) && isObj(v.$call) && Array.isArray(v.$call.args) && Object.keys(v).length === 1;
+const isMarker = (v: unknown): v is RefMarker | CallMarker => isRefMarker(v) || isCallMarker(v);
 
 /** Renders a resolved template part. */
-const part = (p: unknown) => (typeof p === 'string' ? p : JSON.stringify(p));
+const part = toText;
 
 /** What resolving one reference found. */
 export type Lookup = (ref: {
@@ -52,10 +60,25 @@ export function resolvePartially(
     return hasUnknown(got.value) ? { $ref: { resource: r.resource, path: [...r.path] } } : got.value;
   };
   if (v instanceof Ref) return one(v);
+  if (v instanceof Call) {
+    const args = v.args.map((a) => resolvePartially(a, lookup, onMissing, path));
+    // An argument that does not exist was reported; one known only after apply defers the call.
+    if (args.some(hasUnknown)) return UNKNOWN;
+    if (args.some(hasDeferred)) return { $call: { fn: v.fn, args } };
+    try {
+      return callFunction(v.fn, args);
+    } catch (e) {
+      if (!(e instanceof FunctionError)) throw e;
+      onMissing(`${v.text}: ${e.message}`, path);
+      return UNKNOWN;
+    }
+  }
   if (v instanceof Template) {
-    const parts = v.parts.map((p) => (p instanceof Ref ? one(p) : p));
-    if (parts.some(isUnknown)) return UNKNOWN;
-    if (parts.some(isRefMarker)) return { $template: parts.map((p) => (isRefMarker(p) ? p : part(p))) };
+    const parts = v.parts.map((p) =>
+      typeof p === 'string' ? p : resolvePartially(p, lookup, onMissing, path),
+    );
+    if (parts.some(hasUnknown)) return UNKNOWN;
+    if (parts.some(hasDeferred)) return { $template: parts.map((p) => (isMarker(p) ? p : part(p))) };
     return parts.map(part).join('');
   }
   if (Array.isArray(v)) return v.map((x, i) => resolvePartially(x, lookup, onMissing, [...path, i]));
@@ -75,7 +98,7 @@ export function resolvePartially(
 
 /** Whether a value still holds markers to resolve at apply. */
 export function hasDeferred(v: unknown): boolean {
-  if (isRefMarker(v) || isTemplateMarker(v)) return true;
+  if (isRefMarker(v) || isTemplateMarker(v) || isCallMarker(v)) return true;
   if (Array.isArray(v)) return v.some(hasDeferred);
   if (isObj(v)) return Object.values(v).some(hasDeferred);
   return false;
@@ -83,7 +106,7 @@ export function hasDeferred(v: unknown): boolean {
 
 /** The value as a plan shows it: every marker is UNKNOWN. */
 export function plannedValue(v: unknown): unknown {
-  if (isRefMarker(v) || isTemplateMarker(v)) return UNKNOWN;
+  if (isRefMarker(v) || isTemplateMarker(v) || isCallMarker(v)) return UNKNOWN;
   if (Array.isArray(v)) return v.map(plannedValue);
   if (isObj(v)) {
     const out: Record<string, unknown> = {};
@@ -106,7 +129,15 @@ export function resolveDeferred(v: unknown, lookup: Lookup): unknown {
     return got.value;
   };
   if (isRefMarker(v)) return one(v);
-  if (isTemplateMarker(v)) return v.$template.map((p) => (isRefMarker(p) ? part(one(p)) : p)).join('');
+  // A call fails at apply only when a value known now breaks it (e.g. split of an address, index out
+  // of range): the error names the function, never the values.
+  if (isCallMarker(v))
+    return callFunction(
+      v.$call.fn,
+      v.$call.args.map((a) => resolveDeferred(a, lookup)),
+    );
+  if (isTemplateMarker(v))
+    return v.$template.map((p) => (typeof p === 'string' ? p : part(resolveDeferred(p, lookup)))).join('');
   if (Array.isArray(v)) return v.map((x) => resolveDeferred(x, lookup));
   if (isObj(v)) {
     const out: Record<string, unknown> = {};

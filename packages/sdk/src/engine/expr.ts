@@ -8,13 +8,37 @@ export class Ref {
   ) {}
 }
 
+/**
+ * A function or operator applied to values of which some depend on other resources (the rest were
+ * evaluated when the stack was loaded): `${format("http://%s/", web.accessIpV4)}`. Evaluated by the
+ * engine once its arguments are known (see functions.ts); unknown while one is not.
+ */
+export class Call {
+  constructor(
+    /** A function name (functions.ts FUNCTIONS) or an operator symbol (OPERATORS). */
+    readonly fn: string,
+    readonly args: readonly Value[],
+    /** The expression as written, e.g. `${format("http://%s/", web.accessIpV4)}`. */
+    readonly text: string,
+  ) {}
+}
+
 /** A string with references interpolated, e.g. `http://${web.accessIpV4}/`. */
 export class Template {
-  constructor(readonly parts: readonly (string | Ref)[]) {}
+  constructor(readonly parts: readonly (string | Ref | Call)[]) {}
 }
 
 /** A configuration value: JSON with references. */
-export type Value = null | boolean | number | string | Ref | Template | Value[] | { [k: string]: Value };
+export type Value =
+  | null
+  | boolean
+  | number
+  | string
+  | Ref
+  | Template
+  | Call
+  | Value[]
+  | { [k: string]: Value };
 
 const REF_BODY = /^([A-Za-z_][A-Za-z0-9_-]*)((?:\.[A-Za-z_][A-Za-z0-9_]*|\[\d+\])*)$/;
 
@@ -70,7 +94,9 @@ export function walkRefs(
 ): void {
   if (v instanceof Ref) fn(v, path);
   else if (v instanceof Template) {
-    for (const p of v.parts) if (p instanceof Ref) fn(p, path);
+    for (const p of v.parts) if (typeof p !== 'string') walkRefs(p, fn, path);
+  } else if (v instanceof Call) {
+    for (const a of v.args) walkRefs(a, fn, path);
   } else if (Array.isArray(v)) {
     for (const [i, x] of v.entries()) walkRefs(x, fn, [...path, i]);
   } else if (v !== null && typeof v === 'object')
@@ -79,9 +105,9 @@ export function walkRefs(
 
 /** Turns references back into their text, giving plain JSON (for schema validation). */
 export function toRawJson(v: Value): unknown {
-  if (v instanceof Ref) return v.text;
+  if (v instanceof Ref || v instanceof Call) return v.text;
   if (v instanceof Template)
-    return v.parts.map((p) => (p instanceof Ref ? p.text : p.replace(/\$\{/g, () => '$${'))).join('');
+    return v.parts.map((p) => (typeof p !== 'string' ? p.text : p.replace(/\$\{/g, () => '$${'))).join('');
   if (Array.isArray(v)) return v.map(toRawJson);
   if (v !== null && typeof v === 'object')
     return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, toRawJson(x)]));

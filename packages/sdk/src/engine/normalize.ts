@@ -8,7 +8,7 @@ import {
   validateInputs,
 } from '@stratus/model';
 import type { BackendConfig, Lifecycle, Timeouts } from './config.js';
-import { fromRawJson, type Value } from './expr.js';
+import { Call, fromRawJson, Ref, Template, toRawJson, type Value } from './expr.js';
 
 /** A problem in one resource's properties, at a path inside them. */
 export interface PropertyProblem {
@@ -65,6 +65,65 @@ export function normalizeProperties(
     Value
   >;
   return { properties, problems };
+}
+
+/**
+ * Like {@link normalizeProperties}, for properties already evaluated into values (a stack file's
+ * expressions, with what depends on other resources left as references and calls): literal strings are
+ * taken as they are, never parsed again for `${...}`. `defaultName` is the `name` when none is given.
+ */
+export function normalizeValues(
+  type: ResourceType,
+  defaultName: string,
+  values: Record<string, Value>,
+  dir: string,
+): { properties: Record<string, Value>; problems: PropertyProblem[] } {
+  const props: Record<string, Value> = { ...values };
+  const problems: PropertyProblem[] = [];
+  const symbolic = (v: unknown) => v instanceof Ref || v instanceof Template || v instanceof Call;
+  for (const a of attributes(schemas[type])) {
+    if (!a.input) {
+      if (a.name in props)
+        problems.push({ path: [a.name], message: 'is computed by Stratus and cannot be set' });
+      continue;
+    }
+    if (a.name === 'name' && props.name === undefined) props.name = defaultName;
+    const v = props[a.name];
+    if (a.localPath && typeof v === 'string' && !isAbsolute(v)) props[a.name] = resolve(dir, v);
+  }
+  // Validated as plain JSON, in which a reference or call is its text: errors on those wait for the value.
+  const raw = toRawJson(props) as Record<string, unknown>;
+  for (const e of validateInputs(type, raw)) {
+    let cur: unknown = props;
+    const onRef = e.path.some((p) => {
+      cur =
+        cur !== null && typeof cur === 'object' && !symbolic(cur)
+          ? (cur as Record<string | number, unknown>)[p]
+          : undefined;
+      return symbolic(cur);
+    });
+    if (!onRef && !problems.some((p) => p.path.join('.') === e.path.join('.'))) problems.push(e);
+  }
+  return { properties: withDefaults(props, raw) as Record<string, Value>, problems };
+}
+
+/** `v` with the defaults validation filled into `raw` (its plain copy) added where `v` has no value. */
+function withDefaults(v: Value, raw: unknown): Value {
+  if (v instanceof Ref || v instanceof Template || v instanceof Call) return v;
+  if (Array.isArray(v)) return v.map((x, i) => withDefaults(x, Array.isArray(raw) ? raw[i] : undefined));
+  if (v !== null && typeof v === 'object' && raw !== null && typeof raw === 'object' && !Array.isArray(raw)) {
+    const out: Record<string, Value> = {};
+    for (const k of Object.keys(raw)) {
+      const x = Object.hasOwn(v, k)
+        ? withDefaults(v[k]!, (raw as Record<string, unknown>)[k])
+        : ((raw as Record<string, unknown>)[k] as Value);
+      if (k === '__proto__')
+        Object.defineProperty(out, k, { value: x, writable: true, enumerable: true, configurable: true });
+      else out[k] = x;
+    }
+    return out;
+  }
+  return v;
 }
 
 // Durations are the model's, so a server's `wait.timeout` and `timeouts` accept the same values.

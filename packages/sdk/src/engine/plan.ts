@@ -13,7 +13,7 @@ import { LOCAL_HOST } from '../client/pool.js';
 import type { Diagnostic } from '../diagnostics/index.js';
 import type { ProviderSet } from '../protocol/types.js';
 import type { StateDoc } from '../state/types.js';
-import type { StackConfig } from './config.js';
+import type { ResourceConfig, StackConfig } from './config.js';
 import { hasDeferred, type Lookup, plannedValue, resolvePartially } from './deferred.js';
 import { walkRefs } from './expr.js';
 import type { Graph } from './graph.js';
@@ -146,10 +146,23 @@ function withDependencies(graph: Graph, names: Iterable<string>): Set<string> {
   return out;
 }
 
-/** Whether a reference's path starts at a sensitive attribute of a resource of type `type`. */
-function refIsSensitive(type: ResourceType | undefined, path: readonly (string | number)[]): boolean {
-  if (!type || path.length === 0) return false;
-  return attributes(schemas[type]).some((a) => a.name === path[0] && a.sensitive);
+/**
+ * The resources an address names: itself when it is one, else the instances of a resource with count
+ * or forEach it names (`web` -> `web[0]`, `web[1]`), as Terraform's -target and -replace take them.
+ */
+function instancesOf(address: string, names: readonly string[]): string[] {
+  if (names.includes(address)) return [address];
+  return names.filter((n) => n.startsWith(`${address}[`));
+}
+
+/**
+ * Whether a reference's path starts at a sensitive attribute of resource `rc`: one its type marks
+ * sensitive, or one whose value came from a sensitive variable.
+ */
+function refIsSensitive(rc: ResourceConfig | undefined, path: readonly (string | number)[]): boolean {
+  if (!rc || path.length === 0) return false;
+  if (rc.sensitive?.includes(String(path[0]))) return true;
+  return attributes(schemas[rc.type]).some((a) => a.name === path[0] && a.sensitive);
 }
 
 /**
@@ -207,9 +220,14 @@ export function makePlan(
   const error = (message: string, field?: string, range?: Diagnostic['range']) =>
     errors.push({ severity: 'error', message, ...(field ? { field } : {}), ...(range ? { range } : {}) });
   const forced = new Set(opts.replace ?? []);
-  const inScope = opts.targets?.length ? withDependencies(graph, opts.targets) : null;
-  for (const t of [...(opts.targets ?? []), ...forced])
-    if (!config.resources.has(t) && !prior.has(t)) error(`no resource named ${t} in the stack or its state`);
+  // `-target web` names every instance of a resource with count or forEach (web[0], web["a"], ...).
+  const names = [...new Set([...config.resources.keys(), ...prior.keys()])];
+  const targets = opts.targets?.flatMap((t) => instancesOf(t, names));
+  for (const r of opts.replace ?? []) for (const n of instancesOf(r, names)) forced.add(n);
+  const inScope = targets?.length ? withDependencies(graph, targets) : null;
+  for (const t of [...(opts.targets ?? []), ...(opts.replace ?? [])])
+    if (!config.resources.has(t) && !prior.has(t) && instancesOf(t, names).length === 0)
+      error(`no resource named ${t} in the stack or its state`);
 
   for (const name of opts.destroy ? [] : graph.topoOrder()) {
     const rc = config.resources.get(name)!;
@@ -220,10 +238,9 @@ export function makePlan(
       continue;
     }
     const provider = providers[rc.type];
-    const sensitiveFrom = new Set<string>();
+    const sensitiveFrom = new Set<string>(rc.sensitive);
     walkRefs(rc.properties, (ref, path) => {
-      if (refIsSensitive(config.resources.get(ref.resource)?.type, ref.path))
-        sensitiveFrom.add(String(path[0]));
+      if (refIsSensitive(config.resources.get(ref.resource), ref.path)) sensitiveFrom.add(String(path[0]));
     });
     const deferred = resolvePartially(rc.properties, lookup, (message, path) =>
       error(message, `resources.${name}.properties.${formatPath(path)}`, rc.locate(['properties', ...path])),
@@ -323,7 +340,7 @@ export function makePlan(
 
   for (const r of state.resources) {
     if (config.resources.has(r.name) && !opts.destroy) continue;
-    if (inScope && !opts.targets!.includes(r.name)) continue;
+    if (inScope && !targets!.includes(r.name)) continue;
     const rc = config.resources.get(r.name);
     if (rc?.lifecycle?.preventDestroy)
       error(`${rc.type} ${r.name} has lifecycle.preventDestroy set, but this plan would destroy it`);
@@ -344,9 +361,9 @@ export function makePlan(
 
   const outputs: Plan['outputs'] = {};
   for (const o of opts.destroy ? [] : config.outputs.values()) {
-    let fromSecret: string | undefined;
+    let fromSecret: string | undefined = o.sensitiveFrom;
     walkRefs(o.value, (ref) => {
-      if (refIsSensitive(config.resources.get(ref.resource)?.type, ref.path)) fromSecret ??= ref.text;
+      if (refIsSensitive(config.resources.get(ref.resource), ref.path)) fromSecret ??= ref.text;
     });
     if (fromSecret && !o.sensitive)
       error(

@@ -1,5 +1,6 @@
 import { deepEqual, hasUnknown, isUnknown, UNKNOWN, type Unknown } from '@stratus/model';
-import { Ref, Template, type Value } from './expr.js';
+import { Call, Ref, Template, type Value } from './expr.js';
+import { callFunction, toText } from './functions.js';
 
 export { deepEqual, hasUnknown, isUnknown, UNKNOWN, type Unknown };
 
@@ -17,10 +18,14 @@ export function getPath(v: unknown, path: readonly (string | number)[]): unknown
 /** Replaces references in `v` with what `lookup` says; a template with an unknown part is unknown. */
 export function resolveValue(v: Value, lookup: (ref: Ref) => unknown): unknown {
   if (v instanceof Ref) return lookup(v);
+  if (v instanceof Call) {
+    const args = v.args.map((a) => resolveValue(a, lookup));
+    return args.some(hasUnknown) ? UNKNOWN : callFunction(v.fn, args);
+  }
   if (v instanceof Template) {
-    const parts = v.parts.map((p) => (p instanceof Ref ? lookup(p) : p));
-    if (parts.some(isUnknown)) return UNKNOWN;
-    return parts.map((p) => (typeof p === 'string' ? p : JSON.stringify(p))).join('');
+    const parts = v.parts.map((p) => (typeof p === 'string' ? p : resolveValue(p, lookup)));
+    if (parts.some(hasUnknown)) return UNKNOWN;
+    return parts.map(toText).join('');
   }
   if (Array.isArray(v)) return v.map((x) => resolveValue(x, lookup));
   if (v !== null && typeof v === 'object') {

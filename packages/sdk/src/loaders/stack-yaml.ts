@@ -1,6 +1,14 @@
 import { readFileSync } from 'node:fs';
 import { basename, dirname, resolve } from 'node:path';
-import { formatPath, isResourceType, resourceTypes } from '@stratus/model';
+import {
+  convertVariable,
+  formatPath,
+  isResourceType,
+  parseVariableType,
+  resourceTypes,
+  VARIABLE_NAME_RE,
+  type VariableType,
+} from '@stratus/model';
 import {
   isAlias,
   isMap,
@@ -13,13 +21,33 @@ import {
   type YAMLMap,
 } from 'yaml';
 import { Diagnostics, type SourceRange } from '../diagnostics/index.js';
-import type { Locator, OutputConfig, ResourceConfig, StackConfig } from '../engine/config.js';
-import { fromRawJson } from '../engine/expr.js';
-import { normalizeBackend, normalizeOptions, normalizeProperties } from '../engine/normalize.js';
+import type { Locator, StackConfig } from '../engine/config.js';
+import { normalizeBackend, normalizeOptions } from '../engine/normalize.js';
+import { type ExpandOptions, expandStack } from '../expand/expand.js';
+import { parseExpression, parseTemplate, SyntaxProblem } from '../expand/syntax.js';
+import {
+  type OutputBlock,
+  type ResourceBlock,
+  SourceExpr,
+  type StackTemplate,
+  type Tree,
+} from '../expand/template.js';
+import type { VariableBlock, VariableInput } from '../expand/variables.js';
 
-const TOP_KEYS = new Set(['name', 'description', 'resources', 'outputs', 'backend']);
-const RESOURCE_KEYS = new Set(['type', 'properties', 'dependsOn', 'lifecycle', 'timeouts', 'description']);
+const TOP_KEYS = new Set(['name', 'description', 'variables', 'locals', 'resources', 'outputs', 'backend']);
+const RESOURCE_KEYS = new Set([
+  'type',
+  'properties',
+  'count',
+  'forEach',
+  'dependsOn',
+  'lifecycle',
+  'timeouts',
+  'description',
+]);
 const OUTPUT_KEYS = new Set(['value', 'sensitive', 'description']);
+const VARIABLE_KEYS = new Set(['type', 'default', 'description', 'sensitive', 'validation']);
+const VALIDATION_KEYS = new Set(['condition', 'error_message', 'errorMessage']);
 const NAME_RE = /^[A-Za-z_][A-Za-z0-9_-]*$/;
 
 /** Result of loading a stack file: the config when there were no errors, and all diagnostics. */
@@ -28,12 +56,34 @@ export interface LoadResult {
   diagnostics: Diagnostics;
 }
 
+/** Result of reading a stack file without expanding it (its variables are not given values yet). */
+export interface TemplateResult {
+  template?: StackTemplate;
+  diagnostics: Diagnostics;
+}
+
+/** Variable values and how to treat missing ones, for {@link loadStackFile}. */
+export interface LoadOptions extends ExpandOptions {
+  /** Values given for variables by name (`-var`, `-var-file`, `STRATUS_VAR_NAME`, prompts). */
+  variables?: ReadonlyMap<string, VariableInput>;
+}
+
 /**
  * Loads a stack file (YAML): `resources` by name, each with `type`, `properties` (strings may hold
  * `${name}` / `${name.attr}` references) and `dependsOn`; `outputs`; `backend`. Reports every problem
  * with file, line, column and field. References and the graph are checked by `checkStack`.
  */
-export function loadStackFile(path: string): LoadResult {
+export function loadStackFile(path: string, opts: LoadOptions = {}): LoadResult {
+  const t = readStackTemplate(path);
+  if (!t.template) return { diagnostics: t.diagnostics };
+  return expandStack(t.template, opts.variables ?? new Map(), opts, t.diagnostics);
+}
+
+/**
+ * Reads a stack file into its template: variables, locals, resources with their `count` / `forEach`
+ * and values as expressions, not yet given values (expandStack does that). Every problem is reported.
+ */
+export function readStackTemplate(path: string): TemplateResult {
   const file = resolve(path);
   const diags = new Diagnostics();
   let bytes: Buffer;
@@ -43,17 +93,24 @@ export function loadStackFile(path: string): LoadResult {
     diags.error(`cannot read stack file: ${(e as Error).message}`, undefined, { file, line: 1, column: 1 });
     return { diagnostics: diags };
   }
-  return loadStackBytes(bytes, file, diags);
+  const text = decodeUtf8(bytes, file, diags);
+  if (text === undefined) return { diagnostics: diags };
+  return readTemplateText(text, file, diags);
 }
 
 /**
  * Like {@link loadStackFile}, from the file's bytes. Text that is not valid UTF-8 is an error at the
  * first bad byte, never silently replaced by U+FFFD (which would change user data or names unseen).
  */
-export function loadStackBytes(bytes: Uint8Array, file: string, diags = new Diagnostics()): LoadResult {
+export function loadStackBytes(
+  bytes: Uint8Array,
+  file: string,
+  diags = new Diagnostics(),
+  opts: LoadOptions = {},
+): LoadResult {
   const text = decodeUtf8(bytes, file, diags);
   if (text === undefined) return { diagnostics: diags };
-  return loadStackText(text, file, diags);
+  return loadStackText(text, file, diags, opts);
 }
 
 const fatalUtf8 = new TextDecoder('utf-8', { fatal: true });
@@ -185,13 +242,81 @@ function withPlainEnv<T>(fn: () => T, size: number): T {
 }
 
 /** Like {@link loadStackFile}, from text already read; `file` names it in messages. */
-export function loadStackText(text: string, file: string, diags = new Diagnostics()): LoadResult {
+export function loadStackText(
+  text: string,
+  file: string,
+  diags = new Diagnostics(),
+  opts: LoadOptions = {},
+): LoadResult {
+  const t = readTemplateText(text, file, diags);
+  if (!t.template) return { diagnostics: t.diagnostics };
+  const expanded = expandStack(t.template, opts.variables ?? new Map(), opts, t.diagnostics);
+  // Problems in the file's shape are reported with those of expansion; a config only when usable.
+  return { config: expanded.config, diagnostics: expanded.diagnostics };
+}
+
+/**
+ * An unquoted `${` in a YAML flow collection (`[{ subnet: ${subnet} }]`) is read by YAML as the start
+ * of a mapping, which gives a cascade of parser errors: one diagnostic per such line instead, saying to
+ * quote it. Returns whether it found any.
+ */
+function unquotedInFlow(
+  text: string,
+  errorOffsets: number[],
+  at: (o: number) => SourceRange,
+  diags: Diagnostics,
+): boolean {
+  const lineStarts = [0];
+  for (let i = 0; i < text.length; i++) if (text[i] === '\n') lineStarts.push(i + 1);
+  const lineOf = (o: number) => {
+    let lo = 0;
+    let hi = lineStarts.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi + 1) >> 1;
+      if (lineStarts[mid]! <= o) lo = mid;
+      else hi = mid - 1;
+    }
+    return lo;
+  };
+  const lines = new Set(errorOffsets.map(lineOf));
+  let found = false;
+  for (const l of [...lines].sort((a, b) => a - b)) {
+    const start = lineStarts[l]!;
+    const line = text.slice(start, lineStarts[l + 1] ?? text.length);
+    // `${` right after a flow indicator or a key inside one, not inside quotes.
+    const m = /[[{,]\s*(?:[^\s"'{}[\],:]+\s*:\s*)?(\$\{[^}\n]*\}?)/.exec(line);
+    if (!m || !/[[{]/.test(line.slice(0, m.index + 1))) continue;
+    const col = start + m.index + m[0].length - m[1]!.length;
+    diags.error(
+      `unquoted ${m[1]} inside a YAML flow collection ([...] or {...}): YAML reads { as the start of a mapping; quote it: "${m[1]}"`,
+      undefined,
+      at(col),
+    );
+    found = true;
+  }
+  return found;
+}
+
+/** Reads stack text into its template (see {@link readStackTemplate}). */
+export function readTemplateText(text: string, file: string, diags = new Diagnostics()): TemplateResult {
   const { doc, lc } = parseStackYaml(text);
   const at = (offset: number | undefined): SourceRange => {
     const p = lc.linePos(offset ?? 0);
     return { file, line: p.line, column: p.col };
   };
-  for (const e of [...doc.errors, ...doc.warnings]) {
+  const yamlErrors = [...doc.errors, ...doc.warnings];
+  if (
+    yamlErrors.length &&
+    text.includes('${') &&
+    unquotedInFlow(
+      text,
+      yamlErrors.map((e) => e.pos[0]),
+      at,
+      diags,
+    )
+  )
+    return { diagnostics: diags };
+  for (const e of yamlErrors) {
     diags.error(e.message.split('\n')[0]!, undefined, at(e.pos[0]));
   }
   if (diags.hasErrors) return { diagnostics: diags };
@@ -268,14 +393,249 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
   checkKeys(root, TOP_KEYS, '');
   const stackName = js(root.get('name', true), 'name');
   const dir = dirname(file);
-  const config: StackConfig = {
+  const template: StackTemplate = {
     name: typeof stackName === 'string' ? stackName : basename(dir),
     file,
     dir,
+    variables: [],
+    locals: new Map(),
     resources: new Map(),
     invalid: new Set(),
     outputs: new Map(),
   };
+
+  /** The node at `path` below `base` (aliases resolved), or undefined. */
+  const nodeAt = (base: unknown, path: readonly (string | number)[]): Node | undefined => {
+    let node: unknown = base;
+    for (const seg of path) {
+      if (isMap(node)) {
+        const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === String(seg));
+        node = pair ? deref(pair.value) : undefined;
+      } else if (isSeq(node) && typeof seg === 'number') node = deref(node.items[seg]);
+      else return undefined;
+    }
+    return node as Node | undefined;
+  };
+
+  /**
+   * Where offset `o` of the string `value` (the scalar `node`) is in the file: found by looking for the
+   * text from `o` in the scalar's source (quoting and folding move it), else the scalar's start.
+   */
+  const locateInScalar = (node: Node | undefined, value: string, fallback: () => SourceRange | undefined) => {
+    return (o: number): SourceRange | undefined => {
+      const r = node?.range;
+      if (!r) return fallback();
+      const source = text.slice(r[0], r[1]);
+      const line = value.slice(o).split('\n')[0]!;
+      for (let len = Math.min(line.length, 40); len > 0; len = Math.floor(len / 2)) {
+        const j = source.indexOf(line.slice(0, len), Math.max(0, o - 2));
+        const k = j >= 0 ? j : source.indexOf(line.slice(0, len));
+        if (k >= 0) return at(r[0] + k);
+      }
+      return at(r[0]);
+    };
+  };
+
+  /**
+   * A declared value: the plain value with every string parsed as an expression, positions from the
+   * YAML nodes at the same paths. A syntax error is reported at its place; `undefined` then.
+   */
+  const treeOf = (
+    v: unknown,
+    base: unknown,
+    path: (string | number)[],
+    field: string,
+    fallback: () => SourceRange | undefined,
+  ): Tree | undefined => {
+    let ok = true;
+    const walk = (x: unknown, p: (string | number)[]): Tree => {
+      // Most strings are plain text: no expression, no locator made for them.
+      if (typeof x === 'string' && !x.includes('${')) return x;
+      if (typeof x === 'string') {
+        const node = nodeAt(base, p);
+        const locate = locateInScalar(node, x, fallback);
+        try {
+          return new SourceExpr(parseTemplate(x), x, locate);
+        } catch (e) {
+          if (!(e instanceof SyntaxProblem)) throw e;
+          diags.error(
+            e.message,
+            `${field}${p.length ? `.${formatPath(p.slice(path.length))}` : ''}`.replace(/\.$/, ''),
+            locate(e.at),
+          );
+          ok = false;
+          return null;
+        }
+      }
+      if (Array.isArray(x)) return x.map((y, i) => walk(y, [...p, i]));
+      if (x !== null && typeof x === 'object') {
+        const out: Record<string, Tree> = {};
+        for (const [k, y] of Object.entries(x)) {
+          const t = walk(y, [...p, k]);
+          if (k === '__proto__')
+            Object.defineProperty(out, k, { value: t, writable: true, enumerable: true, configurable: true });
+          else out[k] = t;
+        }
+        return out;
+      }
+      return x as Tree;
+    };
+    const t = walk(v, path);
+    return ok ? t : undefined;
+  };
+
+  /** One expression written as a string (`${...}`), or for a validation condition also bare. */
+  const exprOf = (node: unknown, field: string, bare: boolean): SourceExpr | undefined => {
+    const n = deref(node);
+    const v = js(n, field);
+    if (v === BAD) return undefined;
+    const nn = n as Node | undefined;
+    const fallback = () => (nn?.range ? at(nn.range[0]) : undefined);
+    if (typeof v !== 'string') {
+      if (typeof v === 'number' || typeof v === 'boolean')
+        return new SourceExpr({ k: 'lit', value: v, at: 0, end: 0 }, String(v), fallback);
+      diags.error('must be an expression, e.g. ${var.count}', field, fallback());
+      return undefined;
+    }
+    const locate = locateInScalar(nn, v, fallback);
+    try {
+      return new SourceExpr(bare && !v.includes('${') ? parseExpression(v) : parseTemplate(v), v, locate);
+    } catch (e) {
+      if (!(e instanceof SyntaxProblem)) throw e;
+      diags.error(e.message, field, locate(e.at));
+      return undefined;
+    }
+  };
+
+  const variables = deref(root.get('variables', true));
+  if (variables !== undefined && !isMap(variables)) {
+    diags.error(
+      '`variables` must be a mapping of variable names to declarations',
+      'variables',
+      locateIn(root, ['variables']),
+    );
+  } else if (isMap(variables)) {
+    for (const pair of variables.items) {
+      const name = isScalar(pair.key) ? String(pair.key.value) : '';
+      const field = `variables.${name}`;
+      const keyAt = at((pair.key as Node | null)?.range?.[0]);
+      if (!VARIABLE_NAME_RE.test(name)) {
+        diags.error(
+          'variable names use letters, digits and `_`, starting with a letter or `_`',
+          field,
+          keyAt,
+        );
+        continue;
+      }
+      const node = deref(pair.value) ?? null;
+      if (node !== null && !isMap(node)) {
+        diags.error(
+          'a variable must be a mapping (type, default, description, sensitive, validation)',
+          field,
+          keyAt,
+        );
+        continue;
+      }
+      const decl: VariableBlock = {
+        name,
+        type: { kind: 'any' },
+        sensitive: false,
+        validations: [],
+        range: keyAt,
+      };
+      if (isMap(node)) {
+        checkKeys(node, VARIABLE_KEYS, field);
+        const typeText = js(node.get('type', true), `${field}.type`);
+        if (typeText !== undefined && typeText !== BAD) {
+          const t =
+            typeof typeText === 'string'
+              ? parseVariableType(typeText)
+              : { error: 'must be a type name such as string' };
+          if ('error' in t) diags.error(t.error, `${field}.type`, locateIn(node, ['type']));
+          else decl.type = t as VariableType;
+        }
+        const desc = js(node.get('description', true), `${field}.description`);
+        if (typeof desc === 'string') decl.description = desc;
+        else if (desc !== undefined && desc !== BAD)
+          diags.error('must be a string', `${field}.description`, locateIn(node, ['description']));
+        const sens = js(node.get('sensitive', true), `${field}.sensitive`);
+        if (typeof sens === 'boolean') decl.sensitive = sens;
+        else if (sens !== undefined && sens !== BAD)
+          diags.error('must be true or false', `${field}.sensitive`, locateIn(node, ['sensitive']));
+        if (node.has('default')) {
+          const d = js(node.get('default', true), `${field}.default`);
+          if (d !== BAD) {
+            // null is "no default" in YAML as in Terraform's (nullable) variables: the variable is required.
+            if (d !== null) {
+              const c = convertVariable(d, decl.type);
+              if ('error' in c)
+                diags.error(
+                  `the default is not valid: ${c.error}`,
+                  `${field}.default`,
+                  locateIn(node, ['default']),
+                );
+              else decl.default = c.value;
+            }
+          }
+        }
+        const vnode = deref(node.get('validation', true));
+        if (vnode !== undefined) {
+          const rules = isSeq(vnode) ? vnode.items.map((x) => deref(x)) : [vnode];
+          rules.forEach((rule, i) => {
+            const rfield = `${field}.validation${isSeq(vnode) ? `[${i}]` : ''}`;
+            if (!isMap(rule)) {
+              diags.error(
+                'a validation rule is a mapping with condition and error_message',
+                rfield,
+                locateIn(node, ['validation']),
+              );
+              return;
+            }
+            checkKeys(rule, VALIDATION_KEYS, rfield);
+            const condition = rule.has('condition')
+              ? exprOf(rule.get('condition', true), `${rfield}.condition`, true)
+              : undefined;
+            if (!rule.has('condition'))
+              diags.error('is required', `${rfield}.condition`, at((rule as Node).range?.[0]));
+            const msg = js(
+              rule.get('error_message', true) ?? rule.get('errorMessage', true),
+              `${rfield}.error_message`,
+            );
+            if (typeof msg !== 'string' || msg === '') {
+              diags.error(
+                'is required: the message shown when the condition is false',
+                `${rfield}.error_message`,
+                at((rule as Node).range?.[0]),
+              );
+              return;
+            }
+            if (condition) decl.validations.push({ condition, errorMessage: msg });
+          });
+        }
+      }
+      template.variables.push(decl);
+    }
+  }
+
+  const locals = deref(root.get('locals', true));
+  if (locals !== undefined && !isMap(locals)) {
+    diags.error('`locals` must be a mapping of names to values', 'locals', locateIn(root, ['locals']));
+  } else if (isMap(locals)) {
+    for (const pair of locals.items) {
+      const name = isScalar(pair.key) ? String(pair.key.value) : '';
+      const field = `locals.${name}`;
+      const keyAt = at((pair.key as Node | null)?.range?.[0]);
+      if (!VARIABLE_NAME_RE.test(name)) {
+        diags.error('local names use letters, digits and `_`, starting with a letter or `_`', field, keyAt);
+        continue;
+      }
+      const node = deref(pair.value);
+      const raw = js(node, field);
+      if (raw === BAD) continue;
+      const tree = treeOf(raw, node, [], field, () => keyAt);
+      if (tree !== undefined) template.locals.set(name, tree);
+    }
+  }
 
   const resources = deref(root.get('resources', true));
   if (!isMap(resources)) {
@@ -316,7 +676,7 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
           `${field}.type`,
           locateIn(node, ['type']),
         );
-        config.invalid!.add(name);
+        template.invalid.add(name);
         continue;
       }
       const propsNode = deref(node.get('properties', true)) as Node | undefined;
@@ -328,18 +688,24 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
       }
       const locate: Locator = (path) =>
         path[0] === 'properties' && !propsNode ? keyRange(node, 'type') : locateIn(node, path);
-      const { properties, problems } = normalizeProperties(
-        type,
-        name,
-        rawProps as Record<string, unknown>,
-        dir,
-      );
-      for (const p of problems)
-        diags.error(
-          p.message,
-          `${field}.properties.${formatPath(p.path)}`,
-          locate(['properties', ...p.path]),
-        );
+      const properties = treeOf(rawProps, propsNode, [], `${field}.properties`, () => locate(['properties']));
+      if (properties === undefined) {
+        template.invalid.add(name);
+        continue;
+      }
+      const count = node.has('count') ? exprOf(node.get('count', true), `${field}.count`, false) : undefined;
+      const forEach = node.has('forEach')
+        ? exprOf(node.get('forEach', true), `${field}.forEach`, false)
+        : undefined;
+      if ((node.has('count') && !count) || (node.has('forEach') && !forEach)) {
+        template.invalid.add(name);
+        continue;
+      }
+      if (count && forEach) {
+        diags.error('count and forEach exclude each other', `${field}.forEach`, locateIn(node, ['forEach']));
+        template.invalid.add(name);
+        continue;
+      }
       const dependsOn = node.get('dependsOn', true);
       const deps: string[] = [];
       if (dependsOn !== undefined) {
@@ -358,16 +724,18 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
       if (lifecycle === BAD || timeouts === BAD) continue;
       const opts = normalizeOptions(type, lifecycle, timeouts);
       for (const p of opts.problems) diags.error(p.message, `${field}.${formatPath(p.path)}`, locate(p.path));
-      const rc: ResourceConfig = {
+      const block: ResourceBlock = {
         name,
         type,
-        properties,
+        properties: properties as Record<string, Tree>,
+        ...(count ? { count } : {}),
+        ...(forEach ? { forEach } : {}),
         dependsOn: deps,
         locate,
         lifecycle: opts.lifecycle,
         timeouts: opts.timeouts,
       };
-      config.resources.set(name, rc);
+      template.resources.set(name, block);
     }
   }
 
@@ -394,9 +762,10 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
         if (raw === undefined) diags.error('is required', `${field}.value`, locateIn(node, []));
       }
       const locate: Locator = () => locateIn(node, valuePath);
-      const value = fromRawJson(raw, (message) => diags.error(message, field, locate([])));
-      const out: OutputConfig = { name, value, sensitive, description, locate };
-      config.outputs.set(name, out);
+      const value = treeOf(raw ?? null, nodeAt(node, valuePath), [], field, () => locate([]));
+      if (value === undefined) continue;
+      const out: OutputBlock = { name, value, sensitive, description, locate };
+      template.outputs.set(name, out);
     }
   }
 
@@ -406,8 +775,8 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
     const { backend: b, problems } = normalizeBackend(raw, dir);
     for (const p of problems)
       diags.error(p.message, `backend.${p.path.join('.')}`, locateIn(root, ['backend', ...p.path]));
-    if (b) config.backend = b;
+    if (b) template.backend = b;
   }
 
-  return { config, diagnostics: diags };
+  return { template, diagnostics: diags };
 }

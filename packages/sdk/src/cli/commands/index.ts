@@ -27,6 +27,11 @@ const REFRESH = b(
 const PARALLELISM = s('parallelism', 'N', 'At most N operations at once (default 10).');
 const AUTO_APPROVE = b('auto-approve', 'Do not ask for confirmation.');
 const JSON_UI = b('json', "Machine-readable output: one JSON object per line (Terraform's -json UI).");
+/** Values of the stack's variables (Terraform's -var and -var-file). */
+const VAR_FLAGS = [
+  l('var', 'NAME=VALUE', 'Set variable NAME (repeatable; overrides -var-file and STRATUS_VAR_NAME).'),
+  l('var-file', 'FILE', 'Set variables from a YAML or JSON file of NAME: VALUE (repeatable).'),
+];
 const STACK_DOC =
   'STACK is a stack file, a directory holding stack.yaml, or a TypeScript/JavaScript stack program; ' +
   'default: the current directory (or DIR with -chdir=DIR).';
@@ -40,6 +45,7 @@ export const COMMANDS: CommandSpec[] = [
     description: `Checks the stack: every problem is reported as file:line:column: error: field: message. ${STACK_DOC}`,
     flags: [
       b('json', "Print the result as JSON (Terraform's validate -json shape); exit 1 when invalid."),
+      ...VAR_FLAGS,
       ...STACK_FLAGS,
     ],
     stack: { kind: 'only' },
@@ -58,6 +64,7 @@ export const COMMANDS: CommandSpec[] = [
       REFRESH,
       TARGET,
       REPLACE,
+      ...VAR_FLAGS,
       ...LOCK_FLAGS,
       INPUT,
       ...STATE_FLAGS,
@@ -79,6 +86,7 @@ export const COMMANDS: CommandSpec[] = [
       REFRESH,
       TARGET,
       REPLACE,
+      ...VAR_FLAGS,
       ...LOCK_FLAGS,
       INPUT,
       ...STATE_FLAGS,
@@ -98,6 +106,7 @@ export const COMMANDS: CommandSpec[] = [
       PARALLELISM,
       REFRESH,
       TARGET,
+      ...VAR_FLAGS,
       ...LOCK_FLAGS,
       INPUT,
       ...STATE_FLAGS,

@@ -38,7 +38,7 @@ export function validateJson(diagnostics: readonly Diagnostic[]): unknown {
 export async function cmdValidate(ctx: Ctx): Promise<number> {
   if (ctx.flags.json) {
     try {
-      const { diagnostics } = await loadChecked(ctx.stack);
+      const { diagnostics } = await loadChecked(ctx.stack, { flags: ctx.flags });
       out.write(`${JSON.stringify(validateJson(diagnostics.items), null, 2)}\n`);
       return 0;
     } catch (e) {
@@ -47,7 +47,7 @@ export async function cmdValidate(ctx: Ctx): Promise<number> {
       return 1;
     }
   }
-  const { config, diagnostics } = await loadChecked(ctx.stack);
+  const { config, diagnostics } = await loadChecked(ctx.stack, { flags: ctx.flags });
   for (const d of diagnostics.items) say(formatDiagnostic(d));
   out.write(`Success! ${config.file} is valid (${config.resources.size} resources).\n`);
   return 0;

@@ -64,7 +64,7 @@ function showPlan(plan: Plan): void {
 export async function cmdPlan(ctx: Ctx): Promise<number> {
   const v = ctx.flags;
   const ui = v.json ? jsonUi() : undefined;
-  const stack = await loadChecked(ctx.stack);
+  const stack = await loadChecked(ctx.stack, { flags: v });
   const { providers, pool } = localProviders(say);
   try {
     const started = Date.now();
@@ -174,7 +174,7 @@ export async function cmdApply(ctx: Ctx): Promise<number> {
         throw e;
       }
     } else {
-      const stack = await loadChecked(ctx.stack);
+      const stack = await loadChecked(ctx.stack, { flags: v });
       const o = await applyOperation({
         ...common,
         stack,
