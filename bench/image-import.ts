@@ -90,6 +90,13 @@ async function main(): Promise<void> {
   spawnSync('chmod', ['0711', dir]);
   const env = { STRATUS_AGENT_STATE_DIR: join(dir, 'agent'), STRATUS_AGENT_SOCKET: join(dir, 'agent.sock') };
   let agent: ChildProcess | undefined;
+  // Interrupted (Ctrl-C, a timeout): the agent and the files (a 20 GiB sparse one) go all the same.
+  for (const sig of ['SIGINT', 'SIGTERM'] as const)
+    process.once(sig, () => {
+      agent?.kill('SIGTERM');
+      rmSync(dir, { recursive: true, force: true });
+      process.exit(1);
+    });
   try {
     agent = spawn(
       process.execPath,
