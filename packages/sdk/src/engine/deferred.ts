@@ -43,26 +43,41 @@ export function resolvePartially(
   onMissing: (message: string, path: (string | number)[]) => void,
   path: (string | number)[] = [],
 ): unknown {
-  const one = (r: Ref): unknown => {
-    const got = lookup(r);
-    if ('missing' in got) {
-      onMissing(got.missing, path);
-      return UNKNOWN;
-    }
-    return hasUnknown(got.value) ? { $ref: { resource: r.resource, path: [...r.path] } } : got.value;
-  };
-  if (v instanceof Ref) return one(v);
+  return resolveAt(v, lookup, onMissing, [...path]);
+}
+
+/**
+ * {@link resolvePartially} with `path` a stack it pushes to and pops from: copied only when a problem is
+ * reported, not once per value (a plan resolves every value of every resource).
+ */
+function resolveAt(
+  v: Value,
+  lookup: Lookup,
+  onMissing: (message: string, path: (string | number)[]) => void,
+  path: (string | number)[],
+): unknown {
+  if (v instanceof Ref) return resolveRef(v, lookup, onMissing, path);
   if (v instanceof Template) {
-    const parts = v.parts.map((p) => (p instanceof Ref ? one(p) : p));
+    const parts = v.parts.map((p) => (p instanceof Ref ? resolveRef(p, lookup, onMissing, path) : p));
     if (parts.some(isUnknown)) return UNKNOWN;
     if (parts.some(isRefMarker)) return { $template: parts.map((p) => (isRefMarker(p) ? p : part(p))) };
     return parts.map(part).join('');
   }
-  if (Array.isArray(v)) return v.map((x, i) => resolvePartially(x, lookup, onMissing, [...path, i]));
+  if (Array.isArray(v)) {
+    const out = new Array<unknown>(v.length);
+    for (let i = 0; i < v.length; i++) {
+      path.push(i);
+      out[i] = resolveAt(v[i]!, lookup, onMissing, path);
+      path.pop();
+    }
+    return out;
+  }
   if (v !== null && typeof v === 'object') {
     const out: Record<string, unknown> = {};
     for (const k of Object.keys(v)) {
-      const x = resolvePartially(v[k]!, lookup, onMissing, [...path, k]);
+      path.push(k);
+      const x = resolveAt(v[k]!, lookup, onMissing, path);
+      path.pop();
       // An own `__proto__` key stays a key rather than set the prototype.
       if (k === '__proto__')
         Object.defineProperty(out, k, { value: x, writable: true, enumerable: true, configurable: true });
@@ -71,6 +86,21 @@ export function resolvePartially(
     return out;
   }
   return v;
+}
+
+/** One reference: its value when fully known, a marker when not yet, UNKNOWN (reported) when missing. */
+function resolveRef(
+  r: Ref,
+  lookup: Lookup,
+  onMissing: (message: string, path: (string | number)[]) => void,
+  path: (string | number)[],
+): unknown {
+  const got = lookup(r);
+  if ('missing' in got) {
+    onMissing(got.missing, [...path]);
+    return UNKNOWN;
+  }
+  return hasUnknown(got.value) ? { $ref: { resource: r.resource, path: [...r.path] } } : got.value;
 }
 
 /** Whether a value still holds markers to resolve at apply. */
