@@ -328,11 +328,13 @@ export function loadStackText(text: string, file: string, diags = new Diagnostic
       }
       const locate: Locator = (path) =>
         path[0] === 'properties' && !propsNode ? keyRange(node, 'type') : locateIn(node, path);
+      // rawProps is this resource's own plain copy of the document (made by js() above), not read again.
       const { properties, problems } = normalizeProperties(
         type,
         name,
         rawProps as Record<string, unknown>,
         dir,
+        { owned: true },
       );
       for (const p of problems)
         diags.error(
