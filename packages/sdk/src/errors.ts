@@ -1,2 +1,3 @@
 /** Stratus' coded error base (defined in @stratus/model, which every package depends on). */
-export { CodedError } from '@stratus/model';
+// The subpath, not the package root: the CLI's error handling loads this at start (no schemas, no ajv).
+export { CodedError } from '@stratus/model/errors';

@@ -45,14 +45,20 @@ export class ImageService extends ServiceBase<ImageSpec, ImageRecord['status'], 
     return rec;
   }
 
-  /** Stores data for a new image `id` (an existing image's data never changes: replace the image). */
+  /**
+   * Stores data for a new image `id` (an existing image's data never changes: replace the image). Runs
+   * under the image's lock: an upload for an image whose create is in flight (a client that timed out and
+   * came back) waits for it, then is refused with `image_exists`, and the client takes that image.
+   */
   async upload(id: string, body: AsyncIterable<Uint8Array>): Promise<WrittenData> {
     if (!isResourceId(id)) throw new Error(`image id ${id} is not a resource id`);
-    if (await this.record(id))
-      throw new Conflict(`image ${id} exists; its data never changes (replace the image instead)`, {
-        code: 'image_exists',
-      });
-    return this.ctx.storage.stageUpload(id, body);
+    return this.locked(this.lockKey(id), async () => {
+      if (await this.record(id))
+        throw new Conflict(`image ${id} exists; its data never changes (replace the image instead)`, {
+          code: 'image_exists',
+        });
+      return this.ctx.storage.stageUpload(id, body);
+    });
   }
 
   protected async remove(id: string): Promise<void> {

@@ -11,7 +11,7 @@ import { commandHelp, globalHelp, groupHelp } from './help.js';
 import { allowInput, out, say } from './io.js';
 import { log, redactArgs } from './log.js';
 import type { CommandSpec, Ctx } from './registry.js';
-import { isStackPath } from './session.js';
+import { isStackPath } from './stack-path.js';
 import { PLATFORM, STRATUS_VERSION } from './version.js';
 
 const registry = { commands: COMMANDS, groups: GROUPS };

@@ -37,6 +37,10 @@ export interface CommandSpec {
   stack: StackArg;
   /** Values the first positional takes, for completion (e.g. `bash`, `zsh`). */
   choices?: string[];
+  /**
+   * Runs the command; the exit code. Import the implementation inside (`(ctx) => import('./x.js').then(...)`)
+   * so that other commands do not load it at start.
+   */
   run(ctx: Ctx): Promise<number>;
 }
 

@@ -77,6 +77,7 @@ function renderChange(c: ResourceChange, st: Style): string[] {
     drift: ` (drift: ${c.drift})`,
     'replace-requested': ' (as requested with -replace)',
     deposed: ' (the old object of an interrupted create-before-destroy replace)',
+    resume: ` (again, as ${c.priorId}: its last create did not finish here; the agent's object is kept)`,
     none: '',
   }[c.reason ?? 'none'];
   const order = c.action === 'replace' ? (c.createBeforeDestroy ? ', create before destroy' : '') : '';

@@ -1,4 +1,5 @@
-import { type ApiErrorBody, CodedError } from '@stratus/model';
+import type { ApiErrorBody } from '@stratus/model';
+import { CodedError } from '@stratus/model/errors';
 
 export type { ApiErrorBody };
 

@@ -64,6 +64,8 @@ class OperationFailed extends Error {
   constructor(
     readonly diagnostics: Diagnostic[],
     message = diagnostics.map((d) => d.message).join('; '),
+    /** The operation's time limit ran out: the agent may still be doing it. */
+    readonly timedOut = false,
   ) {
     super(message);
   }
@@ -93,17 +95,12 @@ async function withLimit<T>(
   const signal = outer ? AbortSignal.any([outer, timeout]) : timeout;
   let onAbort: (() => void) | undefined;
   const aborted = new Promise<never>((_, reject) => {
-    onAbort = () =>
-      reject(
-        new OperationFailed([
-          {
-            severity: 'error',
-            message: timeout.aborted
-              ? `${what} timed out after ${Math.round(limitMs / 1000)}s`
-              : `${what} was interrupted`,
-          },
-        ]),
-      );
+    onAbort = () => {
+      const message = timeout.aborted
+        ? `${what} timed out after ${Math.round(limitMs / 1000)}s`
+        : `${what} was interrupted`;
+      reject(new OperationFailed([{ severity: 'error', message }], message, timeout.aborted));
+    };
     if (signal.aborted) onAbort();
     else signal.addEventListener('abort', onAbort, { once: true });
   });
@@ -254,7 +251,11 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
             remove(name);
             put({ ...prior, name: deposedName(name, prior.id), status: 'deposed' });
           }
-          id = randomUUID();
+          // A resumed create keeps its id, so the agent answers with the object it made (or is making).
+          id =
+            action === 'create' && change.reason === 'resume' && change.priorId
+              ? change.priorId
+              : randomUUID();
           const inputs = knownInputs(provider.schema, planned);
           // Written before the call: an interrupted create is found (and replaced) next time, never orphaned.
           put({ ...base, id, attributes: inputs, status: 'creating' });
@@ -275,6 +276,15 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
             });
             if (failed) throw new OperationFailed(toDiagnostics(name, res.diagnostics));
           } catch (e) {
+            // Timed out: the agent may still finish it, so its outcome is unknown and it stays `creating`;
+            // the next plan creates it again under this id and gets that object (no taint, no duplicate).
+            if (e instanceof OperationFailed && e.timedOut && find(name)?.status === 'creating')
+              throw new OperationFailed(
+                e.diagnostics.map((d) => ({
+                  ...d,
+                  message: `${d.message}; the agent may still finish it: the next apply takes up the same object`,
+                })),
+              );
             if (find(name)?.status === 'creating')
               put({ ...base, id, attributes: inputs, status: 'tainted' });
             throw e;

@@ -84,7 +84,7 @@ describe('interrupting apply', () => {
     });
   }
 
-  test('Ctrl-C twice (the process dies mid-create): the half-made resource is replaced, never duplicated', async () => {
+  test('Ctrl-C twice (the process dies mid-create): the half-made resource is taken up again under its id, never duplicated', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'stratus-int-'));
     dirs.push(dir);
     const backend = new LocalBackend(join(dir, 'state.json'));
@@ -120,8 +120,13 @@ describe('interrupting apply', () => {
     assert.ok(stuck, 'the create in flight was written to state before it was called');
     assert.ok(mem.objects.has(stuck.id), 'and it exists on the host');
     const next = await run(backend, mem.providers);
-    assert.equal(next.plan.changes.find((c) => c.name === stuck.name)!.action, 'replace');
+    // Its outcome was unknown: it is created again under the same id, which takes up the object made.
+    const again = next.plan.changes.find((c) => c.name === stuck.name)!;
+    assert.equal(again.action, 'create');
+    assert.equal(again.reason, 'resume');
+    assert.equal(again.priorId, stuck.id);
     assert.equal((await next.result).ok, true);
+    assert.equal((await backend.read())!.resources.find((r) => r.name === stuck.name)!.id, stuck.id);
     await assertConsistent(backend, mem);
     assert.equal(mem.objects.size, 12);
   });

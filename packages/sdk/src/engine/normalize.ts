@@ -34,14 +34,19 @@ function get(obj: unknown, path: readonly (string | number)[]): unknown {
  * properties: `name` defaults to the resource name, local paths are made absolute against `dir`,
  * schema defaults are filled in, and references are parsed. Schema errors on values that are
  * references are left to reference checking, since their type is known only later.
+ *
+ * `raw` is copied first, since filling in defaults changes it; a caller that made `raw` for this call
+ * alone and never reads it again (the YAML loader, from the parsed document) passes `owned: true` and
+ * saves the deep copy per resource.
  */
 export function normalizeProperties(
   type: ResourceType,
   name: string,
   raw: Record<string, unknown>,
   dir: string,
+  opts: { owned?: boolean } = {},
 ): { properties: Record<string, Value>; problems: PropertyProblem[] } {
-  const props: Record<string, unknown> = structuredClone(raw);
+  const props: Record<string, unknown> = opts.owned ? raw : structuredClone(raw);
   const attrs = attributes(schemas[type]);
   const problems: PropertyProblem[] = [];
   for (const a of attrs) {

@@ -48,7 +48,7 @@ export interface ResourceChange {
   after: Record<string, unknown> | null;
   changes: AttributeChange[];
   /** Why, beyond attribute changes. */
-  reason?: 'tainted' | 'deleted-outside' | 'drift' | 'replace-requested' | 'deposed';
+  reason?: 'tainted' | 'deleted-outside' | 'drift' | 'replace-requested' | 'deposed' | 'resume';
   /** For drift: what changed outside Stratus, in words. */
   drift?: string;
   /** Replace by creating the new object before destroying the old one. */
@@ -281,7 +281,22 @@ export function makePlan(
     }));
     const after = { id: UNKNOWN, ...(res.planned ?? {}) };
     let change: ResourceChange;
-    if (!p || p.type !== rc.type) {
+    if (p && p.type === rc.type && p.status === 'creating' && res.requiresReplace.length === 0) {
+      // A create whose outcome is unknown (it timed out, or the CLI died): the agent may have finished it
+      // or still be working on it. It is created again under the same id, which the agent's idempotent
+      // create answers with that object (waiting for the one in flight), so nothing is made twice and
+      // an object the agent completed is not replaced.
+      const created = provider.plan({ prior: null, proposed, ignore: [] });
+      change = {
+        ...base,
+        action: 'create',
+        priorId: p.id,
+        reason: 'resume',
+        before: null,
+        after: { ...(created.planned ?? {}), id: p.id },
+        changes: [],
+      };
+    } else if (!p || p.type !== rc.type) {
       change = { ...base, action: 'create', before: null, after, changes: [] };
       if (refreshed.gone.has(name)) change.reason = 'deleted-outside';
       if (p) {

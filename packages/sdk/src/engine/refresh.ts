@@ -64,6 +64,9 @@ export async function refresh(
       if (res.diagnostics.some((d) => d.severity === 'error')) return { ...r, attributes, host };
       if (!res.newState) {
         if (r.status === 'ready') gone.add(r.name);
+        // A create whose outcome is unknown stays: the agent may still be making it under this id, and
+        // the plan creates it again under the same id (see makePlan), never under a new one.
+        if (r.status === 'creating') return { ...r, attributes, host };
         return null;
       }
       if (res.drift && r.status === 'ready') drift.set(r.name, res.drift);

@@ -47,7 +47,8 @@ async function openLocal(attr: string, file: unknown): Promise<FileHandle> {
  * Creates resource `id` of a type with a local-file attribute `attr`: the file is read here and streamed
  * to the agent (`PUT .../{id}/file`), then the spec is sent naming the upload by its SHA-256, so the agent
  * never opens a path a client names (and a remote agent gets the data too). An upload the agent lost to a
- * restart is sent once more. A resource that already exists is only updated (its file never changes).
+ * restart is sent once more. A resource that already exists is only updated (its file never changes),
+ * also when it came to exist during the upload (a create of the same id that was still in flight).
  */
 async function createFromFile(
   c: AgentClient,
@@ -60,7 +61,16 @@ async function createFromFile(
   const fh = await openLocal(attr, inputs[attr]);
   try {
     for (let attempt = 1; ; attempt++) {
-      const { checksum } = await c.upload(`${base}/file`, fh, { signal });
+      let checksum: string;
+      try {
+        ({ checksum } = await c.upload(`${base}/file`, fh, { signal }));
+      } catch (e) {
+        // Made meanwhile under this id (an earlier create the agent finished after its client gave up):
+        // that object is the one asked for; the PUT converges it to these inputs.
+        if (AgentApiError.isInstance(e) && e.code === 'image_exists')
+          return await c.put<ApiRecord>(base, inputs, { signal });
+        throw e;
+      }
       try {
         return await c.put<ApiRecord>(`${base}?uploaded=${checksum}`, inputs, { signal });
       } catch (e) {

@@ -7,12 +7,6 @@ import {
   STACK_FLAGS,
   STATE_FLAGS,
 } from '../registry.js';
-import { cmdAgentLogs, cmdAgentStatus, cmdAgentStop, cmdDoctor } from './host.js';
-import { cmdGraph, cmdOutput, cmdShow, cmdValidate } from './info.js';
-import { cmdDelete, cmdList } from './inventory.js';
-import { cmdCompletion, cmdSchema, cmdVersion } from './meta.js';
-import { cmdApply, cmdPlan } from './plan-apply.js';
-import { cmdForceUnlock, cmdImport, cmdStateList, cmdStateMv, cmdStateRm, cmdStateShow } from './state.js';
 
 const b = (name: string, help: string) => ({ name, kind: 'bool' as const, help });
 const s = (name: string, value: string, help: string) => ({ name, kind: 'string' as const, value, help });
@@ -36,7 +30,11 @@ const STACK_DOC =
   'STACK is a stack file, a directory holding stack.yaml, or a TypeScript/JavaScript stack program; ' +
   'default: the current directory (or DIR with -chdir=DIR).';
 
-/** Every command of the CLI, in the order help lists them. */
+/**
+ * Every command of the CLI, in the order help lists them. Each `run` imports its implementation when the
+ * command runs, so that parsing, `-help`, `version` and completion load none of the engine, loaders,
+ * schemas or agent client (the CLI's start time; bench/cli-start.ts measures it).
+ */
 export const COMMANDS: CommandSpec[] = [
   {
     name: 'validate',
@@ -49,7 +47,7 @@ export const COMMANDS: CommandSpec[] = [
       ...STACK_FLAGS,
     ],
     stack: { kind: 'only' },
-    run: cmdValidate,
+    run: (ctx) => import('./info.js').then((m) => m.cmdValidate(ctx)),
   },
   {
     name: 'plan',
@@ -71,7 +69,7 @@ export const COMMANDS: CommandSpec[] = [
       ...STACK_FLAGS,
     ],
     stack: { kind: 'only' },
-    run: cmdPlan,
+    run: (ctx) => import('./plan-apply.js').then((m) => m.cmdPlan(ctx)),
   },
   {
     name: 'apply',
@@ -93,7 +91,7 @@ export const COMMANDS: CommandSpec[] = [
       ...STACK_FLAGS,
     ],
     stack: { kind: 'only' },
-    run: cmdApply,
+    run: (ctx) => import('./plan-apply.js').then((m) => m.cmdApply(ctx)),
   },
   {
     name: 'destroy',
@@ -113,7 +111,7 @@ export const COMMANDS: CommandSpec[] = [
       ...STACK_FLAGS,
     ],
     stack: { kind: 'only' },
-    run: cmdApply,
+    run: (ctx) => import('./plan-apply.js').then((m) => m.cmdApply(ctx)),
   },
   {
     name: 'show',
@@ -126,7 +124,7 @@ export const COMMANDS: CommandSpec[] = [
       ...STACK_FLAGS,
     ],
     stack: { kind: 'only' },
-    run: cmdShow,
+    run: (ctx) => import('./info.js').then((m) => m.cmdShow(ctx)),
   },
   {
     name: 'output',
@@ -140,7 +138,7 @@ export const COMMANDS: CommandSpec[] = [
       ...STACK_FLAGS,
     ],
     stack: { kind: 'leading', min: 0, max: 1 },
-    run: cmdOutput,
+    run: (ctx) => import('./info.js').then((m) => m.cmdOutput(ctx)),
   },
   {
     name: 'graph',
@@ -149,7 +147,7 @@ export const COMMANDS: CommandSpec[] = [
     description: `Prints the stack's dependency graph in DOT (edges point at dependencies). ${STACK_DOC}`,
     flags: [...STACK_FLAGS],
     stack: { kind: 'only' },
-    run: cmdGraph,
+    run: (ctx) => import('./info.js').then((m) => m.cmdGraph(ctx)),
   },
   {
     name: 'state list',
@@ -158,7 +156,7 @@ export const COMMANDS: CommandSpec[] = [
     description: `Lists the resources in state (name, type, id, and status when not ready), or only ADDRESSes. ${STACK_DOC}`,
     flags: [...STATE_FLAGS, ...STACK_FLAGS],
     stack: { kind: 'leading', min: 0, max: Number.POSITIVE_INFINITY },
-    run: cmdStateList,
+    run: (ctx) => import('./state.js').then((m) => m.cmdStateList(ctx)),
   },
   {
     name: 'state show',
@@ -167,7 +165,7 @@ export const COMMANDS: CommandSpec[] = [
     description: `Shows the resource ADDRESS as state records it, sensitive values redacted. ${STACK_DOC}`,
     flags: [b('json', 'Print JSON.'), ...STATE_FLAGS, ...STACK_FLAGS],
     stack: { kind: 'leading', min: 1, max: 1 },
-    run: cmdStateShow,
+    run: (ctx) => import('./state.js').then((m) => m.cmdStateShow(ctx)),
   },
   {
     name: 'state rm',
@@ -176,7 +174,7 @@ export const COMMANDS: CommandSpec[] = [
     description: `Removes ADDRESSes from state; the objects themselves are not touched. ${STACK_DOC}`,
     flags: [...LOCK_FLAGS, ...STATE_FLAGS, ...STACK_FLAGS],
     stack: { kind: 'leading', min: 1, max: Number.POSITIVE_INFINITY },
-    run: cmdStateRm,
+    run: (ctx) => import('./state.js').then((m) => m.cmdStateRm(ctx)),
   },
   {
     name: 'state mv',
@@ -185,7 +183,7 @@ export const COMMANDS: CommandSpec[] = [
     description: `Renames SOURCE to DESTINATION in state (after renaming it in the stack). ${STACK_DOC}`,
     flags: [...LOCK_FLAGS, ...STATE_FLAGS, ...STACK_FLAGS],
     stack: { kind: 'leading', min: 2, max: 2 },
-    run: cmdStateMv,
+    run: (ctx) => import('./state.js').then((m) => m.cmdStateMv(ctx)),
   },
   {
     name: 'import',
@@ -194,7 +192,7 @@ export const COMMANDS: CommandSpec[] = [
     description: `Adopts an object made outside Stratus (a libvirt domain by name or UUID, a Linux bridge, an image file) as the stack's resource ADDRESS. ${STACK_DOC}`,
     flags: [...LOCK_FLAGS, INPUT, ...STATE_FLAGS, ...STACK_FLAGS],
     stack: { kind: 'leading', min: 2, max: 2 },
-    run: cmdImport,
+    run: (ctx) => import('./state.js').then((m) => m.cmdImport(ctx)),
   },
   {
     name: 'force-unlock',
@@ -203,7 +201,7 @@ export const COMMANDS: CommandSpec[] = [
     description: `Removes the state lock LOCK_ID (the error of a locked run names it). Only when no run holds it. ${STACK_DOC}`,
     flags: [...STATE_FLAGS, ...STACK_FLAGS],
     stack: { kind: 'leading', min: 1, max: 1 },
-    run: cmdForceUnlock,
+    run: (ctx) => import('./state.js').then((m) => m.cmdForceUnlock(ctx)),
   },
   {
     name: 'list',
@@ -220,7 +218,7 @@ export const COMMANDS: CommandSpec[] = [
       NO_COLOR,
     ],
     stack: { kind: 'none' },
-    run: cmdList,
+    run: (ctx) => import('./inventory.js').then((m) => m.cmdList(ctx)),
   },
   {
     name: 'delete',
@@ -237,7 +235,7 @@ export const COMMANDS: CommandSpec[] = [
       NO_COLOR,
     ],
     stack: { kind: 'none' },
-    run: cmdDelete,
+    run: (ctx) => import('./inventory.js').then((m) => m.cmdDelete(ctx)),
   },
   {
     name: 'doctor',
@@ -250,7 +248,7 @@ export const COMMANDS: CommandSpec[] = [
       'required one fails.',
     flags: [b('json', 'Print JSON: {"ok", "checks": [{name, status, required, detail, fix}]}.'), NO_COLOR],
     stack: { kind: 'none' },
-    run: cmdDoctor,
+    run: (ctx) => import('./host.js').then((m) => m.cmdDoctor(ctx)),
   },
   {
     name: 'agent status',
@@ -260,7 +258,7 @@ export const COMMANDS: CommandSpec[] = [
       'Shows whether the local stratus-agent answers, its pid, socket, state dir and log. Exit 1 when it does not run.',
     flags: [b('json', 'Print JSON.'), NO_COLOR],
     stack: { kind: 'none' },
-    run: cmdAgentStatus,
+    run: (ctx) => import('./host.js').then((m) => m.cmdAgentStatus(ctx)),
   },
   {
     name: 'agent stop',
@@ -271,7 +269,7 @@ export const COMMANDS: CommandSpec[] = [
       'needs the agent starts it again.',
     flags: [NO_COLOR],
     stack: { kind: 'none' },
-    run: cmdAgentStop,
+    run: (ctx) => import('./host.js').then((m) => m.cmdAgentStop(ctx)),
   },
   {
     name: 'agent logs',
@@ -284,7 +282,7 @@ export const COMMANDS: CommandSpec[] = [
       NO_COLOR,
     ],
     stack: { kind: 'none' },
-    run: cmdAgentLogs,
+    run: (ctx) => import('./host.js').then((m) => m.cmdAgentLogs(ctx)),
   },
   {
     name: 'schema',
@@ -295,7 +293,7 @@ export const COMMANDS: CommandSpec[] = [
       '`# yaml-language-server: $schema=./stratus.schema.json` at the top of a stack file.',
     flags: [NO_COLOR],
     stack: { kind: 'none' },
-    run: cmdSchema,
+    run: (ctx) => import('./meta.js').then((m) => m.cmdSchema(ctx)),
   },
   {
     name: 'completion',
@@ -307,7 +305,7 @@ export const COMMANDS: CommandSpec[] = [
     flags: [NO_COLOR],
     stack: { kind: 'none' },
     choices: ['bash', 'zsh'],
-    run: cmdCompletion,
+    run: (ctx) => import('./meta.js').then((m) => m.cmdCompletion(ctx)),
   },
   {
     name: 'version',
@@ -316,7 +314,7 @@ export const COMMANDS: CommandSpec[] = [
     description: 'Prints the version of Stratus and the platform it runs on.',
     flags: [b('json', 'Print JSON: {"stratus_version", "platform"}.'), NO_COLOR],
     stack: { kind: 'none' },
-    run: cmdVersion,
+    run: (ctx) => import('./meta.js').then((m) => m.cmdVersion(ctx)),
   },
 ];
 

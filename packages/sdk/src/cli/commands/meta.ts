@@ -2,7 +2,6 @@ import { usageError } from '../args.js';
 import { bashCompletion, zshCompletion } from '../completion.js';
 import { out } from '../io.js';
 import type { Ctx } from '../registry.js';
-import { stackSchema } from '../schema.js';
 import { PLATFORM, STRATUS_VERSION } from '../version.js';
 
 /** `stratus version [-json]`: the version and platform (Terraform prints the same two lines). */
@@ -17,6 +16,8 @@ export async function cmdVersion(ctx: Ctx): Promise<number> {
 /** `stratus schema`: the JSON Schema of stack files, generated from the registry. */
 export async function cmdSchema(ctx: Ctx): Promise<number> {
   if (ctx.args.length) throw usageError(ctx.command, 'schema takes no arguments');
+  // Imported here: the schema pulls in every resource schema, which `version` and `completion` do not need.
+  const { stackSchema } = await import('../schema.js');
   out.write(`${JSON.stringify(stackSchema(), null, 2)}\n`);
   return 0;
 }
