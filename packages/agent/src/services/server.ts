@@ -291,7 +291,11 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     return s;
   }
 
-  /** Asks the port service for (or re-finds) each NIC's port and publishes it to its network's DHCP server. */
+  /**
+   * Asks the port service for (or re-finds) each NIC's port, then publishes the ports to their networks'
+   * DHCP servers. The network's lock is held for the allocation only (records, no host command), so
+   * creates on one network allocate one after the other but do their DHCP and host work in parallel.
+   */
   private async plugPorts(rec: ServerRecord, hostname: string): Promise<PortRecord[]> {
     const { id, spec } = rec;
     const adopted = rec.internal.adopted;
@@ -301,7 +305,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       const port = await this.locked(netLock(s0.spec.network), async () => {
         const subnet = await this.ctx.store.get<SubnetRecord>('subnets', s0.id);
         if (!subnet) throw new InvalidReference(`subnet ${s0.id} does not exist`, { field: ['networks', i] });
-        const p = await this.ports.allocate(
+        return this.ports.allocate(
           {
             deviceOwner: 'compute',
             deviceId: id,
@@ -314,12 +318,11 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
           },
           nic.fixedIp ? ['networks', i, 'fixedIp'] : ['networks', i],
         );
-        const net = (await this.ctx.store.get<NetworkRecord>('networks', subnet.spec.network))!;
-        await reconcileDhcp(this.ctx, this.ports, net);
-        return p;
       });
       out.push(port);
     }
+    const networks = new Set(out.map((p) => p.spec.network));
+    await Promise.all([...networks].map((n) => reconcileDhcp(this.ctx, this.ports, n, 'hosts')));
     return out;
   }
 
@@ -328,13 +331,14 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     const byNetwork = new Map<string, PortRecord[]>();
     for (const p of await this.ports.ofDevice(id))
       byNetwork.set(p.spec.network, [...(byNetwork.get(p.spec.network) ?? []), p]);
-    for (const [networkId, ports] of byNetwork) {
-      await this.locked(netLock(networkId), async () => {
-        for (const p of ports) await this.ports.release(p.id);
-        const net = await this.ctx.store.get<NetworkRecord>('networks', networkId);
-        if (net) await reconcileDhcp(this.ctx, this.ports, net);
-      });
-    }
+    await Promise.all(
+      [...byNetwork].map(async ([networkId, ports]) => {
+        await this.locked(netLock(networkId), async () => {
+          for (const p of ports) await this.ports.release(p.id);
+        });
+        await reconcileDhcp(this.ctx, this.ports, networkId, 'hosts');
+      }),
+    );
   }
 
   /** Creates or repairs every host object of a recorded server; the record says what it should be. */
