@@ -112,15 +112,35 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     await rm(paths.instance(this.ctx, id), { recursive: true, force: true });
   }
 
-  protected override async live(rec: ServerRecord): Promise<ServerStatus> {
+  protected override live(rec: ServerRecord): Promise<ServerStatus> {
+    return this.liveWith(rec, (id) => this.ports.ofDevice(id));
+  }
+
+  /** The statuses of several servers, reading the port records once for all of them. */
+  protected override async liveMany(recs: readonly ServerRecord[]): Promise<ServerStatus[]> {
+    if (recs.length < 2) return Promise.all(recs.map((r) => this.live(r)));
+    const byDevice = new Map<string, PortRecord[]>();
+    for (const p of await this.ports.list())
+      byDevice.set(p.spec.deviceId, [...(byDevice.get(p.spec.deviceId) ?? []), p]);
+    const portsOf = async (id: string) =>
+      (byDevice.get(id) ?? []).sort((a, b) => a.spec.index - b.spec.index);
+    return Promise.all(recs.map((r) => this.liveWith(r, portsOf)));
+  }
+
+  /** {@link live} with the server's ports from `portsOf` (its NICs in order). */
+  private async liveWith(
+    rec: ServerRecord,
+    portsOf: (id: string) => Promise<PortRecord[]>,
+  ): Promise<ServerStatus> {
     const state = await this.ctx.compute.domainState(rec.id);
-    const drift = state === 'absent' ? undefined : await this.definitionDrift(rec);
+    const ports = await portsOf(rec.id);
+    const drift = state === 'absent' ? undefined : await this.definitionDrift(rec, ports);
     const { drift: _old, guestStatus: _g, leaseAt: _l, ...status } = rec.status;
     const building = rec.status.status === 'BUILD';
     return {
       ...status,
       status: building ? 'BUILD' : STATUS[state],
-      ...(building ? {} : await this.guest(rec, state)),
+      ...(building ? {} : await this.guest(rec, state, ports)),
       ...(drift ? { drift } : {}),
     };
   }
@@ -133,9 +153,10 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
   private async guest(
     rec: ServerRecord,
     state: DomainState,
+    ports: PortRecord[],
   ): Promise<Pick<ServerStatus, 'guestStatus' | 'leaseAt'>> {
     if (state !== 'running') return { guestStatus: 'DOWN' };
-    const nic = await this.firstNic(rec);
+    const nic = this.firstNicOf(rec, ports);
     if (!nic) return { guestStatus: 'BOOTING' };
     const found = await this.ctx.dhcp.lease(nic.network, nic.query);
     if (!found) return { guestStatus: 'BOOTING' };
@@ -147,7 +168,11 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
 
   /** The first NIC's network and what its lease must be (its MAC and address, since the domain started). */
   private async firstNic(rec: ServerRecord) {
-    const p = (await this.ports.ofDevice(rec.id))[0];
+    return this.firstNicOf(rec, await this.ports.ofDevice(rec.id));
+  }
+
+  private firstNicOf(rec: ServerRecord, ports: PortRecord[]) {
+    const p = ports[0];
     if (!p) return undefined;
     const since = rec.internal.startedAt;
     return {
@@ -248,7 +273,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
    * How the domain's definition differs from the server's spec (changed with virsh, say), in words, or
    * undefined. Adopted domains keep their own definition, so they are not compared.
    */
-  private async definitionDrift(rec: ServerRecord): Promise<string | undefined> {
+  private async definitionDrift(rec: ServerRecord, ports?: PortRecord[]): Promise<string | undefined> {
     if (rec.internal.adopted || rec.status.status === 'BUILD') return undefined;
     let facts: DomainFacts;
     try {
@@ -262,7 +287,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     if (facts.vcpus !== size.vcpus) found.push(`vcpus ${facts.vcpus}, want ${size.vcpus}`);
     if (facts.memoryMiB !== size.memoryMb) found.push(`memory ${facts.memoryMiB} MiB, want ${size.memoryMb}`);
     const macs = new Set(facts.nics.map((n) => n.mac));
-    for (const p of await this.ports.ofDevice(rec.id))
+    for (const p of ports ?? (await this.ports.ofDevice(rec.id)))
       if (!macs.has(p.status.mac)) found.push(`NIC ${p.status.mac} is missing`);
     return found.length ? found.join('; ') : undefined;
   }
