@@ -147,6 +147,7 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ApiDeps): 
 export function createApiServer(deps: ApiDeps, tls?: { cert: Buffer; key: Buffer }): Server {
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const started = Date.now();
+    log.debug('request received', { method: req.method, url: req.url });
     route(req, res, deps)
       .catch((e: unknown) => {
         // Unavailable (libvirtd restarting) is marked retryable: the client retries with backoff, and

@@ -374,6 +374,8 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     if (!image) throw new InvalidReference(`image ${spec.image} does not exist`, { field: ['image'] });
     const hostname = hostnameFor(spec, id);
     const ports = await this.plugPorts(rec, hostname);
+    // Phase lines (debug) time a create from the agent's log: bench/apply.ts reads them.
+    log.debug('server phase done', { id, phase: 'ports' });
 
     const d = paths.instance(this.ctx, id);
     await mkdir(paths.instances(this.ctx), { recursive: true, mode: 0o711 });
@@ -396,7 +398,9 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
         path: disk,
         ...(diskBytes > 0 ? { virtualSize: diskBytes } : {}),
       });
+      log.debug('server phase done', { id, phase: 'overlay' });
       await buildConfigDrive(configDrive, await this.configDriveContent(rec, ports, hostname));
+      log.debug('server phase done', { id, phase: 'config drive' });
     }
     const nics = [];
     for (const p of ports) {
