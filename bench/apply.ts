@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
+import { AGENT_NODE_OPTIONS } from '@stratus/util';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const CLI = join(ROOT, 'packages/sdk/dist/cli/main.js');
@@ -188,9 +189,10 @@ const stateResources = (): StateRes[] =>
 
 async function startAgent(): Promise<ChildProcess> {
   const fd = openSync(agentLog, 'a', 0o600);
+  // With the Node options the CLI and the stratus-agent command start it with.
   const a = spawn(
     process.execPath,
-    [AGENT, '--state-dir', stateDir, '--socket', socket, '--log-level', 'debug'],
+    [...AGENT_NODE_OPTIONS, AGENT, '--state-dir', stateDir, '--socket', socket, '--log-level', 'debug'],
     {
       stdio: ['ignore', fd, fd],
       env: { ...process.env, STRATUS_AGENT_LOG_FILE: agentLog },
