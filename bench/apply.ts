@@ -221,12 +221,14 @@ function agentLines(sinceMs: number): LogLine[] {
     .filter((l) => Date.parse(l.time) >= sinceMs);
 }
 
+// Ports (with the DHCP update) and the overlay are made at the same time and the config drive follows
+// the ports, so those three are shown as "done at" offsets from the request's arrival.
 const PHASES = [
   'CLI start, refresh, plan, state write',
-  'ports, address allocation, DHCP update',
-  'overlay',
-  'config drive',
-  'define',
+  'ports, address allocation, DHCP update done at +',
+  'overlay done at +',
+  'config drive done at +',
+  'define (after the last of those)',
   'libvirt start',
   'record saved, reply',
   'reply to CLI exit (state write)',
@@ -255,24 +257,28 @@ function breakdown(id: string, started: number, ms: number): Breakdown | null {
   const phase = (p: string) => at((l) => l.msg === 'server phase done' && l.id === id && l.phase === p);
   const defined = at((l) => l.msg === 'domain defined' && l.serverId === id);
   const startedDom = at((l) => l.msg === 'domain started' && l.serverId === id);
-  const marks = [
-    started,
-    received,
-    phase('ports'),
-    phase('overlay'),
-    phase('config drive'),
-    defined,
-    startedDom,
-    replied,
-    started + ms,
-  ];
+  const ports = phase('ports');
+  const overlay = phase('overlay');
+  const drive = phase('config drive');
+  const prepared = Math.max(ports, overlay, drive);
+  const marks = [started, received, ports, overlay, drive, defined, startedDom, replied, started + ms];
   if (marks.some((m) => Number.isNaN(m))) return null;
+  const phases = [
+    received - started,
+    ports - received,
+    overlay - received,
+    drive - received,
+    defined - prepared,
+    startedDom - defined,
+    replied - startedDom,
+    started + ms - replied,
+  ];
   const during = lines.filter((l) => {
     const t = Date.parse(l.time);
     return t >= received && t <= replied;
   });
   return {
-    phases: marks.slice(1).map((m, i) => m - marks[i]!),
+    phases,
     ipCommands: during.filter((l) => l.msg === 'run' && l.command === 'ip').length,
     dnsmasqRestarts: during.filter((l) => /^restarting dnsmasq/.test(l.msg)).length,
     dnsmasqReloads: during.filter((l) => l.msg === 'dnsmasq reloaded hosts and options').length,

@@ -373,10 +373,6 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     const image = await this.ctx.store.get<ImageRecord>('images', spec.image);
     if (!image) throw new InvalidReference(`image ${spec.image} does not exist`, { field: ['image'] });
     const hostname = hostnameFor(spec, id);
-    const ports = await this.plugPorts(rec, hostname);
-    // Phase lines (debug) time a create from the agent's log: bench/apply.ts reads them.
-    log.debug('server phase done', { id, phase: 'ports' });
-
     const d = paths.instance(this.ctx, id);
     await mkdir(paths.instances(this.ctx), { recursive: true, mode: 0o711 });
     await mkdir(d, { recursive: true, mode: 0o711 });
@@ -384,24 +380,40 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     const configDrive = join(d, 'config.iso');
     const consoleLog = join(d, 'console.log');
     const size = await this.sizeOf(spec);
-    if (!adopted) {
-      // The root disk is grown to the flavor's size, as Nova does; a flavor disk smaller than the image is refused.
-      const diskBytes = size.diskGb * 1024 ** 3;
-      if (diskBytes > 0 && diskBytes < (image.status.virtualSize ?? 0))
-        throw new InvalidRequest(
-          `the flavor's disk (${size.diskGb} GiB) is smaller than the image (${image.status.virtualSize} bytes)`,
-          { field: ['flavor'] },
-        );
-      await this.ctx.storage.createOverlay({
-        imageId: spec.image,
-        format: image.status.format!,
-        path: disk,
-        ...(diskBytes > 0 ? { virtualSize: diskBytes } : {}),
-      });
-      log.debug('server phase done', { id, phase: 'overlay' });
-      await buildConfigDrive(configDrive, await this.configDriveContent(rec, ports, hostname));
-      log.debug('server phase done', { id, phase: 'config drive' });
-    }
+    // The root disk is grown to the flavor's size, as Nova does; a flavor disk smaller than the image is refused.
+    const diskBytes = size.diskGb * 1024 ** 3;
+    if (!adopted && diskBytes > 0 && diskBytes < (image.status.virtualSize ?? 0))
+      throw new InvalidRequest(
+        `the flavor's disk (${size.diskGb} GiB) is smaller than the image (${image.status.virtualSize} bytes)`,
+        { field: ['flavor'] },
+      );
+    // The overlay needs nothing of the ports, so it is made while they are allocated and published;
+    // the config drive carries their addresses, so it follows them. Phase lines (debug) time a create
+    // from the agent's log: bench/apply.ts reads them.
+    const overlay = adopted
+      ? Promise.resolve()
+      : this.ctx.storage
+          .createOverlay({
+            imageId: spec.image,
+            format: image.status.format!,
+            path: disk,
+            ...(diskBytes > 0 ? { virtualSize: diskBytes } : {}),
+          })
+          .then(() => log.debug('server phase done', { id, phase: 'overlay' }));
+    const networked = (async () => {
+      const ports = await this.plugPorts(rec, hostname);
+      log.debug('server phase done', { id, phase: 'ports' });
+      if (!adopted) {
+        await buildConfigDrive(configDrive, await this.configDriveContent(rec, ports, hostname));
+        log.debug('server phase done', { id, phase: 'config drive' });
+      }
+      return ports;
+    })();
+    // Both settle before anything is undone: a rollback never races a qemu-img still writing.
+    const [made, plugged] = await Promise.allSettled([overlay, networked]);
+    if (made.status === 'rejected') throw made.reason;
+    if (plugged.status === 'rejected') throw plugged.reason;
+    const ports = plugged.value;
     const nics = [];
     for (const p of ports) {
       const net = (await this.ctx.store.get<NetworkRecord>('networks', p.spec.network))!;
