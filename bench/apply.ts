@@ -24,7 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { AGENT_NODE_OPTIONS } from '@stratus/util';
+import { AGENT_ENV, AGENT_NODE_OPTIONS } from '@stratus/util';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const CLI = join(ROOT, 'packages/sdk/dist/cli/main.js');
@@ -195,7 +195,7 @@ async function startAgent(): Promise<ChildProcess> {
     [...AGENT_NODE_OPTIONS, AGENT, '--state-dir', stateDir, '--socket', socket, '--log-level', 'debug'],
     {
       stdio: ['ignore', fd, fd],
-      env: { ...process.env, STRATUS_AGENT_LOG_FILE: agentLog },
+      env: { ...process.env, ...AGENT_ENV, STRATUS_AGENT_LOG_FILE: agentLog },
     },
   );
   closeSync(fd);

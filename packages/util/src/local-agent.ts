@@ -32,3 +32,13 @@ export function localAgentPaths(env: NodeJS.ProcessEnv = process.env): LocalAgen
  * waits on host commands does not need the larger nursery.
  */
 export const AGENT_NODE_OPTIONS: readonly string[] = ['--max-semi-space-size=1'];
+
+/**
+ * Environment the agent daemon runs with (the `stratus-agent` command's shebang says the same).
+ * `UV_THREADPOOL_SIZE=16`: the libvirt binding runs each call on libuv's thread pool, which file
+ * operations share; with the default 4 threads, four domain starts in flight (seconds each under load)
+ * stopped every record write, hosts-file update and config drive of the other creates until one
+ * returned (seen in bench/apply: ten creates, nothing logged for 3 s). It must be set before the
+ * process starts the pool, so on the command line, not by the agent itself.
+ */
+export const AGENT_ENV: Readonly<Record<string, string>> = { UV_THREADPOOL_SIZE: '16' };
