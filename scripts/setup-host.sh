@@ -10,9 +10,10 @@ fi
 
 PACKAGES=(
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev
-  openvswitch-switch dnsmasq-base nftables iptables iproute2 ovmf swtpm swtpm-tools
+  openvswitch-switch dnsmasq-base dnsmasq-utils nftables iptables iproute2 ovmf swtpm swtpm-tools
   genisoimage xorriso busybox-static systemd-boot-efi mtools dosfstools cpio curl libxml2-utils
   syslinux syslinux-common fdisk tmux
+  virtinst
   postgresql
 )
 

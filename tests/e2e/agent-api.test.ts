@@ -124,3 +124,22 @@ test('PUT is idempotent by id; requiresReplace attributes cannot change in place
   await client.delete(`/v1/networks/${id}`);
   assert.deepEqual(hostObjectsFor([id]), []);
 });
+
+test('GET /v1/{collection}?id=A&id=B answers those that exist, as GET by id does; a bad id is a 400', async () => {
+  const ids = [randomUUID(), randomUUID()];
+  const missing = randomUUID();
+  try {
+    for (const id of ids) await client.put(`/v1/networks/${id}`, { mtu: 1500 });
+    const list = await client.get<ApiList>(`/v1/networks?id=${ids[0]}&id=${missing}&id=${ids[1]}`);
+    assert.deepEqual(
+      list.items.map((r) => r.id),
+      ids,
+      'only the ones asked for, in order, without the missing one',
+    );
+    for (const r of list.items) assert.deepEqual(r, await client.get<ApiRecord>(`/v1/networks/${r.id}`));
+    assert.deepEqual((await client.get<ApiList>(`/v1/networks?id=${missing}`)).items, []);
+    await expectError(client.get(`/v1/networks?id=nope`), 400, 'invalid_request', 'id');
+  } finally {
+    for (const id of ids) await client.delete(`/v1/networks/${id}`);
+  }
+});

@@ -92,6 +92,10 @@ test('wait: apply returns once the guest leased its address (dhcp) or answers on
   assert.equal(applied.code, 0, `apply failed:\n${applied.stdout}\n${applied.stderr}`);
   const net = byName('net');
   const ns = `qdhcp-${net.id}`;
+  // Creates on a network whose dnsmasq runs reach it by SIGHUP (and dhcp_release): never a restart.
+  const dnsmasqPid = () => readFileSync(join(t.stateDir, 'dhcp', net.id, 'dnsmasq.pid'), 'utf8').trim();
+  const pid0 = dnsmasqPid();
+  assert.ok(existsSync(`/proc/${pid0}`), 'dnsmasq runs');
 
   // dhcp: the lease is reported on the server when apply returns.
   const web = byName('web');
@@ -141,6 +145,8 @@ test('wait: apply returns once the guest leased its address (dhcp) or answers on
   assert.doesNotMatch(said, /^\s+at /m, 'no stack trace');
   const late = byName('late') as Res & { status?: string };
   assert.ok(late, 'the created server is in state');
+  assert.equal(dnsmasqPid(), pid0, 'creating a server on the network left dnsmasq running as it was');
+  assert.ok(existsSync(`/proc/${pid0}`));
   assert.notEqual(late.status, 'tainted', 'a complete server whose wait failed is not tainted');
   for (const id of [web.id, late.id]) {
     const domstate = await run('virsh', ['-c', 'qemu:///system', 'domstate', `stratus-${id}`]);

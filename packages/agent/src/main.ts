@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S UV_THREADPOOL_SIZE=16 node --max-semi-space-size=1
 import { parseArgs } from 'node:util';
 import { localAgentPaths } from '@stratus/util';
 import { StratusAgent } from './agent.js';

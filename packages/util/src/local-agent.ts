@@ -23,3 +23,22 @@ export function localAgentPaths(env: NodeJS.ProcessEnv = process.env): LocalAgen
     logFile: join(stateDir, 'agent.log'),
   };
 }
+
+/**
+ * Node options the agent daemon runs with (the `stratus-agent` command's shebang says the same; keep
+ * them equal). `--max-semi-space-size=1` (MiB): V8's young generation otherwise grows to 16 MiB per
+ * semi-space under a burst of allocation (an image upload, ten creates at once) and keeps it, which was
+ * most of the agent's growth from about 65 MB idle to over 80 MB after an apply; a daemon that mostly
+ * waits on host commands does not need the larger nursery.
+ */
+export const AGENT_NODE_OPTIONS: readonly string[] = ['--max-semi-space-size=1'];
+
+/**
+ * Environment the agent daemon runs with (the `stratus-agent` command's shebang says the same).
+ * `UV_THREADPOOL_SIZE=16`: the libvirt binding runs each call on libuv's thread pool, which file
+ * operations share; with the default 4 threads, four domain starts in flight (seconds each under load)
+ * stopped every record write, hosts-file update and config drive of the other creates until one
+ * returned (seen in bench/apply: ten creates, nothing logged for 3 s). It must be set before the
+ * process starts the pool, so on the command line, not by the agent itself.
+ */
+export const AGENT_ENV: Readonly<Record<string, string>> = { UV_THREADPOOL_SIZE: '16' };

@@ -78,7 +78,14 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ApiDeps): 
   const svc = deps.services[type];
   if (parts.length === 2) {
     if (req.method !== 'GET') throw new MethodNotAllowed(`${req.method} not allowed here`);
-    const list: ApiList = { items: await svc.list() };
+    // `?id=A&id=B`: only those (the ones that exist), so a client refreshes a collection in one call.
+    const ids = url.searchParams.getAll('id');
+    for (const id of ids)
+      if (!isResourceId(id))
+        throw new InvalidRequest(`resource id ${JSON.stringify(id)} is not a lower-case UUID`, {
+          field: ['id'],
+        });
+    const list: ApiList = { items: await svc.list(url.searchParams.has('id') ? ids : undefined) };
     return send(res, 200, list);
   }
   const id = parts[2]!;
@@ -143,6 +150,7 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ApiDeps): 
 export function createApiServer(deps: ApiDeps, tls?: { cert: Buffer; key: Buffer }): Server {
   const handler = (req: IncomingMessage, res: ServerResponse) => {
     const started = Date.now();
+    log.debug('request received', { method: req.method, url: req.url });
     const owner = decodeOwner(req.headers[OWNER_HEADER] as string | undefined);
     withOwner(owner, () => route(req, res, deps))
       .catch((e: unknown) => {

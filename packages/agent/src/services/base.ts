@@ -37,7 +37,11 @@ export interface ResourceService {
   upload?(id: string, body: AsyncIterable<Uint8Array>): Promise<{ sizeBytes: number; checksum: string }>;
   /** The resource with its live status, or null. */
   get(id: string): Promise<ApiRecord | null>;
-  list(): Promise<ApiRecord[]>;
+  /**
+   * Every resource of the type with its live status, or those of `ids` that exist (in that order): one
+   * call answers a client's refresh of a whole collection.
+   */
+  list(ids?: readonly string[]): Promise<ApiRecord[]>;
   /** Removes the resource and every host object it owns; succeeds when already gone. */
   delete(id: string): Promise<void>;
   /** Adopts an object made outside Stratus (named as the host knows it) under a new record. */
@@ -155,8 +159,23 @@ export abstract class ServiceBase<
     return rec ? this.view(rec) : null;
   }
 
-  async list(): Promise<ApiRecord[]> {
-    return Promise.all((await this.records()).map((r) => this.view(r)));
+  async list(ids?: readonly string[]): Promise<ApiRecord[]> {
+    const recs =
+      ids === undefined
+        ? await this.records()
+        : (await Promise.all(ids.map((id) => this.record(id)))).filter(
+            (r): r is AgentRecordFile<S, O, P> => r !== null,
+          );
+    const statuses = await this.liveMany(recs);
+    return Promise.all(recs.map((r, i) => this.view(r, statuses[i])));
+  }
+
+  /**
+   * The live status of several records at once ({@link live} of each by default); a type overrides it
+   * to share what its records' statuses have in common (one read of the port records, say).
+   */
+  protected liveMany(recs: readonly AgentRecordFile<S, O, P>[]): Promise<O[]> {
+    return Promise.all(recs.map((r) => this.live(r)));
   }
 
   async delete(id: string): Promise<void> {
@@ -205,13 +224,16 @@ export abstract class ServiceBase<
     };
   }
 
-  /** The record as the API shows it: without its private part, with live status and this host's name. */
-  protected async view(rec: AgentRecordFile<S, O, P>): Promise<ApiRecord> {
+  /**
+   * The record as the API shows it: without its private part, with live status (`status`, when the
+   * caller has it already) and this host's name.
+   */
+  protected async view(rec: AgentRecordFile<S, O, P>, status?: O): Promise<ApiRecord> {
     return {
       id: rec.id,
       type: rec.type,
       spec: rec.spec as Record<string, unknown>,
-      status: (await this.live(rec)) as Record<string, unknown>,
+      status: (status ?? (await this.live(rec))) as Record<string, unknown>,
       host: this.ctx.host,
       ...(rec.owner ? { owner: rec.owner } : {}),
     };

@@ -10,7 +10,7 @@ import {
 } from '@stratus/model';
 import { Conflict, InUse, InvalidRequest, NotFound } from '../errors.js';
 import { logger } from '../host/log.js';
-import type { DhcpHost } from '../network/dhcp/index.js';
+import type { DhcpHost, DhcpSpec } from '../network/dhcp/index.js';
 import type { NetworkSegment } from '../network/driver.js';
 import { assertReference, ServiceBase } from './base.js';
 import type { AgentContext } from './context.js';
@@ -36,39 +36,58 @@ export async function subnetsOf(ctx: AgentContext, networkId: string): Promise<S
 }
 
 /**
+ * Lock key of a network's DHCP service (its dnsmasq and files). Taken inside {@link netLock} where both
+ * are held, never the other way round; it is never held across address allocation, so allocations on a
+ * network never wait for DHCP work.
+ */
+export const dhcpLock = (networkId: string) => `dhcp:${networkId}`;
+
+/**
  * Makes the network's DHCP server serve exactly its subnets and its server ports' static leases, on the
- * port its driver provides. Call under {@link netLock}.
+ * port its driver provides, reading the records when it runs (under {@link dhcpLock}), so a later call
+ * never overwrites a newer port list with an older one. `hosts`: only ports came or went (a server's
+ * create or delete): concurrent calls share one run, and a running dnsmasq is only signalled
+ * ({@link DhcpDriver.reloadHosts}). `full`: converge everything (network, subnet changes, supervision).
  */
 export async function reconcileDhcp(
   ctx: AgentContext,
   ports: PortService,
-  net: NetworkRecord,
+  networkId: string,
+  mode: 'full' | 'hosts' = 'full',
 ): Promise<void> {
-  const subnets = await subnetsOf(ctx, net.id);
-  if (subnets.length === 0) {
-    await ctx.dhcp.delete(net.id);
-    return;
-  }
-  const onNet = await ports.onNetwork(net.id);
-  const hosts: DhcpHost[] = onNet
-    .filter((p) => p.spec.deviceOwner === 'compute')
-    .map((p) => ({ mac: p.status.mac, ip: p.status.ip, hostname: p.spec.hostname ?? 'guest' }));
-  const dhcpIp = (s: SubnetRecord) =>
-    onNet.find((p) => p.id === portId('dhcp', s.id, 0))?.status.ip ?? s.status.dhcpIp!;
-  const seg = segmentOf(net);
-  await ctx.dhcp.ensure({
-    networkId: net.id,
-    uplink: ctx.network.dhcpUplink(seg),
-    mtu: net.spec.mtu,
-    subnets: subnets.map((s) => ({
-      subnetId: s.id,
-      cidr: s.spec.cidr,
-      gatewayIp: s.status.gatewayIp ?? null,
-      dhcpServerIp: dhcpIp(s),
-      dnsNameservers: s.spec.dnsNameservers,
-    })),
-    hosts,
-  });
+  const work = async () => {
+    const net = await ctx.store.get<NetworkRecord>('networks', networkId);
+    if (!net) return;
+    const subnets = await subnetsOf(ctx, net.id);
+    if (subnets.length === 0) {
+      await ctx.dhcp.delete(net.id);
+      return;
+    }
+    const onNet = await ports.onNetwork(net.id);
+    const hosts: DhcpHost[] = onNet
+      .filter((p) => p.spec.deviceOwner === 'compute')
+      .map((p) => ({ mac: p.status.mac, ip: p.status.ip, hostname: p.spec.hostname ?? 'guest' }));
+    const dhcpIp = (s: SubnetRecord) =>
+      onNet.find((p) => p.id === portId('dhcp', s.id, 0))?.status.ip ?? s.status.dhcpIp!;
+    const seg = segmentOf(net);
+    const spec: DhcpSpec = {
+      networkId: net.id,
+      uplink: ctx.network.dhcpUplink(seg),
+      mtu: net.spec.mtu,
+      subnets: subnets.map((s) => ({
+        subnetId: s.id,
+        cidr: s.spec.cidr,
+        gatewayIp: s.status.gatewayIp ?? null,
+        dhcpServerIp: dhcpIp(s),
+        dnsNameservers: s.spec.dnsNameservers,
+      })),
+      hosts,
+    };
+    if (mode === 'hosts') await ctx.dhcp.reloadHosts(spec);
+    else await ctx.dhcp.ensure(spec);
+  };
+  if (mode === 'hosts') await ctx.locks.runShared(dhcpLock(networkId), work);
+  else await ctx.locks.run(dhcpLock(networkId), work);
 }
 
 /** Networks: an L2 segment from the network driver, plus a DHCP server once it has subnets. */
@@ -103,7 +122,7 @@ export class NetworkService extends ServiceBase<NetworkSpec, NetworkRecord['stat
     const seg = segmentOf(rec);
     await this.ctx.network.ensureSegment(seg);
     await this.reattachTaps(rec);
-    await reconcileDhcp(this.ctx, this.ports, rec);
+    await reconcileDhcp(this.ctx, this.ports, rec.id);
     rec.status = { bridge: this.ctx.network.segmentName(seg), status: 'ACTIVE' };
     await this.save(rec);
     return rec;
@@ -113,7 +132,7 @@ export class NetworkService extends ServiceBase<NetworkSpec, NetworkRecord['stat
     const subnets = await subnetsOf(this.ctx, id);
     if (subnets.length)
       throw new InUse(`network ${id} still has subnet(s) ${subnets.map((s) => s.id).join(', ')}`);
-    await this.ctx.dhcp.delete(id);
+    await this.locked(dhcpLock(id), () => this.ctx.dhcp.delete(id));
     await this.ctx.network.deleteSegment(rec ? segmentOf(rec) : { networkId: id, mtu: 1500 });
   }
 
@@ -142,19 +161,18 @@ export class NetworkService extends ServiceBase<NetworkSpec, NetworkRecord['stat
 
   /**
    * Keeps a network's DHCP server running (at agent start and every few seconds). A segment that vanished
-   * is not recreated here: that is drift, for the user's next plan to show and apply to repair.
+   * is not recreated here: that is drift, for the user's next plan to show and apply to repair. Only the
+   * DHCP lock is held (its `ip` checks take a while): allocations on the network go on meanwhile.
    */
   async supervise(id: string): Promise<void> {
-    await this.locked(netLock(id), async () => {
-      const net = await this.record(id);
-      if (!net) return;
-      const facts = await this.ctx.network.inspectSegment(segmentOf(net));
-      if (!facts.exists) {
-        log.warn('segment missing; the next apply repairs it', { network: id, segment: facts.name });
-        return;
-      }
-      await reconcileDhcp(this.ctx, this.ports, net);
-    });
+    const net = await this.record(id);
+    if (!net) return;
+    const facts = await this.ctx.network.inspectSegment(segmentOf(net));
+    if (!facts.exists) {
+      log.warn('segment missing; the next apply repairs it', { network: id, segment: facts.name });
+      return;
+    }
+    await reconcileDhcp(this.ctx, this.ports, id);
   }
 
   /** Plugs existing server taps back into a network's segment (after it was recreated), from the port records. */
@@ -211,7 +229,7 @@ export class SubnetService extends ServiceBase<SubnetSpec, SubnetRecord['status'
     ]);
     rec.status.dhcpIp = dhcpPort.status.ip;
     await this.save(rec);
-    await reconcileDhcp(this.ctx, this.ports, net);
+    await reconcileDhcp(this.ctx, this.ports, net.id);
     return rec;
   }
 
@@ -225,8 +243,7 @@ export class SubnetService extends ServiceBase<SubnetSpec, SubnetRecord['status'
     await this.ports.release(portId('dhcp', id, 0));
     // Gone before DHCP is reconciled, so the DHCP server stops serving it.
     await this.ctx.store.delete(this.collection, id);
-    const net = await this.ctx.store.get<NetworkRecord>('networks', rec.spec.network);
-    if (net) await reconcileDhcp(this.ctx, this.ports, net);
+    await reconcileDhcp(this.ctx, this.ports, rec.spec.network);
     log.info('subnet deleted', { id });
   }
 }

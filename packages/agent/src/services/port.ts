@@ -4,7 +4,8 @@
  * not a public resource type yet). Servers ask it for ports for their NICs and give them back on delete;
  * networks read ports to serve DHCP leases and to plug taps back in, so neither needs the other's service.
  *
- * Allocation changes a network's addresses: callers hold {@link netLock} of the port's network.
+ * Allocation changes a network's addresses: callers hold {@link netLock} of the port's network, for the
+ * allocation only (it reads and writes records; no host command runs under it).
  */
 import { createHash } from 'node:crypto';
 import { AgentError, Conflict } from '../errors.js';
@@ -75,8 +76,11 @@ export class PortService {
     const onNet = await this.onNetwork(s.spec.network);
     const held = onNet.find((p) => p.id === id);
     if (held && held.spec.subnet === s.id && (!req.fixedIp || req.fixedIp === held.status.ip)) {
-      held.spec = { ...held.spec, hostname: req.hostname, tap: req.tap };
-      await this.save(held);
+      // A retried or repeated request: the record is written again only when something in it changed.
+      if (held.spec.hostname !== req.hostname || held.spec.tap !== req.tap) {
+        held.spec = { ...held.spec, hostname: req.hostname, tap: req.tap };
+        await this.save(held);
+      }
       return held;
     }
     const used = new Set(onNet.filter((p) => p.spec.subnet === s.id && p.id !== id).map((p) => p.status.ip));

@@ -112,15 +112,35 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     await rm(paths.instance(this.ctx, id), { recursive: true, force: true });
   }
 
-  protected override async live(rec: ServerRecord): Promise<ServerStatus> {
+  protected override live(rec: ServerRecord): Promise<ServerStatus> {
+    return this.liveWith(rec, (id) => this.ports.ofDevice(id));
+  }
+
+  /** The statuses of several servers, reading the port records once for all of them. */
+  protected override async liveMany(recs: readonly ServerRecord[]): Promise<ServerStatus[]> {
+    if (recs.length < 2) return Promise.all(recs.map((r) => this.live(r)));
+    const byDevice = new Map<string, PortRecord[]>();
+    for (const p of await this.ports.list())
+      byDevice.set(p.spec.deviceId, [...(byDevice.get(p.spec.deviceId) ?? []), p]);
+    const portsOf = async (id: string) =>
+      (byDevice.get(id) ?? []).sort((a, b) => a.spec.index - b.spec.index);
+    return Promise.all(recs.map((r) => this.liveWith(r, portsOf)));
+  }
+
+  /** {@link live} with the server's ports from `portsOf` (its NICs in order). */
+  private async liveWith(
+    rec: ServerRecord,
+    portsOf: (id: string) => Promise<PortRecord[]>,
+  ): Promise<ServerStatus> {
     const state = await this.ctx.compute.domainState(rec.id);
-    const drift = state === 'absent' ? undefined : await this.definitionDrift(rec);
+    const ports = await portsOf(rec.id);
+    const drift = state === 'absent' ? undefined : await this.definitionDrift(rec, ports);
     const { drift: _old, guestStatus: _g, leaseAt: _l, ...status } = rec.status;
     const building = rec.status.status === 'BUILD';
     return {
       ...status,
       status: building ? 'BUILD' : STATUS[state],
-      ...(building ? {} : await this.guest(rec, state)),
+      ...(building ? {} : await this.guest(rec, state, ports)),
       ...(drift ? { drift } : {}),
     };
   }
@@ -133,9 +153,10 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
   private async guest(
     rec: ServerRecord,
     state: DomainState,
+    ports: PortRecord[],
   ): Promise<Pick<ServerStatus, 'guestStatus' | 'leaseAt'>> {
     if (state !== 'running') return { guestStatus: 'DOWN' };
-    const nic = await this.firstNic(rec);
+    const nic = this.firstNicOf(rec, ports);
     if (!nic) return { guestStatus: 'BOOTING' };
     const found = await this.ctx.dhcp.lease(nic.network, nic.query);
     if (!found) return { guestStatus: 'BOOTING' };
@@ -147,7 +168,11 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
 
   /** The first NIC's network and what its lease must be (its MAC and address, since the domain started). */
   private async firstNic(rec: ServerRecord) {
-    const p = (await this.ports.ofDevice(rec.id))[0];
+    return this.firstNicOf(rec, await this.ports.ofDevice(rec.id));
+  }
+
+  private firstNicOf(rec: ServerRecord, ports: PortRecord[]) {
+    const p = ports[0];
     if (!p) return undefined;
     const since = rec.internal.startedAt;
     return {
@@ -248,7 +273,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
    * How the domain's definition differs from the server's spec (changed with virsh, say), in words, or
    * undefined. Adopted domains keep their own definition, so they are not compared.
    */
-  private async definitionDrift(rec: ServerRecord): Promise<string | undefined> {
+  private async definitionDrift(rec: ServerRecord, ports?: PortRecord[]): Promise<string | undefined> {
     if (rec.internal.adopted || rec.status.status === 'BUILD') return undefined;
     let facts: DomainFacts;
     try {
@@ -262,7 +287,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     if (facts.vcpus !== size.vcpus) found.push(`vcpus ${facts.vcpus}, want ${size.vcpus}`);
     if (facts.memoryMiB !== size.memoryMb) found.push(`memory ${facts.memoryMiB} MiB, want ${size.memoryMb}`);
     const macs = new Set(facts.nics.map((n) => n.mac));
-    for (const p of await this.ports.ofDevice(rec.id))
+    for (const p of ports ?? (await this.ports.ofDevice(rec.id)))
       if (!macs.has(p.status.mac)) found.push(`NIC ${p.status.mac} is missing`);
     return found.length ? found.join('; ') : undefined;
   }
@@ -291,7 +316,11 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     return s;
   }
 
-  /** Asks the port service for (or re-finds) each NIC's port and publishes it to its network's DHCP server. */
+  /**
+   * Asks the port service for (or re-finds) each NIC's port, then publishes the ports to their networks'
+   * DHCP servers. The network's lock is held for the allocation only (records, no host command), so
+   * creates on one network allocate one after the other but do their DHCP and host work in parallel.
+   */
   private async plugPorts(rec: ServerRecord, hostname: string): Promise<PortRecord[]> {
     const { id, spec } = rec;
     const adopted = rec.internal.adopted;
@@ -301,7 +330,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       const port = await this.locked(netLock(s0.spec.network), async () => {
         const subnet = await this.ctx.store.get<SubnetRecord>('subnets', s0.id);
         if (!subnet) throw new InvalidReference(`subnet ${s0.id} does not exist`, { field: ['networks', i] });
-        const p = await this.ports.allocate(
+        return this.ports.allocate(
           {
             deviceOwner: 'compute',
             deviceId: id,
@@ -314,12 +343,11 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
           },
           nic.fixedIp ? ['networks', i, 'fixedIp'] : ['networks', i],
         );
-        const net = (await this.ctx.store.get<NetworkRecord>('networks', subnet.spec.network))!;
-        await reconcileDhcp(this.ctx, this.ports, net);
-        return p;
       });
       out.push(port);
     }
+    const networks = new Set(out.map((p) => p.spec.network));
+    await Promise.all([...networks].map((n) => reconcileDhcp(this.ctx, this.ports, n, 'hosts')));
     return out;
   }
 
@@ -328,13 +356,14 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     const byNetwork = new Map<string, PortRecord[]>();
     for (const p of await this.ports.ofDevice(id))
       byNetwork.set(p.spec.network, [...(byNetwork.get(p.spec.network) ?? []), p]);
-    for (const [networkId, ports] of byNetwork) {
-      await this.locked(netLock(networkId), async () => {
-        for (const p of ports) await this.ports.release(p.id);
-        const net = await this.ctx.store.get<NetworkRecord>('networks', networkId);
-        if (net) await reconcileDhcp(this.ctx, this.ports, net);
-      });
-    }
+    await Promise.all(
+      [...byNetwork].map(async ([networkId, ports]) => {
+        await this.locked(netLock(networkId), async () => {
+          for (const p of ports) await this.ports.release(p.id);
+        });
+        await reconcileDhcp(this.ctx, this.ports, networkId, 'hosts');
+      }),
+    );
   }
 
   /** Creates or repairs every host object of a recorded server; the record says what it should be. */
@@ -344,8 +373,6 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     const image = await this.ctx.store.get<ImageRecord>('images', spec.image);
     if (!image) throw new InvalidReference(`image ${spec.image} does not exist`, { field: ['image'] });
     const hostname = hostnameFor(spec, id);
-    const ports = await this.plugPorts(rec, hostname);
-
     const d = paths.instance(this.ctx, id);
     await mkdir(paths.instances(this.ctx), { recursive: true, mode: 0o711 });
     await mkdir(d, { recursive: true, mode: 0o711 });
@@ -353,22 +380,40 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     const configDrive = join(d, 'config.iso');
     const consoleLog = join(d, 'console.log');
     const size = await this.sizeOf(spec);
-    if (!adopted) {
-      // The root disk is grown to the flavor's size, as Nova does; a flavor disk smaller than the image is refused.
-      const diskBytes = size.diskGb * 1024 ** 3;
-      if (diskBytes > 0 && diskBytes < (image.status.virtualSize ?? 0))
-        throw new InvalidRequest(
-          `the flavor's disk (${size.diskGb} GiB) is smaller than the image (${image.status.virtualSize} bytes)`,
-          { field: ['flavor'] },
-        );
-      await this.ctx.storage.createOverlay({
-        imageId: spec.image,
-        format: image.status.format!,
-        path: disk,
-        ...(diskBytes > 0 ? { virtualSize: diskBytes } : {}),
-      });
-      await buildConfigDrive(configDrive, await this.configDriveContent(rec, ports, hostname));
-    }
+    // The root disk is grown to the flavor's size, as Nova does; a flavor disk smaller than the image is refused.
+    const diskBytes = size.diskGb * 1024 ** 3;
+    if (!adopted && diskBytes > 0 && diskBytes < (image.status.virtualSize ?? 0))
+      throw new InvalidRequest(
+        `the flavor's disk (${size.diskGb} GiB) is smaller than the image (${image.status.virtualSize} bytes)`,
+        { field: ['flavor'] },
+      );
+    // The overlay needs nothing of the ports, so it is made while they are allocated and published;
+    // the config drive carries their addresses, so it follows them. Phase lines (debug) time a create
+    // from the agent's log: bench/apply.ts reads them.
+    const overlay = adopted
+      ? Promise.resolve()
+      : this.ctx.storage
+          .createOverlay({
+            imageId: spec.image,
+            format: image.status.format!,
+            path: disk,
+            ...(diskBytes > 0 ? { virtualSize: diskBytes } : {}),
+          })
+          .then(() => log.debug('server phase done', { id, phase: 'overlay' }));
+    const networked = (async () => {
+      const ports = await this.plugPorts(rec, hostname);
+      log.debug('server phase done', { id, phase: 'ports' });
+      if (!adopted) {
+        await buildConfigDrive(configDrive, await this.configDriveContent(rec, ports, hostname));
+        log.debug('server phase done', { id, phase: 'config drive' });
+      }
+      return ports;
+    })();
+    // Both settle before anything is undone: a rollback never races a qemu-img still writing.
+    const [made, plugged] = await Promise.allSettled([overlay, networked]);
+    if (made.status === 'rejected') throw made.reason;
+    if (plugged.status === 'rejected') throw plugged.reason;
+    const ports = plugged.value;
     const nics = [];
     for (const p of ports) {
       const net = (await this.ctx.store.get<NetworkRecord>('networks', p.spec.network))!;

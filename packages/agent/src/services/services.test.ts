@@ -159,9 +159,15 @@ class FakeDhcp implements DhcpDriver {
       await new Promise((r) => setTimeout(r, 20));
     }
   }
+  /** While set, DHCP updates wait for it (a slow dnsmasq or `ip`, as a test needs it). */
+  gate: Promise<void> | null = null;
   async ensure(spec: DhcpSpec) {
+    if (this.gate) await this.gate;
     validateDhcpSpec(spec);
     this.specs.set(spec.networkId, spec);
+  }
+  async reloadHosts(spec: DhcpSpec) {
+    await this.ensure(spec);
   }
   async delete(networkId: string) {
     this.specs.delete(networkId);
@@ -328,6 +334,45 @@ test('records carry the owner of the request that made them; an older record tak
   assert.equal((await services.network.get(older))!.owner, undefined);
   await withOwner(a, () => services.network.ensure(older, { mtu: 1500 }));
   assert.deepEqual((await services.network.list()).find((r) => r.id === older)!.owner, a);
+});
+
+test('concurrent creates on one network get distinct addresses while DHCP work is still pending, and all succeed', async () => {
+  const { services, ports, net, server } = await smallNetwork();
+  const ids = [randomUUID(), randomUUID(), randomUUID(), randomUUID()];
+  let open!: () => void;
+  dhcp.gate = new Promise((r) => {
+    open = r;
+  });
+  try {
+    const creates = ids.map((id) => services.server.ensure(id, server(`c-${id.slice(0, 4)}`)));
+    // Every address is allocated while the first DHCP reload is still held up: allocation does not
+    // wait for DHCP work on the network.
+    for (
+      let i = 0;
+      i < 500 && (await ports.onNetwork(net)).filter((p) => p.spec.deviceOwner === 'compute').length < 4;
+      i++
+    )
+      await new Promise((r) => setTimeout(r, 20));
+    const held = (await ports.onNetwork(net)).filter((p) => p.spec.deviceOwner === 'compute');
+    assert.equal(held.length, 4, 'all four allocated before any DHCP reload finished');
+    open();
+    const made = await Promise.all(creates);
+    const ips = made.map((r) => r.status.accessIpV4);
+    assert.deepEqual([...ips].sort(), ['10.9.0.3', '10.9.0.4', '10.9.0.5', '10.9.0.6']);
+    // The last reload ran after every port was saved, so DHCP serves all four.
+    assert.deepEqual(
+      dhcp.specs
+        .get(net)!
+        .hosts.map((h) => h.ip)
+        .sort(),
+      ['10.9.0.3', '10.9.0.4', '10.9.0.5', '10.9.0.6'],
+    );
+  } finally {
+    open();
+    dhcp.gate = null;
+    for (const id of ids) await services.server.delete(id).catch(() => {});
+  }
+  assert.deepEqual(dhcp.specs.get(net)!.hosts, [], 'deletes take the leases off again');
 });
 
 test('the base refuses a change to a requiresReplace attribute and names it', async () => {

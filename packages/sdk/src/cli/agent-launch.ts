@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, openSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { dirname, join } from 'node:path';
-import type { LocalAgentPaths } from '@stratus/util';
+import { AGENT_ENV, AGENT_NODE_OPTIONS, type LocalAgentPaths } from '@stratus/util';
 
 /** Whether something accepts connections on the unix socket `path`. */
 export function socketAnswers(path: string): Promise<boolean> {
@@ -39,9 +39,11 @@ export async function ensureLocalAgent(paths: LocalAgentPaths, say: (msg: string
   const entry = agentEntry();
   mkdirSync(paths.stateDir, { recursive: true, mode: 0o711 });
   const log = openSync(paths.logFile, 'a', 0o600);
-  const child = spawn(process.execPath, [entry, '--state-dir', paths.stateDir, '--socket', paths.socket], {
+  const args = [...AGENT_NODE_OPTIONS, entry, '--state-dir', paths.stateDir, '--socket', paths.socket];
+  const child = spawn(process.execPath, args, {
     detached: true,
     stdio: ['ignore', log, log],
+    env: { ...process.env, ...AGENT_ENV },
   });
   child.unref();
   say(`No stratus-agent was running; started one (pid ${child.pid}). Its log: ${paths.logFile}`);

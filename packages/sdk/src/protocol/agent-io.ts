@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type FileHandle, open } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
-import { type ApiRecord, attributes, type ResourceSchema } from '@stratus/model';
+import { type ApiList, type ApiRecord, attributes, type ResourceSchema } from '@stratus/model';
 import type { AgentClient } from '../client/agent-client.js';
 import { AgentApiError } from '../client/errors.js';
 import type { AgentPool } from '../client/pool.js';
@@ -83,16 +83,90 @@ async function createFromFile(
   }
 }
 
+/** Ids per list request: keeps the query string well below the agent's header limit. */
+const BATCH_MAX = 100;
+
+interface PendingRead {
+  id: string;
+  resolve: (r: ApiRecord | null) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * Reads of one collection, gathered per host and signal for one turn of the event loop and sent as
+ * one `GET /v1/{collection}?id=…` (a lone read stays a `GET /v1/{collection}/{id}`). Refresh issues its
+ * reads together, so a stack's servers on a host are read in one call instead of one call each.
+ */
+class ReadBatcher {
+  private readonly pending = new Map<AbortSignal, Map<string, PendingRead[]>>();
+
+  constructor(
+    private readonly collection: string,
+    private readonly pool: AgentPool,
+  ) {}
+
+  read(host: string, id: string, signal: AbortSignal): Promise<ApiRecord | null> {
+    return new Promise((resolve, reject) => {
+      let bySignal = this.pending.get(signal);
+      if (!bySignal) {
+        bySignal = new Map();
+        this.pending.set(signal, bySignal);
+        setImmediate(() => this.flush(signal));
+      }
+      const reads = bySignal.get(host) ?? [];
+      reads.push({ id, resolve, reject });
+      bySignal.set(host, reads);
+    });
+  }
+
+  private flush(signal: AbortSignal): void {
+    const bySignal = this.pending.get(signal);
+    this.pending.delete(signal);
+    for (const [host, reads] of bySignal ?? [])
+      for (let i = 0; i < reads.length; i += BATCH_MAX)
+        void this.send(host, reads.slice(i, i + BATCH_MAX), signal);
+  }
+
+  private async send(host: string, reads: PendingRead[], signal: AbortSignal): Promise<void> {
+    try {
+      const c = await this.pool.client(host);
+      if (reads.length === 1) {
+        const r = reads[0]!;
+        r.resolve(await c.find<ApiRecord>(`/v1/${this.collection}/${r.id}`, { signal }));
+        return;
+      }
+      const ids = [...new Set(reads.map((r) => r.id))];
+      const query = ids.map((id) => `id=${encodeURIComponent(id)}`).join('&');
+      let list: ApiList;
+      try {
+        list = await c.get<ApiList>(`/v1/${this.collection}?${query}`, { signal });
+      } catch (e) {
+        // One id the agent refuses (400) must fail its own read only, as separate reads would.
+        if (!AgentApiError.isInstance(e) || e.status !== 400) throw e;
+        for (const r of reads)
+          c.find<ApiRecord>(`/v1/${this.collection}/${r.id}`, { signal }).then(r.resolve, r.reject);
+        return;
+      }
+      const byId = new Map(list.items.map((r) => [r.id, r]));
+      for (const r of reads) r.resolve(byId.get(r.id) ?? null);
+    } catch (e) {
+      for (const r of reads) r.reject(e);
+    }
+  }
+}
+
 /**
  * A type's host half through the agent of the resource's host, over the agent's idempotent API: PUT
  * creates or updates (by id, so a retried request never duplicates), GET reads, DELETE removes,
  * POST import adopts. Every request carries the call's signal, so a timeout or an interrupt cancels it.
+ * Reads issued together are sent as one list call per host ({@link ReadBatcher}).
  * A type with a `localPath` input attribute is created from that file's data, streamed by this process
  * (see {@link createFromFile}); importing such a type takes the file's absolute path as external id.
  */
 export function agentResourceIO(schema: ResourceSchema, pool: AgentPool): ResourceIO {
   const path = (id: string) => `/v1/${schema.collection}/${id}`;
   const fileAttr = attributes(schema).find((a) => a.input && a.localPath)?.name;
+  const reads = new ReadBatcher(schema.collection, pool);
   return {
     async create(ctx, id, inputs) {
       const c = await pool.client(ctx.host);
@@ -104,8 +178,7 @@ export function agentResourceIO(schema: ResourceSchema, pool: AgentPool): Resour
       return flatten(await c.put<ApiRecord>(path(id), inputs, { signal: ctx.signal }));
     },
     async read(ctx, id) {
-      const c = await pool.client(ctx.host);
-      const rec = await c.find<ApiRecord>(path(id), { signal: ctx.signal });
+      const rec = await reads.read(ctx.host, id, ctx.signal);
       return rec ? flatten(rec) : null;
     },
     async delete(ctx, id) {

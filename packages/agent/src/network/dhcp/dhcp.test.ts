@@ -16,7 +16,7 @@ import { bridgeName, dhcpHostVeth, dhcpNamespace, dhcpNsVeth } from '../../host/
 import { getRootLink, listNamespaces } from '../iplink.js';
 import { bridgeExists, deleteBridge, ensureBridge, listStratusBridges } from '../linuxbridge/bridge.js';
 import { linuxBridgeUplink } from '../linuxbridge/driver.js';
-import { deleteDhcp, dhcpStatus, ensureDhcp } from './dhcp.js';
+import { deleteDhcp, dhcpStatus, ensureDhcp, reloadDhcpHosts } from './dhcp.js';
 import { dhcpPaths } from './dnsmasq-config.js';
 import { findDnsmasq, processArgv } from './proc.js';
 import type { DhcpHost, DhcpSpec } from './types.js';
@@ -253,24 +253,37 @@ test('bridge + dnsmasq: static leases only, SIGHUP reload, lease pruning, reviva
     );
 
     await step(
-      'an address moved to another MAC is served although the old MAC still holds a lease',
+      'an address moved to another MAC: the stale lease is released (dhcp_release), dnsmasq keeps its pid, the new MAC gets it',
       async () => {
         assert.match(await readFile(paths.leaseFile, 'utf8'), new RegExp(`${mac1} ${net}\\.10 `));
-        await ensureDhcp(
+        await reloadDhcpHosts(
           spec([
             { mac: mac2, ip: `${net}.11`, hostname: 'vm-two' },
             { mac: mac3, ip: `${net}.10`, hostname: 'vm-three' },
           ]),
           stateDir,
         );
-        const now = (await dhcpStatus(networkId, stateDir)).dnsmasqPid;
-        assert.ok(now !== null && now !== pid, 'restarted to drop the blocking lease');
-        pid = now;
-        assert.doesNotMatch(await readFile(paths.leaseFile, 'utf8'), new RegExp(mac1));
+        assert.equal((await dhcpStatus(networkId, stateDir)).dnsmasqPid, pid, 'not restarted');
+        assert.doesNotMatch(await readFile(paths.leaseFile, 'utf8'), new RegExp(mac1), 'lease released');
         await setMac(a, mac3);
         assert.equal((await dhcp(a))?.ip, `${net}.10`);
       },
     );
+
+    await step('a new host through reloadDhcpHosts: SIGHUP, same pid', async () => {
+      const before = await reloads();
+      await reloadDhcpHosts(
+        spec([
+          { mac: mac2, ip: `${net}.11`, hostname: 'vm-two' },
+          { mac: mac3, ip: `${net}.10`, hostname: 'vm-three' },
+          { mac: randomMac(), ip: `${net}.12`, hostname: 'vm-four' },
+        ]),
+        stateDir,
+      );
+      assert.equal((await dhcpStatus(networkId, stateDir)).dnsmasqPid, pid, 'pid unchanged');
+      for (let i = 0; i < 40 && (await reloads()) === before; i++) await sleep(50);
+      assert.ok((await reloads()) > before, 'dnsmasq re-read its hosts file');
+    });
 
     await step('a killed dnsmasq is revived by ensureDhcp', async () => {
       process.kill(pid, 'SIGKILL');

@@ -6,6 +6,8 @@
  * Supervision: {@link ensureDhcp} is the supervisor. When nothing drifted it costs five `ip` queries and a
  * few small file reads and stats, so the agent calls it at startup and every ~10 s per network; it restarts
  * a dead dnsmasq and repairs a missing namespace, veth or address. There is no separate revive function.
+ * A server's port coming or going needs none of that: {@link reloadDhcpHosts} rewrites the hosts file
+ * and signals the running dnsmasq.
  */
 import { createHash } from 'node:crypto';
 import { chmod, mkdir, rm } from 'node:fs/promises';
@@ -35,6 +37,7 @@ import {
   hostsFileText,
   optsFileText,
   pruneLeases,
+  releaseArgs,
   validateDhcpSpec,
 } from './dnsmasq-config.js';
 import { assertTraversableByOthers, SHARED_FILE_MODE, writeIfChanged } from './files.js';
@@ -53,8 +56,9 @@ const log = logger('network');
 
 /**
  * Converges the DHCP service of `spec.networkId` to `spec`; idempotent. The network's segment must
- * exist (its uplink `ready`). Host or option changes reach a running dnsmasq by SIGHUP; a changed set of
- * subnets, a dead dnsmasq, or a lease blocking a reassigned address (re)start it. State lives in
+ * exist (its uplink `ready`). Host or option changes reach a running dnsmasq by SIGHUP, and a lease
+ * blocking a reassigned address is released with `dhcp_release`; a changed set of subnets or a dead
+ * dnsmasq (re)start it. State lives in
  * `<stateDir>/dhcp/<networkId>/`, which dnsmasq reads as an unprivileged user, so `stateDir` and its
  * parents must be traversable by other users (checked, with a clear error).
  */
@@ -70,6 +74,22 @@ export async function ensureDhcp(spec: DhcpSpec, stateDir: string): Promise<void
     await ensureAddresses(spec);
     await ensureDnsmasq(spec, dhcpPaths(stateDir, id));
   });
+}
+
+/**
+ * Brings the DHCP service of `spec.networkId` to new static leases (a server's port came or went): when
+ * its dnsmasq runs as `spec` needs, only the hosts file is rewritten, stale leases are released and
+ * dnsmasq gets SIGHUP, with no `ip` command and no restart (Neutron's `reload_allocations`). Anything
+ * else (no dnsmasq, a changed command line, a namespace gone) falls back to {@link ensureDhcp}.
+ */
+export async function reloadDhcpHosts(spec: DhcpSpec, stateDir: string): Promise<void> {
+  validateDhcpSpec(spec);
+  const paths = dhcpPaths(stateDir, spec.networkId);
+  const reloaded = await withLock(`dhcp:${spec.networkId}`, async () => {
+    const serving = await servingPid(spec, paths, dnsmasqInputs(spec, paths).args);
+    return serving.pid !== null && (await reloadDnsmasq(spec, paths, serving.pid));
+  });
+  if (!reloaded) await ensureDhcp(spec, stateDir);
 }
 
 /** Observed state of the DHCP service of `networkId`. */
@@ -197,40 +217,111 @@ async function prepareStateDir(dir: string): Promise<void> {
   await assertTraversableByOthers(dir);
 }
 
-async function ensureDnsmasq(spec: DhcpSpec, paths: DhcpPaths): Promise<void> {
-  const id = spec.networkId;
-  await prepareStateDir(paths.dir);
-  const args = dnsmasqArgs(spec, paths);
+/** What a running dnsmasq needs to serve `spec`: the command line and the content of its files. */
+function dnsmasqInputs(spec: DhcpSpec, paths: DhcpPaths) {
   const hosts = hostsFileText(spec.hosts);
   const opts = optsFileText(spec);
   const digest = createHash('sha256').update(hosts).update('\0').update(opts).digest('hex').slice(0, 16);
+  return { args: dnsmasqArgs(spec, paths), hosts, opts, digest };
+}
+
+/**
+ * The pid of the dnsmasq serving `spec` as it should (recorded, alive, in the network's namespace, with
+ * the command line `args`), or null with the reason it must be (re)started.
+ */
+async function servingPid(
+  spec: DhcpSpec,
+  paths: DhcpPaths,
+  args: readonly string[],
+): Promise<{ pid: number } | { pid: null; why: string }> {
+  const pid = await runningPid(paths);
+  if (pid === null) return { pid: null, why: 'starting dnsmasq' };
+  if (!(await inNamespace(pid, dhcpNamespace(spec.networkId))))
+    return { pid: null, why: 'restarting dnsmasq: it runs in a namespace that was deleted' };
+  const argv = (await processArgv(pid)) ?? [];
+  if (argv.length !== args.length + 1 || !args.every((a, i) => argv[i + 1] === a))
+    return { pid: null, why: 'restarting dnsmasq: its command line (subnets) changed' };
+  return { pid };
+}
+
+/**
+ * Brings the running dnsmasq `pid` to the hosts and options of `spec` without restarting it, as
+ * Neutron's DHCP agent does: rewrites the files, releases leases that block a reassigned address with
+ * `dhcp_release`, and sends SIGHUP. Returns false when a blocking lease could not be released (no
+ * `dhcp_release` on the host, or dnsmasq kept the lease): the caller restarts dnsmasq then.
+ */
+async function reloadDnsmasq(spec: DhcpSpec, paths: DhcpPaths, pid: number): Promise<boolean> {
+  const id = spec.networkId;
+  const { hosts, opts, digest } = dnsmasqInputs(spec, paths);
   await writeIfChanged(paths.hostsFile, hosts);
   await writeIfChanged(paths.optsFile, opts);
+  const blocking = blockingLeases((await readIfExists(paths.leaseFile)) ?? '', spec.hosts);
+  if (blocking.length > 0 && !(await releaseLeases(spec, paths, blocking))) return false;
+  // The applied marker, not "did the file change", decides: a crash between writing and signalling
+  // would otherwise leave dnsmasq on old data for good.
+  if ((await readIfExists(paths.appliedFile)) === `${pid} ${digest}\n`) return true;
+  sendSignal(pid, 'SIGHUP');
+  await writeFileAtomic(paths.appliedFile, `${pid} ${digest}\n`, SHARED_FILE_MODE);
+  log.info('dnsmasq reloaded hosts and options', { networkId: id, pid });
+  return true;
+}
 
-  const pid = await runningPid(paths);
-  if (pid !== null && !(await inNamespace(pid, dhcpNamespace(id)))) {
-    log.warn('restarting dnsmasq: it runs in a namespace that was deleted', { networkId: id, pid });
-  } else if (pid !== null) {
-    const argv = (await processArgv(pid)) ?? [];
-    if (argv.length === args.length + 1 && args.every((a, i) => argv[i + 1] === a)) {
-      // The applied marker, not "did the file change", decides: a crash between writing and signalling
-      // would otherwise leave dnsmasq on old data for good.
-      if ((await readIfExists(paths.appliedFile)) === `${pid} ${digest}\n`) return;
-      const blocking = blockingLeases((await readIfExists(paths.leaseFile)) ?? '', spec.hosts);
-      if (blocking.length === 0) {
-        sendSignal(pid, 'SIGHUP');
-        await writeFileAtomic(paths.appliedFile, `${pid} ${digest}\n`, SHARED_FILE_MODE);
-        log.info('dnsmasq reloaded hosts and options', { networkId: id, pid });
-        return;
-      }
-      log.info('restarting dnsmasq to drop leases of reassigned addresses', { networkId: id, blocking });
-    } else {
-      log.info('restarting dnsmasq: its command line (subnets) changed', { networkId: id, pid });
+/** How long dnsmasq gets to drop a released lease from its lease file. */
+const RELEASE_WAIT_MS = 3000;
+
+/**
+ * Releases lease lines `lines` through `dhcp_release` in the network's namespace and waits until dnsmasq
+ * has dropped them from its lease file. False when that did not happen (the tool is missing, or dnsmasq
+ * ignored the release within {@link RELEASE_WAIT_MS}).
+ */
+async function releaseLeases(spec: DhcpSpec, paths: DhcpPaths, lines: readonly string[]): Promise<boolean> {
+  const id = spec.networkId;
+  for (const line of lines) {
+    const args = releaseArgs(id, line);
+    if (!args) continue;
+    try {
+      await run('ip', ['netns', 'exec', dhcpNamespace(id), 'dhcp_release', ...args], { timeoutMs: 10_000 });
+    } catch (e) {
+      log.warn('dhcp_release failed; dnsmasq will be restarted instead', {
+        networkId: id,
+        error: (e as Error).message,
+      });
+      return false;
     }
-  } else {
-    log.info('starting dnsmasq', { networkId: id });
+    log.info('released stale DHCP lease', { networkId: id, ip: args[1], mac: args[2] });
   }
+  const deadline = Date.now() + RELEASE_WAIT_MS;
+  for (;;) {
+    const left = blockingLeases((await readIfExists(paths.leaseFile)) ?? '', spec.hosts);
+    if (left.length === 0) return true;
+    if (Date.now() >= deadline) {
+      log.warn('dnsmasq kept released leases; it will be restarted', { networkId: id, leases: left });
+      return false;
+    }
+    await sleep(20);
+  }
+}
 
+/**
+ * Makes dnsmasq serve `spec`: a running one with the right command line is reloaded (SIGHUP, stale
+ * leases released); a dead one, one stranded in a deleted namespace, or one whose subnets changed is
+ * (re)started with the blocking leases pruned from its lease file.
+ */
+async function ensureDnsmasq(spec: DhcpSpec, paths: DhcpPaths): Promise<void> {
+  const id = spec.networkId;
+  await prepareStateDir(paths.dir);
+  const { args, hosts, opts, digest } = dnsmasqInputs(spec, paths);
+  const serving = await servingPid(spec, paths, args);
+  if (serving.pid !== null) {
+    if (await reloadDnsmasq(spec, paths, serving.pid)) return;
+    log.info('restarting dnsmasq to drop leases of reassigned addresses', { networkId: id });
+  } else if (serving.why.startsWith('restarting')) {
+    log.warn(serving.why, { networkId: id });
+  } else {
+    log.info(serving.why, { networkId: id });
+  }
+  await writeIfChanged(paths.hostsFile, hosts);
+  await writeIfChanged(paths.optsFile, opts);
   await terminate(await ourDnsmasqPids(id, paths));
   const leases = await readIfExists(paths.leaseFile);
   if (leases !== null) await writeIfChanged(paths.leaseFile, pruneLeases(leases, spec.hosts));

@@ -7,6 +7,7 @@ import {
   hostsFileText,
   optsFileText,
   pruneLeases,
+  releaseArgs,
   validateDhcpSpec,
 } from './dnsmasq-config.js';
 import type { DhcpSpec } from './types.js';
@@ -153,4 +154,23 @@ test('blockingLeases: only leases whose address now belongs to another MAC', () 
     '1700000000 fa:16:3e:00:00:01 10.1.0.10 web-1 01:fa:16:3e:00:00:01\n1700000000 fa:16:3e:00:00:08 10.1.0.99 gone *\n',
   );
   assert.deepEqual(blockingLeases('', hosts), []);
+});
+
+test('releaseArgs: interface, address, MAC and the client id when the lease has one', () => {
+  const dev = dnsmasqArgs(spec(), dhcpPaths('/s', NET))
+    .find((a) => a.startsWith('--interface='))!
+    .slice('--interface='.length);
+  assert.deepEqual(releaseArgs(NET, '1700000000 fa:16:3e:00:00:09 10.2.0.10 old *'), [
+    dev,
+    '10.2.0.10',
+    'fa:16:3e:00:00:09',
+  ]);
+  assert.deepEqual(releaseArgs(NET, '1700000000 FA:16:3E:00:00:01 10.1.0.10 web-1 01:fa:16:3e:00:00:01'), [
+    dev,
+    '10.1.0.10',
+    'fa:16:3e:00:00:01',
+    '01:fa:16:3e:00:00:01',
+  ]);
+  assert.equal(releaseArgs(NET, 'duid 00:01:00:01'), null);
+  assert.equal(releaseArgs(NET, '1700000000 fa:16:3e:00:00:09 not-an-ip x *'), null);
 });

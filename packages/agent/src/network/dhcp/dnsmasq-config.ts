@@ -201,13 +201,33 @@ function parseLeases(text: string): Lease[] {
 /**
  * Lease lines that would block a host: the address is now configured for a different MAC, and dnsmasq
  * refuses to hand out an address leased to someone else until that lease expires ("not using configured
- * address ... because it is leased to ..."). Such leases must be dropped, which needs a restart.
+ * address ... because it is leased to ..."). Such leases must be dropped: released with
+ * {@link releaseArgs} while dnsmasq runs, or pruned from the file before it starts.
  */
 export function blockingLeases(leaseText: string, hosts: readonly DhcpHost[]): string[] {
   const macOf = new Map(hosts.map((h) => [h.ip, h.mac.toLowerCase()]));
   return parseLeases(leaseText)
     .filter((l) => macOf.has(l.ip) && macOf.get(l.ip) !== l.mac)
     .map((l) => l.line);
+}
+
+const CLIENT_ID_RE = /^[0-9a-f]{2}(:[0-9a-f]{2})*$/i;
+
+/**
+ * The arguments of `dhcp_release` (dnsmasq-utils) that make the dnsmasq of `networkId` drop lease line
+ * `line`: its interface, address, MAC and, when the lease has one, client id (dnsmasq matches a release
+ * by client id first, so a lease taken with one is released only with it). Neutron's DHCP agent releases
+ * stale leases the same way instead of restarting dnsmasq. Null for a line that is not an IPv4 lease.
+ */
+export function releaseArgs(networkId: string, line: string): string[] | null {
+  const [, mac = '', ip = '', , clientId = '*'] = line.trim().split(' ');
+  if (!MAC_RE.test(mac.toLowerCase()) || !isValidIpv4(ip)) return null;
+  return [
+    dhcpNsVeth(networkId),
+    ip,
+    mac.toLowerCase(),
+    ...(clientId !== '*' && CLIENT_ID_RE.test(clientId) ? [clientId.toLowerCase()] : []),
+  ];
 }
 
 /** The lease file without its {@link blockingLeases}. */

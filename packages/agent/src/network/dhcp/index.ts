@@ -3,7 +3,7 @@
  * the interface its {@link DhcpUplink} plugs into the network's segment, whatever the network driver.
  */
 import { readIfExists } from '@stratus/util';
-import { deleteDhcp, dhcpStatus, ensureDhcp } from './dhcp.js';
+import { deleteDhcp, dhcpStatus, ensureDhcp, reloadDhcpHosts } from './dhcp.js';
 import { dhcpPaths, LEASE_SECONDS } from './dnsmasq-config.js';
 import { type DhcpLease, findLease, type LeaseQuery, waitForLease } from './leases.js';
 import { waitForTcp } from './probe.js';
@@ -17,6 +17,11 @@ export type { DhcpHost, DhcpSpec, DhcpStatus, DhcpSubnet, DhcpUplink } from './t
 export interface DhcpDriver {
   /** Converges the DHCP service of `spec.networkId` to `spec` (also revives a dead server). */
   ensure(spec: DhcpSpec): Promise<void>;
+  /**
+   * Serves the static leases of `spec` (a port came or went): a running dnsmasq is only signalled, with
+   * no restart and no namespace checks; anything amiss falls back to {@link ensure}.
+   */
+  reloadHosts(spec: DhcpSpec): Promise<void>;
   /** Removes the DHCP service of a network; succeeds when there is none. */
   delete(networkId: string): Promise<void>;
   /** Observed state of a network's DHCP service. */
@@ -45,6 +50,10 @@ export class DnsmasqDhcp implements DhcpDriver {
 
   ensure(spec: DhcpSpec): Promise<void> {
     return ensureDhcp(spec, this.stateDir);
+  }
+
+  reloadHosts(spec: DhcpSpec): Promise<void> {
+    return reloadDhcpHosts(spec, this.stateDir);
   }
 
   delete(networkId: string): Promise<void> {

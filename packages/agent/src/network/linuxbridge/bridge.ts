@@ -2,6 +2,7 @@
  * The Linux bridge of a network: the L2 segment its guests' taps and its DHCP port plug into.
  * Every function is idempotent, so the agent can converge after a crash by simply calling it again.
  */
+import { access } from 'node:fs/promises';
 import { logger } from '../../host/log.js';
 import { assertId, bridgeName } from '../../host/names.js';
 import { assertIfname, disableIpv6, getRootLink, ip, isUp, listLinks } from '../iplink.js';
@@ -66,9 +67,18 @@ export async function ensureBridge(
   });
 }
 
-/** True when the bridge of `networkId` (named `name` when it was adopted) exists. */
+/**
+ * True when the bridge of `networkId` (named `name` when it was adopted) exists. Read from sysfs (a
+ * bridge's `/sys/class/net/<name>/bridge` directory), so a network's refresh spawns no `ip`.
+ */
 export async function bridgeExists(networkId: string, name = bridgeName(networkId)): Promise<boolean> {
-  return (await getRootLink(name))?.linkinfo?.info_kind === 'bridge';
+  assertIfname(name);
+  try {
+    await access(`/sys/class/net/${name}/bridge`);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
