@@ -127,16 +127,18 @@ export function stateIds(stateFile: string): { type: string; id: string; name: s
 
 const short = (id: string, n: number) => id.replace(/-/g, '').slice(0, n);
 
-/** Host objects that carry one of these ids: domains, bridges, namespaces, dnsmasq processes. */
+/** Host objects that carry one of these ids: domains, Linux and OVS bridges, namespaces, dnsmasq processes. */
 export function hostObjectsFor(ids: string[]): string[] {
   const found: string[] = [];
   const domains = sh('virsh', ['-c', 'qemu:///system', 'list', '--all', '--name']).split('\n');
   const links = sh('ip', ['-o', 'link', 'show']);
   const netns = sh('ip', ['netns', 'list']);
   const procs = sh('ps', ['-eo', 'args']);
+  const ovsBridges = sh('ovs-vsctl', ['--timeout=10', 'list-br']).split('\n');
   for (const id of ids) {
     if (domains.includes(`stratus-${id}`)) found.push(`domain stratus-${id}`);
     if (links.includes(`brq${short(id, 11)}`)) found.push(`bridge brq${short(id, 11)}`);
+    if (ovsBridges.includes(`bro${short(id, 11)}`)) found.push(`OVS bridge bro${short(id, 11)}`);
     if (links.includes(`tap${short(id, 10)}`)) found.push(`tap of ${id}`);
     if (netns.includes(`qdhcp-${id}`)) found.push(`netns qdhcp-${id}`);
     if (procs.split('\n').some((p) => p.includes('dnsmasq') && p.includes(id)))
@@ -153,6 +155,7 @@ export function sweep(res: { id: string }[]): void {
     spawnSync('pkill', ['-f', `dnsmasq.*${id}`]);
     spawnSync('ip', ['netns', 'delete', `qdhcp-${id}`]);
     spawnSync('ip', ['link', 'delete', `brq${short(id, 11)}`]);
+    spawnSync('ovs-vsctl', ['--timeout=10', '--if-exists', 'del-br', `bro${short(id, 11)}`]);
   }
 }
 

@@ -12,7 +12,10 @@ import { logger } from './host/log.js';
 import { KeyedMutex } from './host/mutex.js';
 import { probeVirtType } from './host/probe.js';
 import { DnsmasqDhcp } from './network/dhcp/index.js';
+import type { NetworkDriverKind } from './network/driver.js';
 import { LinuxBridgeDriver } from './network/linuxbridge/driver.js';
+import { OvsDriver } from './network/ovs/driver.js';
+import { detectDatapath, type OvsDatapath } from './network/ovs/vsctl.js';
 import { type AgentContext, createServices, paths, RecordStore } from './services/index.js';
 import { migrateRecords } from './services/migrate.js';
 import type { NetworkService } from './services/network.js';
@@ -44,6 +47,10 @@ export interface AgentOptions {
   allowImageDirs?: string[];
   /** Group that may read cached images besides root: the hypervisor's (default `libvirt-qemu`). */
   hypervisorGroup?: string;
+  /** Driver of networks that name none (default `linuxbridge`). */
+  networkDriver?: NetworkDriverKind;
+  /** Datapath of Open vSwitch bridges; `auto` (default) detects the kernel module. */
+  ovsDatapath?: 'auto' | OvsDatapath;
 }
 
 /** Reads the bearer token, creating it (mode 0600) on first start. */
@@ -105,7 +112,12 @@ export class StratusAgent {
     await claimStateDir(stateDir);
     const token = await loadToken(join(stateDir, 'token'));
     const probe = await probeVirtType(this.opts.virtType);
+    const ovsDatapath =
+      !this.opts.ovsDatapath || this.opts.ovsDatapath === 'auto'
+        ? await detectDatapath()
+        : this.opts.ovsDatapath;
     log.info('hypervisor chosen', { virtType: probe.virtType, reason: probe.reason });
+    log.info('network drivers', { default: this.opts.networkDriver ?? 'linuxbridge', ovsDatapath });
     const ctx: AgentContext = {
       stateDir,
       host: this.opts.host ?? 'local',
@@ -116,7 +128,8 @@ export class StratusAgent {
         owner: { gid: await groupId(this.opts.hypervisorGroup ?? 'libvirt-qemu') },
         sources: await ImageSources.create(this.opts.allowImageDirs ?? []),
       }),
-      network: new LinuxBridgeDriver(),
+      networkDrivers: { linuxbridge: new LinuxBridgeDriver(), ovs: new OvsDriver(ovsDatapath) },
+      defaultNetworkDriver: this.opts.networkDriver ?? 'linuxbridge',
       dhcp: new DnsmasqDhcp(stateDir),
       virtType: probe.virtType,
     };

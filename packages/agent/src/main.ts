@@ -1,9 +1,12 @@
 #!/usr/bin/env -S UV_THREADPOOL_SIZE=16 node --max-semi-space-size=1
 import { parseArgs } from 'node:util';
+import { NETWORK_DRIVERS } from '@stratus/model';
 import { localAgentPaths } from '@stratus/util';
 import { StratusAgent } from './agent.js';
 import { doctor } from './host/doctor.js';
 import { type LogLevel, logger, setLogLevel } from './host/log.js';
+import type { NetworkDriverKind } from './network/driver.js';
+import type { OvsDatapath } from './network/ovs/vsctl.js';
 
 const USAGE = `Usage: stratus-agent [options]
        stratus-agent doctor [--json] [--libvirt-uri URI] [--guest-image FILE]
@@ -26,6 +29,11 @@ const USAGE = `Usage: stratus-agent [options]
                       default none: clients such as the stratus CLI upload the file's data)
   --hypervisor-group NAME
                       Group that may read cached images besides root (default libvirt-qemu)
+  --network-driver linuxbridge|ovs
+                      Driver of networks that name none (default linuxbridge, or STRATUS_NETWORK_DRIVER)
+  --ovs-datapath auto|system|netdev
+                      Datapath of Open vSwitch bridges; auto: system when the openvswitch kernel
+                      module is loaded, else netdev (default auto)
   --log-level debug|info|warn|error
                       (or STRATUS_AGENT_LOG_LEVEL); log lines are JSON on stderr, or appended to the
                       file STRATUS_AGENT_LOG_FILE names
@@ -82,6 +90,8 @@ async function main(): Promise<void> {
         'log-level': { type: 'string' },
         'allow-image-dir': { type: 'string', multiple: true },
         'hypervisor-group': { type: 'string' },
+        'network-driver': { type: 'string' },
+        'ovs-datapath': { type: 'string' },
         help: { type: 'boolean' },
       },
       strict: true,
@@ -103,6 +113,17 @@ async function main(): Promise<void> {
     process.stderr.write(`stratus-agent: --virt-type must be auto, kvm or qemu\n`);
     process.exit(1);
   }
+  const networkDriver =
+    (values['network-driver'] as string | undefined) ?? process.env.STRATUS_NETWORK_DRIVER ?? 'linuxbridge';
+  if (!(NETWORK_DRIVERS as readonly string[]).includes(networkDriver)) {
+    process.stderr.write(`stratus-agent: --network-driver must be ${NETWORK_DRIVERS.join(' or ')}\n`);
+    process.exit(1);
+  }
+  const ovsDatapath = (values['ovs-datapath'] as string | undefined) ?? 'auto';
+  if (!['auto', 'system', 'netdev'].includes(ovsDatapath)) {
+    process.stderr.write(`stratus-agent: --ovs-datapath must be auto, system or netdev\n`);
+    process.exit(1);
+  }
   const level = values['log-level'] as LogLevel | undefined;
   if (level) setLogLevel(level);
   const agent = new StratusAgent({
@@ -119,6 +140,8 @@ async function main(): Promise<void> {
     host: (values.host as string | undefined) ?? process.env.STRATUS_AGENT_HOST ?? 'local',
     allowImageDirs: (values['allow-image-dir'] as string[] | undefined) ?? [],
     hypervisorGroup: values['hypervisor-group'] as string | undefined,
+    networkDriver: networkDriver as NetworkDriverKind,
+    ovsDatapath: ovsDatapath as 'auto' | OvsDatapath,
   });
   await agent.start();
   const stop = (sig: string) => {

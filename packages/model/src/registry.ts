@@ -34,5 +34,6 @@ export function isResourceType(t: unknown): t is ResourceType {
   return typeof t === 'string' && Object.hasOwn(registry, t);
 }
 
+export { NETWORK_DRIVERS } from './resources/network.js';
 export { defaultMachine } from './resources/server.js';
 export { flavor, image, keypair, network, server, subnet };

@@ -83,6 +83,13 @@ const cases: [string, Partial<DomainSpec>][] = [
           virtualport: 'openvswitch',
           tap: 'tapovs0',
         },
+        {
+          mac: '52:54:00:12:34:58',
+          bridge: 'br-int',
+          virtualport: 'openvswitch',
+          softwareChecksums: true,
+          tap: 'tapovs1',
+        },
       ],
     },
   ],
@@ -129,6 +136,14 @@ for (const [label, over] of cases) {
         new RegExp(`<target dev="${nic.tap}"/>\\s*<model type="${nic.model ?? hw.nicModel}"/>`),
       );
       assert.equal(xml.includes(`<virtualport type="openvswitch"/>`), nic.virtualport === 'openvswitch');
+      // Offloads off only where the switch loses checksum metadata, and only on virtio NICs.
+      const offloadsOff = new RegExp(
+        `<target dev="${nic.tap}"/>\\s*<model type="virtio"/>\\s*<driver>\\s*<host csum="off" gso="off"[^>]*/>\\s*<guest csum="off"`,
+      );
+      assert.equal(
+        offloadsOff.test(xml),
+        nic.softwareChecksums === true && (nic.model ?? hw.nicModel) === 'virtio',
+      );
     }
   });
 }

@@ -174,6 +174,15 @@ function deviceLines(d: DomainDevice): string[] {
     ...(d.virtualport ? [`  ${tag('virtualport', { type: d.virtualport }, true)}`] : []),
     `  ${tag('target', { dev: d.tap }, true)}`,
     `  ${tag('model', { type: d.model }, true)}`,
+    // Checksum and segmentation offloads off between guest and host: see NicBinding.softwareChecksums.
+    ...(d.softwareChecksums && d.model === 'virtio'
+      ? [
+          '  <driver>',
+          `    ${tag('host', { csum: 'off', gso: 'off', tso4: 'off', tso6: 'off', ecn: 'off', ufo: 'off' }, true)}`,
+          `    ${tag('guest', { csum: 'off', tso4: 'off', tso6: 'off', ecn: 'off', ufo: 'off' }, true)}`,
+          '  </driver>',
+        ]
+      : []),
     '</interface>',
   ];
 }

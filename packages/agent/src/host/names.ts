@@ -22,6 +22,9 @@ function short(id: string, n: number): string {
 /** Linux bridge of a network: `brq` + 11 hex digits of the network id (Neutron's convention). */
 export const bridgeName = (networkId: string): string => `brq${short(networkId, 11)}`;
 
+/** Open vSwitch bridge of a network: `bro` + 11 hex digits of the network id. */
+export const ovsBridgeName = (networkId: string): string => `bro${short(networkId, 11)}`;
+
 /** Network namespace holding a network's DHCP server. */
 export const dhcpNamespace = (networkId: string): string => `qdhcp-${networkId}`;
 

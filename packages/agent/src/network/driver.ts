@@ -1,9 +1,13 @@
 /**
  * The network driver seam: how a network's layer-2 segment is made on a host and how a guest NIC joins it.
- * Linux bridges implement it today (linuxbridge/); Open vSwitch fits without changing callers: NIC
- * bindings carry an optional virtualport, and DHCP plugs in through the driver's {@link DhcpUplink}.
+ * Linux bridges (linuxbridge/) and Open vSwitch (ovs/) implement it: NIC bindings carry an optional
+ * virtualport, and DHCP plugs in through the driver's {@link DhcpUplink}.
  */
+import type { NETWORK_DRIVERS } from '@stratus/model';
 import type { DhcpUplink } from './dhcp/types.js';
+
+/** The name of a network driver, as a network's `driver` attribute gives it. */
+export type NetworkDriverKind = (typeof NETWORK_DRIVERS)[number];
 
 /** A network's segment as the driver needs to know it. */
 export interface NetworkSegment {
@@ -20,6 +24,13 @@ export interface NetworkSegment {
 export interface NicBinding {
   bridge: string;
   virtualport?: 'openvswitch';
+  /**
+   * True when the segment forwards frames through a userspace switch that does not carry checksum
+   * offload metadata (Open vSwitch's netdev datapath over AF_PACKET): the guest NIC must then fill in
+   * its own checksums (libvirt `<driver><host csum='off' .../><guest csum='off' .../></driver>`), or
+   * its TCP and UDP packets arrive with partial checksums and are dropped.
+   */
+  softwareChecksums?: boolean;
 }
 
 /** What a driver observes of a segment. */
@@ -31,8 +42,8 @@ export interface SegmentFacts {
 
 /** A network driver: idempotent operations keyed by network id. */
 export interface NetworkDriver {
-  /** The driver's name (`linuxbridge`). */
-  readonly kind: string;
+  /** The driver's name. */
+  readonly kind: NetworkDriverKind;
   /** The host object name of a segment (its adopted name, or one derived from the network id). */
   segmentName(seg: NetworkSegment): string;
   /** Creates the segment if missing and converges it (MTU, tags). */
@@ -50,6 +61,6 @@ export interface NetworkDriver {
    * there is no such tap (the guest is not running: libvirt plugs it when it starts).
    */
   plugNic(seg: NetworkSegment, tap: string): Promise<boolean>;
-  /** Where the network's DHCP port plugs in. */
+  /** Where the network's DHCP port plugs in (its `softwareChecksums` as for guest NICs). */
   dhcpUplink(seg: NetworkSegment): DhcpUplink;
 }

@@ -65,7 +65,7 @@ function dhcpSpecFor(hostname: string): DhcpSpec {
     uplink: {
       description: 'test segment',
       ready: async () => true,
-      isPlugged: () => true,
+      isPlugged: async () => true,
       plug: async () => {},
     },
     networkId: NET,

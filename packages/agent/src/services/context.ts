@@ -3,7 +3,7 @@ import type { ComputeDriver } from '../compute/driver.js';
 import type { VirtType } from '../compute/types.js';
 import type { KeyedMutex } from '../host/mutex.js';
 import type { DhcpDriver } from '../network/dhcp/index.js';
-import type { NetworkDriver } from '../network/driver.js';
+import type { NetworkDriver, NetworkDriverKind } from '../network/driver.js';
 import type { StorageDriver } from '../storage/driver.js';
 import type { RecordStore } from './store.js';
 
@@ -17,7 +17,10 @@ export interface AgentContext {
   locks: KeyedMutex;
   compute: ComputeDriver;
   storage: StorageDriver;
-  network: NetworkDriver;
+  /** The network drivers, by the name a network's `driver` gives. */
+  networkDrivers: Record<NetworkDriverKind, NetworkDriver>;
+  /** The driver of networks that name none. */
+  defaultNetworkDriver: NetworkDriverKind;
   dhcp: DhcpDriver;
   virtType: VirtType;
 }

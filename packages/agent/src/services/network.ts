@@ -11,7 +11,7 @@ import {
 import { Conflict, InUse, InvalidRequest, NotFound } from '../errors.js';
 import { logger } from '../host/log.js';
 import type { DhcpHost, DhcpSpec } from '../network/dhcp/index.js';
-import type { NetworkSegment } from '../network/driver.js';
+import type { NetworkDriver, NetworkSegment } from '../network/driver.js';
 import { assertReference, ServiceBase } from './base.js';
 import type { AgentContext } from './context.js';
 import { netLock, type PortService, portId } from './port.js';
@@ -29,6 +29,10 @@ export const segmentOf = (net: NetworkRecord): NetworkSegment => ({
   mtu: net.spec.mtu,
   ...(net.status.bridge ? { name: net.status.bridge } : {}),
 });
+
+/** The driver that realizes network `net` (records from before drivers were selectable: Linux bridge). */
+export const driverOf = (ctx: AgentContext, net: NetworkRecord): NetworkDriver =>
+  ctx.networkDrivers[net.spec.driver ?? 'linuxbridge'];
 
 /** Subnets of a network, oldest first. */
 export async function subnetsOf(ctx: AgentContext, networkId: string): Promise<SubnetRecord[]> {
@@ -72,7 +76,7 @@ export async function reconcileDhcp(
     const seg = segmentOf(net);
     const spec: DhcpSpec = {
       networkId: net.id,
-      uplink: ctx.network.dhcpUplink(seg),
+      uplink: driverOf(ctx, net).dhcpUplink(seg),
       mtu: net.spec.mtu,
       subnets: subnets.map((s) => ({
         subnetId: s.id,
@@ -108,22 +112,28 @@ export class NetworkService extends ServiceBase<NetworkSpec, NetworkRecord['stat
     spec: NetworkSpec,
     prior: NetworkRecord | null,
   ): Promise<NetworkRecord> {
+    // The driver is chosen once, at create: the agent's default when the spec names none.
+    const driver = prior?.spec.driver ?? spec.driver ?? this.ctx.defaultNetworkDriver;
+    const full: NetworkSpec = { ...spec, driver };
     const rec =
       prior ??
       this.newRecord(
         id,
-        spec,
-        { bridge: this.ctx.network.segmentName({ networkId: id, mtu: spec.mtu }), status: 'BUILD' },
+        full,
+        {
+          bridge: this.ctx.networkDrivers[driver].segmentName({ networkId: id, mtu: spec.mtu }),
+          status: 'BUILD',
+        },
         {},
       );
-    rec.spec = spec;
+    rec.spec = full;
     // Recorded first: a crash after creating the segment still leaves a record to clean it up by.
     await this.save(rec);
     const seg = segmentOf(rec);
-    await this.ctx.network.ensureSegment(seg);
+    await driverOf(this.ctx, rec).ensureSegment(seg);
     await this.reattachTaps(rec);
     await reconcileDhcp(this.ctx, this.ports, rec.id);
-    rec.status = { bridge: this.ctx.network.segmentName(seg), status: 'ACTIVE' };
+    rec.status = { bridge: driverOf(this.ctx, rec).segmentName(seg), status: 'ACTIVE' };
     await this.save(rec);
     return rec;
   }
@@ -133,27 +143,46 @@ export class NetworkService extends ServiceBase<NetworkSpec, NetworkRecord['stat
     if (subnets.length)
       throw new InUse(`network ${id} still has subnet(s) ${subnets.map((s) => s.id).join(', ')}`);
     await this.locked(dhcpLock(id), () => this.ctx.dhcp.delete(id));
-    await this.ctx.network.deleteSegment(rec ? segmentOf(rec) : { networkId: id, mtu: 1500 });
+    if (rec) await driverOf(this.ctx, rec).deleteSegment(segmentOf(rec));
+    // No record: whatever a crash left, under either driver's name for this id.
+    else
+      for (const d of Object.values(this.ctx.networkDrivers))
+        await d.deleteSegment({ networkId: id, mtu: 1500 });
   }
 
   protected override async live(rec: NetworkRecord): Promise<NetworkRecord['status']> {
-    const facts = await this.ctx.network.inspectSegment(segmentOf(rec));
+    const facts = await driverOf(this.ctx, rec).inspectSegment(segmentOf(rec));
     return { ...rec.status, status: facts.exists ? 'ACTIVE' : 'DOWN' };
   }
 
-  /** Adopts an existing segment (a Linux bridge named `name`) as a new network. */
+  /** Adopts an existing segment (a Linux bridge or an OVS bridge named `name`) as a new network. */
   async import(name: string) {
-    const link = await this.ctx.network.inspectExternal(name);
-    if (!link) throw new NotFound(`${this.ctx.network.kind} segment ${name} not found`);
-    const owner = (await this.records()).find((n) => this.ctx.network.segmentName(segmentOf(n)) === name);
+    let found: { driver: NetworkDriver; mtu: number } | undefined;
+    for (const driver of Object.values(this.ctx.networkDrivers)) {
+      const link = await driver.inspectExternal(name);
+      if (link) {
+        found = { driver, mtu: link.mtu };
+        break;
+      }
+    }
+    if (!found) throw new NotFound(`no Linux bridge or Open vSwitch bridge named ${name}`);
+    const owner = (await this.records()).find(
+      (n) => driverOf(this.ctx, n).segmentName(segmentOf(n)) === name,
+    );
     if (owner)
       throw new Conflict(`${name} already belongs to network ${owner.id}`, { code: 'already_managed' });
     const id = randomUUID();
+    const { driver, mtu } = found;
     return this.locked(netLock(id), async () => {
-      const rec = this.newRecord(id, { name, mtu: link.mtu }, { bridge: name, status: 'ACTIVE' }, {});
+      const rec = this.newRecord(
+        id,
+        { name, mtu, driver: driver.kind },
+        { bridge: name, status: 'ACTIVE' },
+        {},
+      );
       await this.save(rec);
-      // Tags it as Stratus' (alias); nothing else about the segment changes.
-      await this.ctx.network.ensureSegment(segmentOf(rec));
+      // Tags it as Stratus' (alias or external_ids); nothing else about the segment changes.
+      await driver.ensureSegment(segmentOf(rec));
       log.info('network imported', { id, segment: name });
       return this.view(rec);
     });
@@ -167,7 +196,7 @@ export class NetworkService extends ServiceBase<NetworkSpec, NetworkRecord['stat
   async supervise(id: string): Promise<void> {
     const net = await this.record(id);
     if (!net) return;
-    const facts = await this.ctx.network.inspectSegment(segmentOf(net));
+    const facts = await driverOf(this.ctx, net).inspectSegment(segmentOf(net));
     if (!facts.exists) {
       log.warn('segment missing; the next apply repairs it', { network: id, segment: facts.name });
       return;
@@ -179,7 +208,7 @@ export class NetworkService extends ServiceBase<NetworkSpec, NetworkRecord['stat
   private async reattachTaps(net: NetworkRecord): Promise<void> {
     for (const p of await this.ports.onNetwork(net.id))
       if (p.spec.deviceOwner === 'compute' && p.spec.tap)
-        await this.ctx.network.plugNic(segmentOf(net), p.spec.tap);
+        await driverOf(this.ctx, net).plugNic(segmentOf(net), p.spec.tap);
   }
 }
 

@@ -19,7 +19,7 @@ import { assertReference, type EnsureOptions, ServiceBase } from './base.js';
 import { type AgentContext, paths } from './context.js';
 import type { FlavorRecord } from './flavor.js';
 import type { KeypairRecord } from './keypair.js';
-import { reconcileDhcp, segmentOf, subnetsOf } from './network.js';
+import { driverOf, reconcileDhcp, segmentOf, subnetsOf } from './network.js';
 import { netLock, type PortService } from './port.js';
 import type {
   Adopted,
@@ -417,7 +417,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     const nics = [];
     for (const p of ports) {
       const net = (await this.ctx.store.get<NetworkRecord>('networks', p.spec.network))!;
-      nics.push({ mac: p.status.mac, tap: p.spec.tap!, ...this.ctx.network.bindNic(segmentOf(net)) });
+      nics.push({ mac: p.status.mac, tap: p.spec.tap!, ...driverOf(this.ctx, net).bindNic(segmentOf(net)) });
     }
     const starting = Date.now();
     const { action } = await this.ctx.compute.ensureDomain({
@@ -522,7 +522,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       const networks: NicSpec[] = [];
       const nets = await this.ctx.store.list<NetworkRecord>('networks');
       for (const nic of facts.nics) {
-        const net = nets.find((n) => this.ctx.network.bindNic(segmentOf(n)).bridge === nic.bridge);
+        const net = nets.find((n) => driverOf(this.ctx, n).bindNic(segmentOf(n)).bridge === nic.bridge);
         if (!net)
           throw new Conflict(
             `NIC ${nic.mac} of ${ref} is on ${nic.bridge ?? 'no bridge'}, not a Stratus network`,

@@ -102,7 +102,7 @@ class FakeStorage implements StorageDriver {
 }
 
 class FakeNetwork implements NetworkDriver {
-  readonly kind = 'fake';
+  readonly kind = 'linuxbridge' as const;
   segments = new Set<string>();
   segmentName(seg: NetworkSegment) {
     return seg.name ?? `br-${seg.networkId.slice(0, 8)}`;
@@ -129,7 +129,7 @@ class FakeNetwork implements NetworkDriver {
     return {
       description: `fake segment of ${seg.networkId}`,
       ready: async () => this.segments.has(seg.networkId),
-      isPlugged: () => true,
+      isPlugged: async () => true,
       plug: async () => {},
     };
   }
@@ -192,6 +192,7 @@ before(async () => {
   dhcp = new FakeDhcp();
   dhcp.leaseDir = join(dir, 'leases');
   await mkdir(dhcp.leaseDir);
+  const fakeNetwork = new FakeNetwork();
   ctx = {
     stateDir: dir,
     host: 'local',
@@ -199,7 +200,9 @@ before(async () => {
     locks: new KeyedMutex(),
     compute,
     storage,
-    network: new FakeNetwork(),
+    // One fake serves as either driver: the services' choice of driver is what the e2e tests check.
+    networkDrivers: { linuxbridge: fakeNetwork, ovs: fakeNetwork },
+    defaultNetworkDriver: 'linuxbridge',
     dhcp,
     virtType: 'qemu',
   };

@@ -2,16 +2,31 @@ import { Type } from '@sinclair/typebox';
 import { Defaulted, Name } from '../formats.js';
 import { defineResource } from '../resource.js';
 
-/** A layer-2 network (Neutron network): a Linux bridge on each host. */
+/** The network drivers an agent offers (Neutron's mechanism drivers `linuxbridge` and `openvswitch`). */
+export const NETWORK_DRIVERS = ['linuxbridge', 'ovs'] as const;
+
+/** A layer-2 network (Neutron network): a Linux bridge or an Open vSwitch bridge on each host. */
 export const network = defineResource({
   type: 'network',
   drift: (a) =>
     a.status === 'DOWN' ? `its bridge ${String(a.bridge)} was deleted outside Stratus` : undefined,
   collection: 'networks',
-  description: 'A layer-2 network, realized as a Linux bridge with a DHCP namespace per host.',
+  description:
+    'A layer-2 network, realized as a Linux bridge or an Open vSwitch bridge with a DHCP namespace per host.',
   inputs: Type.Object(
     {
       name: Type.Optional(Name({ description: 'Display name.', updatableLive: true })),
+      driver: Type.Optional(
+        Type.Union(
+          NETWORK_DRIVERS.map((d) => Type.Literal(d)),
+          {
+            computed: true,
+            requiresReplace: true,
+            description:
+              "How the network is realized on a host: `linuxbridge` (a Linux bridge) or `ovs` (an Open vSwitch bridge, on the kernel datapath where the openvswitch module is loaded, else the userspace one). Default: the agent's (`stratus-agent --network-driver`, linuxbridge unless set).",
+          },
+        ),
+      ),
       mtu: Defaulted(
         Type.Integer({
           minimum: 576,
@@ -25,7 +40,7 @@ export const network = defineResource({
     { additionalProperties: false },
   ),
   outputs: Type.Object({
-    bridge: Type.String({ description: 'Name of the host bridge.' }),
+    bridge: Type.String({ description: 'Name of the host bridge (Linux or OVS).' }),
     status: Type.String({ description: 'ACTIVE when the bridge exists; DOWN when it went missing.' }),
   }),
 });

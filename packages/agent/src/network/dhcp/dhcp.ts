@@ -116,10 +116,12 @@ export async function deleteDhcp(networkId: string, stateDir: string): Promise<v
     if (pids.size > 0) log.info('stopping DHCP processes', { networkId, pids: [...pids] });
     await terminate([...pids]);
     const hostVeth = dhcpHostVeth(networkId);
-    if (await getRootLink(hostVeth)) await ip(['link', 'del', 'dev', hostVeth]);
+    const hasVeth = (await getRootLink(hostVeth)) !== null;
+    if (hasVeth) await ip(['link', 'del', 'dev', hostVeth]);
     if (hasNs) await ip(['netns', 'del', ns]);
     await rm(paths.dir, { recursive: true, force: true });
-    log.info('DHCP deleted', { networkId });
+    // Supervision calls this every few seconds for networks without subnets: say only what happened.
+    if (hasNs || hasVeth || pids.size > 0) log.info('DHCP deleted', { networkId });
   });
 }
 
@@ -171,10 +173,13 @@ async function ensureVeth(id: string, mtu: number, uplink: DhcpUplink): Promise<
     host = await getRootLink(hostName);
     links = await listLinks(ns);
     inner = links.find((l) => l.ifname === nsName);
+    // A network's driver never changes, so the veth's offloads are set once, when it is made.
+    if (uplink.softwareChecksums)
+      await run('ip', ['netns', 'exec', ns, 'ethtool', '-K', nsName, 'tx', 'off']);
   }
   if (!host || !inner) throw new Error(`DHCP veth ${hostName}/${nsName} did not appear`);
   await disableIpv6(hostName);
-  if (!uplink.isPlugged(host) || host.mtu !== mtu || !isUp(host)) await uplink.plug(hostName, mtu);
+  if (!(await uplink.isPlugged(host)) || host.mtu !== mtu || !isUp(host)) await uplink.plug(hostName, mtu);
   const lo = links.find((l) => l.ifname === 'lo');
   if (lo && !isUp(lo)) await ip(['link', 'set', 'dev', 'lo', 'up'], ns);
   if (inner.mtu !== mtu || !isUp(inner))

@@ -21,7 +21,7 @@ function spec(): DhcpSpec {
     uplink: {
       description: 'test segment',
       ready: async () => true,
-      isPlugged: () => true,
+      isPlugged: async () => true,
       plug: async () => {},
     },
     networkId: NET,

@@ -2,7 +2,7 @@ import type { LinkInfo } from '../iplink.js';
 
 /**
  * How the host end of a network's DHCP port joins the network's L2 segment. The network driver provides it
- * (a Linux bridge enslaves the interface; Open vSwitch would add it as a port), so DHCP needs no bridge.
+ * (a Linux bridge enslaves the interface; Open vSwitch adds it as a port), so DHCP needs no bridge.
  */
 export interface DhcpUplink {
   /** The segment, for messages (`bridge brq0123456789a`). */
@@ -10,9 +10,14 @@ export interface DhcpUplink {
   /** Whether the segment exists; DHCP is set up only on an existing one. */
   ready(): Promise<boolean>;
   /** Whether the host interface `link` is plugged into the segment. */
-  isPlugged(link: LinkInfo): boolean;
+  isPlugged(link: LinkInfo): Promise<boolean>;
   /** Plugs host interface `ifname` into the segment with `mtu` and brings it up. */
   plug(ifname: string, mtu: number): Promise<void>;
+  /**
+   * True when the namespace end of the DHCP port must compute checksums itself (transmit checksum
+   * offload off), because the segment is a userspace switch that loses offload metadata.
+   */
+  readonly softwareChecksums?: boolean;
 }
 
 /** What the DHCP server of a network needs to know about one of its subnets. */

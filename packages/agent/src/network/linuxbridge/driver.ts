@@ -47,7 +47,7 @@ export function linuxBridgeUplink(bridge: string, networkId: string): DhcpUplink
   return {
     description: `bridge ${bridge}`,
     ready: () => bridgeExists(networkId, bridge),
-    isPlugged: (link) => link.master === bridge,
+    isPlugged: async (link) => link.master === bridge,
     plug: async (ifname, mtu) => {
       await ip(['link', 'set', 'dev', ifname, 'master', bridge, 'mtu', String(mtu), 'up']);
     },
