@@ -141,6 +141,68 @@ export const CASES: {
     field: 'resources.net.timeouts.create',
     message: /600h is longer than the limit of 24h/,
   },
+  // Issue 7, finding 1's kind: what a server's NICs need from the stack's networks and subnets.
+  {
+    name: 'server on a network that has no subnet',
+    schema: false,
+    yaml: `${GOOD.replace('        - subnet: ${sub}', '        - network: ${bare}')}  bare:\n    type: network\n`,
+    where: '18:11',
+    field: 'resources.web.properties.networks[0].network',
+    message: /network bare has no subnet in this stack, so the server cannot take an address on it/,
+  },
+  {
+    name: 'server NIC naming a subnet of another network',
+    schema: false,
+    yaml: `${GOOD.replace('        - subnet: ${sub}', '        - subnet: ${sub}\n          network: ${other}')}  other:\n    type: network\n`,
+    where: '18:11',
+    field: 'resources.web.properties.networks[0].subnet',
+    message: /subnet sub is on network net, not on other/,
+  },
+  {
+    name: 'server fixed address outside its subnet',
+    schema: false,
+    yaml: GOOD.replace('        - subnet: ${sub}', '        - subnet: ${sub}\n          fixedIp: 10.99.0.5'),
+    where: '19:11',
+    field: 'resources.web.properties.networks[0].fixedIp',
+    message: /10\.99\.0\.5 is not in subnet sub \(10\.20\.0\.0\/24\)/,
+  },
+  {
+    name: "server fixed address in none of its network's subnets",
+    schema: false,
+    yaml: GOOD.replace('        - subnet: ${sub}', '        - network: ${net}\n          fixedIp: 10.99.0.5'),
+    where: '19:11',
+    field: 'resources.web.properties.networks[0].fixedIp',
+    message: /10\.99\.0\.5 is in none of the subnets of network net \(sub 10\.20\.0\.0\/24\)/,
+  },
+  {
+    name: 'more NICs on a subnet than it has addresses',
+    schema: false,
+    // A /29: 6 host addresses, the gateway and the DHCP port take 2, 4 are left; the fifth NIC fails.
+    yaml: GOOD.replace('cidr: 10.20.0.0/24', 'cidr: 10.20.0.0/29').replace(
+      '        - subnet: ${sub}',
+      Array.from({ length: 5 }, () => '        - subnet: ${sub}').join('\n'),
+    ),
+    where: '22:11',
+    field: 'resources.web.properties.networks[4]',
+    message:
+      /subnet sub \(10\.20\.0\.0\/29\) has room for 4 server addresses beyond its gateway and DHCP port, and 5 NICs of this stack take one from it \(web\)/,
+  },
+  {
+    name: 'key pair reference naming a network',
+    schema: false,
+    yaml: GOOD.replace('      image: ${img}\n', '      image: ${img}\n      keyPair: ${net}\n'),
+    where: '17:7',
+    field: 'resources.web.properties.keyPair',
+    message: /expects a reference to a keypair, but \$\{net\} is a network/,
+  },
+  {
+    name: 'flavor reference naming an image',
+    schema: false,
+    yaml: GOOD.replace('      image: ${img}\n', '      image: ${img}\n      flavor: ${img}\n'),
+    where: '17:7',
+    field: 'resources.web.properties.flavor',
+    message: /expects a reference to a flavor, but \$\{img\} is a image/,
+  },
   // Issue 7, finding 9: what apply waits for, and for how long, are checked at validate.
   {
     name: 'server wait for a port out of range',
