@@ -1,4 +1,12 @@
-import { isInNet, isIpv4, parseCidr, serverAddressRoom } from '@stratus/model';
+import {
+  intToIp,
+  ipToInt,
+  isInNet,
+  isIpv4,
+  parseCidr,
+  serverAddressRoom,
+  subnetPoolRanges,
+} from '@stratus/model';
 import type { Diagnostics } from '../diagnostics/index.js';
 import { listNames } from '../diagnostics/limits.js';
 import type { ResourceConfig, StackConfig } from './config.js';
@@ -24,10 +32,61 @@ function inSubnet(ip: string, subnet: ResourceConfig): boolean | undefined {
 }
 
 /**
+ * Why the agent would refuse `ip` as a fixed address on `subnet` (outside its pools, the DHCP port's, or
+ * another NIC's of this stack), or undefined. The DHCP port of a new subnet takes the lowest pool address.
+ */
+function fixedIpProblem(subnet: ResourceConfig, ip: string, fixed: Map<string, string>): string | undefined {
+  const { cidr, gatewayIp, allocationPools } = subnet.properties;
+  const ranges = subnetPoolRanges(cidr, gatewayIp, allocationPools);
+  if (ranges) {
+    const n = ipToInt(ip);
+    if (!ranges.some(([lo, hi]) => n >= lo && n <= hi))
+      return `${ip} is outside the allocation pools of subnet ${subnet.name} (${ranges.map(([lo, hi]) => `${intToIp(lo)}-${intToIp(hi)}`).join(', ')})`;
+    if (n === Math.min(...ranges.map(([lo]) => lo)))
+      return `${ip} is the address the DHCP port of subnet ${subnet.name} takes (the first of its pools); pick another`;
+  }
+  const other = fixed.get(`${subnet.name} ${ip}`);
+  return other ? `${ip} is already the fixedIp of ${other} on subnet ${subnet.name}` : undefined;
+}
+
+/**
+ * Subnets of one network of this stack whose CIDRs overlap, which the agent refuses: reported at the
+ * later one's `cidr`.
+ */
+export function checkSubnetOverlaps(config: StackConfig, diags: Diagnostics): void {
+  const seen = new Map<string, { name: string; cidr: string; lo: number; hi: number }[]>();
+  for (const rc of config.resources.values()) {
+    if (rc.type !== 'subnet') continue;
+    const net = target(config, rc.properties.network, 'network');
+    const cidr = rc.properties.cidr;
+    if (!net || typeof cidr !== 'string') continue;
+    let lo: number;
+    let hi: number;
+    try {
+      const c = parseCidr(cidr);
+      [lo, hi] = [c.network, c.broadcast];
+    } catch {
+      continue;
+    }
+    const list = seen.get(net.name) ?? [];
+    const o = list.find((x) => lo <= x.hi && x.lo <= hi);
+    if (o)
+      diags.error(
+        `${cidr} overlaps subnet ${o.name} (${o.cidr}) on the same network ${net.name}`,
+        `resources.${rc.name}.properties.cidr`,
+        rc.locate(['properties', 'cidr']),
+      );
+    list.push({ name: rc.name, cidr, lo, hi });
+    seen.set(net.name, list);
+  }
+}
+
+/**
  * What a server's NICs need from the subnets of this stack, which the agent would otherwise refuse only
  * at apply (issue 7, finding 1's kind): a NIC on a network of this stack needs a subnet of that network
  * to take its address from (one containing its `fixedIp` when it has one); a NIC naming a subnet and a
- * network needs the subnet to be on that network, and its `fixedIp` in the subnet; and a subnet cannot
+ * network needs the subnet to be on that network; a `fixedIp` must be in the subnet's pools, not the
+ * DHCP port's address nor another NIC's; and a subnet cannot
  * hold more of this stack's NICs than its pools have addresses left beyond the DHCP port. Only what is
  * known at validate is checked: references to other stacks' objects (ids as text), CIDRs or pools that
  * are references, and the subnet a network NIC without `fixedIp` gets when its network has several
@@ -40,6 +99,8 @@ export function checkServerNics(config: StackConfig, diags: Diagnostics): void {
     const net = target(config, rc.properties.network, 'network');
     if (net) subnetsOf.set(net.name, [...(subnetsOf.get(net.name) ?? []), rc]);
   }
+  /** `subnet address` -> the NIC (`server networks[i]`) that has it as its fixedIp. */
+  const fixed = new Map<string, string>();
   /** Subnet name -> the NICs (server, index) taking an allocated address from it, in stack order. */
   const allocated = new Map<string, { server: ResourceConfig; i: number }[]>();
 
@@ -92,8 +153,14 @@ export function checkServerNics(config: StackConfig, diags: Diagnostics): void {
             );
             return;
           }
-        }
-        if (subs.length === 1) from = subs[0];
+          // The agent takes the subnet that holds the address.
+          if (fits.filter((f) => f === true).length === 1) from = subs[fits.indexOf(true)];
+        } else if (subs.length === 1) from = subs[0];
+      }
+      if (from && fixedIp) {
+        const p = fixedIpProblem(from, fixedIp, fixed);
+        if (p) error(p, 'fixedIp');
+        else fixed.set(`${from.name} ${fixedIp}`, `${rc.name} networks[${i}]`);
       }
       // A fixed address is the user's to pick; only allocated ones are counted against the room.
       if (from && !fixedIp)
