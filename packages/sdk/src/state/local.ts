@@ -2,9 +2,16 @@ import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { copyFile, link, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
-import { readIfExists, writeFileAtomic } from '@stratus/util';
+import { basename, dirname } from 'node:path';
+import { readIfExists, sweepTempSiblings, writeFileAtomic } from '@stratus/util';
 import { checkStateDoc } from './check.js';
-import { holderIsDead, lockedMessage, processToken, staleClearedMessage } from './lock-holder.js';
+import {
+  holderIsDead,
+  lockedMessage,
+  processExists,
+  processToken,
+  staleClearedMessage,
+} from './lock-holder.js';
 import { type LockHooks, type LockInfo, type StateBackend, type StateDoc, StateError } from './types.js';
 
 // Kept exported here too: it has been part of the package's root API since the state backends.
@@ -94,6 +101,12 @@ export class LocalBackend implements StateBackend {
         lockedMessage(this.path, h, `stratus force-unlock ${h.id ?? 'LOCK_ID'} --state ${this.path}`),
       );
     }
+    // Ours now: a state write a killed run left half-done is removed (its temporary; the state file
+    // itself is whole, written by rename). Only temporaries of dead writers: `-lock=false` runs write too.
+    await sweepTempSiblings(dirname(this.path), (pid) => !processExists(pid), {
+      recursive: false,
+      of: basename(this.path),
+    });
     return async () => {
       // Only our own lock: never one a later run took after ours was (wrongly) judged stale.
       if ((await readLock(lockPath))?.id === info.id) await rm(lockPath, { force: true });

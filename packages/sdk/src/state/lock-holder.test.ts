@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { after, test } from 'node:test';
 import { LocalBackend } from './local.js';
 import { holdLock } from './lock-child.test-support.js';
@@ -149,4 +149,22 @@ test('a release removes only its own lock', async () => {
   writeLock(path, { id: 'someone-else' });
   await release();
   assert.equal(lockOf(path).id, 'someone-else');
+});
+
+test("taking the lock removes a killed writer's temporary of the state file, not a live one's", async () => {
+  const path = statePath();
+  const name = path.slice(root.length + 1);
+  const holder = await holdLock(`new LocalBackend(${JSON.stringify(path)})`);
+  after(() => holder.kill());
+  const dead = holder.child.pid!;
+  await holder.kill();
+  const deadTemp = join(root, `.${name}.tmp-${dead}-0123abcd`);
+  const liveTemp = join(root, `.${name}.tmp-${process.pid}-0123abcd`);
+  const otherTemp = join(root, `.other.json.tmp-${dead}-0123abcd`);
+  for (const f of [deadTemp, liveTemp, otherTemp]) writeFileSync(f, '{');
+  await (await new LocalBackend(path).lock('apply'))();
+  const left = readdirSync(root);
+  assert.ok(!left.includes(basename(deadTemp)), "the dead writer's temporary is removed");
+  assert.ok(left.includes(basename(liveTemp)), "a live writer's temporary is kept");
+  assert.ok(left.includes(basename(otherTemp)), "another file's temporary is not touched");
 });

@@ -9,7 +9,7 @@ function holderProcess(who: string | undefined): { host: string; pid: number } |
 }
 
 /** Whether process `pid` exists on this host (EPERM means it exists but is another user's). */
-function alive(pid: number): boolean {
+export function processExists(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -83,7 +83,7 @@ export function staleClearedMessage(where: string, holder: Partial<LockInfo>): s
 export function lockedMessage(where: string, holder: Partial<LockInfo>, unlockCommand: string): string {
   const base = `state ${where} is locked by ${holder.who ?? 'unknown'} (${holder.operation ?? '?'}) since ${holder.created ?? '?'}; lock id ${holder.id ?? '?'}`;
   const p = holderProcess(holder.who);
-  if (p && p.host === hostname() && !alive(p.pid))
+  if (p && p.host === hostname() && !processExists(p.pid))
     return `${base}. Its holder, pid ${p.pid} on this host, is no longer running (it was killed or crashed), so the lock is stale; remove it with: ${unlockCommand}`;
   return `${base}. If no run holds it any more, remove it with: ${unlockCommand}`;
 }
