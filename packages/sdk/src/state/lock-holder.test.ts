@@ -60,7 +60,7 @@ test("a killed holder's lock is taken over with a one-line note; the new lock is
   const backend = new LocalBackend(path);
   // Alive: it blocks, and nothing is noted.
   await locked(backend.lock('plan', { onStaleCleared: (m) => notes.push(m) }));
-  assert.deepEqual(notes, []);
+  assert.equal(notes.length, 0);
   assert.equal(lockOf(path).id, holder.lockId);
 
   await holder.kill();
