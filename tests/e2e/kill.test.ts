@@ -185,6 +185,9 @@ function strayProcesses(alive: number[] = []): string[] {
 function leftovers(): string[] {
   const found: string[] = [];
   for (const f of walk(t.stateDir)) if (TEMP.test(basename(f))) found.push(`temporary file ${f}`);
+  // The CLI's own: a state write cut short by the kill.
+  for (const f of readdirSync(t.dir))
+    if (f.startsWith(`.${basename(state)}.tmp-`)) found.push(`temporary state file ${join(t.dir, f)}`);
   for (const p of strayProcesses()) found.push(`process ${p}`);
   if (existsSync(`${state}.lock`)) found.push(`lock ${state}.lock: ${readFileSync(`${state}.lock`, 'utf8')}`);
   const owned = new Set(stateIds(state).map((r) => r.id));
