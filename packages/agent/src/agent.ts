@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { ApiHostInfo } from '@stratus/model';
+import { sweepTempSiblings } from '@stratus/util';
 import { createApiServer } from './api/server.js';
 import { LibvirtCompute } from './compute/libvirt.js';
 import type { VirtType } from './compute/types.js';
@@ -134,6 +135,13 @@ export class StratusAgent {
       virtType: probe.virtType,
     };
     this.ctx = ctx;
+    // Writes a killed agent left half-done (records, DHCP files, instance disks and drives): this agent
+    // claimed the state dir, so their writers are all dead. Image temporaries are the storage's to roll
+    // back, below.
+    for (const dir of ['records', 'dhcp', 'instances']) {
+      const swept = await sweepTempSiblings(join(stateDir, dir), () => true);
+      if (swept.length) log.info('removed temporaries of an interrupted write', { files: swept });
+    }
     // Before anything reads records: an older agent's records are brought to this one's shape.
     await migrateRecords(ctx.store);
     // An import a killed agent left half-done is rolled back: temporaries, uploads, and cached copies

@@ -240,3 +240,45 @@ export function checkSubnetRanges(
   }
   return out;
 }
+
+/**
+ * A subnet's allocation pools as inclusive integer ranges (the default pools when `pools` is undefined).
+ * Undefined when the inputs are not all known, valid text (references, or what checkSubnetRanges
+ * reports).
+ */
+export function subnetPoolRanges(
+  cidr: unknown,
+  gatewayIp: unknown,
+  pools: unknown,
+): [number, number][] | undefined {
+  if (typeof cidr !== 'string' || checkSubnetRanges(cidr, gatewayIp, pools).length > 0) return undefined;
+  let net: Ipv4Net;
+  try {
+    net = parseCidr(cidr);
+  } catch {
+    return undefined;
+  }
+  if (gatewayIp !== undefined && (typeof gatewayIp !== 'string' || !isIpv4(gatewayIp))) return undefined;
+  if (pools === undefined)
+    return defaultPools(net, gatewayIp ?? firstHost(net)).map((p) => [ipToInt(p.start), ipToInt(p.end)]);
+  if (!Array.isArray(pools)) return undefined;
+  const ranges: [number, number][] = [];
+  for (const p of pools as unknown[]) {
+    const o = p !== null && typeof p === 'object' ? (p as Record<string, unknown>) : {};
+    const start = str(o.start);
+    const end = str(o.end);
+    if (!start || !end || !isIpv4(start) || !isIpv4(end)) return undefined;
+    ranges.push([ipToInt(start), ipToInt(end)]);
+  }
+  return ranges;
+}
+
+/**
+ * How many addresses of a subnet's pools are left for servers once the DHCP port took the first free
+ * one (the lowest pool address, in a new subnet): the pools' distinct addresses less one. Undefined
+ * when {@link subnetPoolRanges} is.
+ */
+export function serverAddressRoom(cidr: unknown, gatewayIp: unknown, pools: unknown): number | undefined {
+  const ranges = subnetPoolRanges(cidr, gatewayIp, pools);
+  return ranges && countDistinct(ranges) - 1;
+}

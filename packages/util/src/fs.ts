@@ -1,7 +1,7 @@
 /** File helpers shared by the CLI, the state backends and the agent. */
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /** Reads a file as UTF-8, or returns null when it does not exist. */
@@ -17,6 +17,43 @@ export async function readIfExists(path: string): Promise<string | null> {
 /** A hidden, unique temporary sibling of `path` (same directory, so a rename onto `path` is atomic). */
 export function tempSibling(path: string): string {
   return join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+}
+
+/** The shape of {@link tempSibling} names: `.NAME.tmp-PID-HEX`; group 1 is the writer's pid. */
+const TEMP_SIBLING = /^\..+\.tmp-(\d+)-[0-9a-f]{8}$/;
+
+/**
+ * Removes the temporaries of {@link writeFileAtomic} that writers killed mid-write left under `dir`
+ * (recursively unless `opts.recursive` is false; only those of file `opts.of` when given), and returns
+ * their paths. Only those whose writer `isDead(pid)` says is gone: the caller knows who may be writing
+ * there (an agent that claimed its state dir knows every writer is dead).
+ */
+export async function sweepTempSiblings(
+  dir: string,
+  isDead: (pid: number) => boolean,
+  opts: { recursive?: boolean; of?: string } = {},
+): Promise<string[]> {
+  const removed: string[] = [];
+  let entries: import('node:fs').Dirent[];
+  try {
+    entries = await readdir(dir, { withFileTypes: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return removed;
+    throw e;
+  }
+  for (const e of entries) {
+    const p = join(dir, e.name);
+    if (e.isDirectory()) {
+      if (opts.recursive !== false) removed.push(...(await sweepTempSiblings(p, isDead, opts)));
+    } else {
+      const m = TEMP_SIBLING.exec(e.name);
+      if (m && (opts.of === undefined || e.name.startsWith(`.${opts.of}.tmp-`)) && isDead(Number(m[1]))) {
+        await rm(p, { force: true });
+        removed.push(p);
+      }
+    }
+  }
+  return removed;
 }
 
 /**

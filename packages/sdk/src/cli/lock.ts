@@ -1,5 +1,5 @@
 import { parseDuration } from '../engine/normalize.js';
-import { type StateBackend, StateError } from '../state/types.js';
+import { type LockHooks, type StateBackend, StateError } from '../state/types.js';
 import { type Flags, usageError } from './args.js';
 import { log } from './log.js';
 
@@ -19,21 +19,22 @@ export function lockTimeoutOf(command: string, flags: Flags): number {
 
 /**
  * `backend` whose `lock` retries while another run holds the lock, until `timeoutMs` has passed
- * (Terraform's -lock-timeout). `onWait` is told once, when the first attempt finds the lock held. When
- * the time is up, the last `locked` error is thrown with how long it waited.
+ * (Terraform's -lock-timeout). `tell` is told once, when the first attempt finds the lock held, and
+ * each time a dead holder's lock was removed (one line each). When the time is up, the last `locked`
+ * error is thrown with how long it waited.
  */
 export function withLockTimeout(
   backend: StateBackend,
   timeoutMs: number,
-  onWait: (message: string) => void,
+  tell: (message: string) => void,
 ): StateBackend {
-  const lock = async (operation: string): Promise<() => Promise<void>> => {
+  const lock = async (operation: string, hooks?: LockHooks): Promise<() => Promise<void>> => {
     const deadline = Date.now() + timeoutMs;
     let pause = 100;
     let told = false;
     for (;;) {
       try {
-        const unlock = await backend.lock(operation);
+        const unlock = await backend.lock(operation, hooks ?? { onStaleCleared: tell });
         log.debug('state lock acquired', { where: backend.where, operation });
         return unlock;
       } catch (e) {
@@ -44,7 +45,7 @@ export function withLockTimeout(
           throw e;
         }
         if (!told) {
-          onWait(`${e.message}; waiting up to ${timeoutMs / 1000}s for it (-lock-timeout)...`);
+          tell(`${e.message}; waiting up to ${timeoutMs / 1000}s for it (-lock-timeout)...`);
           told = true;
         }
         log.debug('state lock held by another run; retrying', { where: backend.where, waitMs: pause });

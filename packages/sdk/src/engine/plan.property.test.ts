@@ -357,6 +357,7 @@ function buildStack(s: StackSeed): Model {
         n.deps,
       );
     });
+  ensureSubnets(m);
   return m;
 }
 
@@ -524,7 +525,30 @@ function applyEdit(m0: Model, e: Edit): Model {
       break;
     }
   }
+  ensureSubnets(m);
   return m;
+}
+
+/**
+ * Gives each network a server NIC names a subnet of its own where it has none (a plan error otherwise,
+ * tested elsewhere): generated stacks and edits (removing a subnet, re-pointing a reference) may leave
+ * one without. The new subnet's CIDR is outside the seeds' 10/8 ones.
+ */
+function ensureSubnets(m: Model): void {
+  const served = new Set(ofType(m, 'subnet').map((r) => (r.props.network as R).to));
+  for (const srv of ofType(m, 'server'))
+    for (const nic of srv.props.networks as Record<string, V>[]) {
+      const net = nic.network;
+      if (!(net instanceof R) || served.has(net.to)) continue;
+      const k = m.used.size;
+      m.resources.push({
+        name: freshName(m, 'fixsub'),
+        type: 'subnet',
+        props: { network: new R(net.to), cidr: `172.${16 + (k >> 8)}.${k & 255}.0/24` },
+        dependsOn: [],
+      });
+      served.add(net.to);
+    }
 }
 
 // ---- What a plan must say, from the schema metadata alone ----------------------------------------

@@ -1,11 +1,18 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
+import { copyFile, link, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
-import { readIfExists, writeFileAtomic } from '@stratus/util';
+import { basename, dirname } from 'node:path';
+import { readIfExists, sweepTempSiblings, writeFileAtomic } from '@stratus/util';
 import { checkStateDoc } from './check.js';
-import { lockedMessage } from './lock-holder.js';
-import { type LockInfo, type StateBackend, type StateDoc, StateError } from './types.js';
+import {
+  holderIsDead,
+  lockedMessage,
+  processExists,
+  processToken,
+  staleClearedMessage,
+} from './lock-holder.js';
+import { type LockHooks, type LockInfo, type StateBackend, type StateDoc, StateError } from './types.js';
 
 // Kept exported here too: it has been part of the package's root API since the state backends.
 export { writeFileAtomic } from '@stratus/util';
@@ -62,48 +69,93 @@ export class LocalBackend implements StateBackend {
     await writeFileAtomic(this.path, `${JSON.stringify(doc, null, 2)}\n`);
   }
 
-  async lock(operation: string): Promise<() => Promise<void>> {
+  async lock(operation: string, hooks?: LockHooks): Promise<() => Promise<void>> {
     const lockPath = `${this.path}.lock`;
     const info: LockInfo = {
       id: randomUUID(),
       operation,
       who: `${userInfo().username}@${hostname()} pid ${process.pid}`,
       created: new Date().toISOString(),
+      process: processToken(),
     };
-    try {
-      await writeFile(lockPath, JSON.stringify(info), { flag: 'wx', mode: 0o600 });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      let holder: Partial<LockInfo> = {};
+    // Each round either creates the lock, or removes a dead holder's lock and tries again (another run
+    // may win the next round), or throws. Three rounds bound a run that keeps meeting dead holders.
+    for (let round = 0; ; round++) {
       try {
-        holder = JSON.parse(await readFile(lockPath, 'utf8')) as LockInfo;
-      } catch {
-        // An unreadable lock file is still a lock.
+        await writeFile(lockPath, JSON.stringify(info), { flag: 'wx', mode: 0o600 });
+        break;
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
       }
+      const holder = await readLock(lockPath);
+      if (round < 3 && holder?.id && holderIsDead(holder)) {
+        if (await this.removeStale(lockPath, holder.id))
+          hooks?.onStaleCleared?.(staleClearedMessage(this.path, holder));
+        continue;
+      }
+      // A lock removed since our create is tried again; an unreadable lock file is still a lock.
+      if (holder === undefined && round < 3) continue;
+      const h = holder ?? {};
       throw new StateError(
         'locked',
-        lockedMessage(
-          this.path,
-          holder,
-          `stratus force-unlock ${holder.id ?? 'LOCK_ID'} --state ${this.path}`,
-        ),
+        lockedMessage(this.path, h, `stratus force-unlock ${h.id ?? 'LOCK_ID'} --state ${this.path}`),
       );
     }
+    // Ours now: a state write a killed run left half-done is removed (its temporary; the state file
+    // itself is whole, written by rename). Only temporaries of dead writers: `-lock=false` runs write too.
+    await sweepTempSiblings(dirname(this.path), (pid) => !processExists(pid), {
+      recursive: false,
+      of: basename(this.path),
+    });
     return async () => {
-      if (existsSync(lockPath)) await rm(lockPath, { force: true });
+      // Only our own lock: never one a later run took after ours was (wrongly) judged stale.
+      if ((await readLock(lockPath))?.id === info.id) await rm(lockPath, { force: true });
     };
+  }
+
+  /**
+   * Removes the lock file if it is still the dead holder's (`id`): it is first renamed to a name of our
+   * own, an atomic step, so of two runs clearing the same stale lock only one gets it. Had a live run's
+   * new lock taken its place in between, that lock is linked back (link fails rather than overwrite) and
+   * nothing is removed. Returns whether the dead holder's lock was removed.
+   */
+  private async removeStale(lockPath: string, id: string): Promise<boolean> {
+    const moved = `${lockPath}.stale-${randomUUID()}`;
+    try {
+      await rename(lockPath, moved);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw e;
+    }
+    const got = await readLock(moved);
+    if (got?.id !== id) await link(moved, lockPath).catch(() => {});
+    await rm(moved, { force: true });
+    return got?.id === id;
   }
 
   async forceUnlock(lockId: string): Promise<void> {
     const lockPath = `${this.path}.lock`;
-    let held: LockInfo;
-    try {
-      held = JSON.parse(await readFile(lockPath, 'utf8')) as LockInfo;
-    } catch {
-      throw new StateError('not_locked', `state ${this.path} is not locked`);
-    }
+    const held = await readLock(lockPath);
+    if (!held) throw new StateError('not_locked', `state ${this.path} is not locked`);
     if (held.id !== lockId)
       throw new StateError('not_locked', `state ${this.path} is locked with id ${held.id}, not ${lockId}`);
     await rm(lockPath, { force: true });
+  }
+}
+
+/** The lock file's content; undefined when it is missing, and `{}` when it cannot be read as a lock. */
+async function readLock(path: string): Promise<Partial<LockInfo> | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    return {};
+  }
+  try {
+    const v = JSON.parse(text) as unknown;
+    return v !== null && typeof v === 'object' ? (v as Partial<LockInfo>) : {};
+  } catch {
+    return {};
   }
 }

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { hostname, userInfo } from 'node:os';
 import { after, before, test } from 'node:test';
+import { holdLock } from './lock-child.test-support.js';
 import { type PgServer, startPostgres } from './pg-server.js';
 import { PostgresBackend, type PostgresBackendOptions, redactUrl } from './postgres.js';
 import { STATE_VERSION, type StateDoc, StateError } from './types.js';
@@ -151,6 +152,50 @@ test('forceUnlock needs the held lock id; release removes only its own lock', as
   await refused(a.lock('apply'), 'locked');
   await releaseB();
   await (await a.lock('apply'))();
+});
+
+test("a killed run's lock row outlives its session and is taken over with a note; a live run's blocks", async () => {
+  // The lock is a row, not an advisory lock: the killed holder's session ends, the row stays.
+  const holder = await holdLock(`new PostgresBackend(${JSON.stringify(server!.url)}, 'killed')`);
+  after(() => holder.kill());
+  const notes: string[] = [];
+  const hooks = { onStaleCleared: (m: string) => notes.push(m) };
+  const b = backend('killed');
+  assert.match(
+    await refused(b.lock('plan', hooks), 'locked'),
+    new RegExp(`pid ${holder.child.pid} \\(apply\\)`),
+  );
+  assert.deepEqual(notes, []);
+  await holder.kill();
+  const release = await b.lock('plan', hooks);
+  assert.equal(notes.length, 1);
+  assert.match(
+    notes[0]!,
+    new RegExp(
+      `^Removed the stale lock of state postgresql://.* \\(stack killed\\) \\(lock id \\S+, apply by .* pid ${holder.child.pid} since \\S+\\): its holder is no longer running on this host\\.$`,
+    ),
+  );
+  await refused(backend('killed').lock('apply'), 'locked');
+  await release();
+});
+
+test('tables made before locks recorded their holder process get the column', async () => {
+  const admin = backend('old', { schema: 'old_locks' });
+  // What an earlier version created.
+  await (admin as unknown as { pool: { query(sql: string): Promise<unknown> } }).pool.query(
+    `CREATE SCHEMA old_locks;
+     CREATE TABLE old_locks.stratus_state (stack text PRIMARY KEY, lineage text NOT NULL, serial bigint NOT NULL,
+       doc jsonb NOT NULL, previous jsonb, updated_at timestamptz NOT NULL DEFAULT now());
+     CREATE TABLE old_locks.stratus_locks (stack text PRIMARY KEY, id text NOT NULL, operation text NOT NULL,
+       who text NOT NULL, created timestamptz NOT NULL);`,
+  );
+  const holder = await holdLock(
+    `new PostgresBackend(${JSON.stringify(server!.url)}, 'old', { schema: 'old_locks' })`,
+  );
+  await holder.kill();
+  const notes: string[] = [];
+  await (await admin.lock('apply', { onStaleCleared: (m) => notes.push(m) }))();
+  assert.equal(notes.length, 1);
 });
 
 test('10 processes racing lock(): exactly one wins, 9 are refused, over several rounds', async () => {

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
 import pg from 'pg';
 import { checkStateDoc } from './check.js';
-import { lockedMessage } from './lock-holder.js';
-import { type LockInfo, type StateBackend, type StateDoc, StateError } from './types.js';
+import { holderIsDead, lockedMessage, processToken, staleClearedMessage } from './lock-holder.js';
+import { type LockHooks, type LockInfo, type StateBackend, type StateDoc, StateError } from './types.js';
 
 /**
  * Replaces the password in a connection URL (and any `password=`/`sslpassword=` parameter) with `***`:
@@ -61,6 +61,7 @@ interface LockRow {
   operation: string;
   who: string;
   created: Date;
+  process: string | null;
 }
 
 function lockerName(): string {
@@ -185,22 +186,25 @@ export class PostgresBackend implements StateBackend {
     throw new Error(`state ${this.where}: could not write after concurrent first writes`);
   }
 
-  async lock(operation: string): Promise<() => Promise<void>> {
+  async lock(operation: string, hooks?: LockHooks): Promise<() => Promise<void>> {
     await this.ensureTables();
     const info: LockInfo = {
       id: randomUUID(),
       operation,
       who: lockerName(),
       created: new Date().toISOString(),
+      process: processToken(),
     };
     // The primary key decides: of racing INSERTs exactly one adds the row, the others conflict and
     // get no row back. Each INSERT commits on its own, so nobody waits on a lock holder.
-    // A lock that vanishes between our INSERT and the SELECT of its holder is tried again.
+    // A lock that vanishes between our INSERT and the SELECT of its holder is tried again, and so is
+    // one whose holder died on this host once we removed it. The row is a plain row, not an advisory
+    // lock: it outlives the session of a killed run, so only this check frees it without force-unlock.
     for (let attempt = 0; attempt < 3; attempt++) {
       const ins = await this.query(
-        `INSERT INTO ${this.locks} (stack, id, operation, who, created) VALUES ($1, $2, $3, $4, $5::timestamptz)
+        `INSERT INTO ${this.locks} (stack, id, operation, who, created, process) VALUES ($1, $2, $3, $4, $5::timestamptz, $6)
          ON CONFLICT (stack) DO NOTHING RETURNING id`,
-        [this.stack, info.id, info.operation, info.who, info.created],
+        [this.stack, info.id, info.operation, info.who, info.created, info.process ?? null],
       );
       if (ins.rowCount === 1) {
         let released: Promise<void> | undefined;
@@ -213,6 +217,15 @@ export class PostgresBackend implements StateBackend {
         };
       }
       const holder = await this.holder();
+      if (holder && holderIsDead(holder)) {
+        // By id: a live run's lock that replaced the dead one in between is left alone.
+        const del = await this.query(`DELETE FROM ${this.locks} WHERE stack = $1 AND id = $2`, [
+          this.stack,
+          holder.id,
+        ]);
+        if (del.rowCount === 1) hooks?.onStaleCleared?.(staleClearedMessage(this.where, holder));
+        continue;
+      }
       if (holder)
         throw new StateError(
           'locked',
@@ -246,13 +259,19 @@ export class PostgresBackend implements StateBackend {
 
   private async holder(): Promise<LockInfo | null> {
     const res = await this.query<LockRow>(
-      `SELECT id, operation, who, created FROM ${this.locks} WHERE stack = $1`,
+      `SELECT id, operation, who, created, process FROM ${this.locks} WHERE stack = $1`,
       [this.stack],
     );
     const row = res.rows[0];
-    return row
-      ? { id: row.id, operation: row.operation, who: row.who, created: row.created.toISOString() }
-      : null;
+    if (!row) return null;
+    const held: LockInfo = {
+      id: row.id,
+      operation: row.operation,
+      who: row.who,
+      created: row.created.toISOString(),
+    };
+    if (row.process !== null) held.process = row.process;
+    return held;
   }
 
   /**
@@ -269,11 +288,17 @@ export class PostgresBackend implements StateBackend {
   }
 
   private async createTables(): Promise<void> {
-    const exists = await this.query<{ ok: boolean }>(
-      'SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AS ok',
+    const exists = await this.query<{ ok: boolean; process: boolean }>(
+      `SELECT to_regclass($1) IS NOT NULL AND to_regclass($2) IS NOT NULL AS ok,
+        EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass($2) AND attname = 'process' AND NOT attisdropped) AS process`,
       [this.state, this.locks],
     );
-    if (exists.rows[0]?.ok) return;
+    if (exists.rows[0]?.ok) {
+      // Tables made by a version before locks recorded their holder process get the column.
+      if (!exists.rows[0].process)
+        await this.query(`ALTER TABLE ${this.locks} ADD COLUMN IF NOT EXISTS process text`, []);
+      return;
+    }
     const schema = this.state.slice(0, this.state.indexOf('.'));
     await this.transaction(async (c) => {
       await c.query('SELECT pg_advisory_xact_lock($1)', [DDL_LOCK_KEY]);
@@ -290,7 +315,8 @@ export class PostgresBackend implements StateBackend {
         id text NOT NULL,
         operation text NOT NULL,
         who text NOT NULL,
-        created timestamptz NOT NULL)`);
+        created timestamptz NOT NULL,
+        process text)`);
     });
   }
 

@@ -54,6 +54,18 @@ export interface LockInfo {
   operation: string;
   who: string;
   created: string;
+  /**
+   * The holder process as `BOOT_ID/pid:[INODE]/PID/START` (boot id, pid namespace, pid, start time in
+   * clock ticks), so a later run on the same host can tell that the holder died, even when its pid was
+   * reused. Absent in locks of older versions and where /proc does not tell.
+   */
+  process?: string;
+}
+
+/** Callbacks of {@link StateBackend.lock}. */
+export interface LockHooks {
+  /** Told, with a one-line note for the user, when a lock whose holder died on this host was removed. */
+  onStaleCleared?(message: string): void;
 }
 
 /** Where state lives. Implementations: local file (default) and, later, PostgreSQL. */
@@ -63,8 +75,13 @@ export interface StateBackend {
   read(): Promise<StateDoc | null>;
   /** Writes `doc`; refuses a different lineage or a serial not newer than the stored one. */
   write(doc: StateDoc): Promise<void>;
-  /** Takes the lock or fails at once (StateError `locked`) naming the holder and since when. Returns the release function. */
-  lock(operation: string): Promise<() => Promise<void>>;
+  /**
+   * Takes the lock or fails at once (StateError `locked`) naming the holder and since when. Returns the
+   * release function. A lock whose holder is known to be dead (a process of this host's boot and pid
+   * namespace that is gone, or whose pid now names another process) is removed first, and
+   * `hooks.onStaleCleared` told so; a live or unknown holder's lock always blocks.
+   */
+  lock(operation: string, hooks?: LockHooks): Promise<() => Promise<void>>;
   /** Removes a lock left behind by a crashed run; `lockId` must match the held lock's id. */
   forceUnlock(lockId: string): Promise<void>;
 }

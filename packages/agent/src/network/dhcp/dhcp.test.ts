@@ -60,7 +60,8 @@ const randomMac = (): string =>
 
 test('bridge + dnsmasq: static leases only, SIGHUP reload, lease pruning, revival, full cleanup', {
   skip: whyskip(),
-  timeout: 180_000,
+  // Every wait below is for an event with its own limit; this only bounds a hang.
+  timeout: 1_800_000,
 }, async (t) => {
   const networkId = randomUUID();
   const suffix = randomBytes(3).toString('hex');
@@ -121,8 +122,12 @@ test('bridge + dnsmasq: static leases only, SIGHUP reload, lease pruning, reviva
     await run('ip', ['-n', c.ns, 'link', 'set', 'dev', 'c0', 'address', mac, 'up']);
   }
 
-  /** Runs a DHCP client in `c`'s namespace; the lease it obtained, or null when it got none. */
-  async function dhcp(c: Client): Promise<Lease | null> {
+  /**
+   * Runs a DHCP client in `c`'s namespace; the lease it obtained, or null when it got none. It sends up
+   * to `tries` DISCOVERs 2 s apart and returns as soon as it has a lease: the default gives a busy
+   * host's dnsmasq two minutes to answer.
+   */
+  async function dhcp(c: Client, tries = 60): Promise<Lease | null> {
     await run('ip', ['-n', c.ns, 'addr', 'flush', 'dev', 'c0']);
     const args = [
       'netns',
@@ -136,11 +141,14 @@ test('bridge + dnsmasq: static leases only, SIGHUP reload, lease pruning, reviva
       '-n',
       '-q',
       '-t',
-      '5',
+      String(tries),
       '-T',
-      '1',
+      '2',
     ];
-    const r = await run('ip', [...args, '-O', 'mtu', '-s', script], { okCodes: [1], timeoutMs: 30_000 });
+    const r = await run('ip', [...args, '-O', 'mtu', '-s', script], {
+      okCodes: [1],
+      timeoutMs: tries * 2_000 + 120_000,
+    });
     const line = r.stdout.split('\n').find((l) => l.startsWith('LEASE '));
     if (!line) return null;
     return Object.fromEntries(
@@ -165,6 +173,15 @@ test('bridge + dnsmasq: static leases only, SIGHUP reload, lease pruning, reviva
 
   const reloads = async (): Promise<number> =>
     ((await readFile(paths.logFile, 'utf8')).match(/read .*\/hosts$/gm) ?? []).length;
+
+  /** Waits for `cond`, checked every 50 ms, failing after `ms` (far above a busy host's slowest case). */
+  async function waitFor(what: string, cond: () => Promise<boolean>, ms = 120_000): Promise<void> {
+    const deadline = Date.now() + ms;
+    while (!(await cond())) {
+      if (Date.now() > deadline) throw new Error(`timed out after ${ms / 1000}s waiting for ${what}`);
+      await sleep(50);
+    }
+  }
 
   try {
     await step('bridge is created, tagged and idempotent', async () => {
@@ -225,12 +242,20 @@ test('bridge + dnsmasq: static leases only, SIGHUP reload, lease pruning, reviva
     });
 
     await step('an unknown MAC gets no lease', async () => {
-      assert.equal(await dhcp(b), null);
+      // A few DISCOVERs are enough: the refusal is an event in dnsmasq's log, waited for below, so a
+      // slow server cannot pass this step by not answering in time.
+      assert.equal(await dhcp(b, 3), null);
+      const unknown = new RegExp(`DHCPDISCOVER\\(\\S+\\) ${mac2} no address available`);
+      await waitFor(`dnsmasq to refuse ${mac2}`, async () =>
+        unknown.test(await readFile(paths.logFile, 'utf8')),
+      );
+      assert.doesNotMatch(await readFile(paths.logFile, 'utf8'), new RegExp(`DHCPOFFER.*${mac2}`));
     });
 
     await step('the DHCP server answers ping from the client namespace', async () => {
-      await run('ip', ['netns', 'exec', a.ns, BUSYBOX, 'ping', '-c', '1', '-W', '3', serverIp], {
-        timeoutMs: 10_000,
+      // One echo, waited for up to 60 s: the reply is the event.
+      await run('ip', ['netns', 'exec', a.ns, BUSYBOX, 'ping', '-c', '1', '-W', '60', serverIp], {
+        timeoutMs: 120_000,
       });
     });
 
@@ -246,8 +271,7 @@ test('bridge + dnsmasq: static leases only, SIGHUP reload, lease pruning, reviva
           stateDir,
         );
         assert.equal((await dhcpStatus(networkId, stateDir)).dnsmasqPid, pid, 'pid unchanged');
-        for (let i = 0; i < 40 && (await reloads()) === before; i++) await sleep(50);
-        assert.ok((await reloads()) > before, 'dnsmasq re-read its hosts file');
+        await waitFor('dnsmasq to re-read its hosts file', async () => (await reloads()) > before);
         assert.equal((await dhcp(b))?.ip, `${net}.11`);
       },
     );
@@ -287,7 +311,7 @@ test('bridge + dnsmasq: static leases only, SIGHUP reload, lease pruning, reviva
 
     await step('a killed dnsmasq is revived by ensureDhcp', async () => {
       process.kill(pid, 'SIGKILL');
-      for (let i = 0; i < 100 && (await processArgv(pid)) !== null; i++) await sleep(20);
+      await waitFor(`killed dnsmasq ${pid} to be gone`, async () => (await processArgv(pid)) === null);
       assert.equal((await dhcpStatus(networkId, stateDir)).dnsmasqPid, null);
       await ensureDhcp(
         spec([
