@@ -172,7 +172,7 @@ describe('expansion', () => {
   test('file() reads relative to the stack file', () => {
     writeFileSync(join(dir, 'init.sh'), '#!/bin/sh\necho hi\n');
     const { config, lines } = load(
-      'resources:\n  img: { type: image, properties: { source: /x.qcow2 } }\n  n: { type: network }\n  s:\n    type: server\n    properties: { image: "${img}", networks: [{ network: "${n}" }], userData: "${file(\\"init.sh\\")}" }\n',
+      'resources:\n  img: { type: image, properties: { source: /x.qcow2 } }\n  n: { type: network }\n  sub: { type: subnet, properties: { network: "${n}", cidr: 10.0.0.0/24 } }\n  s:\n    type: server\n    properties: { image: "${img}", networks: [{ network: "${n}" }], userData: "${file(\\"init.sh\\")}" }\n',
     );
     assert.deepEqual(lines, []);
     assert.equal(config!.resources.get('s')!.properties.userData, '#!/bin/sh\necho hi\n');

@@ -60,6 +60,7 @@ describe('planStack and applyStack: unit tests of a stack without hosts', () => 
   test('a stack with errors gives diagnostics and no plan; applyStack refuses it', async () => {
     const stack = new Stack('bad');
     const net = new Network(stack, 'net');
+    new Subnet(stack, 'subnet', { network: net, cidr: '10.0.0.0/24' });
     // @ts-expect-error `image` is required; at load time too, which is what this test checks.
     new Server(stack, 'web', { memoryMb: 8, networks: [{ network: net }] });
     const { plan, diagnostics } = await planStack(stack);
