@@ -12,7 +12,7 @@ PACKAGES=(
   qemu-system-x86 qemu-utils libvirt-daemon-system libvirt-clients libvirt-dev
   openvswitch-switch dnsmasq-base dnsmasq-utils nftables iptables iproute2 ovmf swtpm swtpm-tools
   genisoimage xorriso busybox-static systemd-boot-efi mtools dosfstools cpio curl libxml2-utils
-  syslinux syslinux-common fdisk tmux ethtool
+  syslinux syslinux-common fdisk tmux ethtool debootstrap
   virtinst
   postgresql
 )
