@@ -1,4 +1,4 @@
-import type { Static, TObject, TProperties, TSchema } from '@sinclair/typebox';
+import type { Static, TObject, TOptional, TProperties, TSchema } from '@sinclair/typebox';
 import { type AttrMeta, attrMeta } from './meta.js';
 
 /** Default time limits of a type's operations, in milliseconds. */
@@ -74,6 +74,19 @@ export interface AttributeInfo extends AttrMeta {
   default?: unknown;
   description: string;
 }
+
+/**
+ * The keys of an object schema's properties that a user may leave out: optional in the schema, or with a
+ * default (see `Defaulted`). The construct props of every front end (sdk constructs, cdktf classes) make
+ * exactly these optional.
+ */
+export type OptionalKeys<P extends TProperties> = {
+  [K in keyof P]: P[K] extends TOptional<TSchema>
+    ? K
+    : P[K] extends { readonly default: unknown }
+      ? K
+      : never;
+}[keyof P];
 
 /** Input attributes of a resource type, as a TypeScript type. */
 export type InputsOf<S> = S extends ResourceSchema<infer I, TProperties> ? Static<TObject<I>> : never;

@@ -11,8 +11,8 @@
  * conventions: cdktf's `TerraformResource`/`TerraformDataSource` API and the bindings `cdktf get`
  * generates (`getStringAttribute` for strings, `IResolvable` for booleans and nested values).
  */
-import type { Static, TArray, TObject, TOptional, TProperties, TSchema } from '@sinclair/typebox';
-import type { AttributesOf, ResourceType } from '@stratus/model';
+import type { Static, TArray, TObject, TProperties, TSchema } from '@sinclair/typebox';
+import type { AttributesOf, OptionalKeys, ResourceType } from '@stratus/model';
 import { registry } from '@stratus/model';
 import type * as modelRegistry from '@stratus/model/registry';
 import {
@@ -60,15 +60,6 @@ export type PropOf<S> =
       : S extends TSchema
         ? Tokenized<Static<S>> | IResolvable
         : never;
-
-/** Keys the user may leave out: optional in the schema, or with a default. */
-type OptionalKeys<P extends TProperties> = {
-  [K in keyof P]: P[K] extends TOptional<TSchema>
-    ? K
-    : P[K] extends { readonly default: unknown }
-      ? K
-      : never;
-}[keyof P];
 
 /** Props of an object schema: required exactly where the schema requires a value. */
 export type PropsOf<P extends TProperties> = { [K in Exclude<keyof P, OptionalKeys<P>>]: PropOf<P[K]> } & {

@@ -1,5 +1,5 @@
-import type { Static, TArray, TObject, TOptional, TProperties, TSchema } from '@sinclair/typebox';
-import type { AttributesOf, InputsOf } from '@stratus/model';
+import type { Static, TArray, TObject, TProperties, TSchema } from '@sinclair/typebox';
+import type { AttributesOf, InputsOf, OptionalKeys } from '@stratus/model';
 import { attributes, type ResourceType, schemas } from '@stratus/model';
 import type * as registry from '@stratus/model/registry';
 import type { SourceRange } from '../diagnostics/index.js';
@@ -33,15 +33,6 @@ export type PropFor<S> = S extends { readonly ref: infer R extends ResourceType 
       : S extends TSchema
         ? Static<S> | Token<Static<S>>
         : never;
-
-/** Keys the user may leave out: optional in the schema, or with a default (see `Defaulted`). */
-type OptionalKeys<P extends TProperties> = {
-  [K in keyof P]: P[K] extends TOptional<TSchema>
-    ? K
-    : P[K] extends { readonly default: unknown }
-      ? K
-      : never;
-}[keyof P];
 
 /** Props of an object schema's properties: required exactly where the schema requires a value. */
 export type PropsFor<P extends TProperties> = { [K in Exclude<keyof P, OptionalKeys<P>>]: PropFor<P[K]> } & {
