@@ -60,6 +60,9 @@ export function agentEnv(prefix: string): AgentEnv {
     agentLogs: [],
     stratus: (...args) => run(process.execPath, [CLI, ...args], env),
     async startAgent(...extra) {
+      // A killed agent leaves its socket file: without this, the wait below would end at once, before
+      // the new agent listens (and a command run meanwhile would find no one on the socket).
+      rmSync(env.STRATUS_AGENT_SOCKET, { force: true });
       const logFile = agentLogFile(prefix);
       self.agentLogs.push(logFile);
       const fd = openSync(logFile, 'a', 0o600);

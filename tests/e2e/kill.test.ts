@@ -281,6 +281,13 @@ async function killedApply(who: 'cli' | 'agent', stage: string): Promise<string>
       const a = agent;
       a.kill('SIGKILL');
       await new Promise((r) => (a.exitCode !== null || a.signalCode !== null ? r(null) : a.once('exit', r)));
+      // Its children get their parent-death signal as it dies; give them the moment that takes (an
+      // event: each one's exit), so only a child that really outlives its agent counts as a leak.
+      await until(
+        "the killed agent's children to exit",
+        () => strayProcesses([cli.pid!]).length === 0,
+        10_000,
+      ).catch(() => {});
       // The dead agent's children (cp, qemu-img) die with it, not run on unowned; the CLI lives on.
       for (const p of strayProcesses([cli.pid!]))
         leaks.push(`kill -9 of the agent at ${stage}: its child survived: ${p}`);
