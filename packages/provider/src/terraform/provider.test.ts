@@ -110,6 +110,9 @@ test('handshake: 1|6|unix|<socket>|grpc|<cert>, AutoMTLS requires the client cer
     'defaulted: optional+computed',
   );
   assert.equal(attr('admin_pass').sensitive, true);
+  // A generated private key is sensitive the same way: Terraform shows it only as (sensitive value).
+  const keypair = schemas.resource_schemas.stratus_keypair!.block.attributes;
+  assert.equal(keypair.find((a) => a.name === 'private_key')!.sensitive, true);
   assert.equal(attr('status').computed, true);
   assert.equal(attr('id').computed, true);
   assert.deepEqual(
