@@ -3,6 +3,8 @@
 // so failure locations are test source lines) and prints its summary: each test file's duration, then
 // one closing line `N passed, N failed, N skipped`. Test files: packages/*/src/**/*.test.ts and
 // tests/**/*.test.ts. Arguments narrow the set by substring, e.g. `npm test -- engine`.
+// Files named *.exclusive.test.ts change what the whole machine shares (e.g. stop libvirtd): they run
+// after all others, one at a time, with nothing beside them; the summary counts both phases.
 // Agent logs never reach the report: tests/support/logs.ts, loaded into every test process, sends
 // them to files in one log folder per run, named (with their last lines) in failure messages; the
 // folder is kept when a test failed and removed otherwise.
@@ -34,42 +36,64 @@ if (files.length === 0) {
 // The spec reporter is for people; scripts/test-durations.mjs gives file durations and the totals for
 // one plain closing line.
 const work = mkdtempSync(join(tmpdir(), 'stratus-tests-'));
-const summaryFile = join(work, 'summary.json');
 const logDir = mkdtempSync(join(tmpdir(), 'stratus-test-logs-'));
 const started = Date.now();
-const res = spawnSync(
-  process.execPath,
-  [
-    '--enable-source-maps',
-    '--import',
-    'tsx',
-    '--import',
-    join(root, 'tests/support/logs.ts'),
-    '--test',
-    '--test-reporter=spec',
-    '--test-reporter-destination=stdout',
-    `--test-reporter=${join(root, 'scripts/test-durations.mjs')}`,
-    `--test-reporter-destination=${join(work, 'durations.out')}`,
-    '--test-concurrency=2',
-    ...files,
-  ],
-  {
-    stdio: 'inherit',
-    cwd: root,
-    env: { ...process.env, STRATUS_TEST_LOG_DIR: logDir, STRATUS_TEST_SUMMARY: summaryFile },
-  },
-);
-const summary = existsSync(summaryFile)
-  ? JSON.parse(readFileSync(summaryFile, 'utf8'))
-  : { files: {}, counts: {} };
+/** Runs `list` with node's test runner, `concurrency` files at a time; returns the exit status and
+ *  the summary the durations reporter wrote ({files, counts}). */
+function runFiles(list, concurrency, phase) {
+  const summaryFile = join(work, `summary-${phase}.json`);
+  const res = spawnSync(
+    process.execPath,
+    [
+      '--enable-source-maps',
+      '--import',
+      'tsx',
+      '--import',
+      join(root, 'tests/support/logs.ts'),
+      '--test',
+      '--test-reporter=spec',
+      '--test-reporter-destination=stdout',
+      `--test-reporter=${join(root, 'scripts/test-durations.mjs')}`,
+      `--test-reporter-destination=${join(work, 'durations.out')}`,
+      `--test-concurrency=${concurrency}`,
+      ...list,
+    ],
+    {
+      stdio: 'inherit',
+      cwd: root,
+      env: { ...process.env, STRATUS_TEST_LOG_DIR: logDir, STRATUS_TEST_SUMMARY: summaryFile },
+    },
+  );
+  const summary = existsSync(summaryFile)
+    ? JSON.parse(readFileSync(summaryFile, 'utf8'))
+    : { files: {}, counts: {} };
+  return { status: res.status ?? 1, summary };
+}
+
+const exclusive = files.filter((f) => f.endsWith('.exclusive.test.ts'));
+const shared = files.filter((f) => !exclusive.includes(f));
+const phases = [];
+if (shared.length > 0) phases.push(runFiles(shared, 2, 'shared'));
+if (exclusive.length > 0) {
+  console.log(`\nAlone, after the others: ${exclusive.join(', ')}`);
+  phases.push(runFiles(exclusive, 1, 'exclusive'));
+}
+const summary = { files: {}, counts: {} };
+for (const p of phases) {
+  Object.assign(summary.files, p.summary.files);
+  for (const [k, v] of Object.entries(p.summary.counts)) summary.counts[k] = (summary.counts[k] ?? 0) + v;
+}
+const status = phases.every((p) => p.status === 0) ? 0 : 1;
 const count = (k) => summary.counts[k] ?? 0;
 console.log('\nTest files by duration:');
 for (const [file, ms] of Object.entries(summary.files).sort((a, b) => b[1] - a[1]))
   console.log(`${(ms / 1000).toFixed(1).padStart(8)} s  ${relative(root, file)}`);
-console.log(`${((Date.now() - started) / 1000).toFixed(1).padStart(8)} s  (whole run, 2 files at a time)`);
+console.log(
+  `${((Date.now() - started) / 1000).toFixed(1).padStart(8)} s  (whole run, 2 files at a time, then .exclusive files alone)`,
+);
 const failed = count('fail') + count('cancelled');
-if (failed > 0 || res.status !== 0) console.log(`Agent logs of this run: ${logDir}`);
+if (failed > 0 || status !== 0) console.log(`Agent logs of this run: ${logDir}`);
 else rmSync(logDir, { recursive: true, force: true });
 console.log(`\n${count('pass')} passed, ${failed} failed, ${count('skipped')} skipped`);
 rmSync(work, { recursive: true, force: true });
-process.exit(res.status ?? 1);
+process.exit(status);
