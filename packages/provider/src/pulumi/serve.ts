@@ -9,7 +9,6 @@
  * Log lines go to the engine's Log service (at debug level, so `pulumi up --debug` or `-v` shows them);
  * they never hold attribute values.
  */
-import { createRequire } from 'node:module';
 import * as grpc from '@grpc/grpc-js';
 import engineRpc from '@pulumi/pulumi/proto/engine_grpc_pb.js';
 import enginePb from '@pulumi/pulumi/proto/engine_pb.js';
@@ -17,29 +16,20 @@ import pluginPb from '@pulumi/pulumi/proto/plugin_pb.js';
 import providerRpc from '@pulumi/pulumi/proto/provider_grpc_pb.js';
 import providerPb from '@pulumi/pulumi/proto/provider_pb.js';
 import statusPb from '@pulumi/pulumi/proto/status_pb.js';
+import anyPb from 'google-protobuf/google/protobuf/any_pb.js';
+import emptyPb from 'google-protobuf/google/protobuf/empty_pb.js';
+import structPb from 'google-protobuf/google/protobuf/struct_pb.js';
 import { ProviderError, type PulumiProviderOptions, StratusPulumiProvider } from './provider.js';
 
-// google-protobuf as @pulumi/pulumi's stubs load it (the same module instance their messages use).
-const requireFromPulumi = createRequire(
-  createRequire(import.meta.url).resolve('@pulumi/pulumi/package.json'),
-);
-type StructClass = {
-  fromJavaScript(v: Record<string, unknown>): unknown;
-};
-const { Struct } = requireFromPulumi('google-protobuf/google/protobuf/struct_pb.js') as {
-  Struct: StructClass;
-};
-const { Empty } = requireFromPulumi('google-protobuf/google/protobuf/empty_pb.js') as {
-  Empty: new () => unknown;
-};
-const { Any } = requireFromPulumi('google-protobuf/google/protobuf/any_pb.js') as {
-  Any: new () => { pack(bytes: Uint8Array, name: string): void };
-};
+// google-protobuf: the one copy @pulumi/pulumi's stubs load too (a direct dependency of the same version).
+const { Struct } = structPb;
+const { Empty } = emptyPb;
+const { Any } = anyPb;
 
 type StructLike = { toJavaScript(): Record<string, unknown> } | undefined;
 const js = (s: StructLike): Record<string, unknown> => s?.toJavaScript() ?? {};
 // biome-ignore lint/suspicious/noExplicitAny: the stubs' message setters take their own Struct type.
-const struct = (v: Record<string, unknown>): any => Struct.fromJavaScript(v);
+const struct = (v: Record<string, unknown>): any => Struct.fromJavaScript(v as never);
 
 /** Options of {@link serve}. */
 export interface ServeOptions extends Omit<PulumiProviderOptions, 'log'> {
@@ -71,8 +61,7 @@ function grpcError(e: unknown): grpc.ServiceError {
     detail.setReasonsList(init.reasons);
     const any = new Any();
     any.pack(detail.serializeBinary(), 'pulumirpc.ErrorResourceInitFailed');
-    // biome-ignore lint/suspicious/noExplicitAny: Any from the same google-protobuf the stubs use.
-    status.addDetails(any as any);
+    status.addDetails(any);
     metadata.add('grpc-status-details-bin', Buffer.from(status.serializeBinary()));
   }
   return Object.assign(new Error(err.message), {
