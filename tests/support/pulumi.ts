@@ -60,11 +60,23 @@ export async function runWithMocks(
 /** A plain value as a Struct (google-protobuf's, the one the stubs use). */
 export const struct = (v: Record<string, unknown>) => structPb.Struct.fromJavaScript(v as never);
 
-type Unary<Req, Res> = (req: Req, cb: (e: grpc.ServiceError | null, res: Res) => void) => unknown;
+// biome-ignore lint/suspicious/noExplicitAny: matches any generated client method.
+type Method = (...args: any[]) => unknown;
+/** The response type of a generated client method (its last overload: request, metadata, options, callback). */
+type ResponseOf<F> = F extends (
+  req: never,
+  md: never,
+  opts: never,
+  cb: (e: grpc.ServiceError | null, res: infer R) => void,
+) => unknown
+  ? R
+  : never;
 
 /** Calls one unary method of a generated client and resolves with its response. */
-export function rpc<Req, Res>(fn: Unary<Req, Res>, self: unknown, req: Req): Promise<Res> {
-  return new Promise((resolve, reject) => fn.call(self, req, (e, res) => (e ? reject(e) : resolve(res))));
+export function rpc<F extends Method>(fn: F, self: unknown, req: Parameters<F>[0]): Promise<ResponseOf<F>> {
+  return new Promise((resolve, reject) =>
+    fn.call(self, req, (e: grpc.ServiceError | null, res: ResponseOf<F>) => (e ? reject(e) : resolve(res))),
+  );
 }
 
 /** A client of a provider listening on `127.0.0.1:port`. */
