@@ -1,5 +1,9 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -222,5 +226,52 @@ test('a type registered only in this test appears in GetSchema and checks, diffs
     delete types.widget;
     c.close();
     await served.close();
+  }
+});
+
+test('Create honours the operation timeout and Cancel: the agent request in flight is abandoned, the call fails', async () => {
+  // An "agent" that takes requests and never answers them.
+  const dir = mkdtempSync(join(tmpdir(), 'stratus-pulumi-hung-'));
+  const socket = join(dir, 'agent.sock');
+  writeFileSync(join(dir, 'token'), 'test-token\n', { mode: 0o600 });
+  const seen: IncomingMessage[] = [];
+  const hung = createServer((req) => {
+    seen.push(req);
+  });
+  await new Promise<void>((r) => hung.listen(socket, r));
+  const served = await serve();
+  const c = new providerRpc.ResourceProviderClient(
+    `127.0.0.1:${served.port}`,
+    grpc.credentials.createInsecure(),
+  );
+  try {
+    const configure = new P.ConfigureRequest();
+    configure.setArgs(struct({ agentSocket: socket, tokenFile: join(dir, 'token') }));
+    await rpc(c.configure, c, configure);
+    const urn = 'urn:pulumi:dev::p::stratus:index:Network::net';
+    const { inputs } = await checkOf(c, urn, {});
+    const create = (timeoutSeconds: number) => {
+      const req = new P.CreateRequest();
+      req.setUrn(urn);
+      req.setProperties(struct(inputs));
+      req.setTimeout(timeoutSeconds);
+      return rpc(c.create, c, req);
+    };
+    // customTimeouts.create of 1 s: the create fails with the timeout, naming it.
+    await assert.rejects(create(1), /creating network failed: .*\(Stratus error code: timeout\)/);
+    // Cancel (an interrupted `pulumi up`): the create in flight fails at once.
+    // The failure is expected as soon as Cancel lands (before Cancel's own answer may arrive).
+    const pending = assert.rejects(create(0), /creating network failed: .*\(Stratus error code: aborted\)/);
+    const deadline = Date.now() + 60_000;
+    while (seen.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+    assert.equal(seen.length, 2, 'the second create reached the agent');
+    await rpc(c.cancel, c, new emptyPb.Empty());
+    await pending;
+  } finally {
+    c.close();
+    await served.close();
+    hung.closeAllConnections();
+    await new Promise((r) => hung.close(r));
+    rmSync(dir, { recursive: true, force: true });
   }
 });

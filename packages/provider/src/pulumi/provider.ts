@@ -197,7 +197,7 @@ export class StratusPulumiProvider {
 
   /** Cancel: every operation in flight is aborted (its agent request cancelled). */
   cancel(): void {
-    this.stop.abort(new Error('Pulumi cancelled the operation'));
+    this.stop.abort(new DOMException('Pulumi cancelled the operation', 'AbortError'));
     this.stop = new AbortController();
   }
 

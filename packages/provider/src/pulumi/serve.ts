@@ -77,7 +77,7 @@ type Call<Req> = grpc.ServerUnaryCall<Req, unknown>;
 function unary<Req>(fn: (req: Req, signal: AbortSignal) => Promise<unknown> | unknown) {
   return (call: Call<Req>, cb: grpc.sendUnaryData<unknown>) => {
     const ac = new AbortController();
-    call.on('cancelled', () => ac.abort(new Error('the engine cancelled the call')));
+    call.on('cancelled', () => ac.abort(new DOMException('the engine cancelled the call', 'AbortError')));
     Promise.resolve()
       .then(() => fn(call.request, ac.signal))
       .then(
