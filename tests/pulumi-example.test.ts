@@ -58,3 +58,18 @@ test('examples/pulumi registers the quickstart: same resources, types and inputs
   }
   assert.deepEqual(Object.keys(outputs).sort(), ['consoleLog', 'webIp']);
 });
+
+/** Typed by the SDK (checked by `npm run typecheck`; never run): Input props, Output attributes. */
+export function sdkTypes(stratus: typeof import('@stratus/provider/pulumi')): void {
+  const net = new stratus.Network('net', { mtu: 1500 });
+  const subnet = new stratus.Subnet('subnet', { network: net.id, cidr: '10.20.0.0/24' });
+  // @ts-expect-error: a resource is no id (pass `net.id`)
+  new stratus.Subnet('bad', { network: net, cidr: '10.20.0.0/24' });
+  // @ts-expect-error: memoryMb is a number
+  new stratus.Server('bad', { image: 'i', networks: [{ subnet: subnet.id }], memoryMb: '256' });
+  // @ts-expect-error: networks is required
+  new stratus.Server('bad', { image: 'i' });
+  const web = new stratus.Server('web', { image: 'i', networks: [{ subnet: subnet.id }] });
+  const ip: import('@pulumi/pulumi').Output<string> = web.accessIpV4;
+  void ip;
+}

@@ -214,7 +214,7 @@ after(async () => {
   await t?.cleanup([]);
 });
 
-test('pulumi up of examples/pulumi over gRPC: boots the VM, no diff on a second run, replace vs in-place, import, secrets, delete leaves nothing', async () => {
+test('pulumi up of examples/pulumi over gRPC: boots the VM, no diff on a second run, replace vs in-place, drift repaired, import, secrets, delete leaves nothing', async () => {
   const info = await rpc(client.getPluginInfo, client, new emptyPb.Empty());
   assert.equal(info.getVersion(), '0.1.0');
   const schemaReq = new P.GetSchemaRequest();
@@ -331,6 +331,21 @@ test('pulumi up of examples/pulumi over gRPC: boots the VM, no diff on a second 
   assert.ok((await diff(web.id, webUrn, after.properties, renamedInputs)).none, 'no diff after the update');
   assert.ok(isSecret(after.properties.adminPass), 'Read answers adminPass as a secret');
   state.set('web', { id: web.id, inputs: renamedInputs, properties: after.properties });
+
+  // Drift made outside Stratus (the domain stopped with virsh): refresh and Diff show an update, which repairs it.
+  const stopped = await virsh('destroy', domain);
+  assert.equal(stopped.code, 0, stopped.stderr);
+  const drifted = await read(web.id, webUrn, state.get('web')!.properties, renamedInputs);
+  assert.equal(drifted.properties.status, 'SHUTOFF');
+  const repair = await diff(web.id, webUrn, drifted.properties, renamedInputs);
+  assert.ok(repair.changes, 'drift is a change');
+  assert.deepEqual(repair.replaces, []);
+  assert.deepEqual(repair.detailed, { status: 'UPDATE' });
+  const repaired = await update(web.id, webUrn, drifted.properties, renamedInputs, false);
+  assert.equal(repaired.status, 'ACTIVE');
+  assert.equal((await virsh('domstate', domain)).stdout.trim(), 'running');
+  assert.equal((await virsh('domuuid', domain)).stdout.trim(), uuid, 'repaired in place');
+  state.set('web', { id: web.id, inputs: renamedInputs, properties: repaired });
 
   // Import (`pulumi import stratus:index:Network net <id>`): a Read with the id alone.
   const netUrn = urnOf('stratus:index:Network', 'net');

@@ -104,6 +104,7 @@ function message(ds: ProtocolDiagnostic[]): string {
 }
 
 const CONFIG_KEYS = Object.keys(configVariables());
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The state of one provider process: its configuration and the providers bound to the configured agent. */
 export class StratusPulumiProvider {
@@ -370,8 +371,10 @@ export class StratusPulumiProvider {
     let id = req.id;
     let newState: Values | null;
     if (importing) {
-      const known = await provider.read(ctx, { id, state: {} });
-      if (known.newState) newState = known.newState;
+      // A Stratus id the agent manages is taken over as recorded; anything else is adopted from the host.
+      const known = UUID.test(id) ? await provider.read(ctx, { id, state: {} }) : null;
+      if (known?.newState && !known.diagnostics.some((d) => d.severity === 'error'))
+        newState = known.newState;
       else {
         const imported = await provider.import(ctx, { externalId: id });
         if (!imported.id || !imported.state)
