@@ -40,3 +40,15 @@ test('references name registered types; collections are unique', () => {
     for (const a of attributes(s)) walk(a.schema, `${s.type}.${a.name}`);
   }
 });
+
+test('every registered type is a resource of the Pulumi schema and a class of the Pulumi SDK', async () => {
+  const { packageSchema, pascalCase, resourceToken } = await import(
+    '../packages/provider/src/pulumi/schema.js'
+  );
+  const sdk = (await import('../packages/provider/src/pulumi/sdk/index.js')) as Record<string, unknown>;
+  const schema = packageSchema();
+  for (const t of resourceTypes) {
+    assert.ok(schema.resources[resourceToken(t)], `${t} is not in the Pulumi schema`);
+    assert.equal(typeof sdk[pascalCase(t)], 'function', `${t} has no Pulumi SDK class`);
+  }
+});
