@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { type FileHandle, open } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
-import { type ApiList, type ApiRecord, attributes, type ResourceSchema } from '@stratus/model';
+import { type ApiList, type ApiRecord, attributes, isUrlSource, type ResourceSchema } from '@stratus/model';
 import type { AgentClient } from '../client/agent-client.js';
 import { AgentApiError } from '../client/errors.js';
 import type { AgentPool } from '../client/pool.js';
@@ -57,7 +57,9 @@ async function createFromFile(
   inputs: Values,
   signal: AbortSignal,
 ): Promise<ApiRecord> {
-  if (await c.find<ApiRecord>(base, { signal })) return c.put<ApiRecord>(base, inputs, { signal });
+  // A URL is downloaded by the agent itself (Glance's web-download); so is data already there.
+  if (isUrlSource(inputs[attr]) || (await c.find<ApiRecord>(base, { signal })))
+    return c.put<ApiRecord>(base, inputs, { signal });
   const fh = await openLocal(attr, inputs[attr]);
   try {
     for (let attempt = 1; ; attempt++) {
