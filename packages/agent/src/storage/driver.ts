@@ -51,6 +51,8 @@ export interface StorageDriver {
   createOverlay(req: OverlayRequest): Promise<OverlayResult>;
   /** What qemu-img says about the image file at `path` (any file, e.g. an adopted domain's disk). */
   inspect(path: string): Promise<ImageInfo>;
+  /** The cache file of image `imageId` (an ISO image is attached from there as a CD-ROM). */
+  imagePath(imageId: string): string;
   /** The cached image whose file is `path`, if `path` is one. */
   imageIdOf(path: string): string | null;
   /** Removes a disk file; returns whether there was one. */

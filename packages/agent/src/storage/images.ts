@@ -214,6 +214,37 @@ export async function importImage(
   return finishImport(path, destPath, data, owner, label, expect);
 }
 
+/** Size of a blank root disk when neither the flavor nor the image names one (1 GiB). */
+export const BLANK_ROOT_BYTES = 1024 ** 3;
+
+/**
+ * Creates an empty qcow2 disk of `sizeBytes` at `path` (a server booting from an ISO installs onto it).
+ * Idempotent: an existing qcow2 without a backing file is kept as it is (it holds the guest's data).
+ */
+export async function createBlankDisk(path: string, sizeBytes: number): Promise<OverlayResult> {
+  assertAbsolutePath('path', path);
+  if (await exists(path)) {
+    const info = await inspectImage(path);
+    if (info.format === 'qcow2' && info.backingFile === null)
+      return { created: false, virtualSize: info.virtualSize };
+    throw storageError('overlay_conflict', `${path} exists and is not a blank qcow2 disk; remove it first`);
+  }
+  await ensureDir(dirname(path));
+  const tmp = tempSibling(path);
+  try {
+    await run('qemu-img', ['create', '-q', '-f', 'qcow2', '--', tmp, String(sizeBytes)], {
+      dieWithAgent: true,
+    });
+    await chmod(tmp, 0o600);
+    await rename(tmp, path);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+  log.info('blank disk created', { path, sizeBytes });
+  return { created: true, virtualSize: sizeBytes };
+}
+
 /**
  * Creates a qcow2 overlay at `overlayPath` backing onto `basePath` (no copy), `sizeBytes` large (default:
  * the base's virtual size). Idempotent: an existing overlay backing onto the same base is kept as it is

@@ -11,7 +11,9 @@ import type { ImageData, OverlayRequest, StorageDriver } from './driver.js';
 import { storageError } from './errors.js';
 import { ensureDir, removeFile } from './files.js';
 import {
+  BLANK_ROOT_BYTES,
   type CacheOwner,
+  createBlankDisk,
   createOverlay,
   finishImport,
   type ImageInfo,
@@ -214,6 +216,8 @@ export class QemuImgStorage implements StorageDriver {
   }
 
   createOverlay(req: OverlayRequest): Promise<OverlayResult> {
+    // An ISO is a CD-ROM beside the root disk, never its base: the root disk starts blank.
+    if (req.format === 'iso') return createBlankDisk(req.path, req.virtualSize ?? BLANK_ROOT_BYTES);
     return createOverlay(this.imagePath(req.imageId), req.format, req.path, req.virtualSize);
   }
 
