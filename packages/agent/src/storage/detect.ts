@@ -33,9 +33,11 @@ async function readAt(path: string, offset: number, length: number): Promise<Buf
   }
 }
 
-/** Whether `head` (the start of a file) reads as text: no NUL byte and valid UTF-8. */
+/** Whether `head` (the start of a file) reads as text: valid UTF-8 without control characters but whitespace. */
 function looksLikeText(head: Buffer): boolean {
-  if (head.length === 0 || head.includes(0)) return false;
+  if (head.length === 0) return false;
+  for (const b of head) if (b < 0x20 && b !== 0x09 && b !== 0x0a && b !== 0x0d && b !== 0x0c) return false;
+  if (head.includes(0x7f)) return false;
   try {
     // A multi-byte character cut at the end of the sample is not evidence of binary data.
     new TextDecoder('utf-8', { fatal: true }).decode(head.subarray(0, Math.max(0, head.length - 4)));
@@ -54,9 +56,9 @@ function firstLine(head: Buffer): string {
 /**
  * Probes the staged image at `path` (`sizeBytes` long) and refuses what is not a usable disk:
  * `image_content_invalid` for an empty file, a text file (an HTML error page, a checksum list), a file
- * too short to be a disk, and a qcow2/vmdk/vhdx whose metadata `qemu-img check` finds corrupt or
- * pointing past the end of the file (a truncated download); `image_format_unsupported` for formats
- * Stratus neither boots nor converts. `label` names the source in messages.
+ * too short to be a disk, a qcow2 header qemu-img cannot read; `image_format_unsupported` for formats
+ * Stratus neither boots nor converts. Metadata consistency (a truncated download) is
+ * {@link checkContent}'s. `label` names the source in messages.
  */
 export async function detectImage(path: string, sizeBytes: number, label: string): Promise<DetectedImage> {
   const invalid = (why: string) =>
@@ -65,6 +67,13 @@ export async function detectImage(path: string, sizeBytes: number, label: string
   const head = await readAt(path, 0, SNIFF_BYTES);
   if (head.subarray(0, 4).equals(QCOW2_MAGIC) && sizeBytes < 512)
     throw invalid(`it starts like a qcow2 image but is only ${sizeBytes} bytes long (truncated)`);
+  // A bare vmdk descriptor names the files holding its data (any host path): refused before qemu-img
+  // opens them.
+  if (head.subarray(0, 64).toString('latin1').includes('# Disk DescriptorFile'))
+    throw storageError(
+      'image_has_external_data_file',
+      `image ${label} is a vmdk descriptor whose data lives in other files; import a monolithic vmdk`,
+    );
   let info: ImageInfo;
   try {
     info = await inspectImage(path);
@@ -100,8 +109,17 @@ export async function detectImage(path: string, sizeBytes: number, label: string
         `image ${label} is ${info.format}; Stratus takes qcow2, raw, vmdk, vhdx and iso`,
       );
   }
-  if (format !== 'raw' && format !== 'iso') await checkConsistent(path, format, label);
   return { format, info };
+}
+
+/**
+ * Refuses an image of a format with metadata (qcow2, vmdk, vhdx) whose metadata is inconsistent: a
+ * truncated or corrupt file (`image_content_invalid`). Run only once backing and external data files
+ * were refused, so that the check opens no file but the image.
+ */
+export async function checkContent(path: string, detected: DetectedImage, label: string): Promise<void> {
+  if (detected.format !== 'raw' && detected.format !== 'iso')
+    await checkConsistent(path, detected.format, label);
 }
 
 /**

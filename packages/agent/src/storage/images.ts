@@ -14,7 +14,7 @@ import { tempSibling } from '@stratus/util';
 import { run } from '../host/exec.js';
 import { logger } from '../host/log.js';
 import { type WrittenData, writeSparse } from './copy.js';
-import { type DetectedFormat, detectImage } from './detect.js';
+import { checkContent, type DetectedFormat, detectImage } from './detect.js';
 import { type ImageInfo, inspectImage } from './inspect.js';
 
 export { type ImageInfo, inspectImage };
@@ -119,7 +119,8 @@ export async function finishImport(
   const converted = tempSibling(destPath);
   try {
     await verifyChecksum(staged, data, expect.checksum, label);
-    const { format: detected, info } = await detectImage(staged, data.sizeBytes, label);
+    const found = await detectImage(staged, data.sizeBytes, label);
+    const { format: detected, info } = found;
     if (expect.diskFormat !== undefined && expect.diskFormat !== detected)
       throw storageError(
         'image_format_mismatch',
@@ -140,6 +141,7 @@ export async function finishImport(
         'image_has_external_data_file',
         `image ${label} keeps data in other files (${foreign.join(', ')}); import a monolithic image`,
       );
+    await checkContent(staged, found, label);
     let file = staged;
     let format: ImageFormat = detected === 'vmdk' || detected === 'vhdx' ? 'qcow2' : detected;
     if (detected === 'vmdk' || detected === 'vhdx') {
