@@ -6,7 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -173,4 +181,65 @@ test('unknown hardware property values are plan errors with their location', asy
   const r = await cli('plan', f);
   assert.equal(r.code, 1);
   assert.match(r.stderr, /props\.yaml:8:\d+: error: .*hw_disk_bus/);
+});
+
+test("a flavor smaller than the image's minDiskGb or minRamMb is a plan error at the server's flavor", async () => {
+  const f = join(t.dir, 'mins.yaml');
+  writeFileSync(
+    f,
+    [
+      'name: mins',
+      'resources:',
+      '  img:',
+      '    type: image',
+      `    properties: { source: "${base}/disk.qcow2", minDiskGb: 5, minRamMb: 1024 }`,
+      '  small:',
+      '    type: flavor',
+      '    properties: { vcpus: 1, ramMb: 512, diskGb: 3 }',
+      '  net:',
+      '    type: network',
+      '  subnet:',
+      '    type: subnet',
+      '    properties: { network: "${net}", cidr: 10.78.0.0/24 }',
+      '  web:',
+      '    type: server',
+      '    properties:',
+      '      image: ${img}',
+      '      flavor: ${small}',
+      '      networks: [{ subnet: "${subnet}" }]',
+      '',
+    ].join('\n'),
+  );
+  const r = await cli('validate', f);
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(
+    r.stderr,
+    /mins\.yaml:18:\d+: error: .*flavor small has a 3 GiB root disk, but image img needs at least minDiskGb 5/,
+  );
+  assert.match(
+    r.stderr,
+    /mins\.yaml:18:\d+: error: .*flavor small has 512 MiB of memory, but image img needs at least minRamMb 1024/,
+  );
+  assert.deepEqual(blobNames(), [], 'nothing imported');
+});
+
+test('a source file changed since import shows in the plan as a replacement', async () => {
+  const file = join(t.dir, 'mine.qcow2');
+  await qcow2(file, 0x33, 2);
+  const [f, state] = stack('changed', { img: { source: file } });
+  ok(await cli('apply', '--auto-approve', '--state', state, f));
+  const same = await cli('plan', '-detailed-exitcode', '--state', state, f);
+  assert.equal(same.code, 0, `${same.stdout}\n${same.stderr}`);
+  // Touched but the same bytes: no change either.
+  const now = new Date(Date.now() + 2000);
+  utimesSync(file, now, now);
+  const touched = await cli('plan', '-detailed-exitcode', '--state', state, f);
+  assert.equal(touched.code, 0, `${touched.stdout}\n${touched.stderr}`);
+  await qcow2(file, 0x44, 2);
+  const later = new Date(Date.now() + 4000);
+  utimesSync(file, later, later);
+  const p = await cli('plan', '-detailed-exitcode', '-no-color', '--state', state, f);
+  assert.equal(p.code, 2, `${p.stdout}\n${p.stderr}`);
+  assert.match(p.stdout, new RegExp(`${file} \\(changed since import: sha256 ${sha('sha256', file)}\\)`));
+  assert.match(p.stdout, /must be replaced/);
 });

@@ -65,6 +65,7 @@ export class ImageService extends ServiceBase<ImageSpec, ImageRecord['status'], 
         checksum: spec.checksum ?? info.checksum,
         diskFormat: info.sourceFormat,
         status: 'active',
+        importedAt: new Date().toISOString(),
       },
       {},
     );

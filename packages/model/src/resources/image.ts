@@ -134,5 +134,11 @@ export const image = defineResource({
     virtualSize: Type.Integer({ description: 'Virtual disk size in bytes.' }),
     sizeBytes: Type.Integer({ description: 'Size of the cached file in bytes.' }),
     status: Type.String({ description: 'active once imported.' }),
+    importedAt: Type.Optional(
+      Type.String({
+        description:
+          'When the data was imported (ISO 8601); a local source file modified after it is hashed again at refresh.',
+      }),
+    ),
   }),
 });
