@@ -165,7 +165,20 @@ test('stratus console prints the serial log', async () => {
 
 test('stratus console --interactive gets a shell prompt on the serial console', async () => {
   const env = Object.entries(t.env).map(([k, v]) => `${k}=${v}`);
-  const cmd = ['env', ...env, process.execPath, CLI, 'console', 'web', '--interactive'];
+  // In a shell that stays after the CLI exits, so the screen still shows how it ended.
+  const cmd = [
+    'sh',
+    '-c',
+    '"$@"; echo "exit=$?"; exec sleep 3600',
+    'sh',
+    'env',
+    ...env,
+    process.execPath,
+    CLI,
+    'console',
+    'web',
+    '--interactive',
+  ];
   ok(await run('tmux', ['new-session', '-d', '-s', tmuxSession, '-x', '160', '-y', '40', ...cmd]));
   const screen = async () => (await run('tmux', ['capture-pane', '-p', '-t', tmuxSession])).stdout;
   const waitFor = async (re: RegExp, what: string, poke?: () => Promise<unknown>) => {
@@ -179,12 +192,12 @@ test('stratus console --interactive gets a shell prompt on the serial console', 
   };
   await waitFor(/Connected to the serial console of server web/, 'connect message');
   // The shell has printed its prompt before we attached: Enter makes it print another.
-  await waitFor(/[#$] $/m, 'shell prompt', () => run('tmux', ['send-keys', '-t', tmuxSession, 'Enter']));
+  await waitFor(/[#$]\s*$/m, 'shell prompt', () => run('tmux', ['send-keys', '-t', tmuxSession, 'Enter']));
   ok(await run('tmux', ['send-keys', '-t', tmuxSession, 'echo "sum=$((40+2))"; hostname', 'Enter']));
   await waitFor(/^sum=42\s*$/m, 'command output');
   assert.match(await screen(), /^web\s*$/m);
   ok(await run('tmux', ['send-keys', '-t', tmuxSession, 'C-]']));
-  await waitFor(/Detached\./, 'detach message');
+  await waitFor(/Detached\.[\s\S]*exit=0/, 'detach message and exit status 0');
 });
 
 test('stratus console --vnc: Chromium shows the guest screen through noVNC; bad tokens are refused', async () => {
@@ -206,8 +219,10 @@ test('stratus console --vnc: Chromium shows the guest screen through noVNC; bad 
       if (stats.variance > 20) break;
       await sleep(1000);
     }
-    await page.screenshot({ path: join(t.dir, 'vnc.png') });
-    process.stderr.write(`vnc screen: ${JSON.stringify(stats)} (screenshot ${join(t.dir, 'vnc.png')})\n`);
+    // STRATUS_TEST_SCREENSHOT=FILE keeps the screenshot (the test's own directory is removed).
+    const shot = process.env.STRATUS_TEST_SCREENSHOT ?? join(t.dir, 'vnc.png');
+    await page.screenshot({ path: shot });
+    process.stderr.write(`vnc screen: ${JSON.stringify(stats)} (screenshot ${shot})\n`);
     assert.ok(stats.width >= 640, `a guest-sized canvas: ${JSON.stringify(stats)}`);
     assert.ok(stats.variance > 20, `the guest's screen is not blank: ${JSON.stringify(stats)}`);
     assert.equal(await page.locator('#status').textContent(), 'connected');

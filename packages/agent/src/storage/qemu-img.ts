@@ -132,6 +132,7 @@ export class QemuImgStorage implements StorageDriver {
   ): Promise<ImportedImage> {
     const blob = this.blobPath(written.checksum);
     const meta = `${blob}.json`;
+    await ensureDir(dirname(blob));
     let imported: ImportedImage;
     const cached = await readFile(meta, 'utf8')
       .then((t) => JSON.parse(t) as ImportedImage)
