@@ -2,7 +2,6 @@ import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import {
   type ApiRecord,
-  defaultMachine,
   hostnameFromName,
   type InputsOf,
   isInNet,
