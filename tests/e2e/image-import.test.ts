@@ -233,9 +233,10 @@ async function killAt(point: (names: string[]) => boolean, label: string): Promi
 }
 
 test('kill -9 of the agent mid-import leaves no temporary, no child and no orphan after restart', async () => {
-  // Big enough that the copy takes a while; non-zero so no block is a hole.
+  // Big enough that the copy takes a while; non-zero so no block is a hole; not text (0xa5 is no
+  // UTF-8), which import refuses as no disk.
   const big = join(stackDir, 'big.raw');
-  const block = Buffer.alloc(1 << 20, 0x5a);
+  const block = Buffer.alloc(1 << 20, 0xa5);
   writeFileSync(big, Buffer.concat(Array.from({ length: 256 }, () => block)));
   const stack = join(stackDir, 'big.yaml');
   writeFileSync(
