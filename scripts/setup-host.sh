@@ -13,6 +13,9 @@ PACKAGES=(
   openvswitch-switch dnsmasq-base dnsmasq-utils nftables iptables iproute2 ovmf swtpm swtpm-tools
   genisoimage xorriso busybox-static systemd-boot-efi mtools dosfstools cpio curl libxml2-utils
   syslinux syslinux-common fdisk tmux ethtool debootstrap
+  # tests: isolinux builds the bootable ISO of the CD-ROM boot test; chromium (headless, driven by
+  # playwright-core) opens the noVNC console page (about 30 s to install from the Debian mirror)
+  isolinux chromium
   virtinst
   postgresql
 )

@@ -49,7 +49,16 @@ async function qcow2(path: string, fill: number, mib = 4): Promise<void> {
 const client = () =>
   new AgentClient({ socket: t.env.STRATUS_AGENT_SOCKET!, tokenFile: join(t.stateDir, 'token') });
 const cacheDir = () => join(t.stateDir, 'images');
-const cacheNames = () => (existsSync(cacheDir()) ? readdirSync(cacheDir()).sort() : []);
+/** Names in the cache: one per image (a link to its data), and `blobs/<sha256>` (the data, shared). */
+const cacheNames = () => {
+  if (!existsSync(cacheDir())) return [];
+  const blobs = join(cacheDir(), 'blobs');
+  return [
+    ...readdirSync(cacheDir()).filter((n) => n !== 'blobs'),
+    ...(existsSync(blobs) ? readdirSync(blobs).map((n) => `blobs/${n}`) : []),
+  ].sort();
+};
+const isBlob = (n: string) => n.startsWith('blobs/');
 const records = () => {
   const d = join(t.stateDir, 'records', 'images');
   return existsSync(d)
@@ -144,7 +153,7 @@ test('the agent refuses client-named files outside its allowed directories befor
     // Nothing of them reached the cache.
     const before = cacheNames();
     assert.ok(
-      before.every((n) => records().includes(n)),
+      before.every((n) => isBlob(n) || records().includes(n)),
       `cache: ${before}`,
     );
     // A file inside the allowed directory is read by the agent itself.
@@ -212,21 +221,22 @@ async function killAt(point: (names: string[]) => boolean, label: string): Promi
   // Temporaries and uploads are swept, and a copy without a record is rolled back.
   const names = cacheNames();
   assert.deepEqual(
-    names.filter((n) => n.startsWith('.')),
+    names.filter((n) => n.startsWith('.') || n.startsWith('blobs/.')),
     [],
     `${label}: temporaries left: ${names}`,
   );
   assert.deepEqual(
-    names.filter((n) => !records().includes(n)),
+    names.filter((n) => !isBlob(n) && !records().includes(n)),
     [],
     `${label}: orphans in cache: ${names}`,
   );
 }
 
 test('kill -9 of the agent mid-import leaves no temporary, no child and no orphan after restart', async () => {
-  // Big enough that the copy takes a while; non-zero so no block is a hole.
+  // Big enough that the copy takes a while; non-zero so no block is a hole; not text (0xa5 is no
+  // UTF-8), which import refuses as no disk.
   const big = join(stackDir, 'big.raw');
-  const block = Buffer.alloc(1 << 20, 0x5a);
+  const block = Buffer.alloc(1 << 20, 0xa5);
   writeFileSync(big, Buffer.concat(Array.from({ length: 256 }, () => block)));
   const stack = join(stackDir, 'big.yaml');
   writeFileSync(
@@ -259,7 +269,7 @@ test('kill -9 of the agent mid-import leaves no temporary, no child and no orpha
   try {
     const id = randomUUID();
     const put = c.put(`/v1/images/${id}`, { source: inAllowed }).catch(() => null);
-    await killAt((n) => n.some((x) => x.startsWith(`.${id}.tmp-`)), 'agent-side copy');
+    await killAt((n) => n.some((x) => x.startsWith('blobs/.stage.tmp-')), 'agent-side copy');
     await put;
     // Retried, it finishes.
     const rec = await c.put<{ status: { checksum: string } }>(`/v1/images/${id}`, { source: inAllowed });

@@ -2,13 +2,16 @@ import { randomBytes } from 'node:crypto';
 import { rmSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import type { ApiHostInfo } from '@stratus/model';
 import { sweepTempSiblings } from '@stratus/util';
-import { createApiServer } from './api/server.js';
+import { type ApiDeps, createApiServer } from './api/server.js';
 import { LibvirtCompute } from './compute/libvirt.js';
 import type { VirtType } from './compute/types.js';
+import { ConsoleService } from './console/service.js';
+import { ConsoleWeb } from './console/web.js';
 import { logger } from './host/log.js';
 import { KeyedMutex } from './host/mutex.js';
 import { probeVirtType } from './host/probe.js';
@@ -99,6 +102,7 @@ async function claimStateDir(stateDir: string): Promise<void> {
 /** A running stratus-agent. */
 export class StratusAgent {
   private servers: Server[] = [];
+  private consoleUrl?: Promise<string>;
   private timer?: NodeJS.Timeout;
   private ctx?: AgentContext;
   private networks?: NetworkService;
@@ -161,7 +165,17 @@ export class StratusAgent {
       stateDir,
       pid: process.pid,
     });
-    const make = () => createApiServer({ token, services, hostInfo });
+    const consoles = new ConsoleService(ctx.compute, async (id) => {
+      const rec = await ctx.store.get<ServerRecord>('servers', id);
+      return rec ? join(paths.instance(ctx, id), 'console.log') : null;
+    });
+    const web = new ConsoleWeb(consoles);
+    const consoleDeps: ApiDeps['console'] = {
+      consoles,
+      web,
+      consoleBase: () => this.consoleBase({ token, services, hostInfo, console: consoleDeps }),
+    };
+    const make = () => createApiServer({ token, services, hostInfo, console: consoleDeps });
 
     await mkdir(dirname(this.opts.socket), { recursive: true, mode: 0o755 });
     await rm(this.opts.socket, { force: true });
@@ -183,15 +197,39 @@ export class StratusAgent {
         cert: await readFile(this.opts.tls.certFile),
         key: await readFile(this.opts.tls.keyFile),
       };
-      const tcp = createApiServer({ token, services, hostInfo }, tls);
+      const tcp = createApiServer({ token, services, hostInfo, console: consoleDeps }, tls);
       await new Promise<void>((resolve, reject) =>
         tcp.once('error', reject).listen(Number(m[2]), m[1], resolve),
       );
       this.servers.push(tcp);
+      // VNC console links point at this listener (browsers reach it; TLS when it has TLS).
+      const host = m[1]!.includes(':') && !m[1]!.startsWith('[') ? `[${m[1]}]` : m[1]!;
+      this.consoleUrl = Promise.resolve(
+        `${tls ? 'https' : 'http'}://${host}:${(tcp.address() as AddressInfo).port}`,
+      );
       log.info('listening', { tcp: this.opts.listen, tls: tls !== undefined });
     }
     this.timer = setInterval(() => void this.supervise(), this.opts.superviseEveryMs ?? 10_000);
     this.timer.unref();
+  }
+
+  /**
+   * The base URL of VNC console links: the TCP listener (`--listen`) when there is one, else a listener
+   * on a free loopback port started on first use, serving only the console endpoint (plain HTTP, which
+   * never leaves the host).
+   */
+  private consoleBase(deps: ApiDeps): Promise<string> {
+    this.consoleUrl ??= (async () => {
+      const server = createApiServer({ ...deps, token: randomBytes(32).toString('hex') });
+      await new Promise<void>((resolve, reject) =>
+        server.once('error', reject).listen(0, '127.0.0.1', resolve),
+      );
+      this.servers.push(server);
+      const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      log.info('console listener started', { url });
+      return url;
+    })();
+    return this.consoleUrl;
   }
 
   /** Brings every network's DHCP server back if it went away (crash, kill, agent restart). */

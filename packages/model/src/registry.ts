@@ -34,6 +34,12 @@ export function isResourceType(t: unknown): t is ResourceType {
   return typeof t === 'string' && Object.hasOwn(registry, t);
 }
 
+export {
+  CHECKSUM_PATTERN,
+  IMAGE_DISK_FORMATS,
+  isUrlSource,
+  parseChecksum,
+} from './resources/image.js';
 export { NETWORK_DRIVERS } from './resources/network.js';
 export { defaultMachine } from './resources/server.js';
 export { flavor, image, keypair, network, server, subnet };

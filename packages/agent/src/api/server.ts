@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
+import type { Duplex } from 'node:stream';
 import {
   type ApiHostInfo,
   type ApiList,
@@ -11,11 +12,13 @@ import {
   schemas,
   validateResource,
 } from '@stratus/model';
+import type { ConsoleWeb } from '../console/web.js';
 import { InvalidRequest, NotFound } from '../errors.js';
 import { logger } from '../host/log.js';
 import { isResourceId } from '../host/names.js';
 import type { ServiceMap } from '../services/index.js';
 import { withOwner } from '../services/owner.js';
+import { type ConsoleDeps, consoleRoute, isConsoleRoute, serialUpgrade } from './console.js';
 import { errorResponse, MethodNotAllowed, PayloadTooLarge, Unauthorized } from './errors.js';
 
 const log = logger('api');
@@ -26,6 +29,8 @@ export interface ApiDeps {
   token: string;
   services: ServiceMap;
   hostInfo: () => Promise<ApiHostInfo>;
+  /** Server consoles (serial log and session, VNC tokens) and the web endpoint serving noVNC. */
+  console?: ConsoleDeps & { web: ConsoleWeb };
 }
 
 const collections = new Map(Object.values(schemas).map((s) => [s.collection, s.type]));
@@ -71,6 +76,8 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ApiDeps): 
   if (parts[0] !== 'v1') throw new NotFound(`path ${url.pathname} not found`);
   if (parts.length === 2 && parts[1] === 'host' && req.method === 'GET')
     return send(res, 200, await deps.hostInfo());
+  if (deps.console && isConsoleRoute(parts))
+    return consoleRoute(req, res, url, parts, deps.console, readJson);
   const type = collections.get(parts[1] ?? '');
   const fileRoute = parts.length === 4 && parts[3] === 'file';
   if (!type || !isResourceType(type) || (parts.length > 3 && !fileRoute))
@@ -152,7 +159,10 @@ export function createApiServer(deps: ApiDeps, tls?: { cert: Buffer; key: Buffer
     const started = Date.now();
     log.debug('request received', { method: req.method, url: req.url });
     const owner = decodeOwner(req.headers[OWNER_HEADER] as string | undefined);
-    withOwner(owner, () => route(req, res, deps))
+    // The VNC console page and its assets: the console token in the path is the credential.
+    const web = deps.console?.web;
+    const answer = web?.handles(req.url) ? () => web.request(req, res) : () => route(req, res, deps);
+    withOwner(owner, answer)
       .catch((e: unknown) => {
         // Unavailable (libvirtd restarting) is marked retryable: the client retries with backoff, and
         // the operation is idempotent by id.
@@ -174,5 +184,21 @@ export function createApiServer(deps: ApiDeps, tls?: { cert: Buffer; key: Buffer
         }),
       );
   };
-  return tls ? createHttpsServer(tls, handler) : createServer(handler);
+  const server = tls ? createHttpsServer(tls, handler) : createServer(handler);
+  server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy());
+    const c = deps.console;
+    if (c?.web.handles(req.url)) return c.web.upgrade(req, socket, head);
+    const parts = new URL(req.url ?? '/', 'http://agent').pathname.split('/').filter(Boolean);
+    if (!c || parts[0] !== 'v1' || !isConsoleRoute(parts) || parts.length !== 4) {
+      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    if (!authorized(req, deps.token)) {
+      socket.end('HTTP/1.1 401 Unauthorized\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    serialUpgrade(req, socket, parts, c);
+  });
+  return server;
 }

@@ -73,6 +73,7 @@ const cases: [string, Partial<DomainSpec>][] = [
     { firmware: 'uefi', machine: 'q35', virtType: 'kvm', configDrive: null },
   ],
   ['uefi/q35, no NICs', { firmware: 'uefi', machine: 'q35', nics: [] }],
+  ['an ISO as CD-ROM (ide on pc), VNC on a socket', { cdrom: '/var/lib/stratus/images/iso-1', vnc: true }],
   [
     'a NIC on an Open vSwitch bridge',
     {
@@ -358,5 +359,41 @@ test('device XML for attach/detach: a disk and an Open vSwitch NIC, as the domai
         model: 'virtio',
       }),
     /unicast/,
+  );
+});
+
+test('image hardware and consoles in the XML: CD-ROM boot first, VNC on a unix socket, hw_* overrides', async () => {
+  const xml = buildDomainXml(
+    spec({
+      machine: 'q35',
+      cdrom: '/var/lib/stratus/images/iso-1',
+      vnc: true,
+      hardware: { diskBus: 'sata', cdromBus: 'sata', nicModel: 'e1000e', video: 'virtio', guestAgent: true },
+      nics: [{ mac: '52:54:00:12:34:56', bridge: 'brq0123456789a', tap: 'tap-x0' }],
+    }),
+  );
+  assert.match(xml, /<boot dev="cdrom"\/>\s*<boot dev="hd"\/>/);
+  assert.match(
+    xml,
+    /<disk type="file" device="cdrom">[\s\S]*?<source file="\/var\/lib\/stratus\/images\/iso-1"\/>[\s\S]*?<target dev="sdz" bus="sata"\/>[\s\S]*?<readonly\/>/,
+  );
+  assert.match(xml, /<target dev="sda" bus="sata"\/>/);
+  assert.match(xml, /<graphics type="vnc">\s*<listen type="socket"\/>/);
+  assert.match(xml, /<model type="virtio"\/>\s*<\/video>/);
+  assert.match(xml, /<model type="e1000e"\/>/);
+  assert.match(xml, /name="org.qemu.guest_agent.0"/);
+  await validate(xml);
+  const scsi = buildDomainXml(
+    spec({ machine: 'q35', vnc: true, hardware: { diskBus: 'scsi', nicModel: 'e1000' } }),
+  );
+  assert.match(scsi, /<controller type="scsi" model="virtio-scsi"\/>/);
+  await validate(scsi);
+  // No VNC without a video device; none of it by default.
+  assert.doesNotMatch(buildDomainXml(spec({ vnc: true, hardware: { video: 'none' } })), /graphics|<video>/);
+  assert.doesNotMatch(buildDomainXml(spec()), /graphics|<video>|cdrom/);
+  // IDE disks exist on pc only.
+  assert.throws(
+    () => buildDomainXml(spec({ machine: 'q35', hardware: { diskBus: 'ide' } })),
+    /ide needs machine pc/,
   );
 });

@@ -4,9 +4,17 @@
  * (the server name above all) can add elements or attributes.
  */
 import { isAbsolute } from 'node:path';
+import { InvalidRequest } from '../errors.js';
 import { assertId, domainName, METADATA_NS } from '../host/names.js';
 import { type GuestHardware, profileFor } from './profiles/index.js';
 import type { DiskDevice, DomainDevice, DomainNic, DomainSpec } from './types.js';
+
+/** A read-only CD-ROM drive holding an ISO image. */
+interface CdromDevice extends Omit<DiskDevice, 'kind' | 'bus'> {
+  kind: 'cdrom';
+  bus: 'sata' | 'ide' | 'scsi';
+}
+
 import { element, tag } from './xml.js';
 
 export { OVMF_CODE, OVMF_VARS_TEMPLATE } from './profiles/index.js';
@@ -85,6 +93,7 @@ export function buildDomainXml(spec: DomainSpec): string {
     // libvirt copies the template on first start and chowns the copy for QEMU.
     add(2, element('nvram', nvramPath(spec), { template: uefi.nvramTemplate }));
   }
+  if (spec.cdrom !== undefined) add(2, tag('boot', { dev: 'cdrom' }, true));
   add(2, tag('boot', { dev: 'hd' }, true));
   add(2, tag('smbios', { mode: 'sysinfo' }, true));
   add(1, '</os>');
@@ -107,8 +116,8 @@ export function buildDomainXml(spec: DomainSpec): string {
   add(1, element('on_crash', 'destroy'));
 
   add(1, '<devices>');
-  const prefix = hw.diskBus === 'virtio' ? 'vd' : 'sd';
-  const disks: DiskDevice[] = [
+  const prefix = hw.diskBus === 'virtio' ? 'vd' : hw.diskBus === 'ide' ? 'hd' : 'sd';
+  const disks: (DiskDevice | CdromDevice)[] = [
     { kind: 'disk', path: spec.rootDisk, format: 'qcow2', target: `${prefix}a`, bus: hw.diskBus },
   ];
   // A plain read-only disk rather than a CD-ROM: no extra controller needed, and the guest finds it by its
@@ -122,13 +131,39 @@ export function buildDomainXml(spec: DomainSpec): string {
       bus: hw.diskBus,
       readonly: true,
     });
+  if (spec.cdrom !== undefined) {
+    const bus = spec.hardware?.cdromBus ?? (hw.machine === 'pc' ? 'ide' : 'sata');
+    if (bus === 'ide' && hw.machine !== 'pc') throw new Error('an ide cdrom needs machine pc');
+    disks.push({
+      kind: 'cdrom',
+      path: spec.cdrom,
+      format: 'raw',
+      target: bus === 'ide' ? 'hdc' : 'sdz',
+      bus,
+    });
+  }
+  if (disks.some((d) => d.bus === 'scsi'))
+    add(2, tag('controller', { type: 'scsi', model: 'virtio-scsi' }, true));
   for (const d of disks) for (const l of deviceLines(d)) add(2, l);
   for (const nic of spec.nics)
     for (const l of deviceLines({ kind: 'interface', ...nic, model: nic.model ?? hw.nicModel })) add(2, l);
-  if (hw.video) {
+  // A VNC display needs a video device: the profile's, else a plain VGA one (any OS drives it).
+  const video =
+    spec.hardware?.video === 'none' ? null : (spec.hardware?.video ?? hw.video ?? (spec.vnc ? 'vga' : null));
+  if (spec.vnc && video) {
+    add(2, tag('graphics', { type: 'vnc' }));
+    add(3, tag('listen', { type: 'socket' }, true));
+    add(2, '</graphics>');
+  }
+  if (video) {
     add(2, '<video>');
-    add(3, tag('model', { type: hw.video }, true));
+    add(3, tag('model', { type: video }, true));
     add(2, '</video>');
+  }
+  if (spec.hardware?.guestAgent) {
+    add(2, tag('channel', { type: 'unix' }));
+    add(3, tag('target', { type: 'virtio', name: 'org.qemu.guest_agent.0' }, true));
+    add(2, '</channel>');
   }
   // A pty serial port logged through virtlogd: `virsh console` keeps working and the log file (which
   // survives restarts, appended to) is what the agent and tests tail for the guest's ready line.
@@ -150,20 +185,30 @@ export function buildDomainXml(spec: DomainSpec): string {
 
 /** The virtual hardware a domain gets: its guest profile's answer to the server's request. */
 export function domainHardware(
-  spec: Pick<DomainSpec, 'osType' | 'machine' | 'firmware' | 'virtType'>,
+  spec: Pick<DomainSpec, 'osType' | 'machine' | 'firmware' | 'virtType' | 'hardware'>,
 ): GuestHardware {
-  return profileFor(spec.osType ?? 'linux').hardware(spec);
+  const hw = profileFor(spec.osType ?? 'linux').hardware(spec);
+  const o = spec.hardware ?? {};
+  if (o.diskBus === 'ide' && hw.machine !== 'pc')
+    throw new InvalidRequest(`disk bus ide needs machine pc (q35 has no IDE controller), got ${hw.machine}`, {
+      field: ['image'],
+    });
+  return {
+    ...hw,
+    ...(o.diskBus ? { diskBus: o.diskBus } : {}),
+    ...(o.nicModel ? { nicModel: o.nicModel } : {}),
+  };
 }
 
 /** The lines of one device element (relative indentation, two spaces per level). */
-function deviceLines(d: DomainDevice): string[] {
-  if (d.kind === 'disk') {
+function deviceLines(d: DomainDevice | CdromDevice): string[] {
+  if (d.kind === 'disk' || d.kind === 'cdrom') {
     return [
-      tag('disk', { type: 'file', device: 'disk' }),
+      tag('disk', { type: 'file', device: d.kind }),
       `  ${tag('driver', { name: 'qemu', type: d.format, discard: d.readonly ? undefined : 'unmap' }, true)}`,
       `  ${tag('source', { file: d.path }, true)}`,
       `  ${tag('target', { dev: d.target, bus: d.bus }, true)}`,
-      ...(d.readonly ? ['  <readonly/>'] : []),
+      ...(d.readonly || d.kind === 'cdrom' ? ['  <readonly/>'] : []),
       '</disk>',
     ];
   }
@@ -197,7 +242,7 @@ export function buildDeviceXml(d: DomainDevice): string {
     if (!/^(vd|sd)[a-z]{1,2}$/.test(d.target))
       throw new Error(`disk target ${JSON.stringify(d.target)} is not a device name`);
     if (d.format !== 'qcow2' && d.format !== 'raw') throw new Error(`bad disk format ${d.format}`);
-    if (d.bus !== 'virtio' && d.bus !== 'sata') throw new Error(`bad disk bus ${d.bus}`);
+    if (!['virtio', 'sata', 'scsi', 'ide'].includes(d.bus)) throw new Error(`bad disk bus ${d.bus}`);
   } else validateNic(d, 0);
   return `${deviceLines(d).join('\n')}\n`;
 }
@@ -214,6 +259,7 @@ function validateSpec(spec: DomainSpec): void {
   assertPath('rootDisk', spec.rootDisk);
   assertPath('consoleLog', spec.consoleLog);
   if (spec.configDrive !== null) assertPath('configDrive', spec.configDrive);
+  if (spec.cdrom !== undefined) assertPath('cdrom', spec.cdrom);
   if (spec.nvram !== undefined) assertPath('nvram', spec.nvram);
   spec.nics.forEach(validateNic);
 }
@@ -233,7 +279,7 @@ function validateNic(nic: DomainNic, i: number): void {
   // libvirt treats vnet*/macvtap*/macvlan* target names as its own and would rename the tap.
   if (/^(vnet|macvtap|macvlan)/.test(nic.tap))
     throw new Error(`nics[${i}].tap ${nic.tap} uses a libvirt prefix`);
-  if (nic.model !== undefined && nic.model !== 'virtio' && nic.model !== 'e1000e')
+  if (nic.model !== undefined && !['virtio', 'e1000e', 'e1000', 'rtl8139'].includes(nic.model))
     throw new Error(`nics[${i}].model ${nic.model} unknown`);
   if (nic.virtualport !== undefined && nic.virtualport !== 'openvswitch')
     throw new Error(`nics[${i}].virtualport ${nic.virtualport} unknown`);

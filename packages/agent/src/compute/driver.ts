@@ -31,6 +31,11 @@ export interface ComputeDriver {
   attachDevice(serverId: string, device: DomainDevice): Promise<void>;
   /** Removes a device from the running guest and the persistent definition (the definition only when shut off). */
   detachDevice(serverId: string, device: DomainDevice): Promise<void>;
+  /**
+   * The live XML of the server's domain (what libvirt allocated at start: ptys, VNC sockets); throws
+   * NotFound (`domain_not_found`) when there is none. Optional: drivers without consoles omit it.
+   */
+  domainXml?(serverId: string): Promise<string>;
   /** Releases the hypervisor connection. */
   close(): Promise<void>;
 }

@@ -5,6 +5,7 @@ export type OsType = 'linux' | 'windows';
 export type VirtType = 'kvm' | 'qemu';
 
 import type { NicBinding } from '../network/driver.js';
+import type { DiskBus, HardwareOverrides, NicModel } from './profiles/types.js';
 
 /** One NIC of a domain, bound to a network's segment as the network driver says. */
 export interface DomainNic extends NicBinding {
@@ -12,7 +13,7 @@ export interface DomainNic extends NicBinding {
   /** Host tap device name, derived from the server id (see host/names.ts). */
   tap: string;
   /** NIC model; default: the guest profile's. */
-  model?: 'virtio' | 'e1000e';
+  model?: NicModel;
 }
 
 /** A disk attached to (or detached from) a domain. */
@@ -23,14 +24,14 @@ export interface DiskDevice {
   format: 'qcow2' | 'raw';
   /** Guest device name (`vdc`). */
   target: string;
-  bus: 'virtio' | 'sata';
+  bus: DiskBus;
   readonly?: boolean;
 }
 
 /** A NIC attached to (or detached from) a domain. */
 export interface InterfaceDevice extends DomainNic {
   kind: 'interface';
-  model: 'virtio' | 'e1000e';
+  model: NicModel;
 }
 
 /** A device that can be attached to and detached from a domain while it runs. */
@@ -56,6 +57,15 @@ export interface DomainSpec {
   nics: DomainNic[];
   /** File the serial console is logged to. */
   consoleLog: string;
+  /** An ISO image attached read-only as a CD-ROM the guest boots from first (an installer, a live image). */
+  cdrom?: string;
+  /** What the image's properties ask of the hardware, over the guest profile's defaults. */
+  hardware?: HardwareOverrides;
+  /**
+   * A VNC display on a unix socket libvirt places in its per-domain directory (read back from the live
+   * XML; never a TCP port), with a video device, for `stratus console --vnc`.
+   */
+  vnc?: boolean;
   /** Per-domain UEFI variable store (firmware `uefi` only). */
   nvram?: string;
   /** The domain was made outside Stratus and imported: it is started as defined, never redefined. */

@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
-import type { ApiRecord, InputsOf, image } from '@stratus/model';
+import { type ApiRecord, type InputsOf, type image, isUrlSource } from '@stratus/model';
 import { AgentError, Conflict, InUse } from '../errors.js';
 import { isResourceId } from '../host/names.js';
 import type { WrittenData } from '../storage/copy.js';
+import type { ImageData } from '../storage/driver.js';
 import { type EnsureOptions, ServiceBase } from './base.js';
 import type { AgentContext } from './context.js';
 import type { ImageRecord, ServerRecord } from './records.js';
@@ -32,15 +33,42 @@ export class ImageService extends ServiceBase<ImageSpec, ImageRecord['status'], 
       return prior;
     }
     let info: Awaited<ReturnType<AgentContext['storage']['importImage']>>;
+    const data: ImageData =
+      opts.uploaded !== undefined
+        ? { uploaded: opts.uploaded, label: spec.source }
+        : isUrlSource(spec.source)
+          ? { url: spec.source, signal: opts.signal }
+          : { path: spec.source };
     try {
-      info = await this.ctx.storage.importImage(
-        id,
-        opts.uploaded !== undefined ? { uploaded: opts.uploaded, label: spec.source } : { path: spec.source },
-      );
+      info = await this.ctx.storage.importImage(id, data, {
+        checksum: spec.checksum,
+        diskFormat: spec.diskFormat,
+      });
     } catch (e) {
-      throw AgentError.isInstance(e) && e.code.startsWith('image_') ? e.at(['source']) : e;
+      if (!AgentError.isInstance(e) || !e.code.startsWith('image_')) throw e;
+      const field =
+        e.code === 'image_checksum_mismatch'
+          ? 'checksum'
+          : e.code === 'image_format_mismatch'
+            ? 'diskFormat'
+            : 'source';
+      throw e.at([field]);
     }
-    const rec = this.newRecord(id, spec, { ...info, status: 'active' }, {});
+    const rec = this.newRecord(
+      id,
+      spec,
+      {
+        format: info.format,
+        virtualSize: info.virtualSize,
+        sizeBytes: info.sizeBytes,
+        // What was declared stays as declared (sha512, a prefix), so the next plan sees no change.
+        checksum: spec.checksum ?? info.checksum,
+        diskFormat: info.sourceFormat,
+        status: 'active',
+        importedAt: new Date().toISOString(),
+      },
+      {},
+    );
     await this.save(rec);
     return rec;
   }

@@ -2,7 +2,6 @@ import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import {
   type ApiRecord,
-  defaultMachine,
   hostnameFromName,
   type InputsOf,
   isInNet,
@@ -18,6 +17,7 @@ import { domainName, serverTap } from '../host/names.js';
 import { assertReference, type EnsureOptions, ServiceBase } from './base.js';
 import { type AgentContext, paths } from './context.js';
 import type { FlavorRecord } from './flavor.js';
+import { hardwareOf } from './hardware.js';
 import type { KeypairRecord } from './keypair.js';
 import { driverOf, reconcileDhcp, segmentOf, subnetsOf } from './network.js';
 import { netLock, type PortService } from './port.js';
@@ -381,11 +381,26 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     const consoleLog = join(d, 'console.log');
     const size = await this.sizeOf(spec);
     // The root disk is grown to the flavor's size, as Nova does; a flavor disk smaller than the image is refused.
-    const diskBytes = size.diskGb * 1024 ** 3;
-    if (!adopted && diskBytes > 0 && diskBytes < (image.status.virtualSize ?? 0))
+    const iso = image.status.format === 'iso';
+    const minDiskGb = image.spec.minDiskGb ?? 0;
+    const diskBytes = (size.diskGb || (iso ? minDiskGb : 0)) * 1024 ** 3;
+    if (!adopted && !iso && diskBytes > 0 && diskBytes < (image.status.virtualSize ?? 0))
       throw new InvalidRequest(
         `the flavor's disk (${size.diskGb} GiB) is smaller than the image (${image.status.virtualSize} bytes)`,
         { field: ['flavor'] },
+      );
+    // Glance's min_disk and min_ram, as Nova checks them (FlavorDiskSmallerThanMinDisk, FlavorMemoryTooSmall).
+    if (!adopted && size.diskGb > 0 && size.diskGb < minDiskGb)
+      throw new InvalidRequest(
+        `the flavor's disk (${size.diskGb} GiB) is smaller than the image's minDiskGb ${minDiskGb}`,
+        {
+          field: ['flavor'],
+        },
+      );
+    if (!adopted && image.spec.minRamMb !== undefined && size.memoryMb < image.spec.minRamMb)
+      throw new InvalidRequest(
+        `the server's memory (${size.memoryMb} MiB) is less than the image's minRamMb ${image.spec.minRamMb}`,
+        { field: [spec.flavor ? 'flavor' : 'memoryMb'] },
       );
     // The overlay needs nothing of the ports, so it is made while they are allocated and published;
     // the config drive carries their addresses, so it follows them. Phase lines (debug) time a create
@@ -427,13 +442,13 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       memoryMiB: size.memoryMb,
       virtType: this.ctx.virtType,
       osType: 'linux',
-      machine: spec.machine ?? defaultMachine(spec.firmware),
-      firmware: spec.firmware,
+      ...hardwareOf(spec, image),
       rootDisk: disk,
       configDrive: adopted ? null : configDrive,
       nics,
       consoleLog,
-      nvram: spec.firmware === 'uefi' ? join(d, 'OVMF_VARS.fd') : undefined,
+      ...(iso ? { cdrom: this.ctx.storage.imagePath(image.id) } : {}),
+      vnc: !adopted,
       adopted: adopted !== undefined,
       // A definition changed outside Stratus is put back, which restarts the domain.
       redefine: (await this.definitionDrift(rec)) !== undefined,

@@ -75,7 +75,13 @@ class FakeCompute implements ComputeDriver {
 class FakeStorage implements StorageDriver {
   disks = new Set<string>();
   async importImage(_id: string, _data: ImageData): Promise<ImportedImage> {
-    return { format: 'qcow2', virtualSize: 1 << 20, sizeBytes: 1 << 16, checksum: 'ab'.repeat(32) };
+    return {
+      format: 'qcow2',
+      sourceFormat: 'qcow2',
+      virtualSize: 1 << 20,
+      sizeBytes: 1 << 16,
+      checksum: 'ab'.repeat(32),
+    };
   }
   async stageUpload(): Promise<WrittenData> {
     throw new Error('not used');
@@ -95,6 +101,9 @@ class FakeStorage implements StorageDriver {
   }
   imageIdOf() {
     return null;
+  }
+  imagePath(id: string) {
+    return `/var/lib/images/${id}`;
   }
   async delete(path: string) {
     return this.disks.delete(path);

@@ -4,8 +4,9 @@
  */
 
 import type { WrittenData } from './copy.js';
+import type { DownloadProgress } from './download.js';
 import type { StorageErrorCode } from './errors.js';
-import type { ImageInfo, ImportedImage, OverlayResult } from './images.js';
+import type { ImageInfo, ImportExpectations, ImportedImage, OverlayResult } from './images.js';
 
 export type { StorageErrorCode };
 
@@ -25,12 +26,18 @@ export interface OverlayRequest {
  * Where an image's data comes from: a host file a client named (opened only inside the operator's allowed
  * directories), or data the client uploaded before (by its SHA-256; `label` names it in messages).
  */
-export type ImageData = { path: string } | { uploaded: string; label: string };
+export type ImageData =
+  | { path: string }
+  | { uploaded: string; label: string }
+  | { url: string; signal?: AbortSignal; progress?: (p: DownloadProgress) => void };
 
 /** A storage driver. */
 export interface StorageDriver {
-  /** Copies `data` into the image cache as image `imageId` and describes the copy. */
-  importImage(imageId: string, data: ImageData): Promise<ImportedImage>;
+  /**
+   * Copies `data` into the image cache as image `imageId` (verified against `expect`; data already
+   * cached is shared, not copied again) and describes the copy.
+   */
+  importImage(imageId: string, data: ImageData, expect?: ImportExpectations): Promise<ImportedImage>;
   /**
    * Stores data a client sends for image `imageId` until the image is created from it (by its checksum).
    * Removed at the agent's next start if no image was.
@@ -44,6 +51,8 @@ export interface StorageDriver {
   createOverlay(req: OverlayRequest): Promise<OverlayResult>;
   /** What qemu-img says about the image file at `path` (any file, e.g. an adopted domain's disk). */
   inspect(path: string): Promise<ImageInfo>;
+  /** The cache file of image `imageId` (an ISO image is attached from there as a CD-ROM). */
+  imagePath(imageId: string): string;
   /** The cached image whose file is `path`, if `path` is one. */
   imageIdOf(path: string): string | null;
   /** Removes a disk file; returns whether there was one. */

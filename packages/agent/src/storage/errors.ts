@@ -14,6 +14,14 @@ export type StorageErrorCode =
   | 'image_has_external_data_file'
   /** `qemu-img` does not recognize the file, or the format is not one Stratus boots (raw, qcow2). */
   | 'image_format_unsupported'
+  /** The image has no usable content: empty, text, truncated or corrupt (the message says which). */
+  | 'image_content_invalid'
+  /** The image's bytes do not have the checksum the request declared. */
+  | 'image_checksum_mismatch'
+  /** The image is not in the `diskFormat` the request declared. */
+  | 'image_format_mismatch'
+  /** Downloading the image from its URL failed (HTTP status, connection, size). */
+  | 'image_download_failed'
   /** An overlay exists at the path but backs onto another image; it is left untouched. */
   | 'overlay_conflict'
   /** The requested root disk is smaller than the image it is based on. */
@@ -34,6 +42,10 @@ const KIND: Record<
   image_has_backing_file: InvalidRequest,
   image_has_external_data_file: InvalidRequest,
   image_format_unsupported: InvalidRequest,
+  image_content_invalid: InvalidRequest,
+  image_checksum_mismatch: InvalidRequest,
+  image_format_mismatch: InvalidRequest,
+  image_download_failed: InvalidRequest,
   overlay_conflict: Conflict,
   overlay_too_small: InvalidRequest,
   // The operator's directory layout, not the request, is at fault.

@@ -124,12 +124,33 @@ test('importImage refuses backing files, external data files and missing sources
   await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', `data_file=${dataFile}`, withData, '4M']);
   await rejectsWith(importImage(withData, join(cache, 'c')), 'image_has_external_data_file');
 
+  // A vmdk whose data lives in another file (a flat extent): it could name any host file.
   const vmdk = join(dir, 'refuse.vmdk');
-  await run('qemu-img', ['create', '-q', '-f', 'vmdk', vmdk, '4M']);
-  await rejectsWith(importImage(vmdk, join(cache, 'd')), 'image_format_unsupported');
+  await run('qemu-img', ['create', '-q', '-f', 'vmdk', '-o', 'subformat=monolithicFlat', vmdk, '4M']);
+  await rejectsWith(importImage(vmdk, join(cache, 'd')), 'image_has_external_data_file');
+
+  const vdi = join(dir, 'refuse.vdi');
+  await run('qemu-img', ['create', '-q', '-f', 'vdi', vdi, '4M']);
+  await rejectsWith(importImage(vdi, join(cache, 'e')), 'image_format_unsupported');
 
   // Nothing refused made it into the cache, not even a temp file.
   assert.deepEqual(await readdir(cache), []);
+});
+
+test('importImage converts vmdk and vhdx to qcow2, keeping the source format and checksum', async () => {
+  for (const fmt of ['vmdk', 'vhdx'] as const) {
+    const raw = join(dir, `conv-${fmt}.raw`);
+    await writeFile(raw, Buffer.alloc(1 << 20, 7));
+    const src = join(dir, `conv.${fmt}`);
+    await run('qemu-img', ['convert', '-q', '-f', 'raw', '-O', fmt, raw, src]);
+    const dest = join(dir, 'conv-cache', fmt);
+    const imported = await importImage(src, dest);
+    assert.equal(imported.format, 'qcow2');
+    assert.equal(imported.sourceFormat, fmt);
+    assert.equal(imported.checksum, await sha256File(src));
+    assert.equal((await inspectImage(dest)).format, 'qcow2');
+    assert.equal((await stat(dest)).mode & 0o777, 0o640);
+  }
 });
 
 test('createOverlay makes a thin qcow2 on the base and is idempotent', async () => {

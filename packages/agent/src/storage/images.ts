@@ -5,43 +5,38 @@
  * then on (`-F` for overlays, the driver type in libvirt XML): format probing of a file a guest can write
  * to is how a raw disk turns into a qcow2 header pointing at a host file.
  */
-import { chmod, chown, rename, rm } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { chmod, chown, rename, rm, stat } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { parseChecksum } from '@stratus/model';
 import { tempSibling } from '@stratus/util';
-import { ExecError, run } from '../host/exec.js';
+import { run } from '../host/exec.js';
 import { logger } from '../host/log.js';
 import { type WrittenData, writeSparse } from './copy.js';
+import { checkContent, type DetectedFormat, detectImage } from './detect.js';
+import { type ImageInfo, inspectImage } from './inspect.js';
+
+export { type ImageInfo, inspectImage };
+
 import { storageError } from './errors.js';
 import { assertAbsolutePath, ensureDir, exists } from './files.js';
 
 const log = logger('images');
 
-/** Image formats Stratus boots. */
-export type ImageFormat = 'raw' | 'qcow2';
+/** Formats of cached images: disks (raw, qcow2) and CD-ROM images (iso, attached read-only). */
+export type ImageFormat = 'raw' | 'qcow2' | 'iso';
 
-/** What `qemu-img info` says about an image. */
-export interface ImageInfo {
-  /** Format as detected by qemu-img (`raw`, `qcow2`, `vmdk`, ...). */
-  format: string;
-  /** Size of the disk the guest sees, in bytes. */
-  virtualSize: number;
-  /** Bytes the file occupies on the host. */
-  actualSize: number;
-  /** Backing file as recorded in the image (absolute when qemu-img could resolve it), or null. */
-  backingFile: string | null;
-  /** Format recorded for the backing file, or null. */
-  backingFormat: string | null;
-  /** External data file of a qcow2 image, or null. */
-  dataFile: string | null;
-}
-
-/** The cached copy made by {@link importImage}. */
+/** The cached copy made by {@link finishImport}. */
 export interface ImportedImage {
+  /** Format of the cached copy. */
   format: ImageFormat;
+  /** Format of the data as imported (vmdk and vhdx are cached as qcow2). */
+  sourceFormat: DetectedFormat;
   virtualSize: number;
   /** Size of the cached file in bytes. */
   sizeBytes: number;
-  /** SHA-256 of the cached file, lower-case hex. */
+  /** SHA-256 of the imported data (before any conversion), lower-case hex. */
   checksum: string;
 }
 
@@ -52,66 +47,65 @@ export interface OverlayResult {
   virtualSize: number;
 }
 
-interface QemuImgInfo {
-  format?: string;
-  'virtual-size'?: number;
-  'actual-size'?: number;
-  'backing-filename'?: string;
-  'full-backing-filename'?: string;
-  'backing-filename-format'?: string;
-  'format-specific'?: { type?: string; data?: { 'data-file'?: string } };
-}
-
-/**
- * Runs `qemu-img info` on an image. `-U` (force share) lets it read an image a running guest holds open;
- * the backing chain is not opened, so a missing backing file still yields an answer.
- */
-export async function inspectImage(path: string): Promise<ImageInfo> {
-  let stdout: string;
-  try {
-    ({ stdout } = await run('qemu-img', ['info', '-U', '--output=json', '--', path], {
-      timeoutMs: 60_000,
-      dieWithAgent: true,
-    }));
-  } catch (e) {
-    if (e instanceof ExecError && /No such file|Could not open/i.test(e.stderr) && !(await exists(path))) {
-      throw storageError('image_source_not_found', `image ${path} does not exist`, { cause: e });
-    }
-    if (e instanceof ExecError) {
-      throw storageError('image_format_unsupported', `qemu-img cannot read ${path}: ${e.stderr.trim()}`, {
-        cause: e,
-      });
-    }
-    throw e;
-  }
-  const info = JSON.parse(stdout) as QemuImgInfo;
-  if (typeof info.format !== 'string' || typeof info['virtual-size'] !== 'number') {
-    throw storageError('image_format_unsupported', `qemu-img info gave no format/size for ${path}`);
-  }
-  return {
-    format: info.format,
-    virtualSize: info['virtual-size'],
-    actualSize: info['actual-size'] ?? 0,
-    backingFile: info['full-backing-filename'] ?? info['backing-filename'] ?? null,
-    backingFormat: info['backing-filename-format'] ?? null,
-    dataFile: info['format-specific']?.data?.['data-file'] ?? null,
-  };
-}
-
 /** Who may read cached images besides root: the hypervisor's group (files 0640 root:`gid`). */
 export interface CacheOwner {
   /** Numeric group id of the hypervisor's user (libvirt's qemu user, `libvirt-qemu` on Debian). */
   gid: number;
 }
 
+/** What the request says the image must be: its checksum (the model's `checksum` syntax) and disk format. */
+export interface ImportExpectations {
+  checksum?: string;
+  diskFormat?: string;
+}
+
+/**
+ * The digest of staged image data, as the request's checksum names it (`sha256` or `sha512`), lower-case
+ * hex. The one place an import hashes: the SHA-256 was computed while the data was written
+ * (`data.checksum`); another algorithm reads the staged file once more.
+ */
+export async function sourceDigest(
+  staged: string,
+  data: { checksum: string },
+  algorithm: 'sha256' | 'sha512',
+): Promise<string> {
+  if (algorithm === 'sha256') return data.checksum;
+  const hash = createHash(algorithm);
+  for await (const chunk of createReadStream(staged)) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}
+
+/**
+ * Verifies the staged data against the declared checksum; a mismatch is `image_checksum_mismatch` naming
+ * both digests (the staged copy is the caller's to remove).
+ */
+export async function verifyChecksum(
+  staged: string,
+  data: { checksum: string },
+  expected: string | undefined,
+  label: string,
+): Promise<void> {
+  if (expected === undefined) return;
+  const want = parseChecksum(expected);
+  const got = await sourceDigest(staged, data, want.algorithm);
+  if (got !== want.hex)
+    throw storageError(
+      'image_checksum_mismatch',
+      `image ${label}: checksum mismatch: expected ${want.algorithm} ${want.hex}, ` +
+        `got ${want.algorithm} ${got}; nothing was cached`,
+    );
+}
+
 /**
  * Checks image data written to `staged` (a file of the cache directory the caller wrote, `checksum` and
- * `sizeBytes` computed while writing) and moves it to `destPath`, readable by root and the hypervisor's
- * group only (0640). The staged copy, not any source, is inspected, so a source changing meanwhile cannot
- * smuggle in a backing file. Refuses images that carry a backing file (`image_has_backing_file`) or an
- * external data file (`image_has_external_data_file`), and formats other than raw and qcow2
- * (`image_format_unsupported`); `label` names the source in those messages. An existing `destPath` is
- * replaced. On failure `staged` is removed.
+ * `sizeBytes` computed while writing) and moves it to `destPath` (converted to qcow2 first when it is
+ * vmdk or vhdx), readable by root and the hypervisor's group only (0640). The staged copy, not any
+ * source, is inspected, so a source changing meanwhile cannot smuggle in a backing file. Refuses: a
+ * checksum other than `expect.checksum` (`image_checksum_mismatch`), no usable content
+ * (`image_content_invalid`, see {@link detectImage}), a format other than `expect.diskFormat`
+ * (`image_format_mismatch`), a backing file (`image_has_backing_file`), an external data file or extent
+ * (`image_has_external_data_file`). `label` names the source in messages. An existing `destPath` is
+ * replaced. On failure `staged` is removed and nothing is left at `destPath`.
  */
 export async function finishImport(
   staged: string,
@@ -119,10 +113,19 @@ export async function finishImport(
   data: { sizeBytes: number; checksum: string },
   owner: CacheOwner,
   label: string,
+  expect: ImportExpectations = {},
 ): Promise<ImportedImage> {
   assertAbsolutePath('destPath', destPath);
+  const converted = tempSibling(destPath);
   try {
-    const info = await inspectImage(staged);
+    await verifyChecksum(staged, data, expect.checksum, label);
+    const found = await detectImage(staged, data.sizeBytes, label);
+    const { format: detected, info } = found;
+    if (expect.diskFormat !== undefined && expect.diskFormat !== detected)
+      throw storageError(
+        'image_format_mismatch',
+        `image ${label} is declared diskFormat ${expect.diskFormat}, but its data is ${detected}`,
+      );
     if (info.backingFile !== null) {
       throw storageError(
         'image_has_backing_file',
@@ -132,49 +135,116 @@ export async function finishImport(
     if (info.dataFile !== null) {
       throw storageError('image_has_external_data_file', `image ${label} keeps its data in ${info.dataFile}`);
     }
-    if (info.format !== 'raw' && info.format !== 'qcow2') {
-      throw storageError('image_format_unsupported', `image ${label} is ${info.format}; use raw or qcow2`);
+    const foreign = info.extentFiles.filter((f) => resolve(dirname(staged), f) !== resolve(staged));
+    if (foreign.length)
+      throw storageError(
+        'image_has_external_data_file',
+        `image ${label} keeps data in other files (${foreign.join(', ')}); import a monolithic image`,
+      );
+    await checkContent(staged, found, label);
+    let file = staged;
+    let format: ImageFormat = detected === 'vmdk' || detected === 'vhdx' ? 'qcow2' : detected;
+    if (detected === 'vmdk' || detected === 'vhdx') {
+      // Converted once at import: servers boot from qcow2 overlays, which need a qcow2 or raw base.
+      await run('qemu-img', ['convert', '-q', '-f', detected, '-O', 'qcow2', '--', staged, converted], {
+        timeoutMs: 3_600_000,
+        dieWithAgent: true,
+      });
+      await rm(staged, { force: true });
+      file = converted;
+      format = 'qcow2';
     }
     // A user's image may hold secrets: root and the hypervisor's group only (libvirt may also chown it
     // to QEMU's user while a guest uses it; the mode keeps everyone else out either way).
-    await chown(staged, 0, owner.gid);
-    await chmod(staged, 0o640);
-    await rename(staged, destPath);
+    await chown(file, 0, owner.gid);
+    await chmod(file, 0o640);
+    const sizeBytes = file === staged ? data.sizeBytes : (await stat(file)).size;
+    await rename(file, destPath);
     log.info('image imported', {
       source: label,
       destPath,
-      format: info.format,
+      format: detected,
       virtualSize: info.virtualSize,
-      checksum: data.checksum,
+      sha256: data.checksum,
     });
-    return { format: info.format, virtualSize: info.virtualSize, ...data };
+    return {
+      format,
+      sourceFormat: detected,
+      virtualSize: info.virtualSize,
+      sizeBytes,
+      checksum: data.checksum,
+    };
   } catch (e) {
     await rm(staged, { force: true });
+    await rm(converted, { force: true });
     throw e;
   }
 }
 
 /**
- * Copies image data from `input` into the cache at `destPath` (in-process, sparse, hashed while copying,
- * through a temporary sibling and a rename) and checks it with {@link finishImport}.
+ * Copies image data from `input` into a new temporary in `dir` (in-process, sparse, hashed while
+ * copying); answers its path and what was written. The caller owns the temporary (the agent's start
+ * sweeps what a crash left).
+ */
+export async function stageImage(
+  input: AsyncIterable<Uint8Array>,
+  dir: string,
+): Promise<{ path: string; data: WrittenData }> {
+  await ensureDir(dir);
+  const tmp = tempSibling(join(dir, 'stage'));
+  try {
+    return { path: tmp, data: await writeSparse(input, tmp) };
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
+  }
+}
+
+/**
+ * Copies image data from `input` into the cache at `destPath` (staged beside it, see {@link stageImage})
+ * and checks it with {@link finishImport}.
  */
 export async function importImage(
   input: AsyncIterable<Uint8Array>,
   destPath: string,
   owner: CacheOwner,
   label: string,
+  expect: ImportExpectations = {},
 ): Promise<ImportedImage> {
   assertAbsolutePath('destPath', destPath);
-  await ensureDir(dirname(destPath));
-  const tmp = tempSibling(destPath);
-  let data: WrittenData;
+  const { path, data } = await stageImage(input, dirname(destPath));
+  return finishImport(path, destPath, data, owner, label, expect);
+}
+
+/** Size of a blank root disk when neither the flavor nor the image names one (1 GiB). */
+export const BLANK_ROOT_BYTES = 1024 ** 3;
+
+/**
+ * Creates an empty qcow2 disk of `sizeBytes` at `path` (a server booting from an ISO installs onto it).
+ * Idempotent: an existing qcow2 without a backing file is kept as it is (it holds the guest's data).
+ */
+export async function createBlankDisk(path: string, sizeBytes: number): Promise<OverlayResult> {
+  assertAbsolutePath('path', path);
+  if (await exists(path)) {
+    const info = await inspectImage(path);
+    if (info.format === 'qcow2' && info.backingFile === null)
+      return { created: false, virtualSize: info.virtualSize };
+    throw storageError('overlay_conflict', `${path} exists and is not a blank qcow2 disk; remove it first`);
+  }
+  await ensureDir(dirname(path));
+  const tmp = tempSibling(path);
   try {
-    data = await writeSparse(input, tmp);
+    await run('qemu-img', ['create', '-q', '-f', 'qcow2', '--', tmp, String(sizeBytes)], {
+      dieWithAgent: true,
+    });
+    await chmod(tmp, 0o600);
+    await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
     throw e;
   }
-  return finishImport(tmp, destPath, data, owner, label);
+  log.info('blank disk created', { path, sizeBytes });
+  return { created: true, virtualSize: sizeBytes };
 }
 
 /**

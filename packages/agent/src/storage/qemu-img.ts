@@ -1,33 +1,46 @@
-import { readdir, rename, rm, stat } from 'node:fs/promises';
+import { link, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { tempSibling } from '@stratus/util';
+import { tempSibling, writeFileAtomic } from '@stratus/util';
 import { Conflict } from '../errors.js';
 import { logger } from '../host/log.js';
+import { KeyedMutex } from '../host/mutex.js';
 import { isResourceId } from '../host/names.js';
 import { type WrittenData, writeSparse } from './copy.js';
+import { downloadImage, redactUrl } from './download.js';
 import type { ImageData, OverlayRequest, StorageDriver } from './driver.js';
+import { storageError } from './errors.js';
 import { ensureDir, removeFile } from './files.js';
 import {
+  BLANK_ROOT_BYTES,
   type CacheOwner,
+  createBlankDisk,
   createOverlay,
   finishImport,
   type ImageInfo,
+  type ImportExpectations,
   type ImportedImage,
-  importImage,
   inspectImage,
   type OverlayResult,
+  stageImage,
+  verifyChecksum,
 } from './images.js';
 import { ImageSources } from './sources.js';
 
 const log = logger('images');
 const SHA256 = /^[0-9a-f]{64}$/;
+/** Subdirectory of the cache holding image data by SHA-256 (`blobs/<sha256>` and `<sha256>.json`). */
+const BLOBS = 'blobs';
 
 /**
- * The qemu-img {@link StorageDriver}: cached images as files `<imageDir>/<image id>` (0640, root and the
- * hypervisor's group), qcow2 overlays. Every other name in the cache directory is a temporary or an
+ * The qemu-img {@link StorageDriver}: image data cached once per content, as `<imageDir>/blobs/<sha256>`
+ * (0640, root and the hypervisor's group) with what import learned in `<sha256>.json`; each image is a
+ * hard link `<imageDir>/<image id>` to its data; qcow2 overlays. Every other name in the cache directory is a temporary or an
  * uploaded file waiting for its image (`.upload-<id>-<sha256>`); {@link recover} removes them at start.
  */
 export class QemuImgStorage implements StorageDriver {
+  /** Serializes linking images to cached data and removing unlinked data. */
+  private readonly mutex = new KeyedMutex();
+
   constructor(
     /** The image cache directory (created on first import, traversable by QEMU's user). */
     readonly imageDir: string,
@@ -58,33 +71,94 @@ export class QemuImgStorage implements StorageDriver {
     }
   }
 
-  async importImage(imageId: string, data: ImageData): Promise<ImportedImage> {
-    const dest = this.imagePath(imageId);
+  /** The content-addressed cache file of image data whose SHA-256 is `sha256`. */
+  blobPath(sha256: string): string {
+    return join(this.imageDir, BLOBS, sha256);
+  }
+
+  async importImage(
+    imageId: string,
+    data: ImageData,
+    expect: ImportExpectations = {},
+  ): Promise<ImportedImage> {
+    if (!isResourceId(imageId)) throw new Error(`image id ${imageId} is not a resource id`);
+    let staged: string;
+    let written: WrittenData;
+    let label: string;
     if ('uploaded' in data) {
-      const staged = SHA256.test(data.uploaded) ? this.uploadPath(imageId, data.uploaded) : null;
-      const st = staged ? await stat(staged).catch(() => null) : null;
-      if (!staged || !st)
+      const path = SHA256.test(data.uploaded) ? this.uploadPath(imageId, data.uploaded) : null;
+      const st = path ? await stat(path).catch(() => null) : null;
+      if (!path || !st)
         throw new Conflict(
           `no uploaded data with sha256 ${data.uploaded} for image ${imageId} (the agent may have restarted ` +
             'since the upload, which removes uploads); upload it again',
           { code: 'upload_missing' },
         );
-      return finishImport(
-        staged,
-        dest,
-        { sizeBytes: st.size, checksum: data.uploaded },
-        this.opts.owner,
-        data.label,
-      );
+      staged = path;
+      written = { sizeBytes: st.size, checksum: data.uploaded };
+      label = data.label;
+    } else if ('url' in data) {
+      label = redactUrl(data.url);
+      ({ path: staged, data: written } = await downloadImage(data.url, join(this.imageDir, BLOBS), {
+        signal: data.signal,
+        progress: data.progress,
+      }));
+    } else {
+      label = data.path;
+      const fh = await (this.opts.sources ?? ImageSources.none()).open(data.path);
+      try {
+        ({ path: staged, data: written } = await stageImage(
+          fh.createReadStream({ autoClose: false }),
+          join(this.imageDir, BLOBS),
+        ));
+      } finally {
+        await fh.close();
+      }
     }
-    const fh = await (this.opts.sources ?? ImageSources.none()).open(data.path);
-    try {
-      return await importImage(fh.createReadStream({ autoClose: false }), dest, this.opts.owner, data.path);
-    } finally {
-      await fh.close();
-    }
+    return this.mutex.run('cache', () => this.store(imageId, staged, written, label, expect));
   }
 
+  /**
+   * Puts staged data into the content-addressed cache (or finds it there) and links image `imageId` to
+   * it: images with the same bytes share one file (hard links, so each image keeps its own name, which
+   * server overlays record as their backing file). Runs under the cache lock, with {@link deleteImage}.
+   */
+  private async store(
+    imageId: string,
+    staged: string,
+    written: WrittenData,
+    label: string,
+    expect: ImportExpectations,
+  ): Promise<ImportedImage> {
+    const blob = this.blobPath(written.checksum);
+    const meta = `${blob}.json`;
+    await ensureDir(dirname(blob));
+    let imported: ImportedImage;
+    const cached = await readFile(meta, 'utf8')
+      .then((t) => JSON.parse(t) as ImportedImage)
+      .catch(() => null);
+    if (cached && (await stat(blob).catch(() => null))) {
+      try {
+        await verifyChecksum(staged, written, expect.checksum, label);
+      } finally {
+        await rm(staged, { force: true });
+      }
+      if (expect.diskFormat !== undefined && expect.diskFormat !== cached.sourceFormat)
+        throw storageError(
+          'image_format_mismatch',
+          `image ${label} is declared diskFormat ${expect.diskFormat}, but its data is ${cached.sourceFormat}`,
+        );
+      imported = cached;
+      log.info('image data already cached', { imageId, blob });
+    } else {
+      imported = await finishImport(staged, blob, written, this.opts.owner, label, expect);
+      await writeFileAtomic(meta, `${JSON.stringify(imported)}\n`);
+    }
+    const dest = this.imagePath(imageId);
+    await rm(dest, { force: true });
+    await link(blob, dest);
+    return imported;
+  }
   /**
    * Rolls back what an agent killed mid-import left in the cache: removes every temporary and upload, and
    * every cached file of an image for which `owned(id)` is false (an import that renamed its copy but
@@ -100,20 +174,51 @@ export class QemuImgStorage implements StorageDriver {
     }
     const removed: string[] = [];
     for (const n of names) {
+      if (n === BLOBS) {
+        // Temporaries of imports in flight when the agent died; blobs no image links to.
+        for (const b of await readdir(join(this.imageDir, BLOBS))) {
+          if (SHA256.test(b) || (b.endsWith('.json') && SHA256.test(b.slice(0, -5)))) continue;
+          await rm(join(this.imageDir, BLOBS, b), { force: true, recursive: true });
+          removed.push(`${BLOBS}/${b}`);
+        }
+        continue;
+      }
       if (isResourceId(n) && owned(n)) continue;
       await rm(join(this.imageDir, n), { force: true, recursive: true });
       removed.push(n);
     }
+    removed.push(...(await this.collect()).map((b) => `${BLOBS}/${b}`));
     if (removed.length)
       log.warn('removed leftovers of interrupted imports', { imageDir: this.imageDir, removed });
     return removed;
   }
 
   async deleteImage(imageId: string): Promise<void> {
-    await removeFile(this.imagePath(imageId));
+    await this.mutex.run('cache', async () => {
+      await removeFile(this.imagePath(imageId));
+      await this.collect();
+    });
+  }
+
+  /** Removes cached data no image links to any more (a blob whose only name is its own). */
+  private async collect(): Promise<string[]> {
+    const dir = join(this.imageDir, BLOBS);
+    const names = await readdir(dir).catch(() => [] as string[]);
+    const removed: string[] = [];
+    for (const n of names) {
+      if (!SHA256.test(n)) continue;
+      const st = await stat(join(dir, n)).catch(() => null);
+      if (st && st.nlink > 1) continue;
+      await rm(join(dir, n), { force: true });
+      await rm(join(dir, `${n}.json`), { force: true });
+      removed.push(n);
+    }
+    return removed;
   }
 
   createOverlay(req: OverlayRequest): Promise<OverlayResult> {
+    // An ISO is a CD-ROM beside the root disk, never its base: the root disk starts blank.
+    if (req.format === 'iso') return createBlankDisk(req.path, req.virtualSize ?? BLANK_ROOT_BYTES);
     return createOverlay(this.imagePath(req.imageId), req.format, req.path, req.virtualSize);
   }
 

@@ -63,6 +63,8 @@ const PLAIN: Record<string, { code: number; stdout?: RegExp; stderr?: RegExp } |
   'agent status': { code: 1, stdout: /^stratus-agent is not running \(nothing answers on / },
   'agent stop': { code: 0, stdout: /^stratus-agent is not running \(no live pid in / },
   'agent logs': { code: 1, stderr: /^error: no agent log at / },
+  // Without SERVER it stops before reaching an agent.
+  console: { code: 1, stderr: /^error: console takes one SERVER \(an id or a name\)\n/ },
 };
 const owners = new Map<string, string[]>();
 for (const c of COMMANDS)

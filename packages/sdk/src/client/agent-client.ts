@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { type Duplex, Readable } from 'node:stream';
 import { type ApiOwner, encodeOwner, OWNER_HEADER } from '@stratus/model';
 import { Agent, type Dispatcher, request } from 'undici';
 import { AgentApiError, type ApiErrorBody } from './errors.js';
@@ -263,7 +265,86 @@ export class AgentClient {
     }
   }
 
+  /**
+   * `GET path` answered as a stream of bytes (a followed console log): resolves once the agent answered
+   * 200, with the body to read; an error answer rejects as {@link call}'s would. Not retried.
+   */
+  async stream(path: string, opts: CallOptions = {}): Promise<AsyncIterable<Uint8Array>> {
+    const res = await request(`${this.origin}${path}`, {
+      method: 'GET',
+      signal: opts.signal,
+      dispatcher: this.dispatcher,
+      headers: this.headers(),
+      bodyTimeout: 0,
+    });
+    if (res.statusCode >= 400) throw await apiError(res.statusCode, await res.body.text());
+    return res.body;
+  }
+
+  /**
+   * Opens an upgraded connection (`GET path` with `Upgrade: protocol`): after the agent's 101 the socket
+   * carries raw bytes both ways (an interactive serial console). An error answer rejects as
+   * {@link call}'s would. Not retried.
+   */
+  async upgrade(path: string, protocol: string, opts: CallOptions = {}): Promise<Duplex> {
+    const url = new URL(path, this.origin);
+    const https = url.protocol === 'https:';
+    const send = https ? httpsRequest : httpRequest;
+    return new Promise<Duplex>((resolve, reject) => {
+      const req = send({
+        ...(this.endpoint.socket
+          ? { socketPath: this.endpoint.socket }
+          : { host: url.hostname, port: url.port || (https ? 443 : 80) }),
+        ...(https && this.endpoint.ca ? { ca: this.endpoint.ca } : {}),
+        path: `${url.pathname}${url.search}`,
+        method: 'GET',
+        signal: opts.signal,
+        headers: { ...this.headers(), connection: 'Upgrade', upgrade: protocol },
+      });
+      req.once('upgrade', (_res, socket, head) => {
+        if (head.length) socket.unshift(head);
+        resolve(socket);
+      });
+      req.once('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.once('end', () =>
+          apiError(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8')).then(reject, reject),
+        );
+      });
+      req.once('error', (e) =>
+        reject(
+          opts.signal?.aborted
+            ? opts.signal.reason
+            : new AgentApiError(
+                0,
+                'agent_unreachable',
+                `cannot reach stratus-agent at ${this.where}: ${e.message}`,
+              ),
+        ),
+      );
+      req.end();
+    });
+  }
+
   async close(): Promise<void> {
     await this.dispatcher.close();
   }
+}
+
+/** The AgentApiError of an error answer's status and body. */
+async function apiError(status: number, text: string): Promise<AgentApiError> {
+  let b: Partial<ApiErrorBody> = {};
+  try {
+    b = text ? (JSON.parse(text) as Partial<ApiErrorBody>) : {};
+  } catch {
+    // Not JSON: the status says enough.
+  }
+  return new AgentApiError(
+    status,
+    b.code ?? 'http_error',
+    b.message ?? `HTTP ${status}`,
+    b.field,
+    b.retryable === true,
+  );
 }

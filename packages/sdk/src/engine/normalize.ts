@@ -2,6 +2,7 @@ import { isAbsolute, resolve } from 'node:path';
 import {
   attributes,
   durationProblem,
+  isUrlSource,
   parseDuration,
   type ResourceType,
   schemas,
@@ -57,7 +58,7 @@ export function normalizeProperties(
     }
     if (a.name === 'name' && props.name === undefined) props.name = name;
     const v = props[a.name];
-    if (a.localPath && typeof v === 'string' && !isRefText(v) && !isAbsolute(v))
+    if (a.localPath && typeof v === 'string' && !isRefText(v) && !isAbsolute(v) && !isUrlSource(v))
       props[a.name] = resolve(dir, v);
   }
   for (const e of validateInputs(type, props)) {
@@ -94,7 +95,8 @@ export function normalizeValues(
     }
     if (a.name === 'name' && props.name === undefined) props.name = defaultName;
     const v = props[a.name];
-    if (a.localPath && typeof v === 'string' && !isAbsolute(v)) props[a.name] = resolve(dir, v);
+    if (a.localPath && typeof v === 'string' && !isAbsolute(v) && !isUrlSource(v))
+      props[a.name] = resolve(dir, v);
   }
   // Validated as plain JSON, in which a reference or call is its text: errors on those wait for the value.
   const raw = toRawJson(props) as Record<string, unknown>;

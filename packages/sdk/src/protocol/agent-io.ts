@@ -1,7 +1,15 @@
-import { randomUUID } from 'node:crypto';
-import { type FileHandle, open } from 'node:fs/promises';
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { type FileHandle, open, stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
-import { type ApiList, type ApiRecord, attributes, type ResourceSchema } from '@stratus/model';
+import {
+  type ApiList,
+  type ApiRecord,
+  attributes,
+  isUrlSource,
+  parseChecksum,
+  type ResourceSchema,
+} from '@stratus/model';
 import type { AgentClient } from '../client/agent-client.js';
 import { AgentApiError } from '../client/errors.js';
 import type { AgentPool } from '../client/pool.js';
@@ -57,7 +65,9 @@ async function createFromFile(
   inputs: Values,
   signal: AbortSignal,
 ): Promise<ApiRecord> {
-  if (await c.find<ApiRecord>(base, { signal })) return c.put<ApiRecord>(base, inputs, { signal });
+  // A URL is downloaded by the agent itself (Glance's web-download); so is data already there.
+  if (isUrlSource(inputs[attr]) || (await c.find<ApiRecord>(base, { signal })))
+    return c.put<ApiRecord>(base, inputs, { signal });
   const fh = await openLocal(attr, inputs[attr]);
   try {
     for (let attempt = 1; ; attempt++) {
@@ -81,6 +91,27 @@ async function createFromFile(
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * What a resource made from a local file says when that file changed since the import: the file's
+ * attribute reads `PATH (changed since import: sha256 HEX)`, so the plan shows it differ from the
+ * stack's `PATH` and, the attribute forcing replacement, replaces the resource with one of the new
+ * data. Only a file modified after `importedAt` is hashed again (with the algorithm of `checksum`), so
+ * an unchanged file costs one stat. A missing file is not a change (the data is cached).
+ */
+async function markChangedSource(attrs: Values, attr: string): Promise<void> {
+  const path = attrs[attr];
+  const { importedAt, checksum } = attrs;
+  if (typeof path !== 'string' || isUrlSource(path) || !isAbsolute(path)) return;
+  if (typeof importedAt !== 'string' || typeof checksum !== 'string') return;
+  const st = await stat(path).catch(() => null);
+  if (!st?.isFile() || st.mtimeMs <= Date.parse(importedAt)) return;
+  const want = parseChecksum(checksum);
+  const hash = createHash(want.algorithm);
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  const now = hash.digest('hex');
+  if (now !== want.hex) attrs[attr] = `${path} (changed since import: ${want.algorithm} ${now})`;
 }
 
 /** Ids per list request: keeps the query string well below the agent's header limit. */
@@ -179,7 +210,10 @@ export function agentResourceIO(schema: ResourceSchema, pool: AgentPool): Resour
     },
     async read(ctx, id) {
       const rec = await reads.read(ctx.host, id, ctx.signal);
-      return rec ? flatten(rec) : null;
+      if (!rec) return null;
+      const attrs = flatten(rec);
+      if (fileAttr) await markChangedSource(attrs, fileAttr);
+      return attrs;
     },
     async delete(ctx, id) {
       const c = await pool.client(ctx.host);

@@ -8,7 +8,16 @@ import { linuxProfile } from './linux.js';
 import type { GuestProfile, OsType } from './types.js';
 
 export { linuxProfile, OVMF_CODE, OVMF_VARS_TEMPLATE } from './linux.js';
-export type { GuestHardware, GuestProfile, HardwareRequest, OsType } from './types.js';
+export type {
+  DiskBus,
+  GuestHardware,
+  GuestProfile,
+  HardwareOverrides,
+  HardwareRequest,
+  NicModel,
+  OsType,
+  VideoModel,
+} from './types.js';
 
 const PROFILES: Partial<Record<OsType, GuestProfile>> = { linux: linuxProfile };
 

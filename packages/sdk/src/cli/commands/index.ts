@@ -285,6 +285,28 @@ export const COMMANDS: CommandSpec[] = [
     run: (ctx) => import('./host.js').then((m) => m.cmdAgentLogs(ctx)),
   },
   {
+    name: 'console',
+    summary: "A server's console: its serial log, an interactive serial session, or a VNC (noVNC) URL",
+    usage: 'console [options] SERVER',
+    description:
+      'SERVER is a server id or name (as stratus list servers shows them). Without options, prints the\n' +
+      "server's serial console log and follows it until Ctrl-C. -interactive attaches to the serial port\n" +
+      "(Ctrl-] detaches). -vnc prints the URL of a noVNC page for the server's screen, valid for -ttl seconds.",
+    flags: [
+      b('interactive', 'Attach to the serial console (type into the guest; Ctrl-] detaches).'),
+      b('vnc', "Print a URL to a noVNC page showing the server's screen, behind a short-lived token."),
+      s('ttl', 'SECONDS', 'How long a -vnc URL admits new connections (default 300, at most 3600).'),
+      b(
+        'follow',
+        'Keep printing the log as the guest writes it (default true; -follow=false stops at its end).',
+      ),
+      s('tail', 'N', 'Start with the last N lines of the log.'),
+      NO_COLOR,
+    ],
+    stack: { kind: 'none' },
+    run: (ctx) => import('./console.js').then((m) => m.cmdConsole(ctx)),
+  },
+  {
     name: 'schema',
     summary: 'Print the JSON Schema of stack files',
     usage: 'schema [options]',

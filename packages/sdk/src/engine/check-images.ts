@@ -1,0 +1,55 @@
+import type { Diagnostics } from '../diagnostics/index.js';
+import type { ResourceConfig, StackConfig } from './config.js';
+import { Ref, type Value } from './expr.js';
+
+/** The resource a whole-resource reference (`${x}` or `${x.id}`) of `type` names, if `v` is one. */
+function target(config: StackConfig, v: Value | undefined, type: string): ResourceConfig | undefined {
+  if (!(v instanceof Ref)) return undefined;
+  if (v.path.length > 1 || (v.path.length === 1 && v.path[0] !== 'id')) return undefined;
+  const rc = config.resources.get(v.resource);
+  return rc?.type === type ? rc : undefined;
+}
+
+const num = (v: Value | undefined): number | undefined => (typeof v === 'number' ? v : undefined);
+
+/**
+ * What a server needs from its image that only the pair shows, checked at plan as Nova checks it at boot
+ * (`FlavorDiskSmallerThanMinDisk`, `FlavorMemoryTooSmall`): the flavor's root disk (when not 0, "the
+ * image's size") at least the image's `minDiskGb`, and the server's memory (its flavor's, its own, or
+ * the default 256 MiB) at least the image's `minRamMb`. Reported at the server's `flavor` (or
+ * `memoryMb`), naming the image. Values known only after apply are not checked here (the agent does).
+ */
+export function checkServerImages(config: StackConfig, diags: Diagnostics): void {
+  for (const rc of config.resources.values()) {
+    if (rc.type !== 'server') continue;
+    const image = target(config, rc.properties.image, 'image');
+    if (!image) continue;
+    const minDisk = num(image.properties.minDiskGb);
+    const minRam = num(image.properties.minRamMb);
+    if (minDisk === undefined && minRam === undefined) continue;
+    const flavor = target(config, rc.properties.flavor, 'flavor');
+    const at = (field: string) =>
+      [`resources.${rc.name}.properties.${field}`, rc.locate(['properties', field])] as const;
+    if (flavor) {
+      const disk = num(flavor.properties.diskGb);
+      if (minDisk !== undefined && disk !== undefined && disk > 0 && disk < minDisk)
+        diags.error(
+          `flavor ${flavor.name} has a ${disk} GiB root disk, but image ${image.name} needs at least minDiskGb ${minDisk}`,
+          ...at('flavor'),
+        );
+      const ram = num(flavor.properties.ramMb);
+      if (minRam !== undefined && ram !== undefined && ram < minRam)
+        diags.error(
+          `flavor ${flavor.name} has ${ram} MiB of memory, but image ${image.name} needs at least minRamMb ${minRam}`,
+          ...at('flavor'),
+        );
+    } else if (minRam !== undefined && rc.properties.flavor === undefined) {
+      const ram = rc.properties.memoryMb === undefined ? 256 : num(rc.properties.memoryMb);
+      if (ram !== undefined && ram < minRam)
+        diags.error(
+          `the server has ${ram} MiB of memory, but image ${image.name} needs at least minRamMb ${minRam}`,
+          ...at(rc.properties.memoryMb === undefined ? 'image' : 'memoryMb'),
+        );
+    }
+  }
+}
