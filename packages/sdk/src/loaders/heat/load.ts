@@ -12,7 +12,7 @@
  */
 import { createHash, createHmac, randomBytes } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { basename, dirname, isAbsolute, resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, resolve } from 'node:path';
 import { attributes, formatPath, isResourceType, type ResourceType, schemas } from '@stratus/model';
 import { Diagnostics, type SourceRange } from '../../diagnostics/index.js';
 import { listNames } from '../../diagnostics/limits.js';
@@ -58,21 +58,7 @@ export interface HeatLoadResult {
   diagnostics: Diagnostics;
 }
 
-/** Whether YAML text is a HOT template: it has a top-level `heat_template_version` key. */
-export function isHeatTemplateText(text: string): boolean {
-  return /^(?:\uFEFF)?(?:#[^\n]*\n|\s*\n)*["']?heat_template_version["']?\s*:|^["']?heat_template_version["']?\s*:/m.test(
-    text,
-  );
-}
-
-/** Whether the file at `path` is a HOT template (see {@link isHeatTemplateText}); false when unreadable. */
-export function isHeatTemplateFile(path: string): boolean {
-  try {
-    return isHeatTemplateText(readFileSync(path, 'utf8'));
-  } catch {
-    return false;
-  }
-}
+export { isHeatTemplateFile, isHeatTemplateText } from './detect.js';
 
 const TOP_KEYS = new Set([
   'heat_template_version',
@@ -233,16 +219,19 @@ class HeatLoader {
     this.env = readEnvironments(this.opts.environments ?? [], this.diags);
     for (const f of this.env.files) this.inputs.add(f);
     const dir = dirname(file);
+    const name =
+      basename(file)
+        .replace(/\.(ya?ml|json|template)$/i, '')
+        .replace(/[^A-Za-z0-9_-]/g, '-') || 'heat';
     this.config = {
-      name:
-        basename(file)
-          .replace(/\.(ya?ml|json|template)$/i, '')
-          .replace(/[^A-Za-z0-9_-]/g, '-') || 'heat',
+      name,
       file,
       dir,
       resources: new Map(),
       invalid: new Set(),
       outputs: new Map(),
+      // Several templates often share a directory (a stack and its provider templates): each its own state.
+      backend: { type: 'local', path: join(dir, `${name}.stratus.state.json`) },
     };
     const root = this.template(src, '', 0, undefined);
     if (!root) return { diagnostics: this.diags };
@@ -1267,7 +1256,7 @@ class HeatLoader {
   /**
    * OS::Heat::RandomString: `length` characters from the classes and sequences asked for, each at
    * least its `min` times. Heat generates it once and keeps it; here it is derived from a secret seed
-   * kept beside the template (`.stratus-heat-seed`, mode 0600), the resource's name and its properties,
+   * kept beside the template (`.NAME.stratus-heat-seed`, mode 0600; never in state or plans), the resource's name and its properties,
    * so it is the same at every load and changes when the properties (or `salt`) do.
    */
   randomString(
@@ -1371,7 +1360,7 @@ class HeatLoader {
   /** The stack's random seed, made once beside the top-level template. */
   seedFor(scope: TemplateScope): Buffer {
     if (this.seed) return this.seed;
-    const file = resolve(this.config.dir, '.stratus-heat-seed');
+    const file = join(this.config.dir, `.${this.config.name}.stratus-heat-seed`);
     void scope;
     try {
       if (existsSync(file)) this.seed = Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
