@@ -157,6 +157,8 @@ interface Decl {
     taint?: Taint;
   };
   realizing?: boolean;
+  /** Realizing it failed (and was reported): what needs it stops quietly. */
+  failed?: boolean;
 }
 
 /** One template being loaded: the root template or a nested (provider) template. */
@@ -781,7 +783,7 @@ class HeatLoader {
 
   /** Makes a declared resource what it becomes: Stratus resources, a computed value, a group, a nested stack. */
   realize(scope: TemplateScope, decl: Decl): void {
-    if (decl.value || decl.realizing || !decl.enabled) return;
+    if (decl.value || decl.realizing || decl.failed || !decl.enabled) return;
     if (decl.kind === 'native') {
       if (this.members.has(decl)) return;
       const name = `${scope.prefix}${decl.name}`;
@@ -805,6 +807,7 @@ class HeatLoader {
           [],
         );
     } catch (e) {
+      decl.failed = true;
       this.report(e, scope, `resources.${decl.name}`);
       this.config.invalid!.add(`${scope.prefix}${decl.name}`);
     } finally {
@@ -881,15 +884,16 @@ class HeatLoader {
     const toHeat = new Map<string, string>();
     const at = (path: (string | number)[]) =>
       src.locate(propsNode, path) ?? src.pos(src.keyNode(declNode, 'type'));
+    const propField = (path: (string | number)[]) =>
+      path.length ? `${field}.properties.${formatPath(path)}` : `${field}.properties`;
     const ctx: MapContext = {
       heatType: decl.type,
       lookup: (t, v, path) => this.lookup(scope, t, v, path, at, field),
       error: (message, path) => {
         good = false;
-        this.diags.error(message, `${field}.properties.${formatPath(path)}`, at(path));
+        this.diags.error(message, propField(path), at(path));
       },
-      warn: (message, path) =>
-        this.diags.warning(message, `${field}.properties.${formatPath(path)}`, at(path)),
+      warn: (message, path) => this.diags.warning(message, propField(path), at(path)),
       networkNames: () => this.networkNames(),
     };
     for (const [k, v] of Object.entries(heat)) {
@@ -1894,7 +1898,9 @@ class HeatLoader {
     if (!decl.enabled) return null;
     const full = `${scope.prefix}${name}`;
     if (decl.kind === 'native') return new Ref(full, [], `{get_resource: ${full}}`);
-    if (decl.kind === 'missing' || decl.kind === 'bad') throw new Reported();
+    // A resource of a type Stratus lacks was reported: a reference to it keeps what uses it checkable.
+    if (decl.kind === 'missing') return new Ref(full, [], `{get_resource: ${full}}`);
+    if (decl.kind === 'bad') throw new Reported();
     if (decl.kind === 'group')
       throw new HeatError(
         `${name} is a ResourceGroup: use {get_attr: [${name}, refs]} for its members' ids`,
@@ -1917,7 +1923,8 @@ class HeatLoader {
     const decl = this.declOf(scope, name, node, {});
     if (!decl.enabled) return null;
     const full = `${scope.prefix}${name}`;
-    if (decl.kind === 'missing' || decl.kind === 'bad') throw new Reported();
+    if (decl.kind === 'missing') return this.nativeAttr(full, decl.mapping!, decl.type, attr, path, node);
+    if (decl.kind === 'bad') throw new Reported();
     if (decl.kind === 'native') return this.nativeAttr(full, decl.mapping!, decl.type, attr, path, node);
     const v = this.valueOf(scope, decl, node);
     const t = (v as { taint?: Taint }).taint;

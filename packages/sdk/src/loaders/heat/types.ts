@@ -462,7 +462,7 @@ export const HEAT_TYPES: Readonly<Record<string, HeatTypeMapping>> = {
     properties: {
       name: NAME,
       location: { to: 'source', convert: imageLocation },
-      disk_format: ignored('qemu-img detects the format'),
+      disk_format: ignored('qemu-img detects the format', ['qcow2', 'raw']),
       container_format: ignored('Stratus images are bare disks', ['bare']),
       min_disk: ignored('Stratus does not check image minimums'),
       min_ram: ignored('Stratus does not check image minimums'),
