@@ -40,7 +40,7 @@ import {
   UNSUPPORTED_FEATURES,
 } from './types.js';
 import { CONDITIONS_SINCE, FUNCTION_SINCE, VERSIONS, versionIndex, versionName } from './versions.js';
-import { isMap, isScalar, isSeq, YamlSource } from './yaml-source.js';
+import { isAlias, isMap, isScalar, isSeq, YamlSource } from './yaml-source.js';
 
 /** Options of {@link loadHeatFile}. */
 export interface HeatLoadOptions {
@@ -179,6 +179,12 @@ class TemplateScope {
   }
 }
 
+/** Most aliases one load evaluates through, and how deep values may nest (guards against alias bombs). */
+const MAX_VISITS = 10_000;
+const MAX_EV_DEPTH = 200;
+/** Most members of one ResourceGroup. */
+const MAX_GROUP = 10_000;
+
 /** How deep provider templates may nest (Heat's default max_nested_stack_depth is 5). */
 const MAX_DEPTH = 5;
 
@@ -209,6 +215,9 @@ class HeatLoader {
   scopes: TemplateScope[] = [];
   inputs = new Set<string>();
   seed?: Buffer;
+  /** Nodes evaluated so far, and the current nesting, against alias bombs and recursive aliases. */
+  visits = 0;
+  evDepth = 0;
 
   constructor(
     readonly diags: Diagnostics,
@@ -918,12 +927,11 @@ class HeatLoader {
       }
       if (!rule.to) continue;
       if (!inputs.has(rule.to)) {
-        if (
-          !quiet &&
-          !(Array.isArray(v) && v.length === 0) &&
-          !(isPlainMap(v) && Object.keys(v).length === 0)
-        )
-          ctx.warn(`ignored: Stratus's ${type} has no ${rule.to} yet`, [k]);
+        const empty = (Array.isArray(v) && v.length === 0) || (isPlainMap(v) && Object.keys(v).length === 0);
+        if (quiet || empty) continue;
+        // Security groups ignored would open what the template closes: an error, not a warning.
+        if (rule.lookup && !isResourceType(rule.lookup)) ctx.lookup(rule.lookup, v, [k]);
+        else ctx.warn(`ignored: Stratus's ${type} has no ${rule.to} yet`, [k]);
         continue;
       }
       let x: Value | undefined = rule.convert ? rule.convert(v, ctx, [k]) : v;
@@ -1401,6 +1409,11 @@ class HeatLoader {
     const n = typeof count === 'string' && /^\d+$/.test(count) ? Number(count) : count;
     if (isSymbolic(n as Value))
       throw new HeatError('count must be known before apply (parameters, not resources)', countNode);
+    if (typeof n === 'number' && n > MAX_GROUP)
+      throw new HeatError(
+        `count ${n} is more than Stratus makes in one ResourceGroup (${MAX_GROUP})`,
+        countNode,
+      );
     if (typeof n !== 'number' || !Number.isInteger(n) || n < 0)
       throw new HeatError('count must be a whole number, 0 or more', countNode);
     const ivNode = src.get(propsNode, 'index_var');
@@ -1632,6 +1645,32 @@ class HeatLoader {
     const { src } = scope;
     const node = src.deref(node0);
     if (node === undefined || node === null) return null;
+    // Aliases can make a small file a deep or huge value (an alias inside what it names, alias bombs).
+    if (isAlias(node0) && ++this.visits > MAX_VISITS)
+      throw new HeatError(
+        `the template's values are too large to evaluate (more than ${MAX_VISITS} aliases expanded; an alias bomb?)`,
+        node,
+      );
+    if (this.evDepth >= MAX_EV_DEPTH)
+      throw new HeatError(
+        `values nest more than ${MAX_EV_DEPTH} deep (an alias inside what it names?)`,
+        node,
+      );
+    this.evDepth++;
+    try {
+      return this.evNode(scope, node, taint, o);
+    } finally {
+      this.evDepth--;
+    }
+  }
+
+  evNode(
+    scope: TemplateScope,
+    node: unknown,
+    taint: Taint,
+    o: { subs?: [string, string][]; condition?: boolean },
+  ): Ev {
+    const { src } = scope;
     if (isScalar(node)) {
       const v = node.value;
       if (typeof v === 'string' && o.subs?.length) {

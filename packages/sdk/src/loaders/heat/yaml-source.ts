@@ -15,13 +15,14 @@ export class YamlSource {
     readonly text: string,
     readonly doc: ReturnType<typeof parseDocument>,
     private readonly lc: LineCounter,
+    private readonly diags: Diagnostics,
   ) {}
 
   /** Parses `text`; YAML errors are reported and undefined is returned. */
   static parse(text: string, file: string, diags: Diagnostics): YamlSource | undefined {
     const lc = new LineCounter();
     const doc = parseDocument(text, { lineCounter: lc, prettyErrors: false, uniqueKeys: true });
-    const src = new YamlSource(file, text, doc, lc);
+    const src = new YamlSource(file, text, doc, lc, diags);
     for (const e of [...doc.errors, ...doc.warnings])
       diags.error(e.message.split('\n')[0]!, undefined, src.at(e.pos[0]));
     return doc.errors.length || doc.warnings.length ? undefined : src;
@@ -116,11 +117,35 @@ export class YamlSource {
     return (best as Node | undefined)?.range ? this.pos(best) : undefined;
   }
 
-  /** The plain value of a node (aliases expanded, at most 1,000 of them). */
+  /**
+   * The plain value of a node (aliases expanded, at most 1,000 of them). A value that cannot be
+   * expanded (an alias bomb, an alias inside what it names) is reported at the node: undefined then.
+   */
   js(n: unknown): unknown {
     if (n === null || n === undefined) return n;
-    return (n as Node).toJS(this.doc, { maxAliasCount: 1000 });
+    try {
+      const v: unknown = (n as Node).toJS(this.doc, { maxAliasCount: 1000 });
+      if (!isAcyclic(v)) throw new Error('an alias refers to a node that contains it');
+      return v;
+    } catch (e) {
+      this.diags.error(
+        `cannot be expanded: ${(e as Error).message.split('\n')[0]} (an alias bomb?)`,
+        undefined,
+        this.pos(n),
+      );
+      return undefined;
+    }
   }
 }
 
-export { isMap, isScalar, isSeq };
+/** Whether a plain value has no cycle. */
+function isAcyclic(v: unknown, onPath = new Set<object>()): boolean {
+  if (v === null || typeof v !== 'object') return true;
+  if (onPath.has(v)) return false;
+  onPath.add(v);
+  const ok = Object.values(v).every((x) => isAcyclic(x, onPath));
+  onPath.delete(v);
+  return ok;
+}
+
+export { isAlias, isMap, isScalar, isSeq };
