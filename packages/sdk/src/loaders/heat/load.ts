@@ -949,9 +949,11 @@ class HeatLoader {
       out[rule.to] = x;
       toHeat.set(rule.to, k);
     }
-    for (const req of mapping.required ?? [])
-      if (!req.split('|').some((r) => r in heat))
-        ctx.error(`property ${req.split('|').join(' or ')} is required for ${decl.type}`, []);
+    // A property that failed to evaluate was reported: it is not missing as well.
+    if (ok)
+      for (const req of mapping.required ?? [])
+        if (!req.split('|').some((r) => r in heat))
+          ctx.error(`property ${req.split('|').join(' or ')} is required for ${decl.type}`, []);
     mapping.finish?.(heat, out, ctx);
     if ('user_data' in heat) toHeat.set('userData', 'user_data');
     this.retain(scope, decl, field);
@@ -1938,8 +1940,7 @@ class HeatLoader {
     const full = `${scope.prefix}${name}`;
     if (decl.kind === 'native') return new Ref(full, [], `{get_resource: ${full}}`);
     // A resource of a type Stratus lacks was reported: a reference to it keeps what uses it checkable.
-    if (decl.kind === 'missing') return new Ref(full, [], `{get_resource: ${full}}`);
-    if (decl.kind === 'bad') throw new Reported();
+    if (decl.kind === 'missing' || decl.kind === 'bad') return new Ref(full, [], `{get_resource: ${full}}`);
     if (decl.kind === 'group')
       throw new HeatError(
         `${name} is a ResourceGroup: use {get_attr: [${name}, refs]} for its members' ids`,
