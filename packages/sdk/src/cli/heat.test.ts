@@ -53,7 +53,7 @@ test('validate with -e and -P (both spellings); a bad value is an error at its p
   assert.equal(bad.code, 1);
   assert.match(
     bad.stderr,
-    /web\.yaml:4:3: error: parameters\.mtu: parameter mtu: the value must be in the range 576 to 9000/,
+    /web\.yaml:4:3: error: parameters\.mtu: parameter mtu \(from -P mtu=\.\.\.\): the value must be in the range 576 to 9000/,
   );
   const noEnv = await runCli(['validate', T, '-P', 'mtu=1500']);
   assert.equal(noEnv.code, 1);

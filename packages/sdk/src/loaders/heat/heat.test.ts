@@ -501,10 +501,10 @@ outputs:
     assert.deepEqual(
       h.errors.map((l) => l.replace(/^template\.yaml:\d+:\d+: error: /, '')),
       [
-        'parameters.count: parameter count: One to three.',
-        'parameters.ram: parameter ram: the value must be 0 modulo 128',
-        'parameters.name: parameter name: the value must match the pattern "[a-z]+"',
-        'parameters.mode: parameter mode: the value must be one of ["a","b"]',
+        'parameters.count: parameter count (from -P count=...): One to three.',
+        'parameters.ram: parameter ram (from -P ram=...): the value must be 0 modulo 128',
+        'parameters.name: parameter name (from -P name=...): the value must match the pattern "[a-z]+"',
+        'parameters.mode: parameter mode (from -P mode=...): the value must be one of ["a","b"]',
       ],
     );
     const missing = heat(PARAMS);

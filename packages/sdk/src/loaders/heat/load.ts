@@ -482,14 +482,14 @@ class HeatLoader {
           });
         });
       // The value: given (nested) or -P, then the environment's parameters, then parameter_defaults, then the default.
-      let raw: { value: Value; at?: SourceRange } | undefined;
+      let raw: { value: Value; at?: SourceRange; from?: string } | undefined;
       if (given) {
         const g = given.values.get(name);
         if (g) raw = { value: g.value, at: this.posOf(g.node, given.at) };
       } else {
         const cli = this.opts.parameters?.get(name);
         const envP = this.env.parameters.get(name);
-        if (cli !== undefined) raw = { value: cli };
+        if (cli !== undefined) raw = { value: cli, from: ` (from -P ${name}=...)` };
         else if (envP) raw = { value: envP.value as Value, at: envP.range };
       }
       if (!raw) {
@@ -505,7 +505,7 @@ class HeatLoader {
         const c = convertParameter(p.type, raw.value);
         if ('error' in c) {
           d.error(
-            `the value of parameter ${name} ${p.hidden ? 'is not valid (hidden: not shown)' : c.error}`,
+            `the value of parameter ${name}${raw.from ?? ''} ${p.hidden ? 'is not valid (hidden: not shown)' : c.error}`,
             field,
             p.valueAt,
           );
@@ -516,7 +516,7 @@ class HeatLoader {
             const problem = checkConstraint(con, p.type, c.value);
             if (problem) {
               ok = false;
-              d.error(`parameter ${name}: ${problem}`, field, p.valueAt);
+              d.error(`parameter ${name}${raw.from ?? ''}: ${problem}`, field, p.valueAt);
             }
           }
           if (!ok) p.value = undefined;
