@@ -215,6 +215,8 @@ class HeatLoader {
   scopes: TemplateScope[] = [];
   inputs = new Set<string>();
   seed?: Buffer;
+  /** Provider templates read so far, by path (undefined: unreadable, already reported). */
+  files = new Map<string, YamlSource | undefined>();
   /** Nodes evaluated so far, and the current nesting, against alias bombs and recursive aliases. */
   visits = 0;
   evDepth = 0;
@@ -277,7 +279,12 @@ class HeatLoader {
     prefix: string,
     depth: number,
     given:
-      | { values: Map<string, { value: Value; node: unknown }>; taint: Taint; at: SourceRange }
+      | {
+          values: Map<string, { value: Value; node: unknown }>;
+          taint: Taint;
+          at: SourceRange;
+          src: YamlSource;
+        }
       | undefined,
   ): TemplateScope | undefined {
     const root = src.root;
@@ -386,7 +393,12 @@ class HeatLoader {
   parameters(
     scope: TemplateScope,
     given:
-      | { values: Map<string, { value: Value; node: unknown }>; taint: Taint; at: SourceRange }
+      | {
+          values: Map<string, { value: Value; node: unknown }>;
+          taint: Taint;
+          at: SourceRange;
+          src: YamlSource;
+        }
       | undefined,
   ): void {
     const { src } = scope;
@@ -399,7 +411,7 @@ class HeatLoader {
           d.error(
             `the template ${src.file} has no parameter ${k}`,
             `properties.${k}`,
-            this.posOf(g.node, given.at),
+            this.posOf(g.node, given),
           );
       return;
     }
@@ -485,7 +497,7 @@ class HeatLoader {
       let raw: { value: Value; at?: SourceRange; from?: string } | undefined;
       if (given) {
         const g = given.values.get(name);
-        if (g) raw = { value: g.value, at: this.posOf(g.node, given.at) };
+        if (g) raw = { value: g.value, at: this.posOf(g.node, given) };
       } else {
         const cli = this.opts.parameters?.get(name);
         const envP = this.env.parameters.get(name);
@@ -538,7 +550,7 @@ class HeatLoader {
           d.error(
             `the template ${basename(src.file)} has no parameter ${k}`,
             `properties.${k}`,
-            this.posOf(g.node, given.at),
+            this.posOf(g.node, given),
           );
     } else this.unknownInputs(scope);
   }
@@ -559,26 +571,9 @@ class HeatLoader {
         this.diags.error(`the template has no parameter ${k}${known}`, `parameters.${k}`, v.range);
   }
 
-  posOf(node: unknown, fallback: SourceRange): SourceRange {
-    const src = this.scopes.find(
-      (s) =>
-        (node as { range?: unknown } | null)?.range !== undefined &&
-        s.src.doc.contents !== null &&
-        this.contains(s.src, node),
-    );
-    return src ? src.src.pos(node) : fallback;
-  }
-
-  contains(src: YamlSource, node: unknown): boolean {
-    let found = false;
-    const visit = (n: unknown) => {
-      if (found || n === null || n === undefined) return;
-      if (n === node) found = true;
-      else if (isMap(n)) for (const p of n.items) visit(p.value);
-      else if (isSeq(n)) for (const x of n.items) visit(x);
-    };
-    visit(src.doc.contents);
-    return found;
+  /** Where a node of the parent template is (a property given to a provider template), else `fallback`. */
+  posOf(node: unknown, given: { src: YamlSource; at: SourceRange }): SourceRange {
+    return (node as { range?: unknown } | null)?.range !== undefined ? given.src.pos(node) : given.at;
   }
 
   parameterGroups(scope: TemplateScope): void {
@@ -1541,12 +1536,18 @@ class HeatLoader {
     const field = `resources.${decl.name}`;
     if (scope.depth + 1 > MAX_DEPTH)
       throw new HeatError(`provider templates nest more than ${MAX_DEPTH} deep`, decl.node);
-    const src = YamlSource.read(
-      file,
-      this.diags,
-      'provider template',
-      scope.src.pos(scope.src.get(decl.node, 'type')),
-    );
+    // Read and parsed once however many members of a group use it (its problems are reported once).
+    if (!this.files.has(file))
+      this.files.set(
+        file,
+        YamlSource.read(
+          file,
+          this.diags,
+          'provider template',
+          scope.src.pos(scope.src.get(decl.node, 'type')),
+        ),
+      );
+    const src = this.files.get(file);
     if (!src) throw new Reported();
     this.inputs.add(file);
     const { values, ok, taint } = this.properties(scope, decl, propsNode, subs, field);
@@ -1558,6 +1559,7 @@ class HeatLoader {
       values: given,
       taint,
       at: scope.src.pos(scope.src.get(decl.node, 'type')),
+      src: scope.src,
     });
     if (!child) throw new Reported();
     const mine = this.made.slice(before).map((m) => m.rc.name);
