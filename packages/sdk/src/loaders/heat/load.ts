@@ -510,7 +510,8 @@ class HeatLoader {
       }
       if (!raw && decl.has('default')) {
         const dv = src.js(src.get(decl, 'default'));
-        if (dv !== null) raw = { value: dv as Value, at: src.pos(src.keyNode(decl, 'default')) };
+        if (dv !== null && dv !== undefined)
+          raw = { value: dv as Value, at: src.pos(src.keyNode(decl, 'default')) };
       }
       if (raw) {
         p.valueAt = raw.at ?? src.pos(kn);

@@ -64,11 +64,18 @@ export class YamlSource {
     return this.at((node as Node | undefined)?.range?.[0]);
   }
 
+  /** Aliases resolved so far: yaml's resolve walks the document each time, and bombs use thousands. */
+  private readonly resolved = new Map<unknown, unknown>();
+
   /** `n` with aliases resolved (a bounded walk, so a cycle of aliases ends). */
   deref(n: unknown): unknown {
-    let cur = n;
+    if (!isAlias(n)) return n;
+    if (this.resolved.has(n)) return this.resolved.get(n);
+    let cur: unknown = n;
     for (let i = 0; i < 100 && isAlias(cur); i++) cur = cur.resolve(this.doc);
-    return isAlias(cur) ? undefined : cur;
+    const out = isAlias(cur) ? undefined : cur;
+    this.resolved.set(n, out);
+    return out;
   }
 
   /** The document's root node. */
