@@ -7,6 +7,7 @@ import { checkStack } from '../engine/check.js';
 import type { StackConfig } from '../engine/config.js';
 import type { Graph } from '../engine/graph.js';
 import { expandStack } from '../expand/expand.js';
+import { isHeatTemplateFile } from '../loaders/heat/detect.js';
 import { isProgramPath, loadProgram } from '../loaders/program.js';
 import { readStackTemplate } from '../loaders/stack-yaml.js';
 import { agentProviders } from '../protocol/index.js';
@@ -42,7 +43,11 @@ export async function loadChecked(
   diagnostics: Diagnostics;
 }> {
   const path = stackPath(arg);
-  const { config, diagnostics } = isProgramPath(path) ? await loadProgram(path) : await loadYaml(path, vars);
+  const { config, diagnostics } = isProgramPath(path)
+    ? await loadProgram(path)
+    : isHeatTemplateFile(path)
+      ? await loadHeat(path, vars)
+      : await loadYaml(path, vars);
   if (!config) throw new DiagnosticsError(diagnostics.items);
   // Checked even when loading found errors, so every problem in the file is reported at once.
   const checked = checkStack(config, agentProviders(unusedPool));
@@ -51,6 +56,28 @@ export async function loadChecked(
   all.append(checked.diagnostics.items);
   if (all.hasErrors) throw new DiagnosticsError(all.items);
   return { config, graph: checked.graph, diagnostics: all };
+}
+
+/**
+ * Loads a Heat template with the environment files (`-e`) and parameter values (`-P`) the flags give.
+ * Commands that only read state (lenient) give none: a template that cannot be loaded without them
+ * still names its stack, state and outputs, with no resources.
+ */
+async function loadHeat(
+  path: string,
+  vars: VariableMode,
+): Promise<{ config?: StackConfig; diagnostics: Diagnostics }> {
+  const { loadHeatFile } = await import('../loaders/heat/load.js');
+  if ('lenient' in vars) {
+    const r = loadHeatFile(path, { lenient: true });
+    if (!r.diagnostics.hasErrors || !r.config) return r;
+    return {
+      config: { ...r.config, resources: new Map(), outputs: new Map(), invalid: new Set() },
+      diagnostics: new Diagnostics(),
+    };
+  }
+  const { heatInputs } = await import('./heat-flags.js');
+  return loadHeatFile(path, heatInputs(vars.flags));
 }
 
 /** Reads a stack file and expands it with its variables' values (see {@link VariableMode}). */

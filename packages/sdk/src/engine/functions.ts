@@ -7,11 +7,10 @@
  * calling (see deferred.ts), so at apply the same call runs on the values then known.
  */
 import { intToIp, ipToInt, isIpv4 } from '@stratus/model';
+import { FunctionError } from './function-error.js';
+import { HEAT_FUNCTIONS } from './heat-functions.js';
 
-/** A function called with arguments it cannot take: the message says which and why (never the value). */
-export class FunctionError extends Error {
-  override readonly name = 'FunctionError';
-}
+export { FunctionError };
 
 type Fn = (args: unknown[]) => unknown;
 
@@ -307,7 +306,7 @@ export const OPERATORS: Readonly<Record<string, Fn>> = {
 
 /** Whether `name` is a function or operator {@link callFunction} knows. */
 export const isKnownFunction = (name: string): boolean =>
-  Object.hasOwn(FUNCTIONS, name) || Object.hasOwn(OPERATORS, name);
+  Object.hasOwn(FUNCTIONS, name) || Object.hasOwn(OPERATORS, name) || Object.hasOwn(HEAT_FUNCTIONS, name);
 
 /** Calls a function or operator on known values. Throws FunctionError for bad arguments. */
 export function callFunction(name: string, args: unknown[]): unknown {
@@ -315,7 +314,10 @@ export function callFunction(name: string, args: unknown[]): unknown {
     ? FUNCTIONS[name]
     : Object.hasOwn(OPERATORS, name)
       ? OPERATORS[name]
-      : undefined;
+      : // Heat's functions (`heat:NAME`, see heat-functions.ts), left by the HOT loader for apply.
+        Object.hasOwn(HEAT_FUNCTIONS, name)
+        ? HEAT_FUNCTIONS[name]
+        : undefined;
   if (!fn) throw new FunctionError(`unknown function ${name}()`);
   return fn(args);
 }

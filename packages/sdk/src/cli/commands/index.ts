@@ -25,6 +25,11 @@ const JSON_UI = b('json', "Machine-readable output: one JSON object per line (Te
 const VAR_FLAGS = [
   l('var', 'NAME=VALUE', 'Set variable NAME (repeatable; overrides -var-file and STRATUS_VAR_NAME).'),
   l('var-file', 'FILE', 'Set variables from a YAML or JSON file of NAME: VALUE (repeatable).'),
+  // Heat templates: the openstack CLI's -e/--environment and the heat CLI's -P/--parameter.
+  l('environment', 'FILE', 'Heat templates: an environment file (repeatable, in order; -e FILE).'),
+  l('parameter', 'KEY=VALUE', 'Heat templates: a parameter value (repeatable; -P KEY=VALUE).'),
+  { ...l('e', 'FILE', 'Same as -environment.'), hidden: true },
+  { ...l('P', 'KEY=VALUE', 'Same as -parameter.'), hidden: true },
 ];
 const STACK_DOC =
   'STACK is a stack file, a directory holding stack.yaml, or a TypeScript/JavaScript stack program; ' +

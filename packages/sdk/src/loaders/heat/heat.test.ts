@@ -1,0 +1,775 @@
+/**
+ * The HOT loader: templates written the way public Heat templates are (parameters with constraints,
+ * conditions, ResourceGroups with %index%, provider templates through an environment, str_replace'd
+ * user data), each compared with the stack file that says the same thing (the plan, and the applied
+ * state in memory), and bad templates with their diagnostics at file:line:column.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, test } from 'node:test';
+import { formatDiagnostic } from '../../diagnostics/index.js';
+import { checkStack } from '../../engine/check.js';
+import type { StackConfig } from '../../engine/config.js';
+import type { Plan } from '../../engine/plan.js';
+import { MemoryHandlers } from '../../testing/memory-handlers.js';
+import { applyStack, planStack } from '../../testing/plan-stack.js';
+import { loadStackText } from '../stack-yaml.js';
+import { type HeatLoadOptions, isHeatTemplateText, loadHeatFile } from './load.js';
+
+const root = mkdtempSync(join(tmpdir(), 'stratus-heat-'));
+after(() => rmSync(root, { recursive: true, force: true }));
+let n = 0;
+
+/** A fresh directory holding `files` (name -> text); returns its path. */
+function dirWith(files: Record<string, string>): string {
+  const dir = join(root, `t${n++}`);
+  mkdirSync(dir);
+  for (const [name, text] of Object.entries(files)) writeFileSync(join(dir, name), text);
+  writeFileSync(join(dir, 'disk.qcow2'), 'not really an image');
+  return dir;
+}
+
+/** Loads `template` (with other files beside it) and checks it; diagnostics as formatted lines. */
+function heat(
+  template: string,
+  opts: HeatLoadOptions & { files?: Record<string, string> } = {},
+): { config?: StackConfig; lines: string[]; errors: string[]; dir: string } {
+  const dir = dirWith({ 'template.yaml': template, ...(opts.files ?? {}) });
+  const r = loadHeatFile(join(dir, 'template.yaml'), {
+    ...opts,
+    environments: (opts.environments ?? []).map((e) => join(dir, e)),
+  });
+  const items = [...r.diagnostics.items];
+  if (r.config && !r.diagnostics.hasErrors)
+    items.push(...checkStack(r.config, new MemoryHandlers().providers).diagnostics.items);
+  const lines = items.map(formatDiagnostic).map((l) => l.replace(`${dir}/`, ''));
+  return {
+    config: r.diagnostics.hasErrors ? undefined : r.config,
+    lines,
+    errors: lines.filter((l) => l.includes(': error: ')),
+    dir,
+  };
+}
+
+/** A stack file's config, in the same directory as a template (so relative paths agree). */
+function native(yaml: string, dir: string): StackConfig {
+  const r = loadStackText(yaml, join(dir, 'stack.yaml'));
+  assert.deepEqual(r.diagnostics.items.map(formatDiagnostic), []);
+  return r.config!;
+}
+
+/** What a plan says per resource, without what differs by front end only (texts of references). */
+function shape(plan: Plan | undefined) {
+  assert.ok(plan);
+  return {
+    changes: plan.changes
+      .map((c) => ({
+        name: c.name,
+        type: c.type,
+        action: c.action,
+        after: c.after,
+        dependencies: [...c.dependencies].sort(),
+        sensitive: c.sensitive ?? [],
+      }))
+      .sort((a, b) => a.name.localeCompare(b.name)),
+    outputs: Object.fromEntries(
+      Object.entries(plan.outputs).map(([k, o]) => [k, { value: o.value, sensitive: o.sensitive }]),
+    ),
+  };
+}
+
+const V = 'heat_template_version: 2018-08-31\n';
+
+describe('detection', () => {
+  test('a top-level heat_template_version makes a template, by date or release name', () => {
+    assert.ok(isHeatTemplateText('heat_template_version: 2013-05-23\nresources: {}\n'));
+    assert.ok(isHeatTemplateText('# comment\nheat_template_version: rocky\n'));
+    assert.ok(isHeatTemplateText('{"heat_template_version": "2016-10-14", "resources": {}}'));
+    assert.ok(!isHeatTemplateText('name: x\nresources:\n  a:\n    heat_template_version: 1\n'));
+    for (const v of ['2013-05-23', '2015-10-15', '2016-10-14', 'newton', 'pike', '2021-04-16', 'wallaby'])
+      assert.deepEqual(heat(`heat_template_version: ${v}\nresources: {}\n`).errors, [], v);
+  });
+
+  test('an unknown version is an error at the value', () => {
+    const { errors } = heat('heat_template_version: 2012-01-01\nresources: {}\n');
+    assert.equal(errors.length, 1);
+    assert.match(
+      errors[0]!,
+      /^template\.yaml:1:24: error: heat_template_version: unknown heat_template_version "2012-01-01"/,
+    );
+  });
+});
+
+describe('golden: a template plans as the stack file saying the same', () => {
+  test('image, flavor, key pair, network, subnet, servers by name and by get_resource, a ResourceGroup', async () => {
+    const template = `${V}
+parameters:
+  net_name: {type: string, default: private}
+  web_count: {type: number, default: 2}
+resources:
+  img:
+    type: OS::Glance::WebImage
+    properties: {name: cirros, location: disk.qcow2, container_format: bare, disk_format: qcow2}
+  small:
+    type: OS::Nova::Flavor
+    properties: {name: m1.small, vcpus: 1, ram: 512, disk: 2}
+  key:
+    type: OS::Nova::KeyPair
+    properties: {name: deploy}
+  net:
+    type: OS::Neutron::Net
+    properties: {name: {get_param: net_name}}
+  subnet:
+    type: OS::Neutron::Subnet
+    properties:
+      network: {get_resource: net}
+      cidr: 10.30.0.0/24
+      dns_nameservers: [10.30.0.1]
+      allocation_pools: [{start: 10.30.0.10, end: 10.30.0.100}]
+  db:
+    type: OS::Nova::Server
+    properties:
+      image: cirros
+      flavor: m1.small
+      key_name: deploy
+      networks: [{network: private}]
+  web:
+    type: OS::Heat::ResourceGroup
+    properties:
+      count: {get_param: web_count}
+      resource_def:
+        type: OS::Nova::Server
+        properties:
+          name: web-%index%
+          image: {get_resource: img}
+          flavor: {get_resource: small}
+          networks: [{subnet: {get_resource: subnet}, fixed_ip: 10.30.0.5%index%}]
+outputs:
+  db_ip: {value: {get_attr: [db, first_address]}}
+  web_ips: {value: {get_attr: [web, first_address]}}
+  first_web: {value: {get_attr: [web, resource.0, first_address]}}
+`;
+    const h = heat(template);
+    assert.deepEqual(h.errors, []);
+    const stack = native(
+      `name: template
+resources:
+  img: {type: image, properties: {name: cirros, source: disk.qcow2}}
+  small: {type: flavor, properties: {name: m1.small, vcpus: 1, ramMb: 512, diskGb: 2}}
+  key: {type: keypair, properties: {name: deploy}}
+  net: {type: network, properties: {name: private}}
+  subnet:
+    type: subnet
+    properties:
+      network: \${net}
+      cidr: 10.30.0.0/24
+      dnsNameservers: [10.30.0.1]
+      allocationPools: [{start: 10.30.0.10, end: 10.30.0.100}]
+  db:
+    type: server
+    properties:
+      image: \${img}
+      flavor: \${small}
+      keyPair: \${key}
+      networks: [{network: "\${net}"}]
+  web:
+    type: server
+    count: 2
+    properties:
+      name: web-\${count.index}
+      image: \${img}
+      flavor: \${small}
+      networks: [{subnet: "\${subnet}", fixedIp: "10.30.0.5\${count.index}"}]
+outputs:
+  db_ip: \${db.accessIpV4}
+  web_ips: ["\${web[0].accessIpV4}", "\${web[1].accessIpV4}"]
+  first_web: \${web[0].accessIpV4}
+`,
+      h.dir,
+    );
+    const a = await planStack(h.config!);
+    const b = await planStack(stack);
+    assert.deepEqual(a.diagnostics, []);
+    assert.deepEqual(shape(a.plan), shape(b.plan));
+    assert.deepEqual(a.plan!.changes.map((c) => c.name).sort(), [
+      'db',
+      'img',
+      'key',
+      'net',
+      'small',
+      'subnet',
+      'web[0]',
+      'web[1]',
+    ]);
+  });
+
+  test("user data from str_replace over another server's address is computed at apply, as format() is", async () => {
+    const template = `${V}
+resources:
+  img: {type: OS::Glance::Image, properties: {location: disk.qcow2}}
+  net: {type: OS::Neutron::Net}
+  subnet: {type: OS::Neutron::Subnet, properties: {network: {get_resource: net}, cidr: 10.31.0.0/24}}
+  db:
+    type: OS::Nova::Server
+    properties: {image: {get_resource: img}, flavor: tiny, networks: [{subnet: {get_resource: subnet}}]}
+  tiny: {type: OS::Nova::Flavor, properties: {vcpus: 1, ram: 256}}
+  web:
+    type: OS::Nova::Server
+    properties:
+      image: {get_resource: img}
+      flavor: {get_resource: tiny}
+      networks: [{subnet: {get_resource: subnet}}]
+      user_data_format: RAW
+      user_data:
+        str_replace:
+          template: |
+            #!/bin/sh
+            echo "db at $DB_IP, name $NAME" > /etc/db
+          params:
+            $DB_IP: {get_attr: [db, first_address]}
+            $NAME: {get_attr: [db, name]}
+outputs:
+  url: {value: {list_join: ['', ['http://', {get_attr: [web, first_address]}, '/']]}}
+`;
+    const h = heat(template);
+    assert.deepEqual(h.errors, []);
+    const stack = native(
+      `name: template
+resources:
+  img: {type: image, properties: {source: disk.qcow2}}
+  net: {type: network}
+  subnet: {type: subnet, properties: {network: "\${net}", cidr: 10.31.0.0/24}}
+  tiny: {type: flavor, properties: {vcpus: 1, ramMb: 256}}
+  db:
+    type: server
+    properties: {image: "\${img}", flavor: "\${tiny}", networks: [{subnet: "\${subnet}"}]}
+  web:
+    type: server
+    properties:
+      image: \${img}
+      flavor: \${tiny}
+      networks: [{subnet: "\${subnet}"}]
+      userData: \${format("#!/bin/sh\\necho \\"db at %s, name %s\\" > /etc/db\\n", db.accessIpV4, db.name)}
+outputs:
+  url: http://\${web.accessIpV4}/
+`,
+      h.dir,
+    );
+    const pa = await planStack(h.config!);
+    const pb = await planStack(stack);
+    const strip = (p: Plan | undefined) => {
+      const s = shape(p);
+      return s;
+    };
+    assert.deepEqual(strip(pa.plan), strip(pb.plan));
+    const web = pa.plan!.changes.find((c) => c.name === 'web')!;
+    assert.deepEqual(Object.keys(web.deferred ?? {}).includes('userData'), true);
+    const a = await applyStack(h.config!);
+    const b = await applyStack(stack);
+    const ua = a.resource('web').attributes.userData as string;
+    // The in-memory worlds make different fake addresses: compared with each one's own put back.
+    const ipA = a.resource('db').attributes.accessIpV4 as string;
+    const ipB = b.resource('db').attributes.accessIpV4 as string;
+    assert.equal(ua.replace(ipA, 'IP'), (b.resource('web').attributes.userData as string).replace(ipB, 'IP'));
+    assert.match(ua, new RegExp(`db at ${a.resource('db').attributes.accessIpV4}, name db`));
+    assert.equal(a.outputs.url, `http://${a.resource('web').attributes.accessIpV4}/`);
+    assert.equal(b.outputs.url, `http://${b.resource('web').attributes.accessIpV4}/`);
+  });
+});
+
+describe('intrinsic functions', () => {
+  /** The value of output `o` of a template whose outputs are computed from parameters alone. */
+  async function outputs(body: string, opts: HeatLoadOptions & { files?: Record<string, string> } = {}) {
+    const h = heat(`${V}${body}`, opts);
+    assert.deepEqual(h.errors, []);
+    const p = await planStack(h.config!);
+    assert.deepEqual(p.diagnostics, []);
+    return Object.fromEntries(Object.entries(p.plan!.outputs).map(([k, o]) => [k, o.value])) as Record<
+      string,
+      unknown
+    >;
+  }
+
+  test('get_param with a path, list_join of several lists, str_split, repeat, map_merge, map_replace, digest, filter, contains', async () => {
+    const o = await outputs(`
+parameters:
+  servers: {type: json, default: {web: {port: 80}, db: {port: 5432}}}
+  names: {type: comma_delimited_list, default: "a, b,c"}
+  csv: {type: string, default: "x:y:z"}
+resources: {}
+outputs:
+  port: {value: {get_param: [servers, db, port]}}
+  second: {value: {get_param: [names, 1]}}
+  joined: {value: {list_join: [',', {get_param: names}, [d, 1]]}}
+  split: {value: {str_split: [':', {get_param: csv}]}}
+  part: {value: {str_split: [':', {get_param: csv}, 2]}}
+  rules:
+    value:
+      repeat:
+        for_each: {<%port%>: [80, 443], <%cidr%>: [10.0.0.0/8]}
+        template: {port_range_min: <%port%>, remote_ip_prefix: <%cidr%>}
+  merged: {value: {map_merge: [{a: 1, b: 1}, {b: 2}]}}
+  replaced: {value: {map_replace: [{k1: v1, k2: v2}, {keys: {k1: K1}, values: {v2: V2}}]}}
+  digest: {value: {digest: [sha256, abc]}}
+  filtered: {value: {filter: [[b], {get_param: names}]}}
+  has: {value: {contains: [c, {get_param: names}]}}
+`);
+    assert.equal(o.port, 5432);
+    assert.equal(o.second, 'b');
+    assert.equal(o.joined, 'a,b,c,d,1');
+    assert.deepEqual(o.split, ['x', 'y', 'z']);
+    assert.equal(o.part, 'z');
+    assert.deepEqual(o.rules, [
+      { port_range_min: '80', remote_ip_prefix: '10.0.0.0/8' },
+      { port_range_min: '443', remote_ip_prefix: '10.0.0.0/8' },
+    ]);
+    assert.deepEqual(o.merged, { a: 1, b: 2 });
+    assert.deepEqual(o.replaced, { K1: 'v1', k2: 'V2' });
+    assert.equal(o.digest, 'ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad');
+    assert.deepEqual(o.filtered, ['a', 'c']);
+    assert.equal(o.has, true);
+  });
+
+  test('str_replace replaces longer keys first; _strict needs every key; _vstr needs string values', async () => {
+    const o = await outputs(`
+resources: {}
+outputs:
+  s: {value: {str_replace: {template: "$var $var1 $var", params: {$var: a, $var1: b}}}}
+  n: {value: {str_replace: {template: "port=PORT", params: {PORT: 8080}}}}
+`);
+    assert.equal(o.s, 'a b a');
+    assert.equal(o.n, 'port=8080');
+    const strict = heat(
+      `${V}resources: {}\noutputs:\n  s: {value: {str_replace_strict: {template: abc, params: {x: y}}}}\n`,
+    );
+    assert.match(
+      strict.errors.join('\n'),
+      /template\.yaml:4:35: error: outputs\.s\.value: str_replace_strict: the key "x" does not occur in the template/,
+    );
+    const vstr = heat(
+      `${V}resources: {}\noutputs:\n  s: {value: {str_replace_vstr: {template: abc, params: {a: [1]}}}}\n`,
+    );
+    assert.match(vstr.errors.join('\n'), /str_replace_vstr: the value of "a" must be a string or number/);
+  });
+
+  test('conditions: equals, not, and, or, if (with a left-out false branch) and resources with a condition', async () => {
+    const h = heat(`${V}
+parameters:
+  env: {type: string, default: prod, constraints: [{allowed_values: [prod, dev]}]}
+  ha: {type: boolean, default: "yes"}
+conditions:
+  is_prod: {equals: [{get_param: env}, prod]}
+  is_dev: {not: is_prod}
+  prod_ha: {and: [is_prod, {get_param: ha}]}
+  any: {or: [is_dev, prod_ha]}
+resources:
+  net: {type: OS::Neutron::Net, properties: {name: {if: [is_prod, prod-net, dev-net]}}}
+  dev_net: {type: OS::Neutron::Net, condition: is_dev}
+  extra:
+    type: OS::Neutron::Subnet
+    properties:
+      network: {get_resource: net}
+      cidr: 10.32.0.0/24
+      gateway_ip: {if: [is_dev, 10.32.0.254]}
+outputs:
+  flags: {value: [{if: [prod_ha, on, off]}, {if: [any, yes-any, no-any]}]}
+  dev: {value: {get_resource: dev_net}, condition: is_dev}
+`);
+    assert.deepEqual(h.errors, []);
+    assert.deepEqual([...h.config!.resources.keys()].sort(), ['extra', 'net']);
+    assert.equal(h.config!.resources.get('net')!.properties.name, 'prod-net');
+    assert.equal(h.config!.resources.get('extra')!.properties.gatewayIp, undefined);
+    const p = await planStack(h.config!);
+    assert.deepEqual(p.plan!.outputs.flags!.value, ['on', 'yes-any']);
+    assert.equal(p.plan!.outputs.dev!.value, null);
+    const dev = heat(`${V}
+parameters: {env: {type: string, default: dev}}
+conditions: {is_dev: {equals: [{get_param: env}, dev]}}
+resources:
+  dev_net: {type: OS::Neutron::Net, condition: is_dev}
+`);
+    assert.deepEqual([...dev.config!.resources.keys()], ['dev_net']);
+  });
+
+  test('get_file reads a file relative to the template, and the file is an input of saved plans', () => {
+    const h = heat(
+      `${V}
+resources:
+  cfg: {type: OS::Heat::SoftwareConfig, properties: {config: {get_file: scripts/boot.sh}}}
+outputs:
+  c: {value: {get_attr: [cfg, config]}}
+`,
+      { files: {} },
+    );
+    // The file did not exist: an error at the function.
+    assert.deepEqual(h.errors, [
+      'template.yaml:4:73: error: resources.cfg.properties.config: get_file: cannot read scripts/boot.sh: ENOENT',
+    ]);
+    const dir = dirWith({
+      'template.yaml': `${V}resources: {}\noutputs:\n  c: {value: {get_file: boot.sh}}\n`,
+      'boot.sh': '#!/bin/sh\necho hi\n',
+    });
+    const r = loadHeatFile(join(dir, 'template.yaml'));
+    assert.equal(r.config!.outputs.get('c')!.value, '#!/bin/sh\necho hi\n');
+    assert.ok(r.config!.inputs!.includes(join(dir, 'boot.sh')));
+  });
+
+  test('a function newer than the template version is an error naming the version it needs', () => {
+    const h = heat(
+      'heat_template_version: 2015-04-30\nresources: {}\noutputs:\n  o: {value: {map_merge: [{a: 1}]}}\n',
+    );
+    assert.deepEqual(h.errors, [
+      'template.yaml:4:15: error: outputs.o.value: map_merge needs heat_template_version 2016-04-08 or later (this template is 2015-04-30)',
+    ]);
+  });
+
+  test('yaql, resource_facade, CloudFormation functions, update_policy and software deployments are named', () => {
+    const h = heat(`${V}
+resources:
+  a:
+    type: OS::Heat::Value
+    properties: {value: {yaql: {expression: $.data.x, data: {x: 1}}}}
+  b:
+    type: OS::Heat::SoftwareDeployment
+    properties: {config: x, server: y}
+  c:
+    type: OS::Neutron::Net
+    update_policy: {max_batch_size: 1}
+  d:
+    type: OS::Heat::Value
+    properties: {value: {Fn::Join: [',', [a]]}}
+`);
+    assert.deepEqual(h.errors, [
+      'template.yaml:8:11: error: resources.b.type: OS::Heat::SoftwareDeployment: Heat software deployments (signalling a config to a server) are not supported',
+      'template.yaml:12:5: error: resources.c.update_policy: update_policy is not supported: Stratus plans updates from the diff (rolling updates and batches are not done)',
+      'template.yaml:6:26: error: resources.a.properties.value: yaql expressions are not supported: use the HOT functions (list_join, map_merge, repeat, if...)',
+      'template.yaml:15:26: error: resources.d.properties.value: the CloudFormation function Fn::Join is not supported in HOT templates; use the HOT functions (get_resource, get_attr, list_join...)',
+    ]);
+  });
+});
+
+describe('parameters and environments', () => {
+  const PARAMS = `${V}
+parameter_groups:
+  - label: size
+    parameters: [count, ram]
+parameters:
+  count: {type: number, default: 1, constraints: [{range: {min: 1, max: 3}, description: One to three.}]}
+  ram: {type: number, default: 256, constraints: [{modulo: {step: 128}}]}
+  name: {type: string, default: abc, constraints: [{length: {min: 2, max: 8}}, {allowed_pattern: "[a-z]+"}]}
+  mode: {type: string, default: a, constraints: [{allowed_values: [a, b]}]}
+  tags: {type: comma_delimited_list, default: "x,y"}
+  flag: {type: boolean, default: false}
+  blob: {type: json, default: {k: v}}
+  secret: {type: string, hidden: true}
+resources:
+  net: {type: OS::Neutron::Net, properties: {name: {get_param: name}}}
+outputs:
+  all: {value: [{get_param: count}, {get_param: ram}, {get_param: mode}, {get_param: tags}, {get_param: flag}, {get_param: blob}]}
+  secret: {value: {get_param: secret}}
+`;
+
+  test('values from -P (text), converted to each type; a hidden parameter makes what uses it sensitive', async () => {
+    const h = heat(PARAMS, {
+      parameters: new Map([
+        ['count', '3'],
+        ['ram', '512'],
+        ['tags', 'p, q'],
+        ['flag', 'on'],
+        ['blob', '{"a": [1]}'],
+        ['secret', 'hunter22'],
+      ]),
+    });
+    assert.deepEqual(h.errors, []);
+    const p = await planStack(h.config!);
+    assert.deepEqual(p.plan!.outputs.all!.value, [3, 512, 'a', ['p', 'q'], true, { a: [1] }]);
+    assert.equal(p.plan!.outputs.secret!.sensitive, true);
+  });
+
+  test('every constraint fails with its description or Heat-style message, at the value', () => {
+    const h = heat(PARAMS, {
+      parameters: new Map([
+        ['count', '4'],
+        ['ram', '300'],
+        ['name', 'ABC'],
+        ['mode', 'c'],
+        ['secret', 'x'],
+      ]),
+    });
+    assert.deepEqual(
+      h.errors.map((l) => l.replace(/^template\.yaml:\d+:\d+: error: /, '')),
+      [
+        'parameters.count: parameter count (from -P count=...): One to three.',
+        'parameters.ram: parameter ram (from -P ram=...): the value must be 0 modulo 128',
+        'parameters.name: parameter name (from -P name=...): the value must match the pattern "[a-z]+"',
+        'parameters.mode: parameter mode (from -P mode=...): the value must be one of ["a","b"]',
+      ],
+    );
+    const missing = heat(PARAMS);
+    assert.deepEqual(missing.errors, [
+      "template.yaml:14:3: error: parameters.secret: parameter secret has no value: give -P secret=VALUE, or set it in an environment file's parameters",
+    ]);
+    const typo = heat(PARAMS, {
+      parameters: new Map([
+        ['secret', 'abcdefgh'],
+        ['cuont', '2'],
+      ]),
+    });
+    assert.match(typo.errors.join('\n'), /parameters\.cuont: -P cuont: the template has no parameter cuont/);
+  });
+
+  test('an environment file gives parameters, parameter_defaults and a resource_registry of provider templates and None', async () => {
+    const dir = dirWith({
+      'template.yaml': `${V}
+parameters:
+  size: {type: number}
+  cidr: {type: string, default: 10.1.0.0/24}
+resources:
+  net: {type: OS::Neutron::Net}
+  tier:
+    type: My::Tier
+    properties: {network: {get_resource: net}, size: {get_param: size}}
+  debug: {type: My::Debug, properties: {anything: 1}}
+outputs:
+  subnet_cidr: {value: {get_attr: [tier, cidr]}}
+`,
+      'env.yaml':
+        'parameters: {size: 1}\nparameter_defaults: {cidr: 10.9.0.0/24, prefix: t}\nresource_registry:\n  My::Tier: lib/tier.yaml\n  My::Debug: OS::Neutron::Net\n',
+      'env2.yaml': 'parameters: {size: 2}\nresource_registry:\n  My::Debug: OS::Heat::None\n',
+    });
+    mkdirSync(join(dir, 'lib'));
+    writeFileSync(
+      join(dir, 'lib/tier.yaml'),
+      `${V}
+parameters:
+  network: {type: string}
+  size: {type: number}
+  prefix: {type: string, default: x}
+  cidr: {type: string}
+resources:
+  subnet:
+    type: OS::Neutron::Subnet
+    properties: {network: {get_param: network}, cidr: {get_param: cidr}, name: {list_join: ['-', [{get_param: prefix}, {get_param: size}]]}}
+outputs:
+  cidr: {value: {get_attr: [subnet, cidr]}}
+`,
+    );
+    const r = loadHeatFile(join(dir, 'template.yaml'), {
+      environments: [join(dir, 'env.yaml'), join(dir, 'env2.yaml')],
+    });
+    assert.deepEqual(r.diagnostics.items.map(formatDiagnostic), []);
+    const c = r.config!;
+    assert.deepEqual([...c.resources.keys()].sort(), ['net', 'tier-subnet']);
+    assert.equal(c.resources.get('tier-subnet')!.properties.name, 't-2');
+    assert.equal(c.resources.get('tier-subnet')!.properties.cidr, '10.9.0.0/24');
+    assert.ok(c.inputs!.includes(join(dir, 'lib/tier.yaml')) && c.inputs!.includes(join(dir, 'env2.yaml')));
+    const a = await applyStack(c);
+    assert.equal(a.outputs.subnet_cidr, '10.9.0.0/24');
+    assert.equal(a.resource('tier-subnet').attributes.network, a.resource('net').id);
+  });
+
+  test('custom constraints check names against the stack; parameter_groups name declared parameters once', () => {
+    const h = heat(`${V}
+parameter_groups:
+  - parameters: [flavor, nope]
+  - parameters: [flavor]
+parameters:
+  flavor: {type: string, default: m1.huge, constraints: [{custom_constraint: nova.flavor}]}
+  net: {type: string, default: private, constraints: [{custom_constraint: neutron.network}]}
+resources:
+  small: {type: OS::Nova::Flavor, properties: {name: m1.small, vcpus: 1, ram: 256}}
+  private: {type: OS::Neutron::Net}
+`);
+    assert.deepEqual(h.errors, [
+      'template.yaml:4:26: error: parameter_groups[0].parameters[1]: names no parameter of the template: nope',
+      'template.yaml:5:18: error: parameter_groups[1].parameters[0]: parameter flavor is already in parameter_groups[0]: a parameter belongs to one group',
+      'template.yaml:7:26: error: parameters.flavor: parameter flavor: no flavor named "m1.huge" in the stack (custom constraint nova.flavor); Stratus cannot yet check existing flavors on the host',
+    ]);
+  });
+});
+
+describe('Heat types', () => {
+  test('RandomString: the same value at every load, its classes honoured, changed by salt; outputs of it are sensitive', async () => {
+    const t = (salt: string) => `${V}
+resources:
+  pw:
+    type: OS::Heat::RandomString
+    properties:
+      length: 24
+      salt: ${salt}
+      character_classes: [{class: digits, min: 3}, {class: uppercase, min: 2}]
+      character_sequences: [{sequence: "!@", min: 1}]
+outputs:
+  pw: {value: {get_attr: [pw, value]}}
+  id: {value: {get_resource: pw}}
+`;
+    const dir = dirWith({ 'template.yaml': t('a') });
+    const v1 = loadHeatFile(join(dir, 'template.yaml')).config!.outputs.get('pw')!;
+    const v2 = loadHeatFile(join(dir, 'template.yaml')).config!.outputs.get('pw')!;
+    assert.equal(v1.value, v2.value);
+    assert.equal(v1.sensitive, true);
+    const s = v1.value as string;
+    assert.equal(s.length, 24);
+    assert.ok(
+      (s.match(/[0-9]/g) ?? []).length >= 3 && (s.match(/[A-Z]/g) ?? []).length >= 2 && /[!@]/.test(s),
+    );
+    const seed = join(dir, '.template.stratus-heat-seed');
+    assert.ok(existsSync(seed));
+    assert.equal(statSync(seed).mode & 0o777, 0o600);
+    writeFileSync(join(dir, 'template.yaml'), t('b'));
+    assert.notEqual(loadHeatFile(join(dir, 'template.yaml')).config!.outputs.get('pw')!.value, s);
+  });
+
+  test('CloudConfig, SoftwareConfig, MultipartMime and Value as user data (SOFTWARE_CONFIG) and attributes', async () => {
+    const h = heat(`${V}
+resources:
+  img: {type: OS::Glance::WebImage, properties: {location: disk.qcow2}}
+  net: {type: OS::Neutron::Net}
+  subnet: {type: OS::Neutron::Subnet, properties: {network: {get_resource: net}, cidr: 10.33.0.0/24}}
+  f: {type: OS::Nova::Flavor, properties: {vcpus: 1, ram: 256}}
+  packages:
+    type: OS::Heat::CloudConfig
+    properties:
+      cloud_config: {packages: [nginx], runcmd: [[touch, /tmp/x]]}
+  script:
+    type: OS::Heat::SoftwareConfig
+    properties: {group: ungrouped, config: "#!/bin/sh\\necho hi\\n"}
+  all:
+    type: OS::Heat::MultipartMime
+    properties:
+      parts:
+        - config: {get_resource: packages}
+        - config: {get_resource: script}
+          filename: hi.sh
+  port: {type: OS::Heat::Value, properties: {type: number, value: "8080"}}
+  server:
+    type: OS::Nova::Server
+    properties:
+      image: {get_resource: img}
+      flavor: {get_resource: f}
+      networks: [{subnet: {get_resource: subnet}}]
+      user_data_format: SOFTWARE_CONFIG
+      user_data: {get_resource: all}
+      config_drive: true
+outputs:
+  port: {value: {get_attr: [port, value]}}
+  cc: {value: {get_attr: [packages, config]}}
+`);
+    assert.deepEqual(h.errors, []);
+    const ud = h.config!.resources.get('server')!.properties.userData as string;
+    assert.match(ud, /^Content-Type: multipart\/mixed; boundary="/);
+    assert.match(
+      ud,
+      /Content-Type: text\/cloud-config; charset="utf-8"[\s\S]*#cloud-config\npackages:\n {2}- nginx\n/,
+    );
+    assert.match(ud, /Content-Disposition: attachment; filename="hi.sh"\n\n#!\/bin\/sh\necho hi\n/);
+    assert.equal(h.config!.outputs.get('port')!.value, 8080);
+    const again = heat(readFileSync(join(h.dir, 'template.yaml'), 'utf8'));
+    assert.equal(
+      again.config!.resources.get('server')!.properties.userData,
+      ud,
+      'the MIME boundary is stable',
+    );
+  });
+
+  test('deletion_policy Retain becomes preventDestroy: a plan destroying it is refused', async () => {
+    const t = (mtu: number) => `${V}
+resources:
+  net: {type: OS::Neutron::Net, deletion_policy: Retain, properties: {mtu: ${mtu}}}
+  other: {type: OS::Neutron::Net, deletion_policy: Snapshot}
+`;
+    const h = heat(t(1500));
+    assert.deepEqual(h.errors, []);
+    assert.equal(h.config!.resources.get('net')!.lifecycle!.preventDestroy, true);
+    assert.match(
+      h.lines.join('\n'),
+      /template\.yaml:5:52: warning: resources\.other\.deletion_policy: deletion_policy Snapshot is not supported/,
+    );
+    const a = await applyStack(h.config!);
+    // A new MTU replaces the network, which Retain forbids.
+    const changed = heat(t(9000));
+    const p = await planStack(changed.config!, { state: a.state });
+    const refused = p.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic);
+    assert.equal(refused.length, 1);
+    assert.match(refused[0]!, /preventDestroy/);
+  });
+});
+
+describe('bad templates: every problem at its file:line:column', () => {
+  test('unknown properties, types, sections, missing required properties, bad references', () => {
+    const h = heat(`${V}
+description: bad
+paramters: {}
+resources:
+  net:
+    type: OS::Neutron::Net
+    properties: {nmae: x}
+  web:
+    type: OS::Nova::Server
+    properties:
+      image: nosuchimage
+      networks: [{network: {get_resource: net}, tag: a}]
+  thing: {type: OS::Nova::Thing}
+  sub:
+    type: OS::Neutron::Subnet
+    properties: {cidr: 10.0.0.0/24}
+  ref: {type: OS::Heat::Value, properties: {value: {get_attr: [net, nosuch]}}}
+  dep: {type: OS::Neutron::Net, depends_on: [nothere]}
+outputs:
+  o: {value: {get_resource: missing}}
+`);
+    assert.deepEqual(h.errors, [
+      'template.yaml:4:1: error: paramters: unknown section; expected one of heat_template_version, description, parameter_groups, parameters, resources, outputs, conditions',
+      'template.yaml:14:17: error: resources.thing.type: unknown resource type OS::Nova::Thing; supported: OS::Glance::Image, OS::Glance::WebImage, OS::Heat::CloudConfig, OS::Heat::MultipartMime, OS::Heat::None, OS::Heat::RandomString, OS::Heat::ResourceGroup, OS::Heat::SoftwareConfig, OS::Heat::Value, OS::Neutron::Net, OS::Neutron::Subnet, OS::Nova::Flavor, OS::Nova::KeyPair, OS::Nova::Server',
+      'template.yaml:8:18: error: resources.net.properties.nmae: unknown property of OS::Neutron::Net; properties: admin_state_up, dns_domain, mtu, name, port_security_enabled, shared, tags, tenant_id, value_specs',
+      'template.yaml:12:7: error: resources.web.properties.image: no OS::Glance::WebImage named "nosuchimage" in the template; Stratus cannot yet name existing images on the host: declare it, or use {get_resource: NAME}',
+      'template.yaml:12:7: error: resources.web.properties: property flavor is required for OS::Nova::Server',
+      'template.yaml:17:17: error: resources.sub.properties: property network or network_id is required for OS::Neutron::Subnet',
+      'template.yaml:18:63: error: resources.ref.properties.value: OS::Neutron::Net has no attribute nosuch in Stratus (attributes: name, status, mtu)',
+      'template.yaml:21:29: error: outputs.o.value: unknown resource missing (resources: dep, net, ref, sub, thing, web)',
+      'template.yaml:19:46: error: resources.dep.depends_on: names no resource of the template (resources: dep, net, ref, sub, thing, web)',
+    ]);
+    assert.match(
+      h.lines.join('\n'),
+      /template\.yaml:13:49: warning: resources\.web\.properties\.networks\[0\]\.tag: ignored: Stratus has no tag on a NIC/,
+    );
+  });
+
+  test('a type Stratus lacks yet is named with its line, and what uses it is still checked', () => {
+    const h = heat(`${V}
+resources:
+  router: {type: OS::Neutron::Router}
+  net: {type: OS::Neutron::Net}
+  iface:
+    type: OS::Neutron::RouterInterface
+    properties: {router: {get_resource: router}, subnet: {get_resource: net}}
+`);
+    assert.deepEqual(h.errors, [
+      'template.yaml:4:18: error: resources.router.type: OS::Neutron::Router is not supported yet (Stratus has no router type yet)',
+      'template.yaml:7:11: error: resources.iface.type: OS::Neutron::RouterInterface is not supported yet (Stratus has no router_interface type yet)',
+    ]);
+  });
+
+  test('YAML errors, a non-mapping template, bad parameter declarations and a bad environment file', () => {
+    assert.match(heat(`${V}resources: {a: [}\n`).errors[0]!, /^template\.yaml:2:\d+: error: /);
+    const h = heat(
+      `${V}
+parameters:
+  a: {type: strnig}
+  b: {type: number, default: abc}
+  c: {type: string, constraints: [{range: {min: 1}}], default: x}
+resources: {}
+`,
+      { environments: ['env.yaml'], files: { 'env.yaml': 'parameters: {a: 1}\nresource_registery: {}\n' } },
+    );
+    assert.deepEqual(h.errors, [
+      'env.yaml:2:1: error: resource_registery: unknown key; expected one of parameters, parameter_defaults, resource_registry, encrypted_param_names, event_sinks, parameter_merge_strategies',
+      'template.yaml:4:7: error: parameters.a.type: unknown parameter type "strnig"; expected one of string, number, json, comma_delimited_list, boolean',
+      'template.yaml:5:21: error: parameters.b: the value of parameter b must be a number, got text that is not one',
+      'template.yaml:6:55: error: parameters.c: parameter c: the range constraint applies to number parameters, not string',
+      'env.yaml:1:14: error: parameters.a: the template has no parameter a (parameters: b, c)',
+    ]);
+  });
+});
