@@ -1,8 +1,8 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
 import { STRING_FORMATS } from './formats.js';
 import { textProblem } from './host-text.js';
-import { META_KEYWORDS } from './meta.js';
 import { type ResourceType, schemas } from './registry.js';
+import { VALIDATOR_SOURCES, VALIDATORS } from './validators.generated.js';
 
 /** A schema violation at a path inside a resource's attributes. */
 export interface SchemaError {
@@ -10,21 +10,25 @@ export interface SchemaError {
   message: string;
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictTypes: false, verbose: true });
-for (const k of [...META_KEYWORDS, 'formatName'])
-  ajv.addKeyword({ keyword: k, schemaType: ['boolean', 'string'] });
-for (const [name, problem] of Object.entries(STRING_FORMATS))
-  ajv.addFormat(name, { type: 'string', validate: (s: string) => problem(s) === undefined });
+const checked = new Set<ResourceType>();
 
-const inputValidators = new Map<ResourceType, ValidateFunction>();
-
+/**
+ * The input validator of a type: generated ahead of time by ajv from the type's schema
+ * (scripts/generate-validators.ts, run by the build), so no JSON Schema is compiled at run time.
+ * Throws when the schema has changed since the validator was generated: validating with a validator
+ * of another schema would accept or refuse the wrong values.
+ */
 function validatorFor(type: ResourceType): ValidateFunction {
-  let v = inputValidators.get(type);
-  if (!v) {
-    v = ajv.compile(schemas[type].inputs);
-    inputValidators.set(type, v);
+  const v = VALIDATORS[type];
+  if (!checked.has(type)) {
+    const source = VALIDATOR_SOURCES[type];
+    if (!v || source !== JSON.stringify(schemas[type].inputs))
+      throw new Error(
+        `the input validator of ${type} was generated from another version of its schema: run \`npm run build\` (or node --import tsx scripts/generate-validators.ts)`,
+      );
+    checked.add(type);
   }
-  return v;
+  return v!;
 }
 
 function pathOf(e: ErrorObject): (string | number)[] {
