@@ -3,23 +3,18 @@
 // Schema at run time. Compiling them took most of a `stratus plan`'s start beyond loading code (ajv
 // itself is 64 modules, and each type's schema took 10-60 ms of CPU to compile); the agent saves the
 // same and the memory ajv's compiler holds. Run by the model's build and by `npm ci` (prepare); the
-// output is not committed. The generated module also holds each schema's JSON, so the model refuses to
-// validate with a validator made from a schema that has changed since (see validate.ts).
+// output is not committed. The generated module also holds each schema's JSON: a schema that has
+// changed since (or a type registered at run time) is compiled at run time instead (see validate.ts).
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { _, Ajv } from 'ajv';
 import standaloneCode from 'ajv/dist/standalone/index.js';
-import { AJV_FORMATS } from '../packages/model/src/formats.ts';
-import { META_KEYWORDS } from '../packages/model/src/meta.ts';
 import { schemas } from '../packages/model/src/registry.ts';
-import { AJV_OPTIONS } from '../packages/model/src/validate-options.ts';
+import { AJV_OPTIONS, configureAjv } from '../packages/model/src/validate-options.ts';
 
 const root = resolve(fileURLToPath(import.meta.url), '../..');
-const ajv = new Ajv({ ...AJV_OPTIONS, code: { source: true, esm: true, formats: _`FORMATS` } });
-for (const k of [...META_KEYWORDS, 'formatName'])
-  ajv.addKeyword({ keyword: k, schemaType: ['boolean', 'string'] });
-for (const [name, def] of Object.entries(AJV_FORMATS)) ajv.addFormat(name, def);
+const ajv = configureAjv(new Ajv({ ...AJV_OPTIONS, code: { source: true, esm: true, formats: _`FORMATS` } }));
 
 const types = Object.keys(schemas) as (keyof typeof schemas)[];
 const refs: Record<string, string> = {};

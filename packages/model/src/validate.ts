@@ -1,7 +1,8 @@
-import type { ErrorObject, ValidateFunction } from 'ajv';
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import { STRING_FORMATS } from './formats.js';
 import { textProblem } from './host-text.js';
 import { type ResourceType, schemas } from './registry.js';
+import { AJV_OPTIONS, configureAjv } from './validate-options.js';
 import { VALIDATOR_SOURCES, VALIDATORS } from './validators.generated.js';
 
 /** A schema violation at a path inside a resource's attributes. */
@@ -10,25 +11,47 @@ export interface SchemaError {
   message: string;
 }
 
-const checked = new Set<ResourceType>();
+const inputValidators = new Map<ResourceType, ValidateFunction>();
+let runtimeAjv: Ajv | undefined;
 
 /**
- * The input validator of a type: generated ahead of time by ajv from the type's schema
- * (scripts/generate-validators.ts, run by the build), so no JSON Schema is compiled at run time.
- * Throws when the schema has changed since the validator was generated: validating with a validator
- * of another schema would accept or refuse the wrong values.
+ * Compiles a schema now, for a type without a validator generated from the same schema: one
+ * registered at run time (tests do), or a schema edited since the last build. ajv's compiler (64
+ * modules) is loaded only then, synchronously through Node's require; elsewhere this throws.
+ */
+function compileNow(type: ResourceType): ValidateFunction {
+  if (!runtimeAjv) {
+    // The model has no Node types: only the two calls used are described.
+    type NodeModule = { createRequire(url: string): (id: string) => unknown };
+    const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+    const mod = proc?.getBuiltinModule?.('module') as NodeModule | undefined;
+    const url = (import.meta as { url?: string }).url;
+    if (!mod || !url)
+      throw new Error(
+        `no input validator of ${type} was generated from its schema: run \`npm run build\` (scripts/generate-validators.ts)`,
+      );
+    const { Ajv: AjvClass } = mod.createRequire(url)('ajv') as typeof import('ajv');
+    runtimeAjv = configureAjv(new AjvClass(AJV_OPTIONS));
+  }
+  return runtimeAjv.compile(schemas[type].inputs);
+}
+
+/**
+ * The input validator of a type: the one generated ahead of time by ajv from the type's schema
+ * (scripts/generate-validators.ts, run by the build), so no JSON Schema is compiled at run time; when
+ * none was generated from the schema as it is now, one compiled now (see {@link compileNow}).
  */
 function validatorFor(type: ResourceType): ValidateFunction {
-  const v = VALIDATORS[type];
-  if (!checked.has(type)) {
-    const source = VALIDATOR_SOURCES[type];
-    if (!v || source !== JSON.stringify(schemas[type].inputs))
-      throw new Error(
-        `the input validator of ${type} was generated from another version of its schema: run \`npm run build\` (or node --import tsx scripts/generate-validators.ts)`,
-      );
-    checked.add(type);
+  let v = inputValidators.get(type);
+  if (!v) {
+    const generated = VALIDATORS[type];
+    v =
+      generated && VALIDATOR_SOURCES[type] === JSON.stringify(schemas[type].inputs)
+        ? generated
+        : compileNow(type);
+    inputValidators.set(type, v);
   }
-  return v!;
+  return v;
 }
 
 function pathOf(e: ErrorObject): (string | number)[] {
