@@ -1,4 +1,4 @@
-import { type Static, type TSchema, type TString, Type } from '@sinclair/typebox';
+import type { Static, TSchema, TString } from '@sinclair/typebox';
 import {
   displayNameProblem,
   hostnameProblem,
@@ -9,6 +9,7 @@ import {
   userDataProblem,
 } from './host-text.js';
 import type { AttrMeta } from './meta.js';
+import { Type } from './typebox.generated.js';
 import { waitForProblem, waitTimeoutProblem } from './wait.js';
 
 type Opts = AttrMeta & { description: string; default?: unknown };

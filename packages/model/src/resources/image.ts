@@ -1,6 +1,6 @@
-import { Type } from '@sinclair/typebox';
 import { Name } from '../formats.js';
 import { defineResource } from '../resource.js';
+import { Type } from '../typebox.generated.js';
 
 /** A disk image (Glance image) imported into each host's image cache. */
 export const image = defineResource({
