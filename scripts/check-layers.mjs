@@ -122,6 +122,14 @@ for (const file of walkTs(resolve(root, 'packages/model/src'))) {
     );
 }
 
+// The sdk reads YAML with the bundled yaml runtime (scripts/bundle-yaml.ts), for the same reason.
+for (const file of walkTs(resolve(root, 'packages/sdk/src'))) {
+  for (const m of readFileSync(file, 'utf8').matchAll(/^import\s+(?!type\s)[^;]*?from\s+['"]yaml['"]/gm))
+    problems.push(
+      `${relative(root, file)}: ${m[0].split('\n')[0]}: import it from util/yaml.generated.js (import type is fine)`,
+    );
+}
+
 for (const p of problems) console.log(p);
 console.log(
   problems.length
