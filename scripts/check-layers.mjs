@@ -111,6 +111,25 @@ for (const [dir, allowed] of Object.entries(ALLOWED_PACKAGES)) {
   }
 }
 
+// The model builds schemas with the bundled typebox runtime (scripts/bundle-typebox.ts): a value import
+// of @sinclair/typebox would load its ~200 modules again in every process. Type imports are free.
+for (const file of walkTs(resolve(root, 'packages/model/src'))) {
+  for (const m of readFileSync(file, 'utf8').matchAll(
+    /^import\s+(?!type\s)[^;]*?from\s+['"]@sinclair\/typebox['"]/gm,
+  ))
+    problems.push(
+      `${relative(root, file)}: ${m[0].split('\n')[0]}: import Type from typebox.generated.js (import type is fine)`,
+    );
+}
+
+// The sdk reads YAML with the bundled yaml runtime (scripts/bundle-yaml.ts), for the same reason.
+for (const file of walkTs(resolve(root, 'packages/sdk/src'))) {
+  for (const m of readFileSync(file, 'utf8').matchAll(/^import\s+(?!type\s)[^;]*?from\s+['"]yaml['"]/gm))
+    problems.push(
+      `${relative(root, file)}: ${m[0].split('\n')[0]}: import it from util/yaml.generated.js (import type is fine)`,
+    );
+}
+
 for (const p of problems) console.log(p);
 console.log(
   problems.length

@@ -1,8 +1,9 @@
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { Ajv, ErrorObject, ValidateFunction } from 'ajv';
 import { STRING_FORMATS } from './formats.js';
 import { textProblem } from './host-text.js';
-import { META_KEYWORDS } from './meta.js';
 import { type ResourceType, schemas } from './registry.js';
+import { AJV_OPTIONS, configureAjv } from './validate-options.js';
+import { VALIDATOR_SOURCES, VALIDATORS } from './validators.generated.js';
 
 /** A schema violation at a path inside a resource's attributes. */
 export interface SchemaError {
@@ -10,18 +11,44 @@ export interface SchemaError {
   message: string;
 }
 
-const ajv = new Ajv({ allErrors: true, useDefaults: true, strict: true, strictTypes: false, verbose: true });
-for (const k of [...META_KEYWORDS, 'formatName'])
-  ajv.addKeyword({ keyword: k, schemaType: ['boolean', 'string'] });
-for (const [name, problem] of Object.entries(STRING_FORMATS))
-  ajv.addFormat(name, { type: 'string', validate: (s: string) => problem(s) === undefined });
-
 const inputValidators = new Map<ResourceType, ValidateFunction>();
+let runtimeAjv: Ajv | undefined;
 
+/**
+ * Compiles a schema now, for a type without a validator generated from the same schema: one
+ * registered at run time (tests do), or a schema edited since the last build. ajv's compiler (64
+ * modules) is loaded only then, synchronously through Node's require; elsewhere this throws.
+ */
+function compileNow(type: ResourceType): ValidateFunction {
+  if (!runtimeAjv) {
+    // The model has no Node types: only the two calls used are described.
+    type NodeModule = { createRequire(url: string): (id: string) => unknown };
+    const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+    const mod = proc?.getBuiltinModule?.('module') as NodeModule | undefined;
+    const url = (import.meta as { url?: string }).url;
+    if (!mod || !url)
+      throw new Error(
+        `no input validator of ${type} was generated from its schema: run \`npm run build\` (scripts/generate-validators.ts)`,
+      );
+    const { Ajv: AjvClass } = mod.createRequire(url)('ajv') as typeof import('ajv');
+    runtimeAjv = configureAjv(new AjvClass(AJV_OPTIONS));
+  }
+  return runtimeAjv.compile(schemas[type].inputs);
+}
+
+/**
+ * The input validator of a type: the one generated ahead of time by ajv from the type's schema
+ * (scripts/generate-validators.ts, run by the build), so no JSON Schema is compiled at run time; when
+ * none was generated from the schema as it is now, one compiled now (see {@link compileNow}).
+ */
 function validatorFor(type: ResourceType): ValidateFunction {
   let v = inputValidators.get(type);
   if (!v) {
-    v = ajv.compile(schemas[type].inputs);
+    const generated = VALIDATORS[type];
+    v =
+      generated && VALIDATOR_SOURCES[type] === JSON.stringify(schemas[type].inputs)
+        ? generated
+        : compileNow(type);
     inputValidators.set(type, v);
   }
   return v;

@@ -1,6 +1,6 @@
-import { Type } from '@sinclair/typebox';
 import { Defaulted, MemoryMb, Name, Vcpus } from '../formats.js';
 import { defineResource } from '../resource.js';
+import { Type } from '../typebox.generated.js';
 
 /**
  * A flavor (Nova flavor): a named server size. Servers take `flavor: ${small}` instead of inline vcpus

@@ -1,6 +1,6 @@
-import { Type } from '@sinclair/typebox';
 import { MemoryMb, Name } from '../formats.js';
 import { type AttributeProblem, defineResource } from '../resource.js';
+import { Type } from '../typebox.generated.js';
 
 /** Whether an image `source` is a URL the agent downloads (Glance's web-download), not a local file. */
 export function isUrlSource(source: unknown): source is string {

@@ -1,6 +1,6 @@
-import { Type } from '@sinclair/typebox';
 import { Name, PublicKey } from '../formats.js';
 import { defineResource } from '../resource.js';
+import { Type } from '../typebox.generated.js';
 
 /**
  * An SSH key pair (Nova keypair). Given a public key, the agent records it; given none, it generates an

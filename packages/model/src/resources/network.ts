@@ -1,6 +1,6 @@
-import { Type } from '@sinclair/typebox';
 import { Defaulted, Name } from '../formats.js';
 import { defineResource } from '../resource.js';
+import { Type } from '../typebox.generated.js';
 
 /** The network drivers an agent offers (Neutron's mechanism drivers `linuxbridge` and `openvswitch`). */
 export const NETWORK_DRIVERS = ['linuxbridge', 'ovs'] as const;

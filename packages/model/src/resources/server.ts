@@ -1,4 +1,3 @@
-import { Type } from '@sinclair/typebox';
 import {
   Defaulted,
   Duration,
@@ -15,6 +14,7 @@ import {
 } from '../formats.js';
 import { hostnameFromName, hostnameProblem } from '../host-text.js';
 import { type AttributeProblem, defineResource } from '../resource.js';
+import { Type } from '../typebox.generated.js';
 import { isUnknown, UNKNOWN } from '../unknown.js';
 import { DEFAULT_WAIT_TIMEOUT } from '../wait.js';
 

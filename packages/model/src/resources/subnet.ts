@@ -1,7 +1,7 @@
-import { Type } from '@sinclair/typebox';
 import { Cidr4, Defaulted, Ipv4, Name, Ref } from '../formats.js';
 import { checkSubnetRanges } from '../ipv4.js';
 import { defineResource } from '../resource.js';
+import { Type } from '../typebox.generated.js';
 
 /** An IPv4 subnet of a network (Neutron subnet), with static DHCP leases handed out by the agent's IPAM. */
 export const subnet = defineResource({

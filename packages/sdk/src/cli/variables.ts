@@ -8,9 +8,10 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
-import { isMap, isScalar, LineCounter, type Node, parseDocument } from 'yaml';
+import type { Node } from 'yaml';
 import { Diagnostics, DiagnosticsError } from '../diagnostics/index.js';
 import type { VariableBlock, VariableInput } from '../expand/variables.js';
+import { isMap, isScalar, LineCounter, parseDocument } from '../util/yaml.generated.js';
 import { CliError } from './args.js';
 import { canPrompt, err } from './io.js';
 

@@ -1,12 +1,18 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import * as http from 'node:http';
+import * as https from 'node:https';
 import { type Duplex, Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { type ApiOwner, encodeOwner, OWNER_HEADER } from '@stratus/model';
-import { Agent, type Dispatcher, request } from 'undici';
 import { AgentApiError, type ApiErrorBody } from './errors.js';
+
+/** HTTP methods of the agent API. */
+export type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE' | 'PATCH' | 'HEAD';
+
+/** How long the agent may take to answer a request, and between two chunks of its answer. */
+const ANSWER_TIMEOUT_MS = 600_000;
 
 /** How to reach an agent. */
 export interface AgentEndpoint {
@@ -53,14 +59,7 @@ export interface RetryPolicy {
 }
 
 const DEFAULT_RETRY: RetryPolicy = { maxElapsedMs: 60_000, initialDelayMs: 200, maxDelayMs: 5_000 };
-const TRANSIENT = new Set([
-  'ECONNREFUSED',
-  'ENOENT',
-  'ECONNRESET',
-  'EPIPE',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-]);
+const TRANSIENT = new Set(['ECONNREFUSED', 'ENOENT', 'ECONNRESET', 'EPIPE']);
 
 function errCode(e: unknown): string | undefined {
   const x = e as { code?: string; cause?: { code?: string } };
@@ -69,20 +68,24 @@ function errCode(e: unknown): string | undefined {
 
 /** A JSON client for the agent's `/v1` API with bearer auth and retries of transient failures. */
 export class AgentClient {
-  private readonly dispatcher: Dispatcher;
-  private readonly origin: string;
+  /**
+   * Keeps connections open between calls (node:http's agent, no HTTP library to load: a CLI that
+   * talks to the agent once pays for the module loads on every start). Idle sockets do not keep the
+   * process alive.
+   */
+  private readonly agent: http.Agent;
+  private readonly url: URL | undefined;
   private readonly token: string;
 
   constructor(
     readonly endpoint: AgentEndpoint,
     private readonly retry: RetryPolicy = DEFAULT_RETRY,
   ) {
-    this.dispatcher = new Agent({
-      connect: endpoint.socket ? { socketPath: endpoint.socket } : endpoint.ca ? { ca: endpoint.ca } : {},
-      headersTimeout: 600_000,
-      bodyTimeout: 600_000,
-    });
-    this.origin = endpoint.url ?? 'http://stratus-agent';
+    this.url = endpoint.socket ? undefined : new URL(endpoint.url ?? 'http://stratus-agent');
+    this.agent =
+      this.url?.protocol === 'https:'
+        ? new https.Agent({ keepAlive: true, ...(endpoint.ca ? { ca: endpoint.ca } : {}) })
+        : new http.Agent({ keepAlive: true });
     this.token =
       endpoint.token ?? (endpoint.tokenFile ? readFileSync(endpoint.tokenFile, 'utf8').trim() : '');
   }
@@ -131,12 +134,7 @@ export class AgentClient {
    * (a timeout, a hard interrupt), the request in flight is cancelled — the connection is closed, so the
    * agent sees it — and the call rejects with the signal's reason (an AbortError or TimeoutError).
    */
-  async call<T>(
-    method: Dispatcher.HttpMethod,
-    path: string,
-    body?: unknown,
-    opts: CallOptions = {},
-  ): Promise<T> {
+  async call<T>(method: HttpMethod, path: string, body?: unknown, opts: CallOptions = {}): Promise<T> {
     const started = Date.now();
     let delay = this.retry.initialDelayMs;
     const { signal } = opts;
@@ -162,29 +160,27 @@ export class AgentClient {
   }
 
   private async once<T>(
-    method: Dispatcher.HttpMethod,
+    method: HttpMethod,
     path: string,
     body: unknown,
     signal: AbortSignal | undefined,
   ): Promise<T> {
-    const res = await request(`${this.origin}${path}`, {
+    const data = body === undefined ? undefined : JSON.stringify(body);
+    const res = await this.send(
       method,
+      path,
+      { ...this.headers(), ...(data === undefined ? {} : { 'content-type': 'application/json' }) },
+      data,
       signal,
-      dispatcher: this.dispatcher,
-      headers: {
-        ...this.headers(),
-        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
-      },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await res.body.text();
+    );
+    const text = res.text;
     const json: unknown = text ? JSON.parse(text) : undefined;
-    if (res.statusCode >= 400) {
+    if (res.status >= 400) {
       const b = (json ?? {}) as Partial<ApiErrorBody>;
       throw new AgentApiError(
-        res.statusCode,
+        res.status,
         b.code ?? 'http_error',
-        b.message ?? `HTTP ${res.statusCode}`,
+        b.message ?? `HTTP ${res.status}`,
         b.field,
         b.retryable === true,
       );
@@ -222,23 +218,23 @@ export class AgentClient {
         }
       }
       try {
-        const res = await request(`${this.origin}${path}`, {
-          method: 'PUT',
+        const res = await this.send(
+          'PUT',
+          path,
+          { ...this.headers(), 'content-type': 'application/octet-stream' },
+          Readable.from(body(), { objectMode: false }),
           signal,
-          dispatcher: this.dispatcher,
-          headers: { ...this.headers(), 'content-type': 'application/octet-stream' },
-          body: Readable.from(body(), { objectMode: false }),
-        });
-        const text = await res.body.text();
+        );
+        const text = res.text;
         const json = (text ? JSON.parse(text) : {}) as Partial<ApiErrorBody> & {
           sizeBytes?: number;
           checksum?: string;
         };
-        if (res.statusCode >= 400)
+        if (res.status >= 400)
           throw new AgentApiError(
-            res.statusCode,
+            res.status,
             json.code ?? 'http_error',
-            json.message ?? `HTTP ${res.statusCode}`,
+            json.message ?? `HTTP ${res.status}`,
             json.field,
             json.retryable === true,
           );
@@ -267,40 +263,38 @@ export class AgentClient {
 
   /**
    * `GET path` answered as a stream of bytes (a followed console log): resolves once the agent answered
-   * 200, with the body to read; an error answer rejects as {@link call}'s would. Not retried.
+   * 200, with the body to read (no answer timeout: a followed log may be silent for long); an error
+   * answer rejects as {@link call}'s would. Not retried.
    */
-  async stream(path: string, opts: CallOptions = {}): Promise<AsyncIterable<Uint8Array>> {
-    const res = await request(`${this.origin}${path}`, {
-      method: 'GET',
-      signal: opts.signal,
-      dispatcher: this.dispatcher,
-      headers: this.headers(),
-      bodyTimeout: 0,
+  stream(path: string, opts: CallOptions = {}): Promise<AsyncIterable<Uint8Array>> {
+    return new Promise((resolve, reject) => {
+      const req = this.request('GET', path, this.headers(), opts.signal);
+      req.once('error', (e) => reject(this.transportError(e, opts.signal)));
+      req.once('response', (res) => {
+        if ((res.statusCode ?? 0) < 400) return resolve(res);
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.once('end', () =>
+          apiError(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8')).then(reject, reject),
+        );
+      });
+      req.end();
     });
-    if (res.statusCode >= 400) throw await apiError(res.statusCode, await res.body.text());
-    return res.body;
   }
 
   /**
    * Opens an upgraded connection (`GET path` with `Upgrade: protocol`): after the agent's 101 the socket
-   * carries raw bytes both ways (an interactive serial console). An error answer rejects as
-   * {@link call}'s would. Not retried.
+   * carries raw bytes both ways (an interactive serial console, a TCP tunnel). An error answer rejects
+   * as {@link call}'s would. Not retried.
    */
-  async upgrade(path: string, protocol: string, opts: CallOptions = {}): Promise<Duplex> {
-    const url = new URL(path, this.origin);
-    const https = url.protocol === 'https:';
-    const send = https ? httpsRequest : httpRequest;
+  upgrade(path: string, protocol: string, opts: CallOptions = {}): Promise<Duplex> {
     return new Promise<Duplex>((resolve, reject) => {
-      const req = send({
-        ...(this.endpoint.socket
-          ? { socketPath: this.endpoint.socket }
-          : { host: url.hostname, port: url.port || (https ? 443 : 80) }),
-        ...(https && this.endpoint.ca ? { ca: this.endpoint.ca } : {}),
-        path: `${url.pathname}${url.search}`,
-        method: 'GET',
-        signal: opts.signal,
-        headers: { ...this.headers(), connection: 'Upgrade', upgrade: protocol },
-      });
+      const req = this.request(
+        'GET',
+        path,
+        { ...this.headers(), connection: 'Upgrade', upgrade: protocol },
+        opts.signal,
+      );
       req.once('upgrade', (_res, socket, head) => {
         if (head.length) socket.unshift(head);
         resolve(socket);
@@ -312,23 +306,79 @@ export class AgentClient {
           apiError(res.statusCode ?? 0, Buffer.concat(chunks).toString('utf8')).then(reject, reject),
         );
       });
-      req.once('error', (e) =>
-        reject(
-          opts.signal?.aborted
-            ? opts.signal.reason
-            : new AgentApiError(
-                0,
-                'agent_unreachable',
-                `cannot reach stratus-agent at ${this.where}: ${e.message}`,
-              ),
-        ),
-      );
+      req.once('error', (e) => reject(this.transportError(e, opts.signal)));
       req.end();
     });
   }
 
+  /** The error a failed connection rejects with: the abort reason, or agent_unreachable. */
+  private transportError(e: Error, signal: AbortSignal | undefined): unknown {
+    return signal?.aborted
+      ? signal.reason
+      : new AgentApiError(
+          0,
+          'agent_unreachable',
+          `cannot reach stratus-agent at ${this.where}: ${e.message}`,
+        );
+  }
+
+  /** An HTTP request to the agent (its socket or URL, with its TLS agent), not yet ended. */
+  private request(
+    method: HttpMethod,
+    path: string,
+    headers: Record<string, string | number>,
+    signal: AbortSignal | undefined,
+  ): http.ClientRequest {
+    const target = this.url
+      ? {
+          protocol: this.url.protocol,
+          hostname: this.url.hostname.replace(/^\[|\]$/g, ''),
+          port: this.url.port,
+        }
+      : { socketPath: this.endpoint.socket, host: 'stratus-agent' };
+    const send = this.url?.protocol === 'https:' ? https.request : http.request;
+    return send({ ...target, method, path, agent: this.agent, signal, headers });
+  }
+
+  /**
+   * One HTTP exchange: sends `body` (a string, or a stream piped as it is read) and reads the whole
+   * answer as text. Rejects with the socket's error (its `code`, e.g. ECONNREFUSED, decides retries),
+   * with an AbortError when `signal` aborts (the connection is destroyed, so the agent sees it), or
+   * when the agent is silent for {@link ANSWER_TIMEOUT_MS}.
+   */
+  private send(
+    method: HttpMethod,
+    path: string,
+    headers: Record<string, string>,
+    body: string | Readable | undefined,
+    signal: AbortSignal | undefined,
+  ): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
+      const req = this.request(
+        method,
+        path,
+        typeof body === 'string' ? { ...headers, 'content-length': Buffer.byteLength(body) } : headers,
+        signal,
+      );
+      req.setTimeout(ANSWER_TIMEOUT_MS, () =>
+        req.destroy(new Error(`the agent did not answer within ${ANSWER_TIMEOUT_MS / 1000} s`)),
+      );
+      req.once('error', reject);
+      req.once('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.once('error', reject);
+        res.once('end', () =>
+          resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+        );
+      });
+      if (body instanceof Readable) pipeline(body, req).catch(reject);
+      else req.end(body);
+    });
+  }
+
   async close(): Promise<void> {
-    await this.dispatcher.close();
+    this.agent.destroy();
   }
 }
 

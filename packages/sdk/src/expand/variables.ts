@@ -4,8 +4,8 @@
  * validation rules. Every problem is a diagnostic; none repeats a value (a variable may be sensitive).
  */
 import { convertVariable, formatVariableType, textNeedsParsing, type VariableDecl } from '@stratus/model';
-import { parse as parseYaml } from 'yaml';
 import type { Diagnostics, SourceRange } from '../diagnostics/index.js';
+import { parse as parseYaml } from '../util/yaml.generated.js';
 import { EvalProblem, evaluate, MISSING } from './evaluate.js';
 import type { SourceExpr } from './template.js';
 

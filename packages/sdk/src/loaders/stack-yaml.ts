@@ -9,17 +9,7 @@ import {
   VARIABLE_NAME_RE,
   type VariableType,
 } from '@stratus/model';
-import {
-  isAlias,
-  isMap,
-  isPair,
-  isScalar,
-  isSeq,
-  LineCounter,
-  type Node,
-  parseDocument,
-  type YAMLMap,
-} from 'yaml';
+import type { Node, YAMLMap } from 'yaml';
 import { Diagnostics, type SourceRange } from '../diagnostics/index.js';
 import type { Locator, StackConfig } from '../engine/config.js';
 import { normalizeBackend, normalizeOptions } from '../engine/normalize.js';
@@ -33,6 +23,15 @@ import {
   type Tree,
 } from '../expand/template.js';
 import type { VariableBlock, VariableInput } from '../expand/variables.js';
+import {
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+} from '../util/yaml.generated.js';
 
 const TOP_KEYS = new Set(['name', 'description', 'variables', 'locals', 'resources', 'outputs', 'backend']);
 const RESOURCE_KEYS = new Set([

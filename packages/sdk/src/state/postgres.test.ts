@@ -182,7 +182,10 @@ test("a killed run's lock row outlives its session and is taken over with a note
 test('tables made before locks recorded their holder process get the column', async () => {
   const admin = backend('old', { schema: 'old_locks' });
   // What an earlier version created.
-  await (admin as unknown as { pool: { query(sql: string): Promise<unknown> } }).pool.query(
+  const pool = await (
+    admin as unknown as { pool(): Promise<{ query(sql: string): Promise<unknown> }> }
+  ).pool();
+  await pool.query(
     `CREATE SCHEMA old_locks;
      CREATE TABLE old_locks.stratus_state (stack text PRIMARY KEY, lineage text NOT NULL, serial bigint NOT NULL,
        doc jsonb NOT NULL, previous jsonb, updated_at timestamptz NOT NULL DEFAULT now());

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { hostname, userInfo } from 'node:os';
-import pg from 'pg';
+import type pg from 'pg';
 import { checkStateDoc } from './check.js';
 import { holderIsDead, lockedMessage, processToken, staleClearedMessage } from './lock-holder.js';
 import { type LockHooks, type LockInfo, type StateBackend, type StateDoc, StateError } from './types.js';
@@ -81,7 +81,10 @@ function lockerName(): string {
  */
 export class PostgresBackend implements StateBackend {
   readonly where: string;
-  private readonly pool: pg.Pool;
+  /** The connection pool, made on first use: loading `pg` costs a CLI that never queries. */
+  private poolPromise: Promise<pg.Pool> | undefined;
+  private readonly url: string;
+  private readonly maxConnections: number;
   private readonly state: string;
   private readonly locks: string;
   private readonly secrets: string[];
@@ -100,16 +103,29 @@ export class PostgresBackend implements StateBackend {
     this.locks = `"${schema}".stratus_locks`;
     this.secrets = secretsOf(url);
     this.where = `${redactUrl(url)} (${schema === 'public' ? '' : `schema ${schema}, `}stack ${stack})`;
-    // allowExitOnIdle: a CLI that forgets close() still exits instead of hanging on idle connections.
-    this.pool = new pg.Pool({
-      connectionString: url,
-      max: opts.maxConnections ?? 2,
-      connectionTimeoutMillis: 15_000,
-      allowExitOnIdle: true,
+    this.url = url;
+    this.maxConnections = opts.maxConnections ?? 2;
+  }
+
+  /** The connection pool, created (and `pg` loaded) on the first query. */
+  private pool(): Promise<pg.Pool> {
+    // As pg's own pool answers after end().
+    if (this.closed && !this.poolPromise)
+      return Promise.reject(new Error('Cannot use a pool after calling end on the pool'));
+    this.poolPromise ??= import('pg').then(({ default: driver }) => {
+      // allowExitOnIdle: a CLI that forgets close() still exits instead of hanging on idle connections.
+      const pool = new driver.Pool({
+        connectionString: this.url,
+        max: this.maxConnections,
+        connectionTimeoutMillis: 15_000,
+        allowExitOnIdle: true,
+      });
+      // An idle connection dropped by the server emits 'error'; unhandled, it would crash the process.
+      // The next query gets a fresh connection or reports the problem itself.
+      pool.on('error', () => {});
+      return pool;
     });
-    // An idle connection dropped by the server emits 'error'; unhandled, it would crash the process.
-    // The next query gets a fresh connection or reports the problem itself.
-    this.pool.on('error', () => {});
+    return this.poolPromise;
   }
 
   async read(): Promise<StateDoc | null> {
@@ -253,7 +269,8 @@ export class PostgresBackend implements StateBackend {
 
   /** Closes the connection pool. Safe to call twice. */
   close(): Promise<void> {
-    this.closed ??= this.pool.end();
+    // A pool never made has nothing to close.
+    this.closed ??= this.poolPromise ? this.poolPromise.then((p) => p.end()) : Promise.resolve();
     return this.closed;
   }
 
@@ -325,7 +342,7 @@ export class PostgresBackend implements StateBackend {
     params: unknown[],
   ): Promise<pg.QueryResult<R>> {
     try {
-      return await this.pool.query<R>(sql, params);
+      return await (await this.pool()).query<R>(sql, params);
     } catch (e) {
       throw this.scrub(e);
     }
@@ -334,7 +351,7 @@ export class PostgresBackend implements StateBackend {
   private async transaction<T>(fn: (c: pg.PoolClient) => Promise<T>): Promise<T> {
     let client: pg.PoolClient;
     try {
-      client = await this.pool.connect();
+      client = await (await this.pool()).connect();
     } catch (e) {
       throw this.scrub(e);
     }
