@@ -41,7 +41,7 @@ writeFileSync(
     text.slice(0, tail.index),
     "/** The yaml library's runtime, with the package's types. */",
     `const yamlRuntime: typeof import('yaml') = ${tail[1]};`,
-    'export const { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parse, parseDocument } = yamlRuntime;',
+    'export const { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parse, parseDocument, stringify } =\n  yamlRuntime;',
     "/** yaml's line counter (offsets to lines and columns). */",
     "export type LineCounter = import('yaml').LineCounter;",
     '',

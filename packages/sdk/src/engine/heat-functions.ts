@@ -9,7 +9,7 @@
  * after apply. Pure; errors are FunctionError with Heat's wording, never quoting a value.
  */
 import { createHash } from 'node:crypto';
-import { stringify as yamlStringify } from 'yaml';
+import { stringify as yamlStringify } from '../util/yaml.generated.js';
 import { FunctionError } from './function-error.js';
 
 type Fn = (args: unknown[]) => unknown;

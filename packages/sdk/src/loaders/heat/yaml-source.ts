@@ -4,8 +4,9 @@
  * templates are all read through it, so every diagnostic points into the file that holds the problem.
  */
 import { readFileSync } from 'node:fs';
-import { isAlias, isMap, isScalar, isSeq, LineCounter, type Node, parseDocument, type YAMLMap } from 'yaml';
+import type { Node, YAMLMap } from 'yaml';
 import type { Diagnostics, SourceRange } from '../../diagnostics/index.js';
+import { isAlias, isMap, isScalar, isSeq, LineCounter, parseDocument } from '../../util/yaml.generated.js';
 import { firstInvalidUtf8 } from '../stack-yaml.js';
 
 /** One YAML file with positions. */
