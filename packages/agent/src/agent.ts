@@ -22,7 +22,7 @@ import { migrateRecords } from './services/migrate.js';
 import type { NetworkService } from './services/network.js';
 import type { ServerRecord } from './services/records.js';
 import { groupId } from './storage/files.js';
-import { QemuImgStorage } from './storage/qemu-img.js';
+import { DEFAULT_UPLOAD_LEASE_MS, QemuImgStorage } from './storage/qemu-img.js';
 import { ImageSources } from './storage/sources.js';
 
 const log = logger('agent');
@@ -52,6 +52,11 @@ export interface AgentOptions {
   networkDriver?: NetworkDriverKind;
   /** Datapath of Open vSwitch bridges; `auto` (default) detects the kernel module. */
   ovsDatapath?: 'auto' | OvsDatapath;
+  /**
+   * How long an image upload waits for the create that names it before it is removed, in ms (default
+   * {@link DEFAULT_UPLOAD_LEASE_MS}); checked every `superviseEveryMs`.
+   */
+  uploadLeaseMs?: number;
 }
 
 /** Reads the bearer token, creating it (mode 0600) on first start. */
@@ -194,9 +199,15 @@ export class StratusAgent {
     this.timer.unref();
   }
 
-  /** Brings every network's DHCP server back if it went away (crash, kill, agent restart). */
+  /**
+   * Brings every network's DHCP server back if it went away (crash, kill, agent restart), and removes
+   * image uploads whose lease ran out (a client killed between its upload and its create).
+   */
   private async supervise(): Promise<void> {
     const ctx = this.ctx!;
+    await ctx.storage
+      .sweepUploads(this.opts.uploadLeaseMs ?? DEFAULT_UPLOAD_LEASE_MS)
+      .catch((e: unknown) => log.warn('upload sweep failed', { error: (e as Error).message }));
     for (const net of await ctx.store.list('networks')) {
       try {
         await this.networks!.supervise(net.id);

@@ -83,6 +83,9 @@ class FakeStorage implements StorageDriver {
   async recover() {
     return [];
   }
+  async sweepUploads() {
+    return [];
+  }
   async deleteImage() {}
   overlays: OverlayRequest[] = [];
   async createOverlay(req: OverlayRequest): Promise<OverlayResult> {
