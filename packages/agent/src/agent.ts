@@ -12,12 +12,14 @@ import type { VirtType } from './compute/types.js';
 import { logger } from './host/log.js';
 import { KeyedMutex } from './host/mutex.js';
 import { probeVirtType } from './host/probe.js';
+import { MetadataService } from './metadata/service.js';
 import { DnsmasqDhcp } from './network/dhcp/index.js';
 import type { NetworkDriverKind } from './network/driver.js';
 import { LinuxBridgeDriver } from './network/linuxbridge/driver.js';
 import { OvsDriver } from './network/ovs/driver.js';
 import { detectDatapath, type OvsDatapath } from './network/ovs/vsctl.js';
 import { type AgentContext, createServices, paths, RecordStore } from './services/index.js';
+import { resolveInstance } from './services/instance-metadata.js';
 import { migrateRecords } from './services/migrate.js';
 import type { NetworkService } from './services/network.js';
 import type { ServerRecord } from './services/records.js';
@@ -107,6 +109,7 @@ export class StratusAgent {
   private timer?: NodeJS.Timeout;
   private ctx?: AgentContext;
   private networks?: NetworkService;
+  private metadata?: MetadataService;
 
   constructor(readonly opts: AgentOptions) {}
 
@@ -124,6 +127,9 @@ export class StratusAgent {
         : this.opts.ovsDatapath;
     log.info('hypervisor chosen', { virtType: probe.virtType, reason: probe.reason });
     log.info('network drivers', { default: this.opts.networkDriver ?? 'linuxbridge', ovsDatapath });
+    // Instances are found in the records when a request comes (ctx is complete by then).
+    const metadata = new MetadataService((owner, ip) => resolveInstance(ctx, owner, ip));
+    this.metadata = metadata;
     const ctx: AgentContext = {
       stateDir,
       host: this.opts.host ?? 'local',
@@ -137,6 +143,7 @@ export class StratusAgent {
       networkDrivers: { linuxbridge: new LinuxBridgeDriver(), ovs: new OvsDriver(ovsDatapath) },
       defaultNetworkDriver: this.opts.networkDriver ?? 'linuxbridge',
       dhcp: new DnsmasqDhcp(stateDir),
+      metadata,
       virtType: probe.virtType,
     };
     this.ctx = ctx;
@@ -220,6 +227,7 @@ export class StratusAgent {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));
+    await this.metadata?.stop();
     await this.ctx?.compute.close();
   }
 }
