@@ -13,10 +13,15 @@ import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import type { Server } from 'node:net';
 
-/** The helper: binds `STRATUS_LISTEN_HOST:STRATUS_LISTEN_PORT`, sends the server and its netns inode, exits. */
+/**
+ * The helper: binds `STRATUS_LISTEN_HOST:STRATUS_LISTEN_PORT`, sends the server and its netns inode,
+ * exits; it also exits when the agent goes away first (its IPC channel closes).
+ */
 const HELPER = `
 const net = require('node:net');
 const { statSync } = require('node:fs');
+// An agent that died before taking the socket: the helper must not hold the port in its place.
+process.on('disconnect', () => process.exit(1));
 const fail = (e) => process.send({ error: String(e && e.message || e) }, () => process.exit(1));
 const srv = net.createServer();
 srv.on('error', fail);
@@ -52,10 +57,15 @@ export function listenInNamespace(
   timeoutMs = 60_000,
 ): Promise<NetnsListener> {
   return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, '-e', HELPER], {
-      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-      env: { PATH: process.env.PATH, STRATUS_LISTEN_HOST: host, STRATUS_LISTEN_PORT: String(port) },
-    });
+    // setpriv: the helper dies with the agent (as every child of the agent does).
+    const child = spawn(
+      'setpriv',
+      ['--pdeathsig', 'KILL', '--', 'ip', 'netns', 'exec', ns, process.execPath, '-e', HELPER],
+      {
+        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+        env: { PATH: process.env.PATH, STRATUS_LISTEN_HOST: host, STRATUS_LISTEN_PORT: String(port) },
+      },
+    );
     let stderr = '';
     child.stderr?.on('data', (b: Buffer) => {
       stderr = (stderr + b.toString('utf8')).slice(-2000);
