@@ -255,21 +255,21 @@ test('a guest without a config drive gets its host name and user data from 169.2
   }
 
   const ids = stateIds(state).map((r) => r.id);
+  const nets = DRIVERS.map((drv) => [drv, of(drv).net.id] as const);
   const d = await t.stratus('destroy', '-auto-approve', '--state', state, stack);
   assert.equal(d.code, 0, `destroy:\n${d.stdout}\n${d.stderr}`);
   assert.deepEqual(hostObjectsFor(ids), [], 'host objects left');
-  for (const drv of DRIVERS) {
-    const net = of(drv).net;
-    const shortId = net.id.replace(/-/g, '').slice(0, 11);
+  for (const [drv, netId] of nets) {
+    const shortId = netId.replace(/-/g, '').slice(0, 11);
     assert.doesNotMatch(
       sh('ip', ['-o', 'link', 'show']),
       new RegExp(`tdh${shortId}`),
       `${drv}: DHCP veth left`,
     );
-    assert.doesNotMatch(sh('ip', ['netns', 'list']), new RegExp(net.id), `${drv}: DHCP namespace left`);
+    assert.doesNotMatch(sh('ip', ['netns', 'list']), new RegExp(netId), `${drv}: DHCP namespace left`);
     assert.doesNotMatch(
       sh('ps', ['-eo', 'args']),
-      new RegExp(net.id),
+      new RegExp(netId),
       `${drv}: a process of the network left`,
     );
   }
