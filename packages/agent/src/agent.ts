@@ -15,17 +15,19 @@ import { ConsoleWeb } from './console/web.js';
 import { logger } from './host/log.js';
 import { KeyedMutex } from './host/mutex.js';
 import { probeVirtType } from './host/probe.js';
+import { MetadataService } from './metadata/service.js';
 import { DnsmasqDhcp } from './network/dhcp/index.js';
 import type { NetworkDriverKind } from './network/driver.js';
 import { LinuxBridgeDriver } from './network/linuxbridge/driver.js';
 import { OvsDriver } from './network/ovs/driver.js';
 import { detectDatapath, type OvsDatapath } from './network/ovs/vsctl.js';
 import { type AgentContext, createServices, paths, RecordStore } from './services/index.js';
+import { resolveInstance } from './services/instance-metadata.js';
 import { migrateRecords } from './services/migrate.js';
 import type { NetworkService } from './services/network.js';
 import type { ServerRecord } from './services/records.js';
 import { groupId } from './storage/files.js';
-import { QemuImgStorage } from './storage/qemu-img.js';
+import { DEFAULT_UPLOAD_LEASE_MS, QemuImgStorage } from './storage/qemu-img.js';
 import { ImageSources } from './storage/sources.js';
 
 const log = logger('agent');
@@ -55,6 +57,11 @@ export interface AgentOptions {
   networkDriver?: NetworkDriverKind;
   /** Datapath of Open vSwitch bridges; `auto` (default) detects the kernel module. */
   ovsDatapath?: 'auto' | OvsDatapath;
+  /**
+   * How long an image upload waits for the create that names it before it is removed, in ms (default
+   * {@link DEFAULT_UPLOAD_LEASE_MS}); checked every `superviseEveryMs`.
+   */
+  uploadLeaseMs?: number;
 }
 
 /** Reads the bearer token, creating it (mode 0600) on first start. */
@@ -106,6 +113,7 @@ export class StratusAgent {
   private timer?: NodeJS.Timeout;
   private ctx?: AgentContext;
   private networks?: NetworkService;
+  private metadata?: MetadataService;
 
   constructor(readonly opts: AgentOptions) {}
 
@@ -123,6 +131,9 @@ export class StratusAgent {
         : this.opts.ovsDatapath;
     log.info('hypervisor chosen', { virtType: probe.virtType, reason: probe.reason });
     log.info('network drivers', { default: this.opts.networkDriver ?? 'linuxbridge', ovsDatapath });
+    // Instances are found in the records when a request comes (ctx is complete by then).
+    const metadata = new MetadataService((owner, ip) => resolveInstance(ctx, owner, ip));
+    this.metadata = metadata;
     const ctx: AgentContext = {
       stateDir,
       host: this.opts.host ?? 'local',
@@ -136,6 +147,7 @@ export class StratusAgent {
       networkDrivers: { linuxbridge: new LinuxBridgeDriver(), ovs: new OvsDriver(ovsDatapath) },
       defaultNetworkDriver: this.opts.networkDriver ?? 'linuxbridge',
       dhcp: new DnsmasqDhcp(stateDir),
+      metadata,
       virtType: probe.virtType,
     };
     this.ctx = ctx;
@@ -232,9 +244,15 @@ export class StratusAgent {
     return this.consoleUrl;
   }
 
-  /** Brings every network's DHCP server back if it went away (crash, kill, agent restart). */
+  /**
+   * Brings every network's DHCP server back if it went away (crash, kill, agent restart), and removes
+   * image uploads whose lease ran out (a client killed between its upload and its create).
+   */
   private async supervise(): Promise<void> {
     const ctx = this.ctx!;
+    await ctx.storage
+      .sweepUploads(this.opts.uploadLeaseMs ?? DEFAULT_UPLOAD_LEASE_MS)
+      .catch((e: unknown) => log.warn('upload sweep failed', { error: (e as Error).message }));
     for (const net of await ctx.store.list('networks')) {
       try {
         await this.networks!.supervise(net.id);
@@ -247,6 +265,7 @@ export class StratusAgent {
   async stop(): Promise<void> {
     if (this.timer) clearInterval(this.timer);
     await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));
+    await this.metadata?.stop();
     await this.ctx?.compute.close();
   }
 }

@@ -42,7 +42,7 @@ test('only the API edge and the agent itself import api/', () => {
 
 test('drivers and host helpers import no services', () => {
   for (const [file, targets] of imports)
-    if (/^(compute|network|storage|host|configdrive)\//.test(file))
+    if (/^(compute|network|storage|host|configdrive|metadata)\//.test(file))
       assert.deepEqual(
         targets.filter((t) => t.startsWith('services/')),
         [],

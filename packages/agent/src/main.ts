@@ -1,6 +1,6 @@
 #!/usr/bin/env -S UV_THREADPOOL_SIZE=16 node --max-semi-space-size=1
 import { parseArgs } from 'node:util';
-import { NETWORK_DRIVERS } from '@stratus/model';
+import { MAX_TIMER_MS, NETWORK_DRIVERS, parseDuration } from '@stratus/model';
 import { localAgentPaths } from '@stratus/util';
 import { StratusAgent } from './agent.js';
 import { doctor } from './host/doctor.js';
@@ -34,6 +34,9 @@ const USAGE = `Usage: stratus-agent [options]
   --ovs-datapath auto|system|netdev
                       Datapath of Open vSwitch bridges; auto: system when the openvswitch kernel
                       module is loaded, else netdev (default auto)
+  --upload-lease DURATION
+                      How long an image upload waits for the create that names it before it is
+                      removed, e.g. 10m, 90s (default 10m)
   --log-level debug|info|warn|error
                       (or STRATUS_AGENT_LOG_LEVEL); log lines are JSON on stderr, or appended to the
                       file STRATUS_AGENT_LOG_FILE names
@@ -92,6 +95,7 @@ async function main(): Promise<void> {
         'hypervisor-group': { type: 'string' },
         'network-driver': { type: 'string' },
         'ovs-datapath': { type: 'string' },
+        'upload-lease': { type: 'string' },
         help: { type: 'boolean' },
       },
       strict: true,
@@ -124,6 +128,16 @@ async function main(): Promise<void> {
     process.stderr.write(`stratus-agent: --ovs-datapath must be auto, system or netdev\n`);
     process.exit(1);
   }
+  const lease = values['upload-lease'] as string | undefined;
+  const uploadLeaseMs = lease === undefined ? undefined : parseDuration(lease);
+  if (
+    uploadLeaseMs === undefined ? lease !== undefined : uploadLeaseMs <= 0 || uploadLeaseMs > MAX_TIMER_MS
+  ) {
+    process.stderr.write(
+      `stratus-agent: --upload-lease must be a duration such as 10m or 90s, not ${lease}\n`,
+    );
+    process.exit(1);
+  }
   const level = values['log-level'] as LogLevel | undefined;
   if (level) setLogLevel(level);
   const agent = new StratusAgent({
@@ -142,6 +156,7 @@ async function main(): Promise<void> {
     hypervisorGroup: values['hypervisor-group'] as string | undefined,
     networkDriver: networkDriver as NetworkDriverKind,
     ovsDatapath: ovsDatapath as 'auto' | OvsDatapath,
+    uploadLeaseMs,
   });
   await agent.start();
   const stop = (sig: string) => {

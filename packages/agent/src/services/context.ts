@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { ComputeDriver } from '../compute/driver.js';
 import type { VirtType } from '../compute/types.js';
 import type { KeyedMutex } from '../host/mutex.js';
+import type { MetadataService } from '../metadata/service.js';
 import type { DhcpDriver } from '../network/dhcp/index.js';
 import type { NetworkDriver, NetworkDriverKind } from '../network/driver.js';
 import type { StorageDriver } from '../storage/driver.js';
@@ -22,6 +23,8 @@ export interface AgentContext {
   /** The driver of networks that name none. */
   defaultNetworkDriver: NetworkDriverKind;
   dhcp: DhcpDriver;
+  /** The metadata service's listeners, one per namespace that serves it (see `metadataScope`). */
+  metadata: Pick<MetadataService, 'ensure' | 'delete'>;
   virtType: VirtType;
 }
 

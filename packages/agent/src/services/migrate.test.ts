@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import { serverTap } from '../host/names.js';
 import { migrateRecords } from './migrate.js';
 import { portId } from './port.js';
-import type { PortRecord } from './records.js';
+import type { PortRecord, ServerRecord } from './records.js';
 import { RecordStore } from './store.js';
 
 test('legacy address allocations and server ports become port records, once', async () => {
@@ -62,6 +62,8 @@ test('legacy address allocations and server ports become port records, once', as
     assert.match(dhcp?.status.mac ?? '', /^fa:16:3e(:[0-9a-f]{2}){3}$/);
     assert.deepEqual((await store.get('subnets', sub))?.internal, {});
     assert.deepEqual((await store.get('servers', srv))?.internal, {});
+    // A server from before `configDrive` had a drive.
+    assert.equal((await store.get<ServerRecord>('servers', srv))?.spec.configDrive, true);
     assert.equal(await migrateRecords(store), 0, 'nothing left to move');
   } finally {
     await rm(dir, { recursive: true, force: true });

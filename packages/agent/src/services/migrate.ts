@@ -2,7 +2,8 @@
  * Record migrations run at agent start, before anything reads records. Agents before the port service kept
  * addresses inside subnet records (`internal.allocations`: address -> `dhcp` or `server:<id>:<nic>`) and
  * NICs inside server records (`internal.ports`); both become port records, so existing guests keep their
- * addresses, MACs and DHCP leases across the upgrade. Idempotent: a migrated record has nothing left to move.
+ * addresses, MACs and DHCP leases across the upgrade. Server specs from before `configDrive` get
+ * `configDrive: true` (they have a drive). Idempotent: a migrated record has nothing left to move.
  */
 import { logger } from '../host/log.js';
 import { macFrom, portId } from './port.js';
@@ -68,9 +69,15 @@ export async function migrateRecords(store: RecordStore): Promise<number> {
     await store.put('subnets', { ...subnet, internal: rest });
   }
   for (const server of servers.values()) {
-    if (!server.internal.ports) continue;
+    // Servers from before `configDrive` had a drive: their spec says so, so a refresh shows no change.
+    const configDrive = (server.spec as { configDrive?: boolean }).configDrive;
+    if (!server.internal.ports && configDrive !== undefined) continue;
     const { ports: _gone, ...rest } = server.internal;
-    await store.put('servers', { ...server, internal: rest });
+    await store.put('servers', {
+      ...server,
+      spec: { ...server.spec, configDrive: configDrive ?? true },
+      internal: rest,
+    });
   }
   if (moved) log.info('legacy address allocations moved to port records', { ports: moved });
   return moved;

@@ -10,6 +10,8 @@ import {
 } from '@stratus/model';
 import { Conflict, InUse, InvalidRequest, NotFound } from '../errors.js';
 import { logger } from '../host/log.js';
+import { dhcpNamespace } from '../host/names.js';
+import { METADATA_ADDRESS, type MetadataScope } from '../metadata/service.js';
 import type { DhcpHost, DhcpSpec } from '../network/dhcp/index.js';
 import type { NetworkDriver, NetworkSegment } from '../network/driver.js';
 import { assertReference, ServiceBase } from './base.js';
@@ -40,6 +42,17 @@ export async function subnetsOf(ctx: AgentContext, networkId: string): Promise<S
 }
 
 /**
+ * Where network `networkId`'s instances reach the metadata service: its DHCP namespace, on an isolated
+ * network as Neutron's DHCP agent serves it. (A network behind a router would be served through the
+ * router's namespace instead: a scope owned by the router.)
+ */
+export const metadataScope = (networkId: string): MetadataScope => ({
+  key: `network:${networkId}`,
+  namespace: dhcpNamespace(networkId),
+  owner: { network: networkId },
+});
+
+/**
  * Lock key of a network's DHCP service (its dnsmasq and files). Taken inside {@link netLock} where both
  * are held, never the other way round; it is never held across address allocation, so allocations on a
  * network never wait for DHCP work.
@@ -64,6 +77,8 @@ export async function reconcileDhcp(
     if (!net) return;
     const subnets = await subnetsOf(ctx, net.id);
     if (subnets.length === 0) {
+      // The metadata socket first: it would keep the namespace (and its veth) alive past its deletion.
+      await ctx.metadata.delete(metadataScope(net.id).key);
       await ctx.dhcp.delete(net.id);
       return;
     }
@@ -84,11 +99,16 @@ export async function reconcileDhcp(
         gatewayIp: s.status.gatewayIp ?? null,
         dhcpServerIp: dhcpIp(s),
         dnsNameservers: s.spec.dnsNameservers,
+        // Guests reach the metadata service through the DHCP port (option 121).
+        hostRoutes: [{ destination: `${METADATA_ADDRESS}/32`, nexthop: dhcpIp(s) }],
       })),
       hosts,
+      metadataAddress: METADATA_ADDRESS,
     };
     if (mode === 'hosts') await ctx.dhcp.reloadHosts(spec);
     else await ctx.dhcp.ensure(spec);
+    // One stat when it already serves; made anew when the namespace was (re)created.
+    await ctx.metadata.ensure(metadataScope(net.id));
   };
   if (mode === 'hosts') await ctx.locks.runShared(dhcpLock(networkId), work);
   else await ctx.locks.run(dhcpLock(networkId), work);
@@ -142,7 +162,11 @@ export class NetworkService extends ServiceBase<NetworkSpec, NetworkRecord['stat
     const subnets = await subnetsOf(this.ctx, id);
     if (subnets.length)
       throw new InUse(`network ${id} still has subnet(s) ${subnets.map((s) => s.id).join(', ')}`);
-    await this.locked(dhcpLock(id), () => this.ctx.dhcp.delete(id));
+    await this.locked(dhcpLock(id), async () => {
+      // The metadata socket first: it would keep the namespace (and its veth) alive past its deletion.
+      await this.ctx.metadata.delete(metadataScope(id).key);
+      await this.ctx.dhcp.delete(id);
+    });
     if (rec) await driverOf(this.ctx, rec).deleteSegment(segmentOf(rec));
     // No record: whatever a crash left, under either driver's name for this id.
     else

@@ -1,16 +1,8 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import {
-  type ApiRecord,
-  hostnameFromName,
-  type InputsOf,
-  isInNet,
-  parseCidr,
-  resolveWait,
-  type server,
-} from '@stratus/model';
+import { type ApiRecord, type InputsOf, isInNet, parseCidr, resolveWait, type server } from '@stratus/model';
 import type { DomainFacts, DomainState } from '../compute/types.js';
-import { buildConfigDrive, metaDataJson, networkDataJson } from '../configdrive/index.js';
+import { buildConfigDrive } from '../configdrive/index.js';
 import { Conflict, InvalidReference, InvalidRequest, NotFound, WaitTimeout } from '../errors.js';
 import { logger } from '../host/log.js';
 import { domainName, serverTap } from '../host/names.js';
@@ -18,7 +10,7 @@ import { assertReference, type EnsureOptions, ServiceBase } from './base.js';
 import { type AgentContext, paths } from './context.js';
 import type { FlavorRecord } from './flavor.js';
 import { hardwareOf } from './hardware.js';
-import type { KeypairRecord } from './keypair.js';
+import { hostnameFor, instanceDocuments } from './instance-metadata.js';
 import { driverOf, reconcileDhcp, segmentOf, subnetsOf } from './network.js';
 import { netLock, type PortService } from './port.js';
 import type {
@@ -37,11 +29,7 @@ type NicSpec = ServerSpec['networks'][number];
 type ServerStatus = ServerRecord['status'];
 type ServerInternal = ServerRecord['internal'];
 
-/** The guest host name: `hostname`, else one derived from the name by the model's rule, else `server-<id>`. */
-export function hostnameFor(spec: ServerSpec, id: string): string {
-  if (spec.hostname) return spec.hostname;
-  return hostnameFromName(spec.name ?? '') || `server-${id.slice(0, 8)}`;
-}
+export { hostnameFor } from './instance-metadata.js';
 
 const STATUS: Record<DomainState, string> = {
   running: 'ACTIVE',
@@ -78,15 +66,6 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     if (!spec.flavor) return { vcpus: spec.vcpus!, memoryMb: spec.memoryMb!, diskGb: 0 };
     const f = (await assertReference(this.ctx, 'flavors', spec.flavor, ['flavor'])) as FlavorRecord;
     return { vcpus: f.spec.vcpus, memoryMb: f.spec.ramMb, diskGb: f.spec.diskGb };
-  }
-
-  /** The SSH keys for the config drive: `publicKeys`, plus the key pair's key under its name (Nova's key_name). */
-  private async publicKeysOf(spec: ServerSpec): Promise<Record<string, string>> {
-    if (!spec.keyPair) return spec.publicKeys;
-    const kp = (await assertReference(this.ctx, 'keypairs', spec.keyPair, ['keyPair'])) as KeypairRecord;
-    const key = kp.spec.publicKey ?? kp.status.publicKey;
-    if (!key) throw new InvalidReference(`keypair ${spec.keyPair} has no public key`, { field: ['keyPair'] });
-    return { ...spec.publicKeys, [kp.spec.name ?? kp.id]: key };
   }
 
   protected async realize(id: string, spec: ServerSpec, prior: ServerRecord | null): Promise<ServerRecord> {
@@ -378,6 +357,8 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     await mkdir(d, { recursive: true, mode: 0o711 });
     const disk = adopted?.disk ?? join(d, 'disk.qcow2');
     const configDrive = join(d, 'config.iso');
+    // Records from before `configDrive` existed had a drive.
+    const withDrive = spec.configDrive !== false;
     const consoleLog = join(d, 'console.log');
     const size = await this.sizeOf(spec);
     // The root disk is grown to the flavor's size, as Nova does; a flavor disk smaller than the image is refused.
@@ -418,8 +399,9 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     const networked = (async () => {
       const ports = await this.plugPorts(rec, hostname);
       log.debug('server phase done', { id, phase: 'ports' });
-      if (!adopted) {
-        await buildConfigDrive(configDrive, await this.configDriveContent(rec, ports, hostname));
+      // Without a drive the guest reads the same documents from the metadata service.
+      if (!adopted && withDrive) {
+        await buildConfigDrive(configDrive, await instanceDocuments(this.ctx, rec, ports, hostname));
         log.debug('server phase done', { id, phase: 'config drive' });
       }
       return ports;
@@ -444,7 +426,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       osType: 'linux',
       ...hardwareOf(spec, image),
       rootDisk: disk,
-      configDrive: adopted ? null : configDrive,
+      configDrive: adopted || !withDrive ? null : configDrive,
       nics,
       consoleLog,
       ...(iso ? { cdrom: this.ctx.storage.imagePath(image.id) } : {}),
@@ -473,38 +455,6 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     };
     await this.save(rec);
     return rec;
-  }
-
-  /** The config drive's documents (OpenStack config-2 layout). */
-  private async configDriveContent(rec: ServerRecord, ports: PortRecord[], hostname: string) {
-    const { id, spec } = rec;
-    const nics = [];
-    for (const p of ports) {
-      const s = (await this.ctx.store.get<SubnetRecord>('subnets', p.spec.subnet))!;
-      const n = await this.ctx.store.get<NetworkRecord>('networks', p.spec.network);
-      nics.push({
-        mac: p.status.mac,
-        ip: p.status.ip,
-        cidr: s.spec.cidr,
-        gateway: s.status.gatewayIp ?? null,
-        dnsNameservers: s.spec.dnsNameservers,
-        networkId: p.spec.network,
-        mtu: n?.spec.mtu ?? 1500,
-      });
-    }
-    return {
-      metaData: metaDataJson({
-        uuid: id,
-        name: spec.name ?? id,
-        hostname,
-        publicKeys: await this.publicKeysOf(spec),
-        adminPass: spec.adminPass,
-      }),
-      // Binary user data comes base64-encoded and goes on the drive as its bytes.
-      userData:
-        spec.userDataBase64 !== undefined ? Buffer.from(spec.userDataBase64, 'base64') : spec.userData,
-      networkData: networkDataJson(nics),
-    };
   }
 
   /** Adopts a libvirt domain (by name or UUID) whose disk is an overlay of an image this agent holds. */
@@ -556,6 +506,9 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
         machine: facts.machine,
         networks,
         publicKeys: {},
+        // The default, so a stack that leaves it out plans no change; an adopted domain keeps its own
+        // disks and gets no drive either way (see build), and the metadata service serves it.
+        configDrive: true,
       };
       const adopted: Adopted = {
         disk: root.path,

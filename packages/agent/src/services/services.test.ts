@@ -17,6 +17,7 @@ import type { DomainDevice, DomainFacts, DomainSpec, DomainState } from '../comp
 import { type AgentError, HostFailure, InUse, NotFound, PoolExhausted, RequiresReplace } from '../errors.js';
 import { run } from '../host/exec.js';
 import { KeyedMutex } from '../host/mutex.js';
+import type { MetadataScope } from '../metadata/service.js';
 import {
   type DhcpDriver,
   type DhcpSpec,
@@ -32,6 +33,7 @@ import type { ImageData, OverlayRequest, StorageDriver } from '../storage/driver
 import type { ImageInfo, ImportedImage, OverlayResult } from '../storage/images.js';
 import type { AgentContext } from './context.js';
 import { createServices, RecordStore, serviceFactories } from './index.js';
+import { resolveInstance } from './instance-metadata.js';
 import { withOwner } from './owner.js';
 
 class FakeCompute implements ComputeDriver {
@@ -87,6 +89,9 @@ class FakeStorage implements StorageDriver {
     throw new Error('not used');
   }
   async recover() {
+    return [];
+  }
+  async sweepUploads() {
     return [];
   }
   async deleteImage() {}
@@ -179,10 +184,24 @@ class FakeDhcp implements DhcpDriver {
     await this.ensure(spec);
   }
   async delete(networkId: string) {
-    this.specs.delete(networkId);
+    if (this.specs.delete(networkId)) events.push(`dhcp delete ${networkId}`);
   }
   async status(): Promise<DhcpStatus> {
     return { namespace: true, dnsmasqPid: 1 };
+  }
+}
+
+/** Every DHCP and metadata service change, in order. */
+const events: string[] = [];
+
+class FakeMetadata {
+  scopes = new Map<string, MetadataScope>();
+  async ensure(scope: MetadataScope) {
+    if (!this.scopes.has(scope.key)) events.push(`metadata ensure ${scope.key}`);
+    this.scopes.set(scope.key, scope);
+  }
+  async delete(key: string) {
+    if (this.scopes.delete(key)) events.push(`metadata delete ${key}`);
   }
 }
 
@@ -213,6 +232,7 @@ before(async () => {
     networkDrivers: { linuxbridge: fakeNetwork, ovs: fakeNetwork },
     defaultNetworkDriver: 'linuxbridge',
     dhcp,
+    metadata: new FakeMetadata(),
     virtType: 'qemu',
   };
 });
@@ -435,6 +455,44 @@ test('a server with a key pair gets its public key on the config drive under the
     services.server.ensure(randomUUID(), { ...server('nokey'), keyPair: randomUUID() }),
     (e: AgentError) => e.code === 'invalid_reference' && e.field?.join('.') === 'keyPair',
   );
+});
+
+test('metadata: a network with DHCP serves it from its DHCP namespace, with the route via the DHCP port; a server without a config drive is found by network and address only; the socket goes before the namespace', async () => {
+  const { services, net, sub, server } = await smallNetwork();
+  const md = ctx.metadata as FakeMetadata;
+  const scope = md.scopes.get(`network:${net}`);
+  assert.deepEqual(scope, { key: `network:${net}`, namespace: `qdhcp-${net}`, owner: { network: net } });
+  const spec = dhcp.specs.get(net)!;
+  assert.equal(spec.metadataAddress, '169.254.169.254');
+  assert.deepEqual(spec.subnets[0]!.hostRoutes, [{ destination: '169.254.169.254/32', nexthop: '10.9.0.2' }]);
+
+  const id = randomUUID();
+  const made = await services.server.ensure(id, {
+    ...server('nodrive', 'nodrive-host'),
+    configDrive: false,
+    userData: '#!/bin/sh\necho hi\n',
+  });
+  assert.equal(compute.domains.get(id)?.configDrive, null, 'the domain has no drive');
+  assert.ok(!existsSync(join(dir, 'instances', id, 'config.iso')), 'no drive was written');
+  assert.equal(made.spec.configDrive, false);
+  const ip = (made.status.addresses as { ip: string }[])[0]!.ip;
+  const docs = await resolveInstance(ctx, { network: net }, ip);
+  assert.ok(docs, 'the server is found by its network and address');
+  assert.equal((docs.metaData as { hostname?: string }).hostname, 'nodrive-host');
+  assert.equal((docs.metaData as { uuid?: string }).uuid, id);
+  assert.equal(docs.userData, '#!/bin/sh\necho hi\n');
+  // Another network, the DHCP port's address, an address nobody has: nobody.
+  assert.equal(await resolveInstance(ctx, { network: randomUUID() }, ip), null);
+  assert.equal(await resolveInstance(ctx, { network: net }, '10.9.0.2'), null);
+  assert.equal(await resolveInstance(ctx, { network: net }, '10.9.0.6'), null);
+  assert.equal(await resolveInstance(ctx, { router: randomUUID() }, ip), null);
+
+  await services.server.delete(id);
+  assert.equal(await resolveInstance(ctx, { network: net }, ip), null, 'a deleted server is nobody');
+  events.length = 0;
+  await services.subnet.delete(sub);
+  assert.deepEqual(events, [`metadata delete network:${net}`, `dhcp delete ${net}`]);
+  await services.network.delete(net);
 });
 
 test('a server with a flavor gets its vCPUs and memory, and its root disk grown to the flavor disk', async () => {

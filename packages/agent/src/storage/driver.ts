@@ -40,12 +40,18 @@ export interface StorageDriver {
   importImage(imageId: string, data: ImageData, expect?: ImportExpectations): Promise<ImportedImage>;
   /**
    * Stores data a client sends for image `imageId` until the image is created from it (by its checksum).
-   * Removed at the agent's next start if no image was.
+   * Removed when its lease ends ({@link sweepUploads}), when the image is deleted, and at the agent's
+   * next start, if no image was created from it.
    */
   stageUpload(imageId: string, body: AsyncIterable<Uint8Array>): Promise<WrittenData>;
   /** Removes temporaries, uploads and cached files of images `owned` rejects (see QemuImgStorage). */
   recover(owned: (imageId: string) => boolean): Promise<string[]>;
-  /** Removes a cached image; succeeds when it is already gone. */
+  /**
+   * Removes uploads that no create consumed within `leaseMs` of their last write (a client killed
+   * between its upload and its create); returns the names removed.
+   */
+  sweepUploads(leaseMs: number): Promise<string[]>;
+  /** Removes a cached image and its uploads; succeeds when they are already gone. */
   deleteImage(imageId: string): Promise<void>;
   /** Creates a server disk backed by a cached image (idempotent: a matching overlay is kept). */
   createOverlay(req: OverlayRequest): Promise<OverlayResult>;

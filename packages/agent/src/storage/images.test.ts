@@ -2,7 +2,18 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { sha256File } from '@stratus/util';
@@ -355,4 +366,50 @@ test('recover removes temporaries, uploads and unowned cached copies of interrup
   const removed = await storage.recover((id) => id === owned);
   assert.equal(removed.length, 4);
   assert.deepEqual(await readdir(cache), [owned]);
+});
+
+test('sweepUploads removes uploads whose lease ran out, keeps fresh ones and those being written; deleteImage removes its image uploads', async () => {
+  const cache = join(dir, 'lease-cache');
+  await ensureDir(cache);
+  const storage = new QemuImgStorage(cache, { owner: { gid } });
+  const [stale, fresh, writing, deleted] = [
+    '2b3c4d5e-6f70-4a81-9b2c-3d4e5f607182',
+    '3c4d5e6f-7081-4b92-8c3d-4e5f60718293',
+    '4d5e6f70-8192-4ca3-9d4e-5f60718293a4',
+    '5e6f7081-92a3-4db4-8e5f-60718293a4b5',
+  ];
+  const old = new Date(Date.now() - 3_600_000);
+  const name = (id: string) => `.upload-${id}-${'b'.repeat(64)}`;
+  for (const id of [stale, fresh, deleted]) await writeFile(join(cache, name(id)), 'x');
+  await utimes(join(cache, name(stale)), old, old);
+  // An upload still being written: its body waits until released; its temporary looks old.
+  let release!: () => void;
+  const gate = new Promise<void>((r) => (release = r));
+  const body = (async function* () {
+    yield Buffer.from('first');
+    await gate;
+    yield Buffer.from('second');
+  })();
+  const uploading = storage.stageUpload(writing, body);
+  let tmp: string | undefined;
+  while (!tmp) {
+    tmp = (await readdir(cache)).find((n) => n.startsWith(`..upload-${writing}-`));
+    if (!tmp) await new Promise((r) => setTimeout(r, 5));
+  }
+  await utimes(join(cache, tmp), old, old);
+
+  assert.deepEqual(await storage.sweepUploads(60_000), [name(stale)]);
+  release();
+  const written = await uploading;
+  assert.equal(written.sizeBytes, 11);
+  assert.deepEqual(
+    (await readdir(cache)).sort(),
+    [name(fresh), name(deleted), `.upload-${writing}-${written.checksum}`].sort(),
+  );
+
+  await storage.deleteImage(deleted);
+  assert.ok(!(await readdir(cache)).includes(name(deleted)), 'the deleted image kept its upload');
+  // A lease of 0: every upload not in use goes.
+  assert.equal((await storage.sweepUploads(0)).length, 2);
+  assert.deepEqual(await readdir(cache), []);
 });

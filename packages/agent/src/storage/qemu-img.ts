@@ -28,6 +28,16 @@ import { ImageSources } from './sources.js';
 
 const log = logger('images');
 const SHA256 = /^[0-9a-f]{64}$/;
+/** An upload's file, stored (`.upload-<id>-<sha256>`) or being written (its `tempSibling`); group 1: the image id. */
+const UPLOAD = /^\.{1,2}upload-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-/;
+
+/**
+ * How long an upload waits for the create that names it before the agent removes it: 10 minutes. A
+ * client sends the create right after its upload; one killed in between (or one that never sends it)
+ * would otherwise leave a full-size file until the agent restarts. A live client that is slower than
+ * this gets `upload_missing` and uploads again (the SDK does so once).
+ */
+export const DEFAULT_UPLOAD_LEASE_MS = 10 * 60_000;
 /** Subdirectory of the cache holding image data by SHA-256 (`blobs/<sha256>` and `<sha256>.json`). */
 const BLOBS = 'blobs';
 
@@ -35,7 +45,9 @@ const BLOBS = 'blobs';
  * The qemu-img {@link StorageDriver}: image data cached once per content, as `<imageDir>/blobs/<sha256>`
  * (0640, root and the hypervisor's group) with what import learned in `<sha256>.json`; each image is a
  * hard link `<imageDir>/<image id>` to its data; qcow2 overlays. Every other name in the cache directory is a temporary or an
- * uploaded file waiting for its image (`.upload-<id>-<sha256>`); {@link recover} removes them at start.
+ * uploaded file waiting for its image (`.upload-<id>-<sha256>`); {@link recover} removes them at start,
+ * {@link sweepUploads} those whose lease ran out while the agent runs, {@link deleteImage} those of the
+ * image it deletes.
  */
 export class QemuImgStorage implements StorageDriver {
   /** Serializes linking images to cached data and removing unlinked data. */
@@ -47,6 +59,21 @@ export class QemuImgStorage implements StorageDriver {
     /** Group of cached files, and which client-named files may be read. */
     readonly opts: { owner: CacheOwner; sources?: ImageSources },
   ) {}
+
+  /** Image ids whose upload is being written or consumed by an import right now: never swept. */
+  private readonly busy = new Map<string, number>();
+
+  /** Runs `fn` with image `imageId`'s uploads marked busy, so {@link sweepUploads} leaves them alone. */
+  private async holding<T>(imageId: string, fn: () => Promise<T>): Promise<T> {
+    this.busy.set(imageId, (this.busy.get(imageId) ?? 0) + 1);
+    try {
+      return await fn();
+    } finally {
+      const n = (this.busy.get(imageId) ?? 1) - 1;
+      if (n > 0) this.busy.set(imageId, n);
+      else this.busy.delete(imageId);
+    }
+  }
 
   /** The cache file of image `imageId`. */
   imagePath(imageId: string): string {
@@ -60,15 +87,18 @@ export class QemuImgStorage implements StorageDriver {
   async stageUpload(imageId: string, body: AsyncIterable<Uint8Array>): Promise<WrittenData> {
     if (!isResourceId(imageId)) throw new Error(`image id ${imageId} is not a resource id`);
     await ensureDir(this.imageDir);
-    const tmp = tempSibling(this.uploadPath(imageId, 'x'));
-    try {
-      const data = await writeSparse(body, tmp);
-      await rename(tmp, this.uploadPath(imageId, data.checksum));
-      return data;
-    } catch (e) {
-      await rm(tmp, { force: true });
-      throw e;
-    }
+    return this.holding(imageId, async () => {
+      const tmp = tempSibling(this.uploadPath(imageId, 'x'));
+      try {
+        const data = await writeSparse(body, tmp);
+        await rename(tmp, this.uploadPath(imageId, data.checksum));
+        return data;
+      } catch (e) {
+        // Also when the client went away mid-upload: the request's body ends with an error.
+        await rm(tmp, { force: true });
+        throw e;
+      }
+    });
   }
 
   /** The content-addressed cache file of image data whose SHA-256 is `sha256`. */
@@ -80,6 +110,14 @@ export class QemuImgStorage implements StorageDriver {
     imageId: string,
     data: ImageData,
     expect: ImportExpectations = {},
+  ): Promise<ImportedImage> {
+    return this.holding(imageId, () => this.importHeld(imageId, data, expect));
+  }
+
+  private async importHeld(
+    imageId: string,
+    data: ImageData,
+    expect: ImportExpectations,
   ): Promise<ImportedImage> {
     if (!isResourceId(imageId)) throw new Error(`image id ${imageId} is not a resource id`);
     let staged: string;
@@ -193,11 +231,55 @@ export class QemuImgStorage implements StorageDriver {
     return removed;
   }
 
+  /**
+   * Removes the uploads (stored or half-written) that no create consumed within `leaseMs` of their last
+   * write, except those of an image whose upload or import runs now. Returns the names removed.
+   */
+  sweepUploads(leaseMs: number): Promise<string[]> {
+    return this.removeUploads(
+      (_id, mtimeMs) => mtimeMs + leaseMs <= Date.now(),
+      'removed uploads no image was created from within their lease',
+      { leaseMs },
+    );
+  }
+
+  /** Removes the uploads of images `which(id, mtimeMs)` selects that are not busy; logs `why`. */
+  private async removeUploads(
+    which: (imageId: string, mtimeMs: number) => boolean,
+    why: string,
+    fields: Record<string, unknown>,
+  ): Promise<string[]> {
+    let names: string[];
+    try {
+      names = await readdir(this.imageDir);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+    const removed: string[] = [];
+    for (const n of names) {
+      const id = UPLOAD.exec(n)?.[1];
+      if (!id || this.busy.has(id)) continue;
+      const st = await stat(join(this.imageDir, n)).catch(() => null);
+      // Busy again after the await: an upload or import of this image began meanwhile.
+      if (!st || this.busy.has(id) || !which(id, st.mtimeMs)) continue;
+      await rm(join(this.imageDir, n), { force: true });
+      removed.push(n);
+    }
+    if (removed.length) log.warn(why, { imageDir: this.imageDir, removed, ...fields });
+    return removed;
+  }
+
+  /**
+   * Removes image `imageId`'s link to its cached data (and the data when no other image links it), and
+   * any upload of it no create consumed (a client killed before it).
+   */
   async deleteImage(imageId: string): Promise<void> {
     await this.mutex.run('cache', async () => {
       await removeFile(this.imagePath(imageId));
       await this.collect();
     });
+    await this.removeUploads((id) => id === imageId, 'removed uploads of a deleted image', { imageId });
   }
 
   /** Removes cached data no image links to any more (a blob whose only name is its own). */

@@ -43,6 +43,13 @@ export const DEFAULT_SIZE = { vcpus: 1, memoryMb: 256 } as const;
 
 export const server = defineResource({
   type: 'server',
+  // 2: `configDrive` (state from version 1 had a drive).
+  version: 2,
+  upgrade(attributes, fromVersion) {
+    return fromVersion < 2 && attributes.configDrive === undefined
+      ? { ...attributes, configDrive: true }
+      : attributes;
+  },
   timeouts: { create: 600_000, update: 600_000 },
   check(inputs) {
     const out: AttributeProblem[] = [];
@@ -68,6 +75,14 @@ export const server = defineResource({
           message: `gives the guest host name ${JSON.stringify(h)}, which ${p.replace(/^"[^"]*" /, '')}; set \`hostname\``,
         });
     }
+    // Nova's metadata service never serves the admin password (any process in the guest can read the
+    // service); it reaches the guest on the drive only.
+    if (inputs.configDrive === false && inputs.adminPass !== undefined)
+      out.push({
+        path: ['adminPass'],
+        message:
+          'needs configDrive: true: the metadata service does not serve the admin password (as in Nova), so it would never reach the guest',
+      });
     if (inputs.flavor !== undefined)
       for (const k of ['vcpus', 'memoryMb'] as const)
         if (inputs[k] !== undefined)
@@ -94,7 +109,8 @@ export const server = defineResource({
     DRIFT[a.status as string] ??
     (a.drift ? `its libvirt domain was changed outside Stratus: ${String(a.drift)}` : undefined),
   collection: 'servers',
-  description: 'A virtual machine booted from an image, with NICs on networks and a config-2 config drive.',
+  description:
+    'A virtual machine booted from an image, with NICs on networks, a config-2 config drive (unless configDrive is false) and the metadata service.',
   inputs: Type.Object(
     {
       name: Type.Optional(
@@ -181,6 +197,14 @@ export const server = defineResource({
           sensitive: true,
           requiresReplace: true,
           description: 'Initial administrator password, on the config drive as admin_pass; never shown.',
+        }),
+      ),
+      configDrive: Defaulted(
+        Type.Boolean({
+          default: true,
+          requiresReplace: true,
+          description:
+            "Attach a config-2 config drive (Nova's config_drive). With false the guest reads the same documents from the metadata service at 169.254.169.254 only (reached through the network's DHCP port).",
         }),
       ),
       keyPair: Type.Optional(

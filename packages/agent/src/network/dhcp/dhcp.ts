@@ -186,11 +186,15 @@ async function ensureVeth(id: string, mtu: number, uplink: DhcpUplink): Promise<
     await ip(['link', 'set', 'dev', nsName, 'mtu', String(mtu), 'up'], ns);
 }
 
-/** Exactly one address per subnet on the namespace end: each subnet's dhcpServerIp. */
+/**
+ * Exactly one address per subnet on the namespace end, each subnet's dhcpServerIp, plus the metadata
+ * address (/32) when the spec has one.
+ */
 async function ensureAddresses(spec: DhcpSpec): Promise<void> {
   const ns = dhcpNamespace(spec.networkId);
   const dev = dhcpNsVeth(spec.networkId);
   const want = spec.subnets.map((s) => `${s.dhcpServerIp}/${parseCidr(s.cidr).prefix}`);
+  if (spec.metadataAddress !== undefined) want.push(`${spec.metadataAddress}/32`);
   const have = await ipv4Addresses(dev, ns);
   for (const a of have) if (!want.includes(a)) await ip(['addr', 'del', a, 'dev', dev], ns);
   for (const a of want) if (!have.includes(a)) await ip(['addr', 'add', a, 'brd', '+', 'dev', dev], ns);

@@ -95,6 +95,34 @@ test('optsFileText: router (empty when no gateway), DNS when given, MTU, per tag
   );
 });
 
+test('optsFileText: host routes as options 121 and 249, with the default route via the gateway (RFC 3442), none without a gateway', () => {
+  const s = spec();
+  for (const sub of s.subnets)
+    sub.hostRoutes = [{ destination: '169.254.169.254/32', nexthop: sub.dhcpServerIp }];
+  const lines = optsFileText(s).split('\n');
+  assert.ok(
+    lines.includes(
+      `tag:subnet-${SUB_A},option:classless-static-route,169.254.169.254/32,10.1.0.2,0.0.0.0/0,10.1.0.1`,
+    ),
+  );
+  assert.ok(lines.includes(`tag:subnet-${SUB_A},249,169.254.169.254/32,10.1.0.2,0.0.0.0/0,10.1.0.1`));
+  assert.ok(lines.includes(`tag:subnet-${SUB_B},option:classless-static-route,169.254.169.254/32,10.2.0.2`));
+  assert.ok(lines.includes(`tag:subnet-${SUB_B},249,169.254.169.254/32,10.2.0.2`));
+  validateDhcpSpec({ ...s, metadataAddress: '169.254.169.254' });
+  const bad = spec();
+  bad.subnets[0]!.hostRoutes = [
+    { destination: '169.254.169.254/24', nexthop: '10.2.0.2' },
+    { destination: '0.0.0.0/0', nexthop: '10.9.0.1' },
+  ];
+  assert.throws(
+    () => validateDhcpSpec({ ...bad, metadataAddress: 'x' }),
+    (e: Error) =>
+      /hostRoutes\[0\]\.destination: 169\.254\.169\.254\/24 is not a network/.test(e.message) &&
+      /hostRoutes\[1\]\.nexthop: 10\.9\.0\.1 is not a host address/.test(e.message) &&
+      /metadataAddress: x/.test(e.message),
+  );
+});
+
 test('validateDhcpSpec accepts a good spec and reports every problem of a bad one', () => {
   validateDhcpSpec(spec());
   const bad = spec();

@@ -55,6 +55,15 @@ function isId(id: string): boolean {
   }
 }
 
+/** A route destination: `a.b.c.d/len` with len 0-32 and no host bits set (`169.254.169.254/32`, `0.0.0.0/0`). */
+function isRouteDestination(cidr: string): boolean {
+  const m = /^([0-9.]+)\/(\d{1,2})$/.exec(cidr);
+  if (!m || !isValidIpv4(m[1]!) || Number(m[2]) > 32) return false;
+  const prefix = Number(m[2]);
+  const mask = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
+  return (ipToInt(m[1]!) & ~mask) >>> 0 === 0;
+}
+
 /** Throws an Error listing every problem of `spec` at once (the agent built it, so any problem is a bug). */
 export function validateDhcpSpec(spec: DhcpSpec): void {
   const problems: string[] = [];
@@ -89,11 +98,26 @@ export function validateDhcpSpec(spec: DhcpSpec): void {
     s.dnsNameservers.forEach((d, j) => {
       check(isValidIpv4(d), `${at}.dnsNameservers[${j}]: ${d} is not IPv4`);
     });
+    (s.hostRoutes ?? []).forEach((r, j) => {
+      check(
+        isRouteDestination(r.destination),
+        `${at}.hostRoutes[${j}].destination: ${r.destination} is not a network in CIDR form`,
+      );
+      check(
+        isHost(r.nexthop),
+        `${at}.hostRoutes[${j}].nexthop: ${r.nexthop} is not a host address of ${s.cidr}`,
+      );
+    });
     for (const o of parsed) {
       check(c.broadcast < o.c.network || c.network > o.c.broadcast, `${at}.cidr: overlaps ${o.s.cidr}`);
     }
     parsed.push({ s, c });
   });
+
+  check(
+    spec.metadataAddress === undefined || isValidIpv4(spec.metadataAddress),
+    `metadataAddress: ${spec.metadataAddress} is not IPv4`,
+  );
 
   const macs = new Set<string>();
   const ips = new Set<string>(spec.subnets.map((s) => s.dhcpServerIp));
@@ -168,7 +192,12 @@ export function hostsFileText(hosts: readonly DhcpHost[]): string {
     .join('');
 }
 
-/** The `--dhcp-optsfile`: router, DNS servers and MTU per subnet tag. */
+/**
+ * The `--dhcp-optsfile`: router, DNS servers, MTU and host routes per subnet tag. Host routes go out as
+ * option 121 and as option 249 (Microsoft's number for the same, which Windows asks for), as Neutron's
+ * DHCP agent sends them, with the default route via the gateway among them: RFC 3442 tells a client
+ * that takes option 121 to ignore option 3.
+ */
 export function optsFileText(spec: DhcpSpec): string {
   const lines: string[] = [];
   for (const s of [...spec.subnets].sort(bySubnetId)) {
@@ -177,6 +206,15 @@ export function optsFileText(spec: DhcpSpec): string {
     lines.push(s.gatewayIp === null ? `${tag},option:router` : `${tag},option:router,${s.gatewayIp}`);
     if (s.dnsNameservers.length > 0) lines.push(`${tag},option:dns-server,${s.dnsNameservers.join(',')}`);
     lines.push(`${tag},option:mtu,${spec.mtu}`);
+    const routes = s.hostRoutes ?? [];
+    if (routes.length > 0) {
+      const all = [
+        ...routes.map((r) => `${r.destination},${r.nexthop}`),
+        ...(s.gatewayIp === null ? [] : [`0.0.0.0/0,${s.gatewayIp}`]),
+      ].join(',');
+      lines.push(`${tag},option:classless-static-route,${all}`);
+      lines.push(`${tag},249,${all}`);
+    }
   }
   return lines.map((l) => l + '\n').join('');
 }

@@ -11,7 +11,7 @@ import type { DhcpSpec, DhcpStatus } from './types.js';
 
 export { LEASE_SECONDS, validateDhcpSpec } from './dnsmasq-config.js';
 export type { DhcpLease, LeaseQuery } from './leases.js';
-export type { DhcpHost, DhcpSpec, DhcpStatus, DhcpSubnet, DhcpUplink } from './types.js';
+export type { DhcpHost, DhcpRoute, DhcpSpec, DhcpStatus, DhcpSubnet, DhcpUplink } from './types.js';
 
 /** The DHCP service of networks, as the agent's services use it. */
 export interface DhcpDriver {

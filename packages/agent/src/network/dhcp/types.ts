@@ -31,6 +31,19 @@ export interface DhcpSubnet {
   dhcpServerIp: string;
   /** DNS servers handed to guests (dnsmasq's own DNS is disabled). */
   dnsNameservers: string[];
+  /**
+   * Routes handed to guests with DHCP options 121 (RFC 3442) and 249 (the same, for Windows), e.g. the
+   * metadata address via the DHCP port on an isolated subnet (Neutron's `enable_isolated_metadata`).
+   * A client that takes option 121 ignores the router option, so the default route via `gatewayIp` is
+   * sent among them too.
+   */
+  hostRoutes?: DhcpRoute[];
+}
+
+/** A route a DHCP client installs: `destination` (CIDR) via `nexthop`. */
+export interface DhcpRoute {
+  destination: string;
+  nexthop: string;
 }
 
 /** A static MAC -> IP lease. The DHCP server hands out nothing else (no dynamic pool). */
@@ -48,6 +61,11 @@ export interface DhcpSpec {
   mtu: number;
   subnets: DhcpSubnet[];
   hosts: DhcpHost[];
+  /**
+   * An address the DHCP port also holds (as /32) for a service guests reach through it: the metadata
+   * address (169.254.169.254), served in the namespace by the agent's metadata service.
+   */
+  metadataAddress?: string;
 }
 
 /** Observed state of a network's DHCP service. */
