@@ -17,6 +17,7 @@ import { isResourceId } from '../host/names.js';
 import type { ServiceMap } from '../services/index.js';
 import { withOwner } from '../services/owner.js';
 import { errorResponse, MethodNotAllowed, PayloadTooLarge, Unauthorized } from './errors.js';
+import { handleUpgrade } from './tunnel.js';
 
 const log = logger('api');
 const MAX_BODY = 1 << 20;
@@ -174,5 +175,13 @@ export function createApiServer(deps: ApiDeps, tls?: { cert: Buffer; key: Buffer
         }),
       );
   };
-  return tls ? createHttpsServer(tls, handler) : createServer(handler);
+  const server = tls ? createHttpsServer(tls, handler) : createServer(handler);
+  // `stratus ssh`: TCP tunnels to guests (api/tunnel.ts).
+  server.on('upgrade', (req, socket, head) => {
+    void handleUpgrade(req, socket, head, {
+      authorized: (r) => authorized(r, deps.token),
+      services: deps.services,
+    });
+  });
+  return server;
 }

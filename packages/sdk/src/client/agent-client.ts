@@ -1,7 +1,9 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import { request as httpRequest } from 'node:http';
+import { request as httpsRequest } from 'node:https';
+import { type Duplex, Readable } from 'node:stream';
 import { type ApiOwner, encodeOwner, OWNER_HEADER } from '@stratus/model';
 import { Agent, type Dispatcher, request } from 'undici';
 import { AgentApiError, type ApiErrorBody } from './errors.js';
@@ -261,6 +263,47 @@ export class AgentClient {
         delay = Math.min(delay * 2, this.retry.maxDelayMs);
       }
     }
+  }
+
+  /**
+   * Opens a TCP tunnel to server `serverId`'s first address, `port` (the agent connects from the network's
+   * DHCP namespace): an HTTP upgrade to `stratus-tcp` on `/v1/servers/{id}/tunnel`. Resolves with the
+   * connection's socket; rejects with the agent's error (AgentApiError) when it refuses.
+   */
+  openTunnel(serverId: string, port: number): Promise<Duplex> {
+    const path = `/v1/servers/${encodeURIComponent(serverId)}/tunnel?port=${port}`;
+    const headers = { ...this.headers(), connection: 'Upgrade', upgrade: 'stratus-tcp' };
+    const url = new URL(path, this.origin);
+    const req = this.endpoint.socket
+      ? httpRequest({ socketPath: this.endpoint.socket, path, headers })
+      : url.protocol === 'https:'
+        ? httpsRequest(url, { headers, ...(this.endpoint.ca ? { ca: this.endpoint.ca } : {}) })
+        : httpRequest(url, { headers });
+    return new Promise((resolve, reject) => {
+      req.once('upgrade', (_res, socket, head) => {
+        if (head.length) socket.unshift(head);
+        resolve(socket);
+      });
+      req.once('response', (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.once('end', () => {
+          let body: Partial<ApiErrorBody> = {};
+          try {
+            body = JSON.parse(Buffer.concat(chunks).toString('utf8')) as ApiErrorBody;
+          } catch {}
+          reject(
+            new AgentApiError(
+              res.statusCode ?? 0,
+              body.code ?? 'tunnel_refused',
+              body.message ?? `the agent refused the tunnel (HTTP ${res.statusCode})`,
+            ),
+          );
+        });
+      });
+      req.once('error', reject);
+      req.end();
+    });
   }
 
   async close(): Promise<void> {
