@@ -46,7 +46,8 @@ export class VolumeService extends ServiceBase<VolumeSpec, VolumeStatus> {
   ): Promise<VolumeRecord> {
     const path = paths.volume(this.ctx, id);
     const bytes = spec.sizeGb * GIB;
-    if (prior) {
+    // A record still `creating` never got its file (the agent stopped part-way): still a create.
+    if (prior && prior.status.status !== 'creating') {
       if (spec.sizeGb < prior.spec.sizeGb)
         throw new InvalidRequest(
           `cannot shrink volume ${id} from ${prior.spec.sizeGb} GiB to ${spec.sizeGb} GiB; volumes only grow`,
@@ -78,7 +79,8 @@ export class VolumeService extends ServiceBase<VolumeSpec, VolumeStatus> {
       source = { kind: 'volume', path: paths.volume(this.ctx, src.id) };
     }
     // Recorded before the file exists, so a crash part-way leaves something a delete cleans up by.
-    const rec = this.newRecord(id, spec, { status: 'creating', path, attachments: [] }, {});
+    const rec = prior ?? this.newRecord(id, spec, { status: 'creating', path, attachments: [] }, {});
+    rec.spec = spec;
     await this.save(rec);
     try {
       await this.ctx.storage.createVolume({ path, sizeBytes: bytes, source });
