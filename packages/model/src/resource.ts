@@ -49,6 +49,12 @@ export interface ResourceSchema<I extends TProperties = TProperties, O extends T
    */
   plan?(planned: Record<string, unknown>, prior?: Readonly<Record<string, unknown>> | null): void;
   /**
+   * The inputs as a host is sent them, from the known planned inputs: values the host derives from others
+   * are left out, since state carries them as computed inputs (a server's vcpus and memoryMb when it has a
+   * flavor, which the agent would refuse beside the flavor). Default: all of them.
+   */
+  toRequest?(inputs: Record<string, unknown>): Record<string, unknown>;
+  /**
    * The type's rules on a change of an existing resource (e.g. a volume may grow, never shrink): called at
    * plan for an in-place update with the prior attributes and the planned ones (UNKNOWN allowed). The agent
    * enforces the same rule on requests.

@@ -99,6 +99,12 @@ export const server = defineResource({
       planned.memoryMb ??= DEFAULT_SIZE.memoryMb;
     }
   },
+  toRequest(inputs) {
+    // With a flavor, the size in state is the flavor's as realized (computed); the agent takes it from the flavor.
+    if (inputs.flavor === undefined) return inputs;
+    const { vcpus: _v, memoryMb: _m, ...rest } = inputs;
+    return rest;
+  },
   drift: (a) =>
     // A server asked to be shut off or paused is not drifted for being so.
     (a.status === 'SHUTOFF' && a.powerState === 'shutoff') ||

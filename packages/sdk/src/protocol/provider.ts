@@ -153,7 +153,8 @@ export function resourceProvider(schema: ResourceSchema, io: ResourceIO): Resour
           if (prior) await io.delete(ctx, id, prior);
           return { newState: null, diagnostics: [] };
         }
-        const inputs = knownInputs(schema, planned);
+        const known = knownInputs(schema, planned);
+        const inputs = schema.toRequest ? schema.toRequest(known) : known;
         const newState = prior ? await io.update(ctx, id, inputs, prior) : await io.create(ctx, id, inputs);
         return { newState, diagnostics: inconsistencies(schema, planned, newState) };
       } catch (e) {
