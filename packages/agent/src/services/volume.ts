@@ -31,10 +31,10 @@ export class VolumeService extends ServiceBase<VolumeSpec, VolumeStatus> {
 
   protected override async check(id: string, spec: VolumeSpec): Promise<void> {
     if (spec.image) await assertReference(this.ctx, 'images', spec.image, ['image']);
-    if (spec.sourceVolume) {
-      if (spec.sourceVolume === id)
-        throw new InvalidRequest('a volume cannot be its own source', { field: ['sourceVolume'] });
-      await assertReference(this.ctx, 'volumes', spec.sourceVolume, ['sourceVolume']);
+    if (spec.volume) {
+      if (spec.volume === id)
+        throw new InvalidRequest('a volume cannot be its own source', { field: ['volume'] });
+      await assertReference(this.ctx, 'volumes', spec.volume, ['volume']);
     }
   }
 
@@ -67,10 +67,8 @@ export class VolumeService extends ServiceBase<VolumeSpec, VolumeStatus> {
           { field: ['sizeGb'] },
         );
       source = { kind: 'image', imageId: spec.image, format: img.status.format ?? 'qcow2' };
-    } else if (spec.sourceVolume) {
-      const src = (await assertReference(this.ctx, 'volumes', spec.sourceVolume, [
-        'sourceVolume',
-      ])) as VolumeRecord;
+    } else if (spec.volume) {
+      const src = (await assertReference(this.ctx, 'volumes', spec.volume, ['volume'])) as VolumeRecord;
       if (src.spec.sizeGb > spec.sizeGb)
         throw new InvalidRequest(
           `a volume of ${spec.sizeGb} GiB cannot hold source volume ${src.id} (${src.spec.sizeGb} GiB)`,

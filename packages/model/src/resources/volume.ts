@@ -18,8 +18,8 @@ export const volume = defineResource({
   description: 'A block volume (qcow2 in the storage pool) that servers attach through volume_attachment.',
   check(inputs) {
     const out: AttributeProblem[] = [];
-    if (inputs.image !== undefined && inputs.sourceVolume !== undefined)
-      out.push({ path: ['sourceVolume'], message: 'conflicts with image; a volume has one source' });
+    if (inputs.image !== undefined && inputs.volume !== undefined)
+      out.push({ path: ['volume'], message: 'conflicts with image; a volume has one source' });
     return out;
   },
   checkUpdate(prior, planned) {
@@ -53,10 +53,11 @@ export const volume = defineResource({
             'Image the volume starts as (a copy-on-write qcow2 overlay of the cached image, so creating it is as fast for 10 GiB as for 1); sizeGb must hold the image.',
         }),
       ),
-      sourceVolume: Type.Optional(
+      volume: Type.Optional(
         Ref('volume', {
           requiresReplace: true,
-          description: 'Volume whose data this one starts with (a full, sparse copy: Cinder clone).',
+          description:
+            "Volume whose data this one starts with (Cinder's source volume): a full, sparse copy, independent of it afterwards; sizeGb must hold it.",
         }),
       ),
       multiattach: Defaulted(
