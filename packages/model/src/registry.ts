@@ -42,4 +42,14 @@ export { NETWORK_DRIVERS } from './resources/network.js';
 export { defaultMachine } from './resources/server.js';
 export { MAX_VOLUME_GB } from './resources/volume.js';
 export { VOLUME_DEVICE } from './resources/volume-attachment.js';
-export { flavor, image, keypair, network, server, subnet, volume, volumeAttachment, volumeAttachment as volume_attachment };
+export {
+  flavor,
+  image,
+  keypair,
+  network,
+  server,
+  subnet,
+  volume,
+  volumeAttachment,
+  volumeAttachment as volume_attachment,
+};
