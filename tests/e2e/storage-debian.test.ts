@@ -1,8 +1,8 @@
 /**
  * Volumes, power state, resize and `stratus ssh` on the real Debian guest (issue 12: Deliver 1, 2 and 5,
  * and their acceptance). One booted scenario serves every check, since the Debian guest boots slowly under
- * TCG: two servers boot once, concurrently; server b boots again after its shutoff and server a after its
- * resize. Every command in the guests runs through `stratus ssh` (the agent's tunnel from the network's
+ * TCG: two servers boot once, concurrently; server b boots again after its shutoff while server a boots
+ * after its resize. Every command in the guests runs through `stratus ssh` (the agent's tunnel from the network's
  * DHCP namespace) with the key pair Stratus generated. Skips with one line when the Debian image has not
  * been built (scripts/build-debian-image.sh).
  */
@@ -129,9 +129,9 @@ const count = (file: string, re: RegExp) => (readFileSync(file, 'utf8').match(re
 
 /** Waits for the guest's n-th ready line (boots are counted: the console log is appended to). */
 async function waitForBoot(consoleLog: string, n: number): Promise<void> {
-  const deadline = Date.now() + 1_800_000;
+  const deadline = Date.now() + 3_600_000;
   while (count(consoleLog, /^STRATUS-GUEST-READY/gm) < n) {
-    assert.ok(Date.now() < deadline, `boot ${n} of ${consoleLog} did not finish within 30 minutes`);
+    assert.ok(Date.now() < deadline, `boot ${n} of ${consoleLog} did not finish within 60 minutes`);
     await new Promise((r) => setTimeout(r, 2000));
   }
 }
@@ -158,7 +158,8 @@ test('volumes, power state, resize and stratus ssh on the Debian guest', { skip 
   const aLog = String(a.attributes.consoleLog);
   const bLog = String(b.attributes.consoleLog);
   // Generous: systemd and cloud-init under TCG on a busy 2-core host take minutes.
-  await Promise.all([waitForReady(aLog, 1_800_000), waitForReady(bLog, 1_800_000)]);
+  // (Under a load of 40 on 2 cores, one first boot took more than 30 minutes.)
+  await Promise.all([waitForReady(aLog, 3_600_000), waitForReady(bLog, 3_600_000)]);
 
   await tt.test(
     'stratus ssh: 2 vCPUs, root filesystem grown to about 3 GiB, the volume a 1 GiB disk',
@@ -240,7 +241,7 @@ test('volumes, power state, resize and stratus ssh on the Debian guest', { skip 
   });
 
   await tt.test(
-    'powerState shutoff: a clean shutdown, then an empty plan; running: it boots again',
+    'powerState shutoff: a clean shutdown, then an empty plan; running boots it again. A flavor change: a resize in place, same domain UUID, 3 vCPUs and a larger root disk inside',
     async () => {
       const downs = count(bLog, /reboot: Power down/g);
       shape = { ...shape, bPower: 'shutoff' };
@@ -249,32 +250,25 @@ test('volumes, power state, resize and stratus ssh on the Debian guest', { skip 
       assert.equal(count(bLog, /reboot: Power down/g), downs + 1, 'the guest powered itself off (ACPI)');
       const p = await plan(shape);
       assert.equal(p.code, 0, `plan after the shutoff is empty:\n${p.stdout}\n${p.stderr}`);
-      shape = { ...shape, bPower: 'running' };
+      // b boots again and a is resized in one apply, so the two boots overlap (the guest boots slowly).
+      shape = { ...shape, bPower: 'running', aFlavor: 'large' };
+      const resize = await plan(shape);
+      assert.match(resize.stdout, /a will be updated in place/);
+      assert.match(resize.stdout, /b will be updated in place/);
       await apply(shape);
-      await waitForBoot(bLog, 2);
+      assert.equal(byName('a').id, a.id, 'not replaced');
+      const uuid = await run('virsh', ['-c', 'qemu:///system', 'domuuid', `stratus-${a.id}`]);
+      assert.equal(uuid.stdout.trim(), a.id);
+      assert.equal(byName('a').attributes.vcpus, 3);
+      await Promise.all([waitForBoot(bLog, 2), waitForBoot(aLog, 2)]);
       assert.equal(
         await ssh('b', `sudo head -c 19 ${disk}`),
         'STRATUS-VOLUME-DATA',
         'the volume stayed attached through the shutoff',
       );
-    },
-  );
-
-  await tt.test(
-    'flavor change: a resize in place, same domain UUID, 3 vCPUs and a larger root disk inside',
-    async () => {
-      shape = { ...shape, aFlavor: 'large' };
-      const p = await plan(shape);
-      assert.match(p.stdout, /a will be updated in place/);
-      await apply(shape);
-      assert.equal(byName('a').id, a.id, 'not replaced');
-      const uuid = await run('virsh', ['-c', 'qemu:///system', 'domuuid', `stratus-${a.id}`]);
-      assert.equal(uuid.stdout.trim(), a.id);
-      await waitForBoot(aLog, 2);
       const [nproc, rootMib] = (await ssh('a', 'nproc; df -B1M --output=size / | tail -1')).split('\n');
       assert.equal(nproc?.trim(), '3');
       assert.ok(Number(rootMib) > 3600, `root filesystem ${rootMib} MiB after growing to 4 GiB`);
-      assert.equal(byName('a').attributes.vcpus, 3);
     },
   );
 
