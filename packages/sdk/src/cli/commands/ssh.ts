@@ -112,7 +112,7 @@ export async function cmdSsh(ctx: Ctx): Promise<number> {
       `UserKnownHostsFile=${known}`,
       '-o',
       'StrictHostKeyChecking=accept-new',
-      ...(ctx.flags['batch'] ? ['-o', 'BatchMode=yes'] : []),
+      ...(ctx.flags.batch ? ['-o', 'BatchMode=yes'] : []),
       ...(user ? ['-l', user] : []),
       `stratus-${server.name}`,
     );
