@@ -153,7 +153,6 @@ test('volumes hot-plug, grow online and detach; power state; resize in place; th
   await tt.test('the attached volume is a 1 GiB disk in the guest', async () => {
     assert.equal(res('att')!.attributes.device, 'vdc');
     await waitForLine(log, /STRATUS-DISKS \[vdc:2097152 \]/, 0);
-    assert.equal(res('data')!.attributes.status, 'in-use');
   });
 
   await tt.test('the tunnel behind stratus ssh reaches the guest from the network namespace', async () => {
@@ -204,7 +203,6 @@ test('volumes hot-plug, grow online and detach; power state; resize in place; th
     const from = logSize(log);
     await apply(shape);
     await waitForLine(log, /STRATUS-DISKS \[\]/, from);
-    assert.equal(res('data')!.attributes.status, 'available');
     assert.ok(existsSync(join(t.stateDir, 'volumes', `${data.id}.qcow2`)));
   });
 
