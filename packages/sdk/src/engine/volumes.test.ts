@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import type { ResourceType } from '@stratus/model';
 import {
   Flavor,
   Image,
@@ -15,6 +16,7 @@ import {
   Volume,
   VolumeAttachment,
 } from '../constructs/index.js';
+import { MemoryHandlers } from '../testing/memory-handlers.js';
 import { applyStack, planStack } from '../testing/plan-stack.js';
 import { UNKNOWN } from './values.js';
 
@@ -89,4 +91,27 @@ test("a server's flavor and power state change in place; a resize's size is know
     a2.changes.map((c) => [c.name, c.after]),
     [['powerState', 'shutoff']],
   );
+});
+
+test('an update of a server with a flavor sends no vcpus or memoryMb (the agent takes them from the flavor and refuses them beside it)', async () => {
+  const applied = await applyStack(storageStack({}));
+  const sent: Record<string, unknown>[] = [];
+  const world = new MemoryHandlers({
+    failOn: (op, type, inputs) => {
+      if (op === 'update' && type === 'server') sent.push(inputs);
+      return false;
+    },
+  });
+  for (const r of applied.state.resources)
+    world.objects.set(r.id, { type: r.type as ResourceType, attributes: structuredClone(r.attributes) });
+  const off = await applyStack(storageStack({ powerState: 'shutoff' }), {
+    state: applied.state,
+    providers: world.providers,
+  });
+  assert.equal(off.ok, true);
+  assert.equal(sent.length, 1);
+  assert.equal(sent[0]!.powerState, 'shutoff');
+  assert.equal('vcpus' in sent[0]!, false);
+  assert.equal('memoryMb' in sent[0]!, false);
+  assert.equal(typeof sent[0]!.flavor, 'string');
 });
