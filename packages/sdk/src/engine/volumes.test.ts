@@ -98,7 +98,7 @@ test('an update of a server with a flavor sends no vcpus or memoryMb (the agent 
   const sent: Record<string, unknown>[] = [];
   const world = new MemoryHandlers({
     failOn: (op, type, inputs) => {
-      if (op === 'update' && type === 'server') sent.push(inputs);
+      if (op === 'update' && type === 'server') sent.push(inputs ?? {});
       return false;
     },
   });
