@@ -82,7 +82,17 @@ const SAMPLES: Record<string, [Record<string, unknown>, Record<string, unknown>]
       adminPass: 'secret-two',
       keyPair: ID(7),
       publicKeys: { bob: 'ssh-ed25519 BBBB bob', alice: 'ssh-ed25519 AAAA alice' },
+      powerState: 'shutoff',
+      metadata: { role: 'db', tier: '1' },
     },
+  ],
+  volume: [
+    { name: 'a', sizeGb: 1, image: ID(3), multiattach: false },
+    { name: 'b', sizeGb: 2, volume: ID(9), multiattach: true },
+  ],
+  volume_attachment: [
+    { server: ID(1), volume: ID(2), device: 'vdc' },
+    { server: ID(3), volume: ID(4), device: '/dev/vdd' },
   ],
 };
 

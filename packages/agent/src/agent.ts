@@ -151,10 +151,10 @@ export class StratusAgent {
       virtType: probe.virtType,
     };
     this.ctx = ctx;
-    // Writes a killed agent left half-done (records, DHCP files, instance disks and drives): this agent
+    // Writes a killed agent left half-done (records, DHCP files, instance disks and drives, volumes): this agent
     // claimed the state dir, so their writers are all dead. Image temporaries are the storage's to roll
     // back, below.
-    for (const dir of ['records', 'dhcp', 'instances']) {
+    for (const dir of ['records', 'dhcp', 'instances', 'volumes']) {
       const swept = await sweepTempSiblings(join(stateDir, dir), () => true);
       if (swept.length) log.info('removed temporaries of an interrupted write', { files: swept });
     }

@@ -5,6 +5,8 @@ import { keypair } from './resources/keypair.js';
 import { network } from './resources/network.js';
 import { server } from './resources/server.js';
 import { subnet } from './resources/subnet.js';
+import { volume } from './resources/volume.js';
+import { volumeAttachment } from './resources/volume-attachment.js';
 
 /**
  * The one registry of resource types: one line per type. The `ResourceType` union, the engine's
@@ -18,6 +20,8 @@ export const registry = {
   server,
   keypair,
   flavor,
+  volume,
+  volume_attachment: volumeAttachment,
 } as const;
 
 /** The resource types Stratus knows. */
@@ -42,4 +46,16 @@ export {
 } from './resources/image.js';
 export { NETWORK_DRIVERS } from './resources/network.js';
 export { defaultMachine } from './resources/server.js';
-export { flavor, image, keypair, network, server, subnet };
+export { MAX_VOLUME_GB } from './resources/volume.js';
+export { VOLUME_DEVICE } from './resources/volume-attachment.js';
+export {
+  flavor,
+  image,
+  keypair,
+  network,
+  server,
+  subnet,
+  volume,
+  volumeAttachment,
+  volumeAttachment as volume_attachment,
+};

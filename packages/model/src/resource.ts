@@ -44,9 +44,25 @@ export interface ResourceSchema<I extends TProperties = TProperties, O extends T
   check?(inputs: Readonly<Record<string, unknown>>): AttributeProblem[];
   /**
    * Adjusts planned attributes in place: values the type derives from others (e.g. the machine type
-   * from the firmware). Called for creates and updates with the planned attributes; UNKNOWN allowed.
+   * from the firmware). Called for creates and updates with the planned attributes (UNKNOWN allowed) and,
+   * for updates, the prior attributes (a server's size is unknown again when its flavor changes).
    */
-  plan?(planned: Record<string, unknown>): void;
+  plan?(planned: Record<string, unknown>, prior?: Readonly<Record<string, unknown>> | null): void;
+  /**
+   * The inputs as a host is sent them, from the known planned inputs: values the host derives from others
+   * are left out, since state carries them as computed inputs (a server's vcpus and memoryMb when it has a
+   * flavor, which the agent would refuse beside the flavor). Default: all of them.
+   */
+  toRequest?(inputs: Record<string, unknown>): Record<string, unknown>;
+  /**
+   * The type's rules on a change of an existing resource (e.g. a volume may grow, never shrink): called at
+   * plan for an in-place update with the prior attributes and the planned ones (UNKNOWN allowed). The agent
+   * enforces the same rule on requests.
+   */
+  checkUpdate?(
+    prior: Readonly<Record<string, unknown>>,
+    planned: Readonly<Record<string, unknown>>,
+  ): AttributeProblem[];
   /**
    * Whether attributes just read show the object was changed outside Stratus in a way an update
    * repairs (a stopped or vanished domain, a deleted bridge); says what, in words.

@@ -20,6 +20,7 @@ import type { ServiceMap } from '../services/index.js';
 import { withOwner } from '../services/owner.js';
 import { type ConsoleDeps, consoleRoute, isConsoleRoute, serialUpgrade } from './console.js';
 import { errorResponse, MethodNotAllowed, PayloadTooLarge, Unauthorized } from './errors.js';
+import { handleUpgrade } from './tunnel.js';
 
 const log = logger('api');
 const MAX_BODY = 1 << 20;
@@ -185,13 +186,18 @@ export function createApiServer(deps: ApiDeps, tls?: { cert: Buffer; key: Buffer
       );
   };
   const server = tls ? createHttpsServer(tls, handler) : createServer(handler);
+  // Upgrades: the noVNC page's websocket and the serial console (console/), and `stratus ssh`'s TCP
+  // tunnels to guests (api/tunnel.ts), which answer every other path with 404.
   server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy());
     const c = deps.console;
     if (c?.web.handles(req.url)) return c.web.upgrade(req, socket, head);
     const parts = new URL(req.url ?? '/', 'http://agent').pathname.split('/').filter(Boolean);
     if (!c || parts[0] !== 'v1' || !isConsoleRoute(parts) || parts.length !== 4) {
-      socket.end('HTTP/1.1 404 Not Found\r\nconnection: close\r\ncontent-length: 0\r\n\r\n');
+      void handleUpgrade(req, socket, head, {
+        authorized: (r) => authorized(r, deps.token),
+        services: deps.services,
+      });
       return;
     }
     if (!authorized(req, deps.token)) {

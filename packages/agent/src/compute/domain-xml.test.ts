@@ -397,3 +397,31 @@ test('image hardware and consoles in the XML: CD-ROM boot first, VNC on a unix s
     /ide needs machine pc/,
   );
 });
+
+test("attached volumes stay in the definition, with the volume's serial and a user alias; bad ones are refused", async () => {
+  const vol = randomUUID();
+  const disk = {
+    kind: 'disk' as const,
+    path: `/var/lib/stratus/volumes/${vol}.qcow2`,
+    format: 'qcow2' as const,
+    target: 'vdc',
+    bus: 'virtio' as const,
+    serial: vol.slice(0, 20),
+    alias: `ua-${vol}`,
+  };
+  const xml = buildDomainXml(spec({ volumes: [disk] }));
+  await validate(xml);
+  assert.ok(xml.includes(`<source file="${disk.path}"/>`));
+  assert.ok(xml.includes(`<serial>${vol.slice(0, 20)}</serial>`));
+  assert.ok(xml.includes(`<alias name="ua-${vol}"/>`));
+  // The hot-plugged device is the one the definition holds, line for line.
+  const device = buildDeviceXml(disk)
+    .trimEnd()
+    .split('\n')
+    .map((l) => `    ${l}`)
+    .join('\n');
+  assert.ok(xml.includes(device), `definition holds\n${device}`);
+  assert.throws(() => buildDeviceXml({ ...disk, serial: 'a'.repeat(21) }), /serial/);
+  assert.throws(() => buildDeviceXml({ ...disk, alias: 'virtio-disk2' }), /alias/);
+  assert.throws(() => buildDomainXml(spec({ volumes: [{ ...disk, target: 'vd1' }] })), /target/);
+});

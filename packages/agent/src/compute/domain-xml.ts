@@ -131,6 +131,11 @@ export function buildDomainXml(spec: DomainSpec): string {
       bus: hw.diskBus,
       readonly: true,
     });
+  // Attached volumes, so a redefinition (a resize, a repair) keeps them.
+  for (const v of spec.volumes ?? []) {
+    validateDisk(v);
+    disks.push(v);
+  }
   if (spec.cdrom !== undefined) {
     const bus = spec.hardware?.cdromBus ?? (hw.machine === 'pc' ? 'ide' : 'sata');
     if (bus === 'ide' && hw.machine !== 'pc') throw new Error('an ide cdrom needs machine pc');
@@ -208,6 +213,8 @@ function deviceLines(d: DomainDevice | CdromDevice): string[] {
       `  ${tag('driver', { name: 'qemu', type: d.format, discard: d.readonly ? undefined : 'unmap' }, true)}`,
       `  ${tag('source', { file: d.path }, true)}`,
       `  ${tag('target', { dev: d.target, bus: d.bus }, true)}`,
+      ...(d.serial !== undefined ? [`  ${element('serial', d.serial)}`] : []),
+      ...(d.alias !== undefined ? [`  ${tag('alias', { name: d.alias }, true)}`] : []),
       ...(d.readonly || d.kind === 'cdrom' ? ['  <readonly/>'] : []),
       '</disk>',
     ];
@@ -237,14 +244,22 @@ function deviceLines(d: DomainDevice | CdromDevice): string[] {
  * the same renderer the domain definition uses, so an attached device looks exactly like a defined one.
  */
 export function buildDeviceXml(d: DomainDevice): string {
-  if (d.kind === 'disk') {
-    assertPath('path', d.path);
-    if (!/^(vd|sd)[a-z]{1,2}$/.test(d.target))
-      throw new Error(`disk target ${JSON.stringify(d.target)} is not a device name`);
-    if (d.format !== 'qcow2' && d.format !== 'raw') throw new Error(`bad disk format ${d.format}`);
-    if (!['virtio', 'sata', 'scsi', 'ide'].includes(d.bus)) throw new Error(`bad disk bus ${d.bus}`);
-  } else validateNic(d, 0);
+  if (d.kind === 'disk') validateDisk(d);
+  else validateNic(d, 0);
   return `${deviceLines(d).join('\n')}\n`;
+}
+
+function validateDisk(d: DiskDevice): void {
+  assertPath('path', d.path);
+  if (!/^(vd|sd)[a-z]{1,2}$/.test(d.target))
+    throw new Error(`disk target ${JSON.stringify(d.target)} is not a device name`);
+  if (d.format !== 'qcow2' && d.format !== 'raw') throw new Error(`bad disk format ${d.format}`);
+  if (!['virtio', 'sata', 'scsi', 'ide'].includes(d.bus)) throw new Error(`bad disk bus ${d.bus}`);
+  // virtio-blk serials hold 20 bytes; user aliases must start with ua- (libvirt's rule).
+  if (d.serial !== undefined && !/^[A-Za-z0-9-]{1,20}$/.test(d.serial))
+    throw new Error(`disk serial ${JSON.stringify(d.serial)} is not 1-20 of [A-Za-z0-9-]`);
+  if (d.alias !== undefined && !/^ua-[A-Za-z0-9_-]{1,60}$/.test(d.alias))
+    throw new Error(`disk alias ${JSON.stringify(d.alias)} is not a libvirt user alias (ua-...)`);
 }
 
 /**

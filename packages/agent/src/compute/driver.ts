@@ -6,7 +6,10 @@
 import type { DomainDevice, DomainFacts, DomainSpec, DomainState } from './types.js';
 
 /** What {@link ComputeDriver.ensureDomain} did to reach the running state. */
-export type EnsureDomainAction = 'created' | 'started' | 'resumed' | 'unchanged';
+export type EnsureDomainAction = 'created' | 'started' | 'resumed' | 'paused' | 'stopped' | 'unchanged';
+
+/** How {@link ComputeDriver.stopDomain} stopped a domain. */
+export type StopResult = 'clean' | 'forced' | 'already';
 
 /** The response of {@link ComputeDriver.ensureDomain}. */
 export interface EnsureDomainResult {
@@ -29,8 +32,19 @@ export interface ComputeDriver {
    * definition when the domain is shut off).
    */
   attachDevice(serverId: string, device: DomainDevice): Promise<void>;
-  /** Removes a device from the running guest and the persistent definition (the definition only when shut off). */
-  detachDevice(serverId: string, device: DomainDevice): Promise<void>;
+  /**
+   * Removes a device from the running guest and the persistent definition (the definition only when shut
+   * off). On a running guest it waits (at most `timeoutMs`, default 60 s) for libvirt's device-removed
+   * event, which comes once the guest released the device; throws `detach_timeout` when it does not.
+   */
+  detachDevice(serverId: string, device: DomainDevice, timeoutMs?: number): Promise<void>;
+  /**
+   * Shuts the domain down as Nova's stop does: the ACPI power button, then, when the guest has not stopped
+   * within `timeoutMs`, a hard stop. Answers how it stopped (`already` when it was not running).
+   */
+  stopDomain(serverId: string, timeoutMs: number): Promise<StopResult>;
+  /** Grows a disk of a running domain (`virsh blockresize`), so the guest sees the new size at once. */
+  resizeDisk(serverId: string, target: string, sizeBytes: number): Promise<void>;
   /**
    * The live XML of the server's domain (what libvirt allocated at start: ptys, VNC sockets); throws
    * NotFound (`domain_not_found`) when there is none. Optional: drivers without consoles omit it.

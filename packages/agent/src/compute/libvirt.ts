@@ -5,6 +5,7 @@
  *
  * Callers serialize operations per server; the connection itself may be shared by concurrent calls.
  */
+import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -14,20 +15,20 @@ import {
   Hypervisor,
   DomainState as LibvirtDomainState,
 } from '@unraid/libvirt';
-import { HostFailure, NotFound, Unavailable } from '../errors.js';
+import { Conflict, HostFailure, NotFound, Unavailable } from '../errors.js';
 import { run } from '../host/exec.js';
 import { logger } from '../host/log.js';
 import { assertId, domainName, isResourceId } from '../host/names.js';
 import { parseDomainFacts, serverIdFromXml } from './domain-facts.js';
 import { buildDeviceXml, buildDomainXml, nvramPath } from './domain-xml.js';
-import type { ComputeDriver, EnsureDomainResult } from './driver.js';
+import type { ComputeDriver, EnsureDomainResult, StopResult } from './driver.js';
 import type { DomainDevice, DomainFacts, DomainSpec, DomainState } from './types.js';
 import { xmlUnescape } from './xml.js';
 
 const log = logger('libvirt');
 
 export { serverIdFromXml } from './domain-facts.js';
-export type { EnsureDomainAction, EnsureDomainResult } from './driver.js';
+export type { EnsureDomainAction, EnsureDomainResult, StopResult } from './driver.js';
 
 /** A Stratus server's domain as found on this host. */
 export interface StratusDomain {
@@ -91,19 +92,45 @@ export class LibvirtCompute implements ComputeDriver {
    */
   async ensureDomain(spec: DomainSpec): Promise<EnsureDomainResult> {
     const xml = buildDomainXml(spec);
+    const want = spec.powerState ?? 'running';
     // virtlogd (root) writes the console log and libvirt copies the UEFI variable store, but neither
     // creates directories. 0711: QEMU's user must traverse to the variable store it opens (not list).
     await mkdir(dirname(spec.consoleLog), { recursive: true, mode: 0o711 });
     if (spec.firmware === 'uefi') await mkdir(dirname(nvramPath(spec)), { recursive: true, mode: 0o711 });
     const name = domainName(spec.serverId);
+    if (want === 'shutoff') {
+      // A clean shutdown first (it waits, outside the connection call), then the definition from spec.
+      const stopped = await this.stopDomain(spec.serverId, spec.stopTimeoutMs ?? DEFAULT_STOP_TIMEOUT_MS);
+      return this.withConn(async (hv) => {
+        let dom = await this.lookup(hv, spec.serverId);
+        if (dom === null || !spec.adopted) dom = await hv.domainDefineXML(xml);
+        return {
+          action: stopped === 'already' ? 'unchanged' : 'stopped',
+          state: mapDomainState((await hv.domainGetInfo(dom)).state),
+        };
+      });
+    }
     return this.withConn(async (hv) => {
+      const settle = async (
+        dom: Domain,
+        action: EnsureDomainResult['action'],
+      ): Promise<EnsureDomainResult> => {
+        let state = mapDomainState((await hv.domainGetInfo(dom)).state);
+        if (want === 'paused' && state === 'running') {
+          await hv.domainSuspend(dom);
+          log.info('domain paused', { serverId: spec.serverId, name });
+          state = mapDomainState((await hv.domainGetInfo(dom)).state);
+          if (action === 'unchanged') action = 'paused';
+        }
+        return { action, state };
+      };
       let dom = await this.lookup(hv, spec.serverId);
       if (dom === null) {
         dom = await hv.domainDefineXML(xml);
         log.info('domain defined', { serverId: spec.serverId, name });
         await hv.domainCreate(dom);
         log.info('domain started', { serverId: spec.serverId, name });
-        return { action: 'created', state: mapDomainState((await hv.domainGetInfo(dom)).state) };
+        return settle(dom, 'created');
       }
       const state = mapDomainState((await hv.domainGetInfo(dom)).state);
       // `other` is a domain on its way down (or in a transient state): the next reconcile starts it.
@@ -112,10 +139,11 @@ export class LibvirtCompute implements ComputeDriver {
         dom = await hv.domainDefineXML(xml);
         await hv.domainCreate(dom);
         log.info('domain redefined from spec and restarted', { serverId: spec.serverId, name });
-        return { action: 'started', state: mapDomainState((await hv.domainGetInfo(dom)).state) };
+        return settle(dom, 'started');
       }
-      if (state === 'running' || state === 'other') return { action: 'unchanged', state };
+      if (state === 'running' || state === 'other') return settle(dom, 'unchanged');
       if (state === 'paused') {
+        if (want === 'paused') return { action: 'unchanged', state };
         await hv.domainResume(dom);
         log.info('domain resumed', { serverId: spec.serverId, name });
         return { action: 'resumed', state: mapDomainState((await hv.domainGetInfo(dom)).state) };
@@ -124,8 +152,63 @@ export class LibvirtCompute implements ComputeDriver {
       if (!spec.adopted) dom = await hv.domainDefineXML(xml);
       await hv.domainCreate(dom);
       log.info('domain redefined and started', { serverId: spec.serverId, name, previous: state });
-      return { action: 'started', state: mapDomainState((await hv.domainGetInfo(dom)).state) };
+      return settle(dom, 'started');
     });
+  }
+
+  /**
+   * Shuts the server's domain down as Nova's stop does (`_clean_shutdown` in nova/virt/libvirt/driver.py):
+   * the ACPI power button (pressed again every 10 s, as a guest may miss the first while booting), then a
+   * hard stop once `timeoutMs` has passed. A paused domain is stopped hard (a paused guest cannot react).
+   */
+  async stopDomain(serverId: string, timeoutMs: number): Promise<StopResult> {
+    checkId(serverId);
+    const stateNow = () => this.domainState(serverId);
+    let state = await stateNow();
+    if (state === 'absent' || state === 'shutoff' || state === 'crashed') return 'already';
+    const deadline = Date.now() + timeoutMs;
+    if (state !== 'paused') {
+      let pressedAt = 0;
+      while (Date.now() < deadline) {
+        if (Date.now() - pressedAt >= 10_000) {
+          await this.withConn(async (hv) => {
+            const dom = await this.lookup(hv, serverId);
+            if (dom) await ignore(hv.domainShutdown(dom), NOT_RUNNING_RE);
+          });
+          if (pressedAt === 0) log.info('domain shutdown requested (ACPI)', { serverId });
+          pressedAt = Date.now();
+        }
+        await new Promise((r) => setTimeout(r, 500));
+        state = await stateNow();
+        if (state === 'absent' || state === 'shutoff') {
+          log.info('domain shut down cleanly', { serverId });
+          return 'clean';
+        }
+      }
+    }
+    await this.withConn(async (hv) => {
+      const dom = await this.lookup(hv, serverId);
+      if (dom) await ignore(hv.domainDestroy(dom), NOT_RUNNING_RE);
+    });
+    log.warn('domain stopped hard', {
+      serverId,
+      reason: state === 'paused' ? 'paused' : `no clean shutdown within ${timeoutMs} ms`,
+    });
+    return 'forced';
+  }
+
+  /** Grows a disk of a running domain to `sizeBytes` (`virsh blockresize`: QEMU tells the guest at once). */
+  async resizeDisk(serverId: string, target: string, sizeBytes: number): Promise<void> {
+    checkId(serverId);
+    if (!/^(vd|sd)[a-z]{1,2}$/.test(target)) throw new Error(`disk target ${target} is not a device name`);
+    try {
+      await run('virsh', ['-c', this.uri, 'blockresize', serverId, target, `${sizeBytes}B`]);
+    } catch (e) {
+      const msg = message(e);
+      if (NOT_FOUND_RE.test(msg)) throw new NotFound(msg, { code: 'domain_not_found', cause: e });
+      throw new HostFailure(msg, { code: 'libvirt_error', cause: e });
+    }
+    log.info('disk resized online', { serverId, target, sizeBytes });
   }
 
   /** The run state of the server's domain, `absent` when there is none. */
@@ -233,8 +316,8 @@ export class LibvirtCompute implements ComputeDriver {
     return this.changeDevice('attach-device', serverId, device);
   }
 
-  detachDevice(serverId: string, device: DomainDevice): Promise<void> {
-    return this.changeDevice('detach-device', serverId, device);
+  detachDevice(serverId: string, device: DomainDevice, timeoutMs = 60_000): Promise<void> {
+    return this.changeDevice('detach-device', serverId, device, timeoutMs);
   }
 
   /**
@@ -246,6 +329,7 @@ export class LibvirtCompute implements ComputeDriver {
     verb: 'attach-device' | 'detach-device',
     serverId: string,
     device: DomainDevice,
+    timeoutMs = 60_000,
   ): Promise<void> {
     const xml = buildDeviceXml(device);
     const state = await this.domainState(checkId(serverId));
@@ -255,13 +339,24 @@ export class LibvirtCompute implements ComputeDriver {
     try {
       const file = join(dir, 'device.xml');
       await writeFile(file, xml, { mode: 0o600 });
-      const flags = state === 'running' || state === 'paused' ? ['--config', '--live'] : ['--config'];
+      const live = state === 'running' || state === 'paused';
+      const flags = live ? ['--config', '--live'] : ['--config'];
+      // A live detach is a request to the guest; libvirt's device-removed event says it let go.
+      const removal =
+        verb === 'detach-device' && live && device.kind === 'disk' && device.alias
+          ? this.watchRemoval(serverId, device.alias, device.target, timeoutMs)
+          : null;
       try {
+        await removal?.ready;
         await run('virsh', ['-c', this.uri, verb, serverId, file, ...flags]);
+        await removal?.done;
       } catch (e) {
+        if (AgentErrorLike(e)) throw e;
         const msg = message(e);
         if (NOT_FOUND_RE.test(msg)) throw new NotFound(msg, { code: 'domain_not_found', cause: e });
         throw new HostFailure(msg, { code: 'libvirt_error', cause: e });
+      } finally {
+        removal?.stop();
       }
       log.info(verb === 'attach-device' ? 'device attached' : 'device detached', {
         serverId,
@@ -271,6 +366,75 @@ export class LibvirtCompute implements ComputeDriver {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  }
+
+  /**
+   * Waits for the device-removed event of the device with user alias `alias` (through `virsh event`,
+   * started before the detach request), checking the live definition every 2 s as well, since an event
+   * that came before the listener was registered is not repeated. Rejects with Conflict `detach_timeout`
+   * after `timeoutMs`.
+   */
+  private watchRemoval(
+    serverId: string,
+    alias: string,
+    target: string,
+    timeoutMs: number,
+  ): { ready: Promise<void>; done: Promise<void>; stop: () => void } {
+    const seconds = String(Math.max(1, Math.ceil(timeoutMs / 1000)));
+    const args = [
+      '-c',
+      this.uri,
+      'event',
+      '--domain',
+      serverId,
+      '--event',
+      'device-removed',
+      '--loop',
+      '--timeout',
+      seconds,
+    ];
+    log.debug('run', { command: 'virsh', args });
+    const child = spawn('virsh', args, { stdio: ['ignore', 'pipe', 'ignore'] });
+    let stopped = false;
+    let timer: NodeJS.Timeout | undefined;
+    const stop = () => {
+      stopped = true;
+      if (timer) clearTimeout(timer);
+      child.kill('SIGKILL');
+    };
+    const done = new Promise<void>((resolve, reject) => {
+      let out = '';
+      const gone = () => {
+        log.info('device removed by the guest', { serverId, alias });
+        resolve();
+      };
+      child.stdout.on('data', (b: Buffer) => {
+        out += b.toString('utf8');
+        if (out.includes(alias)) gone();
+      });
+      const deadline = Date.now() + timeoutMs;
+      const poll = async () => {
+        if (stopped) return;
+        try {
+          const xml = await this.domainXml(serverId);
+          if (!xml.includes(`dev='${target}'`) && !xml.includes(`dev="${target}"`)) return gone();
+        } catch (e) {
+          if (NotFound.isInstance(e)) return gone();
+        }
+        if (Date.now() > deadline)
+          return reject(
+            new Conflict(
+              `the guest did not release disk ${target} within ${Math.round(timeoutMs / 1000)} s (no device-removed event); it stays attached until it does`,
+              { code: 'detach_timeout' },
+            ),
+          );
+        timer = setTimeout(poll, 2000);
+      };
+      timer = setTimeout(poll, 2000);
+    });
+    // virsh registers its callback before it waits; a short grace lets it, and the poll covers a miss.
+    const ready = new Promise<void>((r) => setTimeout(r, 300));
+    return { ready, done, stop };
   }
 
   /** Closes the connection; the next operation opens a new one. */
@@ -348,6 +512,13 @@ export class LibvirtCompute implements ComputeDriver {
       }
     }
   }
+}
+
+/** How long a shutoff waits for the guest's clean shutdown before stopping it hard (Nova's default 60 s). */
+export const DEFAULT_STOP_TIMEOUT_MS = 60_000;
+
+function AgentErrorLike(e: unknown): boolean {
+  return Conflict.isInstance(e) || NotFound.isInstance(e) || HostFailure.isInstance(e);
 }
 
 function checkId(serverId: string): string {

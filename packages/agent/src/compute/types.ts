@@ -26,6 +26,10 @@ export interface DiskDevice {
   target: string;
   bus: DiskBus;
   readonly?: boolean;
+  /** Serial number the guest sees (`/dev/disk/by-id/virtio-<serial>`); at most 20 characters, [A-Za-z0-9-]. */
+  serial?: string;
+  /** libvirt user alias (`ua-...`), named in the device-removed event when the guest releases the disk. */
+  alias?: string;
 }
 
 /** A NIC attached to (or detached from) a domain. */
@@ -72,6 +76,12 @@ export interface DomainSpec {
   adopted?: boolean;
   /** Redefine even a running domain from this spec (stopping and starting it), to undo outside changes. */
   redefine?: boolean;
+  /** The run state to reach (default `running`); `shutoff` shuts the guest down cleanly (see stopDomain). */
+  powerState?: 'running' | 'shutoff' | 'paused';
+  /** With powerState `shutoff`: how long to wait for a clean shutdown before a hard stop (default 60 s). */
+  stopTimeoutMs?: number;
+  /** Volumes attached to the server, part of its persistent definition after the root disk and config drive. */
+  volumes?: DiskDevice[];
 }
 
 /** What an existing domain's XML says, for importing it. */

@@ -33,4 +33,7 @@ export const paths = {
   images: (stateDir: string) => join(stateDir, 'images'),
   instances: (ctx: AgentContext) => join(ctx.stateDir, 'instances'),
   instance: (ctx: AgentContext, id: string) => join(ctx.stateDir, 'instances', id),
+  /** The storage pool: one qcow2 file per volume. */
+  volumes: (ctx: AgentContext) => join(ctx.stateDir, 'volumes'),
+  volume: (ctx: AgentContext, id: string) => join(ctx.stateDir, 'volumes', `${id}.qcow2`),
 };

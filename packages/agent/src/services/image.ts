@@ -6,7 +6,7 @@ import type { WrittenData } from '../storage/copy.js';
 import type { ImageData } from '../storage/driver.js';
 import { type EnsureOptions, ServiceBase } from './base.js';
 import type { AgentContext } from './context.js';
-import type { ImageRecord, ServerRecord } from './records.js';
+import type { ImageRecord, ServerRecord, VolumeRecord } from './records.js';
 
 type ImageSpec = InputsOf<typeof image>;
 
@@ -93,6 +93,10 @@ export class ImageService extends ServiceBase<ImageSpec, ImageRecord['status'], 
     const users = (await this.ctx.store.list<ServerRecord>('servers')).filter((s) => s.spec.image === id);
     if (users.length)
       throw new InUse(`image ${id} is in use by server(s) ${users.map((s) => s.id).join(', ')}`);
+    // Volumes made from the image are overlays of its cached file.
+    const volumes = (await this.ctx.store.list<VolumeRecord>('volumes')).filter((v) => v.spec.image === id);
+    if (volumes.length)
+      throw new InUse(`image ${id} is in use by volume(s) ${volumes.map((v) => v.id).join(', ')}`);
     await this.ctx.storage.deleteImage(id);
   }
 

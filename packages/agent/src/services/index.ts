@@ -12,6 +12,8 @@ import { KeypairService } from './keypair.js';
 import { NetworkService, SubnetService } from './network.js';
 import { PortService } from './port.js';
 import { ServerService } from './server.js';
+import { VolumeService } from './volume.js';
+import { VolumeAttachmentService } from './volume-attachment.js';
 
 export type { ResourceService } from './base.js';
 export { type AgentContext, paths } from './context.js';
@@ -32,6 +34,8 @@ export const serviceFactories: Record<
   server: (ctx, ports) => new ServerService(ctx, ports),
   keypair: (ctx) => new KeypairService(ctx),
   flavor: (ctx) => new FlavorService(ctx),
+  volume: (ctx) => new VolumeService(ctx),
+  volume_attachment: (ctx) => new VolumeAttachmentService(ctx),
 };
 
 /** The services of an agent, with its port service and the network service (which supervises DHCP). */

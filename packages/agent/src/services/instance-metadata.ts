@@ -59,6 +59,7 @@ export async function instanceDocuments(
       hostname,
       publicKeys: await publicKeysOf(ctx, spec),
       adminPass: spec.adminPass,
+      meta: spec.metadata ?? {},
     }),
     // Binary user data comes base64-encoded and goes to the guest as its bytes.
     userData: spec.userDataBase64 !== undefined ? Buffer.from(spec.userDataBase64, 'base64') : spec.userData,

@@ -1,5 +1,14 @@
 /** The shapes of the agent's records, by collection (types only, shared by the services). */
-import type { AttributesOf, InputsOf, image, network, server, subnet } from '@stratus/model';
+import type {
+  AttributesOf,
+  InputsOf,
+  image,
+  network,
+  server,
+  subnet,
+  volume,
+  volumeAttachment,
+} from '@stratus/model';
 import type { AgentRecordFile } from './store.js';
 
 type Empty = Record<string, never>;
@@ -73,3 +82,17 @@ export interface PortStatus {
 
 /** A port: one address and MAC on a subnet, held by a server NIC or a DHCP server. Internal for now. */
 export type PortRecord = AgentRecordFile<PortSpec, PortStatus, Empty>;
+
+/** A volume as the agent records it; its attachments are volume_attachment records. */
+export type VolumeRecord = AgentRecordFile<
+  InputsOf<typeof volume>,
+  Partial<AttributesOf<typeof volume>>,
+  Empty
+>;
+
+/** A volume attachment as the agent records it: the guest device it got (`vdc`) is in `internal.target`. */
+export type VolumeAttachmentRecord = AgentRecordFile<
+  InputsOf<typeof volumeAttachment>,
+  Partial<AttributesOf<typeof volumeAttachment>>,
+  { target?: string }
+>;

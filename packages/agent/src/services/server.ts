@@ -20,9 +20,14 @@ import type {
   PortRecord,
   ServerRecord,
   SubnetRecord,
+  VolumeAttachmentRecord,
 } from './records.js';
+import { attachedDisks } from './volume-attachment.js';
 
 const log = logger('server');
+
+/** How long a shutoff (and a resize) waits for the guest's clean shutdown before a hard stop: Nova's 60 s. */
+const STOP_TIMEOUT_MS = 60_000;
 
 type ServerSpec = InputsOf<typeof server>;
 type NicSpec = ServerSpec['networks'][number];
@@ -76,7 +81,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     // Recorded before any host object exists, so a crash part-way leaves something to clean up by.
     await this.save(rec);
     try {
-      return await this.build(rec);
+      return await this.build(rec, creating);
     } catch (e) {
       if (creating) await this.rollback(rec, e);
       throw e;
@@ -85,6 +90,9 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
 
   protected async remove(id: string, rec: ServerRecord | null): Promise<void> {
     await this.ctx.compute.deleteDomain(id);
+    // Its volumes outlive it (Nova detaches them when it deletes an instance): only the attachments go.
+    for (const a of await this.ctx.store.list<VolumeAttachmentRecord>('volume_attachments'))
+      if (a.spec.server === id) await this.ctx.store.delete('volume_attachments', a.id);
     // An adopted domain's disk lives where its maker put it; it goes with the server.
     if (rec?.internal.adopted) await this.ctx.storage.delete(rec.internal.adopted.disk);
     await this.releasePorts(id);
@@ -346,7 +354,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
   }
 
   /** Creates or repairs every host object of a recorded server; the record says what it should be. */
-  private async build(rec: ServerRecord): Promise<ServerRecord> {
+  private async build(rec: ServerRecord, creating = false): Promise<ServerRecord> {
     const { id, spec } = rec;
     const adopted = rec.internal.adopted;
     const image = await this.ctx.store.get<ImageRecord>('images', spec.image);
@@ -416,6 +424,23 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       const net = (await this.ctx.store.get<NetworkRecord>('networks', p.spec.network))!;
       nics.push({ mac: p.status.mac, tap: p.spec.tap!, ...driverOf(this.ctx, net).bindNic(segmentOf(net)) });
     }
+    const powerState = spec.powerState ?? 'running';
+    // A new size (flavor change) is a cold resize in place, as Nova's resize to the same host: a clean
+    // shutdown, the root disk grown (never shrunk), the domain redefined with the new size under the
+    // same UUID, and booted again (unless it is to stay off).
+    const resizing = !creating && !adopted && (await this.needsResize(rec, disk, size, diskBytes));
+    if (resizing) {
+      const how = await this.ctx.compute.stopDomain(id, STOP_TIMEOUT_MS);
+      log.info('server resizing', {
+        id,
+        vcpus: size.vcpus,
+        memoryMb: size.memoryMb,
+        diskGb: size.diskGb,
+        stop: how,
+      });
+      const current = (await this.ctx.storage.inspect(disk)).virtualSize;
+      if (diskBytes > current) await this.ctx.storage.growDisk(disk, diskBytes);
+    }
     const starting = Date.now();
     const { action } = await this.ctx.compute.ensureDomain({
       serverId: id,
@@ -433,15 +458,19 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       vnc: !adopted,
       adopted: adopted !== undefined,
       // A definition changed outside Stratus is put back, which restarts the domain.
-      redefine: (await this.definitionDrift(rec)) !== undefined,
+      redefine: !resizing && (await this.definitionDrift(rec)) !== undefined,
+      powerState,
+      stopTimeoutMs: STOP_TIMEOUT_MS,
+      volumes: await attachedDisks(this.ctx, id),
     });
+    if (action === 'stopped') log.info('server shut off', { id });
     // A (re)started guest boots again and takes its lease anew; a lease from before belongs to the last boot.
     if (action === 'created' || action === 'started') rec.internal.startedAt = starting;
     rec.status = {
       // The size as realized (from the flavor when it has one): computed inputs the plan showed as unknown.
       vcpus: size.vcpus,
       memoryMb: size.memoryMb,
-      status: 'ACTIVE',
+      status: powerState === 'shutoff' ? 'SHUTOFF' : powerState === 'paused' ? 'PAUSED' : 'ACTIVE',
       accessIpV4: ports[0]?.status.ip ?? '',
       addresses: ports.map((p) => ({
         network: p.spec.network,
@@ -455,6 +484,27 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     };
     await this.save(rec);
     return rec;
+  }
+
+  /**
+   * Whether the domain's size differs from `size` (its vCPUs or memory), or its root disk is smaller than
+   * the flavor's: what a cold resize changes.
+   */
+  private async needsResize(
+    rec: ServerRecord,
+    disk: string,
+    size: { vcpus: number; memoryMb: number },
+    diskBytes: number,
+  ): Promise<boolean> {
+    let facts: DomainFacts;
+    try {
+      facts = await this.ctx.compute.inspectDomain(rec.id);
+    } catch (e) {
+      if (NotFound.isInstance(e)) return false;
+      throw e;
+    }
+    if (facts.vcpus !== size.vcpus || facts.memoryMiB !== size.memoryMb) return true;
+    return diskBytes > 0 && (await this.ctx.storage.inspect(disk)).virtualSize < diskBytes;
   }
 
   /** Adopts a libvirt domain (by name or UUID) whose disk is an overlay of an image this agent holds. */
@@ -509,6 +559,8 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
         // The default, so a stack that leaves it out plans no change; an adopted domain keeps its own
         // disks and gets no drive either way (see build), and the metadata service serves it.
         configDrive: true,
+        powerState: 'running',
+        metadata: {},
       };
       const adopted: Adopted = {
         disk: root.path,

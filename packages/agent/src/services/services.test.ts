@@ -29,7 +29,7 @@ import {
 import { findLease, waitForLease } from '../network/dhcp/leases.js';
 import type { NetworkDriver, NetworkSegment, NicBinding, SegmentFacts } from '../network/driver.js';
 import type { WrittenData } from '../storage/copy.js';
-import type { ImageData, OverlayRequest, StorageDriver } from '../storage/driver.js';
+import type { ImageData, OverlayRequest, StorageDriver, VolumeRequest } from '../storage/driver.js';
 import type { ImageInfo, ImportedImage, OverlayResult } from '../storage/images.js';
 import type { AgentContext } from './context.js';
 import { createServices, RecordStore, serviceFactories } from './index.js';
@@ -39,19 +39,39 @@ import { withOwner } from './owner.js';
 class FakeCompute implements ComputeDriver {
   domains = new Map<string, DomainSpec>();
   deleted: string[] = [];
+  /** Devices attached live, by server. */
+  devices = new Map<string, DomainDevice[]>();
+  stops: string[] = [];
+  resized: [string, string, number][] = [];
+  off = new Set<string>();
   async ensureDomain(spec: DomainSpec) {
     if (spec.name === 'explode')
       throw new HostFailure('libvirt refused the domain', { code: 'libvirt_error' });
     const existed = this.domains.has(spec.serverId);
     this.domains.set(spec.serverId, spec);
+    if (spec.powerState === 'shutoff') {
+      const was = this.off.has(spec.serverId);
+      this.off.add(spec.serverId);
+      return { action: was ? ('unchanged' as const) : ('stopped' as const), state: 'shutoff' as const };
+    }
+    this.off.delete(spec.serverId);
     return { action: existed ? ('unchanged' as const) : ('created' as const), state: 'running' as const };
+  }
+  async stopDomain(id: string) {
+    this.stops.push(id);
+    const was = this.off.has(id);
+    this.off.add(id);
+    return was ? ('already' as const) : ('clean' as const);
+  }
+  async resizeDisk(id: string, target: string, bytes: number) {
+    this.resized.push([id, target, bytes]);
   }
   async deleteDomain(id: string) {
     this.deleted.push(id);
     return this.domains.delete(id);
   }
   async domainState(id: string): Promise<DomainState> {
-    return this.domains.has(id) ? 'running' : 'absent';
+    return this.domains.has(id) ? (this.off.has(id) ? 'shutoff' : 'running') : 'absent';
   }
   async inspectDomain(ref: string): Promise<DomainFacts> {
     const d = this.domains.get(ref);
@@ -69,8 +89,18 @@ class FakeCompute implements ComputeDriver {
       stratusId: d.serverId,
     };
   }
-  async attachDevice(_id: string, _d: DomainDevice) {}
-  async detachDevice(_id: string, _d: DomainDevice) {}
+  async attachDevice(id: string, d: DomainDevice) {
+    this.devices.set(id, [...(this.devices.get(id) ?? []), d]);
+  }
+  async detachDevice(id: string, d: DomainDevice) {
+    if (!this.domains.has(id)) throw new NotFound(`no domain ${id}`, { code: 'domain_not_found' });
+    this.devices.set(
+      id,
+      (this.devices.get(id) ?? []).filter(
+        (x) => !(x.kind === 'disk' && d.kind === 'disk' && x.target === d.target),
+      ),
+    );
+  }
   async close() {}
 }
 
@@ -99,10 +129,30 @@ class FakeStorage implements StorageDriver {
   async createOverlay(req: OverlayRequest): Promise<OverlayResult> {
     this.overlays.push(req);
     this.disks.add(req.path);
+    if (!this.sizes.has(req.path)) this.sizes.set(req.path, req.virtualSize ?? 1 << 20);
     return { created: true, virtualSize: req.virtualSize ?? 1 << 20 };
   }
-  async inspect(): Promise<ImageInfo> {
-    throw new Error('not used');
+  sizes = new Map<string, number>();
+  volumes: VolumeRequest[] = [];
+  async createVolume(req: VolumeRequest) {
+    this.volumes.push(req);
+    this.disks.add(req.path);
+    this.sizes.set(req.path, req.sizeBytes);
+    return { created: true };
+  }
+  async growDisk(path: string, bytes: number) {
+    this.sizes.set(path, bytes);
+  }
+  async inspect(path: string): Promise<ImageInfo> {
+    return {
+      format: 'qcow2',
+      virtualSize: this.sizes.get(path) ?? 1 << 20,
+      actualSize: 1 << 16,
+      backingFile: null,
+      backingFormat: null,
+      dataFile: null,
+      extentFiles: [],
+    };
   }
   imageIdOf() {
     return null;
@@ -609,5 +659,101 @@ test('a wait that times out fails naming the server and what did not happen; the
   );
   gone.abort(new Error('client went away'));
   await assert.rejects(waiting, /client went away/);
+  await services.server.delete(id);
+});
+
+const GIB = 1024 ** 3;
+
+test('volumes: blank and from an image, extend online when attached, never shrink, multiattach off by default', async () => {
+  const { services, img, server } = await smallNetwork();
+  const a = randomUUID();
+  const b = randomUUID();
+  await services.server.ensure(a, server('vol-a'));
+  await services.server.ensure(b, server('vol-b'));
+  const vol = randomUUID();
+  const made = await services.volume.ensure(vol, { sizeGb: 1, multiattach: false });
+  assert.equal(made.status.status, 'available');
+  const req = storage.volumes.find((v) => v.path === made.status.path)!;
+  assert.deepEqual([req.sizeBytes, req.source.kind], [GIB, 'blank']);
+  const fromImage = randomUUID();
+  await services.volume.ensure(fromImage, { sizeGb: 10, image: img, multiattach: false });
+  assert.deepEqual(storage.volumes.at(-1)!.source, { kind: 'image', imageId: img, format: 'qcow2' });
+
+  const att = randomUUID();
+  const attached = await services.volume_attachment.ensure(att, { server: a, volume: vol });
+  assert.equal(attached.status.device, 'vdc', 'the first free device after the root disk and config drive');
+  const disk = compute.devices.get(a)!.at(-1)!;
+  assert.equal(disk.kind === 'disk' && disk.serial, vol.slice(0, 20));
+  assert.equal((await services.volume.get(vol))!.status.status, 'in-use');
+
+  // A second server without multiattach: refused at the volume.
+  await assert.rejects(
+    services.volume_attachment.ensure(randomUUID(), { server: b, volume: vol }),
+    (e: AgentError) => e.code === 'volume_attached' && e.field?.[0] === 'volume',
+  );
+  // Extend while attached to a running server: through the hypervisor, so the guest sees it.
+  await services.volume.ensure(vol, { sizeGb: 2, multiattach: false });
+  assert.deepEqual(compute.resized.at(-1), [a, 'vdc', 2 * GIB]);
+  await assert.rejects(
+    services.volume.ensure(vol, { sizeGb: 1, multiattach: false }),
+    (e: AgentError) => e.code === 'volume_shrink' && e.field?.[0] === 'sizeGb',
+  );
+  // Deleting an attached volume is refused; its attachment goes first.
+  await assert.rejects(services.volume.delete(vol), (e: unknown) => InUse.isInstance(e));
+  // A server's redefinition keeps its volumes.
+  await services.server.ensure(a, { ...server('vol-a'), powerState: 'shutoff' });
+  assert.deepEqual(
+    compute.domains.get(a)!.volumes?.map((v) => v.target),
+    ['vdc'],
+  );
+  await services.volume_attachment.delete(att);
+  assert.equal((await services.volume.get(vol))!.status.status, 'available');
+  // Attached to the other server; the server's delete leaves the volume.
+  await services.volume_attachment.ensure(randomUUID(), { server: b, volume: vol, device: '/dev/vdd' });
+  assert.equal(
+    compute.devices.get(b)!.at(-1)!.kind === 'disk' &&
+      (compute.devices.get(b)!.at(-1) as { target: string }).target,
+    'vdd',
+  );
+  await services.server.delete(b);
+  await services.server.delete(a);
+  const left = (await services.volume.get(vol))!;
+  assert.equal(left.status.status, 'available', 'the volume outlives its servers');
+  await services.volume.delete(vol);
+  await services.volume.delete(fromImage);
+  assert.equal(await services.volume.get(vol), null);
+});
+
+test('servers: powerState shutoff stops cleanly and the status says SHUTOFF; a flavor change is a cold resize in place', async () => {
+  const { services, server } = await smallNetwork();
+  const small = randomUUID();
+  const big = randomUUID();
+  await services.flavor.ensure(small, { vcpus: 1, ramMb: 256, diskGb: 1, extraSpecs: {} });
+  await services.flavor.ensure(big, { vcpus: 2, ramMb: 512, diskGb: 3, extraSpecs: {} });
+  const id = randomUUID();
+  const base = {
+    ...server('resize-me'),
+    vcpus: undefined,
+    memoryMb: undefined,
+    flavor: small,
+    metadata: { role: 'db' },
+  };
+  await services.server.ensure(id, base);
+  const drive = await readFile(join(dir, 'instances', id, 'config.iso'));
+  assert.ok(drive.includes('"meta":{"role":"db"}'), 'metadata goes into meta_data.json meta');
+  const off = await services.server.ensure(id, { ...base, powerState: 'shutoff' });
+  assert.equal(off.status.status, 'SHUTOFF');
+  assert.equal(compute.domains.get(id)!.powerState, 'shutoff');
+  const on = await services.server.ensure(id, { ...base, powerState: 'running' });
+  assert.equal(on.status.status, 'ACTIVE');
+  const stops = compute.stops.length;
+  const resized = await services.server.ensure(id, { ...base, flavor: big });
+  assert.equal(compute.stops.length, stops + 1, 'the guest was shut down for the resize');
+  assert.deepEqual([resized.status.vcpus, resized.status.memoryMb], [2, 512]);
+  assert.equal(compute.domains.get(id)!.vcpus, 2);
+  assert.equal(storage.sizes.get(join(dir, 'instances', id, 'disk.qcow2')), 3 * GIB, 'root disk grown');
+  // Back to the small flavor: the disk is never shrunk.
+  await services.server.ensure(id, { ...base, flavor: small });
+  assert.equal(storage.sizes.get(join(dir, 'instances', id, 'disk.qcow2')), 3 * GIB);
   await services.server.delete(id);
 });

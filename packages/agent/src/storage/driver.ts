@@ -22,6 +22,17 @@ export interface OverlayRequest {
   virtualSize?: number;
 }
 
+/** A request for a volume file: blank, an overlay of a cached image, or a copy of another volume's file. */
+export interface VolumeRequest {
+  /** Absolute path of the qcow2 file to create. */
+  path: string;
+  sizeBytes: number;
+  source:
+    | { kind: 'blank' }
+    | { kind: 'image'; imageId: string; format: string }
+    | { kind: 'volume'; path: string };
+}
+
 /**
  * Where an image's data comes from: a host file a client named (opened only inside the operator's allowed
  * directories), or data the client uploaded before (by its SHA-256; `label` names it in messages).
@@ -61,6 +72,10 @@ export interface StorageDriver {
   imagePath(imageId: string): string;
   /** The cached image whose file is `path`, if `path` is one. */
   imageIdOf(path: string): string | null;
+  /** Creates a volume file (blank, an overlay of a cached image, or a copy of another volume); idempotent. */
+  createVolume(req: VolumeRequest): Promise<{ created: boolean }>;
+  /** Grows a disk file no running guest has open to `sizeBytes`; never shrinks. */
+  growDisk(path: string, sizeBytes: number): Promise<void>;
   /** Removes a disk file; returns whether there was one. */
   delete(path: string): Promise<boolean>;
 }

@@ -7,7 +7,7 @@ import { KeyedMutex } from '../host/mutex.js';
 import { isResourceId } from '../host/names.js';
 import { type WrittenData, writeSparse } from './copy.js';
 import { downloadImage, redactUrl } from './download.js';
-import type { ImageData, OverlayRequest, StorageDriver } from './driver.js';
+import type { ImageData, OverlayRequest, StorageDriver, VolumeRequest } from './driver.js';
 import { storageError } from './errors.js';
 import { ensureDir, removeFile } from './files.js';
 import {
@@ -25,6 +25,7 @@ import {
   verifyChecksum,
 } from './images.js';
 import { ImageSources } from './sources.js';
+import { createVolume, growVolume } from './volumes.js';
 
 const log = logger('images');
 const SHA256 = /^[0-9a-f]{64}$/;
@@ -311,6 +312,21 @@ export class QemuImgStorage implements StorageDriver {
   imageIdOf(path: string): string | null {
     const p = resolve(path);
     return dirname(p) === resolve(this.imageDir) ? basename(p) : null;
+  }
+
+  createVolume(req: VolumeRequest): Promise<{ created: boolean }> {
+    const { source } = req;
+    return createVolume({
+      ...req,
+      source:
+        source.kind === 'image'
+          ? { kind: 'image', path: this.imagePath(source.imageId), format: source.format }
+          : source,
+    });
+  }
+
+  growDisk(path: string, sizeBytes: number): Promise<void> {
+    return growVolume(path, sizeBytes);
   }
 
   delete(path: string): Promise<boolean> {

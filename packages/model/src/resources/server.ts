@@ -97,17 +97,36 @@ export const server = defineResource({
     });
     return out;
   },
-  plan(planned) {
+  plan(planned, prior) {
     if (planned.machine === undefined) planned.machine = defaultMachine(planned.firmware);
+    // A new flavor resizes the server (a cold resize in place): its size is the new flavor's, known after apply.
+    if (
+      prior &&
+      planned.flavor !== undefined &&
+      (isUnknown(planned.flavor) || planned.flavor !== prior.flavor)
+    ) {
+      planned.vcpus = UNKNOWN;
+      planned.memoryMb = UNKNOWN;
+    }
     // Without a flavor the size has defaults; with one, the agent takes it from the flavor.
     if (planned.flavor === undefined) {
       planned.vcpus ??= DEFAULT_SIZE.vcpus;
       planned.memoryMb ??= DEFAULT_SIZE.memoryMb;
     }
   },
+  toRequest(inputs) {
+    // With a flavor, the size in state is the flavor's as realized (computed); the agent takes it from the flavor.
+    if (inputs.flavor === undefined) return inputs;
+    const { vcpus: _v, memoryMb: _m, ...rest } = inputs;
+    return rest;
+  },
   drift: (a) =>
-    DRIFT[a.status as string] ??
-    (a.drift ? `its libvirt domain was changed outside Stratus: ${String(a.drift)}` : undefined),
+    // A server asked to be shut off or paused is not drifted for being so.
+    (a.status === 'SHUTOFF' && a.powerState === 'shutoff') ||
+    (a.status === 'PAUSED' && a.powerState === 'paused')
+      ? undefined
+      : (DRIFT[a.status as string] ??
+        (a.drift ? `its libvirt domain was changed outside Stratus: ${String(a.drift)}` : undefined)),
   collection: 'servers',
   description:
     'A virtual machine booted from an image, with NICs on networks, a config-2 config drive (unless configDrive is false) and the metadata service.',
@@ -125,22 +144,19 @@ export const server = defineResource({
       image: Ref('image', { requiresReplace: true, description: 'Image the root disk is an overlay of.' }),
       flavor: Type.Optional(
         Ref('flavor', {
-          requiresReplace: true,
           description:
-            "Flavor giving vCPUs, memory and root disk size (Nova's flavor); excludes vcpus and memoryMb.",
+            "Flavor giving vCPUs, memory and root disk size (Nova's flavor); excludes vcpus and memoryMb. Changing it resizes the server in place (Nova's cold resize: a clean shutdown, the new size, the root disk grown and never shrunk, a boot; same domain UUID).",
         }),
       ),
       vcpus: Type.Optional(
         Vcpus({
           computed: true,
-          requiresReplace: true,
           description: `vCPUs; default ${DEFAULT_SIZE.vcpus}, or the flavor's.`,
         }),
       ),
       memoryMb: Type.Optional(
         MemoryMb({
           computed: true,
-          requiresReplace: true,
           description: `Memory in MiB; default ${DEFAULT_SIZE.memoryMb}, or the flavor's.`,
         }),
       ),
@@ -232,6 +248,23 @@ export const server = defineResource({
           { additionalProperties: false },
         ),
       ),
+      powerState: Defaulted(
+        Type.Union([Type.Literal('running'), Type.Literal('shutoff'), Type.Literal('paused')], {
+          default: 'running',
+          updatableLive: true,
+          description:
+            "Whether the domain runs, is shut off, or is paused. `shutoff` shuts the guest down cleanly (ACPI power button), and stops it hard when it has not stopped within 60 s, as Nova's stop does; `running` boots it again.",
+        }),
+      ),
+      metadata: Defaulted(
+        Type.Record(Type.String({ pattern: '^[A-Za-z0-9._:-]{1,255}$' }), Type.String({ maxLength: 255 }), {
+          default: {},
+          maxProperties: 128,
+          updatableLive: true,
+          description:
+            "Key/value metadata (Nova's server metadata, at most 128 pairs), in the config drive's meta_data.json `meta`; a change rewrites the drive, which the guest reads at its next boot.",
+        }),
+      ),
       publicKeys: Defaulted(
         Type.Record(
           Type.String({ pattern: '^[A-Za-z0-9._-]{1,255}$' }),
@@ -248,7 +281,10 @@ export const server = defineResource({
     { additionalProperties: false },
   ),
   outputs: Type.Object({
-    status: Type.String({ description: 'ACTIVE, SHUTOFF, ERROR or MISSING (domain gone).' }),
+    status: Type.String({
+      description:
+        'BUILD (being created), ACTIVE (running), SHUTOFF, PAUSED, ERROR (crashed) or MISSING (domain gone).',
+    }),
     accessIpV4: Type.String({ description: 'First IPv4 address of the server.' }),
     addresses: Type.Array(
       Type.Object({

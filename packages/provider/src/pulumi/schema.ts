@@ -185,6 +185,7 @@ function propertyOf(
 export function resourceSpec(
   schema: ResourceSchema,
   types: Record<string, PulumiObjectType>,
+  resourceNames: ReadonlySet<string> = new Set(),
 ): PulumiResource {
   const base = pascalCase(schema.type);
   const inputProperties: Record<string, PulumiProperty> = {};
@@ -194,8 +195,11 @@ export function resourceSpec(
   for (const a of attributes(schema)) {
     const s = a.schema as JsonSchema;
     const isList = (s as { type?: string }).type === 'array';
+    // An attribute's object type is named after its resource and attribute (`ServerNetwork`), unless that
+    // is a resource's name (volume.attachment vs volume_attachment): then `VolumeAttachmentInfo`.
+    const objectName = `${base}${isList ? itemName(a.name) : pascalCase(a.name)}`;
     const p: PulumiProperty = {
-      ...propertyOf(s, `${base}${isList ? itemName(a.name) : pascalCase(a.name)}`, types),
+      ...propertyOf(s, resourceNames.has(objectName) ? `${objectName}Info` : objectName, types),
       ...(a.sensitive ? { secret: true } : {}),
     };
     const hasDefault = a.default !== undefined;
@@ -234,7 +238,9 @@ export function packageSchema(
 ): PulumiPackageSchema {
   const objectTypes: Record<string, PulumiObjectType> = {};
   const resources: Record<string, PulumiResource> = {};
-  for (const s of Object.values(types)) resources[resourceToken(s.type)] = resourceSpec(s, objectTypes);
+  const names = new Set(Object.values(types).map((s) => pascalCase(s.type)));
+  for (const s of Object.values(types))
+    resources[resourceToken(s.type)] = resourceSpec(s, objectTypes, names);
   const config = configVariables();
   return {
     name: PACKAGE,

@@ -185,7 +185,7 @@ describe('typos of commands get suggestions', () => {
     [['doctr'], 'error: unknown command "doctr"; did you mean doctor?\nRun `stratus -help` for usage.\n'],
     [
       ['list', 'serverz'],
-      'error: unknown type "serverz"; did you mean servers? (types: images, networks, subnets, servers, keypairs, flavors)\nRun `stratus list -help` for usage.\n',
+      'error: unknown type "serverz"; did you mean servers? (types: images, networks, subnets, servers, keypairs, flavors, volumes, volume_attachments)\nRun `stratus list -help` for usage.\n',
     ],
     [
       ['delete', '-orphans', 'image', '0123'],

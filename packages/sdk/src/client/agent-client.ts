@@ -283,6 +283,19 @@ export class AgentClient {
   }
 
   /**
+   * Opens a TCP tunnel to server `serverId`'s first address, `port` (the agent connects from the
+   * network's DHCP namespace): an HTTP upgrade to `stratus-tcp` on `/v1/servers/{id}/tunnel`. Resolves
+   * with the connection's socket; rejects with the agent's error (AgentApiError) when it refuses.
+   */
+  openTunnel(serverId: string, port: number, opts: CallOptions = {}): Promise<Duplex> {
+    return this.upgrade(
+      `/v1/servers/${encodeURIComponent(serverId)}/tunnel?port=${port}`,
+      'stratus-tcp',
+      opts,
+    );
+  }
+
+  /**
    * Opens an upgraded connection (`GET path` with `Upgrade: protocol`): after the agent's 101 the socket
    * carries raw bytes both ways (an interactive serial console, a TCP tunnel). An error answer rejects
    * as {@link call}'s would. Not retried.

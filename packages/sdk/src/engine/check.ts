@@ -5,6 +5,7 @@ import { listNames } from '../diagnostics/limits.js';
 import type { ProviderSet, Values } from '../protocol/types.js';
 import { checkServerImages } from './check-images.js';
 import { checkServerNics, checkSubnetOverlaps } from './check-nics.js';
+import { checkVolumeAttachments } from './check-volumes.js';
 import type { ResourceConfig, StackConfig } from './config.js';
 import { Call, Ref, Template, type Value, walkRefs } from './expr.js';
 import { Graph } from './graph.js';
@@ -52,6 +53,7 @@ function attributeSchema(type: ResourceType): TSchema {
  * Checks what a single resource cannot: that references name existing resources and attributes, that
  * references in typed fields point at the right type, the types' own rules, what servers' NICs need
  * from the stack's networks and subnets ({@link checkServerNics}), subnets of a network that overlap,
+ * volumes attached more often than they may be ({@link checkVolumeAttachments}),
  * and that the dependency
  * graph has no cycle. Returns the graph (`a -> b`: a depends on b) and all diagnostics.
  */
@@ -154,6 +156,7 @@ export function checkStack(
   checkServerNics(config, diags);
   checkSubnetOverlaps(config, diags);
   checkServerImages(config, diags);
+  checkVolumeAttachments(config, diags);
 
   // Implied edges: `refIncludes` makes a reference to X also a dependency on the resources of the named
   // type that reference X themselves (found in one pass, kept in maps: stacks can be large).

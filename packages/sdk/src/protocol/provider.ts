@@ -124,7 +124,7 @@ export function resourceProvider(schema: ResourceSchema, io: ResourceIO): Resour
     plan({ prior, proposed, ignore }) {
       if (!proposed) return { planned: null, requiresReplace: [], changes: [], diagnostics: [] };
       const desired = { ...proposed };
-      schema.plan?.(desired);
+      schema.plan?.(desired, prior);
       if (!prior)
         return { planned: plannedCreate(schema, desired), requiresReplace: [], changes: [], diagnostics: [] };
       const ignored = new Set(ignore ?? []);
@@ -141,7 +141,10 @@ export function resourceProvider(schema: ResourceSchema, io: ResourceIO): Resour
       }
       const planned = { ...prior };
       for (const c of diff.changes) planned[c.name] = c.after;
-      return { planned, requiresReplace: [], changes: diff.changes, diagnostics: [] };
+      const diagnostics: ProtocolDiagnostic[] = (
+        diff.changes.length ? (schema.checkUpdate?.(prior, planned) ?? []) : []
+      ).map((p) => ({ severity: 'error', summary: p.message, path: p.path }));
+      return { planned, requiresReplace: [], changes: diff.changes, diagnostics };
     },
 
     async apply(ctx, { id, prior, planned }) {
@@ -150,7 +153,8 @@ export function resourceProvider(schema: ResourceSchema, io: ResourceIO): Resour
           if (prior) await io.delete(ctx, id, prior);
           return { newState: null, diagnostics: [] };
         }
-        const inputs = knownInputs(schema, planned);
+        const known = knownInputs(schema, planned);
+        const inputs = schema.toRequest ? schema.toRequest(known) : known;
         const newState = prior ? await io.update(ctx, id, inputs, prior) : await io.create(ctx, id, inputs);
         return { newState, diagnostics: inconsistencies(schema, planned, newState) };
       } catch (e) {

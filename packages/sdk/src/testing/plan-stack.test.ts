@@ -42,18 +42,18 @@ describe('planStack and applyStack: unit tests of a stack without hosts', () => 
     assert.equal(applied.outputs.ip, applied.resource('web').attributes.accessIpV4);
   });
 
-  test('against the state of an earlier apply: no changes, then a replace when memory changes', async () => {
+  test('against the state of an earlier apply: no changes, then an in-place resize when memory changes', async () => {
     const first = await applyStack(webStack());
     const same = await planStack(webStack(), { state: first.state });
     assert.equal(hasChanges(same.plan!), false);
     const bigger = await planStack(webStack({ memoryMb: 1024 }), { state: first.state });
     assert.deepEqual(
       bigger.plan!.changes.filter((c) => c.action !== 'no-op').map((c) => [c.name, c.action]),
-      [['web', 'replace']],
+      [['web', 'update']],
     );
     const second = await applyStack(webStack({ memoryMb: 1024 }), { state: first.state });
     assert.equal(second.resource('web').attributes.memoryMb, 1024);
-    assert.notEqual(second.resource('web').id, first.resource('web').id);
+    assert.equal(second.resource('web').id, first.resource('web').id);
     assert.equal(second.resource('net').id, first.resource('net').id);
   });
 

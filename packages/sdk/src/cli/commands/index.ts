@@ -243,6 +243,31 @@ export const COMMANDS: CommandSpec[] = [
     run: (ctx) => import('./inventory.js').then((m) => m.cmdDelete(ctx)),
   },
   {
+    name: 'ssh',
+    summary: 'SSH into a server through its agent (no floating IP needed)',
+    usage: 'ssh [options] [STACK] [USER@]SERVER [-- COMMAND...]',
+    description:
+      "Runs OpenSSH to SERVER (its name in the stack, or its id) with this CLI as ProxyCommand: the agent opens the connection from inside the network's DHCP namespace and relays it over its API. Uses the key pair's private key when Stratus generated it. Host keys are pinned per server in $XDG_STATE_HOME/stratus/known_hosts.",
+    flags: [
+      s('user', 'USER', 'Log in as USER (as USER@SERVER).'),
+      s('port', 'N', 'Guest TCP port (default 22).'),
+      s('identity', 'FILE', "Private key to use instead of the key pair's."),
+      b('batch', 'Never ask for a password or passphrase (ssh BatchMode).'),
+      { name: 'proxy', kind: 'bool', help: 'Internal: relay stdin/stdout through a tunnel.', hidden: true },
+      {
+        name: 'host',
+        kind: 'string',
+        value: 'HOST',
+        help: 'Internal: the agent host of -proxy.',
+        hidden: true,
+      },
+      ...STATE_FLAGS,
+      ...STACK_FLAGS,
+    ],
+    stack: { kind: 'leading', min: 1, max: Number.POSITIVE_INFINITY },
+    run: (ctx) => import('./ssh.js').then((m) => m.cmdSsh(ctx)),
+  },
+  {
     name: 'doctor',
     summary: 'Check the host: libvirt, KVM or TCG, networking tools, the agent',
     usage: 'doctor [options]',
