@@ -1,6 +1,6 @@
-import { Type } from '@sinclair/typebox';
 import { Ref } from '../formats.js';
 import { defineResource } from '../resource.js';
+import { Type } from '../typebox.generated.js';
 
 /** Guest device names a volume may be attached as: virtio disks vdc..vdz (vda is the root disk, vdb the config drive). */
 export const VOLUME_DEVICE = '^(/dev/)?vd[c-z]$';

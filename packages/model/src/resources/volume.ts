@@ -1,6 +1,6 @@
-import { Type } from '@sinclair/typebox';
 import { Defaulted, Name, Ref } from '../formats.js';
 import { type AttributeProblem, defineResource } from '../resource.js';
+import { Type } from '../typebox.generated.js';
 import { isUnknown } from '../unknown.js';
 
 /** Largest volume, in GiB (Cinder has no fixed limit; this one keeps sizes inside qemu-img's and JS's exact integers). */

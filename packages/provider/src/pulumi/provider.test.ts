@@ -15,7 +15,7 @@ import { defineResource, isUnknown, type ResourceSchema, registry, UNKNOWN } fro
 import emptyPb from 'google-protobuf/google/protobuf/empty_pb.js';
 import structPb from 'google-protobuf/google/protobuf/struct_pb.js';
 import { generateNodejsSdk } from './codegen.js';
-import { packageSchema } from './schema.js';
+import { packageSchema, pascalCase } from './schema.js';
 import { serve } from './serve.js';
 import { fromPulumi, SECRET_SIG, SIG_KEY, secret, toPulumi, UNKNOWN_VALUE } from './values.js';
 
@@ -69,10 +69,7 @@ test('values: secrets and unknowns in both directions; sensitive attributes alwa
 test('the generated SDK has a class per registered type, secrets and replaceOnChanges from the schema', () => {
   const sdk = generateNodejsSdk(packageSchema());
   for (const t of Object.keys(registry))
-    assert.match(
-      sdk,
-      new RegExp(`export class ${t[0]!.toUpperCase()}${t.slice(1)} extends pulumi.CustomResource`),
-    );
+    assert.match(sdk, new RegExp(`export class ${pascalCase(t)} extends pulumi.CustomResource`));
   assert.match(
     sdk,
     /inputs\["adminPass"\] = args\?\.adminPass === undefined \? undefined : pulumi\.secret\(args\.adminPass\);/,
