@@ -3,6 +3,9 @@ import { flavor } from './resources/flavor.js';
 import { image } from './resources/image.js';
 import { keypair } from './resources/keypair.js';
 import { network } from './resources/network.js';
+import { port } from './resources/port.js';
+import { security_group } from './resources/security-group.js';
+import { security_group_rule } from './resources/security-group-rule.js';
 import { server } from './resources/server.js';
 import { subnet } from './resources/subnet.js';
 
@@ -18,6 +21,9 @@ export const registry = {
   server,
   keypair,
   flavor,
+  security_group,
+  security_group_rule,
+  port,
 } as const;
 
 /** The resource types Stratus knows. */
@@ -35,5 +41,6 @@ export function isResourceType(t: unknown): t is ResourceType {
 }
 
 export { NETWORK_DRIVERS } from './resources/network.js';
+export { checkRule } from './resources/security-group.js';
 export { defaultMachine } from './resources/server.js';
-export { flavor, image, keypair, network, server, subnet };
+export { flavor, image, keypair, network, port, security_group, security_group_rule, server, subnet };
