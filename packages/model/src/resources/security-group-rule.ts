@@ -24,5 +24,9 @@ export const security_group_rule = defineResource({
     },
     { additionalProperties: false },
   ),
-  outputs: Type.Object({}),
+  outputs: Type.Object({
+    ports: Type.Optional(
+      Type.Integer({ description: "How many ports on this host the rule applies to (its group's members)." }),
+    ),
+  }),
 });

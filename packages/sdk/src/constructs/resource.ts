@@ -94,12 +94,14 @@ export abstract class Resource<T extends ResourceType = ResourceType> {
     this.location = callerOf(new.target);
     if (!hasBrand(stack, 'stack'))
       throw new TypeError(`the first argument of new ${new.target.name} must be a Stack`);
-    this.id = new IdToken([{ resource: this, path: [] }]);
+    // As a resource of any type: `attr`'s keys are those all types share, none when one lacks `name`.
+    const self = this as unknown as Resource;
+    this.id = new IdToken([{ resource: self, path: [] }]);
     const attrs: Record<string, Token<unknown>> = {};
     for (const a of attributes(schemas[type]))
-      attrs[a.name] = new Token([{ resource: this, path: [a.name] }]);
+      attrs[a.name] = new Token([{ resource: self, path: [a.name] }]);
     this.attrs = attrs as AttributeTokens<T>;
-    (stack.resources as Resource[]).push(this as Resource);
+    (stack.resources as Resource[]).push(self);
   }
 
   /** A token for attribute `name`: `web.attr('accessIpV4')` is the same as `web.attrs.accessIpV4`. */
