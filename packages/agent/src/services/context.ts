@@ -4,6 +4,7 @@ import type { VirtType } from '../compute/types.js';
 import type { KeyedMutex } from '../host/mutex.js';
 import type { DhcpDriver } from '../network/dhcp/index.js';
 import type { NetworkDriver, NetworkDriverKind } from '../network/driver.js';
+import type { FirewallBackend } from '../network/firewall/nft.js';
 import type { StorageDriver } from '../storage/driver.js';
 import type { RecordStore } from './store.js';
 
@@ -22,6 +23,8 @@ export interface AgentContext {
   /** The driver of networks that name none. */
   defaultNetworkDriver: NetworkDriverKind;
   dhcp: DhcpDriver;
+  /** The port firewalls (security groups); default: nftables on this host. */
+  firewall?: FirewallBackend;
   virtType: VirtType;
 }
 

@@ -17,15 +17,7 @@
  * always renders the latest records.
  */
 import { logger } from '../host/log.js';
-import { ensureBridgeNetfilter } from '../network/firewall/br-netfilter.js';
-import {
-  deletePortFirewall,
-  ensurePortFirewall,
-  inspectPortFirewalls,
-  type PortFirewallFacts,
-  updateRemoteGroupMembers,
-  usedPortMarks,
-} from '../network/firewall/nft.js';
+import { type FirewallBackend, nftFirewall, type PortFirewallFacts } from '../network/firewall/nft.js';
 import type { FirewallRule, PortFirewall } from '../network/firewall/ruleset.js';
 import type { AgentContext } from './context.js';
 import type { PortService } from './port.js';
@@ -74,7 +66,11 @@ export class Firewalls {
   constructor(
     private readonly ctx: AgentContext,
     private readonly ports: PortService,
-  ) {}
+  ) {
+    this.nft = ctx.firewall ?? nftFirewall;
+  }
+
+  private readonly nft: FirewallBackend;
 
   private async snapshot(): Promise<Snapshot> {
     const [ports, groups, rules, networks] = await Promise.all([
@@ -135,7 +131,7 @@ export class Firewalls {
    * is searched from a point derived from the port id, so two agents rarely probe the same numbers.
    */
   private async firewallOf(p: PortRecord, s: Snapshot): Promise<PortFirewall> {
-    const live = await usedPortMarks();
+    const live = await this.nft.usedMarks();
     const mine = p.status.mark;
     if (mine === undefined || (live.has(mine) && live.get(mine) !== p.id)) {
       const used = new Set<number>([...live.keys()]);
@@ -166,13 +162,13 @@ export class Firewalls {
   private async converge(p: PortRecord, s: Snapshot): Promise<void> {
     const why = this.unguarded(p, s);
     if (why === null) {
-      await ensureBridgeNetfilter();
-      await ensurePortFirewall(await this.firewallOf(p, s));
+      await this.nft.prepare();
+      await this.nft.ensure(await this.firewallOf(p, s));
       return;
     }
     if (why.startsWith('not enforced'))
       log.warn('security groups are NOT enforced on this port', { port: p.id, reason: why });
-    await deletePortFirewall(p.id);
+    await this.nft.delete(p.id);
   }
 
   /**
@@ -195,7 +191,7 @@ export class Firewalls {
   /** Removes the firewalls of ports that are gone (records already deleted), and updates the groups they were in. */
   async removePorts(ids: readonly string[], formerGroups: readonly string[]): Promise<void> {
     await this.ctx.locks.run(LOCK, async () => {
-      for (const id of ids) await deletePortFirewall(id);
+      for (const id of ids) await this.nft.delete(id);
       await this.updateMembers(new Set(formerGroups), await this.snapshot(), new Set(ids));
     });
   }
@@ -236,7 +232,7 @@ export class Firewalls {
           ),
       );
       for (const g of named)
-        await updateRemoteGroupMembers(p.id, g, this.membersOf(g, s)).catch(async (e) => {
+        await this.nft.updateMembers(p.id, g, this.membersOf(g, s)).catch(async (e) => {
           // The table or its set is gone (flushed, deleted): reload the whole firewall instead.
           log.warn('member update failed; reloading the port firewall', {
             port: p.id,
@@ -262,7 +258,7 @@ export class Firewalls {
         out.set(p.id, why);
         continue;
       }
-      live ??= await inspectPortFirewalls();
+      live ??= await this.nft.inspect();
       const f = live.get(p.id);
       const missing = (['bridge', 'inet'] as const).filter((fam) => !f?.families.has(fam));
       if (missing.length)

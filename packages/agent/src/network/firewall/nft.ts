@@ -3,6 +3,7 @@
  * tables that exist so drift and orphans can be found. Every call is one nft transaction.
  */
 import { run } from '../../host/exec.js';
+import { ensureBridgeNetfilter } from './br-netfilter.js';
 import { type PortFirewall, portTableName, renderMemberUpdate, renderPortFirewall } from './ruleset.js';
 
 const NFT = 'nft';
@@ -113,3 +114,24 @@ export async function usedPortMarks(): Promise<Map<number, string>> {
   }
   return out;
 }
+
+/** What the services need of a host's port firewalls: the nft functions above (a fake in unit tests). */
+export interface FirewallBackend {
+  /** Makes sure the host hands bridged IPv4 to the IP hooks (see br-netfilter.ts). */
+  prepare(): Promise<void>;
+  ensure(p: PortFirewall): Promise<void>;
+  updateMembers(portId: string, groupId: string, members: readonly string[]): Promise<void>;
+  delete(portId: string): Promise<void>;
+  inspect(): Promise<Map<string, PortFirewallFacts>>;
+  usedMarks(): Promise<Map<number, string>>;
+}
+
+/** The port firewalls of this host, in nftables. */
+export const nftFirewall: FirewallBackend = {
+  prepare: ensureBridgeNetfilter,
+  ensure: ensurePortFirewall,
+  updateMembers: updateRemoteGroupMembers,
+  delete: deletePortFirewall,
+  inspect: inspectPortFirewalls,
+  usedMarks: usedPortMarks,
+};
