@@ -34,16 +34,19 @@ export const port = defineResource({
         out.push({ path: ['fixedIps', i], message: 'needs `subnet` or `ipAddress`' });
     });
     if (inputs.portSecurityEnabled === false) {
-      if (Array.isArray(inputs.securityGroups) && inputs.securityGroups.length > 0)
+      const groups = inputs.securityGroups;
+      if (groups !== undefined && !(Array.isArray(groups) && groups.length === 0))
         out.push({
-          path: ['securityGroups'],
+          path: ['portSecurityEnabled'],
           message:
-            'needs portSecurityEnabled: a port without port security has no firewall to apply groups in',
+            'false conflicts with securityGroups: a port without port security has no firewall to apply groups in',
         });
-      if (Array.isArray(inputs.allowedAddressPairs) && inputs.allowedAddressPairs.length > 0)
+      const pairs = inputs.allowedAddressPairs;
+      if (pairs !== undefined && !(Array.isArray(pairs) && pairs.length === 0))
         out.push({
-          path: ['allowedAddressPairs'],
-          message: 'needs portSecurityEnabled: without port security every address may leave the port anyway',
+          path: ['portSecurityEnabled'],
+          message:
+            'false conflicts with allowedAddressPairs: without port security every address may leave the port anyway',
         });
     }
     return out;
