@@ -85,7 +85,7 @@ resources:
     type: network
   sub:
     type: subnet
-    properties: { network: \${net}, cidr: ${NET}.0/24 }
+    properties: { network: "\${net}", cidr: ${NET}.0/24 }
   isolated:
     type: security_group
     properties:
