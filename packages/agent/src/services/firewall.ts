@@ -223,7 +223,8 @@ export class Firewalls {
   private async updateMembers(groups: Set<string>, s: Snapshot, skip: Set<string>): Promise<void> {
     if (groups.size === 0) return;
     for (const p of s.ports) {
-      if (skip.has(p.id) || this.unguarded(p, s) !== null) continue;
+      // A port without a mark never had its firewall loaded: its own sync (coming) loads the members.
+      if (skip.has(p.id) || p.status.mark === undefined || this.unguarded(p, s) !== null) continue;
       const named = new Set(
         groupsOf(p)
           .flatMap((g) => this.rulesOf(g, s))

@@ -18,14 +18,15 @@ export function ruleProperties(opts: RuleOpts = {}) {
       ...opts,
       description: '`ingress` (traffic to the port) or `egress` (traffic from it).',
     }),
-    ethertype: Defaulted(
+    // Optional rather than defaulted: a default inside a list item would make it required in the JSON
+    // Schema of stack files. Absent means IPv4 and any.
+    ethertype: Type.Optional(
       Type.Literal('IPv4', {
-        default: 'IPv4',
         ...opts,
-        description: 'IPv4 (Stratus networks are IPv4 only).',
+        description: 'IPv4 (the default; Stratus networks are IPv4 only).',
       }),
     ),
-    protocol: Defaulted(
+    protocol: Type.Optional(
       Type.Union(
         [
           Type.Literal('tcp'),
@@ -35,7 +36,6 @@ export function ruleProperties(opts: RuleOpts = {}) {
           Type.Integer({ minimum: 0, maximum: 255 }),
         ],
         {
-          default: 'any',
           ...opts,
           description: '`tcp`, `udp`, `icmp`, `any` (default), or an IP protocol number 0..255.',
         },
@@ -117,8 +117,8 @@ export function checkRule(r: Readonly<Record<string, unknown>>, at: (string | nu
     });
   if (r.remoteIpPrefix !== undefined && r.remoteGroup !== undefined)
     out.push({
-      path: [...at, 'remoteGroup'],
-      message: 'conflicts with remoteIpPrefix: a rule takes one peer, addresses or a group; set one of them',
+      path: [...at, 'remoteIpPrefix'],
+      message: 'conflicts with remoteGroup: a rule takes one peer, addresses or a group; set one of them',
     });
   if (typeof r.remoteIpPrefix === 'string') {
     const m = /^([\d.]+)\/(\d+)$/.exec(r.remoteIpPrefix);
