@@ -652,6 +652,16 @@ test('security groups: the default group, rules and remote groups become port fi
   assert.deepEqual(firewall.loaded.get(pb.id)!.remoteGroups[DEFAULT_SECURITY_GROUP], [pa.status.ip]);
   await services.security_group_rule.delete(rule);
   assert.equal(firewall.loaded.get(pb.id)!.rules.length, 2);
+  // A server's groups change in place: its NIC joins the default group, whose members' sets follow.
+  await services.server.ensure(b, server('b'));
+  assert.equal(compute.domains.get(b)!.redefine, false, 'the domain is not redefined for it');
+  assert.deepEqual(firewall.loaded.get(pb.id)!.rules.length, 2);
+  assert.deepEqual(
+    firewall.loaded.get(pa.id)!.remoteGroups[DEFAULT_SECURITY_GROUP],
+    [pa.status.ip, pb.status.ip].sort(),
+  );
+  await services.server.ensure(b, { ...server('b'), securityGroups: [web] });
+  assert.deepEqual(firewall.loaded.get(pa.id)!.remoteGroups[DEFAULT_SECURITY_GROUP], [pa.status.ip]);
   await assert.rejects(services.security_group.delete(web), (e: unknown) => InUse.isInstance(e));
 
   // A deleted table is drift on the server; an ensure reloads it without touching the domain.
