@@ -242,10 +242,8 @@ before(async () => {
 });
 
 after(async () => {
-  spawnSync('ip', ['netns', 'pids', NS], { encoding: 'utf8' })
-    .stdout?.split(/\s+/)
-    .filter(Boolean)
-    .forEach((pid) => spawnSync('kill', ['-9', pid]));
+  const pids = spawnSync('ip', ['netns', 'pids', NS], { encoding: 'utf8' }).stdout ?? '';
+  for (const pid of pids.split(/\s+/).filter(Boolean)) spawnSync('kill', ['-9', pid]);
   spawnSync('ip', ['netns', 'del', NS]);
   spawnSync('ip', ['link', 'del', VETH]);
   await t.cleanup([state]);

@@ -671,6 +671,11 @@ test('security groups: the default group, rules and remote groups become port fi
   await services.server.ensure(a, server('a'));
   assert.ok(firewall.loaded.has(pa.id));
   assert.equal((await services.server.get(a))?.status.drift, undefined);
+  // An agent start (after a host reboot lost every table) reloads them all, with their marks.
+  const before = structuredClone([...firewall.loaded]);
+  firewall.loaded.clear();
+  await createServices(ctx).firewalls.syncAll();
+  assert.deepEqual([...firewall.loaded].sort(), before.sort());
 
   // A port resource: its own groups, kept across the server that uses it; the server's delete unbinds it.
   const p = randomUUID();
