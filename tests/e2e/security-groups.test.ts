@@ -149,21 +149,22 @@ function lines(name: string, re: RegExp): RegExpExecArray[] {
 }
 
 /**
- * Resets guest `name` when its kernel panicked in its last boot: on a host loaded far beyond its cores,
+ * Resets each guest whose kernel panicked in its last boot: on a host loaded far beyond its cores,
  * the test guest's kernel was seen to panic in its timer check under TCG ("IO-APIC + timer doesn't
  * work"). Its user data runs again on the next boot, so the probes go on.
  */
-async function resetIfPanicked(name: string): Promise<void> {
-  let text = '';
-  try {
-    text = readFileSync(consoleOf(name), 'utf8');
-  } catch {
-    return;
-  }
-  const boot = text.lastIndexOf('SYSLINUX');
-  if (text.lastIndexOf('Kernel panic') > boot) {
-    process.stderr.write(`guest ${name} panicked while booting (TCG under load); resetting it\n`);
-    await run('virsh', ['-c', 'qemu:///system', 'reset', `stratus-${byName(name).id}`]);
+async function resetIfPanicked(): Promise<void> {
+  for (const name of ['a', 'b', 'c', 'e', 'f']) {
+    let text = '';
+    try {
+      text = readFileSync(consoleOf(name), 'utf8');
+    } catch {
+      continue;
+    }
+    if (text.lastIndexOf('Kernel panic') > text.lastIndexOf('SYSLINUX')) {
+      process.stderr.write(`guest ${name} panicked while booting (TCG under load); resetting it\n`);
+      await run('virsh', ['-c', 'qemu:///system', 'reset', `stratus-${byName(name).id}`]);
+    }
   }
 }
 
@@ -180,7 +181,7 @@ async function probe(name: string, target: string, want: string, after = 0, limi
     if (hit) return Number(hit[1]);
     if (newer.length >= limit)
       throw new Error(`${name} -> ${target}: wanted ${want}, saw ${newer.map((m) => m[2]).join(' ')}`);
-    await resetIfPanicked(name);
+    await resetIfPanicked();
     await new Promise((r) => setTimeout(r, 1000));
   }
   throw new Error(`${name} never probed ${target}`);
@@ -299,7 +300,7 @@ test('security groups between real guests: default group, CIDR and remote-group 
       const hit = got.find((m) => `${m[2]} ${m[3]} ${m[4]}` === want);
       if (hit) return Number(hit[1]);
       if (got.length >= 8) throw new Error(`f: wanted ${want}, saw ${got.map((m) => m.slice(2).join(' '))}`);
-      await resetIfPanicked('f');
+      await resetIfPanicked();
       await new Promise((r) => setTimeout(r, 1000));
     }
     throw new Error('f never reported');
