@@ -168,6 +168,26 @@ async function resetIfPanicked(): Promise<void> {
   }
 }
 
+/** Waits until every guest printed its ready line in its last boot (resetting those that panicked). */
+async function allReady(): Promise<void> {
+  const deadline = Date.now() + 1_800_000;
+  while (Date.now() < deadline) {
+    const waiting = ['a', 'b', 'c', 'e', 'f'].filter((name) => {
+      let text = '';
+      try {
+        text = readFileSync(consoleOf(name), 'utf8');
+      } catch {
+        return true;
+      }
+      return text.lastIndexOf('STRATUS-GUEST-READY') < text.lastIndexOf('SYSLINUX');
+    });
+    if (waiting.length === 0) return;
+    await resetIfPanicked();
+    await new Promise((r) => setTimeout(r, 2000));
+  }
+  throw new Error('the guests did not all boot');
+}
+
 /**
  * Waits until guest `name` reports a probe of `target` newer than try `after` whose result is `want`
  * ('FAIL' or the answering host name); fails when `limit` newer tries all said otherwise.
@@ -271,6 +291,9 @@ test('security groups between real guests: default group, CIDR and remote-group 
   mkdirSync(www);
   writeFileSync(join(www, 'index.html'), 'outside\n');
   assert.equal((await run('ip', ['netns', 'exec', NS, 'busybox', 'httpd', '-p', '80', '-h', www])).code, 0);
+
+  // Every guest up first: a refusal must not be a guest still booting.
+  await allReady();
 
   // Default group: a reaches b (both members), c (another group) is refused by a; egress works.
   await probe('a', IP.b, 'b');
