@@ -52,9 +52,9 @@ udhcpd /tmp/udhcpd.conf
 get() { r=$(printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 ${OUTSIDE} 80 2>/dev/null | tail -n 1); echo "$\${r:-FAIL}"; }
 ( mac=$(cat /sys/class/net/eth0/address); n=0; while :; do n=$((n+1))
     real=$(get)
-    ip addr add ${NET}.99/24 dev eth0; ip addr del ${IP.f}/24 dev eth0
+    ip addr del ${IP.f}/24 dev eth0; ip addr add ${NET}.99/24 dev eth0
     ip=$(get)
-    ip addr add ${IP.f}/24 dev eth0; ip addr del ${NET}.99/24 dev eth0
+    ip addr del ${NET}.99/24 dev eth0; ip addr add ${IP.f}/24 dev eth0
     ip link set eth0 address fa:16:3e:99:99:99
     spoofmac=$(get)
     ip link set eth0 address $mac
@@ -153,6 +153,7 @@ function lines(name: string, re: RegExp): RegExpExecArray[] {
  * the test guest's kernel was seen to panic in its timer check under TCG ("IO-APIC + timer doesn't
  * work"). Its user data runs again on the next boot, so the probes go on.
  */
+const resetAt = new Map<string, number>();
 async function resetIfPanicked(): Promise<void> {
   for (const name of ['a', 'b', 'c', 'e', 'f']) {
     let text = '';
@@ -161,7 +162,11 @@ async function resetIfPanicked(): Promise<void> {
     } catch {
       continue;
     }
-    if (text.lastIndexOf('Kernel panic') > text.lastIndexOf('SYSLINUX')) {
+    // Once reset, a guest is judged again only after its next boot began.
+    const boot = text.lastIndexOf('SYSLINUX');
+    if (boot < (resetAt.get(name) ?? 0)) continue;
+    if (text.lastIndexOf('Kernel panic') > boot) {
+      resetAt.set(name, text.length);
       process.stderr.write(`guest ${name} panicked while booting (TCG under load); resetting it\n`);
       await run('virsh', ['-c', 'qemu:///system', 'reset', `stratus-${byName(name).id}`]);
     }
