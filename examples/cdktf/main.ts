@@ -8,7 +8,7 @@
 //   terraform -chdir=examples/cdktf/cdktf.out/stacks/quickstart apply
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Image, Network, Server, StratusProvider, Subnet } from '@stratus/provider/cdktf';
+import { Image, Network, SecurityGroup, Server, StratusProvider, Subnet } from '@stratus/provider/cdktf';
 import { App, TerraformOutput, TerraformStack, TerraformVariable } from 'cdktf';
 import type { Construct } from 'constructs';
 
@@ -35,11 +35,27 @@ class Quickstart extends TerraformStack {
     const net = new Network(this, 'net', { name: 'quickstart', mtu: 1500 });
     const subnet = new Subnet(this, 'subnet', { network: net.id, cidr: '10.20.0.0/24' });
 
+    // HTTP from the subnet, anything out (without a group the server gets the default one).
+    const webSg = new SecurityGroup(this, 'web_sg', {
+      name: 'web',
+      rules: [
+        {
+          direction: 'ingress',
+          protocol: 'tcp',
+          portRangeMin: 80,
+          portRangeMax: 80,
+          remoteIpPrefix: '10.20.0.0/24',
+        },
+        { direction: 'egress' },
+      ],
+    });
+
     const web = new Server(this, 'web', {
       name: 'web',
       image: image.id,
       memoryMb: 256,
       networks: [{ subnet: subnet.id }],
+      securityGroups: [webSg.id],
       userData: '#!/bin/sh\necho "hello from user data" > /www/hello.txt\n',
     });
 

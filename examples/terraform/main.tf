@@ -39,6 +39,16 @@ resource "stratus_subnet" "subnet" {
   cidr    = "10.20.0.0/24"
 }
 
+# HTTP from the subnet (where the network's DHCP namespace is), anything out. Without a group the
+# server gets the default one, which admits only other members of that group.
+resource "stratus_security_group" "web" {
+  name = "web"
+  rules = [
+    { direction = "ingress", protocol = "tcp", port_range_min = 80, port_range_max = 80, remote_ip_prefix = "10.20.0.0/24" },
+    { direction = "egress" },
+  ]
+}
+
 resource "stratus_server" "web" {
   name      = "web"
   image     = stratus_image.guest_image.id
@@ -46,6 +56,7 @@ resource "stratus_server" "web" {
   networks = [
     { subnet = stratus_subnet.subnet.id },
   ]
+  security_groups = [stratus_security_group.web.id]
   user_data = <<-EOT
     #!/bin/sh
     echo "hello from user data" > /www/hello.txt

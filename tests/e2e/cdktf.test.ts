@@ -98,10 +98,10 @@ test('examples/cdktf: synth writes cdk.tf.json; terraform apply boots the VM; th
 
   const plan = await tf(stackDir, 'plan');
   ok(plan, 'plan');
-  assert.match(plan.stdout, /Plan: 4 to add, 0 to change, 0 to destroy\./);
+  assert.match(plan.stdout, /Plan: 5 to add, 0 to change, 0 to destroy\./);
   const applied = await tf(stackDir, 'apply', '-auto-approve');
   ok(applied, 'apply');
-  assert.match(applied.stdout, /Apply complete! Resources: 4 added, 0 changed, 0 destroyed\./);
+  assert.match(applied.stdout, /Apply complete! Resources: 5 added, 0 changed, 0 destroyed\./);
   const out = JSON.parse(
     (await run('terraform', [`-chdir=${stackDir}`, 'output', '-json'], env)).stdout,
   ) as Record<string, { value: string }>;
@@ -238,7 +238,7 @@ test('examples/cdktf: terraform destroy leaves no domain, bridge, namespace, dns
   assert.equal(ids.length, 4);
   const destroyed = await tf(stackDir, 'destroy', '-auto-approve');
   ok(destroyed, 'destroy');
-  assert.match(destroyed.stdout, /Destroy complete! Resources: 4 destroyed\./);
+  assert.match(destroyed.stdout, /Destroy complete! Resources: 5 destroyed\./);
   assert.deepEqual(hostObjectsFor(ids), []);
   for (const c of ['servers', 'subnets', 'networks', 'images']) {
     const d = join(t.stateDir, 'records', c);

@@ -37,6 +37,13 @@ resources:
     properties:
       network: \${net}
       cidr: 10.88.0.0/24
+  ssh:
+    type: security_group
+    properties:
+      description: SSH from the subnet (the test connects from the DHCP namespace)
+      rules:
+        - { direction: ingress, protocol: tcp, portRangeMin: 22, portRangeMax: 22, remoteIpPrefix: 10.88.0.0/24 }
+        - { direction: egress }
   deb:
     type: server
     timeouts: { create: 40m }
@@ -47,6 +54,7 @@ resources:
       keyPair: \${deploy}
       networks:
         - subnet: \${sub}
+      securityGroups: ["\${ssh}"]
       userData: |
         #cloud-config
         write_files:

@@ -53,7 +53,7 @@ test('quickstart: apply, boot, reach over HTTP, plan empty, repair drift, plan a
     /started one .*Its log: .*agent\.log/,
     'the CLI starts the local agent and says where its log is',
   );
-  assert.match(applied.stdout, /Apply complete! Resources: 4 added, 0 changed, 0 destroyed\./);
+  assert.match(applied.stdout, /Apply complete! Resources: 5 added, 0 changed, 0 destroyed\./);
   assert.match(
     applied.stdout,
     /Server web is ACTIVE on qemu at 10\.20\.0\.\d+/,
@@ -205,7 +205,7 @@ test('quickstart: apply, boot, reach over HTTP, plan empty, repair drift, plan a
   const ids = stateIds(state).map((r) => r.id);
   const destroyed = await t.stratus('destroy', '--auto-approve', '--state', state, stack);
   assert.equal(destroyed.code, 0, `${destroyed.stdout}\n${destroyed.stderr}`);
-  assert.match(destroyed.stdout, /Resources: 0 added, 0 changed, 4 destroyed\./);
+  assert.match(destroyed.stdout, /Resources: 0 added, 0 changed, 5 destroyed\./);
   assert.deepEqual(hostObjectsFor(ids), []);
   assert.equal(existsSync(join(t.stateDir, 'instances', web.id)), false, 'instance dir removed');
   assert.deepEqual(readdirSync(join(t.stateDir, 'images')), [], 'image cache emptied');

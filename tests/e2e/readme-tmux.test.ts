@@ -43,9 +43,13 @@ const EXPECT: Record<string, { code: number; out: RegExp[] }> = {
   },
   'stratus state list examples/quickstart': {
     code: 0,
-    out: ['guest-image +image', 'net +network', 'subnet +subnet', 'web +server'].map(
-      (s) => new RegExp(`^${s} +[0-9a-f-]{36}$`, 'm'),
-    ),
+    out: [
+      'guest-image +image',
+      'net +network',
+      'subnet +subnet',
+      'web-sg +security_group',
+      'web +server',
+    ].map((s) => new RegExp(`^${s} +[0-9a-f-]{36}$`, 'm')),
   },
   'stratus agent status': {
     code: 0,
@@ -65,7 +69,7 @@ const EXPECT: Record<string, { code: number; out: RegExp[] }> = {
   },
   'stratus destroy -auto-approve examples/quickstart': {
     code: 0,
-    out: [/Destroy complete! Resources: 0 added, 0 changed, 4 destroyed\./],
+    out: [/Destroy complete! Resources: 0 added, 0 changed, 5 destroyed\./],
   },
 };
 

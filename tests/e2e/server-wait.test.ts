@@ -29,6 +29,13 @@ resources:
     properties:
       network: \${net}
       cidr: 10.84.0.0/24
+  http:
+    type: security_group
+    properties:
+      description: tcp from the subnet (waits and the test probe from the DHCP namespace)
+      rules:
+        - { direction: ingress, protocol: tcp, remoteIpPrefix: 10.84.0.0/24 }
+        - { direction: egress }
   web:
     type: server
     timeouts: { create: 40m, update: 40m }
@@ -36,6 +43,7 @@ resources:
       image: \${img}
       networks:
         - subnet: \${sub}
+      securityGroups: ["\${http}"]
       wait: ${webWait}
   tcpweb:
     type: server
@@ -44,6 +52,7 @@ resources:
       image: \${img}
       networks:
         - subnet: \${sub}
+      securityGroups: ["\${http}"]
       wait: { for: "tcp:80", timeout: 30m }
 ${late}`;
 
@@ -55,6 +64,7 @@ const lateServer = (wait: string) => `  late:
       image: \${img}
       networks:
         - subnet: \${sub}
+      securityGroups: ["\${http}"]
       wait: ${wait}
 `;
 

@@ -97,7 +97,7 @@ test('examples/terraform: plan, apply boots the VM, empty plan, replace vs in-pl
 }, async () => {
   const plan = await tf(work, 'plan');
   ok(plan, 'plan');
-  assert.match(plan.stdout, /Plan: 4 to add, 0 to change, 0 to destroy\./);
+  assert.match(plan.stdout, /Plan: 5 to add, 0 to change, 0 to destroy\./);
   assert.match(plan.stdout, /\+ access_ip_v4 += \(known after apply\)/);
   assert.match(plan.stdout, /\+ id += {1,2}\(known after apply\)/);
   assert.match(plan.stdout, /\+ admin_pass += \(sensitive value\)/);
@@ -105,7 +105,7 @@ test('examples/terraform: plan, apply boots the VM, empty plan, replace vs in-pl
 
   const applied = await tf(work, 'apply', '-auto-approve');
   ok(applied, 'apply');
-  assert.match(applied.stdout, /Apply complete! Resources: 4 added, 0 changed, 0 destroyed\./);
+  assert.match(applied.stdout, /Apply complete! Resources: 5 added, 0 changed, 0 destroyed\./);
   const ids = await stateIds(work);
   const web = ids['stratus_server.web']!;
   const net = ids['stratus_network.net']!;
@@ -218,7 +218,7 @@ test('examples/terraform: plan, apply boots the VM, empty plan, replace vs in-pl
   const everything = Object.values(await stateIds(work));
   const destroyed = await tf(work, 'destroy', '-auto-approve');
   ok(destroyed, 'destroy');
-  assert.match(destroyed.stdout, /Destroy complete! Resources: 4 destroyed\./);
+  assert.match(destroyed.stdout, /Destroy complete! Resources: 5 destroyed\./);
   assert.deepEqual(hostObjectsFor(everything), []);
   assert.equal(existsSync(join(t.stateDir, 'instances', web)), false, 'instance dir removed');
   assert.deepEqual(readdirSync(join(t.stateDir, 'images')), [], 'image cache emptied');

@@ -23,7 +23,7 @@ after(async () => {
 test('the TypeScript example applies the quickstart infrastructure and plans empty against it, as does the YAML', async () => {
   const applied = await t.stratus('apply', '--auto-approve', '--state', state, program);
   assert.equal(applied.code, 0, `${applied.stdout}\n${applied.stderr}`);
-  assert.match(applied.stdout, /Apply complete! Resources: 4 added/);
+  assert.match(applied.stdout, /Apply complete! Resources: 5 added/);
   const web = JSON.parse(readFileSync(state, 'utf8')).resources.find(
     (r: { name: string }) => r.name === 'web',
   );

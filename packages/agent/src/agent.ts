@@ -165,9 +165,11 @@ export class StratusAgent {
     const images = new Set((await ctx.store.list('images')).map((r) => r.id));
     for (const s of await ctx.store.list<ServerRecord>('servers')) images.add(s.spec.image);
     await ctx.storage.recover((id) => images.has(id));
-    const { services, networks } = createServices(ctx);
+    const { services, networks, firewalls } = createServices(ctx);
     this.networks = networks;
     await this.supervise();
+    // Port firewalls are kernel state: a host reboot loses them. Loaded before any request is served.
+    await firewalls.syncAll();
     const hostInfo = async (): Promise<ApiHostInfo> => ({
       host: ctx.host,
       hostname: hostname(),

@@ -3,6 +3,9 @@ import { flavor } from './resources/flavor.js';
 import { image } from './resources/image.js';
 import { keypair } from './resources/keypair.js';
 import { network } from './resources/network.js';
+import { port } from './resources/port.js';
+import { security_group } from './resources/security-group.js';
+import { security_group_rule } from './resources/security-group-rule.js';
 import { server } from './resources/server.js';
 import { subnet } from './resources/subnet.js';
 import { volume } from './resources/volume.js';
@@ -22,6 +25,9 @@ export const registry = {
   flavor,
   volume,
   volume_attachment: volumeAttachment,
+  security_group,
+  security_group_rule,
+  port,
 } as const;
 
 /** The resource types Stratus knows. */
@@ -45,6 +51,7 @@ export {
   parseChecksum,
 } from './resources/image.js';
 export { NETWORK_DRIVERS } from './resources/network.js';
+export { checkRule } from './resources/security-group.js';
 export { defaultMachine } from './resources/server.js';
 export { MAX_VOLUME_GB } from './resources/volume.js';
 export { VOLUME_DEVICE } from './resources/volume-attachment.js';
@@ -53,6 +60,9 @@ export {
   image,
   keypair,
   network,
+  port,
+  security_group,
+  security_group_rule,
   server,
   subnet,
   volume,

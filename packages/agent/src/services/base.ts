@@ -94,14 +94,19 @@ export abstract class ServiceBase<
   P extends object = Record<string, never>,
 > implements ResourceService
 {
-  /** Path segment and record collection of the type (`servers`). */
+  /** Where the type's records are kept: its API path segment (`servers`) unless the constructor says otherwise. */
   readonly collection: string;
 
+  /**
+   * @param recordCollection where the records are kept, when not under the API collection's name (the
+   *   public `port` type keeps its records beside the agent's internal port records, not among them).
+   */
   constructor(
     protected readonly ctx: AgentContext,
     readonly type: ResourceType,
+    recordCollection?: string,
   ) {
-    this.collection = schemas[type].collection;
+    this.collection = recordCollection ?? schemas[type].collection;
   }
 
   /**

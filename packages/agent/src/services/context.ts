@@ -5,6 +5,7 @@ import type { KeyedMutex } from '../host/mutex.js';
 import type { MetadataService } from '../metadata/service.js';
 import type { DhcpDriver } from '../network/dhcp/index.js';
 import type { NetworkDriver, NetworkDriverKind } from '../network/driver.js';
+import type { FirewallBackend } from '../network/firewall/nft.js';
 import type { StorageDriver } from '../storage/driver.js';
 import type { RecordStore } from './store.js';
 
@@ -25,6 +26,8 @@ export interface AgentContext {
   dhcp: DhcpDriver;
   /** The metadata service's listeners, one per namespace that serves it (see `metadataScope`). */
   metadata: Pick<MetadataService, 'ensure' | 'delete'>;
+  /** The port firewalls (security groups); default: nftables on this host. */
+  firewall?: FirewallBackend;
   virtType: VirtType;
 }
 

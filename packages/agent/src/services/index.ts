@@ -6,11 +6,14 @@
 import type { ResourceType } from '@stratus/model';
 import type { ResourceService } from './base.js';
 import type { AgentContext } from './context.js';
+import { Firewalls } from './firewall.js';
 import { FlavorService } from './flavor.js';
 import { ImageService } from './image.js';
 import { KeypairService } from './keypair.js';
 import { NetworkService, SubnetService } from './network.js';
 import { PortService } from './port.js';
+import { PortResourceService } from './port-resource.js';
+import { SecurityGroupRuleService, SecurityGroupService } from './security-group.js';
 import { ServerService } from './server.js';
 import { VolumeService } from './volume.js';
 import { VolumeAttachmentService } from './volume-attachment.js';
@@ -23,19 +26,22 @@ export { RecordStore } from './store.js';
 /** Every resource type's service. */
 export type ServiceMap = Record<ResourceType, ResourceService>;
 
-/** How each resource type's service is made, given the context and the shared port service. */
+/** How each resource type's service is made, given the context, the shared port service and firewalls. */
 export const serviceFactories: Record<
   ResourceType,
-  (ctx: AgentContext, ports: PortService) => ResourceService
+  (ctx: AgentContext, ports: PortService, firewalls: Firewalls) => ResourceService
 > = {
   image: (ctx) => new ImageService(ctx),
   network: (ctx, ports) => new NetworkService(ctx, ports),
   subnet: (ctx, ports) => new SubnetService(ctx, ports),
-  server: (ctx, ports) => new ServerService(ctx, ports),
+  server: (ctx, ports, fw) => new ServerService(ctx, ports, fw),
   keypair: (ctx) => new KeypairService(ctx),
   flavor: (ctx) => new FlavorService(ctx),
   volume: (ctx) => new VolumeService(ctx),
   volume_attachment: (ctx) => new VolumeAttachmentService(ctx),
+  security_group: (ctx, ports, fw) => new SecurityGroupService(ctx, ports, fw),
+  security_group_rule: (ctx, _ports, fw) => new SecurityGroupRuleService(ctx, fw),
+  port: (ctx, ports, fw) => new PortResourceService(ctx, ports, fw),
 };
 
 /** The services of an agent, with its port service and the network service (which supervises DHCP). */
@@ -43,10 +49,12 @@ export function createServices(ctx: AgentContext): {
   services: ServiceMap;
   ports: PortService;
   networks: NetworkService;
+  firewalls: Firewalls;
 } {
   const ports = new PortService(ctx);
+  const firewalls = new Firewalls(ctx, ports);
   const services = Object.fromEntries(
-    Object.entries(serviceFactories).map(([type, make]) => [type, make(ctx, ports)]),
+    Object.entries(serviceFactories).map(([type, make]) => [type, make(ctx, ports, firewalls)]),
   ) as ServiceMap;
-  return { services, ports, networks: services.network as NetworkService };
+  return { services, ports, networks: services.network as NetworkService, firewalls };
 }

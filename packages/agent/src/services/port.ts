@@ -37,7 +37,12 @@ export function macFrom(seed: string): string {
 /** What a caller asks a port for. */
 export interface PortRequest extends Omit<PortSpec, 'subnet' | 'network'> {
   subnet: SubnetRecord;
+  /** The record's id when it is not derived from the device (a `port` resource's own id). */
+  id?: string;
 }
+
+/** The attributes of a port a repeated request may change without a new address. */
+const MUTABLE = ['hostname', 'tap', 'securityGroups', 'portSecurityEnabled', 'allowedAddressPairs'] as const;
 
 /** Ports: IPAM (addresses from a subnet's pools) and MACs (unique per network). */
 export class PortService {
@@ -72,13 +77,19 @@ export class PortService {
    */
   async allocate(req: PortRequest, field: readonly (string | number)[]): Promise<PortRecord> {
     const s = req.subnet;
-    const id = portId(req.deviceOwner, req.deviceId, req.index);
+    const id = req.id ?? portId(req.deviceOwner, req.deviceId, req.index);
     const onNet = await this.onNetwork(s.spec.network);
     const held = onNet.find((p) => p.id === id);
     if (held && held.spec.subnet === s.id && (!req.fixedIp || req.fixedIp === held.status.ip)) {
       // A retried or repeated request: the record is written again only when something in it changed.
-      if (held.spec.hostname !== req.hostname || held.spec.tap !== req.tap) {
-        held.spec = { ...held.spec, hostname: req.hostname, tap: req.tap };
+      const changed = MUTABLE.filter((k) => JSON.stringify(held.spec[k]) !== JSON.stringify(req[k]));
+      if (changed.length) {
+        const spec: PortSpec = { ...held.spec };
+        for (const k of MUTABLE) {
+          if (req[k] === undefined) delete spec[k];
+          else (spec as unknown as Record<string, unknown>)[k] = req[k];
+        }
+        held.spec = spec;
         await this.save(held);
       }
       return held;
@@ -101,19 +112,29 @@ export class PortService {
       if (req.mac) throw new Conflict(`MAC ${mac} is already used on network ${s.spec.network}`, { field });
       for (let n = 1; macs.has(mac); n++) mac = macFrom(`${req.deviceId}:${req.index}:${n}`);
     }
-    const { subnet: _s, ...rest } = req;
+    const { subnet: _s, id: _id, ...rest } = req;
     const now = new Date().toISOString();
     const rec: PortRecord = {
       id,
       type: 'port',
       spec: { ...rest, network: s.spec.network, subnet: s.id },
-      status: { ip, mac },
+      status: { ip, mac, ...(held?.status.mark !== undefined ? { mark: held.status.mark } : {}) },
       internal: {},
       createdAt: held?.createdAt ?? now,
       updatedAt: now,
     };
     await this.save(rec);
     return rec;
+  }
+
+  /** The port record `id`, or null. */
+  get(id: string): Promise<PortRecord | null> {
+    return this.ctx.store.get<PortRecord>(COLLECTION, id);
+  }
+
+  /** Writes a port record (callers changing a binding hold {@link netLock} of its network). */
+  put(rec: PortRecord): Promise<void> {
+    return this.save(rec);
   }
 
   /** Gives back one port (its address and MAC); succeeds when it is gone already. Call under {@link netLock}. */

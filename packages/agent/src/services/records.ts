@@ -52,8 +52,11 @@ export type ServerRecord = AgentRecordFile<
   }
 >;
 
-/** Who a port belongs to (Neutron's device_owner): a server's NIC, or a subnet's DHCP server. */
-export type PortOwner = 'compute' | 'dhcp';
+/**
+ * Who a port belongs to (Neutron's device_owner): a server's NIC, a subnet's DHCP server, or nobody yet:
+ * a `port` resource no server uses (`deviceId` is then the port resource's id).
+ */
+export type PortOwner = 'compute' | 'dhcp' | 'port';
 
 /** What a port was asked for. */
 export interface PortSpec {
@@ -72,12 +75,22 @@ export interface PortSpec {
   hostname?: string;
   /** The host tap of a server NIC. */
   tap?: string;
+  /** The port's security groups; absent: the agent's default group (see firewall.ts). */
+  securityGroups?: string[];
+  /** False: no firewall at all (Neutron's port_security_enabled). Absent: true. */
+  portSecurityEnabled?: boolean;
+  /** Extra source addresses the port may send from (Neutron's allowed_address_pairs). */
+  allowedAddressPairs?: { ipAddress: string; macAddress?: string }[];
+  /** The `port` resource this record realizes (its id is the record's id), when it is one. */
+  portResource?: string;
 }
 
 /** What a port was given. */
 export interface PortStatus {
   ip: string;
   mac: string;
+  /** The port's number among this host's firewalled ports (1..65535), tagging its packets' mark. */
+  mark?: number;
 }
 
 /** A port: one address and MAC on a subnet, held by a server NIC or a DHCP server. Internal for now. */

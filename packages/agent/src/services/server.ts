@@ -8,11 +8,13 @@ import { logger } from '../host/log.js';
 import { domainName, serverTap } from '../host/names.js';
 import { assertReference, type EnsureOptions, ServiceBase } from './base.js';
 import { type AgentContext, paths } from './context.js';
+import { type Firewalls, groupsOf } from './firewall.js';
 import type { FlavorRecord } from './flavor.js';
 import { hardwareOf } from './hardware.js';
 import { hostnameFor, instanceDocuments } from './instance-metadata.js';
 import { driverOf, reconcileDhcp, segmentOf, subnetsOf } from './network.js';
 import { netLock, type PortService } from './port.js';
+import { bindPort, unbindPort } from './port-resource.js';
 import type {
   Adopted,
   ImageRecord,
@@ -22,6 +24,7 @@ import type {
   SubnetRecord,
   VolumeAttachmentRecord,
 } from './records.js';
+import { assertGroup } from './security-group.js';
 import { attachedDisks } from './volume-attachment.js';
 
 const log = logger('server');
@@ -53,6 +56,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
   constructor(
     ctx: AgentContext,
     private readonly ports: PortService,
+    private readonly firewalls: Firewalls,
   ) {
     super(ctx, 'server');
   }
@@ -61,6 +65,8 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     await assertReference(this.ctx, 'images', spec.image, ['image']);
     if (spec.keyPair) await assertReference(this.ctx, 'keypairs', spec.keyPair, ['keyPair']);
     if (spec.flavor) await assertReference(this.ctx, 'flavors', spec.flavor, ['flavor']);
+    for (const [i, g] of (spec.securityGroups ?? []).entries())
+      await assertGroup(this.ctx, g, ['securityGroups', i]);
   }
 
   /**
@@ -121,7 +127,13 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
   ): Promise<ServerStatus> {
     const state = await this.ctx.compute.domainState(rec.id);
     const ports = await portsOf(rec.id);
-    const drift = state === 'absent' ? undefined : await this.definitionDrift(rec, ports);
+    const drift =
+      [
+        state === 'absent' ? undefined : await this.definitionDrift(rec, ports),
+        await this.firewallDrift(rec, ports),
+      ]
+        .filter(Boolean)
+        .join('; ') || undefined;
     const { drift: _old, guestStatus: _g, leaseAt: _l, ...status } = rec.status;
     const building = rec.status.status === 'BUILD';
     return {
@@ -279,6 +291,20 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     return found.length ? found.join('; ') : undefined;
   }
 
+  /**
+   * Which NICs' firewalls were deleted or flushed outside Stratus, in words, or undefined: drift that an
+   * apply repairs (it reloads them) without touching the domain.
+   */
+  private async firewallDrift(rec: ServerRecord, ports: PortRecord[]): Promise<string | undefined> {
+    if (rec.status.status === 'BUILD') return undefined;
+    const states = await this.firewalls.states(ports);
+    const found = ports.flatMap((p) => {
+      const st = states.get(p.id) ?? '';
+      return st.startsWith('missing') ? [`the firewall of NIC ${p.status.mac} is ${st}`] : [];
+    });
+    return found.length ? found.join('; ') : undefined;
+  }
+
   /** Finds the subnet each NIC takes its address from. */
   private async resolveNic(nic: NicSpec, i: number): Promise<SubnetRecord> {
     const field = ['networks', i];
@@ -313,6 +339,22 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     const adopted = rec.internal.adopted;
     const out: PortRecord[] = [];
     for (const [i, nic] of spec.networks.entries()) {
+      if (nic.port) {
+        const ref = nic.port;
+        const resource = await this.ports.get(ref);
+        if (!resource || resource.spec.portResource !== ref)
+          throw new InvalidReference(`port ${ref} does not exist`, { field: ['networks', i, 'port'] });
+        const bound = await this.locked(netLock(resource.spec.network), () =>
+          bindPort(
+            this.ports,
+            ref,
+            { serverId: id, index: i, hostname, tap: adopted?.taps[i] ?? serverTap(id, i) },
+            ['networks', i, 'port'],
+          ),
+        );
+        out.push(bound);
+        continue;
+      }
       const s0 = await this.resolveNic(nic, i);
       const port = await this.locked(netLock(s0.spec.network), async () => {
         const subnet = await this.ctx.store.get<SubnetRecord>('subnets', s0.id);
@@ -327,6 +369,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
             tap: adopted?.taps[i] ?? serverTap(id, i),
             ...(nic.fixedIp ? { fixedIp: nic.fixedIp } : {}),
             ...(adopted?.macs[i] ? { mac: adopted.macs[i] } : {}),
+            ...(spec.securityGroups ? { securityGroups: spec.securityGroups } : {}),
           },
           nic.fixedIp ? ['networks', i, 'fixedIp'] : ['networks', i],
         );
@@ -338,18 +381,28 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     return out;
   }
 
-  /** Gives back every port of the server and takes its leases off the DHCP servers. */
+  /**
+   * Gives back every port of the server (a `port` resource it used is only unbound: it keeps its
+   * address), takes their leases off the DHCP servers and removes their firewalls.
+   */
   private async releasePorts(id: string): Promise<void> {
     const byNetwork = new Map<string, PortRecord[]>();
-    for (const p of await this.ports.ofDevice(id))
-      byNetwork.set(p.spec.network, [...(byNetwork.get(p.spec.network) ?? []), p]);
+    const all = await this.ports.ofDevice(id);
+    for (const p of all) byNetwork.set(p.spec.network, [...(byNetwork.get(p.spec.network) ?? []), p]);
     await Promise.all(
       [...byNetwork].map(async ([networkId, ports]) => {
         await this.locked(netLock(networkId), async () => {
-          for (const p of ports) await this.ports.release(p.id);
+          for (const p of ports) {
+            if (p.spec.portResource === p.id) await unbindPort(this.ports, p);
+            else await this.ports.release(p.id);
+          }
         });
         await reconcileDhcp(this.ctx, this.ports, networkId, 'hosts');
       }),
+    );
+    await this.firewalls.removePorts(
+      all.map((p) => p.id),
+      all.flatMap((p) => groupsOf(p)),
     );
   }
 
@@ -360,6 +413,8 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     const image = await this.ctx.store.get<ImageRecord>('images', spec.image);
     if (!image) throw new InvalidReference(`image ${spec.image} does not exist`, { field: ['image'] });
     const hostname = hostnameFor(spec, id);
+    // The groups the NICs were in before this change (an update may change them): they lose members.
+    const formerGroups = (await this.ports.ofDevice(id)).flatMap((p) => groupsOf(p));
     const d = paths.instance(this.ctx, id);
     await mkdir(paths.instances(this.ctx), { recursive: true, mode: 0o711 });
     await mkdir(d, { recursive: true, mode: 0o711 });
@@ -419,6 +474,12 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     if (made.status === 'rejected') throw made.reason;
     if (plugged.status === 'rejected') throw plugged.reason;
     const ports = plugged.value;
+    // Each NIC is guarded before the guest can send a frame: the domain starts after this.
+    await this.firewalls.syncPorts(
+      ports.map((p) => p.id),
+      formerGroups,
+    );
+    log.debug('server phase done', { id, phase: 'firewall' });
     const nics = [];
     for (const p of ports) {
       const net = (await this.ctx.store.get<NetworkRecord>('networks', p.spec.network))!;

@@ -28,6 +28,8 @@ import {
 } from '../network/dhcp/index.js';
 import { findLease, waitForLease } from '../network/dhcp/leases.js';
 import type { NetworkDriver, NetworkSegment, NicBinding, SegmentFacts } from '../network/driver.js';
+import type { FirewallBackend, PortFirewallFacts } from '../network/firewall/nft.js';
+import { type PortFirewall, renderPortFirewall } from '../network/firewall/ruleset.js';
 import type { WrittenData } from '../storage/copy.js';
 import type { ImageData, OverlayRequest, StorageDriver, VolumeRequest } from '../storage/driver.js';
 import type { ImageInfo, ImportedImage, OverlayResult } from '../storage/images.js';
@@ -255,8 +257,40 @@ class FakeMetadata {
   }
 }
 
+/** Port firewalls in memory; every one loaded is rendered for real, so only valid ones load. */
+class FakeFirewall implements FirewallBackend {
+  loaded = new Map<string, PortFirewall>();
+  calls: string[] = [];
+  async prepare() {}
+  async ensure(p: PortFirewall) {
+    renderPortFirewall(p);
+    this.calls.push(`ensure ${p.portId}`);
+    this.loaded.set(p.portId, structuredClone(p));
+  }
+  async updateMembers(portId: string, groupId: string, members: readonly string[]) {
+    const p = this.loaded.get(portId);
+    if (!p || !(groupId in p.remoteGroups)) throw new Error(`no set for ${groupId} in ${portId}`);
+    this.calls.push(`members ${portId} ${groupId}`);
+    p.remoteGroups[groupId] = [...members];
+  }
+  async delete(portId: string) {
+    this.calls.push(`delete ${portId}`);
+    this.loaded.delete(portId);
+  }
+  async inspect() {
+    const out = new Map<string, PortFirewallFacts>();
+    for (const id of this.loaded.keys())
+      out.set(id, { families: new Set(['bridge', 'inet'] as const), emptyChains: [] });
+    return out;
+  }
+  async usedMarks() {
+    return new Map([...this.loaded.values()].map((p) => [p.mark, p.portId]));
+  }
+}
+
 let dir: string;
 let ctx: AgentContext;
+let firewall: FakeFirewall;
 let compute: FakeCompute;
 let storage: FakeStorage;
 let dhcp: FakeDhcp;
@@ -271,7 +305,9 @@ before(async () => {
   dhcp.leaseDir = join(dir, 'leases');
   await mkdir(dhcp.leaseDir);
   const fakeNetwork = new FakeNetwork();
+  firewall = new FakeFirewall();
   ctx = {
+    firewall,
     stateDir: dir,
     host: 'local',
     store: new RecordStore(join(dir, 'records')),
@@ -756,4 +792,125 @@ test('servers: powerState shutoff stops cleanly and the status says SHUTOFF; a f
   await services.server.ensure(id, { ...base, flavor: small });
   assert.equal(storage.sizes.get(join(dir, 'instances', id, 'disk.qcow2')), 3 * GIB);
   await services.server.delete(id);
+});
+
+test('security groups: the default group, rules and remote groups become port firewalls, kept as records change', async () => {
+  const { services, ports, server } = await smallNetwork();
+  const { DEFAULT_SECURITY_GROUP } = await import('./firewall.js');
+  const web = randomUUID();
+  await services.security_group.ensure(web, {
+    rules: [
+      {
+        direction: 'ingress',
+        ethertype: 'IPv4',
+        protocol: 'tcp',
+        portRangeMin: 80,
+        remoteIpPrefix: '10.9.0.0/29',
+      },
+      { direction: 'egress', ethertype: 'IPv4', protocol: 'any' },
+    ],
+  });
+  const a = randomUUID();
+  const b = randomUUID();
+  await services.server.ensure(a, server('a'));
+  await services.server.ensure(b, { ...server('b'), securityGroups: [web] });
+  const portOf = async (id: string) => (await ports.ofDevice(id))[0]!;
+  const pa = await portOf(a);
+  const pb = await portOf(b);
+  const fa = firewall.loaded.get(pa.id)!;
+  assert.deepEqual(fa.rules, [
+    { direction: 'ingress', protocol: 'any', remoteGroupId: DEFAULT_SECURITY_GROUP },
+    { direction: 'egress', protocol: 'any' },
+  ]);
+  assert.deepEqual(fa.remoteGroups[DEFAULT_SECURITY_GROUP], [pa.status.ip]);
+  assert.equal(fa.device, pa.spec.tap);
+  const fb = firewall.loaded.get(pb.id)!;
+  assert.deepEqual(
+    fb.rules.map((r) => [r.direction, r.protocol, r.portRangeMin, r.remoteIpPrefix]),
+    [
+      ['ingress', 'tcp', 80, '10.9.0.0/29'],
+      ['egress', 'any', undefined, undefined],
+    ],
+  );
+  assert.notEqual(fa.mark, fb.mark, 'each port has its own mark');
+
+  // A new member of the default group is a set update in a's firewall, not a reload.
+  firewall.calls = [];
+  const c = randomUUID();
+  await services.server.ensure(c, server('c'));
+  const pc = await portOf(c);
+  assert.ok(firewall.calls.includes(`members ${pa.id} ${DEFAULT_SECURITY_GROUP}`), firewall.calls.join(', '));
+  assert.ok(!firewall.calls.includes(`ensure ${pa.id}`));
+  assert.deepEqual(
+    firewall.loaded.get(pa.id)!.remoteGroups[DEFAULT_SECURITY_GROUP],
+    [pa.status.ip, pc.status.ip].sort(),
+  );
+
+  // A standalone rule naming a remote group: b admits the default group's members; deleting it stops that.
+  const rule = randomUUID();
+  await services.security_group_rule.ensure(rule, {
+    securityGroup: web,
+    direction: 'ingress',
+    ethertype: 'IPv4',
+    protocol: 'tcp',
+    portRangeMin: 22,
+    remoteGroup: DEFAULT_SECURITY_GROUP,
+  });
+  assert.deepEqual(
+    firewall.loaded.get(pb.id)!.remoteGroups[DEFAULT_SECURITY_GROUP],
+    [pa.status.ip, pc.status.ip].sort(),
+  );
+  await services.server.delete(c);
+  assert.equal(firewall.loaded.has(pc.id), false, "a deleted server's firewall is gone");
+  assert.deepEqual(firewall.loaded.get(pb.id)!.remoteGroups[DEFAULT_SECURITY_GROUP], [pa.status.ip]);
+  await services.security_group_rule.delete(rule);
+  assert.equal(firewall.loaded.get(pb.id)!.rules.length, 2);
+  // A server's groups change in place: its NIC joins the default group, whose members' sets follow.
+  await services.server.ensure(b, server('b'));
+  assert.equal(compute.domains.get(b)!.redefine, false, 'the domain is not redefined for it');
+  assert.deepEqual(firewall.loaded.get(pb.id)!.rules.length, 2);
+  assert.deepEqual(
+    firewall.loaded.get(pa.id)!.remoteGroups[DEFAULT_SECURITY_GROUP],
+    [pa.status.ip, pb.status.ip].sort(),
+  );
+  await services.server.ensure(b, { ...server('b'), securityGroups: [web] });
+  assert.deepEqual(firewall.loaded.get(pa.id)!.remoteGroups[DEFAULT_SECURITY_GROUP], [pa.status.ip]);
+  await assert.rejects(services.security_group.delete(web), (e: unknown) => InUse.isInstance(e));
+
+  // A deleted table is drift on the server; an ensure reloads it without touching the domain.
+  firewall.loaded.delete(pa.id);
+  const drifted = await services.server.get(a);
+  assert.match(String(drifted?.status.drift), /firewall of NIC .* is missing/);
+  await services.server.ensure(a, server('a'));
+  assert.ok(firewall.loaded.has(pa.id));
+  assert.equal((await services.server.get(a))?.status.drift, undefined);
+  // An agent start (after a host reboot lost every table) reloads them all, with their marks.
+  const before = structuredClone([...firewall.loaded]);
+  firewall.loaded.clear();
+  await createServices(ctx).firewalls.syncAll();
+  assert.deepEqual([...firewall.loaded].sort(), before.sort());
+
+  // A port resource: its own groups, kept across the server that uses it; the server's delete unbinds it.
+  const p = randomUUID();
+  const made = await services.port.ensure(p, {
+    network: pa.spec.network,
+    securityGroups: [web],
+    portSecurityEnabled: true,
+    allowedAddressPairs: [{ ipAddress: '10.9.0.6' }],
+  });
+  assert.equal(made.status.firewall, 'idle');
+  const d = randomUUID();
+  const { networks: _n, ...rest } = server('d');
+  await services.server.ensure(d, { ...rest, networks: [{ port: p }] });
+  assert.equal((await services.port.get(p))?.status.firewall, 'enforced');
+  assert.equal((await services.port.get(p))?.status.deviceId, d);
+  assert.deepEqual(firewall.loaded.get(p)!.allowedAddressPairs, [{ ipAddress: '10.9.0.6' }]);
+  await assert.rejects(services.port.delete(p), (e: unknown) => InUse.isInstance(e));
+  await services.server.delete(d);
+  assert.equal(firewall.loaded.has(p), false);
+  assert.equal((await services.port.get(p))?.status.status, 'DOWN');
+  await services.port.delete(p);
+  for (const id of [a, b]) await services.server.delete(id);
+  await services.security_group.delete(web);
+  assert.deepEqual([...firewall.loaded.keys()], []);
 });

@@ -92,8 +92,16 @@ export const server = defineResource({
           });
     const nets = Array.isArray(inputs.networks) ? inputs.networks : [];
     nets.forEach((n, i) => {
-      if (n && typeof n === 'object' && !Array.isArray(n) && !('network' in n) && !('subnet' in n))
-        out.push({ path: ['networks', i], message: 'needs `network` or `subnet`' });
+      if (!n || typeof n !== 'object' || Array.isArray(n) || isUnknown(n)) return;
+      if ('port' in n) {
+        for (const k of ['network', 'subnet', 'fixedIp'])
+          if (k in n)
+            out.push({
+              path: ['networks', i, k],
+              message: 'conflicts with port: the port gives the network and address; set one of them',
+            });
+      } else if (!('network' in n) && !('subnet' in n))
+        out.push({ path: ['networks', i], message: 'needs `network`, `subnet` or `port`' });
     });
     return out;
   },
@@ -186,10 +194,24 @@ export const server = defineResource({
             ),
             subnet: Type.Optional(Ref('subnet', { description: 'Subnet to take the address from.' })),
             fixedIp: Type.Optional(Ipv4({ description: 'Address to use instead of an allocated one.' })),
+            port: Type.Optional(
+              Ref('port', {
+                description:
+                  'A port made beforehand (its network, address, MAC and security groups); excludes network, subnet and fixedIp.',
+              }),
+            ),
           },
           { additionalProperties: false, minProperties: 1 },
         ),
         { minItems: 1, maxItems: 8, requiresReplace: true, description: 'NICs, in order.' },
+      ),
+      securityGroups: Type.Optional(
+        Type.Array(Ref('security_group', { description: 'A security group.' }), {
+          maxItems: 20,
+          updatableLive: true,
+          description:
+            "Security groups of the ports the server makes for its NICs (a NIC given as a port keeps the port's own); default: the agent's `default` group (ingress from its members only, egress anywhere).",
+        }),
       ),
       userData: Type.Optional(
         UserData({

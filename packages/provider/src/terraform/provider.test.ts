@@ -117,7 +117,7 @@ test('handshake: 1|6|unix|<socket>|grpc|<cert>, AutoMTLS requires the client cer
   assert.equal(attr('id').computed, true);
   assert.deepEqual(
     attr('networks').nested_type!.attributes.map((a) => a.name),
-    ['network', 'subnet', 'fixed_ip'],
+    ['network', 'subnet', 'fixed_ip', 'port'],
     'a list of objects is a nested attribute',
   );
   assert.match(attr('user_data').description, /User data/);

@@ -266,4 +266,21 @@ export const CASES: {
     field: 'resources.web.properties.wait.until',
     message: /is not a known attribute/,
   },
+  // Issue 11: security group rules.
+  {
+    name: 'security group rule with portRangeMin above portRangeMax',
+    schema: false,
+    yaml: `${GOOD}  sg:\n    type: security_group\n    properties:\n      rules:\n        - { direction: ingress, protocol: tcp, portRangeMin: 90, portRangeMax: 80 }\n`,
+    where: '23:48',
+    field: 'resources.sg.properties.rules[0].portRangeMin',
+    message: /portRangeMin 90 is greater than portRangeMax 80/,
+  },
+  {
+    name: 'security group rule with remoteGroup and remoteIpPrefix',
+    schema: false,
+    yaml: `${GOOD}  sg:\n    type: security_group\n  r:\n    type: security_group_rule\n    properties:\n      securityGroup: \${sg}\n      direction: ingress\n      remoteIpPrefix: 10.0.0.0/8\n      remoteGroup: \${sg}\n`,
+    where: '26:7',
+    field: 'resources.r.properties.remoteIpPrefix',
+    message: /conflicts with remoteGroup/,
+  },
 ];

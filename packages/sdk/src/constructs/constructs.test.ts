@@ -186,10 +186,12 @@ describe('typing from the schemas', () => {
   test('an input attribute is named after a resource type exactly when it holds a reference to it', () => {
     const walk = (s: TSchema, path: string[], out: string[]) => {
       const meta = attrMeta(s).ref;
-      const name = path.at(-1);
+      // The items of a list are named by the list, in the singular (`securityGroups: [...]`).
+      const name = path.at(-1) === '[]' ? path.at(-2)?.replace(/s$/, '') : path.at(-1);
       // The attribute's name is the type's in camelCase, compared without case or underscores
-      // (`keyPair` holds a `keypair`, `securityGroup` a `security_group`).
-      const folded = name?.toLowerCase();
+      // (`keyPair` holds a `keypair`, `securityGroup` a `security_group`), or Neutron's name for it
+      // (`remoteGroup`: remote_group_id).
+      const folded = name === 'remoteGroup' ? 'securitygroup' : name?.toLowerCase();
       const named = resourceTypes.find((t) => t.replace(/_/g, '') === folded);
       const byName = named !== undefined && (s as { type?: string }).type === 'string';
       if ((meta ?? null) !== (byName ? named : null))

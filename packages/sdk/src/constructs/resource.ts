@@ -94,7 +94,7 @@ export abstract class Resource<T extends ResourceType = ResourceType> {
     this.location = callerOf(new.target);
     if (!hasBrand(stack, 'stack'))
       throw new TypeError(`the first argument of new ${new.target.name} must be a Stack`);
-    // As the resource of any type (its attribute names are T's, which the union of all types does not share).
+    // As a resource of any type: `attr`'s keys are those all types share, none when one lacks `name`.
     const self = this as unknown as Resource;
     this.id = new IdToken([{ resource: self, path: [] }]);
     const attrs: Record<string, Token<unknown>> = {};

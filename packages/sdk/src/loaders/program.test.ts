@@ -153,7 +153,7 @@ export default stack;
   test('the CLI validates a program, and reports its errors with locations', async () => {
     const ok = await runCli(['validate', EXAMPLE]);
     assert.equal(ok.code, 0, ok.stderr);
-    assert.match(ok.stdout, /program\.ts is valid \(4 resources\)/);
+    assert.match(ok.stdout, /program\.ts is valid \(5 resources\)/);
     const bad = await runCli(['validate', join(dir, 'bad.ts')]);
     assert.equal(bad.code, 1);
     assert.match(bad.stderr, /bad\.ts:11:3: error: resources\.web\.properties\.memoryMb: must be >= 64/);

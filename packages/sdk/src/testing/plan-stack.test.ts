@@ -87,6 +87,7 @@ describe('planStack and applyStack: unit tests of a stack without hosts', () => 
       [
         ['guest-image', 'no-op'],
         ['net', 'no-op'],
+        ['web-sg', 'no-op'],
         ['subnet', 'no-op'],
         ['web', 'no-op'],
       ],

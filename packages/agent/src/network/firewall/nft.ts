@@ -3,6 +3,7 @@
  * tables that exist so drift and orphans can be found. Every call is one nft transaction.
  */
 import { run } from '../../host/exec.js';
+import { ensureBridgeNetfilter } from './br-netfilter.js';
 import { type PortFirewall, portTableName, renderMemberUpdate, renderPortFirewall } from './ruleset.js';
 
 const NFT = 'nft';
@@ -48,3 +49,89 @@ export async function listPortFirewalls(): Promise<Map<string, Set<'bridge' | 'i
   }
   return out;
 }
+
+/** What is left of one port's firewall on the host. */
+export interface PortFirewallFacts {
+  /** The families whose table exists (both, when intact). */
+  families: Set<'bridge' | 'inet'>;
+  /** Chains (`family/chain`) that hold no rule: every chain Stratus makes holds some, so these were flushed. */
+  emptyChains: string[];
+}
+
+/**
+ * The port firewalls on this host, by port id, with what is missing from them: read in one
+ * `nft -j list ruleset` (a flushed table keeps its chains but loses their rules, which shows here).
+ */
+export async function inspectPortFirewalls(): Promise<Map<string, PortFirewallFacts>> {
+  const { stdout } = await run(NFT, ['-j', 'list', 'ruleset']);
+  const doc = JSON.parse(stdout) as {
+    nftables?: {
+      table?: { family: string; name: string };
+      chain?: { family: string; table: string; name: string };
+      rule?: { family: string; table: string; chain: string };
+    }[];
+  };
+  const out = new Map<string, PortFirewallFacts>();
+  const ours = (family: string, table: string) =>
+    (family === 'bridge' || family === 'inet') && table.startsWith(PREFIX);
+  const ruled = new Set<string>();
+  for (const item of doc.nftables ?? []) {
+    const r = item.rule;
+    if (r && ours(r.family, r.table)) ruled.add(`${r.table}/${r.family}/${r.chain}`);
+  }
+  for (const item of doc.nftables ?? []) {
+    const t = item.table;
+    if (t && ours(t.family, t.name)) {
+      const id = t.name.slice(PREFIX.length);
+      const facts = out.get(id) ?? { families: new Set(), emptyChains: [] };
+      facts.families.add(t.family as 'bridge' | 'inet');
+      out.set(id, facts);
+    }
+    const c = item.chain;
+    if (c && ours(c.family, c.table) && !ruled.has(`${c.table}/${c.family}/${c.name}`)) {
+      const id = c.table.slice(PREFIX.length);
+      const facts = out.get(id) ?? { families: new Set(), emptyChains: [] };
+      facts.emptyChains.push(`${c.family}/${c.name}`);
+      out.set(id, facts);
+    }
+  }
+  return out;
+}
+
+/**
+ * The packet-mark numbers the port firewalls on this host use (any agent's: several agents with their
+ * own state dirs may share a host), by number, with the port id using each.
+ */
+export async function usedPortMarks(): Promise<Map<number, string>> {
+  const { stdout } = await run(NFT, ['list', 'ruleset']);
+  const out = new Map<number, string>();
+  let table: string | undefined;
+  for (const line of stdout.split('\n')) {
+    const t = /^table inet (\S+) \{/.exec(line);
+    if (t) table = t[1]!.startsWith(PREFIX) ? t[1]!.slice(PREFIX.length) : undefined;
+    const m = /meta mark & 0x0000ffff == 0x([0-9a-f]{8}) jump to_port/.exec(line);
+    if (m && table) out.set(Number.parseInt(m[1]!, 16), table);
+  }
+  return out;
+}
+
+/** What the services need of a host's port firewalls: the nft functions above (a fake in unit tests). */
+export interface FirewallBackend {
+  /** Makes sure the host hands bridged IPv4 to the IP hooks (see br-netfilter.ts). */
+  prepare(): Promise<void>;
+  ensure(p: PortFirewall): Promise<void>;
+  updateMembers(portId: string, groupId: string, members: readonly string[]): Promise<void>;
+  delete(portId: string): Promise<void>;
+  inspect(): Promise<Map<string, PortFirewallFacts>>;
+  usedMarks(): Promise<Map<number, string>>;
+}
+
+/** The port firewalls of this host, in nftables. */
+export const nftFirewall: FirewallBackend = {
+  prepare: ensureBridgeNetfilter,
+  ensure: ensurePortFirewall,
+  updateMembers: updateRemoteGroupMembers,
+  delete: deletePortFirewall,
+  inspect: inspectPortFirewalls,
+  usedMarks: usedPortMarks,
+};

@@ -249,7 +249,7 @@ function printServers(state: StateDoc): void {
     out.write(
       `\nServer ${r.name} is ${a.status ?? '?'} on ${a.hypervisor ?? '?'} at ${a.accessIpV4 ?? '(no address)'}.\n` +
         `  Console log:  tail -f ${a.consoleLog}\n` +
-        `  Reach it from the network's DHCP namespace, e.g.: ip netns exec qdhcp-${net} curl http://${a.accessIpV4}/\n`,
+        `  Reach it from the network's DHCP namespace (if its security groups admit it), e.g.: ip netns exec qdhcp-${net} curl http://${a.accessIpV4}/\n`,
     );
   }
 }
