@@ -6,7 +6,8 @@
 //
 // The image is the small test guest built by scripts/build-guest-image.sh from Debian packages. It reads
 // the config drive, gets its address by DHCP, runs the user data below, serves its hostname on port 80
-// and prints a STRATUS-GUEST-READY line on its serial console.
+// and prints a STRATUS-GUEST-READY line on its serial console. Its security group admits HTTP from its
+// subnet (where the network's DHCP namespace is).
 import { resolve } from 'node:path';
 import * as pulumi from '@pulumi/pulumi';
 import * as stratus from '@stratus/provider/pulumi';
@@ -22,10 +23,26 @@ const net = new stratus.Network('net', { mtu: 1500 });
 
 const subnet = new stratus.Subnet('subnet', { network: net.id, cidr: '10.20.0.0/24' });
 
+// HTTP from the subnet, anything out (without a group the server gets the default one).
+const webSg = new stratus.SecurityGroup('web-sg', {
+  description: 'HTTP from the subnet, anything out',
+  rules: [
+    {
+      direction: 'ingress',
+      protocol: 'tcp',
+      portRangeMin: 80,
+      portRangeMax: 80,
+      remoteIpPrefix: '10.20.0.0/24',
+    },
+    { direction: 'egress' },
+  ],
+});
+
 const web = new stratus.Server('web', {
   image: image.id,
   memoryMb: 256,
   networks: [{ subnet: subnet.id }],
+  securityGroups: [webSg.id],
   userData: '#!/bin/sh\necho "hello from user data" > /www/hello.txt\n',
 });
 
