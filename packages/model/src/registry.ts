@@ -1,8 +1,11 @@
 import type { ResourceSchema } from './resource.js';
 import { flavor } from './resources/flavor.js';
+import { floating_ip } from './resources/floating_ip.js';
 import { image } from './resources/image.js';
 import { keypair } from './resources/keypair.js';
 import { network } from './resources/network.js';
+import { router } from './resources/router.js';
+import { router_interface } from './resources/router_interface.js';
 import { server } from './resources/server.js';
 import { subnet } from './resources/subnet.js';
 
@@ -18,6 +21,9 @@ export const registry = {
   server,
   keypair,
   flavor,
+  router,
+  router_interface,
+  floating_ip,
 } as const;
 
 /** The resource types Stratus knows. */
@@ -36,4 +42,4 @@ export function isResourceType(t: unknown): t is ResourceType {
 
 export { NETWORK_DRIVERS } from './resources/network.js';
 export { defaultMachine } from './resources/server.js';
-export { flavor, image, keypair, network, server, subnet };
+export { flavor, floating_ip, image, keypair, network, router, router_interface, server, subnet };

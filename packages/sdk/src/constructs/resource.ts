@@ -94,10 +94,10 @@ export abstract class Resource<T extends ResourceType = ResourceType> {
     this.location = callerOf(new.target);
     if (!hasBrand(stack, 'stack'))
       throw new TypeError(`the first argument of new ${new.target.name} must be a Stack`);
-    this.id = new IdToken([{ resource: this, path: [] }]);
+    this.id = new IdToken([{ resource: this as unknown as Resource, path: [] }]);
     const attrs: Record<string, Token<unknown>> = {};
     for (const a of attributes(schemas[type]))
-      attrs[a.name] = new Token([{ resource: this, path: [a.name] }]);
+      attrs[a.name] = new Token([{ resource: this as unknown as Resource, path: [a.name] }]);
     this.attrs = attrs as AttributeTokens<T>;
     (stack.resources as Resource[]).push(this as Resource);
   }

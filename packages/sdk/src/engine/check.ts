@@ -4,6 +4,7 @@ import { Diagnostics } from '../diagnostics/index.js';
 import { listNames } from '../diagnostics/limits.js';
 import type { ProviderSet, Values } from '../protocol/types.js';
 import { checkServerNics, checkSubnetOverlaps } from './check-nics.js';
+import { checkRouters } from './check-routers.js';
 import type { ResourceConfig, StackConfig } from './config.js';
 import { Call, Ref, Template, type Value, walkRefs } from './expr.js';
 import { Graph } from './graph.js';
@@ -152,6 +153,7 @@ export function checkStack(
 
   checkServerNics(config, diags);
   checkSubnetOverlaps(config, diags);
+  checkRouters(config, diags);
 
   // Implied edges: `refIncludes` makes a reference to X also a dependency on the resources of the named
   // type that reference X themselves (found in one pass, kept in maps: stacks can be large).
