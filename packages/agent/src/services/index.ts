@@ -11,6 +11,7 @@ import { ImageService } from './image.js';
 import { KeypairService } from './keypair.js';
 import { NetworkService, SubnetService } from './network.js';
 import { PortService } from './port.js';
+import { FloatingIpService, RouterInterfaceService, RouterService } from './router.js';
 import { ServerService } from './server.js';
 
 export type { ResourceService } from './base.js';
@@ -32,6 +33,9 @@ export const serviceFactories: Record<
   server: (ctx, ports) => new ServerService(ctx, ports),
   keypair: (ctx) => new KeypairService(ctx),
   flavor: (ctx) => new FlavorService(ctx),
+  router: (ctx, ports) => new RouterService(ctx, ports),
+  router_interface: (ctx) => new RouterInterfaceService(ctx),
+  floating_ip: (ctx, ports) => new FloatingIpService(ctx, ports),
 };
 
 /** The services of an agent, with its port service and the network service (which supervises DHCP). */

@@ -11,7 +11,7 @@ import {
 import { Conflict, InUse, InvalidRequest, NotFound } from '../errors.js';
 import { logger } from '../host/log.js';
 import type { DhcpHost, DhcpSpec } from '../network/dhcp/index.js';
-import type { NetworkDriver, NetworkSegment } from '../network/driver.js';
+import type { NetworkDriver, NetworkDriverKind, NetworkSegment } from '../network/driver.js';
 import { assertReference, ServiceBase } from './base.js';
 import type { AgentContext } from './context.js';
 import { netLock, type PortService, portId } from './port.js';
@@ -127,10 +127,13 @@ export class NetworkService extends ServiceBase<NetworkSpec, NetworkRecord['stat
         {},
       );
     rec.spec = full;
+    // An operator's bridge is the segment as it is: checked, never created, changed or deleted.
+    if (full.providerBridge) await this.checkProviderBridge(full.providerBridge, driver);
+    if (full.providerBridge) rec.status.bridge = full.providerBridge;
     // Recorded first: a crash after creating the segment still leaves a record to clean it up by.
     await this.save(rec);
     const seg = segmentOf(rec);
-    await driverOf(this.ctx, rec).ensureSegment(seg);
+    if (!full.providerBridge) await driverOf(this.ctx, rec).ensureSegment(seg);
     await this.reattachTaps(rec);
     await reconcileDhcp(this.ctx, this.ports, rec.id);
     rec.status = { bridge: driverOf(this.ctx, rec).segmentName(seg), status: 'ACTIVE' };
@@ -143,6 +146,7 @@ export class NetworkService extends ServiceBase<NetworkSpec, NetworkRecord['stat
     if (subnets.length)
       throw new InUse(`network ${id} still has subnet(s) ${subnets.map((s) => s.id).join(', ')}`);
     await this.locked(dhcpLock(id), () => this.ctx.dhcp.delete(id));
+    if (rec?.spec.providerBridge) return;
     if (rec) await driverOf(this.ctx, rec).deleteSegment(segmentOf(rec));
     // No record: whatever a crash left, under either driver's name for this id.
     else
@@ -153,6 +157,15 @@ export class NetworkService extends ServiceBase<NetworkSpec, NetworkRecord['stat
   protected override async live(rec: NetworkRecord): Promise<NetworkRecord['status']> {
     const facts = await driverOf(this.ctx, rec).inspectSegment(segmentOf(rec));
     return { ...rec.status, status: facts.exists ? 'ACTIVE' : 'DOWN' };
+  }
+
+  /** Throws at `providerBridge` unless the host has a bridge of that name for `driver`. */
+  private async checkProviderBridge(name: string, driver: NetworkDriverKind): Promise<void> {
+    if (!(await this.ctx.networkDrivers[driver].inspectExternal(name)))
+      throw new InvalidRequest(
+        `the host has no ${driver === 'ovs' ? 'Open vSwitch' : 'Linux'} bridge named ${name} (driver ${driver})`,
+        { code: 'provider_bridge_missing', field: ['providerBridge'] },
+      );
   }
 
   /** Adopts an existing segment (a Linux bridge or an OVS bridge named `name`) as a new network. */

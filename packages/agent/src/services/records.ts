@@ -43,8 +43,11 @@ export type ServerRecord = AgentRecordFile<
   }
 >;
 
-/** Who a port belongs to (Neutron's device_owner): a server's NIC, or a subnet's DHCP server. */
-export type PortOwner = 'compute' | 'dhcp';
+/**
+ * Who a port belongs to (Neutron's device_owner): a server's NIC, a subnet's DHCP server, a router's
+ * external gateway, or a floating IP (its address on the external network).
+ */
+export type PortOwner = 'compute' | 'dhcp' | 'router_gateway' | 'floatingip';
 
 /** What a port was asked for. */
 export interface PortSpec {

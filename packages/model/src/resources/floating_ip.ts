@@ -17,6 +17,7 @@ export const floating_ip = defineResource({
     {
       network: Ref('network', {
         requiresReplace: true,
+        refIncludes: 'subnet',
         description: 'The external network (`external: true`) whose subnet pools the address comes from.',
       }),
       floatingIpAddress: Type.Optional(

@@ -12,7 +12,7 @@ export const router = defineResource({
   collection: 'routers',
   drift: (a) =>
     a.status === 'DOWN'
-      ? `its namespace, interfaces or nftables table were changed outside Stratus${a.statusReason ? ` (${String(a.statusReason)})` : ''}`
+      ? `changed outside Stratus: ${a.statusReason ? String(a.statusReason) : 'its namespace, interfaces or nftables table'}`
       : undefined,
   description:
     'A router: a qrouter namespace joining its interfaces’ subnets, with an external gateway (SNAT) to an external network whose addresses floating IPs take.',
@@ -23,6 +23,7 @@ export const router = defineResource({
         Type.Object(
           {
             network: Ref('network', {
+              refIncludes: 'subnet',
               description: 'The external network (`external: true`) the router’s gateway port is on.',
             }),
             enableSnat: Defaulted(

@@ -30,8 +30,12 @@ function rangeOf(subnet: ResourceConfig): { lo: number; hi: number; cidr: string
  * twice of one); and two interfaces of one router whose subnets overlap (the router could not tell them
  * apart). Each problem is reported at the field to change. References to other stacks' objects (ids as
  * text) and CIDRs that are references are left to the agent.
+ *
+ * Returns dependency edges `[from, to]` the references alone do not give: a floating IP on an external
+ * network depends on the routers with their gateway on it and on those routers' interfaces, since the
+ * agent maps it through them (and they must outlive it on destroy).
  */
-export function checkRouters(config: StackConfig, diags: Diagnostics): void {
+export function checkRouters(config: StackConfig, diags: Diagnostics): [string, string][] {
   const at = (rc: ResourceConfig, path: (string | number)[]) => ({
     field: `resources.${rc.name}.properties.${formatPath(path)}`,
     where: rc.locate(['properties', ...path]),
@@ -48,9 +52,16 @@ export function checkRouters(config: StackConfig, diags: Diagnostics): void {
   /** Router name -> its interfaces' subnets with literal CIDRs. */
   const ranges = new Map<string, { subnet: string; lo: number; hi: number; cidr: string }[]>();
 
+  /** External network name -> routers with their gateway on it. */
+  const gatewayOn = new Map<string, string[]>();
+  /** Router name -> its interfaces. */
+  const interfacesOf = new Map<string, string[]>();
+  const floating: { name: string; network: string }[] = [];
+
   for (const rc of config.resources.values()) {
     if (rc.type === 'floating_ip') {
       const net = target(config, rc.properties.network, 'network');
+      if (net) floating.push({ name: rc.name, network: net.name });
       if (net && notExternal(net))
         error(
           rc,
@@ -61,6 +72,7 @@ export function checkRouters(config: StackConfig, diags: Diagnostics): void {
       const gw = rc.properties.externalGateway;
       if (gw && typeof gw === 'object' && !Array.isArray(gw) && !(gw instanceof Ref)) {
         const net = target(config, (gw as Record<string, Value>).network, 'network');
+        if (net) gatewayOn.set(net.name, [...(gatewayOn.get(net.name) ?? []), rc.name]);
         if (net && notExternal(net))
           error(
             rc,
@@ -71,6 +83,7 @@ export function checkRouters(config: StackConfig, diags: Diagnostics): void {
     } else if (rc.type === 'router_interface') {
       const router = target(config, rc.properties.router, 'router');
       const subnet = target(config, rc.properties.subnet, 'subnet');
+      if (router) interfacesOf.set(router.name, [...(interfacesOf.get(router.name) ?? []), rc.name]);
       if (!router || !subnet) continue;
       const prior = onRouter.get(subnet.name);
       if (prior) {
@@ -97,4 +110,11 @@ export function checkRouters(config: StackConfig, diags: Diagnostics): void {
       else ranges.set(router.name, [...list, { subnet: subnet.name, ...r }]);
     }
   }
+  const edges: [string, string][] = [];
+  for (const f of floating)
+    for (const r of gatewayOn.get(f.network) ?? []) {
+      edges.push([f.name, r]);
+      for (const i of interfacesOf.get(r) ?? []) edges.push([f.name, i]);
+    }
+  return edges;
 }

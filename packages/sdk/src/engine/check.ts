@@ -153,7 +153,7 @@ export function checkStack(
 
   checkServerNics(config, diags);
   checkSubnetOverlaps(config, diags);
-  checkRouters(config, diags);
+  for (const [from, to] of checkRouters(config, diags)) graph.connect(from, to);
 
   // Implied edges: `refIncludes` makes a reference to X also a dependency on the resources of the named
   // type that reference X themselves (found in one pass, kept in maps: stacks can be large).
