@@ -13,6 +13,7 @@ PACKAGES=(
   openvswitch-switch dnsmasq-base dnsmasq-utils nftables iptables iproute2 ovmf swtpm swtpm-tools
   genisoimage xorriso busybox-static systemd-boot-efi mtools dosfstools cpio curl libxml2-utils
   syslinux syslinux-common fdisk tmux ethtool debootstrap
+  iputils-arping
   virtinst
   postgresql
 )
