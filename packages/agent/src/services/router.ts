@@ -415,7 +415,8 @@ export class FloatingIpService extends ServiceBase<FloatingSpec, FloatingIpRecor
     );
     const rec = prior ?? this.newRecord(id, spec, { status: 'DOWN' }, {});
     const before = { router: rec.status.router, fixed: rec.status.fixedIpAddress };
-    rec.spec = spec;
+    // The address chosen is recorded as asked for: a later request naming it is no change.
+    rec.spec = { ...spec, floatingIpAddress: port.status.ip };
     rec.status = {
       floatingIpAddress: port.status.ip,
       ...(assoc ? { fixedIpAddress: assoc.fixedIp, router: assoc.router } : {}),
