@@ -9,7 +9,7 @@
 //   node --import tsx bench/network.ts --runs 9
 import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -20,6 +20,8 @@ const { values: opts } = parseArgs({ options: { runs: { type: 'string', default:
 const RUNS = Number(opts.runs);
 
 const dir = mkdtempSync(join(tmpdir(), 'stratus-bench-network-'));
+// dnsmasq drops privileges and reads its files under the agent's state dir.
+chmodSync(dir, 0o711);
 const env = {
   ...process.env,
   STRATUS_AGENT_STATE_DIR: join(dir, 'agent'),
