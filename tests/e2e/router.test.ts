@@ -39,19 +39,22 @@ const DRIVERS = (process.env.STRATUS_ROUTER_DRIVERS ?? 'linuxbridge').split(',')
 
 const OUTSIDE_IP = '203.0.113.1';
 
-/** The guests' probe loop: ask the outside for a task (a URL), try it, report ok or fail; forever. */
+/**
+ * The guests' probe loop: ask the outside for a task (a URL), try it, report ok or fail; forever. It runs
+ * in the foreground of the user data: httpd is already up (what `wait: tcp:80` checks), and a loop put
+ * in the background was not seen running once the guest's init took over.
+ */
 const PROBE = `#!/bin/sh
 h=$(hostname)
-(
-  while :; do
-    t=$(wget -q -T 3 -O - "http://${OUTSIDE_IP}:8080/task/$h" 2>/dev/null)
-    if [ -n "$t" ]; then
-      if wget -q -T 3 -O /dev/null "$t" 2>/dev/null; then r=ok; else r=fail; fi
-      wget -q -T 3 -O /dev/null "http://${OUTSIDE_IP}:8080/result/$h/$r" 2>/dev/null
-    fi
-    sleep 1
-  done
-) </dev/null >/dev/null 2>&1 &
+echo "PROBE-START $h"
+while :; do
+  t=$(wget -q -T 3 -O - "http://${OUTSIDE_IP}:8080/task/$h" 2>/dev/null)
+  if [ -n "$t" ]; then
+    if wget -q -T 3 -O /dev/null "$t" 2>/dev/null; then r=ok; else r=fail; fi
+    wget -q -T 3 -O /dev/null "http://${OUTSIDE_IP}:8080/result/$h/$r" 2>/dev/null
+  fi
+  sleep 1
+done
 `;
 
 /**
