@@ -40,18 +40,20 @@ const DRIVERS = (process.env.STRATUS_ROUTER_DRIVERS ?? 'linuxbridge').split(',')
 const OUTSIDE_IP = '203.0.113.1';
 
 /**
- * The guests' probe loop: ask the outside for a task (a URL), try it, report ok or fail; forever. It runs
- * in the foreground of the user data: httpd is already up (what `wait: tcp:80` checks), and a loop put
- * in the background was not seen running once the guest's init took over.
+ * The guests' probe loop: ask the outside for a task (`HOST PORT PATH`), try it, report ok or fail;
+ * forever. HTTP by hand over busybox nc (the static busybox's wget crashes resolving even an address).
+ * It runs in the foreground of the user data: httpd is already up, which is what `wait: tcp:80` checks.
  */
 const PROBE = `#!/bin/sh
 h=$(hostname)
 echo "PROBE-START $h"
+get() { printf 'GET %s HTTP/1.0\\r\\n\\r\\n' "$3" | nc -w 3 "$1" "$2" 2>/dev/null; }
 while :; do
-  t=$(wget -q -T 3 -O - "http://${OUTSIDE_IP}:8080/task/$h" 2>/dev/null)
+  t=$(get ${OUTSIDE_IP} 8080 "/task/$h" | tr -d '\\r' | sed '1,/^$/d')
   if [ -n "$t" ]; then
-    if wget -q -T 3 -O /dev/null "$t" 2>/dev/null; then r=ok; else r=fail; fi
-    wget -q -T 3 -O /dev/null "http://${OUTSIDE_IP}:8080/result/$h/$r" 2>/dev/null
+    set -- $t
+    if get "$1" "$2" "$3" | head -n 1 | grep -q ' 200'; then r=ok; else r=fail; fi
+    get ${OUTSIDE_IP} 8080 "/result/$h/$r" >/dev/null
   fi
   sleep 1
 done
@@ -320,8 +322,8 @@ for (const driver of DRIVERS) {
       `http://${iso.attributes.accessIpV4}/`,
     );
     assert.equal(isoAnswer.stdout.trim(), 'isoweb', isoAnswer.stderr);
-    outside.setTask('web1', 'http://10.92.0.20/');
-    outside.setTask('web2', `http://${OUTSIDE_IP}:8080/ping`);
+    outside.setTask('web1', '10.92.0.20 80 /');
+    outside.setTask('web2', `${OUTSIDE_IP} 8080 /ping`);
     const results = await until('probe results of web1 and web2', () => {
       const r1 = outside.seen.find((s) => s.kind === 'result' && s.host === 'web1');
       const r2 = outside.seen.find((s) => s.kind === 'result' && s.host === 'web2');
