@@ -273,7 +273,8 @@ export const CASES: {
     yaml: `${GOOD}  fip:\n    type: floating_ip\n    properties:\n      network: \${net}\n`,
     where: '22:7',
     field: 'resources.fip.properties.network',
-    message: /network net is not external: floating IPs come from the subnets of a network with external: true/,
+    message:
+      /network net is not external: floating IPs come from the subnets of a network with external: true/,
   },
   {
     name: 'router interface on a subnet already on another router',
@@ -289,6 +290,7 @@ export const CASES: {
     yaml: `${GOOD}  net2:\n    type: network\n  sub2:\n    type: subnet\n    properties:\n      network: \${net2}\n      cidr: 10.20.0.128/25\n  r1:\n    type: router\n  i1:\n    type: router_interface\n    properties:\n      router: \${r1}\n      subnet: \${sub}\n  i2:\n    type: router_interface\n    properties:\n      router: \${r1}\n      subnet: \${sub2}\n`,
     where: '37:7',
     field: 'resources.i2.properties.subnet',
-    message: /subnet sub2 \(10\.20\.0\.128\/25\) overlaps subnet sub \(10\.20\.0\.0\/24\), already on router r1/,
+    message:
+      /subnet sub2 \(10\.20\.0\.128\/25\) overlaps subnet sub \(10\.20\.0\.0\/24\), already on router r1/,
   },
 ];
