@@ -16,6 +16,8 @@ PACKAGES=(
   # tests: isolinux builds the bootable ISO of the CD-ROM boot test; chromium (headless, driven by
   # playwright-core) opens the noVNC console page (about 30 s to install from the Debian mirror)
   isolinux chromium
+  # routers announce floating IPs by gratuitous ARP
+  iputils-arping
   virtinst
   postgresql
 )

@@ -1,9 +1,12 @@
 import type { ResourceSchema } from './resource.js';
 import { flavor } from './resources/flavor.js';
+import { floating_ip } from './resources/floating_ip.js';
 import { image } from './resources/image.js';
 import { keypair } from './resources/keypair.js';
 import { network } from './resources/network.js';
 import { port } from './resources/port.js';
+import { router } from './resources/router.js';
+import { router_interface } from './resources/router_interface.js';
 import { security_group } from './resources/security-group.js';
 import { security_group_rule } from './resources/security-group-rule.js';
 import { server } from './resources/server.js';
@@ -28,6 +31,9 @@ export const registry = {
   security_group,
   security_group_rule,
   port,
+  router,
+  router_interface,
+  floating_ip,
 } as const;
 
 /** The resource types Stratus knows. */
@@ -57,10 +63,13 @@ export { MAX_VOLUME_GB } from './resources/volume.js';
 export { VOLUME_DEVICE } from './resources/volume-attachment.js';
 export {
   flavor,
+  floating_ip,
   image,
   keypair,
   network,
   port,
+  router,
+  router_interface,
   security_group,
   security_group_rule,
   server,

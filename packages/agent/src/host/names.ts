@@ -45,3 +45,18 @@ export const domainName = (serverId: string): string => `stratus-${serverId}`;
 
 /** The XML namespace of Stratus' libvirt domain metadata. */
 export const METADATA_NS = 'https://stratus.dev/xmlns/domain/1';
+
+/** Network namespace of a router (Neutron's `qrouter-<id>`). */
+export const routerNamespace = (routerId: string): string => `qrouter-${routerId}`;
+
+/** A router's gateway device in its namespace: `qg-` + 11 hex digits of the router id. */
+export const routerGatewayDevice = (routerId: string): string => `qg-${short(routerId, 11)}`;
+
+/** Host (bridge) end of a router's gateway veth pair. */
+export const routerGatewayHostVeth = (routerId: string): string => `tqg${short(routerId, 11)}`;
+
+/** A router interface's device in the router's namespace: `qr-` + 11 hex digits of the interface id. */
+export const routerInterfaceDevice = (interfaceId: string): string => `qr-${short(interfaceId, 11)}`;
+
+/** Host (bridge) end of a router interface's veth pair. */
+export const routerInterfaceHostVeth = (interfaceId: string): string => `tqr${short(interfaceId, 11)}`;

@@ -63,4 +63,9 @@ export interface NetworkDriver {
   plugNic(seg: NetworkSegment, tap: string): Promise<boolean>;
   /** Where the network's DHCP port plugs in (its `softwareChecksums` as for guest NICs). */
   dhcpUplink(seg: NetworkSegment): DhcpUplink;
+  /**
+   * Where another veth of the agent's plugs in (a router's qr-/qg- port), like {@link dhcpUplink};
+   * `owner` (`router:<id>`) tags it where the switch keeps tags (OVS external_ids).
+   */
+  portUplink(seg: NetworkSegment, owner: string): DhcpUplink;
 }

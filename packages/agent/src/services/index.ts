@@ -13,6 +13,7 @@ import { KeypairService } from './keypair.js';
 import { NetworkService, SubnetService } from './network.js';
 import { PortService } from './port.js';
 import { PortResourceService } from './port-resource.js';
+import { FloatingIpService, RouterInterfaceService, RouterService } from './router.js';
 import { SecurityGroupRuleService, SecurityGroupService } from './security-group.js';
 import { ServerService } from './server.js';
 import { VolumeService } from './volume.js';
@@ -42,6 +43,9 @@ export const serviceFactories: Record<
   security_group: (ctx, ports, fw) => new SecurityGroupService(ctx, ports, fw),
   security_group_rule: (ctx, _ports, fw) => new SecurityGroupRuleService(ctx, fw),
   port: (ctx, ports, fw) => new PortResourceService(ctx, ports, fw),
+  router: (ctx, ports) => new RouterService(ctx, ports),
+  router_interface: (ctx) => new RouterInterfaceService(ctx),
+  floating_ip: (ctx, ports) => new FloatingIpService(ctx, ports),
 };
 
 /** The services of an agent, with its port service and the network service (which supervises DHCP). */

@@ -13,7 +13,7 @@ import { logger } from '../host/log.js';
 import { dhcpNamespace } from '../host/names.js';
 import { METADATA_ADDRESS, type MetadataScope } from '../metadata/service.js';
 import type { DhcpHost, DhcpSpec } from '../network/dhcp/index.js';
-import type { NetworkDriver, NetworkSegment } from '../network/driver.js';
+import type { NetworkDriver, NetworkDriverKind, NetworkSegment } from '../network/driver.js';
 import { assertReference, ServiceBase } from './base.js';
 import type { AgentContext } from './context.js';
 import { netLock, type PortService, portId } from './port.js';
@@ -147,10 +147,13 @@ export class NetworkService extends ServiceBase<NetworkSpec, NetworkRecord['stat
         {},
       );
     rec.spec = full;
+    // An operator's bridge is the segment as it is: checked, never created, changed or deleted.
+    if (full.providerBridge) await this.checkProviderBridge(full.providerBridge, driver);
+    if (full.providerBridge) rec.status.bridge = full.providerBridge;
     // Recorded first: a crash after creating the segment still leaves a record to clean it up by.
     await this.save(rec);
     const seg = segmentOf(rec);
-    await driverOf(this.ctx, rec).ensureSegment(seg);
+    if (!full.providerBridge) await driverOf(this.ctx, rec).ensureSegment(seg);
     await this.reattachTaps(rec);
     await reconcileDhcp(this.ctx, this.ports, rec.id);
     rec.status = { bridge: driverOf(this.ctx, rec).segmentName(seg), status: 'ACTIVE' };
@@ -167,6 +170,7 @@ export class NetworkService extends ServiceBase<NetworkSpec, NetworkRecord['stat
       await this.ctx.metadata.delete(metadataScope(id).key);
       await this.ctx.dhcp.delete(id);
     });
+    if (rec?.spec.providerBridge) return;
     if (rec) await driverOf(this.ctx, rec).deleteSegment(segmentOf(rec));
     // No record: whatever a crash left, under either driver's name for this id.
     else
@@ -177,6 +181,15 @@ export class NetworkService extends ServiceBase<NetworkSpec, NetworkRecord['stat
   protected override async live(rec: NetworkRecord): Promise<NetworkRecord['status']> {
     const facts = await driverOf(this.ctx, rec).inspectSegment(segmentOf(rec));
     return { ...rec.status, status: facts.exists ? 'ACTIVE' : 'DOWN' };
+  }
+
+  /** Throws at `providerBridge` unless the host has a bridge of that name for `driver`. */
+  private async checkProviderBridge(name: string, driver: NetworkDriverKind): Promise<void> {
+    if (!(await this.ctx.networkDrivers[driver].inspectExternal(name)))
+      throw new InvalidRequest(
+        `the host has no ${driver === 'ovs' ? 'Open vSwitch' : 'Linux'} bridge named ${name} (driver ${driver})`,
+        { code: 'provider_bridge_missing', field: ['providerBridge'] },
+      );
   }
 
   /** Adopts an existing segment (a Linux bridge or an OVS bridge named `name`) as a new network. */

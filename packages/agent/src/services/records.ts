@@ -53,10 +53,11 @@ export type ServerRecord = AgentRecordFile<
 >;
 
 /**
- * Who a port belongs to (Neutron's device_owner): a server's NIC, a subnet's DHCP server, or nobody yet:
- * a `port` resource no server uses (`deviceId` is then the port resource's id).
+ * Who a port belongs to (Neutron's device_owner): a server's NIC, a subnet's DHCP server, a router's
+ * external gateway, a floating IP (its address on the external network), or nobody yet: a `port`
+ * resource no server uses (`deviceId` is then the port resource's id).
  */
-export type PortOwner = 'compute' | 'dhcp' | 'port';
+export type PortOwner = 'compute' | 'dhcp' | 'port' | 'router_gateway' | 'floatingip';
 
 /** What a port was asked for. */
 export interface PortSpec {

@@ -199,6 +199,9 @@ class FakeNetwork implements NetworkDriver {
       plug: async () => {},
     };
   }
+  portUplink(seg: NetworkSegment) {
+    return this.dhcpUplink(seg);
+  }
 }
 
 /** DHCP without dnsmasq: the lease files are real files a test writes, observed by the real lease watcher. */

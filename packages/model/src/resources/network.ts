@@ -27,6 +27,22 @@ export const network = defineResource({
           },
         ),
       ),
+      external: Type.Optional(
+        Type.Boolean({
+          requiresReplace: true,
+          description:
+            'An external network (Neutron router:external): routers take their gateway port on it, and its subnets are the floating IP pools. Default false.',
+        }),
+      ),
+      providerBridge: Type.Optional(
+        Type.String({
+          pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,14}$',
+          formatName: 'a Linux interface name (at most 15 characters)',
+          requiresReplace: true,
+          description:
+            'An existing host bridge the operator names (a Linux bridge, or an Open vSwitch bridge for driver ovs) that this network is: Stratus plugs its ports into it and never creates, changes or deletes it (Neutron’s bridge_mappings).',
+        }),
+      ),
       mtu: Defaulted(
         Type.Integer({
           minimum: 576,

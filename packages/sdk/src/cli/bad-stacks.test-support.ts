@@ -283,4 +283,31 @@ export const CASES: {
     field: 'resources.r.properties.remoteIpPrefix',
     message: /conflicts with remoteGroup/,
   },
+  // Issue 11: routers and floating IPs need what Neutron needs, checked at validate.
+  {
+    name: 'floating IP on a network that is not external',
+    schema: false,
+    yaml: `${GOOD}  fip:\n    type: floating_ip\n    properties:\n      network: \${net}\n`,
+    where: '22:7',
+    field: 'resources.fip.properties.network',
+    message:
+      /network net is not external: floating IPs come from the subnets of a network with external: true/,
+  },
+  {
+    name: 'router interface on a subnet already on another router',
+    schema: false,
+    yaml: `${GOOD}  r1:\n    type: router\n  r2:\n    type: router\n  i1:\n    type: router_interface\n    properties:\n      router: \${r1}\n      subnet: \${sub}\n  i2:\n    type: router_interface\n    properties:\n      router: \${r2}\n      subnet: \${sub}\n`,
+    where: '32:7',
+    field: 'resources.i2.properties.subnet',
+    message: /subnet sub is already on router r1 \(i1\); a subnet is on one router at most/,
+  },
+  {
+    name: 'overlapping subnets on one router',
+    schema: false,
+    yaml: `${GOOD}  net2:\n    type: network\n  sub2:\n    type: subnet\n    properties:\n      network: \${net2}\n      cidr: 10.20.0.128/25\n  r1:\n    type: router\n  i1:\n    type: router_interface\n    properties:\n      router: \${r1}\n      subnet: \${sub}\n  i2:\n    type: router_interface\n    properties:\n      router: \${r1}\n      subnet: \${sub2}\n`,
+    where: '37:7',
+    field: 'resources.i2.properties.subnet',
+    message:
+      /subnet sub2 \(10\.20\.0\.128\/25\) overlaps subnet sub \(10\.20\.0\.0\/24\), already on router r1/,
+  },
 ];

@@ -5,6 +5,7 @@ import { listNames } from '../diagnostics/limits.js';
 import type { ProviderSet, Values } from '../protocol/types.js';
 import { checkServerImages } from './check-images.js';
 import { checkServerNics, checkSubnetOverlaps } from './check-nics.js';
+import { checkRouters } from './check-routers.js';
 import { checkVolumeAttachments } from './check-volumes.js';
 import type { ResourceConfig, StackConfig } from './config.js';
 import { Call, Ref, Template, type Value, walkRefs } from './expr.js';
@@ -157,6 +158,7 @@ export function checkStack(
   checkSubnetOverlaps(config, diags);
   checkServerImages(config, diags);
   checkVolumeAttachments(config, diags);
+  for (const [from, to] of checkRouters(config, diags)) graph.connect(from, to);
 
   // Implied edges: `refIncludes` makes a reference to X also a dependency on the resources of the named
   // type that reference X themselves (found in one pass, kept in maps: stacks can be large).

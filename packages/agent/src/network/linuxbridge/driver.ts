@@ -40,6 +40,10 @@ export class LinuxBridgeDriver implements NetworkDriver {
   dhcpUplink(seg: NetworkSegment): DhcpUplink {
     return linuxBridgeUplink(this.segmentName(seg), seg.networkId);
   }
+
+  portUplink(seg: NetworkSegment): DhcpUplink {
+    return linuxBridgeUplink(this.segmentName(seg), seg.networkId);
+  }
 }
 
 /** A {@link DhcpUplink} that enslaves the DHCP port's host end to Linux bridge `bridge`. */

@@ -62,6 +62,10 @@ export class OvsDriver implements NetworkDriver {
   }
 
   dhcpUplink(seg: NetworkSegment): DhcpUplink {
+    return this.portUplink(seg, `dhcp:${seg.networkId}`);
+  }
+
+  portUplink(seg: NetworkSegment, owner: string): DhcpUplink {
     const bridge = this.segmentName(seg);
     return {
       description: `OVS bridge ${bridge}`,
@@ -69,7 +73,7 @@ export class OvsDriver implements NetworkDriver {
       ready: () => ovsBridgeExists(bridge),
       isPlugged: async (link) => (await bridgeOfPort(link.ifname)) === bridge,
       plug: async (ifname, mtu) => {
-        await addOvsPort(bridge, ifname, `dhcp:${seg.networkId}`);
+        await addOvsPort(bridge, ifname, owner);
         await ip(['link', 'set', 'dev', ifname, 'mtu', String(mtu), 'up']);
       },
     };
