@@ -61,8 +61,8 @@ done
 
 /**
  * The stack, built in one place: `fipServer` names the server the floating IP maps to (none: no
- * association). When security groups land (default group: ingress only from the same group), the
- * servers here need a group allowing tcp/80 from 0.0.0.0/0: add it in `serverProps`.
+ * association). The servers' group admits tcp/80 from anywhere (the default group admits only its own
+ * members), so what keeps the isolated network apart in this test is routing alone.
  */
 function stackYaml(driver: string, providerBridge: string, fipServer: string | null): string {
   const serverProps = (subnet: string, extra = '') => `    timeouts: { create: 40m, update: 40m }
@@ -70,6 +70,7 @@ function stackYaml(driver: string, providerBridge: string, fipServer: string | n
       image: \${img}
       networks:
         - subnet: \${${subnet}}${extra}
+      securityGroups: ["\${web-sg}"]
       wait: { for: "tcp:80", timeout: 30m }
       userData: |
 ${PROBE.split('\n')
@@ -108,6 +109,12 @@ resources:
     properties:
       network: \${isonet}
       cidr: 10.92.0.0/24
+  web-sg:
+    type: security_group
+    properties:
+      rules:
+        - { direction: ingress, protocol: tcp, portRangeMin: 80, portRangeMax: 80, remoteIpPrefix: 0.0.0.0/0 }
+        - { direction: egress }
   r:
     type: router
     properties:

@@ -46,7 +46,7 @@ echo "STRATUS-CPUS n=$(grep -c ^processor /proc/cpuinfo)" >/dev/ttyS0
 ) &
 `;
 
-/** The test's stack, built in this one place (with a default security group, add tcp/80 here). */
+/** The test's stack, built in this one place; its group admits HTTP from the subnet (the tunnel's source). */
 function stack(s: Shape): string {
   const userData = USER_DATA.split('\n')
     .map((l) => `        ${l}`)
@@ -66,7 +66,13 @@ resources:
     type: network
   sub:
     type: subnet
-    properties: { network: "\${net}", cidr: 10.91.0.0/24 }
+    properties: { network: "\${net}", cidr: 10.93.0.0/24 }
+  web:
+    type: security_group
+    properties:
+      rules:
+        - { direction: ingress, protocol: tcp, portRangeMin: 80, portRangeMax: 80, remoteIpPrefix: 10.93.0.0/24 }
+        - { direction: egress }
   data:
     type: volume
     properties: { sizeGb: ${s.volumeGb} }
@@ -79,6 +85,7 @@ ${
       image: \${img}
       flavor: \${${s.flavor}}
       powerState: ${s.power}
+      securityGroups: ["\${web}"]
       networks: [{ subnet: "\${sub}" }]
       userData: |
 ${userData}

@@ -40,8 +40,8 @@ interface Shape {
 const START: Shape = { volumeGb: 1, attach: ['a'], servers: true, aFlavor: 'medium', bPower: 'running' };
 
 /**
- * The scenario's stack, built in this one place. With a default security group that drops ingress
- * (Neutron's), SSH from the DHCP namespace needs a tcp/22 rule: add it to the servers here.
+ * The scenario's stack, built in this one place. The default security group admits only its members
+ * (Neutron's), so the servers' group admits SSH from the subnet (where the DHCP namespace is).
  */
 function stack(s: Shape): string {
   const server = (name: string, flavor: string, power: string) => `  ${name}:
@@ -54,6 +54,7 @@ function stack(s: Shape): string {
       keyPair: \${deploy}
       powerState: ${power}
       metadata: { role: storage-test }
+      securityGroups: ["\${ssh}"]
       networks:
         - subnet: \${sub}
 `;
@@ -84,6 +85,12 @@ resources:
     properties:
       network: \${net}
       cidr: 10.89.0.0/24
+  ssh:
+    type: security_group
+    properties:
+      rules:
+        - { direction: ingress, protocol: tcp, portRangeMin: 22, portRangeMax: 22, remoteIpPrefix: 10.89.0.0/24 }
+        - { direction: egress }
   data:
     type: volume
     properties:

@@ -76,6 +76,46 @@ export interface HeatTypeMapping {
 const isPlain = (v: Value): v is Record<string, Value> =>
   v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Ref) && !(v instanceof Call);
 
+/** Heat's names of a security group rule's keys (OS::Neutron::SecurityGroup `rules`) -> Stratus's. */
+const RULE_KEYS: Record<string, string> = {
+  direction: 'direction',
+  ethertype: 'ethertype',
+  protocol: 'protocol',
+  port_range_min: 'portRangeMin',
+  port_range_max: 'portRangeMax',
+  remote_ip_prefix: 'remoteIpPrefix',
+  remote_group_id: 'remoteGroup',
+  description: 'description',
+};
+
+/**
+ * OS::Neutron::SecurityGroup `rules` (a list of maps with Heat's keys) -> security_group `rules`:
+ * `remote_group_id` names a group of the template (by reference or name); `remote_mode` is implied by
+ * which remote is given. Unknown keys are errors at their path.
+ */
+function securityGroupRules(v: Value, ctx: MapContext, path: (string | number)[]): Value | undefined {
+  if (!Array.isArray(v)) return v;
+  return v.map((rule, i) => {
+    if (!isPlain(rule)) return rule;
+    const out: Record<string, Value> = {};
+    for (const [k, x] of Object.entries(rule)) {
+      if (k === 'remote_mode') continue;
+      const to = RULE_KEYS[k];
+      if (!to) {
+        ctx.error(`unknown security group rule key ${k} (known: ${Object.keys(RULE_KEYS).join(', ')})`, [
+          ...path,
+          i,
+          k,
+        ]);
+        continue;
+      }
+      const value = k === 'remote_group_id' ? ctx.lookup('security_group', x, [...path, i, k]) : x;
+      if (value !== undefined) out[to] = value;
+    }
+    return out;
+  });
+}
+
 /** The message for a Heat type whose Stratus type is not in the registry yet. */
 export const notYet = (heatType: string): string => `${heatType} is not supported yet`;
 
@@ -377,7 +417,11 @@ export const HEAT_TYPES: Readonly<Record<string, HeatTypeMapping>> = {
   },
   'OS::Neutron::SecurityGroup': {
     stratus: 'security_group',
-    properties: { name: NAME, description: { to: 'description' }, rules: { to: 'rules' } },
+    properties: {
+      name: NAME,
+      description: { to: 'description' },
+      rules: { to: 'rules', convert: securityGroupRules },
+    },
     attributes: { name: { path: ['name'] } },
   },
   'OS::Neutron::SecurityGroupRule': {
