@@ -900,6 +900,7 @@ class HeatLoader {
       },
       warn: (message, path) => this.diags.warning(message, propField(path), at(path)),
       networkNames: () => this.networkNames(),
+      serverOfPort: (port) => this.serverOfPort(port),
     };
     for (const [k, v] of Object.entries(heat)) {
       const rule = mapping.properties[k];
@@ -1122,6 +1123,30 @@ class HeatLoader {
         }
       }
     return byResource;
+  }
+
+  /**
+   * The server of the stack whose first NIC is the port `port` ({get_resource: PORT}), as a reference;
+   * undefined when none is (or `port` is no plain resource reference).
+   */
+  serverOfPort(port: Value): Value | undefined {
+    if (!(port instanceof Ref) || port.path.length) return undefined;
+    for (const s of this.scopes)
+      for (const d of s.decls.values()) {
+        if (d.kind !== 'native' || d.mapping!.stratus !== 'server' || !d.enabled) continue;
+        const nets = s.src.js(s.src.get(s.src.get(d.node, 'properties'), 'networks'));
+        const first = Array.isArray(nets) ? (nets[0] as Record<string, unknown> | undefined) : undefined;
+        const ref =
+          first && typeof first === 'object'
+            ? (first.port as Record<string, unknown> | undefined)
+            : undefined;
+        if (ref && typeof ref === 'object' && typeof ref.get_resource === 'string')
+          if (`${s.prefix}${ref.get_resource}` === port.resource) {
+            const full = `${s.prefix}${d.name}`;
+            return new Ref(full, [], `{get_resource: ${full}}`);
+          }
+      }
+    return undefined;
   }
 
   /** Pairs of [network reference, network name] of every network in the stack, for a server's `networks` attribute. */
@@ -1620,6 +1645,7 @@ class HeatLoader {
       error: () => {},
       warn: () => {},
       networkNames: () => this.networkNames(),
+      serverOfPort: () => undefined,
     });
     return index(v, path, node);
   }

@@ -30,6 +30,8 @@ export interface MapContext {
   heatType: string;
   /** The names of the template's networks by their (reference) values, for a server's `networks` attribute. */
   networkNames(): Value;
+  /** The server whose first NIC is the port `port` (a {get_resource: PORT}), as a reference; else undefined. */
+  serverOfPort(port: Value): Value | undefined;
 }
 
 /** How one Heat property maps. */
@@ -85,7 +87,7 @@ const RULE_KEYS: Record<string, string> = {
   port_range_max: 'portRangeMax',
   remote_ip_prefix: 'remoteIpPrefix',
   remote_group_id: 'remoteGroup',
-  description: 'description',
+  description: '',
 };
 
 /**
@@ -97,11 +99,16 @@ function securityGroupRules(v: Value, ctx: MapContext, path: (string | number)[]
   if (!Array.isArray(v)) return v;
   return v.map((rule, i) => {
     if (!isPlain(rule)) return rule;
-    const out: Record<string, Value> = {};
+    // Heat's default direction is ingress; Stratus's rules say it.
+    const out: Record<string, Value> = { direction: 'ingress' };
     for (const [k, x] of Object.entries(rule)) {
       if (k === 'remote_mode') continue;
       const to = RULE_KEYS[k];
-      if (!to) {
+      if (to === '') {
+        ctx.warn(`ignored: Stratus keeps no ${k} on a rule`, [...path, i, k]);
+        continue;
+      }
+      if (to === undefined) {
         ctx.error(`unknown security group rule key ${k} (known: ${Object.keys(RULE_KEYS).join(', ')})`, [
           ...path,
           i,
@@ -114,6 +121,69 @@ function securityGroupRules(v: Value, ctx: MapContext, path: (string | number)[]
     }
     return out;
   });
+}
+
+/**
+ * A list of maps with Heat's keys -> the same list with Stratus's keys (`keys`: Heat key -> Stratus key),
+ * the keys in `lookups` naming a resource of that Stratus type. Unknown keys are errors at their path.
+ */
+function renameKeys(
+  keys: Record<string, string>,
+  lookups: Record<string, string> = {},
+): (v: Value, ctx: MapContext, path: (string | number)[]) => Value | undefined {
+  return (v, ctx, path) => {
+    if (!Array.isArray(v)) return v;
+    return v.map((item, i) => {
+      if (!isPlain(item)) return item;
+      const out: Record<string, Value> = {};
+      for (const [k, x] of Object.entries(item)) {
+        if (x === null) continue;
+        const to = keys[k];
+        if (!to) {
+          ctx.error(`unknown key ${k} (known: ${Object.keys(keys).join(', ')})`, [...path, i, k]);
+          continue;
+        }
+        const type = lookups[k];
+        const value = type ? ctx.lookup(type, x, [...path, i, k]) : x;
+        if (value !== undefined) out[to] = value;
+      }
+      return out;
+    });
+  };
+}
+
+/**
+ * OS::Neutron::Router `external_gateway_info` {network, enable_snat, external_fixed_ips} -> router
+ * `externalGateway` {network, enableSnat, fixedIp}: Stratus's gateway port has one address, so at most
+ * one external fixed IP, given by its ip_address.
+ */
+function externalGateway(v: Value, ctx: MapContext, path: (string | number)[]): Value | undefined {
+  if (!isPlain(v)) return v;
+  const out: Record<string, Value> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (x === null) continue;
+    if (k === 'network') {
+      const r = ctx.lookup('network', x, [...path, k]);
+      if (r !== undefined) out.network = r;
+    } else if (k === 'enable_snat') out.enableSnat = x;
+    else if (k === 'external_fixed_ips') {
+      if (!Array.isArray(x)) {
+        out.fixedIp = x;
+        continue;
+      }
+      if (x.length > 1) ctx.error('a Stratus router gateway has one external fixed IP', [...path, k]);
+      const first = x[0];
+      if (first === undefined) continue;
+      if (!isPlain(first) || first.ip_address === undefined)
+        ctx.error('Stratus takes the external fixed IP by its ip_address (subnet alone is not supported)', [
+          ...path,
+          k,
+          0,
+        ]);
+      else out.fixedIp = first.ip_address;
+    } else ctx.error('unknown key; expected network, enable_snat, external_fixed_ips', [...path, k]);
+  }
+  return out;
 }
 
 /** The message for a Heat type whose Stratus type is not in the registry yet. */
@@ -167,16 +237,15 @@ function serverNetworks(v: Value, ctx: MapContext, path: (string | number)[]): V
           nic.fixedIp = x;
           break;
         case 'port': {
-          if (!isResourceType('port'))
-            ctx.error(`${notYet('OS::Neutron::Port')} (a NIC on a port)`, [...at, k]);
-          else {
-            const r = ctx.lookup('port', x, [...at, k]);
-            if (r !== undefined) nic.port = r;
-          }
+          const r = ctx.lookup('port', x, [...at, k]);
+          if (r !== undefined) nic.port = r;
           break;
         }
         case 'floating_ip':
-          ctx.error(`${notYet('OS::Neutron::FloatingIP')} (a floating IP on a NIC)`, [...at, k]);
+          ctx.error(
+            'a floating IP on a NIC is not supported: give the floating IP (OS::Neutron::FloatingIP) the port as port_id',
+            [...at, k],
+          );
           break;
         case 'tag':
         case 'allocate_network':
@@ -229,7 +298,7 @@ export const HEAT_TYPES: Readonly<Record<string, HeatTypeMapping>> = {
       user_data_format: {},
       config_drive: ignored('Stratus servers always have a config drive', [true]),
       metadata: { to: 'metadata', optional: true },
-      security_groups: { to: 'securityGroups', lookup: 'security_group', optional: true },
+      security_groups: { to: 'securityGroups', lookup: 'security_group' },
       block_device_mapping_v2: {
         unsupported: 'boot from volume needs the volume type (OS::Cinder::Volume), not in Stratus yet',
         quiet: [[]],
@@ -399,11 +468,20 @@ export const HEAT_TYPES: Readonly<Record<string, HeatTypeMapping>> = {
       name: NAME,
       network: { to: 'network', lookup: 'network' },
       network_id: { to: 'network', lookup: 'network' },
-      fixed_ips: { to: 'fixedIps' },
+      fixed_ips: {
+        to: 'fixedIps',
+        convert: renameKeys(
+          { subnet: 'subnet', subnet_id: 'subnet', ip_address: 'ipAddress' },
+          { subnet: 'subnet', subnet_id: 'subnet' },
+        ),
+      },
       mac_address: { to: 'macAddress' },
       security_groups: { to: 'securityGroups', lookup: 'security_group' },
       port_security_enabled: { to: 'portSecurityEnabled' },
-      allowed_address_pairs: { to: 'allowedAddressPairs' },
+      allowed_address_pairs: {
+        to: 'allowedAddressPairs',
+        convert: renameKeys({ ip_address: 'ipAddress', mac_address: 'macAddress' }),
+      },
       admin_state_up: ADMIN_UP,
       value_specs: VALUE_SPECS,
       tags: TAGS,
@@ -435,15 +513,21 @@ export const HEAT_TYPES: Readonly<Record<string, HeatTypeMapping>> = {
       port_range_max: { to: 'portRangeMax' },
       remote_ip_prefix: { to: 'remoteIpPrefix' },
       remote_group: { to: 'remoteGroup', lookup: 'security_group' },
-      description: { to: 'description' },
+      remote_mode: ignored('implied by which remote is given', ['remote_ip_prefix', 'remote_group_id']),
+      description: ignored('Stratus keeps no rule descriptions'),
     },
+    required: ['security_group'],
     attributes: {},
+    // Heat's default direction is ingress; Stratus's rules say it.
+    finish: (heat, out) => {
+      if (heat.direction === undefined || heat.direction === null) out.direction = 'ingress';
+    },
   },
   'OS::Neutron::Router': {
     stratus: 'router',
     properties: {
       name: NAME,
-      external_gateway_info: { to: 'externalGateway' },
+      external_gateway_info: { to: 'externalGateway', convert: externalGateway },
       admin_state_up: ADMIN_UP,
       value_specs: VALUE_SPECS,
       tags: TAGS,
@@ -455,25 +539,30 @@ export const HEAT_TYPES: Readonly<Record<string, HeatTypeMapping>> = {
     properties: {
       router: { to: 'router', lookup: 'router' },
       subnet: { to: 'subnet', lookup: 'subnet' },
-      port: { to: 'port', lookup: 'port' },
+      port: { unsupported: 'a router interface on a port is not supported; give the subnet' },
     },
-    required: ['router'],
+    required: ['router', 'subnet'],
     attributes: {},
   },
   'OS::Neutron::FloatingIP': {
     stratus: 'floating_ip',
     properties: {
       floating_network: { to: 'network', lookup: 'network' },
-      port_id: { to: 'port', lookup: 'port' },
-      fixed_ip_address: { to: 'fixedIp' },
-      floating_ip_address: { to: 'address' },
+      port_id: {},
+      fixed_ip_address: {
+        unsupported:
+          "a Stratus floating IP maps to its server's first fixed address; leave fixed_ip_address out",
+      },
+      floating_ip_address: { to: 'floatingIpAddress' },
       value_specs: VALUE_SPECS,
     },
     required: ['floating_network'],
     attributes: {
-      floating_ip_address: { path: ['address'] },
-      fixed_ip_address: { path: ['fixedIp'] },
+      floating_ip_address: { path: ['floatingIpAddress'] },
+      fixed_ip_address: { path: ['fixedIpAddress'] },
+      router_id: { path: ['router'] },
     },
+    finish: floatingIpPort,
   },
   'OS::Neutron::FloatingIPAssociation': {
     stratus: 'floating_ip_association',
@@ -490,11 +579,14 @@ export const HEAT_TYPES: Readonly<Record<string, HeatTypeMapping>> = {
       name: NAME,
       size: { to: 'sizeGb' },
       image: { to: 'image', lookup: 'image' },
-      description: { to: 'description' },
+      source_volid: { to: 'volume', lookup: 'volume' },
+      multiattach: { to: 'multiattach' },
+      description: ignored('Stratus keeps no volume descriptions'),
       volume_type: ignored('Stratus has one volume type'),
       availability_zone: ignored('Stratus places volumes on its one host'),
       metadata: ignored('Stratus keeps no volume metadata', [{}]),
     },
+    required: ['size'],
     attributes: { size: { path: ['sizeGb'] }, status: { path: ['status'] } },
   },
   'OS::Cinder::VolumeAttachment': {
@@ -538,6 +630,22 @@ export const HEAT_TYPES: Readonly<Record<string, HeatTypeMapping>> = {
     ramdisk_id: ignored('Stratus boots images whole'),
   },
 };
+
+/**
+ * OS::Neutron::FloatingIP `port_id` -> floating_ip `server`: a Stratus floating IP maps to a server's
+ * first port, so the port must be the first NIC of a server of the stack (then that server is meant).
+ */
+function floatingIpPort(heat: Record<string, Value>, out: Record<string, Value>, ctx: MapContext): void {
+  const port = heat.port_id;
+  if (port === undefined || port === null) return;
+  const server = ctx.serverOfPort(port);
+  if (server === undefined)
+    ctx.error(
+      'Stratus maps a floating IP to a server: port_id must be {get_resource: PORT} of a port that is the first NIC of a server of the stack',
+      ['port_id'],
+    );
+  else out.server = server;
+}
 
 /**
  * An image's `location`: a local path (relative to the template) or a `file://` URL. Images from
