@@ -722,7 +722,7 @@ outputs:
 `);
     assert.deepEqual(h.errors, [
       'template.yaml:4:1: error: paramters: unknown section; expected one of heat_template_version, description, parameter_groups, parameters, resources, outputs, conditions',
-      'template.yaml:14:17: error: resources.thing.type: unknown resource type OS::Nova::Thing; supported: OS::Cinder::Volume, OS::Cinder::VolumeAttachment, OS::Glance::Image, OS::Glance::WebImage, OS::Heat::CloudConfig, OS::Heat::MultipartMime, OS::Heat::None, OS::Heat::RandomString, OS::Heat::ResourceGroup, OS::Heat::SoftwareConfig, OS::Heat::Value, OS::Neutron::FloatingIP, OS::Neutron::Net, OS::Neutron::Port, OS::Neutron::Router, OS::Neutron::RouterInterface, OS::Neutron::SecurityGroup, OS::Neutron::SecurityGroupRule, OS::Neutron::Subnet, OS::Nova::Flavor, OS::Nova::KeyPair, OS::Nova::Server',
+      'template.yaml:14:17: error: resources.thing.type: unknown resource type OS::Nova::Thing; supported: OS::Cinder::Volume, OS::Cinder::VolumeAttachment, OS::Glance::Image, OS::Glance::WebImage, OS::Heat::CloudConfig, OS::Heat::MultipartMime, OS::Heat::None, OS::Heat::RandomString, OS::Heat::ResourceGroup, OS::Heat::SoftwareConfig, OS::Heat::Value, OS::Neutron::FloatingIP, OS::Neutron::Net, OS::Neutron::Port, OS::Neutron::ProviderNet, OS::Neutron::Router, OS::Neutron::RouterInterface, OS::Neutron::SecurityGroup, OS::Neutron::SecurityGroupRule, OS::Neutron::Subnet, OS::Nova::Flavor, OS::Nova::KeyPair, OS::Nova::Server',
       'template.yaml:8:18: error: resources.net.properties.nmae: unknown property of OS::Neutron::Net; properties: admin_state_up, dns_domain, mtu, name, port_security_enabled, shared, tags, tenant_id, value_specs',
       'template.yaml:12:7: error: resources.web.properties.image: no OS::Glance::WebImage named "nosuchimage" in the template; Stratus cannot yet name existing images on the host: declare it, or use {get_resource: NAME}',
       'template.yaml:12:7: error: resources.web.properties: property flavor is required for OS::Nova::Server',
@@ -741,15 +741,16 @@ outputs:
     const h = heat(`${V}
 resources:
   group: {type: OS::Nova::ServerGroup, properties: {policies: [anti-affinity]}}
-  pnet: {type: OS::Neutron::ProviderNet, properties: {network_type: flat, physical_network: public}}
+  net: {type: OS::Neutron::Net}
+  assoc: {type: OS::Neutron::FloatingIPAssociation, properties: {port_id: {get_resource: net}}}
   sub:
     type: OS::Neutron::Subnet
-    properties: {network: {get_resource: pnet}, cidr: 10.0.0.0/24, nmae: x}
+    properties: {network: {get_resource: net}, cidr: 10.0.0.0/24, nmae: x}
 `);
     assert.deepEqual(h.errors, [
       'template.yaml:4:17: error: resources.group.type: OS::Nova::ServerGroup is not supported yet (Stratus has no server_group type yet)',
-      'template.yaml:5:16: error: resources.pnet.type: OS::Neutron::ProviderNet is not supported yet (Stratus has no provider_network type yet)',
-      'template.yaml:8:68: error: resources.sub.properties.nmae: unknown property of OS::Neutron::Subnet; properties: allocation_pools, cidr, dns_nameservers, enable_dhcp, gateway_ip, host_routes, ip_version, ipv6_address_mode, ipv6_ra_mode, name and 7 more',
+      'template.yaml:6:17: error: resources.assoc.type: OS::Neutron::FloatingIPAssociation is not supported yet (Stratus has no floating_ip_association type yet)',
+      'template.yaml:9:67: error: resources.sub.properties.nmae: unknown property of OS::Neutron::Subnet; properties: allocation_pools, cidr, dns_nameservers, enable_dhcp, gateway_ip, host_routes, ip_version, ipv6_address_mode, ipv6_ra_mode, name and 7 more',
     ]);
   });
 

@@ -406,18 +406,29 @@ export const HEAT_TYPES: Readonly<Record<string, HeatTypeMapping>> = {
       mtu: { path: ['mtu'] },
     },
   },
+  // A provider network is a Stratus network on a host bridge the operator made: Stratus has no
+  // bridge_mappings, so Heat's physical_network label is the bridge's name (providerBridge).
   'OS::Neutron::ProviderNet': {
-    stratus: 'provider_network',
+    stratus: 'network',
     properties: {
       name: NAME,
-      network_type: { to: 'networkType' },
-      physical_network: { to: 'physicalNetwork' },
-      segmentation_id: { to: 'segmentationId' },
+      network_type: {
+        unsupported:
+          'Stratus provider networks are flat (an existing host bridge); VLAN, VXLAN and GRE segments are not supported',
+        quiet: ['flat'],
+      },
+      physical_network: { to: 'providerBridge' },
+      segmentation_id: { unsupported: 'Stratus provider networks are flat: there are no segments' },
       router_external: { to: 'external' },
-      shared: ignored('Stratus has no projects'),
+      port_security_enabled: { to: 'portSecurityEnabled', optional: true },
+      shared: ignored('Stratus has no projects', [false]),
       admin_state_up: ADMIN_UP,
+      dns_domain: ignored('Stratus serves no DNS domain'),
+      tenant_id: TENANT,
+      tags: TAGS,
     },
-    attributes: { name: { path: ['name'] }, status: { path: ['status'] } },
+    required: ['network_type', 'physical_network'],
+    attributes: { name: { path: ['name'] }, status: { path: ['status'] }, mtu: { path: ['mtu'] } },
   },
   'OS::Neutron::Subnet': {
     stratus: 'subnet',
