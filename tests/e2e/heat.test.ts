@@ -53,7 +53,7 @@ test('heat quickstart: apply, reach the guest, plan empty, outputs, a parameter 
     'greeting=hi from -P',
   );
   assert.equal(applied.code, 0, `apply failed:\n${applied.stdout}\n${applied.stderr}`);
-  assert.match(applied.stdout, /Apply complete! Resources: 5 added, 0 changed, 0 destroyed\./);
+  assert.match(applied.stdout, /Apply complete! Resources: 6 added, 0 changed, 0 destroyed\./);
   const doc = JSON.parse(readFileSync(state, 'utf8'));
   const byName = (n: string) => doc.resources.find((r: { name: string }) => r.name === n);
   const web = byName('web');
@@ -91,6 +91,6 @@ test('heat quickstart: apply, reach the guest, plan empty, outputs, a parameter 
   const ids = stateIds(state).map((r) => r.id);
   const destroyed = await t.stratus('destroy', '-auto-approve', '-state', state, stack);
   assert.equal(destroyed.code, 0, `${destroyed.stdout}\n${destroyed.stderr}`);
-  assert.match(destroyed.stdout, /Resources: 0 added, 0 changed, 5 destroyed\./);
+  assert.match(destroyed.stdout, /Resources: 0 added, 0 changed, 6 destroyed\./);
   assert.deepEqual(hostObjectsFor(ids), []);
 });
