@@ -754,6 +754,30 @@ resources:
     ]);
   });
 
+  test('networking features Stratus lacks are errors naming them at their line', () => {
+    const h = heat(`${V}
+resources:
+  net: {type: OS::Neutron::Net}
+  sub: {type: OS::Neutron::Subnet, properties: {network: {get_resource: net}, cidr: 10.0.0.0/24}}
+  port:
+    type: OS::Neutron::Port
+    properties: {network: {get_resource: net}, fixed_ips: [{subnet: {get_resource: sub}, ip: 10.0.0.5}]}
+  router: {type: OS::Neutron::Router}
+  iface:
+    type: OS::Neutron::RouterInterface
+    properties: {router: {get_resource: router}, subnet: {get_resource: sub}, port: {get_resource: port}}
+  fip:
+    type: OS::Neutron::FloatingIP
+    properties: {floating_network: {get_resource: net}, port_id: {get_resource: port}, fixed_ip_address: 10.0.0.5}
+`);
+    assert.deepEqual(h.errors, [
+      'template.yaml:8:90: error: resources.port.properties.fixed_ips[0].ip: unknown key ip (known: subnet, subnet_id, ip_address)',
+      'template.yaml:12:79: error: resources.iface.properties.port: a router interface on a port is not supported; give the subnet',
+      "template.yaml:15:88: error: resources.fip.properties.fixed_ip_address: a Stratus floating IP maps to its server's first fixed address; leave fixed_ip_address out",
+      'template.yaml:15:57: error: resources.fip.properties.port_id: Stratus maps a floating IP to a server: port_id must be {get_resource: PORT} of a port that is the first NIC of a server of the stack',
+    ]);
+  });
+
   test('YAML errors, a non-mapping template, bad parameter declarations and a bad environment file', () => {
     assert.match(heat(`${V}resources: {a: [}\n`).errors[0]!, /^template\.yaml:2:\d+: error: /);
     const h = heat(
