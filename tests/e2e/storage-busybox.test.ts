@@ -71,7 +71,7 @@ resources:
     type: security_group
     properties:
       rules:
-        - { direction: ingress, protocol: tcp, portRangeMin: 80, portRangeMax: 80, remoteIpPrefix: 10.93.0.0/24 }
+        - { direction: ingress, protocol: tcp, portRangeMin: 80, portRangeMax: 81, remoteIpPrefix: 10.93.0.0/24 }
         - { direction: egress }
   data:
     type: volume
@@ -173,10 +173,10 @@ test('volumes hot-plug, grow online and detach; power state; resize in place; th
     assert.equal(code, 0);
     assert.match(out, /^HTTP\/1\.[01] 200/);
     assert.match(out, /\r\n\r\nfast\n$/, 'the guest answered with its host name');
-    // A wrong port is refused by the agent with its reason, and nothing is relayed.
+    // A closed port (its group admits it, the guest refuses it) fails with the reason; nothing is relayed.
     const refused = await run(process.execPath, [CLI, 'ssh', '-proxy', '-port=81', srv.id], t.env);
     assert.equal(refused.code, 1);
-    assert.match(refused.stderr, /cannot connect to 10\.91\.0\.\d+:81/);
+    assert.match(refused.stderr, /cannot connect to 10\.93\.0\.\d+:81/);
   });
 
   await tt.test(
