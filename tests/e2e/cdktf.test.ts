@@ -90,6 +90,7 @@ test('examples/cdktf: synth writes cdk.tf.json; terraform apply boots the VM; th
   assert.deepEqual(Object.keys(doc.resource).sort(), [
     'stratus_image',
     'stratus_network',
+    'stratus_security_group',
     'stratus_server',
     'stratus_subnet',
   ]);

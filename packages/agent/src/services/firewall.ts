@@ -75,8 +75,8 @@ export class Firewalls {
   private async snapshot(): Promise<Snapshot> {
     const [ports, groups, rules, networks] = await Promise.all([
       this.ports.list(),
-      this.ctx.store.list<SecurityGroupRecord>('security-groups'),
-      this.ctx.store.list<SecurityGroupRuleRecord>('security-group-rules'),
+      this.ctx.store.list<SecurityGroupRecord>('security_groups'),
+      this.ctx.store.list<SecurityGroupRuleRecord>('security_group_rules'),
       this.ctx.store.list<NetworkRecord>('networks'),
     ]);
     return {

@@ -35,7 +35,7 @@ export async function assertGroup(
   field: readonly (string | number)[],
 ): Promise<void> {
   if (id === DEFAULT_SECURITY_GROUP) return;
-  if (!isResourceId(id) || !(await ctx.store.get('security-groups', id)))
+  if (!isResourceId(id) || !(await ctx.store.get('security_groups', id)))
     throw new InvalidReference(`security group ${id} does not exist`, { field });
 }
 
@@ -92,7 +92,7 @@ export class SecurityGroupRuleService extends ServiceBase<RuleSpec, Empty, Empty
   }
 
   protected override async check(_id: string, spec: RuleSpec): Promise<void> {
-    await assertReference(this.ctx, 'security-groups', spec.securityGroup, ['securityGroup']);
+    await assertReference(this.ctx, 'security_groups', spec.securityGroup, ['securityGroup']);
     if (spec.remoteGroup !== undefined) await assertGroup(this.ctx, spec.remoteGroup, ['remoteGroup']);
   }
 

@@ -10,7 +10,7 @@ import { checkRule, ruleProperties } from './security-group.js';
  */
 export const security_group_rule = defineResource({
   type: 'security_group_rule',
-  collection: 'security-group-rules',
+  collection: 'security_group_rules',
   description:
     'One rule of a security group (any change replaces it): direction, protocol, ports and the peer (an IPv4 CIDR or the members of a group).',
   check: (inputs) => checkRule(inputs, []),

@@ -148,7 +148,7 @@ function intToDotted(n: number): string {
  */
 export const security_group = defineResource({
   type: 'security_group',
-  collection: 'security-groups',
+  collection: 'security_groups',
   description:
     "A security group: rules admitting traffic to and from the ports that name it (stateful: replies always pass). Ports and servers naming no group get the agent's default group (ingress from its members only, egress anywhere).",
   check(inputs) {

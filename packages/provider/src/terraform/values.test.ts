@@ -31,7 +31,7 @@ test('values: snake_case names, every attribute present as null, nested lists an
   const wire = toTf(model, block.shape) as Record<string, unknown>;
   assert.equal(wire.memory_mb, 256);
   assert.equal(wire.user_data, null, 'unset attributes are null');
-  assert.deepEqual(wire.networks, [{ network: null, subnet: 's1', fixed_ip: null }]);
+  assert.deepEqual(wire.networks, [{ network: null, subnet: 's1', fixed_ip: null, port: null }]);
   assert.deepEqual(wire.public_keys, { my_key: 'ssh-ed25519 AAAA' }, 'map keys are data, not names');
   assert.ok(isUnknown(wire.access_ip_v4));
   const back = fromTf(decodeDynamic(encodeDynamic(wire)), block.shape);

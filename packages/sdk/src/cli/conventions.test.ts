@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
+import { registry } from '@stratus/model';
 import { COMMANDS } from './commands/index.js';
 import type { CommandSpec } from './registry.js';
 import { type Run, runCli } from './testing.js';
@@ -65,6 +66,7 @@ const PLAIN: Record<string, { code: number; stdout?: RegExp; stderr?: RegExp } |
   'agent logs': { code: 1, stderr: /^error: no agent log at / },
   // Without SERVER it stops before reaching an agent.
   console: { code: 1, stderr: /^error: console takes one SERVER \(an id or a name\)\n/ },
+  ssh: { code: 1, stderr: /^error: ssh takes a SERVER \(its name in the stack, or its id\)\n/ },
 };
 const owners = new Map<string, string[]>();
 for (const c of COMMANDS)
@@ -185,7 +187,9 @@ describe('typos of commands get suggestions', () => {
     [['doctr'], 'error: unknown command "doctr"; did you mean doctor?\nRun `stratus -help` for usage.\n'],
     [
       ['list', 'serverz'],
-      'error: unknown type "serverz"; did you mean servers? (types: images, networks, subnets, servers, keypairs, flavors, volumes, volume_attachments)\nRun `stratus list -help` for usage.\n',
+      `error: unknown type "serverz"; did you mean servers? (types: ${Object.values(registry)
+        .map((s) => s.collection)
+        .join(', ')})\nRun \`stratus list -help\` for usage.\n`,
     ],
     [
       ['delete', '-orphans', 'image', '0123'],
