@@ -31,8 +31,8 @@ const SAMPLES: Record<string, [Record<string, unknown>, Record<string, unknown>]
     { name: 'b', publicKey: 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIB b' },
   ],
   network: [
-    { name: 'a', mtu: 1500 },
-    { name: 'b', mtu: 9000 },
+    { name: 'a', mtu: 1500, external: true, providerBridge: 'br-ex' },
+    { name: 'b', mtu: 9000, external: false },
   ],
   subnet: [
     {
@@ -69,6 +69,7 @@ const SAMPLES: Record<string, [Record<string, unknown>, Record<string, unknown>]
       adminPass: 'secret-one',
       keyPair: ID(6),
       publicKeys: { alice: 'ssh-ed25519 AAAA alice', bob: 'ssh-ed25519 BBBB bob' },
+      securityGroups: [ID(11), ID(12)],
     },
     {
       name: 'b',
@@ -77,13 +78,14 @@ const SAMPLES: Record<string, [Record<string, unknown>, Record<string, unknown>]
       flavor: ID(8),
       firmware: 'uefi',
       machine: 'q35',
-      networks: [{ subnet: ID(5), fixedIp: '10.0.0.9' }, { network: ID(1) }],
+      networks: [{ subnet: ID(5), fixedIp: '10.0.0.9' }, { network: ID(1) }, { port: ID(10) }],
       userData: '#!/bin/sh\necho b\n',
       adminPass: 'secret-two',
       keyPair: ID(7),
       publicKeys: { bob: 'ssh-ed25519 BBBB bob', alice: 'ssh-ed25519 AAAA alice' },
       powerState: 'shutoff',
       metadata: { role: 'db', tier: '1' },
+      securityGroups: [ID(12)],
     },
   ],
   volume: [
@@ -93,6 +95,93 @@ const SAMPLES: Record<string, [Record<string, unknown>, Record<string, unknown>]
   volume_attachment: [
     { server: ID(1), volume: ID(2), device: 'vdc' },
     { server: ID(3), volume: ID(4), device: '/dev/vdd' },
+  ],
+  security_group: [
+    {
+      name: 'a',
+      description: 'web',
+      rules: [
+        {
+          direction: 'ingress',
+          protocol: 'tcp',
+          portRangeMin: 22,
+          portRangeMax: 22,
+          remoteIpPrefix: '0.0.0.0/0',
+        },
+        { direction: 'egress' },
+      ],
+    },
+    {
+      name: 'b',
+      description: 'db',
+      rules: [{ remoteGroup: ID(1), protocol: 'icmp', direction: 'ingress', portRangeMin: 8 }],
+    },
+  ],
+  security_group_rule: [
+    {
+      securityGroup: ID(1),
+      direction: 'ingress',
+      ethertype: 'IPv4',
+      protocol: 'tcp',
+      portRangeMin: 80,
+      portRangeMax: 443,
+      remoteIpPrefix: '10.0.0.0/8',
+    },
+    {
+      securityGroup: ID(2),
+      direction: 'egress',
+      protocol: 'udp',
+      portRangeMin: 100,
+      portRangeMax: 500,
+      remoteGroup: ID(3),
+    },
+  ],
+  port: [
+    {
+      name: 'a',
+      network: ID(1),
+      fixedIps: [{ subnet: ID(5), ipAddress: '10.0.0.9' }],
+      macAddress: 'fa:16:3e:00:00:01',
+      securityGroups: [ID(2), ID(3)],
+      portSecurityEnabled: true,
+      allowedAddressPairs: [
+        { ipAddress: '10.0.0.100' },
+        { macAddress: 'fa:16:3e:00:00:09', ipAddress: '10.0.1.0/24' },
+      ],
+    },
+    {
+      name: 'b',
+      network: ID(2),
+      fixedIps: [{ ipAddress: '10.0.0.10' }],
+      macAddress: 'fa:16:3e:00:00:02',
+      securityGroups: [],
+      portSecurityEnabled: false,
+      allowedAddressPairs: [],
+    },
+  ],
+  router: [
+    {
+      name: 'a',
+      externalGateway: { network: ID(1), enableSnat: true, fixedIp: '192.0.2.10' },
+      routes: [
+        { destination: '10.50.0.0/24', nexthop: '10.0.0.5' },
+        { destination: '10.60.0.0/24', nexthop: '10.0.0.6' },
+      ],
+    },
+    {
+      name: 'b',
+      // The same gateway with enableSnat left to its default: no change on either side.
+      externalGateway: { fixedIp: '192.0.2.10', network: ID(1) },
+      routes: [],
+    },
+  ],
+  router_interface: [
+    { router: ID(1), subnet: ID(2) },
+    { router: ID(3), subnet: ID(4) },
+  ],
+  floating_ip: [
+    { network: ID(1), floatingIpAddress: '192.0.2.50', server: ID(2) },
+    { network: ID(3), floatingIpAddress: '192.0.2.51', server: ID(4) },
   ],
 };
 

@@ -6,11 +6,12 @@
  * no VM is made; a network at its boundary is made and deleted again).
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type AttributePath, formatPath, resourceTypes, schemas } from '@stratus/model';
+import { type AttributePath, formatPath, resourceTypes, schemas, validateResource } from '@stratus/model';
 import { AgentApiError, AgentClient } from '@stratus/sdk/client';
 import { type AgentEnv, agentEnv, hostObjectsFor } from './helpers.js';
 
@@ -179,6 +180,82 @@ function withValue(
   return copy;
 }
 
+/** The schema node at `path` below the type's inputs. */
+function nodeAt(type: keyof typeof schemas, path: AttributePath): Node {
+  let node = schemas[type].inputs as Node;
+  for (const key of path)
+    node = (
+      typeof key === 'number'
+        ? node.items
+        : (node.properties?.[key] ?? Object.values(node.patternProperties ?? {})[0])
+    )!;
+  return node;
+}
+
+/** Values to try for an attribute that another one depends on: each alternative, the low integers. */
+function candidates(node: Node): unknown[] {
+  if (node.const !== undefined) return [node.const];
+  if (node.anyOf) return node.anyOf.flatMap(candidates);
+  if (node.type === 'boolean') return [false, true];
+  if (node.type === 'integer' || node.type === 'number')
+    return [...new Set([node.minimum ?? 1, (node.minimum ?? 0) + 1])];
+  return [sample(node)];
+}
+
+/**
+ * `body` (holding the value at `path`) made valid as the type's own checks beyond the schema want it, by
+ * changing only the siblings of that value: a sibling those checks say conflicts with something (mutually
+ * exclusive attributes, e.g. a NIC's `port` and the `network` a sample NIC starts with) is left out when
+ * optional; then, while the body is still refused, the optional siblings take values (one, then two of
+ * them) until it is not (an attribute another depends on, e.g. a rule's protocol for its ports). The
+ * schema bounds are the test's subject, so the value itself is never changed, and a body that cannot be
+ * made valid fails the test rather than being skipped.
+ */
+function fitted(type: keyof typeof schemas, body: Record<string, unknown>, path: AttributePath) {
+  const parentPath = path.slice(0, -1);
+  const key = path[path.length - 1];
+  const node = nodeAt(type, parentPath);
+  const optional = Object.keys(node.properties ?? {}).filter(
+    (k) => k !== key && !(node.required ?? []).includes(k),
+  );
+  const parentOf = (b: Record<string, unknown>) =>
+    parentPath.reduce<Record<string | number, unknown>>(
+      (o, k) => o[k] as Record<string | number, unknown>,
+      b as Record<string | number, unknown>,
+    );
+  const problems = (b: Record<string, unknown>) => validateResource(type, structuredClone(b));
+  const out = structuredClone(body);
+  for (let i = 0; i < optional.length; i++) {
+    const sibling = problems(out).find(
+      (p) =>
+        p.path.length === path.length &&
+        parentPath.every((k, j) => p.path[j] === k) &&
+        optional.includes(String(p.path[path.length - 1])),
+    );
+    if (!sibling) break;
+    delete parentOf(out)[sibling.path[path.length - 1]!];
+  }
+  if (problems(out).length === 0) return out;
+  const tries: Record<string, unknown>[][] = optional.map((k) =>
+    candidates(node.properties![k]!).map((v) => ({ [k]: v })),
+  );
+  const pairs = tries.flatMap((a, i) =>
+    tries.slice(i + 1).flatMap((b) => a.flatMap((x) => b.map((y) => ({ ...x, ...y })))),
+  );
+  for (const change of [...tries.flat(), ...pairs]) {
+    const c = structuredClone(out);
+    Object.assign(parentOf(c), change);
+    if (problems(c).length === 0) return c;
+  }
+  const left = problems(out).map((p) => `${formatPath(p.path)}: ${p.message}`);
+  throw new Error(`${type} ${formatPath(path)}: no valid body holds the boundary value (${left.join('; ')})`);
+}
+
+/** The host's network namespaces (`ip netns list`). */
+function netnsList(): string {
+  return spawnSync('ip', ['netns', 'list'], { encoding: 'utf8' }).stdout ?? '';
+}
+
 let t: AgentEnv;
 let client: AgentClient;
 const made: { collection: string; id: string }[] = [];
@@ -213,29 +290,34 @@ test('every schema bound is derived, and one past it is refused with the attribu
     const s = schemas[type];
     const base = sample(s.inputs as Node) as Record<string, unknown>;
     for (const b of bounds(s.inputs as Node, [])) {
-      const past = await put(s.collection, randomUUID(), withValue(type, base, b.path, b.past));
+      // The boundary's body, valid beside the schema too; one past it differs only in the value.
+      const atBody = fitted(type, withValue(type, base, b.path, b.boundary), b.path);
+      const past = await put(s.collection, randomUUID(), withValue(type, atBody, b.path, b.past));
       assert.ok(!past.ok, `${type} ${b.what}: ${JSON.stringify(b.past).slice(0, 40)} was accepted`);
       assert.equal(past.status, 400, `${type} ${b.what}: ${past.message}`);
       assert.equal(past.code, 'invalid_request', `${type} ${b.what}: ${past.message}`);
       assert.equal(past.field, formatPath(b.path), `${type} ${b.what}: ${past.message}`);
 
       const id = randomUUID();
-      const at = await put(s.collection, id, withValue(type, base, b.path, b.boundary));
+      const at = await put(s.collection, id, atBody);
       if (!at.ok)
         assert.notEqual(
           at.code,
           'invalid_request',
           `${type} ${b.what}: the boundary was refused: ${at.message}`,
         );
-      // Only a network (a bridge) or a record with no host object (a flavor, a key pair) may be made by
-      // these requests; nothing that boots.
+      // Only what boots nothing may be made by these requests: a network (a bridge), a blank volume (a
+      // disk file), a security group or a router (a namespace), a record with no host object (a flavor,
+      // a key pair). Deleting it leaves nothing behind.
       if (at.ok) {
         assert.ok(
-          ['network', 'flavor', 'keypair'].includes(type),
+          ['network', 'flavor', 'keypair', 'volume', 'security_group', 'router'].includes(type),
           `${type} ${b.what}: a ${type} was created`,
         );
         await client.delete(`/v1/${s.collection}/${id}`);
         assert.deepEqual(hostObjectsFor([id]), []);
+        assert.ok(!existsSync(join(t.stateDir, 'volumes', `${id}.qcow2`)), `${type} ${b.what}: disk left`);
+        assert.ok(!netnsList().includes(`qrouter-${id}`), `${type} ${b.what}: namespace left`);
       }
       checked++;
       ctx.diagnostic(

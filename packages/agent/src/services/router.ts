@@ -99,8 +99,9 @@ async function allocateOn(
 
 /** The network record of an external network, or an error at `field`. */
 async function externalNetwork(ctx: AgentContext, id: string, field: (string | number)[]) {
-  const net = await ctx.store.get<NetworkRecord>('networks', id);
-  if (!net) throw new InvalidRequest(`network ${id} does not exist`, { field });
+  // A missing network is a missing reference (invalid_reference), as for every other type; the id is
+  // checked before the store is asked, since an id is a file name there.
+  const net = (await assertReference(ctx, 'networks', id, field)) as NetworkRecord;
   if (net.spec.external !== true)
     throw new InvalidRequest(
       `network ${id} is not external (external: true): routers' gateways and floating IPs need an external network`,
