@@ -236,7 +236,7 @@ test('examples/cdktf: terraform destroy leaves no domain, bridge, namespace, dns
   skip: !HAVE_TERRAFORM,
 }, async () => {
   const ids = Object.values(await stateValues(stackDir)).map((v) => String(v.id));
-  assert.equal(ids.length, 4);
+  assert.equal(ids.length, 5);
   const destroyed = await tf(stackDir, 'destroy', '-auto-approve');
   ok(destroyed, 'destroy');
   assert.match(destroyed.stdout, /Destroy complete! Resources: 5 destroyed\./);

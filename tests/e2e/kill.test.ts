@@ -328,7 +328,7 @@ before(async () => {
   state = join(t.dir, 'state.json');
   const image = join(t.dir, 'disk.raw');
   // Not zeros: the copy and the checksum read every byte.
-  writeFileSync(image, Buffer.alloc(IMAGE_BYTES, 0x5a));
+  writeFileSync(image, Buffer.alloc(IMAGE_BYTES, 0xa5));
   writeFileSync(
     stack,
     `name: kill

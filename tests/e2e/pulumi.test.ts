@@ -238,7 +238,13 @@ test('pulumi up of examples/pulumi over gRPC: boots the VM, no diff on a second 
   assert.equal(configured.getAcceptsecrets(), true);
 
   const { registrations } = await runWithMocks(PROGRAM);
-  assert.deepEqual(registrations.map((r) => r.name).sort(), ['guest-image', 'net', 'subnet', 'web']);
+  assert.deepEqual(registrations.map((r) => r.name).sort(), [
+    'guest-image',
+    'net',
+    'subnet',
+    'web',
+    'web-sg',
+  ]);
 
   // The preview: Check, then Create with preview (ids of what does not exist yet are unknown).
   for (const r of registrations) {

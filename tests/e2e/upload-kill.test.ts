@@ -107,7 +107,7 @@ before(async () => {
   stack = join(t.dir, 'stack.yaml');
   state = join(t.dir, 'state.json');
   const image = join(t.dir, 'disk.raw');
-  writeFileSync(image, Buffer.alloc(IMAGE_BYTES, 0x5a));
+  writeFileSync(image, Buffer.alloc(IMAGE_BYTES, 0xa5));
   writeFileSync(
     stack,
     `name: upload-kill\nresources:\n  img:\n    type: image\n    properties:\n      source: ${image}\n`,
