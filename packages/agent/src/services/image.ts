@@ -54,9 +54,11 @@ export class ImageService extends ServiceBase<ImageSpec, ImageRecord['status'], 
             : 'source';
       throw e.at([field]);
     }
+    // Computed inputs are recorded as computed (the declared value, else what the import found), so a
+    // later request that carries them (an update after `stratus import`) is no change to them.
     const rec = this.newRecord(
       id,
-      spec,
+      { ...spec, checksum: spec.checksum ?? info.checksum, diskFormat: spec.diskFormat ?? info.sourceFormat },
       {
         format: info.format,
         virtualSize: info.virtualSize,
