@@ -23,8 +23,9 @@ const records = (c: string): string[] => {
         .map((f) => f.slice(0, -5))
     : [];
 };
-/** Image files in the agent's cache (not temporaries). */
-const cached = (): string[] => readdirSync(join(t.stateDir, 'images')).filter((f) => !f.startsWith('.'));
+/** Images in the agent's cache (not temporaries, not the content-addressed `blobs` their data lives in). */
+const cached = (): string[] =>
+  readdirSync(join(t.stateDir, 'images')).filter((f) => !f.startsWith('.') && f !== 'blobs');
 
 before(() => {
   assert.ok(existsSync(IMAGE), `guest image missing: run scripts/build-guest-image.sh (${IMAGE})`);
