@@ -8,7 +8,7 @@ import { agentLogFile } from '../support/logs.js';
 
 export type { Run };
 
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
@@ -117,6 +117,18 @@ export function agentEnv(prefix: string): AgentEnv {
 }
 
 /** Ids of resources in a state file, with their types. */
+/**
+ * What an agent's image cache (`<stateDir>/images`) holds: its entries, with the content-addressed
+ * `blobs` folder given as `blobs/<name>` per blob (an empty one is the cache's structure, not content).
+ */
+export function imageCache(stateDir: string): string[] {
+  const dir = join(stateDir, 'images');
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir).flatMap((n) =>
+    n === 'blobs' ? readdirSync(join(dir, n)).map((b) => `blobs/${b}`) : [n],
+  );
+}
+
 export function stateIds(stateFile: string): { type: string; id: string; name: string }[] {
   try {
     const doc = JSON.parse(readFileSync(stateFile, 'utf8')) as {

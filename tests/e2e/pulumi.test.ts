@@ -22,6 +22,7 @@ import {
   hostObjectsFor,
   httpGetInNetns,
   IMAGE,
+  imageCache,
   ROOT,
   run,
   waitForReady,
@@ -380,7 +381,7 @@ test('pulumi up of examples/pulumi over gRPC: boots the VM, no diff on a second 
   const everything = [...state.values()].map((s) => s.id);
   assert.deepEqual(hostObjectsFor(everything), []);
   assert.equal(existsSync(join(t.stateDir, 'instances', web.id)), false, 'instance dir removed');
-  assert.deepEqual(readdirSync(join(t.stateDir, 'images')), [], 'image cache emptied');
+  assert.deepEqual(imageCache(t.stateDir), [], 'image cache emptied');
   for (const c of ['servers', 'subnets', 'networks', 'images', 'keypairs'])
     if (existsSync(join(t.stateDir, 'records', c)))
       assert.deepEqual(readdirSync(join(t.stateDir, 'records', c)), [], `no ${c} records left`);

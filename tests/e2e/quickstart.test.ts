@@ -9,6 +9,7 @@ import {
   hostObjectsFor,
   httpGetInNetns,
   IMAGE,
+  imageCache,
   ROOT,
   run,
   stateIds,
@@ -208,7 +209,7 @@ test('quickstart: apply, boot, reach over HTTP, plan empty, repair drift, plan a
   assert.match(destroyed.stdout, /Resources: 0 added, 0 changed, 5 destroyed\./);
   assert.deepEqual(hostObjectsFor(ids), []);
   assert.equal(existsSync(join(t.stateDir, 'instances', web.id)), false, 'instance dir removed');
-  assert.deepEqual(readdirSync(join(t.stateDir, 'images')), [], 'image cache emptied');
+  assert.deepEqual(imageCache(t.stateDir), [], 'image cache emptied');
   for (const c of ['servers', 'subnets', 'networks', 'images'])
     assert.deepEqual(readdirSync(join(t.stateDir, 'records', c)), [], `no ${c} records left`);
 });

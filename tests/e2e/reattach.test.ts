@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type AgentEnv, agentEnv } from './helpers.js';
+import { type AgentEnv, agentEnv, imageCache } from './helpers.js';
 
 let t: AgentEnv;
 let stack: string;
@@ -16,10 +16,11 @@ let state: string;
 
 const ok = (r: { code: number; stdout: string; stderr: string }) =>
   assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
-const cacheNames = () => {
-  const d = join(t.stateDir, 'images');
-  return existsSync(d) ? readdirSync(d).sort() : [];
-};
+/** The cache's images and anything else in it but its data blobs (uploads, temporaries). */
+const cacheNames = () =>
+  imageCache(t.stateDir)
+    .filter((n) => !/^blobs\/[0-9a-f]{64}(\.json)?$/.test(n))
+    .sort();
 const imageRecords = () => {
   const d = join(t.stateDir, 'records', 'images');
   return existsSync(d) ? readdirSync(d).map((f) => f.replace(/\.json$/, '')) : [];

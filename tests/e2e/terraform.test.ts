@@ -9,6 +9,7 @@ import {
   hostObjectsFor,
   httpGetInNetns,
   IMAGE,
+  imageCache,
   ROOT,
   type Run,
   run,
@@ -221,7 +222,7 @@ test('examples/terraform: plan, apply boots the VM, empty plan, replace vs in-pl
   assert.match(destroyed.stdout, /Destroy complete! Resources: 5 destroyed\./);
   assert.deepEqual(hostObjectsFor(everything), []);
   assert.equal(existsSync(join(t.stateDir, 'instances', web)), false, 'instance dir removed');
-  assert.deepEqual(readdirSync(join(t.stateDir, 'images')), [], 'image cache emptied');
+  assert.deepEqual(imageCache(t.stateDir), [], 'image cache emptied');
   for (const c of ['servers', 'subnets', 'networks', 'images'])
     assert.deepEqual(readdirSync(join(t.stateDir, 'records', c)), [], `no ${c} records left`);
 
