@@ -169,8 +169,10 @@ test('volumes hot-plug, grow online and detach; power state; resize in place; th
     let out = '';
     child.stdout.on('data', (b: Buffer) => (out += b.toString('utf8')));
     child.stdin.end('GET / HTTP/1.0\r\nHost: guest\r\n\r\n');
+    let err = '';
+    child.stderr.on('data', (b: Buffer) => (err += b.toString('utf8')));
     const code = await new Promise<number | null>((r) => child.once('close', r));
-    assert.equal(code, 0);
+    assert.equal(code, 0, err);
     assert.match(out, /^HTTP\/1\.[01] 200/);
     assert.match(out, /\r\n\r\nfast\n$/, 'the guest answered with its host name');
     // A closed port (its group admits it, the guest refuses it) fails with the reason; nothing is relayed.

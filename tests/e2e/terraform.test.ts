@@ -249,8 +249,9 @@ test('a failed create (image file removed between plan and apply) leaves nothing
     assert.match(failed.stderr, /Error: .*\n(.*\n)*?Stratus error code: \w+/);
     const listed = (await run('terraform', [`-chdir=${dir}`, 'state', 'list'], env)).stdout;
     assert.doesNotMatch(listed, /stratus_image|stratus_server/, 'nothing recorded for what failed');
-    for (const c of ['records/servers', 'records/images', 'images'])
+    for (const c of ['records/servers', 'records/images'])
       assert.deepEqual(listDir(join(t.stateDir, c)), [], `nothing left in ${c}`);
+    assert.deepEqual(imageCache(t.stateDir), [], 'nothing left in the image cache');
 
     cpSync(IMAGE, image);
     ok(await tf(dir, 'apply', '-auto-approve', `-var=image_path=${image}`), 'the next apply');
