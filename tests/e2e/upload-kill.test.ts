@@ -13,10 +13,10 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { existsSync, type FSWatcher, readdirSync, readFileSync, watch, writeFileSync } from 'node:fs';
+import { existsSync, type FSWatcher, readFileSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { type AgentEnv, agentEnv, CLI, type Run, stateIds } from './helpers.js';
+import { type AgentEnv, agentEnv, CLI, imageCache, type Run, stateIds } from './helpers.js';
 
 const IMAGE_BYTES = 32 << 20;
 /** Tries at landing a kill between upload and create before the test gives up (each is a few seconds). */
@@ -29,7 +29,8 @@ let state: string;
 
 const show = (r: Run) => `exit ${r.code}\n${r.stdout}\n${r.stderr}`;
 const cache = () => join(t.stateDir, 'images');
-const cacheFiles = () => (existsSync(cache()) ? readdirSync(cache()).sort() : []);
+/** The image cache's entries, blobs as `blobs/<name>` (an empty blobs folder is no content). */
+const cacheFiles = () => imageCache(t.stateDir).sort();
 const agentLog = () => t.agentLogs.map((f) => (existsSync(f) ? readFileSync(f, 'utf8') : '')).join('\n');
 
 async function until(what: string, cond: () => boolean, ms = 300_000): Promise<void> {
@@ -142,7 +143,10 @@ test('kill -9 of the CLI between image upload and create: the agent removes the 
   // No client acts: the agent alone removes it (its supervision runs every 10 s).
   await until(`the agent to remove ${upload}`, () => !cacheFiles().includes(upload));
   assert.deepEqual(cacheFiles(), [], 'image cache after the lease');
-  assert.match(agentLog(), /removed uploads no image was created from within their lease/);
+  // The agent logs the sweep after the removal: wait for the line, not just the file's absence.
+  await until('the lease sweep in the agent log', () =>
+    /removed uploads no image was created from within their lease/.test(agentLog()),
+  );
   const a = await t.stratus('apply', '--auto-approve', '--state', state, stack);
   assert.equal(a.code, 0, `apply after the kill:\n${show(a)}`);
   const plan = await t.stratus('plan', '-detailed-exitcode', '--state', state, stack);
