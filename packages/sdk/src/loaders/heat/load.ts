@@ -103,6 +103,21 @@ const HEAT_OWN = new Set([
 ]);
 
 /** A problem at a node, thrown to stop evaluating what needed the value. */
+/**
+ * Heat functions whose argument is a list evaluated item by item before the call: their arity (least,
+ * most) and the usage a wrong one is told.
+ */
+const LIST_FUNCTIONS: Record<string, [number, number, string]> = {
+  list_join: [2, 100, '[DELIMITER, LIST, ...]'],
+  str_split: [2, 3, '[DELIMITER, STRING] or [DELIMITER, STRING, INDEX]'],
+  map_merge: [1, 100, '[MAP, MAP, ...]'],
+  map_replace: [2, 2, '[MAP, {keys: ..., values: ...}]'],
+  digest: [2, 2, '[ALGORITHM, VALUE]'],
+  filter: [2, 2, '[VALUES_TO_REMOVE, LIST]'],
+  contains: [2, 2, '[VALUE, SEQUENCE]'],
+  equals: [2, 2, '[VALUE, VALUE]'],
+};
+
 class HeatError extends Error {
   constructor(
     message: string,
@@ -1860,37 +1875,21 @@ class HeatLoader {
           throw new HeatError(`${fn} needs template and params`, argNode);
         return heat([t, params]);
       }
-      case 'list_join': {
-        const items = list(2, 100, '[DELIMITER, LIST, ...]');
-        return heat(items.map((x) => this.ev(scope, x, taint, o) as Value));
-      }
-      case 'str_split': {
-        const items = list(2, 3, '[DELIMITER, STRING] or [DELIMITER, STRING, INDEX]');
+      case 'list_join':
+      case 'str_split':
+      case 'map_merge':
+      case 'map_replace':
+      case 'digest':
+      case 'filter':
+      case 'contains':
+      case 'equals': {
+        const [min, max, usage] = LIST_FUNCTIONS[fn]!;
+        const items = list(min, max, usage);
         return heat(items.map((x) => this.ev(scope, x, taint, o) as Value));
       }
       case 'repeat': {
         const a = arg();
         return heat([a]);
-      }
-      case 'map_merge': {
-        const items = list(1, 100, '[MAP, MAP, ...]');
-        return heat(items.map((x) => this.ev(scope, x, taint, o) as Value));
-      }
-      case 'map_replace': {
-        const items = list(2, 2, '[MAP, {keys: ..., values: ...}]');
-        return heat(items.map((x) => this.ev(scope, x, taint, o) as Value));
-      }
-      case 'digest': {
-        const items = list(2, 2, '[ALGORITHM, VALUE]');
-        return heat(items.map((x) => this.ev(scope, x, taint, o) as Value));
-      }
-      case 'filter': {
-        const items = list(2, 2, '[VALUES_TO_REMOVE, LIST]');
-        return heat(items.map((x) => this.ev(scope, x, taint, o) as Value));
-      }
-      case 'contains': {
-        const items = list(2, 2, '[VALUE, SEQUENCE]');
-        return heat(items.map((x) => this.ev(scope, x, taint, o) as Value));
       }
       case 'list_concat':
       case 'list_concat_unique': {
@@ -1904,10 +1903,6 @@ class HeatLoader {
               out.push(x);
         });
         return out;
-      }
-      case 'equals': {
-        const items = list(2, 2, '[VALUE, VALUE]');
-        return heat(items.map((x) => this.ev(scope, x, taint, o) as Value));
       }
       case 'not': {
         return !this.bool(scope, argNode, fn);
