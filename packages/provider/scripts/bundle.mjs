@@ -20,11 +20,9 @@ writeFileSync(json, `${JSON.stringify(await protocolFromProtos())}\n`);
 const out = join(pkg, 'dist/bundle');
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });
-await build({
-  entryPoints: { main: join(pkg, 'dist/terraform/main.js') },
-  outdir: out,
+/** esbuild options both bundles share: one ES module for node 20, minified with names kept. */
+const BUNDLE = {
   bundle: true,
-  splitting: true,
   format: 'esm',
   platform: 'node',
   target: 'node20',
@@ -37,6 +35,12 @@ await build({
   legalComments: 'none',
   minify: true,
   keepNames: true,
+};
+await build({
+  ...BUNDLE,
+  entryPoints: { main: join(pkg, 'dist/terraform/main.js') },
+  outdir: out,
+  splitting: true,
 });
 // The bundle reads the descriptor beside itself, as the unbundled modules do.
 copyFileSync(json, join(out, PROTOCOL_JSON));
@@ -51,21 +55,10 @@ const plugin = join(pkg, 'dist/pulumi-plugin');
 rmSync(plugin, { recursive: true, force: true });
 mkdirSync(plugin, { recursive: true });
 await build({
+  ...BUNDLE,
   entryPoints: { main: join(pkg, 'dist/pulumi/main.js') },
   outdir: plugin,
   outExtension: { '.js': '.mjs' },
-  bundle: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20',
-  banner: {
-    js: "import { createRequire as __stratusRequire } from 'node:module';\nconst require = __stratusRequire(import.meta.url);",
-  },
-  sourcemap: 'linked',
-  logLevel: 'warning',
-  legalComments: 'none',
-  minify: true,
-  keepNames: true,
 });
 writeFileSync(
   join(plugin, 'pulumi-resource-stratus'),
