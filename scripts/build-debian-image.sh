@@ -5,7 +5,8 @@
 # Debian 12 from Debian's own packages (debootstrap, then apt in the chroot): systemd, cloud-init
 # (datasources ConfigDrive, OpenStack), openssh-server (host keys made at first boot), ifupdown with
 # isc-dhcp-client (cloud-init's network renderer on Debian), cloud-guest-utils (growpart: the root
-# filesystem grows to the disk at boot). The disk is MBR with two partitions: a FAT boot partition
+# filesystem grows to the disk at boot), dbus (systemd-logind needs the system bus; logind powers the
+# guest off on an ACPI power-button press, which is how libvirt's shutdown reaches it). The disk is MBR with two partitions: a FAT boot partition
 # (syslinux, the kernel and initramfs; legacy BIOS boot) and the ext4 root filesystem, last, so it can
 # grow. Neither needs a loop mount: syslinux installs through mtools, mkfs.ext4 -d fills the root.
 # The guest prints `STRATUS-GUEST-READY hostname=... ip=...` on its serial console once cloud-init is
@@ -29,7 +30,7 @@ CMDLINE="root=LABEL=$ROOT_LABEL ro console=tty0 console=ttyS0,115200n8"
 # Installed with apt inside the chroot, which resolves virtual packages (debootstrap's --include does not).
 PACKAGES=(
   systemd-sysv linux-image-amd64 initramfs-tools cloud-init openssh-server ifupdown isc-dhcp-client
-  cloud-guest-utils e2fsprogs iproute2 sudo netbase python3-cffi-backend udev
+  cloud-guest-utils e2fsprogs iproute2 sudo netbase python3-cffi-backend udev dbus
 )
 BOOT_MIB=96
 

@@ -116,7 +116,6 @@ export function agentEnv(prefix: string): AgentEnv {
   return self;
 }
 
-/** Ids of resources in a state file, with their types. */
 /**
  * What an agent's image cache (`<stateDir>/images`) holds: its entries, with the content-addressed
  * `blobs` folder given as `blobs/<name>` per blob (an empty one is the cache's structure, not content).
@@ -129,6 +128,7 @@ export function imageCache(stateDir: string): string[] {
   );
 }
 
+/** Ids of resources in a state file, with their types. */
 export function stateIds(stateFile: string): { type: string; id: string; name: string }[] {
   try {
     const doc = JSON.parse(readFileSync(stateFile, 'utf8')) as {

@@ -205,9 +205,18 @@ function leftovers(): string[] {
   const images = new Set(records('images'));
   const cache = join(t.stateDir, 'images');
   if (existsSync(cache))
-    for (const f of readdirSync(cache))
-      if (!TEMP.test(f) && ![...images].some((id) => f.startsWith(id)))
+    for (const f of readdirSync(cache)) {
+      if (f === 'blobs') {
+        // Content-addressed data: each blob is hard-linked by the images that use it.
+        for (const b of readdirSync(join(cache, f))) {
+          const path = join(cache, f, b);
+          if (b.endsWith('.json')) {
+            if (!existsSync(path.slice(0, -5))) found.push(`cache metadata of no blob ${path}`);
+          } else if (statSync(path).nlink < 2) found.push(`cache blob no image links to ${path}`);
+        }
+      } else if (!TEMP.test(f) && ![...images].some((id) => f.startsWith(id)))
         found.push(`cache file of unknown image ${join(cache, f)}`);
+    }
   const logged = new Set(agentLog().flatMap((l) => l.match(UUID) ?? []));
   for (const id of logged) seenIds.add(id);
   for (const o of hostObjectsFor([...logged].filter((id) => !owned.has(id))))
