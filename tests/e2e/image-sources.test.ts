@@ -2,7 +2,8 @@
  * Images from URLs and files (issue 12, Deliver 3): the agent downloads from a local HTTP server this
  * test starts on loopback; a wrong checksum fails showing both sums and caches nothing; images with the
  * same bytes share one cache file; files with no usable disk content are refused saying why; a declared
- * diskFormat the data does not have is an error; unknown hardware property values are plan errors.
+ * diskFormat the data does not have is an error; unknown hardware property values are plan errors; a
+ * slow download's progress shows in the apply's output.
  */
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
@@ -27,6 +28,8 @@ let files: string;
 let http: Server;
 let base: string;
 const states: [string, string][] = [];
+/** Parts a `/slow/` download comes in, a second apart: long enough for a 10-second progress line. */
+const SLOW_PARTS = 14;
 
 const ok = (r: { code: number; stdout: string; stderr: string }) =>
   assert.equal(r.code, 0, `${r.stdout}\n${r.stderr}`);
@@ -66,13 +69,26 @@ before(async () => {
   writeFileSync(join(files, 'notes.txt'), '<html><body>404 Not Found</body></html>\n'.repeat(40));
   writeFileSync(join(files, 'cut.qcow2'), readFileSync(join(files, 'disk.qcow2')).subarray(0, 200_000));
   http = createServer((req, res) => {
-    const f = join(files, decodeURIComponent((req.url ?? '/').slice(1)));
+    // `/slow/NAME` sends NAME in SLOW_PARTS parts a second apart, as a far mirror would.
+    const slow = req.url?.startsWith('/slow/') === true;
+    const f = join(files, decodeURIComponent((req.url ?? '/').slice(slow ? 6 : 1)));
     if (!existsSync(f) || req.url?.includes('..')) {
       res.writeHead(404).end('not found');
       return;
     }
     const data = readFileSync(f);
-    res.writeHead(200, { 'content-length': data.length }).end(data);
+    res.writeHead(200, { 'content-length': data.length });
+    if (!slow) return void res.end(data);
+    const part = Math.ceil(data.length / SLOW_PARTS);
+    let at = 0;
+    const next = () => {
+      if (res.destroyed) return;
+      res.write(data.subarray(at, at + part));
+      at += part;
+      if (at >= data.length) res.end();
+      else setTimeout(next, 1000);
+    };
+    next();
   });
   await new Promise<void>((r) => http.listen(0, '127.0.0.1', r));
   base = `http://127.0.0.1:${(http.address() as AddressInfo).port}`;
@@ -242,4 +258,18 @@ test('a source file changed since import shows in the plan as a replacement', as
   assert.equal(p.code, 2, `${p.stdout}\n${p.stderr}`);
   assert.match(p.stdout, new RegExp(`${file} \\(changed since import: sha256 ${sha('sha256', file)}\\)`));
   assert.match(p.stdout, /must be replaced/);
+});
+
+test("a slow download's progress shows in the apply's output while it runs", async () => {
+  const size = statSync(join(files, 'disk.qcow2')).size;
+  const [f, state] = stack('slow', { img: { source: `${base}/slow/disk.qcow2` } });
+  const r = await cli('apply', '--auto-approve', '-no-color', '--state', state, f);
+  ok(r);
+  // A plain log (not a terminal): a "Still creating" line every 10 seconds, with what has come so far.
+  const lines = r.stdout.split('\n').filter((l) => l.includes('Still creating'));
+  assert.ok(lines.length >= 1, r.stdout);
+  const total = `${(size / 1024 / 1024).toFixed(1)} MiB`;
+  for (const l of lines)
+    assert.match(l, new RegExp(`^img: Still creating\\.\\.\\. \\[\\d+s elapsed, downloaded [\\d.]+ [KM]iB of ${total}\\]$`));
+  ok(await cli('destroy', '--auto-approve', '--state', state, f));
 });

@@ -41,6 +41,17 @@ export interface ApiList {
   items: ApiRecord[];
 }
 
+/**
+ * `GET /v1/{collection}/{id}/progress`: how far the create of a resource still in flight has come (an
+ * image downloading from its URL). 404 when nothing of that id is in flight.
+ */
+export interface ApiProgress {
+  /** Bytes done so far. */
+  bytes: number;
+  /** Bytes in all, when known (the server's Content-Length); null otherwise. */
+  total: number | null;
+}
+
 /** `POST /v1/{collection}/import`: adopt an object the host has under the name the host knows it by. */
 export interface ApiImportRequest {
   externalId: string;

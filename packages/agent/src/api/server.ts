@@ -81,7 +81,8 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ApiDeps): 
     return consoleRoute(req, res, url, parts, deps.console, readJson);
   const type = collections.get(parts[1] ?? '');
   const fileRoute = parts.length === 4 && parts[3] === 'file';
-  if (!type || !isResourceType(type) || (parts.length > 3 && !fileRoute))
+  const progressRoute = parts.length === 4 && parts[3] === 'progress';
+  if (!type || !isResourceType(type) || (parts.length > 3 && !fileRoute && !progressRoute))
     throw new NotFound(`path ${url.pathname} not found`);
   const svc = deps.services[type];
   if (parts.length === 2) {
@@ -112,6 +113,12 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ApiDeps): 
     if (!svc.upload) throw new NotFound(`${type} resources have no file`);
     if (req.method !== 'PUT') throw new MethodNotAllowed(`${req.method} not allowed here`);
     return send(res, 200, await svc.upload(id, req));
+  }
+  if (progressRoute) {
+    if (req.method !== 'GET') throw new MethodNotAllowed(`${req.method} not allowed here`);
+    const p = svc.progress?.(id);
+    if (!p) throw new NotFound(`no create of ${type} ${id} in flight reports progress`);
+    return send(res, 200, p);
   }
   switch (req.method) {
     case 'GET': {

@@ -4,7 +4,7 @@
  * change to a `requiresReplace` attribute), get and list. A type's service adds only what is particular to
  * it: how to realize a spec on the host, how to remove it, its live status, and (optionally) import.
  */
-import { type ApiRecord, diffInputs, type ResourceType, schemas } from '@stratus/model';
+import { type ApiProgress, type ApiRecord, diffInputs, type ResourceType, schemas } from '@stratus/model';
 import { InvalidReference, RequiresReplace } from '../errors.js';
 import { isResourceId } from '../host/names.js';
 import type { AgentContext } from './context.js';
@@ -35,6 +35,11 @@ export interface ResourceService {
    * (types with a `localPath` attribute only). Answers its size and SHA-256.
    */
   upload?(id: string, body: AsyncIterable<Uint8Array>): Promise<{ sizeBytes: number; checksum: string }>;
+  /**
+   * How far the create of resource `id` in flight has come (an image downloading from its URL), or
+   * null when none is in flight. Types whose creates report no progress leave it out.
+   */
+  progress?(id: string): ApiProgress | null;
   /** The resource with its live status, or null. */
   get(id: string): Promise<ApiRecord | null>;
   /**

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { type ApiRecord, type InputsOf, type image, isUrlSource } from '@stratus/model';
+import { type ApiProgress, type ApiRecord, type InputsOf, type image, isUrlSource } from '@stratus/model';
 import { AgentError, Conflict, InUse } from '../errors.js';
 import { isResourceId } from '../host/names.js';
 import type { WrittenData } from '../storage/copy.js';
@@ -16,8 +16,15 @@ type ImageSpec = InputsOf<typeof image>;
  * agent from `source` when the operator allowed its directory. `source` is recorded either way.
  */
 export class ImageService extends ServiceBase<ImageSpec, ImageRecord['status'], Record<string, never>> {
+  /** Downloads in flight, by image id: bytes so far and the announced total. */
+  private readonly downloads = new Map<string, ApiProgress>();
+
   constructor(ctx: AgentContext) {
     super(ctx, 'image');
+  }
+
+  progress(id: string): ApiProgress | null {
+    return this.downloads.get(id) ?? null;
   }
 
   protected async realize(
@@ -37,7 +44,11 @@ export class ImageService extends ServiceBase<ImageSpec, ImageRecord['status'], 
       opts.uploaded !== undefined
         ? { uploaded: opts.uploaded, label: spec.source }
         : isUrlSource(spec.source)
-          ? { url: spec.source, signal: opts.signal }
+          ? {
+              url: spec.source,
+              signal: opts.signal,
+              progress: (p) => this.downloads.set(id, { bytes: p.bytes, total: p.total }),
+            }
           : { path: spec.source };
     try {
       info = await this.ctx.storage.importImage(id, data, {
@@ -53,6 +64,8 @@ export class ImageService extends ServiceBase<ImageSpec, ImageRecord['status'], 
             ? 'diskFormat'
             : 'source';
       throw e.at([field]);
+    } finally {
+      this.downloads.delete(id);
     }
     // Computed inputs are recorded as computed (the declared value, else what the import found), so a
     // later request that carries them (an update after `stratus import`) is no change to them.

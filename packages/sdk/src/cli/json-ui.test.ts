@@ -56,7 +56,7 @@ test('a plan: planned_change per change (no-ops left out), then change_summary',
   assert.deepEqual(lines[4]!.changes, { add: 2, change: 0, import: 0, remove: 2, operation: 'plan' });
 });
 
-test('an apply: apply_start, apply_progress every 10s, apply_complete, apply_errored, outputs without secrets', () => {
+test('an apply: apply_start, apply_progress every 10s (with the latest progress), apply_complete, apply_errored, outputs without secrets', () => {
   const { u, lines, advance } = ui();
   u.plan(plan, 'apply');
   lines.length = 0;
@@ -64,6 +64,7 @@ test('an apply: apply_start, apply_progress every 10s, apply_complete, apply_err
   u.event({ kind: 'start', name: 'old', op: 'destroy', action: 'delete' });
   advance(9_000);
   u.tick();
+  u.event({ kind: 'progress', name: 'net', op: 'apply', action: 'create', detail: 'downloaded 3.0 MiB' });
   advance(2_000);
   u.tick();
   u.tick();
@@ -77,7 +78,7 @@ test('an apply: apply_start, apply_progress every 10s, apply_complete, apply_err
     [
       ['apply_start', 'info', 'net: Creating...'],
       ['apply_start', 'info', 'old: Destroying...'],
-      ['apply_progress', 'info', 'net: Still creating... [10s elapsed]'],
+      ['apply_progress', 'info', 'net: Still creating... [10s elapsed] (downloaded 3.0 MiB)'],
       ['apply_progress', 'info', 'old: Still destroying... [10s elapsed]'],
       ['apply_complete', 'info', 'net: Creation complete after 11.0s [id=n-1]'],
       ['apply_errored', 'error', 'old: Destruction FAILED after 11.0s: boom'],

@@ -47,7 +47,10 @@ function hookAction(e: ApplyEvent): 'create' | 'update' | 'delete' {
  */
 export class JsonUi {
   private readonly types = new Map<string, ResourceType>();
-  private readonly inFlight = new Map<string, { e: ApplyEvent; since: number; reported: number }>();
+  private readonly inFlight = new Map<
+    string,
+    { e: ApplyEvent; since: number; reported: number; detail?: string }
+  >();
   private timer?: NodeJS.Timeout;
 
   /** `write` gets each line; `now` is the clock (milliseconds) for elapsed times. */
@@ -136,7 +139,10 @@ export class JsonUi {
     });
   }
 
-  /** An apply event as `apply_start`, `apply_complete` or `apply_errored`; `skipped` becomes a `log`. */
+  /**
+   * An apply event as `apply_start`, `apply_complete` or `apply_errored`; `skipped` becomes a `log`;
+   * `progress` is kept for the next `apply_progress` (see {@link JsonUi.tick}).
+   */
   event(e: ApplyEvent): void {
     const key = `${e.op}:${e.name}`;
     const hook = { resource: resourceOf(e.name, this.types.get(e.name)), action: hookAction(e) };
@@ -165,6 +171,11 @@ export class JsonUi {
       case 'skipped':
         this.emit('log', 'warn', eventLine(e));
         return;
+      case 'progress': {
+        const f = this.inFlight.get(key);
+        if (f) f.detail = e.detail;
+        return;
+      }
     }
   }
 
@@ -177,7 +188,8 @@ export class JsonUi {
 
   /**
    * Emits `apply_progress` for each operation in flight that has passed another 10 seconds since it
-   * started (Terraform's "Still creating... [10s elapsed]").
+   * started (Terraform's "Still creating... [10s elapsed]"), with what its provider last said of its
+   * progress in parentheses.
    */
   tick(): void {
     for (const f of this.inFlight.values()) {
@@ -186,7 +198,8 @@ export class JsonUi {
       f.reported = tens;
       const action = hookAction(f.e);
       const doing = action === 'delete' ? 'destroying' : action === 'update' ? 'modifying' : 'creating';
-      this.emit('apply_progress', 'info', `${f.e.name}: Still ${doing}... [${tens * 10}s elapsed]`, {
+      const detail = f.detail ? ` (${f.detail})` : '';
+      this.emit('apply_progress', 'info', `${f.e.name}: Still ${doing}... [${tens * 10}s elapsed]${detail}`, {
         hook: {
           resource: resourceOf(f.e.name, this.types.get(f.e.name)),
           action,

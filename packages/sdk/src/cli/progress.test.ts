@@ -37,3 +37,53 @@ test('elsewhere, one plain line per event and no escape sequences', () => {
     'dns: skipped (dependency failed)\n',
   ]);
 });
+
+test("an operation's progress shows in its live line, and in a plain log at most every 10 seconds", () => {
+  let now = 0;
+  const clock = () => now;
+  const tty = stream(true);
+  const live = new Progress(tty, styleFor(tty), clock);
+  live.event({ kind: 'start', name: 'img', op: 'apply', action: 'create' });
+  now = 3000;
+  live.event({
+    kind: 'progress',
+    name: 'img',
+    op: 'apply',
+    action: 'create',
+    detail: 'downloaded 1.0 MiB of 4.0 MiB',
+  });
+  live.event({ kind: 'start', name: 'net', op: 'apply', action: 'create' });
+  live.stop();
+  assert.match(tty.chunks.join(''), /img: Creating\.\.\. 3s elapsed, downloaded 1\.0 MiB of 4\.0 MiB/);
+
+  now = 0;
+  const out = stream(false);
+  const plain = new Progress(out, styleFor(out), clock);
+  plain.event({ kind: 'start', name: 'img', op: 'apply', action: 'create' });
+  for (const [t, mib] of [
+    [1000, 1],
+    [9000, 2],
+    [10_000, 3],
+    [15_000, 4],
+    [21_000, 5],
+  ] as const) {
+    now = t;
+    plain.event({
+      kind: 'progress',
+      name: 'img',
+      op: 'apply',
+      action: 'create',
+      detail: `downloaded ${mib} MiB`,
+    });
+  }
+  // Progress of an operation not in flight (already finished) is dropped.
+  plain.event({ kind: 'done', name: 'img', op: 'apply', action: 'create', elapsedMs: 22_000 });
+  plain.event({ kind: 'progress', name: 'img', op: 'apply', action: 'create', detail: 'late' });
+  plain.stop();
+  assert.deepEqual(out.chunks, [
+    'img: Creating...\n',
+    'img: Still creating... [10s elapsed, downloaded 3 MiB]\n',
+    'img: Still creating... [21s elapsed, downloaded 5 MiB]\n',
+    'img: Creation complete after 22.0s\n',
+  ]);
+});

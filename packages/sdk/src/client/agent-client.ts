@@ -192,20 +192,22 @@ export class AgentClient {
    * Streams the file behind `file` (opened by the caller, with its user's own permissions) as the body
    * of `PUT path`, and checks that the agent stored exactly what was read: the SHA-256 it answers is the
    * one computed here while reading. Unreachable agents are retried like {@link call}, from the file's
-   * start. Answers the agent's `{sizeBytes, checksum}`.
+   * start. `opts.progress` gets the bytes sent so far, about once a second. Answers the agent's
+   * `{sizeBytes, checksum}`.
    */
   async upload(
     path: string,
     file: FileHandle,
-    opts: CallOptions = {},
+    opts: CallOptions & { progress?: (sentBytes: number) => void } = {},
   ): Promise<{ sizeBytes: number; checksum: string }> {
     const started = Date.now();
     let delay = this.retry.initialDelayMs;
-    const { signal } = opts;
+    const { signal, progress } = opts;
     for (;;) {
       signal?.throwIfAborted();
       const hash = createHash('sha256');
       let sent = 0;
+      let reported = Date.now();
       async function* body(): AsyncGenerator<Uint8Array> {
         for await (const chunk of file.createReadStream({
           start: 0,
@@ -214,6 +216,11 @@ export class AgentClient {
         })) {
           hash.update(chunk as Buffer);
           sent += (chunk as Buffer).length;
+          const now = Date.now();
+          if (progress && now - reported >= 1000) {
+            reported = now;
+            progress(sent);
+          }
           yield chunk as Buffer;
         }
       }

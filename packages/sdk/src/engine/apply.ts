@@ -28,7 +28,9 @@ export type ApplyEvent =
       elapsedMs: number;
       error: string;
     }
-  | { kind: 'skipped'; name: string; op: 'apply' | 'destroy'; reason: 'dependency failed' | 'interrupted' };
+  | { kind: 'skipped'; name: string; op: 'apply' | 'destroy'; reason: 'dependency failed' | 'interrupted' }
+  /** How far an operation in flight has come, as its provider said (see ProviderContext.progress). */
+  | { kind: 'progress'; name: string; op: 'apply' | 'destroy'; action: Action; detail: string };
 
 /** Options of {@link applyPlan}. */
 export interface ApplyOptions {
@@ -88,6 +90,7 @@ async function withLimit<T>(
   what: string,
   host: string,
   log: ProtocolLog,
+  progress: ((detail: string) => void) | undefined,
   fn: (ctx: ProviderContext) => Promise<T>,
 ): Promise<T> {
   // Validation bounds timeouts at 24h; a plan file edited by hand must still not overflow Node's timer.
@@ -105,7 +108,7 @@ async function withLimit<T>(
     else signal.addEventListener('abort', onAbort, { once: true });
   });
   try {
-    return await Promise.race([fn({ signal, log, host }), aborted]);
+    return await Promise.race([fn({ signal, log, host, ...(progress ? { progress } : {}) }), aborted]);
   } finally {
     if (onAbort) signal.removeEventListener('abort', onAbort);
   }
@@ -195,7 +198,14 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
     op: 'create' | 'update' | 'delete',
     what: string,
     fn: (ctx: ProviderContext) => Promise<T>,
-  ) => withLimit(opts.signal, c.timeouts[op], what, c.host, log, fn);
+  ) => {
+    const onEvent = opts.onEvent;
+    const kind = op === 'delete' ? 'destroy' : 'apply';
+    const progress =
+      onEvent &&
+      ((detail: string) => onEvent({ kind: 'progress', name: c.name, op: kind, action: c.action, detail }));
+    return withLimit(opts.signal, c.timeouts[op], what, c.host, log, progress, fn);
+  };
 
   const destroyOne = async (c: ResourceChange, entry: StateResource) => {
     const res = await run(c, 'delete', `destroying ${entry.type} ${entry.name}`, (ctx) =>

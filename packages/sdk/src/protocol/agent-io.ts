@@ -4,17 +4,19 @@ import { type FileHandle, open, stat } from 'node:fs/promises';
 import { isAbsolute } from 'node:path';
 import {
   type ApiList,
+  type ApiProgress,
   type ApiRecord,
   attributes,
   isUrlSource,
   parseChecksum,
   type ResourceSchema,
 } from '@stratus/model';
+import { formatBytes } from '@stratus/util';
 import type { AgentClient } from '../client/agent-client.js';
 import { AgentApiError } from '../client/errors.js';
 import type { AgentPool } from '../client/pool.js';
 import type { ResourceIO } from './io.js';
-import type { Values } from './types.js';
+import type { ProviderContext, Values } from './types.js';
 
 const flatten = (r: ApiRecord): Values => ({ ...r.spec, ...r.status });
 
@@ -63,17 +65,21 @@ async function createFromFile(
   base: string,
   attr: string,
   inputs: Values,
-  signal: AbortSignal,
+  ctx: Pick<ProviderContext, 'signal' | 'progress'>,
 ): Promise<ApiRecord> {
+  const { signal, progress } = ctx;
   // A URL is downloaded by the agent itself (Glance's web-download); so is data already there.
-  if (isUrlSource(inputs[attr]) || (await c.find<ApiRecord>(base, { signal })))
-    return c.put<ApiRecord>(base, inputs, { signal });
+  if (isUrlSource(inputs[attr]))
+    return watchDownload(c, base, progress, signal, () => c.put(base, inputs, { signal }));
+  if (await c.find<ApiRecord>(base, { signal })) return c.put<ApiRecord>(base, inputs, { signal });
   const fh = await openLocal(attr, inputs[attr]);
   try {
+    const total = (await fh.stat()).size;
+    const sent = progress && ((bytes: number) => progress(`uploaded ${ofTotal(bytes, total)}`));
     for (let attempt = 1; ; attempt++) {
       let checksum: string;
       try {
-        ({ checksum } = await c.upload(`${base}/file`, fh, { signal }));
+        ({ checksum } = await c.upload(`${base}/file`, fh, { signal, ...(sent ? { progress: sent } : {}) }));
       } catch (e) {
         // Made meanwhile under this id (an earlier create the agent finished after its client gave up):
         // that object is the one asked for; the PUT converges it to these inputs.
@@ -90,6 +96,39 @@ async function createFromFile(
     }
   } finally {
     await fh.close();
+  }
+}
+
+/** `120.0 MiB of 512.0 MiB` (or `120.0 MiB` when the total is unknown). */
+function ofTotal(bytes: number, total: number | null): string {
+  return total === null ? formatBytes(bytes) : `${formatBytes(bytes)} of ${formatBytes(total)}`;
+}
+
+/** How often the progress of an agent-side download is asked for, in milliseconds. */
+const PROGRESS_POLL_MS = 1000;
+
+/**
+ * Runs `create` (a PUT whose agent downloads the data itself) while asking the agent every second how far
+ * the download has come (`GET .../progress`), and reports it. A failed progress read is ignored: the
+ * create's own answer is what counts.
+ */
+async function watchDownload(
+  c: AgentClient,
+  base: string,
+  progress: ((detail: string) => void) | undefined,
+  signal: AbortSignal,
+  create: () => Promise<ApiRecord>,
+): Promise<ApiRecord> {
+  if (!progress) return create();
+  const timer = setInterval(() => {
+    c.find<ApiProgress>(`${base}/progress`, { signal })
+      .then((p) => p && progress(`downloaded ${ofTotal(p.bytes, p.total)}`))
+      .catch(() => undefined);
+  }, PROGRESS_POLL_MS);
+  try {
+    return await create();
+  } finally {
+    clearInterval(timer);
   }
 }
 
@@ -201,7 +240,7 @@ export function agentResourceIO(schema: ResourceSchema, pool: AgentPool): Resour
   return {
     async create(ctx, id, inputs) {
       const c = await pool.client(ctx.host);
-      if (fileAttr) return flatten(await createFromFile(c, path(id), fileAttr, inputs, ctx.signal));
+      if (fileAttr) return flatten(await createFromFile(c, path(id), fileAttr, inputs, ctx));
       return flatten(await c.put<ApiRecord>(path(id), inputs, { signal: ctx.signal }));
     },
     async update(ctx, id, inputs) {
@@ -223,7 +262,7 @@ export function agentResourceIO(schema: ResourceSchema, pool: AgentPool): Resour
       const c = await pool.client(ctx.host);
       if (fileAttr) {
         const id = randomUUID();
-        const rec = await createFromFile(c, path(id), fileAttr, { [fileAttr]: externalId }, ctx.signal);
+        const rec = await createFromFile(c, path(id), fileAttr, { [fileAttr]: externalId }, ctx);
         return { id: rec.id, attributes: flatten(rec) };
       }
       const rec = await c.call<ApiRecord>(

@@ -36,6 +36,11 @@ export interface ProviderContext {
   log: ProtocolLog;
   /** The host the resource lives on (`local` today). */
   host: string;
+  /**
+   * Reports how far a long operation has come, in a few words for the user's live view (`downloaded
+   * 120.0 MiB of 512.0 MiB`); called about once a second at most. Absent when nobody shows progress.
+   */
+  progress?: (detail: string) => void;
 }
 
 export interface ValidateResourceRequest {

@@ -4,6 +4,7 @@
  * with ID, Name and Owner.
  */
 import type { ApiRecord } from '@stratus/model';
+import { formatBytes } from '@stratus/util';
 
 /** A column: its header and the cell of one record. */
 export interface Column {
@@ -26,15 +27,7 @@ function addresses(r: ApiRecord): string {
 }
 
 function size(bytes: unknown): string {
-  if (typeof bytes !== 'number') return '';
-  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
-  let v = bytes;
-  let u = 0;
-  while (v >= 1024 && u < units.length - 1) {
-    v /= 1024;
-    u++;
-  }
-  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
+  return typeof bytes === 'number' ? formatBytes(bytes) : '';
 }
 
 /** Columns per type (before Owner, which every table ends with). */
