@@ -270,6 +270,9 @@ test("a slow download's progress shows in the apply's output while it runs", asy
   assert.ok(lines.length >= 1, r.stdout);
   const total = `${(size / 1024 / 1024).toFixed(1)} MiB`;
   for (const l of lines)
-    assert.match(l, new RegExp(`^img: Still creating\\.\\.\\. \\[\\d+s elapsed, downloaded [\\d.]+ [KM]iB of ${total}\\]$`));
+    assert.match(
+      l,
+      new RegExp(`^img: Still creating\\.\\.\\. \\[\\d+s elapsed, downloaded [\\d.]+ [KM]iB of ${total}\\]$`),
+    );
   ok(await cli('destroy', '--auto-approve', '--state', state, f));
 });
