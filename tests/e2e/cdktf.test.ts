@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -15,6 +14,7 @@ import {
   run,
   waitForReady,
 } from './helpers.js';
+import { HAVE_TERRAFORM, terraformEnv, terraformStateValues } from './terraform-helpers.js';
 
 /**
  * examples/cdktf with the real terraform binary (1.11, dev_overrides, no `terraform init`) against a
@@ -23,7 +23,6 @@ import {
  * adopted with `terraform import` (by name) and an `import {}` block (by UUID), each planning nothing
  * after. Sharing the one stack keeps this to one booted guest at a time beside the adopted domain.
  */
-const HAVE_TERRAFORM = spawnSync('terraform', ['version']).status === 0;
 if (!HAVE_TERRAFORM) console.log('SKIP cdktf tests: the terraform binary is not on the PATH');
 
 let t: AgentEnv;
@@ -37,29 +36,14 @@ const ok = (r: Run, what: string) => assert.equal(r.code, 0, `${what} failed:\n$
 const virsh = (...args: string[]) => run('virsh', ['-c', 'qemu:///system', ...args]);
 const tf = (dir: string, ...args: string[]) => run('terraform', [`-chdir=${dir}`, ...args, '-no-color'], env);
 
-/** Attributes of the resources in a Terraform state, by resource address. */
-async function stateValues(dir: string): Promise<Record<string, Record<string, unknown>>> {
-  const r = await run('terraform', [`-chdir=${dir}`, 'show', '-json'], env);
-  const doc = JSON.parse(r.stdout || '{}') as {
-    values?: { root_module?: { resources?: { address: string; values: Record<string, unknown> }[] } };
-  };
-  return Object.fromEntries((doc.values?.root_module?.resources ?? []).map((x) => [x.address, x.values]));
-}
+const stateValues = (dir: string) => terraformStateValues(dir, env);
 
 before(async () => {
   if (!HAVE_TERRAFORM) return;
   assert.ok(existsSync(IMAGE), `guest image missing: run scripts/build-guest-image.sh (${IMAGE})`);
   t = agentEnv('cdktf');
   await t.startAgent();
-  const config = spawnSync('bash', [join(ROOT, 'scripts/terraform-config.sh')], { encoding: 'utf8' });
-  assert.equal(config.status, 0, config.stderr);
-  writeFileSync(join(t.dir, 'terraform.tfrc'), config.stdout);
-  env = {
-    ...t.env,
-    TF_CLI_CONFIG_FILE: join(t.dir, 'terraform.tfrc'),
-    TF_IN_AUTOMATION: '1',
-    CHECKPOINT_DISABLE: '1',
-  };
+  env = terraformEnv(t);
   stackDir = join(t.dir, 'out/stacks/quickstart');
   adoptDir = join(t.dir, 'adopt');
   mkdirSync(adoptDir);

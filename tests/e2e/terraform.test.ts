@@ -1,5 +1,4 @@
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import { cpSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -15,13 +14,12 @@ import {
   run,
   waitForReady,
 } from './helpers.js';
+import { HAVE_TERRAFORM, terraformEnv, terraformStateValues } from './terraform-helpers.js';
 
 /**
  * The Terraform provider driven by the real terraform binary (1.11), through dev_overrides (no
  * `terraform init`), against a private agent: examples/terraform end to end, and bad configuration.
  */
-const TERRAFORM = spawnSync('terraform', ['version'], { encoding: 'utf8' });
-const HAVE_TERRAFORM = TERRAFORM.status === 0;
 if (!HAVE_TERRAFORM) console.log('SKIP terraform tests: the terraform binary is not on the PATH');
 
 /** A sensitive value: it must reach the agent and never Terraform's output. */
@@ -39,14 +37,7 @@ function tf(dir: string, ...args: string[]): Promise<Run> {
   });
 }
 
-/** Attributes of the resources in a Terraform state, by resource address. */
-async function stateValues(dir: string): Promise<Record<string, Record<string, unknown>>> {
-  const r = await run('terraform', [`-chdir=${dir}`, 'show', '-json'], env);
-  const doc = JSON.parse(r.stdout || '{}') as {
-    values?: { root_module?: { resources?: { address: string; values: Record<string, unknown> }[] } };
-  };
-  return Object.fromEntries((doc.values?.root_module?.resources ?? []).map((x) => [x.address, x.values]));
-}
+const stateValues = (dir: string) => terraformStateValues(dir, env);
 
 /** Ids of the resources in a Terraform state, by resource address. */
 async function stateIds(dir: string): Promise<Record<string, string>> {
@@ -64,16 +55,7 @@ before(async () => {
   assert.ok(existsSync(IMAGE), `guest image missing: run scripts/build-guest-image.sh (${IMAGE})`);
   t = agentEnv('terraform');
   await t.startAgent();
-  const config = spawnSync('bash', [join(ROOT, 'scripts/terraform-config.sh')], { encoding: 'utf8' });
-  assert.equal(config.status, 0, config.stderr);
-  writeFileSync(join(t.dir, 'terraform.tfrc'), config.stdout);
-  env = {
-    ...t.env,
-    TF_CLI_CONFIG_FILE: join(t.dir, 'terraform.tfrc'),
-    TF_IN_AUTOMATION: '1',
-    CHECKPOINT_DISABLE: '1',
-    TF_VAR_image_path: IMAGE,
-  };
+  env = terraformEnv(t, { TF_VAR_image_path: IMAGE });
   work = join(t.dir, 'example');
   mkdirSync(work);
   const text = readFileSync(join(ROOT, 'examples/terraform/main.tf'), 'utf8').replace(
