@@ -622,6 +622,33 @@ outputs:
     assert.notEqual(loadHeatFile(join(dir, 'template.yaml')).config!.outputs.get('pw')!.value, s);
   });
 
+  test("SecurityGroup keeps Neutron's default egress rule unless its rules say something of egress", () => {
+    const { config, errors } = heat(`${V}
+resources:
+  none:
+    type: OS::Neutron::SecurityGroup
+  ingress_only:
+    type: OS::Neutron::SecurityGroup
+    properties:
+      rules: [{protocol: tcp, port_range_min: 80, port_range_max: 80}]
+  with_egress:
+    type: OS::Neutron::SecurityGroup
+    properties:
+      rules: [{protocol: tcp, port_range_min: 22, port_range_max: 22}, {direction: egress, protocol: udp}]
+`);
+    assert.deepEqual(errors, []);
+    const rules = (n: string) => config!.resources.get(n)!.properties.rules;
+    assert.deepEqual(rules('none'), [{ direction: 'egress' }]);
+    assert.deepEqual(rules('ingress_only'), [
+      { direction: 'ingress', protocol: 'tcp', portRangeMin: 80, portRangeMax: 80 },
+      { direction: 'egress' },
+    ]);
+    assert.deepEqual(rules('with_egress'), [
+      { direction: 'ingress', protocol: 'tcp', portRangeMin: 22, portRangeMax: 22 },
+      { direction: 'egress', protocol: 'udp' },
+    ]);
+  });
+
   test('CloudConfig, SoftwareConfig, MultipartMime and Value as user data (SOFTWARE_CONFIG) and attributes', async () => {
     const h = heat(`${V}
 resources:
