@@ -2,8 +2,6 @@
  * Heat's own types computed by the loader: Value, RandomString, CloudConfig, SoftwareConfig, MultipartMime, None.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { Value } from '../../engine/expr.js';
 import { isSymbolic, type Taint } from '../../expand/evaluate.js';
 import {
@@ -114,9 +112,9 @@ export function heatResource(L: HeatLoader, scope: TemplateScope, decl: Decl): N
 
 /**
  * OS::Heat::RandomString: `length` characters from the classes and sequences asked for, each at
- * least its `min` times. Heat generates it once and keeps it; here it is derived from a secret seed
- * kept beside the template (`.NAME.stratus-heat-seed`, mode 0600; never in state or plans), the resource's name and its properties,
- * so it is the same at every load and changes when the properties (or `salt`) do.
+ * least its `min` times. Heat generates it once and keeps it in the stack; here it is derived from the
+ * stack's secret seed (kept in state, see {@link seedFor}), the resource's name and its properties, so
+ * it is the same at every plan of an applied stack and changes when the properties (or `salt`) do.
  */
 export function randomString(
   L: HeatLoader,
@@ -188,7 +186,7 @@ export function randomString(
   if (isSymbolic(Object.fromEntries([...values].map(([k, x]) => [k, x.value])) as Value))
     throw new HeatError('the properties of a RandomString must be known before apply', decl.node);
   // A stream of bytes from the seed: HMAC-SHA256 over the resource and a counter.
-  const key = L.seedFor(scope);
+  const key = L.seedFor();
   const material = JSON.stringify([scope.prefix, decl.name, [...values].map(([k, x]) => [k, x.value])]);
   let counter = 0;
   let buf = Buffer.alloc(0);
@@ -217,22 +215,16 @@ export function randomString(
   return chars.join('');
 }
 
-/** The stack's random seed, made once beside the top-level template. */
-export function seedFor(L: HeatLoader, scope: TemplateScope): Buffer {
-  if (L.seed) return L.seed;
-  const file = join(L.config.dir, `.${L.config.name}.stratus-heat-seed`);
-  void scope;
-  try {
-    if (existsSync(file)) L.seed = Buffer.from(readFileSync(file, 'utf8').trim(), 'hex');
-    if (!L.seed || L.seed.length < 32) {
-      L.seed = randomBytes(32);
-      writeFileSync(file, `${L.seed.toString('hex')}\n`, { mode: 0o600 });
-    }
-  } catch (e) {
-    throw new HeatError(
-      `cannot keep the random seed of OS::Heat::RandomString in ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
-      undefined,
-    );
+/**
+ * The stack's random seed: the one the options give (the state's, StateDoc.randomSeed), else a fresh
+ * one (a stack never applied, or a load that keeps nothing, such as validate). Either way the config
+ * says which (StackConfig.randomSeed), so that apply keeps it in state. Nothing is written here.
+ */
+export function seedFor(L: HeatLoader): Buffer {
+  if (!L.seed) {
+    const given = L.opts.randomSeed;
+    L.seed = given && /^[0-9a-f]{64}$/.test(given) ? Buffer.from(given, 'hex') : randomBytes(32);
+    L.config.randomSeed = L.seed.toString('hex');
   }
   return L.seed;
 }

@@ -5,7 +5,7 @@
  * state in memory), and bad templates with their diagnostics at file:line:column.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -591,7 +591,7 @@ resources:
 });
 
 describe('Heat types', () => {
-  test('RandomString: the same value at every load, its classes honoured, changed by salt; outputs of it are sensitive', async () => {
+  test('RandomString: the same value from the same seed, its classes honoured, changed by salt; outputs of it are sensitive; nothing written', async () => {
     const t = (salt: string) => `${V}
 resources:
   pw:
@@ -606,20 +606,32 @@ outputs:
   id: {value: {get_resource: pw}}
 `;
     const dir = dirWith({ 'template.yaml': t('a') });
-    const v1 = loadHeatFile(join(dir, 'template.yaml')).config!.outputs.get('pw')!;
-    const v2 = loadHeatFile(join(dir, 'template.yaml')).config!.outputs.get('pw')!;
-    assert.equal(v1.value, v2.value);
-    assert.equal(v1.sensitive, true);
-    const s = v1.value as string;
+    const before = readdirSync(dir).sort();
+    const fresh = loadHeatFile(join(dir, 'template.yaml')).config!;
+    const seed = fresh.randomSeed!;
+    assert.match(seed, /^[0-9a-f]{64}$/, 'a load without a seed makes one and says which');
+    const again = loadHeatFile(join(dir, 'template.yaml')).config!;
+    assert.notEqual(again.randomSeed, seed, 'each load without a seed makes its own');
+    const v1 = loadHeatFile(join(dir, 'template.yaml'), { randomSeed: seed }).config!;
+    assert.equal(v1.randomSeed, seed);
+    const o1 = v1.outputs.get('pw')!;
+    assert.equal(o1.value, fresh.outputs.get('pw')!.value, 'the same seed gives the same value');
+    assert.equal(o1.sensitive, true);
+    const s = o1.value as string;
     assert.equal(s.length, 24);
     assert.ok(
       (s.match(/[0-9]/g) ?? []).length >= 3 && (s.match(/[A-Z]/g) ?? []).length >= 2 && /[!@]/.test(s),
     );
-    const seed = join(dir, '.template.stratus-heat-seed');
-    assert.ok(existsSync(seed));
-    assert.equal(statSync(seed).mode & 0o777, 0o600);
+    assert.deepEqual(readdirSync(dir).sort(), before, 'loading wrote nothing beside the template');
     writeFileSync(join(dir, 'template.yaml'), t('b'));
-    assert.notEqual(loadHeatFile(join(dir, 'template.yaml')).config!.outputs.get('pw')!.value, s);
+    const salted = loadHeatFile(join(dir, 'template.yaml'), { randomSeed: seed }).config!;
+    assert.notEqual(salted.outputs.get('pw')!.value, s);
+    // A template without random values names no seed (its state keeps none).
+    assert.equal(
+      loadHeatFile(join(dirWith({ 'template.yaml': `${V}resources: {}\n` }), 'template.yaml')).config!
+        .randomSeed,
+      undefined,
+    );
   });
 
   test("SecurityGroup keeps Neutron's default egress rule unless its rules say something of egress", () => {

@@ -35,6 +35,11 @@ export interface HeatLoadOptions {
   parameters?: ReadonlyMap<string, string>;
   /** A parameter without a value is no error: what needs it is left out (commands that only read state). */
   lenient?: boolean;
+  /**
+   * The stack's random seed (64 hex digits; StateDoc.randomSeed) that OS::Heat::RandomString values
+   * derive from; without it a fresh one is made (and named in the config's randomSeed).
+   */
+  randomSeed?: string;
 }
 
 /** Result of loading a template: the config when it could be made, and every diagnostic. */
