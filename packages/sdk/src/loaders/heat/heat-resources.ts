@@ -2,7 +2,7 @@
  * Heat's own types computed by the loader: Value, RandomString, CloudConfig, SoftwareConfig, MultipartMime, None.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import type { Value } from '../../engine/expr.js';
+import { Ref, type Value } from '../../engine/expr.js';
 import { isSymbolic, type Taint } from '../../expand/evaluate.js';
 import {
   type Decl,
@@ -95,6 +95,11 @@ export function heatResource(L: HeatLoader, scope: TemplateScope, decl: Decl): N
       }
       const text = p('config') ?? '';
       return plain(text, { config: text });
+    }
+    case 'OS::Neutron::FloatingIPAssociation': {
+      known(['floatingip_id', 'port_id', 'fixed_ip_address']);
+      const fip = floatingIpAssociation(L, scope, decl, values);
+      return plain(fip, {});
     }
     case 'OS::Heat::MultipartMime': {
       known(['parts', 'group']);
@@ -227,4 +232,55 @@ export function seedFor(L: HeatLoader): Buffer {
     L.config.randomSeed = L.seed.toString('hex');
   }
   return L.seed;
+}
+
+/**
+ * OS::Neutron::FloatingIPAssociation: Stratus keeps a floating IP's association on the floating IP
+ * (floating_ip `server`, changed in place), so the association sets the server of the floating IP it
+ * names: `floatingip_id` must be {get_resource: FIP} of an OS::Neutron::FloatingIP of the stack that has
+ * no port_id (nor another association), and `port_id` a port that is the first NIC of a server of the
+ * stack (the floating IP maps to a server's first port). Returns the floating IP's reference, which is
+ * also the association's id (Heat's is its own; nothing but the floating IP is made).
+ */
+function floatingIpAssociation(
+  L: HeatLoader,
+  scope: TemplateScope,
+  decl: Decl,
+  values: Map<string, { value: Value; node: unknown }>,
+): Value {
+  const fip = values.get('floatingip_id');
+  const port = values.get('port_id');
+  if (!fip) throw new HeatError('floatingip_id is required', decl.node);
+  if (!port) throw new HeatError('port_id is required', decl.node);
+  const fixed = values.get('fixed_ip_address');
+  if (fixed && fixed.value !== null)
+    throw new HeatError(
+      "Stratus maps a floating IP to its server's first address: fixed_ip_address is not supported",
+      fixed.node,
+    );
+  const ref = fip.value;
+  const target =
+    ref instanceof Ref && ref.path.length === 0 && ref.resource.startsWith(scope.prefix)
+      ? scope.decls.get(ref.resource.slice(scope.prefix.length))
+      : undefined;
+  if (target) L.realize(scope, target);
+  const rc = ref instanceof Ref ? L.config.resources.get(ref.resource) : undefined;
+  if (!(ref instanceof Ref) || !rc || rc.type !== 'floating_ip')
+    throw new HeatError(
+      'floatingip_id must be {get_resource: FIP} of an OS::Neutron::FloatingIP of the template',
+      fip.node,
+    );
+  if (rc.properties.server !== undefined)
+    throw new HeatError(
+      `the floating IP ${ref.resource} is already associated (by its port_id or another FloatingIPAssociation)`,
+      fip.node,
+    );
+  const server = L.serverOfPort(port.value);
+  if (server === undefined)
+    throw new HeatError(
+      'Stratus maps a floating IP to a server: port_id must be {get_resource: PORT} of a port that is the first NIC of a server of the stack',
+      port.node,
+    );
+  rc.properties.server = server;
+  return ref;
 }

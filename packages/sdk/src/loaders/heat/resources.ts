@@ -47,6 +47,8 @@ const HEAT_OWN = new Set([
   'OS::Heat::SoftwareConfig',
   'OS::Heat::MultipartMime',
   'OS::Heat::ResourceGroup',
+  // Stratus keeps a floating IP's association on the floating IP: the loader sets it there.
+  'OS::Neutron::FloatingIPAssociation',
 ]);
 
 import {

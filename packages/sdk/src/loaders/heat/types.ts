@@ -590,15 +590,6 @@ export const HEAT_TYPES: Readonly<Record<string, HeatTypeMapping>> = {
     },
     finish: floatingIpPort,
   },
-  'OS::Neutron::FloatingIPAssociation': {
-    stratus: 'floating_ip_association',
-    properties: {
-      floatingip_id: { to: 'floatingIp', lookup: 'floating_ip' },
-      port_id: { to: 'port', lookup: 'port' },
-      fixed_ip_address: { to: 'fixedIp' },
-    },
-    attributes: {},
-  },
   'OS::Cinder::Volume': {
     stratus: 'volume',
     properties: {
