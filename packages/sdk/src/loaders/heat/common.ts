@@ -71,6 +71,17 @@ export interface Decl {
   failed?: boolean;
 }
 
+/**
+ * The values a provider (nested) template's parameters are given: its parent's properties (evaluated,
+ * with where each was written), their sensitivity, and where the parent's resource is.
+ */
+export interface Given {
+  values: Map<string, { value: Value; node: unknown }>;
+  taint: Taint;
+  at: SourceRange;
+  src: YamlSource;
+}
+
 /** One template being loaded: the root template or a nested (provider) template. */
 export class TemplateScope {
   params = new Map<string, Param>();

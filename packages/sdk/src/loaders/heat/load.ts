@@ -11,11 +11,9 @@
  * file:line:column; what Stratus does not do (yaql, software deployments, update_policy...) is named.
  */
 import { basename, dirname, join, resolve } from 'node:path';
-import { Diagnostics, type SourceRange } from '../../diagnostics/index.js';
+import { Diagnostics } from '../../diagnostics/index.js';
 import type { ResourceConfig, StackConfig } from '../../engine/config.js';
-import type { Value } from '../../engine/expr.js';
-import type { Taint } from '../../expand/evaluate.js';
-import { type Decl, type Dep, HeatError, Reported, TemplateScope } from './common.js';
+import { type Decl, type Dep, type Given, HeatError, Reported, TemplateScope } from './common.js';
 import * as conditions from './conditions.js';
 import { type Environment, emptyEnvironment, readEnvironments } from './environment.js';
 import * as functions from './functions.js';
@@ -136,14 +134,7 @@ export class HeatLoader {
     src: YamlSource,
     prefix: string,
     depth: number,
-    given:
-      | {
-          values: Map<string, { value: Value; node: unknown }>;
-          taint: Taint;
-          at: SourceRange;
-          src: YamlSource;
-        }
-      | undefined,
+    given: Given | undefined,
   ): TemplateScope | undefined {
     const root = src.root;
     const d = this.diags;

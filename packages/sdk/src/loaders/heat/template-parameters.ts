@@ -7,8 +7,7 @@ import { isResourceType } from '@stratus/model';
 import type { SourceRange } from '../../diagnostics/index.js';
 import { listNames } from '../../diagnostics/limits.js';
 import type { Value } from '../../engine/expr.js';
-import type { Taint } from '../../expand/evaluate.js';
-import type { Param, TemplateScope } from './common.js';
+import type { Given, Param, TemplateScope } from './common.js';
 import type { HeatLoader } from './load.js';
 
 /** The keys a parameter declaration may have. */
@@ -33,18 +32,7 @@ import {
 } from './parameters.js';
 import { isMap, isSeq, type YamlSource } from './yaml-source.js';
 
-export function parameters(
-  L: HeatLoader,
-  scope: TemplateScope,
-  given:
-    | {
-        values: Map<string, { value: Value; node: unknown }>;
-        taint: Taint;
-        at: SourceRange;
-        src: YamlSource;
-      }
-    | undefined,
-): void {
+export function parameters(L: HeatLoader, scope: TemplateScope, given: Given | undefined): void {
   const { src } = scope;
   const d = L.diags;
   const node = src.get(src.root, 'parameters');
