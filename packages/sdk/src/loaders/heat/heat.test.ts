@@ -839,6 +839,25 @@ resources:
     ]);
   });
 
+  test('a name several resources of the template have is ambiguous, and a name none has is not found, at its place', () => {
+    const h = heat(`${V}
+resources:
+  img: {type: OS::Glance::WebImage, properties: {name: cirros, location: disk.qcow2}}
+  fl: {type: OS::Nova::Flavor, properties: {name: small, vcpus: 1, ram: 256}}
+  a: {type: OS::Neutron::Net, properties: {name: private}}
+  b: {type: OS::Neutron::Net, properties: {name: private}}
+  web:
+    type: OS::Nova::Server
+    properties: {image: cirros, flavor: tiny, networks: [{network: private}]}
+`);
+    assert.deepEqual(h.errors, [
+      'template.yaml:10:33: error: resources.web.properties.flavor: no OS::Nova::Flavor named "tiny" in the template; Stratus cannot yet name existing flavors on the host: declare it, or use {get_resource: NAME}',
+      'template.yaml:10:59: error: resources.web.properties.networks[0].network: 2 OS::Neutron::Net resources are named "private" (a, b): use {get_resource: NAME}',
+      // The NIC whose network could not be named is left out.
+      'template.yaml:10:47: error: resources.web.properties.networks: must NOT have fewer than 1 items',
+    ]);
+  });
+
   test('networking features Stratus lacks are errors naming them at their line', () => {
     const h = heat(`${V}
 resources:

@@ -493,8 +493,17 @@ export function lookup(
     return undefined;
   }
   const found = L.byName(type, v);
-  if (found) return new Ref(found, [], `{get_resource: ${found}}`);
+  if (found.length === 1) return new Ref(found[0]!, [], `{get_resource: ${found[0]}}`);
   const heat = Object.entries(HEAT_TYPES).find(([, m]) => m.stratus === type)?.[0] ?? type;
+  if (found.length > 1) {
+    // As Heat (PhysicalResourceNameAmbiguity): a name several objects have names none of them.
+    L.diags.error(
+      `${found.length} ${heat} resources are named ${JSON.stringify(v)} (${found.join(', ')}): use {get_resource: NAME}`,
+      `${field}.properties.${formatPath(path)}`,
+      at(path),
+    );
+    return undefined;
+  }
   L.diags.error(
     `no ${heat} named ${JSON.stringify(v)} in the template; Stratus cannot yet name existing ${type}s on the host: declare it, or use {get_resource: NAME}`,
     `${field}.properties.${formatPath(path)}`,
@@ -504,25 +513,30 @@ export function lookup(
   return undefined;
 }
 
-/** The Stratus name of the native resource of `type` named `name` (by its name property, else its resource name). */
-export function byName(L: HeatLoader, type: string, name: string): string | undefined {
+/**
+ * The Stratus names of the native resources of `type` named `name`: by their name property (or the
+ * parameter that gives it), else, when none is, the resource of that resource name. Neutron and Glance
+ * names need not be unique, so there may be several (Heat then refuses the name as ambiguous).
+ */
+export function byName(L: HeatLoader, type: string, name: string): string[] {
+  const named: string[] = [];
   let byResource: string | undefined;
   for (const s of L.scopes)
     for (const d of s.decls.values()) {
       if (d.kind !== 'native' || d.mapping!.stratus !== type || !d.enabled) continue;
       const nameKey = Object.entries(d.mapping!.properties).find(([, r]) => r.to === 'name')?.[0] ?? 'name';
-      const n = s.src.js(s.src.get(s.src.get(d.node, 'properties'), nameKey));
-      if (n === name) return `${s.prefix}${d.name}`;
-      if (n === undefined && d.name === name) byResource = `${s.prefix}${d.name}`;
-      // A name given by a parameter: its value.
       const pn = s.src.get(s.src.get(d.node, 'properties'), nameKey);
-      if (isMap(pn) && pn.items.length === 1) {
-        const p = s.src.js(pn) as Record<string, unknown>;
+      const n = s.src.js(pn);
+      if (n === name) named.push(`${s.prefix}${d.name}`);
+      else if (n === undefined && d.name === name) byResource = `${s.prefix}${d.name}`;
+      else if (isMap(pn) && pn.items.length === 1) {
+        // A name given by a parameter: its value.
+        const p = n as Record<string, unknown>;
         if (typeof p.get_param === 'string' && s.params.get(p.get_param)?.value === name)
-          return `${s.prefix}${d.name}`;
+          named.push(`${s.prefix}${d.name}`);
       }
     }
-  return byResource;
+  return named.length ? named : byResource ? [byResource] : [];
 }
 
 /**

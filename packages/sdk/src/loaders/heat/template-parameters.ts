@@ -273,7 +273,7 @@ export function checkCustomConstraints(L: HeatLoader, root: TemplateScope): void
         continue;
       }
       if (!isResourceType(t)) continue;
-      if (!L.byName(t, p.value))
+      if (L.byName(t, p.value).length === 0)
         L.diags.error(
           c.description ??
             `parameter ${p.name}: no ${t} named ${p.hidden ? '(hidden)' : JSON.stringify(p.value)} in the stack (custom constraint ${String(c.spec)}); Stratus cannot yet check existing ${t}s on the host`,
