@@ -176,35 +176,20 @@ describe('heat examples', { concurrency: 2 }, () => {
       assert.equal(await getFromOutside(outside.ns, `http://${dbFip}:5432/status.txt`), null);
       assert.equal(await getFromOutside(outside.ns, `http://${dbFip}/`), null);
 
-      const noop = await two.stratus('plan', '-detailed-exitcode', '-state', st, tpl, ...params);
+      /** `stratus plan -detailed-exitcode` of the stack with the test's parameters, then `extra`. */
+      const plan = (...extra: string[]) =>
+        two.stratus('plan', '-detailed-exitcode', '-state', st, tpl, ...params, ...extra);
+      const noop = await plan();
       assert.equal(noop.code, 0, `${noop.stdout}\n${noop.stderr}`);
       assert.match(noop.stdout, /No changes/);
       const out = await two.stratus('output', '-state', st, tpl, 'web_floating_ip', '-raw');
       assert.equal(out.code, 0, out.stderr);
       assert.equal(out.stdout, webFip);
 
-      const more = await two.stratus(
-        'plan',
-        '-detailed-exitcode',
-        '-state',
-        st,
-        tpl,
-        ...params,
-        '-P',
-        'worker_count=1',
-      );
+      const more = await plan('-P', 'worker_count=1');
       assert.equal(more.code, 2, `${more.stdout}\n${more.stderr}`);
       assert.match(more.stdout, /Plan: 1 to add, 0 to change, 0 to destroy\./);
-      const pw = await two.stratus(
-        'plan',
-        '-detailed-exitcode',
-        '-state',
-        st,
-        tpl,
-        ...params,
-        '-P',
-        'db_password=another-secret',
-      );
+      const pw = await plan('-P', 'db_password=another-secret');
       assert.equal(pw.code, 2, `${pw.stdout}\n${pw.stderr}`);
       assert.match(pw.stdout, /# server db must be replaced/);
       assert.doesNotMatch(
