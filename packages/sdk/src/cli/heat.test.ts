@@ -4,13 +4,14 @@
  * and `state list` reading the template's own state as for a stack file.
  */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { loadHeatFile } from '../loaders/heat/load.js';
 import { LocalBackend } from '../state/local.js';
 import { applyStack } from '../testing/plan-stack.js';
+import { loadChecked } from './session.js';
 import { runCli } from './testing.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'stratus-heat-cli-'));
@@ -82,4 +83,39 @@ test("output and state list read the template's own state, as for a stack file; 
   assert.equal(raw.stdout, '10.70.0.0/24');
   const list = await runCli(['state', 'list', T]);
   assert.match(list.stdout, /^net\tnetwork\t[0-9a-f-]{36}\nsubnet\tsubnet\t[0-9a-f-]{36}\n$/);
+});
+
+test('RandomString: validate writes nothing; apply keeps the random seed in state, and later loads use it', async () => {
+  const d = mkdtempSync(join(dir, 'random-'));
+  const tpl = join(d, 'pw.yaml');
+  writeFileSync(
+    tpl,
+    `heat_template_version: 2018-08-31
+resources:
+  pw: {type: OS::Heat::RandomString, properties: {length: 12, character_classes: [{class: lowercase}]}}
+  net: {type: OS::Neutron::Net, properties: {name: {get_attr: [pw, value]}}}
+outputs:
+  pw: {value: {get_attr: [pw, value]}}
+`,
+  );
+  const validated = await runCli(['validate', tpl]);
+  assert.equal(validated.code, 0, validated.stderr);
+  assert.deepEqual(readdirSync(d), ['pw.yaml'], 'validate wrote nothing');
+
+  const first = await loadChecked(tpl, { flags: {} });
+  const seed = first.config.randomSeed;
+  assert.match(seed ?? '', /^[0-9a-f]{64}$/);
+  const applied = await applyStack(first.config);
+  assert.equal(applied.state.randomSeed, seed, 'apply keeps the seed in state');
+  const name = applied.resource('net').attributes.name;
+  assert.match(String(name), /^[a-z]{12}$/);
+  await new LocalBackend(join(d, 'pw.stratus.state.json')).write(applied.state);
+
+  const again = await loadChecked(tpl, { flags: {} });
+  assert.equal(again.config.randomSeed, seed, "a later load takes the state's seed");
+  assert.equal(again.config.resources.get('net')!.properties.name, name, 'the same value as applied');
+  const shown = await runCli(['validate', tpl]);
+  assert.equal(shown.code, 0, shown.stderr);
+  assert.ok(!`${shown.stdout}${shown.stderr}`.includes(String(seed)), 'the seed is never printed');
+  assert.deepEqual(readdirSync(d).sort(), ['pw.stratus.state.json', 'pw.yaml']);
 });

@@ -61,23 +61,45 @@ export async function loadChecked(
 /**
  * Loads a Heat template with the environment files (`-e`) and parameter values (`-P`) the flags give.
  * Commands that only read state (lenient) give none: a template that cannot be loaded without them
- * still names its stack, state and outputs, with no resources.
+ * still names its stack, state and outputs, with no resources. A template with random values
+ * (OS::Heat::RandomString) is loaded again with its state's random seed when the state has one, so
+ * they are what was applied; nothing is written (a fresh seed is kept only by an apply).
  */
 async function loadHeat(
   path: string,
   vars: VariableMode,
 ): Promise<{ config?: StackConfig; diagnostics: Diagnostics }> {
   const { loadHeatFile } = await import('../loaders/heat/load.js');
-  if ('lenient' in vars) {
-    const r = loadHeatFile(path, { lenient: true });
-    if (!r.diagnostics.hasErrors || !r.config) return r;
-    return {
-      config: { ...r.config, resources: new Map(), outputs: new Map(), invalid: new Set() },
-      diagnostics: new Diagnostics(),
-    };
-  }
   const { heatInputs } = await import('./heat-flags.js');
-  return loadHeatFile(path, heatInputs(vars.flags));
+  const opts = 'lenient' in vars ? { lenient: true } : heatInputs(vars.flags);
+  let r = loadHeatFile(path, opts);
+  if (r.config?.randomSeed) {
+    const flags = 'lenient' in vars ? {} : vars.flags;
+    const seed = await stateRandomSeed(r.config, flags);
+    if (seed) r = loadHeatFile(path, { ...opts, randomSeed: seed });
+  }
+  if (!('lenient' in vars) || !r.diagnostics.hasErrors || !r.config) return r;
+  return {
+    config: { ...r.config, resources: new Map(), outputs: new Map(), invalid: new Set() },
+    diagnostics: new Diagnostics(),
+  };
+}
+
+/** The random seed the stack's state keeps, if it has one (a state that cannot be read has none here). */
+async function stateRandomSeed(
+  config: StackConfig,
+  flags: Record<string, unknown>,
+): Promise<string | undefined> {
+  let backend: StateBackend | undefined;
+  try {
+    backend = backendFor(config, flags);
+    return (await backend.read())?.randomSeed;
+  } catch {
+    // Unreadable state (or a bad -state/-backend-url): the command that uses the state says why.
+    return undefined;
+  } finally {
+    if (backend instanceof PostgresBackend) await backend.close();
+  }
 }
 
 /** Reads a stack file and expands it with its variables' values (see {@link VariableMode}). */

@@ -89,4 +89,10 @@ export interface StackConfig {
   invalid?: Set<string>;
   outputs: Map<string, OutputConfig>;
   backend?: BackendConfig;
+  /**
+   * The secret seed (hex) the loader derived the stack's random values from (a HOT template's
+   * OS::Heat::RandomString): the plan carries it and apply keeps it in state (StateDoc.randomSeed), so
+   * the values stay the same at every later plan, as Heat keeps a RandomString's value in its stack.
+   */
+  randomSeed?: string;
 }

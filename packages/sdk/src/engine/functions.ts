@@ -7,23 +7,12 @@
  * calling (see deferred.ts), so at apply the same call runs on the values then known.
  */
 import { intToIp, ipToInt, isIpv4 } from '@stratus/model';
-import { FunctionError } from './function-error.js';
+import { FunctionError, kindOf } from './function-error.js';
 import { HEAT_FUNCTIONS } from './heat-functions.js';
 
 export { FunctionError };
 
 type Fn = (args: unknown[]) => unknown;
-
-const kindOf = (v: unknown): string =>
-  v === null
-    ? 'null'
-    : Array.isArray(v)
-      ? 'a list'
-      : typeof v === 'object'
-        ? 'a map'
-        : typeof v === 'boolean'
-          ? 'a bool'
-          : `a ${typeof v}`;
 
 function arity(name: string, args: unknown[], min: number, max = min): void {
   if (args.length < min || args.length > max)

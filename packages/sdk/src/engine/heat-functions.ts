@@ -10,20 +10,12 @@
  */
 import { createHash } from 'node:crypto';
 import { stringify as yamlStringify } from '../util/yaml.generated.js';
-import { FunctionError } from './function-error.js';
+import { FunctionError, kindOf as kindOfValue } from './function-error.js';
 
 type Fn = (args: unknown[]) => unknown;
 
-const kindOf = (v: unknown): string =>
-  v === null
-    ? 'null'
-    : Array.isArray(v)
-      ? 'a list'
-      : typeof v === 'object'
-        ? 'a map'
-        : typeof v === 'boolean'
-          ? 'a boolean'
-          : `a ${typeof v}`;
+/** Heat's wording of a value's kind (`a boolean`). */
+const kindOf = (v: unknown): string => kindOfValue(v, 'a boolean');
 
 const isMap = (v: unknown): v is Record<string, unknown> =>
   v !== null && typeof v === 'object' && !Array.isArray(v);

@@ -93,6 +93,8 @@ export interface Plan {
   errors: Diagnostic[];
   /** `-target` addresses the plan was limited to, if any. */
   targets?: string[];
+  /** The config's random seed (StackConfig.randomSeed), which apply keeps in state. */
+  randomSeed?: string;
 }
 
 /** Options of {@link makePlan}. */
@@ -405,6 +407,7 @@ export function makePlan(
     outputs,
     errors,
     ...(opts.targets?.length ? { targets: opts.targets } : {}),
+    ...(config.randomSeed ? { randomSeed: config.randomSeed } : {}),
   };
   const cycle = operationCycle(plan, state);
   if (cycle) error(cycle);

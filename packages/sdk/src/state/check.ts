@@ -24,6 +24,11 @@ export function stateDocProblems(json: unknown, p: ShapeProblems, at = ''): void
   p.integer(doc.serial, f('serial'));
   p.string(doc.lineage, f('lineage'), { nonEmpty: true });
   p.string(doc.stack, f('stack'));
+  if (
+    doc.randomSeed !== undefined &&
+    (typeof doc.randomSeed !== 'string' || !/^[0-9a-f]{64}$/.test(doc.randomSeed))
+  )
+    p.add(f('randomSeed'), 'must be 64 hex digits');
   const resources = p.array(doc.resources, f('resources'));
   resources?.forEach((r, i) => {
     const rp = `${f('resources')}[${i}]`;

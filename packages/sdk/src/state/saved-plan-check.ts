@@ -31,6 +31,11 @@ export function validateSavedPlanFile(json: unknown, path: string): unknown {
       p.integer(plan.formatVersion, 'plan.formatVersion', { min: 1 });
       p.string(plan.stack, 'plan.stack');
       p.string(plan.lineage, 'plan.lineage', { nullable: true });
+      if (
+        plan.randomSeed !== undefined &&
+        (typeof plan.randomSeed !== 'string' || !/^[0-9a-f]{64}$/.test(plan.randomSeed))
+      )
+        p.add('plan.randomSeed', 'must be 64 hex digits');
       p.integer(plan.serial, 'plan.serial', { nullable: true });
       p.array(plan.changes, 'plan.changes')?.forEach((c, i) => {
         const at = `plan.changes[${i}]`;

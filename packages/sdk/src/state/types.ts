@@ -46,6 +46,11 @@ export interface StateDoc {
   stack: string;
   resources: StateResource[];
   outputs: Record<string, StateOutput>;
+  /**
+   * Secret seed (64 hex digits) of the stack's random values (see StackConfig.randomSeed): kept from
+   * the first apply that needed it; never printed.
+   */
+  randomSeed?: string;
 }
 
 /** Who holds a state lock, and since when. */

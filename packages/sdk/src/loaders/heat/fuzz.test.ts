@@ -12,9 +12,8 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import fc from 'fast-check';
 import { parse, stringify } from 'yaml';
-import { checkStack } from '../../engine/check.js';
 import { MemoryHandlers } from '../../testing/memory-handlers.js';
-import { aliasBomb } from '../validate.test-support.js';
+import { aliasBomb, assertErrorsLocated, loadedDiagnostics, spliceLine } from '../validate.test-support.js';
 import { loadHeatText } from './load.js';
 
 const EXAMPLE = new URL('../../../../../examples/heat/', import.meta.url).pathname;
@@ -25,7 +24,7 @@ const FILE = join(dir, 'two-tier.yaml');
 const FILES = new Set([FILE, join(dir, 'env.yaml'), join(dir, 'worker.yaml')]);
 const BASE_TEXT = readFileSync(join(EXAMPLE, 'two-tier.yaml'), 'utf8');
 const BASE = parse(BASE_TEXT) as unknown;
-const checkProviders = new MemoryHandlers().providers;
+const _checkProviders = new MemoryHandlers().providers;
 
 /** Values of any kind, Heat function calls among them (well formed or not). */
 const anyValue: fc.Arbitrary<unknown> = fc.letrec((tie) => ({
@@ -171,9 +170,7 @@ const nasty = fc
   )
   .map(([snippet, n, alone]) => {
     if (alone) return `heat_template_version: 2018-08-31\n${snippet}`;
-    const lines = BASE_TEXT.split('\n');
-    const at = n % lines.length;
-    return [...lines.slice(0, at), snippet, ...lines.slice(at)].join('\n');
+    return spliceLine(BASE_TEXT, snippet, n);
   });
 
 test('5,000 mutated templates: no crash, every error located', (t) => {
@@ -188,22 +185,12 @@ test('5,000 mutated templates: no crash, every error located', (t) => {
       ),
       (text) => {
         const start = performance.now();
-        const { config, diagnostics } = loadHeatText(text, FILE, { environments: [join(dir, 'env.yaml')] });
-        const items = [...diagnostics.items];
-        if (config && !diagnostics.hasErrors)
-          items.push(...checkStack(config, checkProviders).diagnostics.items);
+        const items = loadedDiagnostics(loadHeatText(text, FILE, { environments: [join(dir, 'env.yaml')] }));
         const took = performance.now() - start;
         slowest = Math.max(slowest, took);
         if (process.env.HEAT_FUZZ_SLOW && took > Number(process.env.HEAT_FUZZ_SLOW))
           t.diagnostic(`${took.toFixed(0)} ms: ${JSON.stringify(text.slice(0, 300))}`);
-        for (const d of items) {
-          if (d.severity !== 'error') continue;
-          errors++;
-          assert.ok(d.range, `an error without a location: ${d.field ?? ''}: ${d.message}`);
-          assert.ok(FILES.has(d.range.file), `an error in ${d.range.file}`);
-          assert.ok(Number.isInteger(d.range.line) && d.range.line >= 1, `line ${d.range.line}`);
-          assert.ok(Number.isInteger(d.range.column) && d.range.column >= 1, `column ${d.range.column}`);
-        }
+        errors += assertErrorsLocated(items, (file) => FILES.has(file));
       },
     ),
     { seed: 14_000_014, numRuns: Number(process.env.HEAT_FUZZ_RUNS ?? 5_000) },

@@ -5,13 +5,14 @@
  * state in memory), and bad templates with their diagnostics at file:line:column.
  */
 import assert from 'node:assert/strict';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { formatDiagnostic } from '../../diagnostics/index.js';
 import { checkStack } from '../../engine/check.js';
 import type { StackConfig } from '../../engine/config.js';
+import { Ref } from '../../engine/expr.js';
 import type { Plan } from '../../engine/plan.js';
 import { MemoryHandlers } from '../../testing/memory-handlers.js';
 import { applyStack, planStack } from '../../testing/plan-stack.js';
@@ -591,7 +592,7 @@ resources:
 });
 
 describe('Heat types', () => {
-  test('RandomString: the same value at every load, its classes honoured, changed by salt; outputs of it are sensitive', async () => {
+  test('RandomString: the same value from the same seed, its classes honoured, changed by salt; outputs of it are sensitive; nothing written', async () => {
     const t = (salt: string) => `${V}
 resources:
   pw:
@@ -606,20 +607,59 @@ outputs:
   id: {value: {get_resource: pw}}
 `;
     const dir = dirWith({ 'template.yaml': t('a') });
-    const v1 = loadHeatFile(join(dir, 'template.yaml')).config!.outputs.get('pw')!;
-    const v2 = loadHeatFile(join(dir, 'template.yaml')).config!.outputs.get('pw')!;
-    assert.equal(v1.value, v2.value);
-    assert.equal(v1.sensitive, true);
-    const s = v1.value as string;
+    const before = readdirSync(dir).sort();
+    const fresh = loadHeatFile(join(dir, 'template.yaml')).config!;
+    const seed = fresh.randomSeed!;
+    assert.match(seed, /^[0-9a-f]{64}$/, 'a load without a seed makes one and says which');
+    const again = loadHeatFile(join(dir, 'template.yaml')).config!;
+    assert.notEqual(again.randomSeed, seed, 'each load without a seed makes its own');
+    const v1 = loadHeatFile(join(dir, 'template.yaml'), { randomSeed: seed }).config!;
+    assert.equal(v1.randomSeed, seed);
+    const o1 = v1.outputs.get('pw')!;
+    assert.equal(o1.value, fresh.outputs.get('pw')!.value, 'the same seed gives the same value');
+    assert.equal(o1.sensitive, true);
+    const s = o1.value as string;
     assert.equal(s.length, 24);
     assert.ok(
       (s.match(/[0-9]/g) ?? []).length >= 3 && (s.match(/[A-Z]/g) ?? []).length >= 2 && /[!@]/.test(s),
     );
-    const seed = join(dir, '.template.stratus-heat-seed');
-    assert.ok(existsSync(seed));
-    assert.equal(statSync(seed).mode & 0o777, 0o600);
+    assert.deepEqual(readdirSync(dir).sort(), before, 'loading wrote nothing beside the template');
     writeFileSync(join(dir, 'template.yaml'), t('b'));
-    assert.notEqual(loadHeatFile(join(dir, 'template.yaml')).config!.outputs.get('pw')!.value, s);
+    const salted = loadHeatFile(join(dir, 'template.yaml'), { randomSeed: seed }).config!;
+    assert.notEqual(salted.outputs.get('pw')!.value, s);
+    // A template without random values names no seed (its state keeps none).
+    assert.equal(
+      loadHeatFile(join(dirWith({ 'template.yaml': `${V}resources: {}\n` }), 'template.yaml')).config!
+        .randomSeed,
+      undefined,
+    );
+  });
+
+  test("SecurityGroup keeps Neutron's default egress rule unless its rules say something of egress", () => {
+    const { config, errors } = heat(`${V}
+resources:
+  none:
+    type: OS::Neutron::SecurityGroup
+  ingress_only:
+    type: OS::Neutron::SecurityGroup
+    properties:
+      rules: [{protocol: tcp, port_range_min: 80, port_range_max: 80}]
+  with_egress:
+    type: OS::Neutron::SecurityGroup
+    properties:
+      rules: [{protocol: tcp, port_range_min: 22, port_range_max: 22}, {direction: egress, protocol: udp}]
+`);
+    assert.deepEqual(errors, []);
+    const rules = (n: string) => config!.resources.get(n)!.properties.rules;
+    assert.deepEqual(rules('none'), [{ direction: 'egress' }]);
+    assert.deepEqual(rules('ingress_only'), [
+      { direction: 'ingress', protocol: 'tcp', portRangeMin: 80, portRangeMax: 80 },
+      { direction: 'egress' },
+    ]);
+    assert.deepEqual(rules('with_egress'), [
+      { direction: 'ingress', protocol: 'tcp', portRangeMin: 22, portRangeMax: 22 },
+      { direction: 'egress', protocol: 'udp' },
+    ]);
   });
 
   test('CloudConfig, SoftwareConfig, MultipartMime and Value as user data (SOFTWARE_CONFIG) and attributes', async () => {
@@ -674,6 +714,53 @@ outputs:
     );
   });
 
+  test('FloatingIPAssociation sets the server of the floating IP it names; what Stratus cannot map is an error at its place', () => {
+    const base = `${V}
+resources:
+  img: {type: OS::Glance::WebImage, properties: {location: disk.qcow2}}
+  fl: {type: OS::Nova::Flavor, properties: {vcpus: 1, ram: 256}}
+  ext: {type: OS::Neutron::ProviderNet, properties: {network_type: flat, physical_network: br-ext, router_external: true}}
+  net: {type: OS::Neutron::Net}
+  sub: {type: OS::Neutron::Subnet, properties: {network: {get_resource: net}, cidr: 10.0.0.0/24}}
+  port: {type: OS::Neutron::Port, properties: {network: {get_resource: net}}}
+  other: {type: OS::Neutron::Port, properties: {network: {get_resource: net}}}
+  web:
+    type: OS::Nova::Server
+    properties: {image: {get_resource: img}, flavor: {get_resource: fl}, networks: [{port: {get_resource: port}}]}
+`;
+    // The association is declared before its floating IP, as templates often do.
+    const ok = heat(`${base}  assoc:
+    type: OS::Neutron::FloatingIPAssociation
+    properties: {floatingip_id: {get_resource: fip}, port_id: {get_resource: port}}
+  fip: {type: OS::Neutron::FloatingIP, properties: {floating_network: {get_resource: ext}}}
+outputs:
+  id: {value: {get_resource: assoc}}
+`);
+    assert.deepEqual(ok.errors, []);
+    const server = ok.config!.resources.get('fip')!.properties.server;
+    assert.ok(server instanceof Ref && server.resource === 'web' && server.path.length === 0);
+    assert.ok(!ok.config!.resources.has('assoc'), 'nothing but the floating IP is made');
+
+    const bad =
+      heat(`${base}  fip: {type: OS::Neutron::FloatingIP, properties: {floating_network: {get_resource: ext}, port_id: {get_resource: port}}}
+  twice:
+    type: OS::Neutron::FloatingIPAssociation
+    properties: {floatingip_id: {get_resource: fip}, port_id: {get_resource: port}}
+  not_fip:
+    type: OS::Neutron::FloatingIPAssociation
+    properties: {floatingip_id: {get_resource: net}, port_id: {get_resource: port}}
+  spare: {type: OS::Neutron::FloatingIP, properties: {floating_network: {get_resource: ext}}}
+  not_first:
+    type: OS::Neutron::FloatingIPAssociation
+    properties: {floatingip_id: {get_resource: spare}, port_id: {get_resource: other}, fixed_ip_address: 10.0.0.9}
+`);
+    assert.deepEqual(bad.errors, [
+      'template.yaml:17:33: error: resources.twice: the floating IP fip is already associated (by its port_id or another FloatingIPAssociation)',
+      'template.yaml:20:33: error: resources.not_fip: floatingip_id must be {get_resource: FIP} of an OS::Neutron::FloatingIP of the template',
+      "template.yaml:24:106: error: resources.not_first: Stratus maps a floating IP to its server's first address: fixed_ip_address is not supported",
+    ]);
+  });
+
   test('deletion_policy Retain becomes preventDestroy: a plan destroying it is refused', async () => {
     const t = (mtu: number) => `${V}
 resources:
@@ -722,7 +809,7 @@ outputs:
 `);
     assert.deepEqual(h.errors, [
       'template.yaml:4:1: error: paramters: unknown section; expected one of heat_template_version, description, parameter_groups, parameters, resources, outputs, conditions',
-      'template.yaml:14:17: error: resources.thing.type: unknown resource type OS::Nova::Thing; supported: OS::Cinder::Volume, OS::Cinder::VolumeAttachment, OS::Glance::Image, OS::Glance::WebImage, OS::Heat::CloudConfig, OS::Heat::MultipartMime, OS::Heat::None, OS::Heat::RandomString, OS::Heat::ResourceGroup, OS::Heat::SoftwareConfig, OS::Heat::Value, OS::Neutron::FloatingIP, OS::Neutron::Net, OS::Neutron::Port, OS::Neutron::ProviderNet, OS::Neutron::Router, OS::Neutron::RouterInterface, OS::Neutron::SecurityGroup, OS::Neutron::SecurityGroupRule, OS::Neutron::Subnet, OS::Nova::Flavor, OS::Nova::KeyPair, OS::Nova::Server',
+      'template.yaml:14:17: error: resources.thing.type: unknown resource type OS::Nova::Thing; supported: OS::Cinder::Volume, OS::Cinder::VolumeAttachment, OS::Glance::Image, OS::Glance::WebImage, OS::Heat::CloudConfig, OS::Heat::MultipartMime, OS::Heat::None, OS::Heat::RandomString, OS::Heat::ResourceGroup, OS::Heat::SoftwareConfig, OS::Heat::Value, OS::Neutron::FloatingIP, OS::Neutron::FloatingIPAssociation, OS::Neutron::Net, OS::Neutron::Port, OS::Neutron::ProviderNet, OS::Neutron::Router, OS::Neutron::RouterInterface, OS::Neutron::SecurityGroup, OS::Neutron::SecurityGroupRule, OS::Neutron::Subnet, OS::Nova::Flavor, OS::Nova::KeyPair, OS::Nova::Server',
       'template.yaml:8:18: error: resources.net.properties.nmae: unknown property of OS::Neutron::Net; properties: admin_state_up, dns_domain, mtu, name, port_security_enabled, shared, tags, tenant_id, value_specs',
       'template.yaml:12:7: error: resources.web.properties.image: no OS::Glance::WebImage named "nosuchimage" in the template; Stratus cannot yet name existing images on the host: declare it, or use {get_resource: NAME}',
       'template.yaml:12:7: error: resources.web.properties: property flavor is required for OS::Nova::Server',
@@ -742,15 +829,32 @@ outputs:
 resources:
   group: {type: OS::Nova::ServerGroup, properties: {policies: [anti-affinity]}}
   net: {type: OS::Neutron::Net}
-  assoc: {type: OS::Neutron::FloatingIPAssociation, properties: {port_id: {get_resource: net}}}
   sub:
     type: OS::Neutron::Subnet
     properties: {network: {get_resource: net}, cidr: 10.0.0.0/24, nmae: x}
 `);
     assert.deepEqual(h.errors, [
       'template.yaml:4:17: error: resources.group.type: OS::Nova::ServerGroup is not supported yet (Stratus has no server_group type yet)',
-      'template.yaml:6:17: error: resources.assoc.type: OS::Neutron::FloatingIPAssociation is not supported yet (Stratus has no floating_ip_association type yet)',
-      'template.yaml:9:67: error: resources.sub.properties.nmae: unknown property of OS::Neutron::Subnet; properties: allocation_pools, cidr, dns_nameservers, enable_dhcp, gateway_ip, host_routes, ip_version, ipv6_address_mode, ipv6_ra_mode, name and 7 more',
+      'template.yaml:8:67: error: resources.sub.properties.nmae: unknown property of OS::Neutron::Subnet; properties: allocation_pools, cidr, dns_nameservers, enable_dhcp, gateway_ip, host_routes, ip_version, ipv6_address_mode, ipv6_ra_mode, name and 7 more',
+    ]);
+  });
+
+  test('a name several resources of the template have is ambiguous, and a name none has is not found, at its place', () => {
+    const h = heat(`${V}
+resources:
+  img: {type: OS::Glance::WebImage, properties: {name: cirros, location: disk.qcow2}}
+  fl: {type: OS::Nova::Flavor, properties: {name: small, vcpus: 1, ram: 256}}
+  a: {type: OS::Neutron::Net, properties: {name: private}}
+  b: {type: OS::Neutron::Net, properties: {name: private}}
+  web:
+    type: OS::Nova::Server
+    properties: {image: cirros, flavor: tiny, networks: [{network: private}]}
+`);
+    assert.deepEqual(h.errors, [
+      'template.yaml:10:33: error: resources.web.properties.flavor: no OS::Nova::Flavor named "tiny" in the template; Stratus cannot yet name existing flavors on the host: declare it, or use {get_resource: NAME}',
+      'template.yaml:10:59: error: resources.web.properties.networks[0].network: 2 OS::Neutron::Net resources are named "private" (a, b): use {get_resource: NAME}',
+      // The NIC whose network could not be named is left out.
+      'template.yaml:10:47: error: resources.web.properties.networks: must NOT have fewer than 1 items',
     ]);
   });
 

@@ -124,6 +124,20 @@ function securityGroupRules(v: Value, ctx: MapContext, path: (string | number)[]
 }
 
 /**
+ * Neutron gives a new security group rules admitting all egress, and Heat's OS::Neutron::SecurityGroup
+ * deletes them only when its `rules` include an egress rule (heat/engine/resources/openstack/neutron/
+ * security_group.py, `_create_rules`). So a group whose rules say nothing of egress (or that has no
+ * rules) gets `{direction: egress}` (any IPv4 destination; Stratus has no IPv6). A rules list not known
+ * before apply is left as it is.
+ */
+function defaultEgress(_heat: Record<string, Value>, out: Record<string, Value>): void {
+  const rules = out.rules ?? [];
+  if (!Array.isArray(rules)) return;
+  const egress = rules.some((r) => !isPlain(r) || r.direction !== 'ingress');
+  if (!egress) out.rules = [...rules, { direction: 'egress' }];
+}
+
+/**
  * A list of maps with Heat's keys -> the same list with Stratus's keys (`keys`: Heat key -> Stratus key),
  * the keys in `lookups` naming a resource of that Stratus type. Unknown keys are errors at their path.
  */
@@ -512,6 +526,7 @@ export const HEAT_TYPES: Readonly<Record<string, HeatTypeMapping>> = {
       rules: { to: 'rules', convert: securityGroupRules },
     },
     attributes: { name: { path: ['name'] } },
+    finish: defaultEgress,
   },
   'OS::Neutron::SecurityGroupRule': {
     stratus: 'security_group_rule',
@@ -574,15 +589,6 @@ export const HEAT_TYPES: Readonly<Record<string, HeatTypeMapping>> = {
       router_id: { path: ['router'] },
     },
     finish: floatingIpPort,
-  },
-  'OS::Neutron::FloatingIPAssociation': {
-    stratus: 'floating_ip_association',
-    properties: {
-      floatingip_id: { to: 'floatingIp', lookup: 'floating_ip' },
-      port_id: { to: 'port', lookup: 'port' },
-      fixed_ip_address: { to: 'fixedIp' },
-    },
-    attributes: {},
   },
   'OS::Cinder::Volume': {
     stratus: 'volume',
