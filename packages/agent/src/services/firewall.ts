@@ -62,6 +62,41 @@ interface PendingSync {
   done: Deferred;
 }
 
+/**
+ * Shares one run of `read` among callers that ask at the same time, without answering anyone with a
+ * read that began before they asked: a caller finds no read running and starts one, or finds one
+ * running and waits for the next, which starts when that one ends and serves everyone who asked
+ * meanwhile. A burst of N callers costs two reads at most.
+ */
+function freshShared<T>(read: () => Promise<T>): () => Promise<T> {
+  let running: Promise<T> | undefined;
+  let queued: Promise<T> | undefined;
+  const start = (): Promise<T> => {
+    const p = read();
+    running = p;
+    const done = () => {
+      if (running === p) running = undefined;
+    };
+    p.then(done, done);
+    return p;
+  };
+  return () => {
+    if (queued) return queued;
+    if (!running) return start();
+    const q = running
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        queued = undefined;
+        return start();
+      });
+    queued = q;
+    return q;
+  };
+}
+
 /** A promise with its settle functions (Node 20 has no Promise.withResolvers). */
 interface Deferred {
   promise: Promise<void>;
@@ -224,6 +259,10 @@ export class Firewalls {
     return waiting.done.promise;
   }
 
+  /** The snapshot and host inspection that concurrent {@link states} calls share. */
+  private readonly sharedSnapshot = freshShared(() => this.snapshot());
+  private readonly sharedInspect = freshShared(() => this.nft.inspect());
+
   /** Syncs that wait for the firewall lock, to run as one batch (see {@link syncPorts}). */
   private readonly pending: PendingSync[] = [];
 
@@ -359,7 +398,9 @@ export class Firewalls {
   async states(ports: readonly PortRecord[]): Promise<Map<string, FirewallState>> {
     const out = new Map<string, FirewallState>();
     if (ports.length === 0) return out;
-    const s = await this.snapshot();
+    // Reads at the same time (a refresh reads every server of a stack at once) share one snapshot of
+    // the records and one `nft list ruleset`, each begun after its callers asked (see freshShared).
+    const s = await this.sharedSnapshot();
     let live: Map<string, PortFirewallFacts> | undefined;
     for (const p of ports) {
       const why = this.unguarded(p, s);
@@ -367,7 +408,7 @@ export class Firewalls {
         out.set(p.id, why);
         continue;
       }
-      live ??= await this.nft.inspect();
+      live ??= await this.sharedInspect();
       const f = live.get(p.id);
       const missing = (['bridge', 'inet'] as const).filter((fam) => !f?.families.has(fam));
       if (missing.length)
