@@ -548,6 +548,16 @@ async function cleanup(): Promise<void> {
   else rmSync(dir, { recursive: true, force: true });
 }
 
+// Interrupted (Ctrl-C, a timeout): the domains, the stack and the agent go all the same, once.
+let interrupted = false;
+for (const sig of ['SIGINT', 'SIGTERM'] as const)
+  process.once(sig, () => {
+    if (interrupted) return;
+    interrupted = true;
+    console.error(`${sig}: cleaning up`);
+    cleanup().finally(() => process.exit(1));
+  });
+
 try {
   await main();
 } catch (e) {

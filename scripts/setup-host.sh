@@ -20,6 +20,8 @@ PACKAGES=(
   iputils-arping
   virtinst
   postgresql
+  # packages/util/native: lseek(SEEK_DATA/SEEK_HOLE) for sparse image uploads (without it, read whole)
+  gcc libc6-dev
 )
 
 missing=()

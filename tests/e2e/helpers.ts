@@ -2,7 +2,9 @@
  * Helpers for end-to-end tests against a real stratus-agent, libvirt, bridges and dnsmasq. Every test
  * gets a private agent state dir and socket; `cleanup` removes what it created, also after failures.
  */
+
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { type Run, run as runCommand } from '../../packages/sdk/src/cli/testing.js';
 import { agentLogFile } from '../support/logs.js';
 
@@ -217,4 +219,20 @@ export async function waitForReady(consoleLog: string, timeoutMs = 900_000): Pro
     await new Promise((r) => setTimeout(r, 1000));
   }
   throw new Error(`no STRATUS-GUEST-READY line in ${consoleLog} within ${timeoutMs / 1000}s`);
+}
+
+/** Stratus's content checksum of file `f` by its definition (@stratus/util sparse.ts), from every byte. */
+export function contentChecksum(f: string): string {
+  const data = readFileSync(f);
+  const outer = createHash('sha256');
+  for (let off = 0; off < data.length; off += 65536) {
+    const block = data.subarray(off, off + 65536);
+    if (block.equals(Buffer.alloc(block.length))) continue;
+    const head = Buffer.alloc(8);
+    head.writeBigUInt64BE(BigInt(off));
+    outer.update(head).update(createHash('sha256').update(block).digest());
+  }
+  const tail = Buffer.alloc(8);
+  tail.writeBigUInt64BE(BigInt(data.length));
+  return outer.update(tail).digest('hex');
 }

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { AgentApiError, AgentClient } from '@stratus/sdk/client';
 import { runCli } from '../../packages/sdk/src/cli/testing.js';
-import { type AgentEnv, agentEnv, run, sh, stateIds } from './helpers.js';
+import { type AgentEnv, agentEnv, contentChecksum as content, run, sh, stateIds } from './helpers.js';
 
 let t: AgentEnv;
 let stackDir: string;
@@ -102,7 +102,7 @@ test('import and apply read disk.qcow2 where the user is, not where the agent ru
   ok(r);
   assert.match(r.stderr, new RegExp(`Imported image ${join(stackDir, 'disk.qcow2')} as img`));
   const doc = JSON.parse(readFileSync(imported, 'utf8'));
-  assert.equal(doc.resources[0].attributes.checksum, mine);
+  assert.equal(doc.resources[0].attributes.contentChecksum, content(join(stackDir, 'disk.qcow2')));
   assert.equal(doc.resources[0].attributes.source, join(stackDir, 'disk.qcow2'));
 
   // The stack's relative source is relative to the stack file, whatever the CLI's working directory.
@@ -110,7 +110,7 @@ test('import and apply read disk.qcow2 where the user is, not where the agent ru
   states.push([applied, stack]);
   ok(await cli(agentCwd, 'apply', '--auto-approve', '--state', applied, stack));
   const img = JSON.parse(readFileSync(applied, 'utf8')).resources[0];
-  assert.equal(img.attributes.checksum, mine);
+  assert.equal(img.attributes.contentChecksum, content(join(stackDir, 'disk.qcow2')));
   assert.equal(sha256(join(cacheDir(), img.id)), mine);
 
   // A file missing where the user is, though the agent's directory has one, is missing.
@@ -159,10 +159,10 @@ test('the agent refuses client-named files outside its allowed directories befor
     // A file inside the allowed directory is read by the agent itself.
     await qcow2(join(allowed, 'ok.qcow2'), 0x33);
     const id = randomUUID();
-    const rec = await c.put<{ status: { checksum: string } }>(`/v1/images/${id}`, {
+    const rec = await c.put<{ status: { contentChecksum: string } }>(`/v1/images/${id}`, {
       source: join(allowed, 'ok.qcow2'),
     });
-    assert.equal(rec.status.checksum, sha256(join(allowed, 'ok.qcow2')));
+    assert.equal(rec.status.contentChecksum, content(join(allowed, 'ok.qcow2')));
     await c.delete(`/v1/images/${id}`);
   } finally {
     await c.close();
@@ -272,8 +272,10 @@ test('kill -9 of the agent mid-import leaves no temporary, no child and no orpha
     await killAt((n) => n.some((x) => x.startsWith('blobs/.stage.tmp-')), 'agent-side copy');
     await put;
     // Retried, it finishes.
-    const rec = await c.put<{ status: { checksum: string } }>(`/v1/images/${id}`, { source: inAllowed });
-    assert.equal(rec.status.checksum, sha256(big));
+    const rec = await c.put<{ status: { contentChecksum: string } }>(`/v1/images/${id}`, {
+      source: inAllowed,
+    });
+    assert.equal(rec.status.contentChecksum, content(big));
     await c.delete(`/v1/images/${id}`);
   } finally {
     await c.close();

@@ -21,7 +21,7 @@ import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { runCli } from '../../packages/sdk/src/cli/testing.js';
-import { type AgentEnv, agentEnv, run } from './helpers.js';
+import { type AgentEnv, agentEnv, contentChecksum, run } from './helpers.js';
 
 let t: AgentEnv;
 let files: string;
@@ -129,7 +129,7 @@ test('a URL and a file with the same bytes share one cache file; sha512 is verif
   const [a, b] = ids.map((id) => statSync(join(t.stateDir, 'images', id)));
   assert.equal(a!.ino, b!.ino, 'both images are one file');
   const data = blobNames().filter((n) => !n.endsWith('.json'));
-  assert.deepEqual(data, [sha('sha256', join(files, 'disk.qcow2'))]);
+  assert.deepEqual(data, [contentChecksum(join(files, 'disk.qcow2'))]);
   assert.equal(statSync(join(blobs(), data[0]!)).ino, a!.ino);
   // Nothing to do on the next plan: the declared sha512 checksum is kept as declared.
   const p = await cli('plan', '-detailed-exitcode', '--state', state, f);
@@ -256,7 +256,11 @@ test('a source file changed since import shows in the plan as a replacement', as
   utimesSync(file, later, later);
   const p = await cli('plan', '-detailed-exitcode', '-no-color', '--state', state, f);
   assert.equal(p.code, 2, `${p.stdout}\n${p.stderr}`);
-  assert.match(p.stdout, new RegExp(`${file} \\(changed since import: sha256 ${sha('sha256', file)}\\)`));
+  // The content checksum, as the record has it (no sha256 was declared).
+  assert.match(
+    p.stdout,
+    new RegExp(`${file} \\(changed since import: content checksum ${contentChecksum(file)}\\)`),
+  );
   assert.match(p.stdout, /must be replaced/);
 });
 
@@ -274,5 +278,26 @@ test("a slow download's progress shows in the apply's output while it runs", asy
       l,
       new RegExp(`^img: Still creating\\.\\.\\. \\[\\d+s elapsed, downloaded [\\d.]+ [KM]iB of ${total}\\]$`),
     );
+  ok(await cli('destroy', '--auto-approve', '--state', state, f));
+});
+
+test('a local file with a declared sha256 is checked against the plain digest of the file it sent', async () => {
+  // The CLI sends data extents and the agent keeps a content checksum, but a declared sha256 is
+  // compared with sha256sum's digest of the file, holes included: both ways here, wrong then right.
+  const file = join(t.dir, 'declared.qcow2');
+  await qcow2(file, 0x55, 2);
+  const good = sha('sha256', file);
+  const wrong = 'cd'.repeat(32);
+  const [bad, badState] = stack('declared-wrong', { img: { source: file, checksum: `sha256:${wrong}` } });
+  const r = await cli('apply', '--auto-approve', '--state', badState, bad);
+  assert.equal(r.code, 1, r.stdout);
+  assert.match(r.stderr, new RegExp(`expected sha256 ${wrong}, got sha256 ${good}`));
+  const [f, state] = stack('declared-right', { img: { source: file, checksum: `sha256:${good}` } });
+  ok(await cli('apply', '--auto-approve', '--state', state, f));
+  const img = JSON.parse(readFileSync(state, 'utf8')).resources[0];
+  assert.equal(img.attributes.checksum, `sha256:${good}`);
+  assert.equal(img.attributes.contentChecksum, contentChecksum(file));
+  const p = await cli('plan', '-detailed-exitcode', '--state', state, f);
+  assert.equal(p.code, 0, `${p.stdout}\n${p.stderr}`);
   ok(await cli('destroy', '--auto-approve', '--state', state, f));
 });

@@ -1,8 +1,10 @@
 /**
  * @stratus/util: small Node helpers the sdk and the agent share without the agent depending on the sdk
- * (and so on pg, tsx and yaml): atomic file writes and reads, file hashes, byte counts for people, and
- * where the local host's agent lives.
+ * (and so on pg, tsx and yaml): atomic file writes and reads, file hashes, byte counts for people,
+ * where the local host's agent lives, and sparse image data (data extents, the content checksum, their
+ * wire form).
  */
 export * from './format.js';
 export * from './fs.js';
 export * from './local-agent.js';
+export * from './sparse.js';

@@ -12,6 +12,7 @@ import {
   schemas,
   validateResource,
 } from '@stratus/model';
+import { EXTENTS_MEDIA_TYPE } from '@stratus/util';
 import type { ConsoleWeb } from '../console/web.js';
 import { InvalidRequest, NotFound } from '../errors.js';
 import { logger } from '../host/log.js';
@@ -112,7 +113,14 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ApiDeps): 
     // The data of the type's local-file attribute, streamed by a client that can read the file.
     if (!svc.upload) throw new NotFound(`${type} resources have no file`);
     if (req.method !== 'PUT') throw new MethodNotAllowed(`${req.method} not allowed here`);
-    return send(res, 200, await svc.upload(id, req));
+    // `Content-Type: application/vnd.stratus.extents`: the data extents of a sparse file (see @stratus/util);
+    // `?sha256=1`: also the plain SHA-256, which a declared checksum is compared against.
+    const extents = (req.headers['content-type'] ?? '').split(';')[0]!.trim() === EXTENTS_MEDIA_TYPE;
+    return send(
+      res,
+      200,
+      await svc.upload(id, req, { extents, sha256: url.searchParams.get('sha256') === '1' }),
+    );
   }
   if (progressRoute) {
     if (req.method !== 'GET') throw new MethodNotAllowed(`${req.method} not allowed here`);

@@ -1,9 +1,13 @@
 /**
- * The libvirt side of the compute driver: one lazily opened `qemu:///system` connection and idempotent
+ * The libvirt side of the compute driver: a few lazily opened `qemu:///system` connections and idempotent
  * operations on the domains of Stratus servers. Domains are found by name (`stratus-<server id>`, see
  * host/names.ts) and carry the server id in their `<metadata>`, so the agent can list what it owns.
  *
- * Callers serialize operations per server; the connection itself may be shared by concurrent calls.
+ * Callers serialize operations per server; a connection may be shared by concurrent calls. libvirtd
+ * serves at most `max_client_requests` calls of one connection at once (5 by default, libvirtd.conf), so
+ * with a single connection ten creates at once queued behind four domain starts of seconds each (seen in
+ * bench/apply: the tenth domain defined 24 s after the others, when the first starts returned). Each
+ * operation takes the least busy of {@link CONNECTIONS} connections, opened as concurrency needs them.
  */
 import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -74,10 +78,19 @@ export function mapDomainState(state: number): DomainState {
   }
 }
 
-/** The libvirt {@link ComputeDriver}: one connection, idempotent domain operations keyed by server id. */
+/** How many libvirt connections an agent opens at most (see the module comment). */
+export const CONNECTIONS = 4;
+
+/** One libvirt connection of the pool: opened on first use; `busy` counts the operations on it. */
+interface Slot {
+  conn: Promise<Hypervisor> | null;
+  busy: number;
+}
+
+/** The libvirt {@link ComputeDriver}: a few connections, idempotent domain operations keyed by server id. */
 export class LibvirtCompute implements ComputeDriver {
   readonly uri: string;
-  private conn: Promise<Hypervisor> | null = null;
+  private readonly slots: Slot[] = Array.from({ length: CONNECTIONS }, () => ({ conn: null, busy: 0 }));
 
   /** `opts` may also be just the connection URI. Nothing is opened until the first operation. */
   constructor(opts: LibvirtComputeOptions | string = {}) {
@@ -437,15 +450,17 @@ export class LibvirtCompute implements ComputeDriver {
     return { ready, done, stop };
   }
 
-  /** Closes the connection; the next operation opens a new one. */
+  /** Closes the connections; the next operation opens a new one. */
   async close(): Promise<void> {
-    const conn = this.conn;
-    this.conn = null;
-    if (conn === null) return;
-    try {
-      await (await conn).connectClose();
-    } catch {
-      // Nothing to do: the connection is gone either way.
+    for (const slot of this.slots) {
+      const conn = slot.conn;
+      slot.conn = null;
+      if (conn === null) continue;
+      try {
+        await (await conn).connectClose();
+      } catch {
+        // Nothing to do: the connection is gone either way.
+      }
     }
   }
 
@@ -462,54 +477,70 @@ export class LibvirtCompute implements ComputeDriver {
     }
   }
 
-  private connect(): Promise<Hypervisor> {
-    if (this.conn === null) {
+  private connect(slot: Slot): Promise<Hypervisor> {
+    if (slot.conn === null) {
       const hv = new Hypervisor({ uri: this.uri });
       const opening = hv.connectOpen().then(
         () => {
-          log.debug('connected', { uri: this.uri });
+          log.debug('connected', { uri: this.uri, connection: this.slots.indexOf(slot) });
           return hv;
         },
         (e: unknown) => {
           // Forget the failed attempt so the next call tries again (calling into a never-opened
           // Hypervisor would dereference a null connection).
-          if (this.conn === opening) this.conn = null;
+          if (slot.conn === opening) slot.conn = null;
           throw new Unavailable(`cannot connect to ${this.uri}: ${message(e)}`, {
             code: 'libvirt_unavailable',
             cause: e,
           });
         },
       );
-      this.conn = opening;
+      slot.conn = opening;
     }
-    return this.conn;
+    return slot.conn;
+  }
+
+  /** The least busy connection slot (the first of equals, so an agent doing one thing at a time opens one). */
+  private pick(): Slot {
+    let best = this.slots[0]!;
+    for (const s of this.slots) if (s.busy < best.busy) best = s;
+    return best;
   }
 
   /**
-   * Runs `fn` on the connection. When it fails because the connection broke (libvirtd restarted), the
-   * connection is reopened and `fn` retried once; libvirt errors become domain errors (NotFound `domain_not_found`, Unavailable
-   * `libvirt_unavailable`, HostFailure `libvirt_error`).
+   * Runs `fn` on the least busy connection. When it fails because the connection broke (libvirtd
+   * restarted), the connection is reopened and `fn` retried once; libvirt errors become domain errors
+   * (NotFound `domain_not_found`, Unavailable `libvirt_unavailable`, HostFailure `libvirt_error`).
    */
   private async withConn<T>(fn: (hv: Hypervisor) => Promise<T>): Promise<T> {
-    for (let attempt = 0; ; attempt++) {
-      const conn = this.connect();
-      const hv = await conn;
-      try {
-        return await fn(hv);
-      } catch (e) {
-        if (NotFound.isInstance(e) || Unavailable.isInstance(e) || HostFailure.isInstance(e)) throw e;
-        const msg = message(e);
-        if (CONNECTION_RE.test(msg)) {
-          log.warn('libvirt connection lost', { uri: this.uri, error: msg, attempt });
-          // Dropped, not closed: concurrent calls may still hold the old handle, and closing it under
-          // them could free it. A broken connection holds no resources worth a crash.
-          if (this.conn === conn) this.conn = null;
-          if (attempt === 0) continue;
-          throw new Unavailable(`libvirt connection lost: ${msg}`, { code: 'libvirt_unavailable', cause: e });
+    const slot = this.pick();
+    slot.busy++;
+    try {
+      for (let attempt = 0; ; attempt++) {
+        const conn = this.connect(slot);
+        const hv = await conn;
+        try {
+          return await fn(hv);
+        } catch (e) {
+          if (NotFound.isInstance(e) || Unavailable.isInstance(e) || HostFailure.isInstance(e)) throw e;
+          const msg = message(e);
+          if (CONNECTION_RE.test(msg)) {
+            log.warn('libvirt connection lost', { uri: this.uri, error: msg, attempt });
+            // Dropped, not closed: concurrent calls may still hold the old handle, and closing it under
+            // them could free it. A broken connection holds no resources worth a crash.
+            if (slot.conn === conn) slot.conn = null;
+            if (attempt === 0) continue;
+            throw new Unavailable(`libvirt connection lost: ${msg}`, {
+              code: 'libvirt_unavailable',
+              cause: e,
+            });
+          }
+          if (NOT_FOUND_RE.test(msg)) throw new NotFound(msg, { code: 'domain_not_found', cause: e });
+          throw new HostFailure(msg, { code: 'libvirt_error', cause: e });
         }
-        if (NOT_FOUND_RE.test(msg)) throw new NotFound(msg, { code: 'domain_not_found', cause: e });
-        throw new HostFailure(msg, { code: 'libvirt_error', cause: e });
       }
+    } finally {
+      slot.busy--;
     }
   }
 }

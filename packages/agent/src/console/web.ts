@@ -13,7 +13,7 @@ import { createRequire } from 'node:module';
 import { connect } from 'node:net';
 import { dirname, extname, join, normalize, sep } from 'node:path';
 import type { Duplex } from 'node:stream';
-import { createWebSocketStream, WebSocketServer } from 'ws';
+import type { WebSocketServer } from 'ws';
 import { logger } from '../host/log.js';
 import type { ConsoleService } from './service.js';
 
@@ -67,7 +67,18 @@ function refusal(why: 'unknown' | 'expired'): string {
 
 /** Serves noVNC and relays its websocket; mount it on an HTTP(S) server with {@link attach}. */
 export class ConsoleWeb {
-  private readonly wss = new WebSocketServer({ noServer: true, perMessageDeflate: false });
+  /** Loaded with `ws` at the first console connection: an agent nobody opens a console on never loads it. */
+  private wss:
+    | Promise<{ server: WebSocketServer; stream: typeof import('ws').createWebSocketStream }>
+    | undefined;
+
+  private websockets() {
+    this.wss ??= import('ws').then((ws) => ({
+      server: new ws.WebSocketServer({ noServer: true, perMessageDeflate: false }),
+      stream: ws.createWebSocketStream,
+    }));
+    return this.wss;
+  }
 
   constructor(private readonly consoles: ConsoleService) {}
 
@@ -131,11 +142,11 @@ export class ConsoleWeb {
       );
       return;
     }
-    this.consoles.vncSocketOf(grant.serverId).then(
-      (path) => {
-        this.wss.handleUpgrade(req, socket, head, (ws) => {
+    Promise.all([this.consoles.vncSocketOf(grant.serverId), this.websockets()]).then(
+      ([path, wss]) => {
+        wss.server.handleUpgrade(req, socket, head, (ws) => {
           const vnc = connect(path);
-          const stream = createWebSocketStream(ws);
+          const stream = wss.stream(ws);
           log.info('vnc console connected', { serverId: grant.serverId });
           const done = () => {
             vnc.destroy();

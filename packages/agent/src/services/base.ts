@@ -7,6 +7,7 @@
 import { type ApiProgress, type ApiRecord, diffInputs, type ResourceType, schemas } from '@stratus/model';
 import { InvalidReference, RequiresReplace } from '../errors.js';
 import { isResourceId } from '../host/names.js';
+import type { UploadOptions } from '../storage/driver.js';
 import type { AgentContext } from './context.js';
 import { requestOwner } from './owner.js';
 import type { AgentRecordFile, AnyRecord } from './store.js';
@@ -14,8 +15,9 @@ import type { AgentRecordFile, AnyRecord } from './store.js';
 /** Options of one {@link ResourceService.ensure} call. */
 export interface EnsureOptions {
   /**
-   * SHA-256 of data the client uploaded for the resource's local-file attribute (`PUT .../{id}/file`)
-   * that a new resource is made from, instead of the host file the attribute names.
+   * Content checksum (`@stratus/util` sparse.ts) of data the client uploaded for the resource's
+   * local-file attribute (`PUT .../{id}/file`) that a new resource is made from, instead of the host file
+   * the attribute names.
    */
   uploaded?: string;
   /** Aborts when the request's connection closes. */
@@ -32,9 +34,15 @@ export interface ResourceService {
   ensure(id: string, spec: Record<string, unknown>, opts?: EnsureOptions): Promise<ApiRecord>;
   /**
    * Stores the data of the resource's local-file attribute, sent by a client that can read the file
-   * (types with a `localPath` attribute only). Answers its size and SHA-256.
+   * (types with a `localPath` attribute only): the file's bytes, or with `opts.extents` its data extents in
+   * the extents wire form; `opts.sha256` also computes the file's plain SHA-256 (for a declared checksum).
+   * Answers its size and content checksum.
    */
-  upload?(id: string, body: AsyncIterable<Uint8Array>): Promise<{ sizeBytes: number; checksum: string }>;
+  upload?(
+    id: string,
+    body: AsyncIterable<Uint8Array>,
+    opts?: UploadOptions,
+  ): Promise<{ sizeBytes: number; checksum: string }>;
   /**
    * How far the create of resource `id` in flight has come (an image downloading from its URL), or
    * null when none is in flight. Types whose creates report no progress leave it out.

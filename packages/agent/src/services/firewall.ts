@@ -14,7 +14,9 @@
  *   never without its rules); a membership change (a port joining or leaving a group) is a set update
  *   in the firewalls whose rules name the group as remote group.
  * Every change runs under one lock (`firewall`), reading the records when it runs, so the last change
- * always renders the latest records.
+ * always renders the latest records. Port syncs that arrive while the lock is held run together as one
+ * batch when it is free (servers created at once): one transaction loads their firewalls, one more
+ * updates the member sets of the other ports.
  */
 import { logger } from '../host/log.js';
 import { type FirewallBackend, nftFirewall, type PortFirewallFacts } from '../network/firewall/nft.js';
@@ -52,6 +54,65 @@ export type FirewallState =
   | 'idle'
   | `not enforced: ${string}`
   | `missing: ${string}`;
+
+/** A {@link Firewalls.syncPorts} call waiting for its batch. */
+interface PendingSync {
+  ids: readonly string[];
+  formerGroups: readonly string[];
+  done: Deferred;
+}
+
+/**
+ * Shares one run of `read` among callers that ask at the same time, without answering anyone with a
+ * read that began before they asked: a caller finds no read running and starts one, or finds one
+ * running and waits for the next, which starts when that one ends and serves everyone who asked
+ * meanwhile. A burst of N callers costs two reads at most.
+ */
+function freshShared<T>(read: () => Promise<T>): () => Promise<T> {
+  let running: Promise<T> | undefined;
+  let queued: Promise<T> | undefined;
+  const start = (): Promise<T> => {
+    const p = read();
+    running = p;
+    const done = () => {
+      if (running === p) running = undefined;
+    };
+    p.then(done, done);
+    return p;
+  };
+  return () => {
+    if (queued) return queued;
+    if (!running) return start();
+    const q = running
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        queued = undefined;
+        return start();
+      });
+    queued = q;
+    return q;
+  };
+}
+
+/** A promise with its settle functions (Node 20 has no Promise.withResolvers). */
+interface Deferred {
+  promise: Promise<void>;
+  resolve: () => void;
+  reject: (e: unknown) => void;
+}
+
+function deferred(): Deferred {
+  let resolve!: () => void;
+  let reject!: (e: unknown) => void;
+  const promise = new Promise<void>((ok, fail) => {
+    resolve = ok;
+    reject = fail;
+  });
+  return { promise, resolve, reject };
+}
 
 /** Everything the rendering reads, loaded once per change. */
 interface Snapshot {
@@ -130,8 +191,8 @@ export class Firewalls {
    * host uses its mark (another agent's: agents with their own state dirs may share a host). A new mark
    * is searched from a point derived from the port id, so two agents rarely probe the same numbers.
    */
-  private async firewallOf(p: PortRecord, s: Snapshot): Promise<PortFirewall> {
-    const live = await this.nft.usedMarks();
+  private async firewallOf(p: PortRecord, s: Snapshot, marks?: Map<number, string>): Promise<PortFirewall> {
+    const live = marks ?? (await this.nft.usedMarks());
     const mine = p.status.mark;
     if (mine === undefined || (live.has(mine) && live.get(mine) !== p.id)) {
       const used = new Set<number>([...live.keys()]);
@@ -141,6 +202,7 @@ export class Firewalls {
       while (used.has(m)) m = (m % 0xffff) + 1;
       p.status = { ...p.status, mark: m };
       await this.ports.put(p);
+      live.set(m, p.id);
     }
     const rules = groupsOf(p).flatMap((g) => this.rulesOf(g, s));
     const remoteGroups: Record<string, string[]> = {};
@@ -179,13 +241,81 @@ export class Firewalls {
    */
   async syncPorts(ids: readonly string[], formerGroups: readonly string[] = []): Promise<void> {
     if (ids.length === 0 && formerGroups.length === 0) return;
-    await this.ctx.locks.run(LOCK, async () => {
-      const s = await this.snapshot();
-      const targets = s.ports.filter((p) => ids.includes(p.id));
-      for (const p of targets) await this.converge(p, s);
-      const groups = new Set([...formerGroups, ...targets.flatMap((p) => groupsOf(p))]);
-      await this.updateMembers(groups, s, new Set(ids));
+    // Syncs asked for while another runs wait for it together and then run as one batch: one snapshot,
+    // one read of the host's marks, the new firewalls in one nft transaction and the member-set updates
+    // of every other port in one more. Ten servers created at once cost a few nft runs, not one per
+    // port and member (which, serialized under the lock, grew with the square of the ports).
+    const waiting: PendingSync = { ids, formerGroups, done: deferred() };
+    this.pending.push(waiting);
+    if (this.pending.length === 1)
+      void this.ctx.locks
+        .run(LOCK, async () => {
+          const batch = this.pending.splice(0);
+          await this.syncBatch(batch).catch((e: unknown) => {
+            for (const b of batch) b.done.reject(e);
+          });
+        })
+        .catch(() => {});
+    return waiting.done.promise;
+  }
+
+  /** The snapshot and host inspection that concurrent {@link states} calls share. */
+  private readonly sharedSnapshot = freshShared(() => this.snapshot());
+  private readonly sharedInspect = freshShared(() => this.nft.inspect());
+
+  /** Syncs that wait for the firewall lock, to run as one batch (see {@link syncPorts}). */
+  private readonly pending: PendingSync[] = [];
+
+  /** Runs the waiting syncs `batch` as one (under the lock); settles each. */
+  private async syncBatch(batch: PendingSync[]): Promise<void> {
+    const s = await this.snapshot();
+    const ids = new Set(batch.flatMap((b) => b.ids));
+    const targets = s.ports.filter((p) => ids.has(p.id));
+    const failed = new Map<string, unknown>();
+    const load: PortFirewall[] = [];
+    let marks: Map<number, string> | undefined;
+    for (const p of targets) {
+      try {
+        const why = this.unguarded(p, s);
+        if (why === null) {
+          marks ??= await this.nft.usedMarks();
+          load.push(await this.firewallOf(p, s, marks));
+        } else {
+          if (why.startsWith('not enforced'))
+            log.warn('security groups are NOT enforced on this port', { port: p.id, reason: why });
+          await this.nft.delete(p.id);
+        }
+      } catch (e) {
+        failed.set(p.id, e);
+      }
+    }
+    if (load.length) {
+      await this.nft.prepare();
+      await this.ensureAll(load, failed);
+    }
+    const groups = new Set([...batch.flatMap((b) => b.formerGroups), ...targets.flatMap((p) => groupsOf(p))]);
+    let membersError: unknown;
+    await this.updateMembers(groups, s, ids).catch((e: unknown) => {
+      membersError = e;
     });
+    for (const b of batch) {
+      const e = b.ids.map((id) => failed.get(id)).find((x) => x !== undefined) ?? membersError;
+      if (e !== undefined) b.done.reject(e);
+      else b.done.resolve();
+    }
+  }
+
+  /** Loads the firewalls `load` in one nft transaction; on failure one by one, noting who failed. */
+  private async ensureAll(load: PortFirewall[], failed: Map<string, unknown>): Promise<void> {
+    if (load.length > 1 && this.nft.ensureMany) {
+      try {
+        await this.nft.ensureMany(load);
+        return;
+      } catch {
+        // One bad port spoils the transaction: load them one by one, so only that one fails.
+      }
+    }
+    for (const f of load) await this.nft.ensure(f).catch((e: unknown) => failed.set(f.portId, e));
   }
 
   /** Removes the firewalls of ports that are gone (records already deleted), and updates the groups they were in. */
@@ -222,6 +352,8 @@ export class Firewalls {
   /** Set updates: the members of `groups` in every firewall (other than `skip`'s) whose rules name them. */
   private async updateMembers(groups: Set<string>, s: Snapshot, skip: Set<string>): Promise<void> {
     if (groups.size === 0) return;
+    const updates: Array<{ port: PortRecord; groupId: string; members: string[] }> = [];
+    const members = new Map<string, string[]>();
     for (const p of s.ports) {
       // A port without a mark never had its firewall loaded: its own sync (coming) loads the members.
       if (skip.has(p.id) || p.status.mark === undefined || this.unguarded(p, s) !== null) continue;
@@ -232,16 +364,31 @@ export class Firewalls {
             r.remoteGroupId !== undefined && groups.has(r.remoteGroupId) ? [r.remoteGroupId] : [],
           ),
       );
-      for (const g of named)
-        await this.nft.updateMembers(p.id, g, this.membersOf(g, s)).catch(async (e) => {
-          // The table or its set is gone (flushed, deleted): reload the whole firewall instead.
-          log.warn('member update failed; reloading the port firewall', {
-            port: p.id,
-            error: (e as Error).message,
-          });
-          await this.converge(p, s);
-        });
+      for (const g of named) {
+        if (!members.has(g)) members.set(g, this.membersOf(g, s));
+        updates.push({ port: p, groupId: g, members: members.get(g)! });
+      }
     }
+    if (updates.length === 0) return;
+    if (updates.length > 1 && this.nft.updateMembersMany) {
+      try {
+        await this.nft.updateMembersMany(
+          updates.map((u) => ({ portId: u.port.id, groupId: u.groupId, members: u.members })),
+        );
+        return;
+      } catch {
+        // A port's table or set is gone: one transaction fails for all; redo them one by one below.
+      }
+    }
+    for (const u of updates)
+      await this.nft.updateMembers(u.port.id, u.groupId, u.members).catch(async (e) => {
+        // The table or its set is gone (flushed, deleted): reload the whole firewall instead.
+        log.warn('member update failed; reloading the port firewall', {
+          port: u.port.id,
+          error: (e as Error).message,
+        });
+        await this.converge(u.port, s);
+      });
   }
 
   /**
@@ -251,7 +398,9 @@ export class Firewalls {
   async states(ports: readonly PortRecord[]): Promise<Map<string, FirewallState>> {
     const out = new Map<string, FirewallState>();
     if (ports.length === 0) return out;
-    const s = await this.snapshot();
+    // Reads at the same time (a refresh reads every server of a stack at once) share one snapshot of
+    // the records and one `nft list ruleset`, each begun after its callers asked (see freshShared).
+    const s = await this.sharedSnapshot();
     let live: Map<string, PortFirewallFacts> | undefined;
     for (const p of ports) {
       const why = this.unguarded(p, s);
@@ -259,7 +408,7 @@ export class Firewalls {
         out.set(p.id, why);
         continue;
       }
-      live ??= await this.nft.inspect();
+      live ??= await this.sharedInspect();
       const f = live.get(p.id);
       const missing = (['bridge', 'inet'] as const).filter((fam) => !f?.families.has(fam));
       if (missing.length)

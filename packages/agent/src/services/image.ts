@@ -3,7 +3,7 @@ import { type ApiProgress, type ApiRecord, type InputsOf, type image, isUrlSourc
 import { AgentError, Conflict, InUse } from '../errors.js';
 import { isResourceId } from '../host/names.js';
 import type { WrittenData } from '../storage/copy.js';
-import type { ImageData } from '../storage/driver.js';
+import type { ImageData, UploadOptions } from '../storage/driver.js';
 import { type EnsureOptions, ServiceBase } from './base.js';
 import type { AgentContext } from './context.js';
 import type { ImageRecord, ServerRecord, VolumeRecord } from './records.js';
@@ -12,7 +12,8 @@ type ImageSpec = InputsOf<typeof image>;
 
 /**
  * Images: a new image's data is either uploaded by the client first (`PUT /v1/images/{id}/file`, then the
- * spec with `?uploaded=<sha256>`: the CLI reads the file with its user's permissions), or read by the
+ * spec with `?uploaded=<content checksum>`: the CLI reads the file with its user's permissions and sends
+ * its data extents), or read by the
  * agent from `source` when the operator allowed its directory. `source` is recorded either way.
  */
 export class ImageService extends ServiceBase<ImageSpec, ImageRecord['status'], Record<string, never>> {
@@ -71,13 +72,15 @@ export class ImageService extends ServiceBase<ImageSpec, ImageRecord['status'], 
     // later request that carries them (an update after `stratus import`) is no change to them.
     const rec = this.newRecord(
       id,
-      { ...spec, checksum: spec.checksum ?? info.checksum, diskFormat: spec.diskFormat ?? info.sourceFormat },
+      { ...spec, diskFormat: spec.diskFormat ?? info.sourceFormat },
       {
         format: info.format,
         virtualSize: info.virtualSize,
         sizeBytes: info.sizeBytes,
-        // What was declared stays as declared (sha512, a prefix), so the next plan sees no change.
-        checksum: spec.checksum ?? info.checksum,
+        // What was declared stays as declared (sha512, a prefix), so the next plan sees no change; none is
+        // computed otherwise (a plain digest would cost a sparse file's apparent size).
+        ...(spec.checksum !== undefined ? { checksum: spec.checksum } : {}),
+        contentChecksum: info.checksum,
         diskFormat: info.sourceFormat,
         status: 'active',
         importedAt: new Date().toISOString(),
@@ -93,14 +96,14 @@ export class ImageService extends ServiceBase<ImageSpec, ImageRecord['status'], 
    * under the image's lock: an upload for an image whose create is in flight (a client that timed out and
    * came back) waits for it, then is refused with `image_exists`, and the client takes that image.
    */
-  async upload(id: string, body: AsyncIterable<Uint8Array>): Promise<WrittenData> {
+  async upload(id: string, body: AsyncIterable<Uint8Array>, opts: UploadOptions = {}): Promise<WrittenData> {
     if (!isResourceId(id)) throw new Error(`image id ${id} is not a resource id`);
     return this.locked(this.lockKey(id), async () => {
       if (await this.record(id))
         throw new Conflict(`image ${id} exists; its data never changes (replace the image instead)`, {
           code: 'image_exists',
         });
-      return this.ctx.storage.stageUpload(id, body);
+      return this.ctx.storage.stageUpload(id, body, opts);
     });
   }
 

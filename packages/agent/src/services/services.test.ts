@@ -917,3 +917,25 @@ test('security groups: the default group, rules and remote groups become port fi
   await services.security_group.delete(web);
   assert.deepEqual([...firewall.loaded.keys()], []);
 });
+
+test('security groups: servers created at once (their firewall syncs run as batches) all end with every member', async () => {
+  const { services, ports, server } = await smallNetwork();
+  const { DEFAULT_SECURITY_GROUP } = await import('./firewall.js');
+  // Three: the small network's pool also holds the servers earlier tests left.
+  const ids = Array.from({ length: 3 }, () => randomUUID());
+  await Promise.all(ids.map((id, i) => services.server.ensure(id, server(`burst${i}`))));
+  const mine = await Promise.all(ids.map(async (id) => (await ports.ofDevice(id))[0]!));
+  const ips = mine.map((p) => p.status.ip).sort();
+  const marks = new Set<number>();
+  for (const p of mine) {
+    const fw = firewall.loaded.get(p.id);
+    assert.ok(fw, `port ${p.id} has its firewall`);
+    marks.add(fw.mark);
+    // Members of the default group on this host: these three, and any the earlier tests left.
+    for (const ip of ips)
+      assert.ok(fw.remoteGroups[DEFAULT_SECURITY_GROUP]!.includes(ip), `${ip} in ${p.id}`);
+  }
+  assert.equal(marks.size, ids.length, 'each port has its own mark');
+  await Promise.all(ids.map((id) => services.server.delete(id)));
+  for (const p of mine) assert.equal(firewall.loaded.has(p.id), false);
+});

@@ -1,62 +1,131 @@
 /**
  * Copying image data in-process: no `cp` child that could outlive a killed agent, all-zero blocks left as
- * holes (a raw image's unused space costs no disk), and the SHA-256 computed in the same pass.
+ * holes (a raw image's unused space costs no disk), and the content checksum (and, when asked, the plain
+ * SHA-256 of the file) computed in the same pass. Data comes as a byte stream (a download, a source
+ * file) or as data extents (an upload from the CLI, which sends a sparse file's data only).
  */
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { open } from 'node:fs/promises';
+import { CONTENT_BLOCK, ContentChecksum, type DataPiece, isZeroBlock } from '@stratus/util';
 
 /** Size of the blocks checked for zeros, in bytes (a multiple of every common filesystem block size). */
-export const SPARSE_BLOCK = 64 * 1024;
+export const SPARSE_BLOCK = CONTENT_BLOCK;
 const ZERO = Buffer.alloc(SPARSE_BLOCK);
 
-/** What {@link writeSparse} wrote. */
+/** What {@link writeSparse} or {@link writeExtents} wrote. */
 export interface WrittenData {
   /** Bytes of the file (holes included). */
   sizeBytes: number;
-  /** SHA-256 of every byte read, lower-case hex. */
+  /** Stratus's content checksum of the file (see `@stratus/util` sparse.ts), lower-case hex. */
   checksum: string;
+  /** SHA-256 of the file's bytes (holes as zeros), lower-case hex; only when asked for. */
+  sha256?: string;
+}
+
+/** Options of {@link writeExtents} and {@link writeSparse}. */
+export interface WriteOptions {
+  /** File mode of the new file (default 0600). */
+  mode?: number;
+  /** Also compute the plain SHA-256 of the file (costs a pass over the holes' zeros too). */
+  sha256?: boolean;
 }
 
 /**
- * Writes the bytes of `input` to a new file `path` (created with `mode`, refused when it exists), leaving
- * all-zero {@link SPARSE_BLOCK} blocks as holes, and fsyncs it. The file is not removed on failure: the
- * caller owns `path` (a temporary it removes, or that the agent sweeps at its next start).
+ * Writes data extents to a new file `path` (created with `opts.mode`, refused when it exists): `pieces`
+ * in increasing offset order, then `{size}` last, the file's size; bytes not given are zeros. All-zero
+ * {@link SPARSE_BLOCK} blocks are left as holes; the file is fsynced. Throws on pieces out of order or
+ * past the size. The file is not removed on failure: the caller owns `path` (a temporary it removes, or
+ * that the agent sweeps at its next start).
+ */
+export async function writeExtents(
+  pieces: AsyncIterable<DataPiece | { size: number }> | Iterable<DataPiece | { size: number }>,
+  path: string,
+  opts: WriteOptions = {},
+): Promise<WrittenData> {
+  const mode = opts.mode ?? 0o600;
+  const fh = await open(path, 'wx', mode);
+  try {
+    const content = new ContentChecksum();
+    const plain: Hash | null = opts.sha256 ? createHash('sha256') : null;
+    let plainAt = 0;
+    const zerosTo = (end: number) => {
+      while (plain && plainAt < end) {
+        const n = Math.min(SPARSE_BLOCK, end - plainAt);
+        plain.update(ZERO.subarray(0, n));
+        plainAt += n;
+      }
+    };
+    const block = Buffer.alloc(SPARSE_BLOCK);
+    let blockStart = -1; // offset of the block being filled; -1: none
+    let next = 0; // no byte may come before this
+    const flush = async (len: number) => {
+      if (blockStart < 0) return;
+      const bytes = block.subarray(0, len);
+      content.add(blockStart, bytes);
+      zerosTo(blockStart);
+      plain?.update(bytes);
+      plainAt = blockStart + len;
+      if (!isZeroBlock(bytes)) await fh.write(bytes, 0, len, blockStart);
+      block.fill(0);
+      blockStart = -1;
+    };
+    let size: number | null = null;
+    for await (const p of pieces) {
+      if ('size' in p) {
+        size = p.size;
+        break;
+      }
+      if (p.offset < next) throw new RangeError(`data at ${p.offset} comes after data up to ${next}`);
+      let off = 0;
+      while (off < p.data.length) {
+        const at = p.offset + off;
+        const start = at - (at % SPARSE_BLOCK);
+        if (start !== blockStart) {
+          await flush(SPARSE_BLOCK); // a block followed by later data is whole
+          blockStart = start;
+        }
+        const inBlock = at - start;
+        const n = Math.min(SPARSE_BLOCK - inBlock, p.data.length - off);
+        block.set(p.data.subarray(off, off + n), inBlock);
+        off += n;
+      }
+      next = p.offset + p.data.length;
+    }
+    if (size === null) throw new RangeError('the data ended without its size');
+    if (!Number.isSafeInteger(size) || size < next)
+      throw new RangeError(`size ${size} is before data up to ${next}`);
+    if (blockStart >= 0) await flush(Math.min(SPARSE_BLOCK, size - blockStart));
+    zerosTo(size);
+    // Trailing holes: the size is set explicitly, as nothing was written there.
+    await fh.truncate(size);
+    await fh.chmod(mode);
+    await fh.sync();
+    return {
+      sizeBytes: size,
+      checksum: content.digest(size),
+      ...(plain ? { sha256: plain.digest('hex') } : {}),
+    };
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * Writes the bytes of `input` (a byte stream: a download, a source file) to a new file `path` as
+ * {@link writeExtents} does.
  */
 export async function writeSparse(
   input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   path: string,
-  mode = 0o600,
+  opts: WriteOptions = {},
 ): Promise<WrittenData> {
-  const fh = await open(path, 'wx', mode);
-  try {
-    const hash = createHash('sha256');
-    const block = Buffer.allocUnsafe(SPARSE_BLOCK);
-    let fill = 0;
+  async function* pieces(): AsyncGenerator<DataPiece | { size: number }> {
     let pos = 0;
-    const flush = async () => {
-      if (fill === 0) return;
-      if (!block.subarray(0, fill).equals(ZERO.subarray(0, fill))) await fh.write(block, 0, fill, pos);
-      pos += fill;
-      fill = 0;
-    };
     for await (const chunk of input) {
-      hash.update(chunk);
-      let off = 0;
-      while (off < chunk.length) {
-        const n = Math.min(SPARSE_BLOCK - fill, chunk.length - off);
-        block.set(chunk.subarray(off, off + n), fill);
-        fill += n;
-        off += n;
-        if (fill === SPARSE_BLOCK) await flush();
-      }
+      yield { offset: pos, data: Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) };
+      pos += chunk.length;
     }
-    await flush();
-    // Trailing holes: the size is set explicitly, as nothing was written there.
-    await fh.truncate(pos);
-    await fh.chmod(mode);
-    await fh.sync();
-    return { sizeBytes: pos, checksum: hash.digest('hex') };
-  } finally {
-    await fh.close();
+    yield { size: pos };
   }
+  return writeExtents(pieces(), path, opts);
 }

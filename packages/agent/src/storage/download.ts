@@ -5,7 +5,7 @@
  */
 import { rm } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
-import { Agent, interceptors, request } from 'undici';
+import type { Agent } from 'undici';
 import { logger } from '../host/log.js';
 import type { WrittenData } from './copy.js';
 import { storageError } from './errors.js';
@@ -19,12 +19,20 @@ export interface DownloadProgress {
   total: number | null;
 }
 
-let shared: ReturnType<Agent['compose']> | undefined;
-/** One connection pool for downloads, following redirects (at most 5) as a browser would. */
-function dispatcher(): ReturnType<Agent['compose']> {
-  shared ??= new Agent({ headersTimeout: 60_000, bodyTimeout: 300_000 }).compose(
-    interceptors.redirect({ maxRedirections: 5 }),
-  );
+let shared:
+  | Promise<{ request: typeof import('undici').request; dispatcher: ReturnType<Agent['compose']> }>
+  | undefined;
+/**
+ * undici and one connection pool for downloads, following redirects (at most 5) as a browser would;
+ * loaded at the first download (an agent that never downloads does not hold undici in memory).
+ */
+function undici() {
+  shared ??= import('undici').then((u) => ({
+    request: u.request,
+    dispatcher: new u.Agent({ headersTimeout: 60_000, bodyTimeout: 300_000 }).compose(
+      u.interceptors.redirect({ maxRedirections: 5 }),
+    ),
+  }));
   return shared;
 }
 
@@ -50,14 +58,15 @@ export function redactUrl(url: string): string {
 export async function downloadImage(
   url: string,
   dir: string,
-  opts: { signal?: AbortSignal; progress?: (p: DownloadProgress) => void } = {},
+  opts: { signal?: AbortSignal; progress?: (p: DownloadProgress) => void; sha256?: boolean } = {},
 ): Promise<{ path: string; data: WrittenData }> {
   const label = redactUrl(url);
   const fail = (why: string, cause?: unknown) =>
     storageError('image_download_failed', `image ${label}: download failed: ${why}`, { cause });
-  let res: Awaited<ReturnType<typeof request>>;
+  let res: Awaited<ReturnType<typeof import('undici').request>>;
   try {
-    res = await request(url, { method: 'GET', signal: opts.signal, dispatcher: dispatcher() });
+    const { request, dispatcher } = await undici();
+    res = await request(url, { method: 'GET', signal: opts.signal, dispatcher });
   } catch (e) {
     throw fail((e as Error).message, e);
   }
@@ -85,7 +94,7 @@ export async function downloadImage(
   }
   let staged: { path: string; data: WrittenData };
   try {
-    staged = await stageImage(counted(res.body as unknown as Readable), dir);
+    staged = await stageImage(counted(res.body as unknown as Readable), dir, { sha256: opts.sha256 });
   } catch (e) {
     throw fail((e as Error).message, e);
   }

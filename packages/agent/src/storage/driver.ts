@@ -42,6 +42,14 @@ export type ImageData =
   | { uploaded: string; label: string }
   | { url: string; signal?: AbortSignal; progress?: (p: DownloadProgress) => void };
 
+/** How an upload's body is sent, and what to compute while writing it. */
+export interface UploadOptions {
+  /** The body is in the extents wire form (`@stratus/util` EXTENTS_MEDIA_TYPE), not the file's bytes. */
+  extents?: boolean;
+  /** Also compute the plain SHA-256 of the file (the client's stack declares a sha256 checksum). */
+  sha256?: boolean;
+}
+
 /** A storage driver. */
 export interface StorageDriver {
   /**
@@ -54,7 +62,7 @@ export interface StorageDriver {
    * Removed when its lease ends ({@link sweepUploads}), when the image is deleted, and at the agent's
    * next start, if no image was created from it.
    */
-  stageUpload(imageId: string, body: AsyncIterable<Uint8Array>): Promise<WrittenData>;
+  stageUpload(imageId: string, body: AsyncIterable<Uint8Array>, opts?: UploadOptions): Promise<WrittenData>;
   /** Removes temporaries, uploads and cached files of images `owned` rejects (see QemuImgStorage). */
   recover(owned: (imageId: string) => boolean): Promise<string[]>;
   /**

@@ -22,6 +22,8 @@ export type StorageErrorCode =
   | 'image_format_mismatch'
   /** Downloading the image from its URL failed (HTTP status, connection, size). */
   | 'image_download_failed'
+  /** An upload's body in the extents wire form is malformed (order, size, truncation). */
+  | 'upload_invalid'
   /** An overlay exists at the path but backs onto another image; it is left untouched. */
   | 'overlay_conflict'
   /** The requested root disk is smaller than the image it is based on. */
@@ -46,6 +48,7 @@ const KIND: Record<
   image_checksum_mismatch: InvalidRequest,
   image_format_mismatch: InvalidRequest,
   image_download_failed: InvalidRequest,
+  upload_invalid: InvalidRequest,
   overlay_conflict: Conflict,
   overlay_too_small: InvalidRequest,
   // The operator's directory layout, not the request, is at fault.

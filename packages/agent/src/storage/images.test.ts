@@ -6,6 +6,7 @@ import {
   chmod,
   mkdir,
   mkdtemp,
+  open,
   readdir,
   readFile,
   rm,
@@ -16,10 +17,10 @@ import {
 } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { sha256File } from '@stratus/util';
+import { CONTENT_BLOCK, contentChecksumOf, extentHeader, parseExtents, sha256File } from '@stratus/util';
 import { AgentError } from '../errors.js';
 import { run } from '../host/exec.js';
-import { writeSparse } from './copy.js';
+import { writeExtents, writeSparse } from './copy.js';
 import { assertTraversable, ensureDir, groupId, removeFile } from './files.js';
 import { createOverlay, importImage as importFrom, inspectImage } from './images.js';
 import { QemuImgStorage } from './qemu-img.js';
@@ -27,6 +28,16 @@ import { ImageSources } from './sources.js';
 
 let gid: number;
 /** Imports the file at `src` (read here, as a client's upload would be). */
+/** The content checksum of the file at `path`. */
+async function contentOf(path: string): Promise<string> {
+  const fh = await open(path, 'r');
+  try {
+    return (await contentChecksumOf(fh)).checksum;
+  } finally {
+    await fh.close();
+  }
+}
+
 const importImage = (src: string, dest: string) => importFrom(createReadStream(src), dest, { gid }, src);
 
 let dir: string;
@@ -75,7 +86,7 @@ test('inspectImage reports format, sizes and backing file', async () => {
   await rejectsWith(inspectImage(join(dir, 'missing.qcow2')), 'image_source_not_found');
 });
 
-test('importImage copies into the cache atomically with format, size and sha256', async () => {
+test('importImage copies into the cache atomically with format, size and content checksum', async () => {
   const src = join(dir, 'src.qcow2');
   await qcow2WithData(src);
   const dest = join(dir, 'cache', 'sub', 'image-1');
@@ -83,13 +94,8 @@ test('importImage copies into the cache atomically with format, size and sha256'
   assert.equal(imported.format, 'qcow2');
   assert.equal(imported.virtualSize, 4 << 20);
   assert.equal(imported.sizeBytes, (await stat(dest)).size);
-  assert.equal(
-    imported.checksum,
-    createHash('sha256')
-      .update(await readFile(src))
-      .digest('hex'),
-  );
-  assert.equal(imported.checksum, await sha256File(dest));
+  assert.equal(imported.checksum, await contentOf(src));
+  assert.equal(imported.checksum, await contentOf(dest));
   assert.equal((await stat(dest)).mode & 0o777, 0o640);
   assert.equal((await stat(dest)).gid, gid);
   // Directories it created are traversable (not listable) by QEMU's user whatever the umask.
@@ -158,7 +164,7 @@ test('importImage converts vmdk and vhdx to qcow2, keeping the source format and
     const imported = await importImage(src, dest);
     assert.equal(imported.format, 'qcow2');
     assert.equal(imported.sourceFormat, fmt);
-    assert.equal(imported.checksum, await sha256File(src));
+    assert.equal(imported.checksum, await contentOf(src));
     assert.equal((await inspectImage(dest)).format, 'qcow2');
     assert.equal((await stat(dest)).mode & 0o777, 0o640);
   }
@@ -224,7 +230,7 @@ test('ensureDir creates 0711 directories and refuses paths QEMU cannot traverse'
   await assertTraversable(closed);
 });
 
-test('writeSparse leaves zero blocks as holes and hashes every byte', async () => {
+test('writeSparse leaves zero blocks as holes; content checksum always, plain SHA-256 when asked', async () => {
   const data = Buffer.concat([
     Buffer.alloc(1 << 20),
     Buffer.alloc(70_000, 7),
@@ -238,10 +244,12 @@ test('writeSparse leaves zero blocks as holes and hashes every byte', async () =
       yield* chunks;
     })(),
     out,
+    { sha256: true },
   );
   assert.equal(w.sizeBytes, data.length);
-  assert.equal(w.checksum, createHash('sha256').update(data).digest('hex'));
+  assert.equal(w.sha256, createHash('sha256').update(data).digest('hex'));
   assert.deepEqual(await readFile(out), data);
+  assert.equal(w.checksum, await contentOf(out));
   const st = await stat(out);
   assert.ok(st.blocks * 512 < data.length / 2, `zero blocks were written: ${st.blocks * 512} bytes used`);
   assert.equal(st.mode & 0o777, 0o600);
@@ -250,6 +258,57 @@ test('writeSparse leaves zero blocks as holes and hashes every byte', async () =
   const t = await writeSparse([Buffer.alloc(10, 1), Buffer.alloc(300_000)], tail);
   assert.equal((await stat(tail)).size, 300_010);
   assert.equal(t.sizeBytes, 300_010);
+  assert.equal(t.sha256, undefined);
+});
+
+test('writeExtents writes data extents with holes between them, as the bytes would be', async () => {
+  const size = 40 * CONTENT_BLOCK + 5;
+  const a = Buffer.alloc(3 * CONTENT_BLOCK, 1);
+  const b = Buffer.alloc(1000, 2);
+  const bytes = Buffer.alloc(size);
+  a.copy(bytes, 2 * CONTENT_BLOCK);
+  b.copy(bytes, 30 * CONTENT_BLOCK);
+  // The wire form, cut at arbitrary places as a socket would.
+  const wire = Buffer.concat([
+    extentHeader(2 * CONTENT_BLOCK, a.length),
+    a,
+    extentHeader(30 * CONTENT_BLOCK, b.length),
+    b,
+    extentHeader(size, 0),
+  ]);
+  const cuts = [0, 7, 13, 70_000, 150_000, wire.length];
+  const out = join(dir, 'extents.raw');
+  const w = await writeExtents(
+    parseExtents(cuts.slice(1).map((end, i) => wire.subarray(cuts[i], end))),
+    out,
+    { sha256: true },
+  );
+  assert.deepEqual(await readFile(out), bytes);
+  assert.equal(w.sizeBytes, size);
+  assert.equal(w.sha256, createHash('sha256').update(bytes).digest('hex'));
+  const dense = join(dir, 'extents-dense.raw');
+  await writeFile(dense, bytes);
+  assert.equal(w.checksum, await contentOf(dense));
+  assert.ok((await stat(out)).blocks * 512 <= 8 * CONTENT_BLOCK, 'the gaps are holes');
+  // Out of order, or data past the size: refused.
+  await assert.rejects(
+    writeExtents(
+      [
+        { offset: 100, data: Buffer.alloc(1, 1) },
+        { offset: 0, data: Buffer.alloc(1, 1) },
+      ],
+      join(dir, 'bad1.raw'),
+    ),
+    /comes after/,
+  );
+  await assert.rejects(
+    writeExtents([{ offset: 100, data: Buffer.alloc(10, 1) }, { size: 50 }], join(dir, 'bad2.raw')),
+    /before data/,
+  );
+  await assert.rejects(
+    writeExtents([{ offset: 0, data: Buffer.alloc(1) }], join(dir, 'bad3.raw')),
+    /without its size/,
+  );
 });
 
 test('image sources: only files inside allowed directories are opened, after symlinks are resolved', async () => {

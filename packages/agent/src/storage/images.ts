@@ -13,7 +13,7 @@ import { parseChecksum } from '@stratus/model';
 import { tempSibling } from '@stratus/util';
 import { run } from '../host/exec.js';
 import { logger } from '../host/log.js';
-import { type WrittenData, writeSparse } from './copy.js';
+import { type WriteOptions, type WrittenData, writeSparse } from './copy.js';
 import { checkContent, type DetectedFormat, detectImage } from './detect.js';
 import { type ImageInfo, inspectImage } from './inspect.js';
 
@@ -36,7 +36,10 @@ export interface ImportedImage {
   virtualSize: number;
   /** Size of the cached file in bytes. */
   sizeBytes: number;
-  /** SHA-256 of the imported data (before any conversion), lower-case hex. */
+  /**
+   * Content checksum of the imported data (before any conversion; see `@stratus/util` sparse.ts: it
+   * skips holes and zero blocks, so it is not `sha256sum` of the file), lower-case hex.
+   */
   checksum: string;
 }
 
@@ -61,17 +64,20 @@ export interface ImportExpectations {
 
 /**
  * The digest of staged image data, as the request's checksum names it (`sha256` or `sha512`), lower-case
- * hex. The one place an import hashes: the SHA-256 was computed while the data was written
- * (`data.checksum`); another algorithm reads the staged file once more.
+ * hex: a plain digest of the file's bytes, holes read as zeros. The SHA-256 comes from the write pass when
+ * it was computed there (`data.sha256`, asked for when a checksum was declared); otherwise the staged file
+ * is read once more (a declared checksum only: an import without one checks the content checksum, which
+ * costs the data alone).
  */
 export async function sourceDigest(
   staged: string,
-  data: { checksum: string },
+  data: { sha256?: string },
   algorithm: 'sha256' | 'sha512',
 ): Promise<string> {
-  if (algorithm === 'sha256') return data.checksum;
+  if (algorithm === 'sha256' && data.sha256 !== undefined) return data.sha256;
   const hash = createHash(algorithm);
-  for await (const chunk of createReadStream(staged)) hash.update(chunk as Buffer);
+  for await (const chunk of createReadStream(staged, { highWaterMark: 1 << 20 }))
+    hash.update(chunk as Buffer);
   return hash.digest('hex');
 }
 
@@ -81,7 +87,7 @@ export async function sourceDigest(
  */
 export async function verifyChecksum(
   staged: string,
-  data: { checksum: string },
+  data: { sha256?: string },
   expected: string | undefined,
   label: string,
 ): Promise<void> {
@@ -110,7 +116,7 @@ export async function verifyChecksum(
 export async function finishImport(
   staged: string,
   destPath: string,
-  data: { sizeBytes: number; checksum: string },
+  data: { sizeBytes: number; checksum: string; sha256?: string },
   owner: CacheOwner,
   label: string,
   expect: ImportExpectations = {},
@@ -165,7 +171,7 @@ export async function finishImport(
       destPath,
       format: detected,
       virtualSize: info.virtualSize,
-      sha256: data.checksum,
+      contentChecksum: data.checksum,
     });
     return {
       format,
@@ -189,11 +195,12 @@ export async function finishImport(
 export async function stageImage(
   input: AsyncIterable<Uint8Array>,
   dir: string,
+  opts: WriteOptions = {},
 ): Promise<{ path: string; data: WrittenData }> {
   await ensureDir(dir);
   const tmp = tempSibling(join(dir, 'stage'));
   try {
-    return { path: tmp, data: await writeSparse(input, tmp) };
+    return { path: tmp, data: await writeSparse(input, tmp, opts) };
   } catch (e) {
     await rm(tmp, { force: true });
     throw e;
@@ -212,7 +219,9 @@ export async function importImage(
   expect: ImportExpectations = {},
 ): Promise<ImportedImage> {
   assertAbsolutePath('destPath', destPath);
-  const { path, data } = await stageImage(input, dirname(destPath));
+  const { path, data } = await stageImage(input, dirname(destPath), {
+    sha256: expect.checksum !== undefined && parseChecksum(expect.checksum).algorithm === 'sha256',
+  });
   return finishImport(path, destPath, data, owner, label, expect);
 }
 

@@ -1,13 +1,14 @@
 import { link, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { tempSibling, writeFileAtomic } from '@stratus/util';
+import { parseChecksum } from '@stratus/model';
+import { type DataPiece, parseExtents, readExtents, tempSibling, writeFileAtomic } from '@stratus/util';
 import { Conflict } from '../errors.js';
 import { logger } from '../host/log.js';
 import { KeyedMutex } from '../host/mutex.js';
 import { isResourceId } from '../host/names.js';
-import { type WrittenData, writeSparse } from './copy.js';
+import { type WrittenData, writeExtents, writeSparse } from './copy.js';
 import { downloadImage, redactUrl } from './download.js';
-import type { ImageData, OverlayRequest, StorageDriver, VolumeRequest } from './driver.js';
+import type { ImageData, OverlayRequest, StorageDriver, UploadOptions, VolumeRequest } from './driver.js';
 import { storageError } from './errors.js';
 import { ensureDir, removeFile } from './files.js';
 import {
@@ -21,7 +22,6 @@ import {
   type ImportedImage,
   inspectImage,
   type OverlayResult,
-  stageImage,
   verifyChecksum,
 } from './images.js';
 import { ImageSources } from './sources.js';
@@ -29,6 +29,11 @@ import { createVolume, growVolume } from './volumes.js';
 
 const log = logger('images');
 const SHA256 = /^[0-9a-f]{64}$/;
+
+/** Whether a declared checksum is a SHA-256, which the write pass then computes too (plain, of the file). */
+function wantsSha256(expect: ImportExpectations): boolean {
+  return expect.checksum !== undefined && parseChecksum(expect.checksum).algorithm === 'sha256';
+}
 /** An upload's file, stored (`.upload-<id>-<sha256>`) or being written (its `tempSibling`); group 1: the image id. */
 const UPLOAD = /^\.{1,2}upload-([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})-/;
 
@@ -85,14 +90,31 @@ export class QemuImgStorage implements StorageDriver {
     return join(this.imageDir, `.upload-${imageId}-${checksum}`);
   }
 
-  async stageUpload(imageId: string, body: AsyncIterable<Uint8Array>): Promise<WrittenData> {
+  async stageUpload(
+    imageId: string,
+    body: AsyncIterable<Uint8Array>,
+    opts: UploadOptions = {},
+  ): Promise<WrittenData> {
     if (!isResourceId(imageId)) throw new Error(`image id ${imageId} is not a resource id`);
     await ensureDir(this.imageDir);
     return this.holding(imageId, async () => {
       const tmp = tempSibling(this.uploadPath(imageId, 'x'));
       try {
-        const data = await writeSparse(body, tmp);
-        await rename(tmp, this.uploadPath(imageId, data.checksum));
+        const write = { sha256: opts.sha256 === true };
+        let data: WrittenData;
+        try {
+          data = opts.extents
+            ? await writeExtents(parseExtents(body), tmp, write)
+            : await writeSparse(body, tmp, write);
+        } catch (e) {
+          if (e instanceof RangeError)
+            throw storageError('upload_invalid', `the uploaded data is not well formed: ${e.message}`);
+          throw e;
+        }
+        const dest = this.uploadPath(imageId, data.checksum);
+        // The plain SHA-256 a declared checksum is compared against, kept beside the upload.
+        if (data.sha256 !== undefined) await writeFileAtomic(`${dest}.sha256`, `${data.sha256}\n`);
+        await rename(tmp, dest);
         return data;
       } catch (e) {
         // Also when the client went away mid-upload: the request's body ends with an error.
@@ -134,22 +156,38 @@ export class QemuImgStorage implements StorageDriver {
           { code: 'upload_missing' },
         );
       staged = path;
-      written = { sizeBytes: st.size, checksum: data.uploaded };
+      const sha256 = await readFile(`${path}.sha256`, 'utf8').then(
+        (t) => t.trim(),
+        () => undefined,
+      );
+      await rm(`${path}.sha256`, { force: true });
+      written = { sizeBytes: st.size, checksum: data.uploaded, ...(sha256 ? { sha256 } : {}) };
       label = data.label;
     } else if ('url' in data) {
       label = redactUrl(data.url);
       ({ path: staged, data: written } = await downloadImage(data.url, join(this.imageDir, BLOBS), {
         signal: data.signal,
         progress: data.progress,
+        sha256: wantsSha256(expect),
       }));
     } else {
       label = data.path;
       const fh = await (this.opts.sources ?? ImageSources.none()).open(data.path);
       try {
-        ({ path: staged, data: written } = await stageImage(
-          fh.createReadStream({ autoClose: false }),
-          join(this.imageDir, BLOBS),
-        ));
+        // The source's data extents only: a sparse raw file costs its data, not its apparent size.
+        const { size } = await fh.stat();
+        async function* extents(): AsyncGenerator<DataPiece | { size: number }> {
+          yield* readExtents(fh, size);
+          yield { size };
+        }
+        await ensureDir(join(this.imageDir, BLOBS));
+        staged = tempSibling(join(this.imageDir, BLOBS, 'stage'));
+        try {
+          written = await writeExtents(extents(), staged, { sha256: wantsSha256(expect) });
+        } catch (e) {
+          await rm(staged, { force: true });
+          throw e;
+        }
       } finally {
         await fh.close();
       }

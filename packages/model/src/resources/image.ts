@@ -94,8 +94,9 @@ export const image = defineResource({
           computed: true,
           requiresReplace: true,
           description:
-            'Expected checksum of the source bytes (`sha256:HEX`, `sha512:HEX`, or bare hex), verified ' +
-            'before the image is usable; default: the SHA-256 of what was imported.',
+            'Expected checksum of the source bytes (`sha256:HEX`, `sha512:HEX`, or bare hex, as sha256sum ' +
+            'and sha512sum print it), verified before the image is usable; when none is declared, none is ' +
+            'computed (`contentChecksum` identifies the data).',
         }),
       ),
       diskFormat: Type.Optional(
@@ -134,6 +135,15 @@ export const image = defineResource({
     virtualSize: Type.Integer({ description: 'Virtual disk size in bytes.' }),
     sizeBytes: Type.Integer({ description: 'Size of the cached file in bytes.' }),
     status: Type.String({ description: 'active once imported.' }),
+    contentChecksum: Type.Optional(
+      Type.String({
+        description:
+          "Stratus's content checksum of the imported data (lower-case hex; not sha256sum of the file): " +
+          'SHA-256 over, for each 64 KiB block that is not all zeros, its 8-byte big-endian offset and the ' +
+          "SHA-256 of its bytes, then the file's 8-byte big-endian size. Holes and zero blocks do not enter " +
+          'it, so it costs the data, not the apparent size, of a sparse file.',
+      }),
+    ),
     importedAt: Type.Optional(
       Type.String({
         description:

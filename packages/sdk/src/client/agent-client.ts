@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as http from 'node:http';
@@ -6,6 +5,7 @@ import * as https from 'node:https';
 import { type Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type ApiOwner, encodeOwner, OWNER_HEADER } from '@stratus/model';
+import { ContentChecksum, EXTENTS_MEDIA_TYPE, extentHeader, readExtents } from '@stratus/util';
 import { AgentApiError, type ApiErrorBody } from './errors.js';
 
 /** HTTP methods of the agent API. */
@@ -189,46 +189,47 @@ export class AgentClient {
   }
 
   /**
-   * Streams the file behind `file` (opened by the caller, with its user's own permissions) as the body
-   * of `PUT path`, and checks that the agent stored exactly what was read: the SHA-256 it answers is the
-   * one computed here while reading. Unreachable agents are retried like {@link call}, from the file's
-   * start. `opts.progress` gets the bytes sent so far, about once a second. Answers the agent's
-   * `{sizeBytes, checksum}`.
+   * Sends the file behind `file` (opened by the caller, with its user's own permissions) as the body of
+   * `PUT path`: its data extents in the extents wire form (`@stratus/util` sparse.ts; a sparse file's holes
+   * are neither read nor sent), and checks that the agent stored exactly what was read: the content
+   * checksum it answers is the one computed here while reading. `opts.sha256` asks the agent for the
+   * file's plain SHA-256 too (a declared checksum is compared against it). Unreachable agents are retried
+   * like {@link call}, from the file's start. `opts.progress` gets how far into the file the upload has
+   * come, in bytes, about once a second. Answers the agent's `{sizeBytes, checksum}`.
    */
   async upload(
     path: string,
     file: FileHandle,
-    opts: CallOptions & { progress?: (sentBytes: number) => void } = {},
+    opts: CallOptions & { sha256?: boolean; progress?: (bytes: number) => void } = {},
   ): Promise<{ sizeBytes: number; checksum: string }> {
     const started = Date.now();
     let delay = this.retry.initialDelayMs;
     const { signal, progress } = opts;
+    const target = opts.sha256 ? `${path}${path.includes('?') ? '&' : '?'}sha256=1` : path;
     for (;;) {
       signal?.throwIfAborted();
-      const hash = createHash('sha256');
-      let sent = 0;
+      const { size } = await file.stat();
+      const sum = new ContentChecksum();
+      let sent = -1;
       let reported = Date.now();
       async function* body(): AsyncGenerator<Uint8Array> {
-        for await (const chunk of file.createReadStream({
-          start: 0,
-          autoClose: false,
-          highWaterMark: 1 << 20,
-        })) {
-          hash.update(chunk as Buffer);
-          sent += (chunk as Buffer).length;
-          const now = Date.now();
-          if (progress && now - reported >= 1000) {
-            reported = now;
-            progress(sent);
+        for await (const piece of readExtents(file, size)) {
+          sum.addPiece(piece);
+          yield extentHeader(piece.offset, piece.data.length);
+          yield piece.data;
+          if (progress && Date.now() - reported >= 1000) {
+            reported = Date.now();
+            progress(piece.offset + piece.data.length);
           }
-          yield chunk as Buffer;
         }
+        yield extentHeader(size, 0);
+        sent = size;
       }
       try {
         const res = await this.send(
           'PUT',
-          path,
-          { ...this.headers(), 'content-type': 'application/octet-stream' },
+          target,
+          { ...this.headers(), 'content-type': EXTENTS_MEDIA_TYPE },
           Readable.from(body(), { objectMode: false }),
           signal,
         );
@@ -245,12 +246,12 @@ export class AgentClient {
             json.field,
             json.retryable === true,
           );
-        const mine = hash.digest('hex');
+        const mine = sent < 0 ? '(not all sent)' : sum.digest(sent);
         if (json.checksum !== mine || json.sizeBytes !== sent)
           throw new AgentApiError(
             0,
             'upload_corrupted',
-            `the agent stored ${json.sizeBytes} bytes with sha256 ${json.checksum}, but ${sent} bytes with sha256 ${mine} were sent (did the file change while it was read?)`,
+            `the agent stored ${json.sizeBytes} bytes with content checksum ${json.checksum}, but ${sent} bytes with content checksum ${mine} were sent (did the file change while it was read?)`,
           );
         return { sizeBytes: sent, checksum: mine };
       } catch (e) {

@@ -11,7 +11,7 @@ import {
   parseChecksum,
   type ResourceSchema,
 } from '@stratus/model';
-import { formatBytes } from '@stratus/util';
+import { contentChecksumOf, formatBytes } from '@stratus/util';
 import type { AgentClient } from '../client/agent-client.js';
 import { AgentApiError } from '../client/errors.js';
 import type { AgentPool } from '../client/pool.js';
@@ -79,7 +79,13 @@ async function createFromFile(
     for (let attempt = 1; ; attempt++) {
       let checksum: string;
       try {
-        ({ checksum } = await c.upload(`${base}/file`, fh, { signal, ...(sent ? { progress: sent } : {}) }));
+        // A declared SHA-256 is of the file's plain bytes: the agent computes that one while writing too.
+        const declared = typeof inputs.checksum === 'string' ? parseChecksum(inputs.checksum) : null;
+        ({ checksum } = await c.upload(`${base}/file`, fh, {
+          signal,
+          sha256: declared?.algorithm === 'sha256',
+          ...(sent ? { progress: sent } : {}),
+        }));
       } catch (e) {
         // Made meanwhile under this id (an earlier create the agent finished after its client gave up):
         // that object is the one asked for; the PUT converges it to these inputs.
@@ -136,19 +142,33 @@ async function watchDownload(
  * What a resource made from a local file says when that file changed since the import: the file's
  * attribute reads `PATH (changed since import: sha256 HEX)`, so the plan shows it differ from the
  * stack's `PATH` and, the attribute forcing replacement, replaces the resource with one of the new
- * data. Only a file modified after `importedAt` is hashed again (with the algorithm of `checksum`), so
- * an unchanged file costs one stat. A missing file is not a change (the data is cached).
+ * data. Only a file modified after `importedAt` is hashed again (its content checksum when the record has
+ * `contentChecksum`, reading the data extents only; else with the algorithm of `checksum`), so an
+ * unchanged file costs one stat. A missing file is not a change (the data is cached).
  */
 async function markChangedSource(attrs: Values, attr: string): Promise<void> {
   const path = attrs[attr];
-  const { importedAt, checksum } = attrs;
+  const { importedAt, checksum, contentChecksum } = attrs;
   if (typeof path !== 'string' || isUrlSource(path) || !isAbsolute(path)) return;
-  if (typeof importedAt !== 'string' || typeof checksum !== 'string') return;
+  if (typeof importedAt !== 'string') return;
+  if (typeof checksum !== 'string' && typeof contentChecksum !== 'string') return;
   const st = await stat(path).catch(() => null);
   if (!st?.isFile() || st.mtimeMs <= Date.parse(importedAt)) return;
-  const want = parseChecksum(checksum);
+  if (typeof contentChecksum === 'string') {
+    // The content checksum reads the data extents only: a sparse file costs its data.
+    const fh = await open(path, 'r').catch(() => null);
+    if (!fh) return;
+    try {
+      const now = (await contentChecksumOf(fh)).checksum;
+      if (now !== contentChecksum) attrs[attr] = `${path} (changed since import: content checksum ${now})`;
+    } finally {
+      await fh.close();
+    }
+    return;
+  }
+  const want = parseChecksum(checksum as string);
   const hash = createHash(want.algorithm);
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  for await (const chunk of createReadStream(path, { highWaterMark: 1 << 20 })) hash.update(chunk as Buffer);
   const now = hash.digest('hex');
   if (now !== want.hex) attrs[attr] = `${path} (changed since import: ${want.algorithm} ${now})`;
 }

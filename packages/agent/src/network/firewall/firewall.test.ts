@@ -17,8 +17,10 @@ import { ExecError, run } from '../../host/exec.js';
 import {
   deletePortFirewall,
   ensurePortFirewall,
+  ensurePortFirewalls,
   listPortFirewalls,
   updateRemoteGroupMembers,
+  updateRemoteGroupMembersMany,
 } from './nft.js';
 import type { FirewallRule, PortFirewall } from './ruleset.js';
 
@@ -193,6 +195,31 @@ test('port firewall: security groups, remote groups, rule changes, anti-spoofing
     assert.equal(await http(a, c), 'c');
     await updateRemoteGroupMembers(c.port.portId, groupDefault, [a.ip, b.ip]);
     assert.equal(await http(b, c), 'c', 'b is back');
+  });
+
+  await t.test('batched: several firewalls and member updates in one transaction, all or none', async () => {
+    a.port = { ...a.port, rules: defaultRules, remoteGroups: { [groupDefault]: [a.ip] } };
+    b.port = { ...b.port, rules: defaultRules, remoteGroups: { [groupDefault]: [a.ip] } };
+    await ensurePortFirewalls([a.port, b.port]);
+    assert.equal(await http(b, a), null, 'b is not in the member set of a');
+    assert.equal(await http(a, b), 'b');
+    const both = [a.ip, b.ip];
+    await updateRemoteGroupMembersMany([
+      { portId: a.port.portId, groupId: groupDefault, members: both },
+      { portId: b.port.portId, groupId: groupDefault, members: both },
+    ]);
+    assert.equal(await http(b, a), 'a', 'b joined both sets in one transaction');
+    // One update naming a port without a table spoils the transaction: nothing of it is applied.
+    await assert.rejects(
+      updateRemoteGroupMembersMany([
+        { portId: a.port.portId, groupId: groupDefault, members: [a.ip] },
+        { portId: randomUUID(), groupId: groupDefault, members: [a.ip] },
+      ]),
+      ExecError,
+    );
+    assert.equal(await http(b, a), 'a', 'the failed transaction left the set of a as it was');
+    a.port = { ...a.port, remoteGroups: { [groupDefault]: both } };
+    b.port = { ...b.port, remoteGroups: { [groupDefault]: both } };
   });
 
   await t.test(

@@ -26,6 +26,23 @@ export async function updateRemoteGroupMembers(
   await run(NFT, ['-f', '-'], { input: renderMemberUpdate(portId, groupId, members) });
 }
 
+/**
+ * Creates or replaces the firewalls of several ports in one transaction (all or none). @throws ExecError
+ * from nft.
+ */
+export async function ensurePortFirewalls(ps: readonly PortFirewall[]): Promise<void> {
+  await run(NFT, ['-f', '-'], { input: ps.map(renderPortFirewall).join('') });
+}
+
+/** Several {@link updateRemoteGroupMembers} in one transaction (all or none). @throws ExecError from nft. */
+export async function updateRemoteGroupMembersMany(
+  updates: ReadonlyArray<{ portId: string; groupId: string; members: readonly string[] }>,
+): Promise<void> {
+  await run(NFT, ['-f', '-'], {
+    input: updates.map((u) => renderMemberUpdate(u.portId, u.groupId, u.members)).join(''),
+  });
+}
+
 /** Removes a port's firewall; succeeds when it is already gone. */
 export async function deletePortFirewall(portId: string): Promise<void> {
   const table = portTableName(portId);
@@ -120,7 +137,13 @@ export interface FirewallBackend {
   /** Makes sure the host hands bridged IPv4 to the IP hooks (see br-netfilter.ts). */
   prepare(): Promise<void>;
   ensure(p: PortFirewall): Promise<void>;
+  /** Several {@link ensure}s in one transaction (all or none); callers loop over `ensure` without it. */
+  ensureMany?(ps: readonly PortFirewall[]): Promise<void>;
   updateMembers(portId: string, groupId: string, members: readonly string[]): Promise<void>;
+  /** Several {@link updateMembers} in one transaction (all or none); optional as `ensureMany`. */
+  updateMembersMany?(
+    updates: ReadonlyArray<{ portId: string; groupId: string; members: readonly string[] }>,
+  ): Promise<void>;
   delete(portId: string): Promise<void>;
   inspect(): Promise<Map<string, PortFirewallFacts>>;
   usedMarks(): Promise<Map<number, string>>;
@@ -130,7 +153,9 @@ export interface FirewallBackend {
 export const nftFirewall: FirewallBackend = {
   prepare: ensureBridgeNetfilter,
   ensure: ensurePortFirewall,
+  ensureMany: ensurePortFirewalls,
   updateMembers: updateRemoteGroupMembers,
+  updateMembersMany: updateRemoteGroupMembersMany,
   delete: deletePortFirewall,
   inspect: inspectPortFirewalls,
   usedMarks: usedPortMarks,
