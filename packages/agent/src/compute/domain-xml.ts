@@ -152,23 +152,36 @@ export function buildDomainXml(spec: DomainSpec): string {
   const disks: (DiskDevice | CdromDevice)[] = [
     { kind: 'disk', path: spec.rootDisk, format: 'qcow2', target: `${prefix}a`, bus: hw.diskBus },
   ];
-  // A plain read-only disk rather than a CD-ROM: no extra controller needed, and the guest finds it by its
-  // ISO 9660 label `config-2` wherever it appears.
-  if (spec.configDrive !== null)
-    disks.push({
-      kind: 'disk',
-      path: spec.configDrive,
-      format: 'raw',
-      target: `${prefix}b`,
-      bus: hw.diskBus,
-      readonly: true,
-    });
+  const cdromBus = spec.hardware?.cdromBus ?? (hw.machine === 'pc' ? 'ide' : 'sata');
+  // On virtio and SCSI a plain read-only disk: no extra controller needed, and the guest finds it by its
+  // ISO 9660 label `config-2` wherever it appears. QEMU has no read-only SATA or IDE disks ("readonly
+  // sata disks are not supported"), so there it is a CD-ROM, as Nova attaches Windows guests' drives.
+  if (spec.configDrive !== null) {
+    if (hw.diskBus === 'virtio' || hw.diskBus === 'scsi')
+      disks.push({
+        kind: 'disk',
+        path: spec.configDrive,
+        format: 'raw',
+        target: `${prefix}b`,
+        bus: hw.diskBus,
+        readonly: true,
+      });
+    else {
+      if (cdromBus === 'ide' && hw.machine !== 'pc') throw new Error('an ide cdrom needs machine pc');
+      disks.push({
+        kind: 'cdrom',
+        path: spec.configDrive,
+        format: 'raw',
+        target: cdromBus === 'ide' ? 'hdb' : 'sdb',
+        bus: cdromBus,
+      });
+    }
+  }
   // Attached volumes, so a redefinition (a resize, a repair) keeps them.
   for (const v of spec.volumes ?? []) {
     validateDisk(v);
     disks.push(v);
   }
-  const cdromBus = spec.hardware?.cdromBus ?? (hw.machine === 'pc' ? 'ide' : 'sata');
   if (cdromBus === 'ide' && hw.machine !== 'pc' && (spec.cdrom !== undefined || spec.extraCdroms?.length))
     throw new Error('an ide cdrom needs machine pc');
   if (spec.cdrom !== undefined)
@@ -277,7 +290,7 @@ function deviceLines(d: DomainDevice | CdromDevice): string[] {
   if (d.kind === 'disk' || d.kind === 'cdrom') {
     return [
       tag('disk', { type: 'file', device: d.kind }),
-      `  ${tag('driver', { name: 'qemu', type: d.format, discard: d.readonly ? undefined : 'unmap' }, true)}`,
+      `  ${tag('driver', { name: 'qemu', type: d.format, discard: d.readonly || d.kind === 'cdrom' ? undefined : 'unmap' }, true)}`,
       `  ${tag('source', { file: d.path }, true)}`,
       `  ${tag('target', { dev: d.target, bus: d.bus }, true)}`,
       ...(d.serial !== undefined ? [`  ${element('serial', d.serial)}`] : []),

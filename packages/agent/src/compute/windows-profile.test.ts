@@ -105,9 +105,15 @@ for (const virtType of ['qemu', 'kvm'] as const)
           assert.match(xml, /<video>\s*<model type="vga"\/>/);
           assert.match(xml, /<input type="tablet" bus="usb"\/>/);
           // Disks and NIC: virtio, or SATA and e1000e for images without virtio drivers.
+          // The config drive: a read-only virtio disk, or a SATA CD-ROM (QEMU has no read-only SATA disks).
           const [root, drive] = bus === 'sata' ? ['sda', 'sdb'] : ['vda', 'vdb'];
           assert.match(xml, new RegExp(`<target dev="${root}" bus="${bus}"/>`));
-          assert.match(xml, new RegExp(`<target dev="${drive}" bus="${bus}"/>\\s*<readonly/>`));
+          assert.match(
+            xml,
+            new RegExp(
+              `<disk type="file" device="${bus === 'sata' ? 'cdrom' : 'disk'}">\\s*<driver[^>]*/>\\s*<source file="${s.configDrive}"/>\\s*<target dev="${drive}" bus="${bus}"/>\\s*<readonly/>`,
+            ),
+          );
           assert.match(xml, new RegExp(`<model type="${bus === 'sata' ? 'e1000e' : 'virtio'}"/>`));
         });
       }
@@ -162,7 +168,8 @@ test('extra CD-ROMs (a driver ISO) follow the boot CD-ROM on its bus; paths are 
     xml,
     /<source file="\/var\/lib\/stratus\/images\/win.iso"\/>\s*<target dev="sdz" bus="sata"\/>[\s\S]*<source file="\/var\/lib\/stratus\/images\/virtio-win.iso"\/>\s*<target dev="sdy" bus="sata"\/>/,
   );
-  assert.equal((xml.match(/device="cdrom"/g) ?? []).length, 2);
+  // The installer, the drivers, and the config drive (a CD-ROM on SATA).
+  assert.equal((xml.match(/device="cdrom"/g) ?? []).length, 3);
   // Without a boot CD-ROM, an extra one does not become a boot device.
   const only = buildDomainXml(spec({ extraCdroms: ['/isos/drivers.iso'] }));
   await validate(only);
