@@ -130,6 +130,21 @@ export const CASES: {
       /Windows 11 \(image img has os_distro win11\) needs a TPM 2.0, but the server has none: set tpm: true/,
   },
   {
+    name: 'a Windows 11 image on a flavor with a 32 GiB disk',
+    schema: false,
+    yaml: `${GOOD.replace(
+      '      source: ./guest.qcow2\n',
+      '      source: ./guest.qcow2\n      properties: { os_distro: win11, os_type: windows }\n',
+    ).replace(
+      '      image: ${img}\n',
+      '      image: ${img}\n      flavor: ${small}\n',
+    )}  small:\n    type: flavor\n    properties: { vcpus: 2, ramMb: 4096, diskGb: 32 }\n`,
+    where: '18:7',
+    field: 'resources.web.properties.flavor',
+    message:
+      /Windows 11 \(image img has os_distro win11\) needs a root disk of at least 64 GiB, flavor small has 32 GiB: use a flavor with diskGb 64 or more/,
+  },
+  {
     name: 'invalid CIDR',
     schema: true,
     yaml: GOOD.replace('cidr: 10.20.0.0/24', 'cidr: 10.20.0.0/33'),
