@@ -91,7 +91,7 @@ async function httpUntilAnswered(ns: string, ip: string, tries: number): Promise
   throw new Error(`no HTTP answer from ${ip} in ${ns}: ${last}`);
 }
 
-test('a Windows-profile server (q35, UEFI Secure Boot, TPM 2.0, SATA, e1000e) boots under TCG; destroy removes TPM state and NVRAM', async () => {
+test('a Windows-profile server (q35, UEFI Secure Boot, TPM 2.0, SATA, e1000e) boots under TCG; destroy removes TPM state and NVRAM', async (ctx) => {
   await t.startAgent();
   const applied = await t.stratus('apply', '--auto-approve', '--state', state, stack);
   assert.equal(applied.code, 0, `apply failed:\n${applied.stdout}\n${applied.stderr}`);
@@ -108,7 +108,9 @@ test('a Windows-profile server (q35, UEFI Secure Boot, TPM 2.0, SATA, e1000e) bo
   const xml = (await run('virsh', ['-c', 'qemu:///system', 'dumpxml', domain])).stdout;
   assert.match(xml, /<domain type='(qemu|kvm)'/);
   const kvm = /<domain type='kvm'/.test(xml);
-  t.diagnostic(`domain type ${kvm ? 'kvm' : 'qemu'} (the agent's probe), server hypervisor ${a.hypervisor}`);
+  ctx.diagnostic(
+    `domain type ${kvm ? 'kvm' : 'qemu'} (the agent's probe), server hypervisor ${a.hypervisor}`,
+  );
   assert.equal(a.hypervisor, kvm ? 'kvm' : 'qemu');
   assert.match(xml, /machine='pc-q35-[^']*'/);
   assert.match(
@@ -130,7 +132,7 @@ test('a Windows-profile server (q35, UEFI Secure Boot, TPM 2.0, SATA, e1000e) bo
   // The guest: ready line with the config drive's hostname and the SATA disk, its lease, HTTP.
   // OVMF with SMM and Secure Boot is slow under TCG on a loaded host: the limit only ends a hang.
   const ready = await waitForReady(a.consoleLog as string, 1_800_000);
-  t.diagnostic(`ready line: ${JSON.stringify(ready)}`);
+  ctx.diagnostic(`ready line: ${JSON.stringify(ready)}`);
   assert.match(ready.disks ?? '', /\bsda\b/);
   assert.equal(ready.ip, a.accessIpV4);
   const ns = `qdhcp-${byName('net').id}`;
