@@ -253,6 +253,10 @@ test('the Linux profile decides the hardware: virtio, no video, UTC; UEFI on q35
     nicModel: 'virtio',
     video: null,
     clock: 'utc',
+    timers: [],
+    tpm: false,
+    hyperv: false,
+    tablet: false,
   });
   const uefi = linuxProfile.hardware({ machine: 'q35', firmware: 'uefi', virtType: 'kvm' });
   assert.equal(uefi.machine, 'q35');
@@ -265,7 +269,15 @@ test('the Linux profile decides the hardware: virtio, no video, UTC; UEFI on q35
     secureBoot: false,
     smm: true,
   });
-  assert.throws(() => profileFor('windows'), /not supported yet/);
+  // A TPM only when asked; Secure Boot needs UEFI.
+  assert.equal(
+    linuxProfile.hardware({ machine: 'pc', firmware: 'bios', virtType: 'qemu', tpm: true }).tpm,
+    true,
+  );
+  assert.throws(
+    () => linuxProfile.hardware({ machine: 'pc', firmware: 'bios', virtType: 'qemu', secureBoot: true }),
+    /Secure Boot needs firmware uefi/,
+  );
 });
 
 test('device XML for attach/detach: a disk and an Open vSwitch NIC, as the domain definition renders them', () => {

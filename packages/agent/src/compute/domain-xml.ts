@@ -6,7 +6,7 @@
 import { isAbsolute } from 'node:path';
 import { InvalidRequest } from '../errors.js';
 import { assertId, domainName, METADATA_NS } from '../host/names.js';
-import { type GuestHardware, profileFor } from './profiles/index.js';
+import { type ClockTimer, type GuestHardware, profileFor } from './profiles/index.js';
 import type { DiskDevice, DomainDevice, DomainNic, DomainSpec } from './types.js';
 
 /** A read-only CD-ROM drive holding an ISO image. */
@@ -43,6 +43,15 @@ const IFNAME_RE = /^[A-Za-z0-9_.-]{1,15}$/;
 /** The variable store path of a UEFI domain: the spec's, or libvirt's conventional one. */
 export function nvramPath(spec: Pick<DomainSpec, 'serverId' | 'nvram'>): string {
   return spec.nvram ?? `${DEFAULT_NVRAM_DIR}/${domainName(spec.serverId)}_VARS.fd`;
+}
+
+/** Where libvirt keeps the swtpm state of domains (its `swtpm_storage`, one folder per domain UUID). */
+export const TPM_STATE_DIR = '/var/lib/libvirt/swtpm';
+
+/** The TPM state folder of a server's domain (libvirt names it by the domain UUID, the server id). */
+export function tpmStatePath(serverId: string): string {
+  assertId(serverId);
+  return `${TPM_STATE_DIR}/${serverId}`;
 }
 
 /**
@@ -101,16 +110,39 @@ export function buildDomainXml(spec: DomainSpec): string {
   add(1, '<features>');
   add(2, '<acpi/>');
   add(2, '<apic/>');
+  // Hyper-V enlightenments only under KVM: QEMU refuses them under TCG (see GuestHardware.hyperv).
+  const hyperv = hw.hyperv && spec.virtType === 'kvm';
+  if (hyperv) for (const l of HYPERV_LINES) add(2, l);
   // SMM is how q35 firmware protects its variable store.
   if (uefi?.smm && hw.machine === 'q35') add(2, tag('smm', { state: 'on' }, true));
   add(1, '</features>');
 
   // TCG cannot emulate the host CPU (`-cpu host` needs KVM), so qemu domains keep libvirt's default model.
-  // Hyper-V enlightenments are never emitted: QEMU refuses them under TCG and Linux guests do not need them.
   if (spec.virtType === 'kvm')
     add(1, tag('cpu', { mode: 'host-passthrough', check: 'none', migratable: 'on' }, true));
 
-  add(1, tag('clock', { offset: hw.clock }, true));
+  const timers: ClockTimer[] = [
+    ...hw.timers,
+    ...(hyperv ? [{ name: 'hypervclock' as const, present: true }] : []),
+  ];
+  if (timers.length === 0) add(1, tag('clock', { offset: hw.clock }, true));
+  else {
+    add(1, tag('clock', { offset: hw.clock }));
+    for (const t of timers)
+      add(
+        2,
+        tag(
+          'timer',
+          {
+            name: t.name,
+            tickpolicy: t.tickpolicy,
+            present: t.present === undefined ? undefined : t.present ? 'yes' : 'no',
+          },
+          true,
+        ),
+      );
+    add(1, '</clock>');
+  }
   add(1, element('on_poweroff', 'destroy'));
   add(1, element('on_reboot', 'restart'));
   add(1, element('on_crash', 'destroy'));
@@ -120,33 +152,54 @@ export function buildDomainXml(spec: DomainSpec): string {
   const disks: (DiskDevice | CdromDevice)[] = [
     { kind: 'disk', path: spec.rootDisk, format: 'qcow2', target: `${prefix}a`, bus: hw.diskBus },
   ];
-  // A plain read-only disk rather than a CD-ROM: no extra controller needed, and the guest finds it by its
-  // ISO 9660 label `config-2` wherever it appears.
-  if (spec.configDrive !== null)
-    disks.push({
-      kind: 'disk',
-      path: spec.configDrive,
-      format: 'raw',
-      target: `${prefix}b`,
-      bus: hw.diskBus,
-      readonly: true,
-    });
+  const cdromBus = spec.hardware?.cdromBus ?? (hw.machine === 'pc' ? 'ide' : 'sata');
+  // On virtio and SCSI a plain read-only disk: no extra controller needed, and the guest finds it by its
+  // ISO 9660 label `config-2` wherever it appears. QEMU has no read-only SATA or IDE disks ("readonly
+  // sata disks are not supported"), so there it is a CD-ROM, as Nova attaches Windows guests' drives.
+  if (spec.configDrive !== null) {
+    if (hw.diskBus === 'virtio' || hw.diskBus === 'scsi')
+      disks.push({
+        kind: 'disk',
+        path: spec.configDrive,
+        format: 'raw',
+        target: `${prefix}b`,
+        bus: hw.diskBus,
+        readonly: true,
+      });
+    else {
+      if (cdromBus === 'ide' && hw.machine !== 'pc') throw new Error('an ide cdrom needs machine pc');
+      disks.push({
+        kind: 'cdrom',
+        path: spec.configDrive,
+        format: 'raw',
+        target: cdromBus === 'ide' ? 'hdb' : 'sdb',
+        bus: cdromBus,
+      });
+    }
+  }
   // Attached volumes, so a redefinition (a resize, a repair) keeps them.
   for (const v of spec.volumes ?? []) {
     validateDisk(v);
     disks.push(v);
   }
-  if (spec.cdrom !== undefined) {
-    const bus = spec.hardware?.cdromBus ?? (hw.machine === 'pc' ? 'ide' : 'sata');
-    if (bus === 'ide' && hw.machine !== 'pc') throw new Error('an ide cdrom needs machine pc');
+  if (cdromBus === 'ide' && hw.machine !== 'pc' && (spec.cdrom !== undefined || spec.extraCdroms?.length))
+    throw new Error('an ide cdrom needs machine pc');
+  if (spec.cdrom !== undefined)
     disks.push({
       kind: 'cdrom',
       path: spec.cdrom,
       format: 'raw',
-      target: bus === 'ide' ? 'hdc' : 'sdz',
-      bus,
+      target: cdromBus === 'ide' ? 'hdc' : 'sdz',
+      bus: cdromBus,
     });
-  }
+  // More CD-ROMs (a driver ISO beside an installer), after the boot one: sdy, sdx, ... (hdd on IDE).
+  const extraTargets = cdromBus === 'ide' ? ['hdd'] : ['sdy', 'sdx', 'sdw', 'sdv'];
+  (spec.extraCdroms ?? []).forEach((path, i) => {
+    const target = extraTargets[i];
+    if (target === undefined)
+      throw new Error(`at most ${extraTargets.length} extra CD-ROMs on bus ${cdromBus}`);
+    disks.push({ kind: 'cdrom', path, format: 'raw', target, bus: cdromBus });
+  });
   if (disks.some((d) => d.bus === 'scsi'))
     add(2, tag('controller', { type: 'scsi', model: 'virtio-scsi' }, true));
   for (const d of disks) for (const l of deviceLines(d)) add(2, l);
@@ -164,6 +217,13 @@ export function buildDomainXml(spec: DomainSpec): string {
     add(2, '<video>');
     add(3, tag('model', { type: video }, true));
     add(2, '</video>');
+  }
+  if (hw.tablet) add(2, tag('input', { type: 'tablet', bus: 'usb' }, true));
+  // swtpm keeps the TPM's state in libvirt's per-domain directory (/var/lib/libvirt/swtpm/<uuid>).
+  if (hw.tpm) {
+    add(2, tag('tpm', { model: 'tpm-crb' }));
+    add(3, tag('backend', { type: 'emulator', version: '2.0' }, true));
+    add(2, '</tpm>');
   }
   if (spec.hardware?.guestAgent) {
     add(2, tag('channel', { type: 'unix' }));
@@ -188,9 +248,29 @@ export function buildDomainXml(spec: DomainSpec): string {
   return `${lines.join('\n')}\n`;
 }
 
+/**
+ * The Hyper-V enlightenments of a Windows guest under KVM (libvirt's `<hyperv>` features, as
+ * virt-manager and Nova's libvirt driver enable them for Windows): relaxed timing, virtual APIC,
+ * paravirtual spinlocks (8191 retries), VP index, runtime, SynIC with its timers, reset and the TSC
+ * frequency MSRs that hypervclock needs.
+ */
+const HYPERV_LINES = [
+  '<hyperv mode="custom">',
+  '  <relaxed state="on"/>',
+  '  <vapic state="on"/>',
+  '  <spinlocks state="on" retries="8191"/>',
+  '  <vpindex state="on"/>',
+  '  <runtime state="on"/>',
+  '  <synic state="on"/>',
+  '  <stimer state="on"/>',
+  '  <reset state="on"/>',
+  '  <frequencies state="on"/>',
+  '</hyperv>',
+];
+
 /** The virtual hardware a domain gets: its guest profile's answer to the server's request. */
 export function domainHardware(
-  spec: Pick<DomainSpec, 'osType' | 'machine' | 'firmware' | 'virtType' | 'hardware'>,
+  spec: Pick<DomainSpec, 'osType' | 'machine' | 'firmware' | 'virtType' | 'hardware' | 'secureBoot' | 'tpm'>,
 ): GuestHardware {
   const hw = profileFor(spec.osType ?? 'linux').hardware(spec);
   const o = spec.hardware ?? {};
@@ -210,7 +290,7 @@ function deviceLines(d: DomainDevice | CdromDevice): string[] {
   if (d.kind === 'disk' || d.kind === 'cdrom') {
     return [
       tag('disk', { type: 'file', device: d.kind }),
-      `  ${tag('driver', { name: 'qemu', type: d.format, discard: d.readonly ? undefined : 'unmap' }, true)}`,
+      `  ${tag('driver', { name: 'qemu', type: d.format, discard: d.readonly || d.kind === 'cdrom' ? undefined : 'unmap' }, true)}`,
       `  ${tag('source', { file: d.path }, true)}`,
       `  ${tag('target', { dev: d.target, bus: d.bus }, true)}`,
       ...(d.serial !== undefined ? [`  ${element('serial', d.serial)}`] : []),
@@ -275,6 +355,7 @@ function validateSpec(spec: DomainSpec): void {
   assertPath('consoleLog', spec.consoleLog);
   if (spec.configDrive !== null) assertPath('configDrive', spec.configDrive);
   if (spec.cdrom !== undefined) assertPath('cdrom', spec.cdrom);
+  for (const [i, p] of (spec.extraCdroms ?? []).entries()) assertPath(`extraCdroms[${i}]`, p);
   if (spec.nvram !== undefined) assertPath('nvram', spec.nvram);
   spec.nics.forEach(validateNic);
 }

@@ -11,6 +11,8 @@ export {
   nvramPath,
   OVMF_CODE,
   OVMF_VARS_TEMPLATE,
+  TPM_STATE_DIR,
+  tpmStatePath,
 } from './domain-xml.js';
 export type { ComputeDriver, EnsureDomainAction, EnsureDomainResult } from './driver.js';
 export {
@@ -26,6 +28,7 @@ export {
   linuxProfile,
   type OsType,
   profileFor,
+  windowsProfile,
 } from './profiles/index.js';
 export type {
   DiskDevice,

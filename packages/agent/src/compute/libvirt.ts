@@ -24,7 +24,7 @@ import { run } from '../host/exec.js';
 import { logger } from '../host/log.js';
 import { assertId, domainName, isResourceId } from '../host/names.js';
 import { parseDomainFacts, serverIdFromXml } from './domain-facts.js';
-import { buildDeviceXml, buildDomainXml, nvramPath } from './domain-xml.js';
+import { buildDeviceXml, buildDomainXml, nvramPath, tpmStatePath } from './domain-xml.js';
 import type { ComputeDriver, EnsureDomainResult, StopResult } from './driver.js';
 import type { DomainDevice, DomainFacts, DomainSpec, DomainState } from './types.js';
 import { xmlUnescape } from './xml.js';
@@ -249,8 +249,8 @@ export class LibvirtCompute implements ComputeDriver {
   }
 
   /**
-   * Removes the server's domain: stops it hard when active, deletes its UEFI variable store and undefines
-   * it. Returns whether there was a domain; calling it again is a no-op.
+   * Removes the server's domain: stops it hard when active, deletes its UEFI variable store, undefines
+   * it and removes its TPM state. Returns whether there was a domain; calling it again is a no-op.
    */
   async deleteDomain(serverId: string): Promise<boolean> {
     return this.withConn(async (hv) => {
@@ -278,6 +278,9 @@ export class LibvirtCompute implements ComputeDriver {
         if (!NVRAM_RE.test(msg)) throw e;
         await run('virsh', ['-c', this.uri, 'undefine', '--nvram', name]);
       }
+      // libvirt removes the swtpm state on undefine (unless asked to keep it); this makes sure of it, so
+      // a TPM never outlives its server (its keys, e.g. BitLocker's, must not reach a later server).
+      if (/<tpm\b/.test(xml)) await rm(tpmStatePath(serverId), { recursive: true, force: true });
       log.info('domain deleted', { serverId, name });
       return true;
     });

@@ -63,6 +63,15 @@ export interface DomainSpec {
   consoleLog: string;
   /** An ISO image attached read-only as a CD-ROM the guest boots from first (an installer, a live image). */
   cdrom?: string;
+  /**
+   * More ISO images attached read-only as CD-ROMs after `cdrom` (on the same bus), in order: e.g. the
+   * virtio-win driver ISO a Windows installer loads drivers from. Not boot devices.
+   */
+  extraCdroms?: string[];
+  /** UEFI Secure Boot with Microsoft's keys (firmware uefi only); default off. */
+  secureBoot?: boolean;
+  /** A TPM 2.0 (swtpm); default: the guest profile's. */
+  tpm?: boolean;
   /** What the image's properties ask of the hardware, over the guest profile's defaults. */
   hardware?: HardwareOverrides;
   /**

@@ -1,10 +1,11 @@
 /**
  * A server's virtual hardware from its image's Glance-style properties and its own fields, as Nova's
- * libvirt driver reads `hw_*` image properties: the server's explicit `machine` wins over the image's
- * `hw_machine_type`; the image's `hw_firmware_type` applies to servers left at the default firmware
- * (`bios`), since the schema defaults `firmware` and so cannot tell an explicit `bios` from none.
+ * libvirt driver reads `hw_*` and `os_*` image properties. Precedence, field by field: the server's own
+ * value wins (`osType`, `firmware`, `machine`, `secureBoot`, `tpm`); else the image's property (`os_type`,
+ * `hw_firmware_type`, `hw_machine_type`, `os_secure_boot=required`, `hw_tpm_version`); else the guest
+ * profile's default (Windows: UEFI on q35 with a TPM; Linux: BIOS on pc, no TPM).
  */
-import type { HardwareOverrides } from '../compute/profiles/types.js';
+import type { HardwareOverrides, OsType } from '../compute/profiles/types.js';
 import type { DomainSpec } from '../compute/types.js';
 import type { ImageRecord, ServerRecord } from './records.js';
 
@@ -16,24 +17,33 @@ interface KnownProperties {
   hw_vif_model?: NonNullable<HardwareOverrides['nicModel']>;
   hw_video_model?: NonNullable<HardwareOverrides['video']>;
   hw_qemu_guest_agent?: 'yes' | 'no';
-  os_type?: 'linux' | 'windows';
+  os_type?: OsType;
+  os_secure_boot?: 'required' | 'disabled' | 'optional';
+  hw_tpm_version?: '2.0';
 }
 
-/** The domain fields a server's image and spec decide. */
-export function hardwareOf(
-  spec: ServerRecord['spec'],
-  image: ImageRecord,
-): Pick<DomainSpec, 'osType' | 'machine' | 'firmware' | 'hardware'> {
+/** The hardware a server gets: the domain fields its spec and image decide. */
+export type ServerHardware = Pick<
+  DomainSpec,
+  'osType' | 'machine' | 'firmware' | 'hardware' | 'secureBoot' | 'tpm'
+> &
+  Required<Pick<DomainSpec, 'osType' | 'secureBoot' | 'tpm'>>;
+
+/** The domain fields a server's image and spec decide (see the module comment for the precedence). */
+export function hardwareOf(spec: ServerRecord['spec'], image: ImageRecord): ServerHardware {
   // Validated against the model's enums when the image was created; the index signature widens them.
   const p = (image.spec.properties ?? {}) as KnownProperties;
-  const firmware = spec.firmware === 'bios' && p.hw_firmware_type ? p.hw_firmware_type : spec.firmware;
-  const machine = spec.machine ?? p.hw_machine_type ?? (firmware === 'uefi' ? 'q35' : 'pc');
+  const osType = spec.osType ?? p.os_type ?? 'linux';
+  const windows = osType === 'windows';
+  const firmware = spec.firmware ?? p.hw_firmware_type ?? (windows ? 'uefi' : 'bios');
+  const machine = spec.machine ?? p.hw_machine_type ?? (firmware === 'uefi' || windows ? 'q35' : 'pc');
+  const secureBoot = spec.secureBoot ?? p.os_secure_boot === 'required';
+  const tpm = spec.tpm ?? (p.hw_tpm_version === '2.0' || windows);
   const hardware: HardwareOverrides = {};
   if (p.hw_disk_bus) hardware.diskBus = p.hw_disk_bus;
   if (p.hw_cdrom_bus) hardware.cdromBus = p.hw_cdrom_bus;
   if (p.hw_vif_model) hardware.nicModel = p.hw_vif_model;
   if (p.hw_video_model) hardware.video = p.hw_video_model;
   if (p.hw_qemu_guest_agent === 'yes') hardware.guestAgent = true;
-  // Only Linux has a guest profile today; a Windows image is refused by the profile lookup, saying so.
-  return { osType: p.os_type ?? 'linux', machine, firmware, hardware };
+  return { osType, machine, firmware, secureBoot, tpm, hardware };
 }

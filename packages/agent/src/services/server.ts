@@ -503,14 +503,14 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       if (diskBytes > current) await this.ctx.storage.growDisk(disk, diskBytes);
     }
     const starting = Date.now();
+    const hw = hardwareOf(spec, image);
     const { action } = await this.ctx.compute.ensureDomain({
       serverId: id,
       name: spec.name ?? id,
       vcpus: size.vcpus,
       memoryMiB: size.memoryMb,
       virtType: this.ctx.virtType,
-      osType: 'linux',
-      ...hardwareOf(spec, image),
+      ...hw,
       rootDisk: disk,
       configDrive: adopted || !withDrive ? null : configDrive,
       nics,
@@ -531,6 +531,12 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       // The size as realized (from the flavor when it has one): computed inputs the plan showed as unknown.
       vcpus: size.vcpus,
       memoryMb: size.memoryMb,
+      // The hardware as chosen from the server's fields, its image's properties and the guest profile.
+      osType: hw.osType,
+      firmware: hw.firmware,
+      machine: hw.machine,
+      secureBoot: hw.secureBoot,
+      tpm: hw.tpm,
       status: powerState === 'shutoff' ? 'SHUTOFF' : powerState === 'paused' ? 'PAUSED' : 'ACTIVE',
       accessIpV4: ports[0]?.status.ip ?? '',
       addresses: ports.map((p) => ({

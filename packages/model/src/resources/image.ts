@@ -48,13 +48,22 @@ export const ImageProperties = Type.Object(
       }),
     ),
     hw_qemu_guest_agent: Choice(['yes', 'no'], 'Adds a virtio-serial channel for qemu-guest-agent.'),
+    os_secure_boot: Choice(
+      ['required', 'disabled', 'optional'],
+      'UEFI Secure Boot: `required` turns it on for servers that leave secureBoot out (needs UEFI).',
+    ),
+    hw_tpm_version: Choice(
+      ['2.0'],
+      'A TPM of this version (2.0, emulated by swtpm) for servers that leave tpm out.',
+    ),
   },
   {
     additionalProperties: Type.String({ maxLength: 255 }),
     updatableLive: true,
     description:
       'Glance-style properties: hw_firmware_type, hw_machine_type, hw_disk_bus, hw_cdrom_bus, hw_vif_model, ' +
-      'hw_video_model, os_type, os_distro, hw_qemu_guest_agent choose the hardware of its servers.',
+      'hw_video_model, os_type, os_distro, hw_qemu_guest_agent, os_secure_boot, hw_tpm_version choose the ' +
+      "hardware of its servers (a server's own fields win).",
   },
 );
 
@@ -71,6 +80,11 @@ export const image = defineResource({
       out.push({
         path: ['properties', 'hw_machine_type'],
         message: 'hw_firmware_type uefi needs hw_machine_type q35 (OVMF runs with SMM)',
+      });
+    if (p && p.os_secure_boot === 'required' && p.hw_firmware_type === 'bios')
+      out.push({
+        path: ['properties', 'os_secure_boot'],
+        message: 'Secure Boot needs UEFI: set hw_firmware_type uefi, or os_secure_boot disabled',
       });
     return out;
   },

@@ -29,13 +29,23 @@ const DRIFT: Record<string, string> = {
 
 /**
  * The machine type a server gets when it names none: q35 for UEFI (OVMF is run with SMM, which needs
- * q35), else pc. UNKNOWN while the firmware is.
+ * q35) and for Windows guests, else pc. UNKNOWN while the firmware is; undefined when the firmware is left
+ * out (the image decides it, and the agent reports the machine it chose).
  */
-export function defaultMachine(firmware: 'bios' | 'uefi'): 'pc' | 'q35';
-export function defaultMachine(firmware: unknown): 'pc' | 'q35' | typeof UNKNOWN;
-export function defaultMachine(firmware: unknown): 'pc' | 'q35' | typeof UNKNOWN {
-  if (isUnknown(firmware)) return UNKNOWN;
-  return firmware === 'uefi' ? 'q35' : 'pc';
+export function defaultMachine(firmware: 'bios' | 'uefi', osType?: 'linux' | 'windows'): 'pc' | 'q35';
+export function defaultMachine(
+  firmware: unknown,
+  osType?: unknown,
+): 'pc' | 'q35' | typeof UNKNOWN | undefined;
+export function defaultMachine(
+  firmware: unknown,
+  osType?: unknown,
+): 'pc' | 'q35' | typeof UNKNOWN | undefined {
+  if (osType === 'windows' || firmware === 'uefi') return 'q35';
+  if (isUnknown(firmware) || isUnknown(osType)) return UNKNOWN;
+  // Left out, the firmware (and so the machine) comes from the image: the agent chooses and reports it.
+  if (firmware === undefined) return undefined;
+  return 'pc';
 }
 
 /** A server's size when it names no flavor and leaves vcpus or memoryMb out. */
@@ -58,6 +68,12 @@ export const server = defineResource({
         path: ['machine'],
         message:
           'firmware uefi cannot run on machine pc (OVMF runs with SMM, which needs q35): use q35 or leave machine out',
+      });
+    // Secure Boot is a UEFI feature; the image's firmware is checked with the image (engine/check-images).
+    if (inputs.secureBoot === true && inputs.firmware === 'bios')
+      out.push({
+        path: ['secureBoot'],
+        message: 'Secure Boot needs firmware uefi: set firmware: uefi, or leave secureBoot out',
       });
     if (inputs.userData !== undefined && inputs.userDataBase64 !== undefined)
       out.push({
@@ -106,7 +122,10 @@ export const server = defineResource({
     return out;
   },
   plan(planned, prior) {
-    if (planned.machine === undefined) planned.machine = defaultMachine(planned.firmware);
+    if (planned.machine === undefined) {
+      const m = defaultMachine(planned.firmware, planned.osType);
+      if (m !== undefined) planned.machine = m;
+    }
     // A new flavor resizes the server (a cold resize in place): its size is the new flavor's, known after apply.
     if (
       prior &&
@@ -168,11 +187,36 @@ export const server = defineResource({
           description: `Memory in MiB; default ${DEFAULT_SIZE.memoryMb}, or the flavor's.`,
         }),
       ),
-      firmware: Defaulted(
-        Type.Union([Type.Literal('bios'), Type.Literal('uefi')], {
-          default: 'bios',
+      osType: Type.Optional(
+        Type.Union([Type.Literal('linux'), Type.Literal('windows')], {
+          computed: true,
           requiresReplace: true,
-          description: 'Boot firmware.',
+          description:
+            "Guest OS family, choosing the guest profile (Glance's os_type); default: the image's os_type, else linux. `windows`: q35, UEFI, TPM 2.0, local-time clock, VNC with a USB tablet, Hyper-V enlightenments where the domain type is kvm.",
+        }),
+      ),
+      firmware: Type.Optional(
+        Type.Union([Type.Literal('bios'), Type.Literal('uefi')], {
+          computed: true,
+          requiresReplace: true,
+          description:
+            "Boot firmware. Set here, it wins over the image's hw_firmware_type; default: the image's hw_firmware_type, else uefi for osType windows, else bios.",
+        }),
+      ),
+      secureBoot: Type.Optional(
+        Type.Boolean({
+          computed: true,
+          requiresReplace: true,
+          description:
+            "UEFI Secure Boot with Microsoft's keys enrolled (OVMF's Secure Boot build, SMM on); needs firmware uefi. Default: true when the image's os_secure_boot is `required`, else false.",
+        }),
+      ),
+      tpm: Type.Optional(
+        Type.Boolean({
+          computed: true,
+          requiresReplace: true,
+          description:
+            'A TPM 2.0 (tpm-crb, emulated by swtpm; its state is kept per server and removed with it). Default: true for osType windows or an image with hw_tpm_version 2.0, else false.',
         }),
       ),
       machine: Type.Optional(
@@ -180,7 +224,7 @@ export const server = defineResource({
           computed: true,
           requiresReplace: true,
           description:
-            'QEMU machine type; default q35 with firmware uefi, else pc. UEFI needs q35 (OVMF with SMM).',
+            'QEMU machine type; default q35 with firmware uefi or osType windows, else pc. UEFI needs q35 (OVMF with SMM).',
         }),
       ),
       networks: Type.Array(

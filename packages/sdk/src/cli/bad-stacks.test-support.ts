@@ -80,6 +80,71 @@ export const CASES: {
     message: /firmware uefi cannot run on machine pc/,
   },
   {
+    name: 'Secure Boot on a server with firmware bios',
+    schema: false,
+    yaml: GOOD.replace(
+      '      image: ${img}\n',
+      '      image: ${img}\n      firmware: bios\n      secureBoot: true\n',
+    ),
+    where: '18:7',
+    field: 'resources.web.properties.secureBoot',
+    message: /Secure Boot needs firmware uefi: set firmware: uefi, or leave secureBoot out/,
+  },
+  {
+    name: "an image that requires Secure Boot on a server that sets firmware bios (the server's firmware wins)",
+    schema: false,
+    yaml: GOOD.replace(
+      '      source: ./guest.qcow2\n',
+      '      source: ./guest.qcow2\n      properties: { os_secure_boot: required }\n',
+    ).replace('      image: ${img}\n', '      image: ${img}\n      firmware: bios\n'),
+    where: '18:7',
+    field: 'resources.web.properties.firmware',
+    message:
+      /image img requires Secure Boot \(os_secure_boot required\), which needs UEFI, but the server sets firmware bios: set firmware: uefi, or secureBoot: false/,
+  },
+  {
+    name: 'a Windows 11 image on a server with 1 vCPU',
+    schema: false,
+    yaml: GOOD.replace(
+      '      source: ./guest.qcow2\n',
+      '      source: ./guest.qcow2\n      properties: { os_type: windows, os_distro: win11 }\n',
+    ).replace('      image: ${img}\n', '      image: ${img}\n      vcpus: 1\n      memoryMb: 4096\n'),
+    where: '18:7',
+    field: 'resources.web.properties.vcpus',
+    message:
+      /Windows 11 \(image img has os_distro win11\) needs at least 2 vCPUs, the server has 1: set vcpus: 2 or more/,
+  },
+  {
+    name: 'a Windows 11 image on a server with tpm off',
+    schema: false,
+    yaml: GOOD.replace(
+      '      source: ./guest.qcow2\n',
+      '      source: ./guest.qcow2\n      properties: { os_type: windows, os_distro: win11 }\n',
+    ).replace(
+      '      image: ${img}\n',
+      '      image: ${img}\n      vcpus: 2\n      memoryMb: 4096\n      tpm: false\n',
+    ),
+    where: '20:7',
+    field: 'resources.web.properties.tpm',
+    message:
+      /Windows 11 \(image img has os_distro win11\) needs a TPM 2.0, but the server has none: set tpm: true/,
+  },
+  {
+    name: 'a Windows 11 image on a flavor with a 32 GiB disk',
+    schema: false,
+    yaml: `${GOOD.replace(
+      '      source: ./guest.qcow2\n',
+      '      source: ./guest.qcow2\n      properties: { os_distro: win11, os_type: windows }\n',
+    ).replace(
+      '      image: ${img}\n',
+      '      image: ${img}\n      flavor: ${small}\n',
+    )}  small:\n    type: flavor\n    properties: { vcpus: 2, ramMb: 4096, diskGb: 32 }\n`,
+    where: '18:7',
+    field: 'resources.web.properties.flavor',
+    message:
+      /Windows 11 \(image img has os_distro win11\) needs a root disk of at least 64 GiB, flavor small has 32 GiB: use a flavor with diskGb 64 or more/,
+  },
+  {
     name: 'invalid CIDR',
     schema: true,
     yaml: GOOD.replace('cidr: 10.20.0.0/24', 'cidr: 10.20.0.0/33'),

@@ -48,7 +48,9 @@ describe('constructs to stack config', () => {
     assert.deepEqual(web.image, new Ref('guest-image', [], '${guest-image}'));
     assert.deepEqual(web.networks, [{ subnet: new Ref('subnet', [], '${subnet}') }]);
     assert.equal(web.memoryMb, 512);
-    assert.equal(web.firmware, 'bios');
+    // firmware has no default: left out, the image's hw_firmware_type (else the OS's default) decides.
+    assert.equal(web.firmware, undefined);
+    assert.equal(web.configDrive, true);
     // vcpus depends on whether there is a flavor: the plan fills it in (as for a stack file).
     assert.equal(web.vcpus, undefined);
     // A shell variable in user data is text, not a reference.

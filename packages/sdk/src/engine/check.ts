@@ -7,6 +7,7 @@ import { checkServerImages } from './check-images.js';
 import { checkServerNics, checkSubnetOverlaps } from './check-nics.js';
 import { checkRouters } from './check-routers.js';
 import { checkVolumeAttachments } from './check-volumes.js';
+import { checkServerGuests } from './check-windows.js';
 import type { ResourceConfig, StackConfig } from './config.js';
 import { Call, Ref, Template, type Value, walkRefs } from './expr.js';
 import { Graph } from './graph.js';
@@ -157,6 +158,7 @@ export function checkStack(
   checkServerNics(config, diags);
   checkSubnetOverlaps(config, diags);
   checkServerImages(config, diags);
+  checkServerGuests(config, diags);
   checkVolumeAttachments(config, diags);
   for (const [from, to] of checkRouters(config, diags)) graph.connect(from, to);
 

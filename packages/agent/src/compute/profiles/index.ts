@@ -1,14 +1,22 @@
 /**
  * Guest profiles: per OS family, the rules that turn a server's request into virtual hardware (machine,
- * firmware, disk bus, NIC model, video, clock). Linux today; Windows (q35, UEFI, TPM, localtime clock,
- * SATA/e1000e without virtio drivers) comes as another profile without changing the domain builder.
+ * firmware, disk bus, NIC model, video, clock, TPM, Hyper-V): Linux and Windows.
  */
 import { InvalidRequest } from '../../errors.js';
 import { linuxProfile } from './linux.js';
 import type { GuestProfile, OsType } from './types.js';
+import { windowsProfile } from './windows.js';
 
-export { linuxProfile, OVMF_CODE, OVMF_VARS_TEMPLATE } from './linux.js';
+export {
+  linuxProfile,
+  OVMF_CODE,
+  OVMF_CODE_SECURE,
+  OVMF_VARS_MS_TEMPLATE,
+  OVMF_VARS_TEMPLATE,
+  uefiFirmware,
+} from './linux.js';
 export type {
+  ClockTimer,
   DiskBus,
   GuestHardware,
   GuestProfile,
@@ -18,8 +26,9 @@ export type {
   OsType,
   VideoModel,
 } from './types.js';
+export { windowsProfile } from './windows.js';
 
-const PROFILES: Partial<Record<OsType, GuestProfile>> = { linux: linuxProfile };
+const PROFILES: Partial<Record<OsType, GuestProfile>> = { linux: linuxProfile, windows: windowsProfile };
 
 /** The profile of `osType`; throws InvalidRequest for a family Stratus does not boot yet. */
 export function profileFor(osType: OsType): GuestProfile {

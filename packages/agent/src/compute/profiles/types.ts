@@ -36,13 +36,35 @@ export interface GuestHardware {
   video: VideoModel | null;
   /** Guest clock base: Linux keeps UTC in the RTC, Windows local time. */
   clock: 'utc' | 'localtime';
+  /** Timers under `<clock>` (libvirt's names and policies), in order; empty for QEMU's defaults. */
+  timers: ClockTimer[];
+  /** A TPM 2.0 (tpm-crb model, swtpm emulator backend), or none. */
+  tpm: boolean;
+  /**
+   * Hyper-V enlightenments (and the hypervclock timer) for Windows: the builder renders them only for
+   * domain type kvm, since QEMU refuses them under TCG ("kernel doesn't allow setting HyperV VP_INDEX").
+   */
+  hyperv: boolean;
+  /** A USB tablet, so the VNC pointer is absolute (Windows follows it without a guest agent). */
+  tablet: boolean;
 }
 
-/** What a server asks of its hardware (the schema's `machine` and `firmware`). */
+/** One `<timer>` of a domain's `<clock>` (libvirt's domain XML "Time keeping"). */
+export interface ClockTimer {
+  name: 'rtc' | 'pit' | 'hpet' | 'hypervclock';
+  tickpolicy?: 'catchup' | 'delay';
+  present?: boolean;
+}
+
+/** What a server asks of its hardware (the schema's `machine`, `firmware`, `secureBoot` and `tpm`). */
 export interface HardwareRequest {
   machine: 'pc' | 'q35';
   firmware: 'bios' | 'uefi';
   virtType: VirtType;
+  /** UEFI Secure Boot with Microsoft's keys (firmware uefi only); default off. */
+  secureBoot?: boolean;
+  /** A TPM 2.0; default: the profile's (off for Linux, on for Windows). */
+  tpm?: boolean;
 }
 
 /** A guest OS family's rules for turning a server's request into virtual hardware. */
