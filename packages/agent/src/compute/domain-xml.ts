@@ -139,13 +139,15 @@ export function buildDomainXml(spec: DomainSpec): string {
   if (spec.cdrom !== undefined) {
     const bus = spec.hardware?.cdromBus ?? (hw.machine === 'pc' ? 'ide' : 'sata');
     if (bus === 'ide' && hw.machine !== 'pc') throw new Error('an ide cdrom needs machine pc');
-    disks.push({
-      kind: 'cdrom',
-      path: spec.cdrom,
-      format: 'raw',
-      target: bus === 'ide' ? 'hdc' : 'sdz',
-      bus,
-    });
+    // The boot CD-ROM first (`<boot dev='cdrom'/>` boots the first one), then an install's other media.
+    const used = new Set(disks.map((d) => d.target));
+    const free = (bus === 'ide' ? ['hdc', 'hdd', 'hda', 'hdb'] : ['sdz', 'sdy', 'sdx', 'sdw']).filter(
+      (t) => !used.has(t),
+    );
+    const paths = [spec.cdrom, ...(spec.extraCdroms ?? [])];
+    if (paths.length > free.length) throw new Error(`${paths.length} CD-ROMs do not fit on bus ${bus}`);
+    for (const [i, path] of paths.entries())
+      disks.push({ kind: 'cdrom', path, format: 'raw', target: free[i]!, bus });
   }
   if (disks.some((d) => d.bus === 'scsi'))
     add(2, tag('controller', { type: 'scsi', model: 'virtio-scsi' }, true));
@@ -275,6 +277,8 @@ function validateSpec(spec: DomainSpec): void {
   assertPath('consoleLog', spec.consoleLog);
   if (spec.configDrive !== null) assertPath('configDrive', spec.configDrive);
   if (spec.cdrom !== undefined) assertPath('cdrom', spec.cdrom);
+  for (const p of spec.extraCdroms ?? []) assertPath('extraCdroms', p);
+  if (spec.extraCdroms?.length && spec.cdrom === undefined) throw new Error('extraCdroms need a cdrom');
   if (spec.nvram !== undefined) assertPath('nvram', spec.nvram);
   spec.nics.forEach(validateNic);
 }

@@ -63,6 +63,8 @@ export interface DomainSpec {
   consoleLog: string;
   /** An ISO image attached read-only as a CD-ROM the guest boots from first (an installer, a live image). */
   cdrom?: string;
+  /** More read-only CD-ROMs after `cdrom`, in order (an install's driver and answer media). */
+  extraCdroms?: string[];
   /** What the image's properties ask of the hardware, over the guest profile's defaults. */
   hardware?: HardwareOverrides;
   /**
