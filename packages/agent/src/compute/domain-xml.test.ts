@@ -75,6 +75,22 @@ const cases: [string, Partial<DomainSpec>][] = [
   ['uefi/q35, no NICs', { firmware: 'uefi', machine: 'q35', nics: [] }],
   ['an ISO as CD-ROM (ide on pc), VNC on a socket', { cdrom: '/var/lib/stratus/images/iso-1', vnc: true }],
   [
+    'an install: installer, driver and answer CD-ROMs (ide on pc)',
+    {
+      cdrom: '/var/lib/stratus/images/iso-1',
+      extraCdroms: ['/var/lib/stratus/images/iso-2', '/var/lib/stratus/i/answer.iso'],
+    },
+  ],
+  [
+    'an install on q35 (sata CD-ROMs)',
+    {
+      firmware: 'uefi',
+      machine: 'q35',
+      cdrom: '/var/lib/stratus/images/iso-1',
+      extraCdroms: ['/var/lib/stratus/images/iso-2', '/var/lib/stratus/i/answer.iso'],
+    },
+  ],
+  [
     'a NIC on an Open vSwitch bridge',
     {
       nics: [
@@ -424,4 +440,28 @@ test("attached volumes stay in the definition, with the volume's serial and a us
   assert.throws(() => buildDeviceXml({ ...disk, serial: 'a'.repeat(21) }), /serial/);
   assert.throws(() => buildDeviceXml({ ...disk, alias: 'virtio-disk2' }), /alias/);
   assert.throws(() => buildDomainXml(spec({ volumes: [{ ...disk, target: 'vd1' }] })), /target/);
+});
+
+test('an install boots its installer: the first CD-ROM by target name, the other media after it', () => {
+  const cds = (x: string) =>
+    [
+      ...x.matchAll(
+        /<disk type="file" device="cdrom">[\s\S]*?<source file="([^"]+)"\/>\s*<target dev="([^"]+)"/g,
+      ),
+    ]
+      .map((m) => [m[2]!, m[1]!] as const)
+      .sort((a, b) => a[0].localeCompare(b[0]));
+  const media = { cdrom: '/i/installer.iso', extraCdroms: ['/i/drivers.iso', '/i/answer.iso'] };
+  for (const extra of [{}, { firmware: 'uefi', machine: 'q35', hardware: { diskBus: 'sata' } }] as const) {
+    const found = cds(buildDomainXml(spec({ ...media, ...extra })));
+    assert.deepEqual(
+      found.map((c) => c[1]),
+      ['/i/installer.iso', '/i/drivers.iso', '/i/answer.iso'],
+      JSON.stringify(found),
+    );
+  }
+  assert.throws(
+    () => buildDomainXml(spec({ hardware: { diskBus: 'ide' }, ...media })),
+    /3 CD-ROMs do not fit on bus ide/,
+  );
 });

@@ -139,12 +139,20 @@ export function buildDomainXml(spec: DomainSpec): string {
   if (spec.cdrom !== undefined) {
     const bus = spec.hardware?.cdromBus ?? (hw.machine === 'pc' ? 'ide' : 'sata');
     if (bus === 'ide' && hw.machine !== 'pc') throw new Error('an ide cdrom needs machine pc');
-    // The boot CD-ROM first (`<boot dev='cdrom'/>` boots the first one), then an install's other media.
-    const used = new Set(disks.map((d) => d.target));
-    const free = (bus === 'ide' ? ['hdc', 'hdd', 'hda', 'hdb'] : ['sdz', 'sdy', 'sdx', 'sdw']).filter(
-      (t) => !used.has(t),
-    );
+    // `<boot dev='cdrom'/>` boots the first CD-ROM, and libvirt orders disks by target name: the boot
+    // CD-ROM takes the lowest free name, an install's other media the ones after it. A lone CD-ROM keeps
+    // the name it always had (hdc, sdz).
     const paths = [spec.cdrom, ...(spec.extraCdroms ?? [])];
+    const used = new Set(disks.map((d) => d.target));
+    const names =
+      paths.length === 1
+        ? bus === 'ide'
+          ? ['hdc', 'hdd']
+          : ['sdz']
+        : bus === 'ide'
+          ? ['hda', 'hdb', 'hdc', 'hdd']
+          : ['sdw', 'sdx', 'sdy', 'sdz'];
+    const free = names.filter((t) => !used.has(t));
     if (paths.length > free.length) throw new Error(`${paths.length} CD-ROMs do not fit on bus ${bus}`);
     for (const [i, path] of paths.entries())
       disks.push({ kind: 'cdrom', path, format: 'raw', target: free[i]!, bus });
