@@ -162,7 +162,10 @@ test('an edition by name, no driver paths without driverOs, and user text is esc
     }),
   );
   const pe = pass(doc, 'windowsPE');
-  assert.equal(kids(pe, 'component').filter((c) => c.attrs.name.includes('PnpCustomizations')).length, 0);
+  assert.equal(
+    kids(pe, 'component').filter((c) => (c.attrs.name ?? '').includes('PnpCustomizations')).length,
+    0,
+  );
   const md = at(
     component(pe, 'Microsoft-Windows-Setup'),
     'ImageInstall',

@@ -125,7 +125,7 @@ describe('constructs to stack config', () => {
     const web = new Server(stack, 'web', { image: 'x' as never, memoryMb: 32, networks: [{ network: net }] });
     const dup = new Network(stack, 'net');
     new Network(stack, 'bad name');
-    // @ts-expect-error `image` is required; a JavaScript program can still leave it out, and is told so.
+    // No image (nor installMedia): the types allow it (one of the two is required), the check tells.
     new Server(stack, 'when', { networks: [{ network: net }], userData: new Date() as never });
     const other = new Stack('other');
     new Subnet(other, 'foreign', { network: net, cidr: '10.0.0.0/24' });
