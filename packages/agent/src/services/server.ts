@@ -634,9 +634,14 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     this.installWatches.set(id, ctl);
     const sleep = (ms: number) =>
       new Promise<void>((r) => {
-        const t = setTimeout(r, ms);
+        const done = () => {
+          clearTimeout(t);
+          ctl.signal.removeEventListener('abort', done);
+          r();
+        };
+        const t = setTimeout(done, ms);
         t.unref();
-        ctl.signal.addEventListener('abort', () => r(), { once: true });
+        ctl.signal.addEventListener('abort', done, { once: true });
       });
     const loop = async () => {
       let seenAt: number | undefined;
