@@ -143,7 +143,7 @@ test('an ISO image boots a server from a CD-ROM; its root disk starts blank', as
   const imageId = stateIds(state).find((r) => r.type === 'image')!.id;
   assert.match(cdrom, new RegExp(`<source file='${join(t.stateDir, 'images', imageId)}'`));
   assert.match(cdrom, /<readonly\/>/);
-  assert.match(xml, /<boot dev='cdrom'\/>/);
+  assert.match(cdrom, /<boot order='1'\/>/, 'the ISO boots first');
   const disk = join(t.stateDir, 'instances', serverId, 'disk.qcow2');
   const info = JSON.parse((await run('qemu-img', ['info', '-U', '--output=json', disk])).stdout);
   assert.equal(info['backing-filename'], undefined, 'a blank disk, not an overlay of the ISO');

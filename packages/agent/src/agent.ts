@@ -163,7 +163,8 @@ export class StratusAgent {
     // An import a killed agent left half-done is rolled back: temporaries, uploads, and cached copies
     // whose record was never saved (unless a server's disk backs onto them).
     const images = new Set((await ctx.store.list('images')).map((r) => r.id));
-    for (const s of await ctx.store.list<ServerRecord>('servers')) images.add(s.spec.image);
+    for (const s of await ctx.store.list<ServerRecord>('servers'))
+      for (const i of [s.spec.image, s.spec.installMedia, s.spec.driverMedia]) if (i) images.add(i);
     await ctx.storage.recover((id) => images.has(id));
     const { services, networks, firewalls } = createServices(ctx);
     this.networks = networks;

@@ -13,6 +13,7 @@ export * from './meta.js';
 export * from './path.js';
 export * from './registry.js';
 export * from './resource.js';
+export * from './unattend.js';
 export * from './unknown.js';
 export { type SchemaError, validateInputs } from './validate.js';
 export * from './variable.js';

@@ -75,6 +75,22 @@ const cases: [string, Partial<DomainSpec>][] = [
   ['uefi/q35, no NICs', { firmware: 'uefi', machine: 'q35', nics: [] }],
   ['an ISO as CD-ROM (ide on pc), VNC on a socket', { cdrom: '/var/lib/stratus/images/iso-1', vnc: true }],
   [
+    'an install: installer, driver and answer CD-ROMs (ide on pc)',
+    {
+      cdrom: '/var/lib/stratus/images/iso-1',
+      extraCdroms: ['/var/lib/stratus/images/iso-2', '/var/lib/stratus/i/answer.iso'],
+    },
+  ],
+  [
+    'an install on q35 (sata CD-ROMs)',
+    {
+      firmware: 'uefi',
+      machine: 'q35',
+      cdrom: '/var/lib/stratus/images/iso-1',
+      extraCdroms: ['/var/lib/stratus/images/iso-2', '/var/lib/stratus/i/answer.iso'],
+    },
+  ],
+  [
     'a NIC on an Open vSwitch bridge',
     {
       nics: [
@@ -384,11 +400,13 @@ test('image hardware and consoles in the XML: CD-ROM boot first, VNC on a unix s
       nics: [{ mac: '52:54:00:12:34:56', bridge: 'brq0123456789a', tap: 'tap-x0' }],
     }),
   );
-  assert.match(xml, /<boot dev="cdrom"\/>\s*<boot dev="hd"\/>/);
+  // The ISO boots first, then the root disk, by per-device boot order (no <os><boot>).
+  assert.doesNotMatch(xml, /<boot dev=/);
   assert.match(
     xml,
-    /<disk type="file" device="cdrom">[\s\S]*?<source file="\/var\/lib\/stratus\/images\/iso-1"\/>[\s\S]*?<target dev="sdz" bus="sata"\/>[\s\S]*?<readonly\/>/,
+    /<disk type="file" device="cdrom">[\s\S]*?<source file="\/var\/lib\/stratus\/images\/iso-1"\/>[\s\S]*?<target dev="sdz" bus="sata"\/>\s*<boot order="1"\/>\s*<readonly\/>/,
   );
+  assert.match(xml, /<target dev="sda" bus="sata"\/>\s*<boot order="2"\/>/);
   assert.match(xml, /<target dev="sda" bus="sata"\/>/);
   assert.match(xml, /<graphics type="vnc">\s*<listen type="socket"\/>/);
   assert.match(xml, /<model type="virtio"\/>\s*<\/video>/);
@@ -436,4 +454,30 @@ test("attached volumes stay in the definition, with the volume's serial and a us
   assert.throws(() => buildDeviceXml({ ...disk, serial: 'a'.repeat(21) }), /serial/);
   assert.throws(() => buildDeviceXml({ ...disk, alias: 'virtio-disk2' }), /alias/);
   assert.throws(() => buildDomainXml(spec({ volumes: [{ ...disk, target: 'vd1' }] })), /target/);
+});
+
+test('an install boots its installer (boot order 1, the root disk 2); its other media and a config drive do not boot', () => {
+  const cds = (x: string) =>
+    [
+      ...x.matchAll(
+        /<disk type="file" device="cdrom">[\s\S]*?<source file="([^"]+)"\/>\s*<target dev="([^"]+)"[^>]*\/>\s*(<boot order="(\d)"\/>)?/g,
+      ),
+    ].map((m) => [m[1]!, m[4] ?? '-'] as const);
+  const media = { cdrom: '/i/installer.iso', extraCdroms: ['/i/drivers.iso', '/i/answer.iso'] };
+  // BIOS with virtio disks (the config drive a virtio disk), and UEFI on SATA (the config drive a CD-ROM).
+  for (const extra of [{}, { firmware: 'uefi', machine: 'q35', hardware: { diskBus: 'sata' } }] as const) {
+    const xml = buildDomainXml(spec({ ...media, ...extra }));
+    const found = cds(xml).filter(([p]) => p.startsWith('/i/'));
+    assert.deepEqual(found, [
+      ['/i/installer.iso', '1'],
+      ['/i/drivers.iso', '-'],
+      ['/i/answer.iso', '-'],
+    ]);
+    assert.equal((xml.match(/<boot order=/g) ?? []).length, 2, xml);
+    assert.doesNotMatch(xml, /<boot dev=/);
+  }
+  assert.throws(
+    () => buildDomainXml(spec({ hardware: { diskBus: 'ide' }, ...media })),
+    /3 CD-ROMs do not fit on bus ide/,
+  );
 });

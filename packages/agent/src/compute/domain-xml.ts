@@ -102,8 +102,10 @@ export function buildDomainXml(spec: DomainSpec): string {
     // libvirt copies the template on first start and chowns the copy for QEMU.
     add(2, element('nvram', nvramPath(spec), { template: uefi.nvramTemplate }));
   }
-  if (spec.cdrom !== undefined) add(2, tag('boot', { dev: 'cdrom' }, true));
-  add(2, tag('boot', { dev: 'hd' }, true));
+  // With a boot CD-ROM the disks carry the boot order themselves (the CD-ROM first, then the root disk):
+  // `<boot dev='cdrom'/>` would boot whichever CD-ROM libvirt lists first, and a config drive or driver
+  // ISO is a CD-ROM too on SATA and IDE.
+  if (spec.cdrom === undefined) add(2, tag('boot', { dev: 'hd' }, true));
   add(2, tag('smbios', { mode: 'sysinfo' }, true));
   add(1, '</os>');
 
@@ -150,7 +152,14 @@ export function buildDomainXml(spec: DomainSpec): string {
   add(1, '<devices>');
   const prefix = hw.diskBus === 'virtio' ? 'vd' : hw.diskBus === 'ide' ? 'hd' : 'sd';
   const disks: (DiskDevice | CdromDevice)[] = [
-    { kind: 'disk', path: spec.rootDisk, format: 'qcow2', target: `${prefix}a`, bus: hw.diskBus },
+    {
+      kind: 'disk',
+      path: spec.rootDisk,
+      format: 'qcow2',
+      target: `${prefix}a`,
+      bus: hw.diskBus,
+      ...(spec.cdrom !== undefined ? { bootOrder: 2 } : {}),
+    },
   ];
   const cdromBus = spec.hardware?.cdromBus ?? (hw.machine === 'pc' ? 'ide' : 'sata');
   // On virtio and SCSI a plain read-only disk: no extra controller needed, and the guest finds it by its
@@ -182,24 +191,34 @@ export function buildDomainXml(spec: DomainSpec): string {
     validateDisk(v);
     disks.push(v);
   }
-  if (cdromBus === 'ide' && hw.machine !== 'pc' && (spec.cdrom !== undefined || spec.extraCdroms?.length))
-    throw new Error('an ide cdrom needs machine pc');
-  if (spec.cdrom !== undefined)
-    disks.push({
-      kind: 'cdrom',
-      path: spec.cdrom,
-      format: 'raw',
-      target: cdromBus === 'ide' ? 'hdc' : 'sdz',
-      bus: cdromBus,
-    });
-  // More CD-ROMs (a driver ISO beside an installer), after the boot one: sdy, sdx, ... (hdd on IDE).
-  const extraTargets = cdromBus === 'ide' ? ['hdd'] : ['sdy', 'sdx', 'sdw', 'sdv'];
-  (spec.extraCdroms ?? []).forEach((path, i) => {
-    const target = extraTargets[i];
-    if (target === undefined)
-      throw new Error(`at most ${extraTargets.length} extra CD-ROMs on bus ${cdromBus}`);
-    disks.push({ kind: 'cdrom', path, format: 'raw', target, bus: cdromBus });
-  });
+  const cdroms = [...(spec.cdrom !== undefined ? [spec.cdrom] : []), ...(spec.extraCdroms ?? [])];
+  if (cdroms.length) {
+    if (cdromBus === 'ide' && hw.machine !== 'pc') throw new Error('an ide cdrom needs machine pc');
+    // The boot CD-ROM (boot order 1) takes the lowest free name, the other media (an install's driver
+    // and answer media, a driver ISO) the ones after it. A lone CD-ROM keeps the name it always had
+    // (hdc, sdz).
+    const used = new Set(disks.map((d) => d.target));
+    const names =
+      cdroms.length === 1
+        ? cdromBus === 'ide'
+          ? ['hdc', 'hdd']
+          : ['sdz']
+        : cdromBus === 'ide'
+          ? ['hda', 'hdb', 'hdc', 'hdd']
+          : ['sdv', 'sdw', 'sdx', 'sdy', 'sdz'];
+    const free = names.filter((n) => !used.has(n));
+    if (cdroms.length > free.length)
+      throw new Error(`${cdroms.length} CD-ROMs do not fit on bus ${cdromBus}`);
+    for (const [j, path] of cdroms.entries())
+      disks.push({
+        kind: 'cdrom',
+        path,
+        format: 'raw',
+        target: free[j]!,
+        bus: cdromBus,
+        ...(j === 0 && spec.cdrom !== undefined ? { bootOrder: 1 } : {}),
+      });
+  }
   if (disks.some((d) => d.bus === 'scsi'))
     add(2, tag('controller', { type: 'scsi', model: 'virtio-scsi' }, true));
   for (const d of disks) for (const l of deviceLines(d)) add(2, l);
@@ -295,6 +314,7 @@ function deviceLines(d: DomainDevice | CdromDevice): string[] {
       `  ${tag('target', { dev: d.target, bus: d.bus }, true)}`,
       ...(d.serial !== undefined ? [`  ${element('serial', d.serial)}`] : []),
       ...(d.alias !== undefined ? [`  ${tag('alias', { name: d.alias }, true)}`] : []),
+      ...(d.bootOrder !== undefined ? [`  ${tag('boot', { order: String(d.bootOrder) }, true)}`] : []),
       ...(d.readonly || d.kind === 'cdrom' ? ['  <readonly/>'] : []),
       '</disk>',
     ];

@@ -30,6 +30,8 @@ export interface DiskDevice {
   serial?: string;
   /** libvirt user alias (`ua-...`), named in the device-removed event when the guest releases the disk. */
   alias?: string;
+  /** Place in a per-device boot order (`<boot order='N'/>`, 1 first); only in a domain with no `<os><boot>`. */
+  bootOrder?: number;
 }
 
 /** A NIC attached to (or detached from) a domain. */
@@ -64,8 +66,8 @@ export interface DomainSpec {
   /** An ISO image attached read-only as a CD-ROM the guest boots from first (an installer, a live image). */
   cdrom?: string;
   /**
-   * More ISO images attached read-only as CD-ROMs after `cdrom` (on the same bus), in order: e.g. the
-   * virtio-win driver ISO a Windows installer loads drivers from. Not boot devices.
+   * More ISO images attached read-only as CD-ROMs after `cdrom` (on the same bus), in order: an
+   * install's driver and answer media, the virtio-win driver ISO. Not boot devices.
    */
   extraCdroms?: string[];
   /** UEFI Secure Boot with Microsoft's keys (firmware uefi only); default off. */

@@ -108,7 +108,13 @@ export class ImageService extends ServiceBase<ImageSpec, ImageRecord['status'], 
   }
 
   protected async remove(id: string): Promise<void> {
-    const users = (await this.ctx.store.list<ServerRecord>('servers')).filter((s) => s.spec.image === id);
+    const users = (await this.ctx.store.list<ServerRecord>('servers')).filter(
+      (s) =>
+        s.spec.image === id ||
+        // Install media are in use until setup has finished (they are detached then).
+        ((s.spec.installMedia === id || s.spec.driverMedia === id) &&
+          s.internal.install?.state !== 'installed'),
+    );
     if (users.length)
       throw new InUse(`image ${id} is in use by server(s) ${users.map((s) => s.id).join(', ')}`);
     // Volumes made from the image are overlays of its cached file.

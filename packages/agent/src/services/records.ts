@@ -49,6 +49,11 @@ export type ServerRecord = AgentRecordFile<
      * boot's. Absent for records from before it was kept (then any lease counts).
      */
     startedAt?: number;
+    /**
+     * A server with installMedia: `installing` until the console log has the guest's end-of-setup line
+     * after `logOffset` (the log's size when the install began), then `installed` (media detached).
+     */
+    install?: { state: 'installing' | 'installed'; logOffset: number };
   }
 >;
 

@@ -6,6 +6,7 @@ import { buildConfigDrive } from '../configdrive/index.js';
 import { Conflict, InvalidReference, InvalidRequest, NotFound, WaitTimeout } from '../errors.js';
 import { logger } from '../host/log.js';
 import { domainName, serverTap } from '../host/names.js';
+import { fileSize, installCompleteSeen, writeAnswerMedium } from '../unattend/medium.js';
 import { assertReference, type EnsureOptions, ServiceBase } from './base.js';
 import { type AgentContext, paths } from './context.js';
 import { type Firewalls, groupsOf } from './firewall.js';
@@ -62,7 +63,9 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
   }
 
   protected override async check(_id: string, spec: ServerSpec): Promise<void> {
-    await assertReference(this.ctx, 'images', spec.image, ['image']);
+    if (spec.image) await assertReference(this.ctx, 'images', spec.image, ['image']);
+    if (spec.installMedia) await assertReference(this.ctx, 'images', spec.installMedia, ['installMedia']);
+    if (spec.driverMedia) await assertReference(this.ctx, 'images', spec.driverMedia, ['driverMedia']);
     if (spec.keyPair) await assertReference(this.ctx, 'keypairs', spec.keyPair, ['keyPair']);
     if (spec.flavor) await assertReference(this.ctx, 'flavors', spec.flavor, ['flavor']);
     for (const [i, g] of (spec.securityGroups ?? []).entries())
@@ -95,6 +98,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
   }
 
   protected async remove(id: string, rec: ServerRecord | null): Promise<void> {
+    this.installWatches.get(id)?.abort();
     await this.ctx.compute.deleteDomain(id);
     // Its volumes outlive it (Nova detaches them when it deletes an instance): only the attachments go.
     for (const a of await this.ctx.store.list<VolumeAttachmentRecord>('volume_attachments'))
@@ -106,6 +110,8 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
   }
 
   protected override live(rec: ServerRecord): Promise<ServerStatus> {
+    // After an agent restart, a refresh picks up the watch of an install still running.
+    if (rec.internal.install?.state === 'installing') this.watchInstall(rec.id);
     return this.liveWith(rec, (id) => this.ports.ofDevice(id));
   }
 
@@ -410,8 +416,11 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
   private async build(rec: ServerRecord, creating = false): Promise<ServerRecord> {
     const { id, spec } = rec;
     const adopted = rec.internal.adopted;
-    const image = await this.ctx.store.get<ImageRecord>('images', spec.image);
-    if (!image) throw new InvalidReference(`image ${spec.image} does not exist`, { field: ['image'] });
+    // A server installing from an ISO has the installer where others have their image.
+    const imageId = spec.image ?? spec.installMedia!;
+    const imageField = spec.image ? 'image' : 'installMedia';
+    const image = await this.ctx.store.get<ImageRecord>('images', imageId);
+    if (!image) throw new InvalidReference(`image ${imageId} does not exist`, { field: [imageField] });
     const hostname = hostnameFor(spec, id);
     // The groups the NICs were in before this change (an update may change them): they lose members.
     const formerGroups = (await this.ports.ofDevice(id)).flatMap((p) => groupsOf(p));
@@ -453,7 +462,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       ? Promise.resolve()
       : this.ctx.storage
           .createOverlay({
-            imageId: spec.image,
+            imageId,
             format: image.status.format!,
             path: disk,
             ...(diskBytes > 0 ? { virtualSize: diskBytes } : {}),
@@ -502,8 +511,9 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       const current = (await this.ctx.storage.inspect(disk)).virtualSize;
       if (diskBytes > current) await this.ctx.storage.growDisk(disk, diskBytes);
     }
-    const starting = Date.now();
     const hw = hardwareOf(spec, image);
+    const install = adopted ? undefined : await this.installStep(rec, hw.firmware, consoleLog);
+    const starting = Date.now();
     const { action } = await this.ctx.compute.ensureDomain({
       serverId: id,
       name: spec.name ?? id,
@@ -515,7 +525,9 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       configDrive: adopted || !withDrive ? null : configDrive,
       nics,
       consoleLog,
-      ...(iso ? { cdrom: this.ctx.storage.imagePath(image.id) } : {}),
+      // An install's media are attached until setup has signalled its end.
+      ...(iso && (!install || install.installing) ? { cdrom: this.ctx.storage.imagePath(image.id) } : {}),
+      ...(install?.installing ? { extraCdroms: install.extraCdroms } : {}),
       vnc: !adopted,
       adopted: adopted !== undefined,
       // A definition changed outside Stratus is put back, which restarts the domain.
@@ -548,9 +560,120 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       hypervisor: this.ctx.virtType,
       domain: adopted?.domainName ?? domainName(id),
       consoleLog,
+      ...(install ? { installStatus: install.installing ? 'INSTALLING' : 'INSTALLED' } : {}),
     };
     await this.save(rec);
+    if (install?.installing) this.watchInstall(id);
     return rec;
+  }
+
+  /** Install watches running, by server id. */
+  private readonly installWatches = new Map<string, AbortController>();
+
+  /**
+   * The install step of a build, for a server with installMedia: checks the media are ISO images, and
+   * while setup has not signalled its end, writes the answer medium and answers the CD-ROMs to attach
+   * after the installer (driver media, answer medium). Once the console log has the guest's
+   * end-of-setup line (after where it ended when the install began), the install is over for good: the
+   * guest is stopped if it still runs (it powers itself off after the line), the answer medium removed,
+   * and the domain is redefined without the media, booting from its disk.
+   */
+  private async installStep(
+    rec: ServerRecord,
+    firmware: 'bios' | 'uefi',
+    consoleLog: string,
+  ): Promise<{ installing: boolean; extraCdroms: string[] } | undefined> {
+    const { id, spec } = rec;
+    if (!spec.installMedia) return undefined;
+    const answerIso = join(paths.instance(this.ctx, id), 'answer.iso');
+    rec.internal.install ??= { state: 'installing', logOffset: await fileSize(consoleLog) };
+    const state = rec.internal.install;
+    if (state.state === 'installing' && (await installCompleteSeen(consoleLog, state.logOffset))) {
+      const how = await this.ctx.compute.stopDomain(id, STOP_TIMEOUT_MS);
+      state.state = 'installed';
+      await rm(answerIso, { force: true });
+      // Saved before the redefinition: a crash after it must not attach the media again.
+      await this.save(rec);
+      log.info('server install complete; install media detached', { id, stop: how });
+    }
+    if (state.state === 'installed') return { installing: false, extraCdroms: [] };
+    const extraCdroms: string[] = [];
+    for (const field of ['installMedia', 'driverMedia'] as const) {
+      const ref = spec[field];
+      if (!ref) continue;
+      const img = await this.ctx.store.get<ImageRecord>('images', ref);
+      if (!img) throw new InvalidReference(`image ${ref} does not exist`, { field: [field] });
+      if (img.status.format !== 'iso')
+        throw new InvalidRequest(
+          `image ${img.spec.name ?? ref} is not an iso image (its format is ${img.status.format ?? 'unknown'}); ${field} must be an ISO`,
+          { field: [field] },
+        );
+      if (field === 'driverMedia') extraCdroms.push(this.ctx.storage.imagePath(img.id));
+    }
+    const answerFile = spec.answerFile;
+    if (!answerFile || !spec.adminPass)
+      throw new InvalidRequest('a server with installMedia needs adminPass and answerFile', {
+        field: ['installMedia'],
+      });
+    // The plan chose the partition layout by the server's firmware; the image may have changed it.
+    const gpt = answerFile.includes('<Type>EFI</Type>');
+    if (gpt !== (firmware === 'uefi') && answerFile.includes('<DiskConfiguration>'))
+      throw new InvalidRequest(
+        `the answer file has a ${gpt ? 'GPT (UEFI)' : 'MBR (BIOS)'} disk layout, but the server boots with ${firmware} firmware (from its install image's hw_firmware_type); set firmware: ${firmware} on the server`,
+        { field: ['firmware'] },
+      );
+    await writeAnswerMedium(answerIso, answerFile, spec.adminPass);
+    extraCdroms.push(answerIso);
+    return { installing: true, extraCdroms };
+  }
+
+  /**
+   * Watches the console log of an installing server for the guest's end-of-setup line; once it is there
+   * and the guest has powered off (or 10 minutes after the line, when it has not), rebuilds the server
+   * under its lock, which detaches the media and boots it from its disk. One watch per server; it ends
+   * with the install, the server's deletion, or the agent.
+   */
+  private watchInstall(id: string): void {
+    if (this.installWatches.has(id)) return;
+    const ctl = new AbortController();
+    this.installWatches.set(id, ctl);
+    const sleep = (ms: number) =>
+      new Promise<void>((r) => {
+        const done = () => {
+          clearTimeout(t);
+          ctl.signal.removeEventListener('abort', done);
+          r();
+        };
+        const t = setTimeout(done, ms);
+        t.unref();
+        ctl.signal.addEventListener('abort', done, { once: true });
+      });
+    const loop = async () => {
+      let seenAt: number | undefined;
+      while (!ctl.signal.aborted) {
+        await sleep(2000);
+        if (ctl.signal.aborted) return;
+        const rec = await this.record(id);
+        const st = rec?.internal.install;
+        if (!rec || st?.state !== 'installing') return;
+        const log = rec.status.consoleLog;
+        if (seenAt === undefined && log && (await installCompleteSeen(log, st.logOffset)))
+          seenAt = Date.now();
+        if (seenAt === undefined) continue;
+        const dom = await this.ctx.compute.domainState(id);
+        if (dom === 'running' && Date.now() - seenAt < 600_000) continue;
+        await this.locked(this.lockKey(id), async () => {
+          const now = await this.record(id);
+          if (now?.internal.install?.state === 'installing') await this.build(now);
+        });
+        return;
+      }
+    };
+    loop()
+      .catch((e) => log.error('install watch failed', { id, error: (e as Error).message }))
+      .finally(() => {
+        if (this.installWatches.get(id) === ctl) this.installWatches.delete(id);
+      });
   }
 
   /**

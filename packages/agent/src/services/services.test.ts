@@ -7,11 +7,11 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { resourceTypes, schemas } from '@stratus/model';
+import { renderAnswerFile, resourceTypes, schemas } from '@stratus/model';
 import type { ComputeDriver } from '../compute/driver.js';
 import type { DomainDevice, DomainFacts, DomainSpec, DomainState } from '../compute/types.js';
 import { type AgentError, HostFailure, InUse, NotFound, PoolExhausted, RequiresReplace } from '../errors.js';
@@ -108,10 +108,13 @@ class FakeCompute implements ComputeDriver {
 
 class FakeStorage implements StorageDriver {
   disks = new Set<string>();
-  async importImage(_id: string, _data: ImageData): Promise<ImportedImage> {
+  /** Images imported as ISOs (all others are qcow2). */
+  isoIds = new Set<string>();
+  async importImage(id: string, _data: ImageData): Promise<ImportedImage> {
+    const format = this.isoIds.has(id) ? 'iso' : 'qcow2';
     return {
-      format: 'qcow2',
-      sourceFormat: 'qcow2',
+      format,
+      sourceFormat: format,
       virtualSize: 1 << 20,
       sizeBytes: 1 << 16,
       checksum: 'ab'.repeat(32),
@@ -938,4 +941,70 @@ test('security groups: servers created at once (their firewall syncs run as batc
   assert.equal(marks.size, ids.length, 'each port has its own mark');
   await Promise.all(ids.map((id) => services.server.delete(id)));
   for (const p of mine) assert.equal(firewall.loaded.has(p.id), false);
+});
+
+test('a server installing from an ISO has the installer, driver and answer media until the guest signals the end of setup; then none, INSTALLED', async () => {
+  const { services, net } = await smallNetwork();
+  const iso = randomUUID();
+  const drv = randomUUID();
+  const qcow = randomUUID();
+  storage.isoIds.add(iso);
+  storage.isoIds.add(drv);
+  await services.image.ensure(iso, { source: '/images/win.iso' });
+  await services.image.ensure(drv, { source: '/images/virtio-win.iso' });
+  await services.image.ensure(qcow, { source: '/images/disk.qcow2' });
+  const answerFile = renderAnswerFile({
+    computerName: 'WIN',
+    locale: 'en-US',
+    timeZone: 'UTC',
+    firmware: 'bios',
+  });
+  const body = {
+    name: 'win',
+    installMedia: iso,
+    driverMedia: drv,
+    adminPass: 'Passw0rd!x',
+    answerFile,
+    vcpus: 1,
+    memoryMb: 256,
+    firmware: 'bios',
+    machine: 'pc',
+    networks: [{ network: net }],
+    publicKeys: {},
+  };
+  const id = randomUUID();
+  const made = await services.server.ensure(id, body);
+  assert.equal(made.status.installStatus, 'INSTALLING');
+  const answer = join(dir, 'instances', id, 'answer.iso');
+  assert.equal(compute.domains.get(id)?.cdrom, storage.imagePath(iso));
+  assert.deepEqual(compute.domains.get(id)?.extraCdroms, [storage.imagePath(drv), answer]);
+  assert.ok((await stat(answer)).size > 0);
+  // An apply while setup runs keeps the media.
+  assert.equal((await services.server.ensure(id, body)).status.installStatus, 'INSTALLING');
+  assert.equal(compute.domains.get(id)?.cdrom, storage.imagePath(iso));
+
+  // The guest's end-of-setup line on its serial console, then its power-off; the next apply (or the
+  // agent's watch, whichever comes first) detaches the media and starts the server from its disk.
+  await appendFile(String(made.status.consoleLog), 'STRATUS-INSTALL-COMPLETE\r\n');
+  compute.off.add(id);
+  const done = await services.server.ensure(id, body);
+  assert.equal(done.status.installStatus, 'INSTALLED');
+  assert.equal(compute.domains.get(id)?.cdrom, undefined);
+  assert.equal(compute.domains.get(id)?.extraCdroms, undefined);
+  assert.ok(!compute.off.has(id), 'started again');
+  await assert.rejects(stat(answer), /ENOENT/);
+  // For good: a later apply does not attach them again.
+  await services.server.ensure(id, body);
+  assert.equal(compute.domains.get(id)?.cdrom, undefined);
+  await services.server.delete(id);
+
+  // Install media that are not ISO images are refused at their field.
+  await assert.rejects(
+    services.server.ensure(randomUUID(), { ...body, installMedia: qcow }),
+    (e: AgentError) => /is not an iso image/.test(e.message) && e.field?.[0] === 'installMedia',
+  );
+  await assert.rejects(
+    services.server.ensure(randomUUID(), { ...body, driverMedia: qcow }),
+    (e: AgentError) => /is not an iso image/.test(e.message) && e.field?.[0] === 'driverMedia',
+  );
 });

@@ -17,6 +17,7 @@ import { type AttributeProblem, defineResource } from '../resource.js';
 import { Type } from '../typebox.generated.js';
 import { isUnknown, UNKNOWN } from '../unknown.js';
 import { DEFAULT_WAIT_TIMEOUT } from '../wait.js';
+import { checkInstall, INSTALL_INPUTS, INSTALL_OUTPUTS, planInstall } from './server-install.js';
 
 /** A virtual machine (Nova server): a libvirt domain on a qcow2 overlay with a config drive. */
 /** Server statuses that mean its domain was changed outside Stratus; an update (the agent's ensure) repairs them. */
@@ -93,7 +94,7 @@ export const server = defineResource({
     }
     // Nova's metadata service never serves the admin password (any process in the guest can read the
     // service); it reaches the guest on the drive only.
-    if (inputs.configDrive === false && inputs.adminPass !== undefined)
+    if (inputs.configDrive === false && inputs.adminPass !== undefined && inputs.installMedia === undefined)
       out.push({
         path: ['adminPass'],
         message:
@@ -119,6 +120,7 @@ export const server = defineResource({
       } else if (!('network' in n) && !('subnet' in n))
         out.push({ path: ['networks', i], message: 'needs `network`, `subnet` or `port`' });
     });
+    out.push(...checkInstall(inputs));
     return out;
   },
   plan(planned, prior) {
@@ -126,6 +128,7 @@ export const server = defineResource({
       const m = defaultMachine(planned.firmware, planned.osType);
       if (m !== undefined) planned.machine = m;
     }
+    planInstall(planned, prior);
     // A new flavor resizes the server (a cold resize in place): its size is the new flavor's, known after apply.
     if (
       prior &&
@@ -168,7 +171,14 @@ export const server = defineResource({
           description: 'Guest hostname; defaults to the name, made DNS-safe.',
         }),
       ),
-      image: Ref('image', { requiresReplace: true, description: 'Image the root disk is an overlay of.' }),
+      image: Type.Optional(
+        Ref('image', {
+          requiresReplace: true,
+          description:
+            'Image the root disk is an overlay of; excludes installMedia (one of them is required).',
+        }),
+      ),
+      ...INSTALL_INPUTS,
       flavor: Type.Optional(
         Ref('flavor', {
           description:
@@ -383,5 +393,6 @@ export const server = defineResource({
         description: "How the domain's definition differs from the spec, when changed outside Stratus.",
       }),
     ),
+    ...INSTALL_OUTPUTS,
   }),
 });

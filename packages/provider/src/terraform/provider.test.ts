@@ -103,7 +103,9 @@ test('handshake: 1|6|unix|<socket>|grpc|<cert>, AutoMTLS requires the client cer
   const schemas = await call<Schemas>(withCert, 'GetProviderSchema');
   const server = schemas.resource_schemas.stratus_server!.block.attributes;
   const attr = (n: string) => server.find((a) => a.name === n)!;
-  assert.equal(attr('image').required, true);
+  // image or install_media: one of them is required, which the server's check says (not the schema).
+  assert.deepEqual([attr('image').optional, attr('install_media').optional], [true, true]);
+  assert.equal(attr('networks').required, true);
   assert.deepEqual(
     [attr('memory_mb').optional, attr('memory_mb').computed],
     [true, true],

@@ -4,6 +4,7 @@ import { Diagnostics } from '../diagnostics/index.js';
 import { listNames } from '../diagnostics/limits.js';
 import type { ProviderSet, Values } from '../protocol/types.js';
 import { checkServerImages } from './check-images.js';
+import { checkInstallMedia } from './check-install-media.js';
 import { checkServerNics, checkSubnetOverlaps } from './check-nics.js';
 import { checkRouters } from './check-routers.js';
 import { checkVolumeAttachments } from './check-volumes.js';
@@ -159,6 +160,7 @@ export function checkStack(
   checkSubnetOverlaps(config, diags);
   checkServerImages(config, diags);
   checkServerGuests(config, diags);
+  checkInstallMedia(config, diags);
   checkVolumeAttachments(config, diags);
   for (const [from, to] of checkRouters(config, diags)) graph.connect(from, to);
 

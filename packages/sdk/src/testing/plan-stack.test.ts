@@ -61,12 +61,12 @@ describe('planStack and applyStack: unit tests of a stack without hosts', () => 
     const stack = new Stack('bad');
     const net = new Network(stack, 'net');
     new Subnet(stack, 'subnet', { network: net, cidr: '10.0.0.0/24' });
-    // @ts-expect-error `image` is required; at load time too, which is what this test checks.
+    // No image (nor installMedia): refused at load time, which is what this test checks.
     new Server(stack, 'web', { memoryMb: 8, networks: [{ network: net }] });
     const { plan, diagnostics } = await planStack(stack);
     assert.equal(plan, undefined);
     assert.deepEqual(diagnostics.map((d) => `${d.field}: ${d.message}`).sort(), [
-      'resources.web.properties.image: is required',
+      'resources.web.properties.image: is required (or installMedia, to install from an ISO)',
       'resources.web.properties.memoryMb: must be >= 64',
     ]);
     await assert.rejects(applyStack(stack), /memoryMb: must be >= 64/);

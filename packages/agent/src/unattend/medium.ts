@@ -1,0 +1,100 @@
+/**
+ * The answer medium of a server installing from an ISO: a small ISO 9660 image (Joliet names, so Windows
+ * sees `Autounattend.xml` as written) with the answer file at its root, where Windows Setup's implicit
+ * search looks on removable media ("Windows Setup Automation Overview": answer file search order), and
+ * the first-logon script under `stratus\`. Also how the agent reads the guest's end-of-setup signal.
+ */
+import { chmod, mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import {
+  ANSWER_FILE_NAME,
+  ANSWER_MEDIUM_LABEL,
+  FIRST_LOGON_SCRIPT,
+  INSTALL_COMPLETE_MARKER,
+  renderFirstLogonScript,
+  withPassword,
+} from '@stratus/model';
+import { tempSibling } from '@stratus/util';
+import { run } from '../host/exec.js';
+import { logger } from '../host/log.js';
+import { assertAbsolutePath, ensureDir } from '../storage/files.js';
+
+const log = logger('unattend');
+
+/**
+ * Writes the answer medium at `isoPath` (atomically, mode 0600: it holds the encoded password): the
+ * answer file with `password` written into its password elements, and the first-logon script.
+ */
+export async function writeAnswerMedium(
+  isoPath: string,
+  answerFile: string,
+  password: string,
+): Promise<void> {
+  assertAbsolutePath('isoPath', isoPath);
+  await ensureDir(dirname(isoPath));
+  const staging = tempSibling(isoPath);
+  const tmpIso = `${staging}.iso`;
+  try {
+    await mkdir(join(staging, dirname(FIRST_LOGON_SCRIPT)), { recursive: true, mode: 0o700 });
+    await writeFile(join(staging, ANSWER_FILE_NAME), withPassword(answerFile, password), { mode: 0o600 });
+    await writeFile(join(staging, FIRST_LOGON_SCRIPT), renderFirstLogonScript(), { mode: 0o600 });
+    // -J: Joliet (what Windows reads, names as written); -r: Rock Ridge for Linux readers (the stand-in
+    // installer of the tests), world-readable inside the image.
+    await run('genisoimage', [
+      '-o',
+      tmpIso,
+      '-V',
+      ANSWER_MEDIUM_LABEL,
+      '-J',
+      '-r',
+      '-input-charset',
+      'utf-8',
+      '-quiet',
+      staging,
+    ]);
+    await chmod(tmpIso, 0o600);
+    await rename(tmpIso, isoPath);
+    log.info('answer medium written', { isoPath });
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+    await rm(tmpIso, { force: true });
+  }
+}
+
+/** Size of the file at `path` in bytes, 0 when it does not exist (a console log before the first boot). */
+export async function fileSize(path: string): Promise<number> {
+  try {
+    return (await stat(path)).size;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw e;
+  }
+}
+
+const MARKER_RE = new RegExp(`(^|\\n)${INSTALL_COMPLETE_MARKER}\\r*(\\n|$)`);
+
+/**
+ * Whether the serial console log at `path` has the guest's end-of-setup line
+ * ({@link INSTALL_COMPLETE_MARKER} alone on a line) after byte `offset` (where the log ended when the
+ * install began; the log is appended to across boots).
+ */
+export async function installCompleteSeen(path: string, offset: number): Promise<boolean> {
+  let fh: Awaited<ReturnType<typeof open>>;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+    throw e;
+  }
+  try {
+    const size = (await fh.stat()).size;
+    if (size <= offset) return false;
+    // The marker is written at the very end of setup: the last 1 MiB holds it.
+    const start = Math.max(offset, size - 1024 * 1024);
+    const buf = Buffer.alloc(size - start);
+    await fh.read(buf, 0, buf.length, start);
+    return MARKER_RE.test(buf.toString('latin1'));
+  } finally {
+    await fh.close();
+  }
+}
