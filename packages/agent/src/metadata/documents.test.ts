@@ -63,9 +63,17 @@ test("OpenStack: /openstack lists the versions cloud-init chooses from; each fil
   assert.deepEqual(body('/openstack/latest').trim().split('\n').sort(), [
     'meta_data.json',
     'network_data.json',
+    'password',
     'user_data',
     'vendor_data.json',
     'vendor_data2.json',
+  ]);
+  // The password path came with 2013-04-04 (Nova's GRIZZLY): listed from there on, not before.
+  assert.deepEqual(body('/openstack/2012-08-10').trim().split('\n'), ['meta_data.json', 'user_data']);
+  assert.deepEqual(body('/openstack/2013-04-04').trim().split('\n'), [
+    'meta_data.json',
+    'password',
+    'user_data',
   ]);
 });
 
@@ -88,6 +96,7 @@ test('EC2: versions, meta-data walked as cloud-init materializes it, user-data',
 test('paths outside the tree are 404; without user data there is none', () => {
   for (const p of [
     '/openstack/1999-01-01/meta_data.json',
+    // Listed, but answered by the service (it holds the state): the tree alone has no password.
     '/openstack/latest/password',
     '/openstack/latest/meta_data.json/x',
     '/openstack/latest/../latest/meta_data.json',
