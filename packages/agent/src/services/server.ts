@@ -412,7 +412,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     const adopted = rec.internal.adopted;
     const image = await this.ctx.store.get<ImageRecord>('images', spec.image);
     if (!image) throw new InvalidReference(`image ${spec.image} does not exist`, { field: ['image'] });
-    const hostname = hostnameFor(spec, id);
+    const hostname = hostnameFor(spec, id, hardwareOf(spec, image).osType);
     // The groups the NICs were in before this change (an update may change them): they lose members.
     const formerGroups = (await this.ports.ofDevice(id)).flatMap((p) => groupsOf(p));
     const d = paths.instance(this.ctx, id);
