@@ -391,6 +391,7 @@ export const COMMANDS: CommandSpec[] = [
 export const GROUPS: Record<string, string> = {
   state: 'Inspect or edit state: list, show, rm, mv',
   agent: 'The local stratus-agent: status, stop, logs',
+  server: "One server's guest: password",
 };
 
 /** Global options, given before the command. */
