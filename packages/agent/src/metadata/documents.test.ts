@@ -112,3 +112,30 @@ test('paths outside the tree are 404; without user data there is none', () => {
   assert.equal(bare.get('/latest/user-data').status, 404);
   assert.equal(Buffer.from(bare.get('/latest').body).toString('utf8'), 'meta-data/\n');
 });
+
+test('injected files: served at the content_path meta_data.json gives; the admin password never', () => {
+  const withFiles = new MetadataTree({
+    ...content,
+    metaData: metaDataJson({
+      uuid: '0f6e1f5e-6a5c-4e2c-9d7b-6d9f1c2b3a41',
+      name: 'web',
+      hostname: 'web-1',
+      publicKeys: {},
+      adminPass: 'sEcret-pass-1',
+      files: ['/etc/motd'],
+    }),
+    content: ['hello from personality\n'],
+  });
+  const meta = JSON.parse(
+    Buffer.from(withFiles.get('/openstack/latest/meta_data.json').body).toString('utf8'),
+  );
+  assert.deepEqual(meta.files, [{ path: '/etc/motd', content_path: '/content/0000' }]);
+  assert.equal(meta.admin_pass, undefined);
+  const r = withFiles.get(`/openstack${meta.files[0].content_path}`);
+  assert.equal(r.status, 200);
+  assert.equal(Buffer.from(r.body).toString('utf8'), 'hello from personality\n');
+  for (const p of ['/openstack/content/0001', '/openstack/content', '/openstack/content/0000/x'])
+    assert.equal(withFiles.get(p).status, 404, p);
+  // The version listing is unchanged: content is no version.
+  assert.ok(!Buffer.from(withFiles.get('/openstack').body).toString('utf8').includes('content'));
+});

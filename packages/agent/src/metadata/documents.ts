@@ -14,6 +14,7 @@
  *   subtree; a subtree with a `_name` is listed by that name, as `public-keys/` lists `0=keyname`), a
  *   leaf is its value.
  *
+ * - `/openstack/content/<NNNN>` is an injected file's contents (meta_data.json `files`, `content_path`).
  * - `/openstack/<v>/password` (from 2013-04-04) is listed here but answered by the service, which keeps
  *   the state it needs (password.ts).
  *
@@ -92,6 +93,13 @@ export class MetadataTree {
   private openstack(parts: string[]): MetadataResponse {
     const versions = [...OPENSTACK_METADATA_VERSIONS, 'latest'];
     if (parts.length === 0) return text(`${versions.join('\n')}\n`);
+    // Injected files' contents (`content_path` of meta_data.json `files`), outside the versions.
+    if (parts[0] === 'content' && parts.length === 2) {
+      const data = this.files.get(`openstack/content/${parts[1]}`);
+      return data === undefined
+        ? NOT_FOUND
+        : { status: 200, contentType: 'application/octet-stream', body: data };
+    }
     const [version, file, ...rest] = parts;
     if (!versions.includes(version!) || rest.length > 0) return NOT_FOUND;
     const prefix = `openstack/${version}/`;
