@@ -72,7 +72,9 @@ export async function instanceDocuments(
       publicKeys: await publicKeysOf(ctx, spec),
       adminPass: spec.adminPass,
       meta: spec.metadata ?? {},
+      files: Object.keys(spec.personality ?? {}),
     }),
+    content: Object.values(spec.personality ?? {}),
     // Binary user data comes base64-encoded and goes to the guest as its bytes.
     userData: spec.userDataBase64 !== undefined ? Buffer.from(spec.userDataBase64, 'base64') : spec.userData,
     networkData: networkDataJson(nics),
