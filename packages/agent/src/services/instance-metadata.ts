@@ -29,7 +29,9 @@ export function hostnameFor(spec: ServerSpec, id: string, osType: OsType = 'linu
 
 /** The guest OS family of server `spec` (its image's and its own, by {@link hardwareOf}); linux without an image. */
 export async function osTypeOf(ctx: AgentContext, spec: ServerSpec): Promise<OsType> {
-  const image = await ctx.store.get<ImageRecord>('images', spec.image);
+  // A server without an image (one installing from media, once that exists) is linux here until its
+  // own osType says otherwise.
+  const image = spec.image ? await ctx.store.get<ImageRecord>('images', spec.image) : null;
   return image ? (hardwareOf(spec, image).osType ?? 'linux') : 'linux';
 }
 
