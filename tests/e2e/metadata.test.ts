@@ -9,6 +9,13 @@
  *   of server `b` (a server whose image never boots, so the address is free on the wire), it gets b's
  *   documents and nothing of a's, whatever headers it sends; with an address no port has, every path is
  *   404. After an agent restart the service answers again.
+ * - Password retrieval (issue 13 Deliver 4), standing in for cloudbase-init from b's address: it reads
+ *   b's first SSH key from meta_data.json, encrypts a password with it (RSA PKCS#1 v1.5, base64) and
+ *   POSTs it to `openstack/2013-04-04/password`; a second POST is 409; `stratus server password` prints
+ *   the clear text (with the generated key pair's key from state, and with -private-key FILE). From the
+ *   address of another server (c, on the Linux bridge network) the stand-in reads no password of b's and
+ *   its posts set only c's own (then 409); from an address no port has, a POST is 404. The password is
+ *   answered again after the agent restart and is gone with the server.
  * - Destroy leaves no namespace, veth, address or process of the network.
  *
  * The scenario runs on a Linux bridge network and an Open vSwitch network at once (one apply, the two
@@ -16,6 +23,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { constants, createPublicKey, publicEncrypt } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
@@ -63,6 +71,48 @@ async function getFromGuest(
   assert.equal(r.code, 0, `fetch from ${ns} failed: ${r.stderr}`);
   return JSON.parse(r.stdout) as { status: number; body: string }[];
 }
+
+/** One request of a stand-in guest: GET unless `method` says otherwise, with `body`. */
+type GuestRequest = { path: string; method?: string; body?: string };
+
+/** Sends `reqs` in order from namespace `ns`; answers status and body of each. */
+async function fromGuest(ns: string, reqs: GuestRequest[]): Promise<{ status: number; body: string }[]> {
+  const script = `(async () => {
+    const out = [];
+    for (const q of ${JSON.stringify(reqs)}) {
+      const r = await fetch('http://169.254.169.254' + q.path, { method: q.method ?? 'GET', body: q.body, signal: AbortSignal.timeout(60000) });
+      out.push({ status: r.status, body: await r.text() });
+    }
+    process.stdout.write(JSON.stringify(out));
+  })()`;
+  const r = await run('ip', ['netns', 'exec', ns, process.execPath, '-e', script]);
+  assert.equal(r.code, 0, `requests from ${ns} failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as { status: number; body: string }[];
+}
+
+/**
+ * What cloudbase-init does with a generated password: encrypts it with the first SSH public key of
+ * meta_data.json (an `ssh-rsa` line, turned into a PEM public key by ssh-keygen), PKCS#1 v1.5, base64.
+ */
+function encryptForGuest(password: string, sshRsaLine: string): string {
+  const pub = join(t.dir, `guest-key-${Math.random().toString(16).slice(2)}.pub`);
+  writeFileSync(pub, `${sshRsaLine}\n`);
+  const pem = spawnSync('ssh-keygen', ['-e', '-m', 'PKCS8', '-f', pub], { encoding: 'utf8' });
+  assert.equal(pem.status, 0, pem.stderr);
+  return publicEncrypt(
+    { key: createPublicKey(pem.stdout), padding: constants.RSA_PKCS1_PADDING },
+    Buffer.from(password, 'utf8'),
+  ).toString('base64');
+}
+
+const PASSWORD_PATH = '/openstack/2013-04-04/password';
+/** The password the stand-in for b generates on `d`'s network. */
+const passwordOf = (d: Driver) => `Stratus-${short(d)}-Pa55w0rd!`;
+/** The body of the only answer. */
+const got0 = (r: { status: number; body: string }[]) => {
+  assert.equal(r[0]?.status, 200, JSON.stringify(r));
+  return r[0]!.body;
+};
 
 /** Gives the stand-in guest in `ns` address `ip`/24 (and only it), with the metadata route via `dhcpIp`. */
 function standInAddress(ns: string, ip: string, dhcpIp: string): void {
@@ -114,10 +164,25 @@ const serversOf = (d: Driver, i: number) => `  net-${short(d)}:
       hostname: md-b-${short(d)}
       memoryMb: 64
       configDrive: false
+      keyPair: \${kp}
       networks:
         - subnet: \${sub-${short(d)}}
       userData: "b's own user data"
-`;
+${
+  d === 'linuxbridge'
+    ? `  c-${short(d)}:
+    type: server
+    properties:
+      image: \${blank}
+      hostname: md-c-${short(d)}
+      memoryMb: 64
+      configDrive: false
+      keyPair: \${kp}
+      networks:
+        - subnet: \${sub-${short(d)}}
+`
+    : ''
+}`;
 
 before(async () => {
   assert.ok(existsSync(IMAGE), `guest image missing: run scripts/build-guest-image.sh (${IMAGE})`);
@@ -140,6 +205,8 @@ resources:
     type: image
     properties:
       source: ${blank}
+  kp:
+    type: keypair
 ${DRIVERS.map(serversOf).join('')}`,
   );
 });
@@ -214,8 +281,57 @@ test('a guest without a config drive gets its host name and user data from 169.2
         assert.ok(!g.body.includes('STRATUS-MD-USERDATA'), `${d}: a's user data leaked to b's address`);
       }
     }
-    // With an address no port has: nothing at all.
+    // The password, as cloudbase-init posts it from b: encrypted with b's first key, once.
+    const meta = JSON.parse(got0(await getFromGuest(ns, ['/openstack/latest/meta_data.json'])));
+    const firstKey = Object.values(meta.public_keys as Record<string, string>)[0]!;
+    assert.match(firstKey, /^ssh-rsa /, `${d}: b's first key is the generated RSA key`);
+    const cipher = encryptForGuest(passwordOf(d), firstKey);
+    const posted = await fromGuest(ns, [
+      { path: PASSWORD_PATH },
+      { path: PASSWORD_PATH, method: 'POST', body: cipher },
+      { path: PASSWORD_PATH, method: 'POST', body: encryptForGuest('a second one', firstKey) },
+      { path: '/openstack/latest/password', method: 'POST', body: cipher },
+      { path: PASSWORD_PATH },
+      { path: '/openstack/latest' },
+    ]);
+    assert.deepEqual(
+      posted.map((r) => r.status),
+      [200, 200, 409, 409, 200, 200],
+      `${d}: ${JSON.stringify(posted.map((r) => r.status))}`,
+    );
+    assert.equal(posted[0]!.body, '', `${d}: no password before the post`);
+    assert.equal(posted[4]!.body, cipher, `${d}: GET answers what was posted first`);
+    assert.ok(posted[5]!.body.split('\n').includes('password'), `${d}: latest lists password`);
+
+    if (d === 'linuxbridge') {
+      // From another server's address: none of b's password, and its posts set only its own.
+      const c = byName(`c-${short(d)}`);
+      standInAddress(ns, c.attributes.accessIpV4 as string, dhcpIp);
+      const fromC = await fromGuest(ns, [
+        { path: PASSWORD_PATH },
+        { path: PASSWORD_PATH, method: 'POST', body: encryptForGuest('c-own-Pass1', firstKey) },
+        { path: PASSWORD_PATH, method: 'POST', body: encryptForGuest('overwrite-b', firstKey) },
+      ]);
+      assert.deepEqual(
+        fromC.map((r) => [r.status, r.body]),
+        [
+          [200, ''],
+          [200, ''],
+          [409, '409 Conflict: the password is set\n'],
+        ],
+      );
+      standInAddress(ns, bIp, dhcpIp);
+      assert.equal(got0(await fromGuest(ns, [{ path: PASSWORD_PATH }])), cipher, 'b keeps its own');
+    }
+
+    // With an address no port has: nothing at all, and no password can be posted.
     standInAddress(ns, cidr.replace(/0\/24$/, '200'), dhcpIp);
+    assert.deepEqual(
+      (
+        await fromGuest(ns, [{ path: PASSWORD_PATH, method: 'POST', body: cipher }, { path: PASSWORD_PATH }])
+      ).map((r) => r.status),
+      [404, 404],
+    );
     const none = await getFromGuest(ns, paths);
     assert.deepEqual(
       none.map((g) => g.status),
@@ -223,6 +339,44 @@ test('a guest without a config drive gets its host name and user data from 169.2
       `${d}: ${JSON.stringify(none)}`,
     );
   }
+
+  // `stratus server password` decrypts what b posted: with the key pair's generated key from state,
+  // and with -private-key FILE; c's own is c's.
+  const kp = byName('kp');
+  const keyFile = join(t.dir, 'kp.pem');
+  writeFileSync(keyFile, kp.attributes.privateKey as string, { mode: 0o600 });
+  for (const d of DRIVERS) {
+    for (const extra of [[], [`--private-key=${keyFile}`]]) {
+      const r = await t.stratus('server', 'password', '--state', state, ...extra, stack, `b-${short(d)}`);
+      assert.equal(r.code, 0, `server password b-${short(d)}:\n${r.stdout}\n${r.stderr}`);
+      assert.equal(r.stdout, `${passwordOf(d)}\n`);
+    }
+  }
+  const cPass = await t.stratus('server', 'password', '--state', state, stack, 'c-lb');
+  assert.equal(cPass.code, 0, cPass.stderr);
+  assert.equal(cPass.stdout, 'c-own-Pass1\n');
+  // a never posted one: exit 1 with a message, nothing on stdout.
+  const aPass = await t.stratus('server', 'password', '--state', state, stack, 'a-lb');
+  assert.equal(aPass.code, 1, aPass.stderr);
+  assert.equal(aPass.stdout, '');
+  assert.match(aPass.stderr, /no key pair|no password yet/);
+  const badFlag = await t.stratus(
+    'server',
+    'password',
+    '--state',
+    state,
+    '--private-key',
+    join(t.dir, 'missing.pem'),
+    stack,
+    'b-lb',
+  );
+  assert.equal(badFlag.code, 1);
+  assert.match(badFlag.stderr, /missing\.pem: ENOENT/);
+  assert.doesNotMatch(badFlag.stderr, /\n\s+at /, 'no stack trace');
+  // The clear text is in no agent log.
+  const logs = t.agentLogs.map((f) => readFileSync(f, 'utf8')).join('\n');
+  for (const d of DRIVERS) assert.ok(!logs.includes(passwordOf(d)), 'a password in the agent log');
+  assert.match(logs, /metadata password request/, 'password requests are logged (without the body)');
 
   // The real guests: host name and user data from the service.
   for (const d of DRIVERS) {
@@ -250,15 +404,22 @@ test('a guest without a config drive gets its host name and user data from 169.2
     assert.deepEqual(await getFromGuest(nsOf(d), ['/latest/meta-data/instance-id']), [
       { status: 200, body: b.id },
     ]);
+    // The posted password outlived the agent.
+    const [pw] = await fromGuest(nsOf(d), [{ path: PASSWORD_PATH }]);
+    assert.equal(pw!.status, 200);
+    assert.ok(pw!.body.length > 300, `${d}: password answered after the restart`);
     must('ip', ['netns', 'del', nsOf(d)]);
     if (d === 'ovs') must('ovs-vsctl', ['--timeout=30', '--if-exists', 'del-port', vethOf(d)]);
   }
 
   const ids = stateIds(state).map((r) => r.id);
+  const passwordFiles = DRIVERS.map((drv) => join(t.stateDir, 'instances', of(drv).b.id, 'password'));
+  for (const f of passwordFiles) assert.ok(existsSync(f), `${f} is kept with the server`);
   const nets = DRIVERS.map((drv) => [drv, of(drv).net.id] as const);
   const d = await t.stratus('destroy', '-auto-approve', '--state', state, stack);
   assert.equal(d.code, 0, `destroy:\n${d.stdout}\n${d.stderr}`);
   assert.deepEqual(hostObjectsFor(ids), [], 'host objects left');
+  for (const f of passwordFiles) assert.ok(!existsSync(f), `${f} went with the server`);
   for (const [drv, netId] of nets) {
     const shortId = netId.replace(/-/g, '').slice(0, 11);
     assert.doesNotMatch(

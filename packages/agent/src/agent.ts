@@ -15,6 +15,7 @@ import { ConsoleWeb } from './console/web.js';
 import { logger } from './host/log.js';
 import { KeyedMutex } from './host/mutex.js';
 import { probeVirtType } from './host/probe.js';
+import { InstanceDirPasswords } from './metadata/password.js';
 import { MetadataService } from './metadata/service.js';
 import { DnsmasqDhcp } from './network/dhcp/index.js';
 import type { NetworkDriverKind } from './network/driver.js';
@@ -132,7 +133,8 @@ export class StratusAgent {
     log.info('hypervisor chosen', { virtType: probe.virtType, reason: probe.reason });
     log.info('network drivers', { default: this.opts.networkDriver ?? 'linuxbridge', ovsDatapath });
     // Instances are found in the records when a request comes (ctx is complete by then).
-    const metadata = new MetadataService((owner, ip) => resolveInstance(ctx, owner, ip));
+    const passwords = new InstanceDirPasswords((id) => paths.instance(ctx, id));
+    const metadata = new MetadataService((owner, ip) => resolveInstance(ctx, owner, ip), passwords);
     this.metadata = metadata;
     const ctx: AgentContext = {
       stateDir,
@@ -190,7 +192,7 @@ export class StratusAgent {
       web,
       consoleBase: () => this.consoleBase({ token, services, hostInfo, console: consoleDeps }),
     };
-    const make = () => createApiServer({ token, services, hostInfo, console: consoleDeps });
+    const make = () => createApiServer({ token, services, hostInfo, console: consoleDeps, passwords });
 
     await mkdir(dirname(this.opts.socket), { recursive: true, mode: 0o755 });
     await rm(this.opts.socket, { force: true });
@@ -212,7 +214,7 @@ export class StratusAgent {
         cert: await readFile(this.opts.tls.certFile),
         key: await readFile(this.opts.tls.keyFile),
       };
-      const tcp = createApiServer({ token, services, hostInfo, console: consoleDeps }, tls);
+      const tcp = createApiServer({ token, services, hostInfo, console: consoleDeps, passwords }, tls);
       await new Promise<void>((resolve, reject) =>
         tcp.once('error', reject).listen(Number(m[2]), m[1], resolve),
       );

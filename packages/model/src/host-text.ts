@@ -61,6 +61,24 @@ export function hostnameFromName(name: string): string {
     .replace(/-+$/, '');
 }
 
+/** Longest Windows computer name: NetBIOS names are 15 characters (the 16th is the service type). */
+export const MAX_NETBIOS_NAME_LENGTH = 15;
+
+/**
+ * The host name a Windows guest gets from the host name `h` (a single DNS label, see
+ * {@link hostnameProblem}) of server `id`: `h` when it has at most {@link MAX_NETBIOS_NAME_LENGTH}
+ * characters; else its first 10 characters (trailing hyphens dropped), `-` and the first 4 hex digits of
+ * the id, so that servers whose long names share a prefix still get distinct computer names. Without it,
+ * cloudbase-init cuts the name to 15 characters itself (`netbios_host_name_compatibility`, on by default),
+ * so the guest's name would differ from the one DHCP and the metadata carry, and `web-frontend-01` and
+ * `web-frontend-02` style names longer than 15 would collide.
+ */
+export function netbiosHostname(h: string, id: string): string {
+  if (h.length <= MAX_NETBIOS_NAME_LENGTH) return h;
+  const head = h.slice(0, 10).replace(/-+$/, '');
+  return `${head}-${id.replace(/-/g, '').slice(0, 4).toLowerCase()}`;
+}
+
 /** Why `s` cannot be text written into a host object (XML, JSON files), or undefined. */
 export function textProblem(s: string): string | undefined {
   if (LONE_SURROGATE_RE.test(s))

@@ -77,6 +77,15 @@ export interface ApiHostInfo {
   [key: string]: unknown;
 }
 
+/**
+ * `GET /v1/servers/ID/password`: what the guest posted to the metadata service's password path (Nova's
+ * `os-server-password`): its password encrypted with the server's first RSA SSH key (PKCS#1 v1.5) as
+ * base64 text, or null when none was posted yet.
+ */
+export interface ApiServerPassword {
+  password: string | null;
+}
+
 /** The header value of `owner`. */
 export function encodeOwner(owner: ApiOwner): string {
   return encodeURIComponent(JSON.stringify(owner));

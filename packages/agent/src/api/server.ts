@@ -5,6 +5,7 @@ import type { Duplex } from 'node:stream';
 import {
   type ApiHostInfo,
   type ApiList,
+  type ApiServerPassword,
   decodeOwner,
   formatPath,
   isResourceType,
@@ -17,6 +18,7 @@ import type { ConsoleWeb } from '../console/web.js';
 import { InvalidRequest, NotFound } from '../errors.js';
 import { logger } from '../host/log.js';
 import { isResourceId } from '../host/names.js';
+import type { PasswordStore } from '../metadata/password.js';
 import type { ServiceMap } from '../services/index.js';
 import { withOwner } from '../services/owner.js';
 import { type ConsoleDeps, consoleRoute, isConsoleRoute, serialUpgrade } from './console.js';
@@ -33,6 +35,8 @@ export interface ApiDeps {
   hostInfo: () => Promise<ApiHostInfo>;
   /** Server consoles (serial log and session, VNC tokens) and the web endpoint serving noVNC. */
   console?: ConsoleDeps & { web: ConsoleWeb };
+  /** The passwords guests posted to the metadata service (`/v1/servers/ID/password`). */
+  passwords?: PasswordStore;
 }
 
 const collections = new Map(Object.values(schemas).map((s) => [s.collection, s.type]));
@@ -80,6 +84,8 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ApiDeps): 
     return send(res, 200, await deps.hostInfo());
   if (deps.console && isConsoleRoute(parts))
     return consoleRoute(req, res, url, parts, deps.console, readJson);
+  if (deps.passwords && parts.length === 4 && parts[1] === 'servers' && parts[3] === 'password')
+    return passwordRoute(req, res, parts[2]!, deps.services, deps.passwords);
   const type = collections.get(parts[1] ?? '');
   const fileRoute = parts.length === 4 && parts[3] === 'file';
   const progressRoute = parts.length === 4 && parts[3] === 'progress';
@@ -167,6 +173,30 @@ async function route(req: IncomingMessage, res: ServerResponse, deps: ApiDeps): 
     default:
       throw new MethodNotAllowed(`${req.method} not allowed here`);
   }
+}
+
+/**
+ * `/v1/servers/ID/password`: the encrypted password the guest posted to the metadata service, as Nova's
+ * `os-server-password` API answers it: GET gives `{password}` (ciphertext, base64; null when none), DELETE
+ * forgets it so the guest may post again. The private key that decrypts it stays with the user.
+ */
+async function passwordRoute(
+  req: IncomingMessage,
+  res: ServerResponse,
+  id: string,
+  services: ServiceMap,
+  passwords: PasswordStore,
+): Promise<void> {
+  if (!isResourceId(id))
+    throw new InvalidRequest(`resource id ${JSON.stringify(id)} is not a lower-case UUID`, { field: ['id'] });
+  if (!(await services.server.get(id))) throw new NotFound(`server ${id} not found`);
+  if (req.method === 'GET')
+    return send(res, 200, { password: await passwords.get(id) } satisfies ApiServerPassword);
+  if (req.method === 'DELETE') {
+    await passwords.clear(id);
+    return send(res, 204);
+  }
+  throw new MethodNotAllowed(`${req.method} not allowed here`);
 }
 
 /** Creates the agent's HTTP server (not yet listening); HTTPS when given a certificate and key. */

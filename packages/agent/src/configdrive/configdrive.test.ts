@@ -282,3 +282,73 @@ test('buildConfigDrive writes a config-2 ISO a guest can read', async () => {
   assert.ok(!files2.includes('user_data'));
   assert.deepEqual(await readdir(join(dir, 'srv')), ['config.iso']);
 });
+
+test('what cloudbase-init reads: meta_data.json keys, user data as given (#ps1_sysnative, #cloud-config, multipart), injected files', () => {
+  // BaseOpenStackService: uuid (instance id), hostname, public_keys and keys (ssh), admin_pass (or
+  // meta.admin_pass), meta.admin_username; get_content(name) reads openstack/content/<name>.
+  const meta = metaDataJson({
+    uuid: UUID,
+    name: 'Win Server 1',
+    hostname: 'win-server-1',
+    publicKeys: { ops: 'ssh-rsa AAAAB3 ops' },
+    adminPass: 'Adm1n-Pass!',
+    meta: { admin_username: 'Admin' },
+    launchIndex: 0,
+    files: ['/etc/motd', 'C:\\ProgramData\\stratus\\note.txt'],
+  });
+  assert.equal(meta.uuid, UUID);
+  assert.equal(meta.hostname, 'win-server-1');
+  assert.equal(meta.name, 'Win Server 1');
+  assert.deepEqual(meta.public_keys, { ops: 'ssh-rsa AAAAB3 ops' });
+  assert.deepEqual(meta.keys, [{ name: 'ops', type: 'ssh', data: 'ssh-rsa AAAAB3 ops' }]);
+  assert.equal(meta.admin_pass, 'Adm1n-Pass!');
+  assert.equal(meta.launch_index, 0);
+  assert.equal(meta.availability_zone, 'nova');
+  assert.deepEqual(meta.meta, { admin_username: 'Admin' });
+  assert.deepEqual(meta.files, [
+    { path: '/etc/motd', content_path: '/content/0000' },
+    { path: 'C:\\ProgramData\\stratus\\note.txt', content_path: '/content/0001' },
+  ]);
+  // Without injected files Nova leaves the key out.
+  assert.equal('files' in metaDataJson({ uuid: UUID, name: 'n', hostname: 'n', publicKeys: {} }), false);
+
+  const multipart = [
+    'Content-Type: multipart/mixed; boundary="==B=="',
+    'MIME-Version: 1.0',
+    '',
+    '--==B==',
+    'Content-Type: text/x-shellscript; charset="us-ascii"',
+    '',
+    '#ps1_sysnative',
+    'Write-Host hi',
+    '--==B==',
+    'Content-Type: text/cloud-config; charset="us-ascii"',
+    '',
+    '#cloud-config',
+    'set_timezone: UTC',
+    '--==B==--',
+    '',
+  ].join('\r\n');
+  for (const userData of [
+    '#ps1_sysnative\r\nWrite-Host "ünïcode"\r\n',
+    '#cloud-config\nusers: []\n',
+    multipart,
+  ]) {
+    const files = configDriveFiles({
+      metaData: meta,
+      networkData: { links: [] },
+      userData,
+      content: ['motd', 'note'],
+    });
+    const file = (n: string) => files.find(([p]) => p === n)?.[1];
+    // Byte for byte, CRLF and all: cloudbase-init picks the plugin by the first line / MIME parts.
+    for (const v of ['latest', '2013-04-04', '2018-08-27'])
+      assert.equal(file(`openstack/${v}/user_data`), userData);
+    assert.equal(file('ec2/latest/user-data'), userData);
+    assert.equal(file('openstack/content/0000'), 'motd');
+    assert.equal(file('openstack/content/0001'), 'note');
+    // The contents sit outside the versions, once each.
+    assert.equal(files.filter(([p]) => p.includes('/content/')).length, 2);
+    assert.deepEqual(JSON.parse(String(file('openstack/2012-08-10/meta_data.json'))).files, meta.files);
+  }
+});

@@ -14,10 +14,12 @@ export {
   versionAtLeast,
 } from './layout.js';
 export {
+  contentName,
   ec2MetaDataJson,
   type MetaDataInput,
   metaDataJson,
   type NetworkDataNic,
+  type NovaFile,
   type NovaLink,
   type NovaMetaData,
   type NovaNetwork,

@@ -4,7 +4,7 @@
  * `metadata_for_config_drive`, `_metadata_as_json`, `_vendor_data2`; `nova/conf/api.py`:
  * `config_drive_skip_versions`), because guests pick a version by name and then expect Nova's files in it.
  */
-import { ec2MetaDataJson } from './metadata.js';
+import { contentName, ec2MetaDataJson } from './metadata.js';
 
 /**
  * The dated OpenStack metadata versions Nova writes on a config drive, oldest first, each named after the
@@ -68,6 +68,11 @@ export interface ConfigDriveContent {
    * key `static`, as Nova's default `StaticJSON` vendor data provider does.
    */
   vendorData?: object;
+  /**
+   * Contents of injected files, in the order of `meta_data.json` `files`: written to
+   * `openstack/content/0000`, `0001`, ... (Nova's `CONTENT_DIR`), once, outside the versions.
+   */
+  content?: (string | Uint8Array)[];
 }
 
 /** True when `version` is `since` or newer (`latest` is newer than every dated version). */
@@ -90,7 +95,7 @@ export function metaDataForVersion(metaData: object, version: OpenStackMetadataV
 /**
  * Relative path and content of every file of a config drive, in Nova's order: the EC2 versions, then each
  * OpenStack version oldest first and `latest` last, each with every file from the version that introduced
- * it on. There is no `password` file: Nova serves it from the metadata service only.
+ * it on, then the injected files' contents under `openstack/content/`. There is no `password` file: Nova serves it from the metadata service only.
  */
 export function configDriveFiles(content: ConfigDriveContent): [string, string | Uint8Array][] {
   const json = (v: unknown) => `${JSON.stringify(v)}\n`;
@@ -122,5 +127,8 @@ export function configDriveFiles(content: ConfigDriveContent): [string, string |
       if (data !== undefined) files.push([`openstack/${version}/${name}`, data]);
     }
   }
+  // After the versions, as Nova's metadata_for_config_drive yields them.
+  for (const [i, data] of (content.content ?? []).entries())
+    files.push([`openstack/content/${contentName(i)}`, data]);
   return files;
 }

@@ -25,7 +25,22 @@ export interface MetaDataInput {
   randomSeed?: string;
   /** Initial administrator password (Nova's `admin_pass`; cloudbase-init sets it on Windows). */
   adminPass?: string;
+  /**
+   * Guest paths of injected files (Nova's personality), in order: the Nth is listed in `files` with
+   * `content_path` `/content/<N as 4 digits>`, its contents at `openstack/content/<N>` ({@link ConfigDriveContent.content}).
+   */
+  files?: string[];
 }
+
+/** An entry of `meta_data.json` `files`: where the guest puts the file, and where its contents are. */
+export interface NovaFile {
+  path: string;
+  /** Relative to `openstack/`: `/content/0000`. */
+  content_path: string;
+}
+
+/** The `content_path` (and the name under `openstack/content/`) of the `index`th injected file. */
+export const contentName = (index: number): string => String(index).padStart(4, '0');
 
 /** `openstack/latest/meta_data.json`, as Nova writes it. */
 export interface NovaMetaData {
@@ -41,6 +56,8 @@ export interface NovaMetaData {
   devices: never[];
   random_seed?: string;
   admin_pass?: string;
+  /** Only when files were injected (Nova leaves the key out otherwise). */
+  files?: NovaFile[];
 }
 
 /** One NIC of a server, input of {@link networkDataJson}. */
@@ -121,6 +138,9 @@ export function metaDataJson(input: MetaDataInput): NovaMetaData {
     devices: [],
     ...(input.randomSeed !== undefined ? { random_seed: input.randomSeed } : {}),
     ...(input.adminPass !== undefined ? { admin_pass: input.adminPass } : {}),
+    ...(input.files?.length
+      ? { files: input.files.map((path, i) => ({ path, content_path: `/content/${contentName(i)}` })) }
+      : {}),
   };
 }
 

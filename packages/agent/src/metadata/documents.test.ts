@@ -63,9 +63,17 @@ test("OpenStack: /openstack lists the versions cloud-init chooses from; each fil
   assert.deepEqual(body('/openstack/latest').trim().split('\n').sort(), [
     'meta_data.json',
     'network_data.json',
+    'password',
     'user_data',
     'vendor_data.json',
     'vendor_data2.json',
+  ]);
+  // The password path came with 2013-04-04 (Nova's GRIZZLY): listed from there on, not before.
+  assert.deepEqual(body('/openstack/2012-08-10').trim().split('\n'), ['meta_data.json', 'user_data']);
+  assert.deepEqual(body('/openstack/2013-04-04').trim().split('\n'), [
+    'meta_data.json',
+    'password',
+    'user_data',
   ]);
 });
 
@@ -88,6 +96,7 @@ test('EC2: versions, meta-data walked as cloud-init materializes it, user-data',
 test('paths outside the tree are 404; without user data there is none', () => {
   for (const p of [
     '/openstack/1999-01-01/meta_data.json',
+    // Listed, but answered by the service (it holds the state): the tree alone has no password.
     '/openstack/latest/password',
     '/openstack/latest/meta_data.json/x',
     '/openstack/latest/../latest/meta_data.json',
@@ -102,4 +111,31 @@ test('paths outside the tree are 404; without user data there is none', () => {
   assert.equal(bare.get('/openstack/latest/user_data').status, 404);
   assert.equal(bare.get('/latest/user-data').status, 404);
   assert.equal(Buffer.from(bare.get('/latest').body).toString('utf8'), 'meta-data/\n');
+});
+
+test('injected files: served at the content_path meta_data.json gives; the admin password never', () => {
+  const withFiles = new MetadataTree({
+    ...content,
+    metaData: metaDataJson({
+      uuid: '0f6e1f5e-6a5c-4e2c-9d7b-6d9f1c2b3a41',
+      name: 'web',
+      hostname: 'web-1',
+      publicKeys: {},
+      adminPass: 'sEcret-pass-1',
+      files: ['/etc/motd'],
+    }),
+    content: ['hello from personality\n'],
+  });
+  const meta = JSON.parse(
+    Buffer.from(withFiles.get('/openstack/latest/meta_data.json').body).toString('utf8'),
+  );
+  assert.deepEqual(meta.files, [{ path: '/etc/motd', content_path: '/content/0000' }]);
+  assert.equal(meta.admin_pass, undefined);
+  const r = withFiles.get(`/openstack${meta.files[0].content_path}`);
+  assert.equal(r.status, 200);
+  assert.equal(Buffer.from(r.body).toString('utf8'), 'hello from personality\n');
+  for (const p of ['/openstack/content/0001', '/openstack/content', '/openstack/content/0000/x'])
+    assert.equal(withFiles.get(p).status, 404, p);
+  // The version listing is unchanged: content is no version.
+  assert.ok(!Buffer.from(withFiles.get('/openstack').body).toString('utf8').includes('content'));
 });

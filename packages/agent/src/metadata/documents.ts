@@ -14,6 +14,10 @@
  *   subtree; a subtree with a `_name` is listed by that name, as `public-keys/` lists `0=keyname`), a
  *   leaf is its value.
  *
+ * - `/openstack/content/<NNNN>` is an injected file's contents (meta_data.json `files`, `content_path`).
+ * - `/openstack/<v>/password` (from 2013-04-04) is listed here but answered by the service, which keeps
+ *   the state it needs (password.ts).
+ *
  * The metadata service leaves out `admin_pass` (as Nova's does: any process in the guest can read the
  * service, while the drive needs root to mount); the model refuses `adminPass` without a config drive.
  */
@@ -23,6 +27,7 @@ import {
   EC2_METADATA_VERSIONS,
   OPENSTACK_METADATA_VERSIONS,
 } from '../configdrive/index.js';
+import { isPasswordPath } from './password.js';
 
 /** An answer of the metadata service: status, content type and body. */
 export interface MetadataResponse {
@@ -88,16 +93,24 @@ export class MetadataTree {
   private openstack(parts: string[]): MetadataResponse {
     const versions = [...OPENSTACK_METADATA_VERSIONS, 'latest'];
     if (parts.length === 0) return text(`${versions.join('\n')}\n`);
+    // Injected files' contents (`content_path` of meta_data.json `files`), outside the versions.
+    if (parts[0] === 'content' && parts.length === 2) {
+      const data = this.files.get(`openstack/content/${parts[1]}`);
+      return data === undefined
+        ? NOT_FOUND
+        : { status: 200, contentType: 'application/octet-stream', body: data };
+    }
     const [version, file, ...rest] = parts;
     if (!versions.includes(version!) || rest.length > 0) return NOT_FOUND;
     const prefix = `openstack/${version}/`;
-    if (file === undefined)
-      return text(
-        `${[...this.files.keys()]
-          .filter((p) => p.startsWith(prefix))
-          .map((p) => p.slice(prefix.length))
-          .join('\n')}\n`,
-      );
+    if (file === undefined) {
+      const names = [...this.files.keys()]
+        .filter((p) => p.startsWith(prefix))
+        .map((p) => p.slice(prefix.length));
+      // The password path (served by the service, see password.ts) is listed from the version that has it.
+      if (isPasswordPath(['openstack', version!, 'password'])) names.splice(1, 0, 'password');
+      return text(`${names.join('\n')}\n`);
+    }
     const data = this.files.get(prefix + file);
     if (data === undefined) return NOT_FOUND;
     return {

@@ -1,14 +1,19 @@
 /**
  * The metadata service on real namespaces this test makes (no VM): a socket bound inside a namespace by
  * the helper and served by this process, instances told apart by source address, a replaced namespace
- * served anew, and nothing left holding a namespace after delete. Traffic stays inside the namespaces.
+ * served anew, and nothing left holding a namespace after delete; the password path (Nova's rules: one
+ * POST, then 409; GET answers it to its own instance only). Traffic stays inside the namespaces.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { metaDataJson, networkDataJson } from '../configdrive/index.js';
 import { run } from '../host/exec.js';
 import { listenInNamespace, netnsInode } from './netns-socket.js';
+import { InstanceDirPasswords } from './password.js';
 import { type MetadataOwner, MetadataService } from './service.js';
 
 const NS = `stratus-mdsvc-${process.pid}`;
@@ -22,7 +27,7 @@ function ip(args: string[]): void {
 function makeNamespace(): void {
   ip(['netns', 'add', NS]);
   ip(['-n', NS, 'link', 'set', 'lo', 'up']);
-  for (const a of ['169.254.169.254/32', '10.66.0.5/32', '10.66.0.6/32'])
+  for (const a of ['169.254.169.254/32', '10.66.0.5/32', '10.66.0.6/32', '10.66.0.7/32'])
     ip(['-n', NS, 'addr', 'add', a, 'dev', 'lo']);
 }
 
@@ -33,6 +38,23 @@ async function get(source: string, path: string): Promise<{ status: number; body
   return JSON.parse(r.stdout) as { status: number; body: string };
 }
 
+/** `method` `path` of the metadata address from inside NS, sent from `source`, with `body`. */
+async function request(
+  source: string,
+  method: string,
+  path: string,
+  body?: string,
+): Promise<{ status: number; body: string }> {
+  const script = `const q = require('node:http').request({ host: '169.254.169.254', port: 80, method: ${JSON.stringify(method)}, path: ${JSON.stringify(path)}, localAddress: ${JSON.stringify(source)} }, (res) => { let b = ''; res.on('data', (d) => (b += d)); res.on('end', () => process.stdout.write(JSON.stringify({ status: res.statusCode, body: b }))); }); q.end(${JSON.stringify(body ?? '')});`;
+  const r = await run('ip', ['netns', 'exec', NS, process.execPath, '-e', script]);
+  return JSON.parse(r.stdout) as { status: number; body: string };
+}
+
+const FIVE = '0f6e1f5e-6a5c-4e2c-9d7b-6d9f1c2b3a41';
+const SEVEN = '7a7a7a7a-6a5c-4e2c-9d7b-6d9f1c2b3a47';
+const instances = mkdtempSync(join(tmpdir(), 'stratus-mdsvc-'));
+for (const id of [FIVE, SEVEN]) mkdirSync(join(instances, id));
+
 const docs = (uuid: string, hostname: string) => ({
   metaData: metaDataJson({ uuid, name: hostname, hostname, publicKeys: {} }),
   networkData: networkDataJson([]),
@@ -40,12 +62,16 @@ const docs = (uuid: string, hostname: string) => ({
 });
 
 const asked: { owner: MetadataOwner; ip: string }[] = [];
-const service = new MetadataService(async (owner, sourceIp) => {
-  asked.push({ owner, ip: sourceIp });
-  if (!('network' in owner) || owner.network !== 'net-1') return null;
-  if (sourceIp === '10.66.0.5') return docs('0f6e1f5e-6a5c-4e2c-9d7b-6d9f1c2b3a41', 'five');
-  return null;
-});
+const service = new MetadataService(
+  async (owner, sourceIp) => {
+    asked.push({ owner, ip: sourceIp });
+    if (!('network' in owner) || owner.network !== 'net-1') return null;
+    if (sourceIp === '10.66.0.5') return docs(FIVE, 'five');
+    if (sourceIp === '10.66.0.7') return docs(SEVEN, 'seven');
+    return null;
+  },
+  new InstanceDirPasswords((id) => join(instances, id)),
+);
 const scope = { key: 'network:net-1', namespace: NS, owner: { network: 'net-1' } };
 
 before(() => {
@@ -55,6 +81,7 @@ before(() => {
 after(async () => {
   await service.stop();
   spawnSync('ip', ['netns', 'del', NS]);
+  rmSync(instances, { recursive: true, force: true });
 });
 
 test('the socket lives in the namespace; each source address gets its own documents or 404, whatever it claims', async () => {
@@ -76,6 +103,39 @@ test('the socket lives in the namespace; each source address gets its own docume
     ['10.66.0.5', '10.66.0.5', '10.66.0.5', '10.66.0.6', '10.66.0.6'],
   );
   assert.ok(asked.every((a) => 'network' in a.owner && a.owner.network === 'net-1'));
+});
+
+test("password: one POST per instance (then 409), GET answers it to that instance only, Nova's size limit", async () => {
+  const path = '/openstack/2013-04-04/password';
+  // Nothing posted: 200 and empty (cloudbase-init's is_password_set reads that as "not set").
+  assert.deepEqual(await request('10.66.0.5', 'GET', path), { status: 200, body: '' });
+  const cipher = Buffer.alloc(256, 7).toString('base64');
+  assert.equal((await request('10.66.0.5', 'POST', path, cipher)).status, 200);
+  assert.deepEqual(await request('10.66.0.5', 'GET', path), { status: 200, body: cipher });
+  assert.deepEqual(await request('10.66.0.5', 'GET', '/openstack/latest/password'), {
+    status: 200,
+    body: cipher,
+  });
+  // A second post, by any version's path, is refused and changes nothing.
+  for (const p of [path, '/openstack/latest/password'])
+    assert.equal((await request('10.66.0.5', 'POST', p, 'other')).status, 409);
+  assert.equal(readFileSync(join(instances, FIVE, 'password'), 'utf8'), cipher);
+  // Another instance sees none of it and posts only its own; an address no port has gets nothing.
+  assert.deepEqual(await request('10.66.0.7', 'GET', path), { status: 200, body: '' });
+  assert.equal((await request('10.66.0.7', 'POST', path, 'x'.repeat(1021))).status, 400);
+  assert.equal((await request('10.66.0.7', 'POST', path, '')).status, 400);
+  assert.equal((await request('10.66.0.7', 'POST', path, 'seven-cipher')).status, 200);
+  assert.deepEqual(await request('10.66.0.7', 'GET', path), { status: 200, body: 'seven-cipher' });
+  assert.deepEqual(await request('10.66.0.5', 'GET', path), { status: 200, body: cipher });
+  assert.equal((await request('10.66.0.6', 'POST', path, 'stray')).status, 404);
+  assert.equal((await request('10.66.0.6', 'GET', path)).status, 404);
+  // Before 2013-04-04 there is no password path; other paths take no POST.
+  assert.equal((await request('10.66.0.5', 'GET', '/openstack/2012-08-10/password')).status, 404);
+  assert.equal((await request('10.66.0.5', 'POST', '/openstack/latest/meta_data.json', 'x')).status, 405);
+  assert.equal((await request('10.66.0.5', 'PUT', path, 'x')).status, 400);
+  // A cleared password (the API's DELETE) may be posted again.
+  await new InstanceDirPasswords((id) => join(instances, id)).clear(FIVE);
+  assert.equal((await request('10.66.0.5', 'POST', path, 'again')).status, 200);
 });
 
 test('a namespace replaced under it is served anew; delete lets the namespace go', async () => {

@@ -24,6 +24,7 @@ import type { ConfigDriveContent } from '../configdrive/index.js';
 import { logger } from '../host/log.js';
 import { MetadataTree } from './documents.js';
 import { listenInNamespace, type NetnsListener, netnsInode } from './netns-socket.js';
+import { handlePassword, isPasswordPath, PASSWORD_MAX_BYTES, type PasswordStore } from './password.js';
 
 const log = logger('metadata');
 
@@ -63,7 +64,14 @@ export class MetadataService {
   private readonly pending = new Map<string, Promise<void>>();
   private readonly http: HttpServer;
 
-  constructor(private readonly resolve: InstanceResolver) {
+  /**
+   * `resolve` finds the instance behind a connection; `passwords` keeps the password each instance posts
+   * (see password.ts); without it the password path is 404, as on a metadata service that has none.
+   */
+  constructor(
+    private readonly resolve: InstanceResolver,
+    private readonly passwords?: PasswordStore,
+  ) {
     this.http = createServer((req, res) => {
       const scope = (req.socket as Socket & { scope?: MetadataScope }).scope;
       void this.answer(scope, req, res);
@@ -152,12 +160,6 @@ export class MetadataService {
   ): Promise<void> {
     const source = req.socket.remoteAddress ?? '';
     try {
-      if (req.method !== 'GET' && req.method !== 'HEAD') {
-        res.writeHead(405, { 'content-type': 'text/plain; charset=utf-8', allow: 'GET, HEAD' });
-        res.end('405 Method Not Allowed\n');
-        return;
-      }
-      const content = scope ? await this.resolve(scope.owner, source.replace(/^::ffff:/, '')) : null;
       const path = new URL(req.url ?? '/', 'http://metadata').pathname;
       let decoded: string | null;
       try {
@@ -165,6 +167,17 @@ export class MetadataService {
       } catch {
         decoded = null;
       }
+      const parts = (decoded ?? '').split('/').filter((p) => p !== '');
+      if (decoded !== null && isPasswordPath(parts)) {
+        await this.password(scope, source, path, req, res);
+        return;
+      }
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        res.writeHead(405, { 'content-type': 'text/plain; charset=utf-8', allow: 'GET, HEAD' });
+        res.end('405 Method Not Allowed\n');
+        return;
+      }
+      const content = scope ? await this.resolve(scope.owner, source.replace(/^::ffff:/, '')) : null;
       const r = content && decoded !== null ? new MetadataTree(content).get(decoded) : null;
       const status = r?.status ?? 404;
       const body = r?.body ?? '404 Not Found\n';
@@ -181,4 +194,62 @@ export class MetadataService {
       res.end('500 Internal Server Error\n');
     }
   }
+
+  /**
+   * `openstack/<version>/password` for the instance behind the connection (Nova's `handle_password`):
+   * 404 when no instance has the source address; the body is read only up to the size Nova accepts.
+   */
+  private async password(
+    scope: MetadataScope | undefined,
+    source: string,
+    path: string,
+    req: IncomingMessage,
+    res: ServerResponse,
+  ): Promise<void> {
+    const content = scope ? await this.resolve(scope.owner, source.replace(/^::ffff:/, '')) : null;
+    const id = (content?.metaData as { uuid?: unknown } | undefined)?.uuid;
+    let r: { status: number; body: string };
+    if (!this.passwords || typeof id !== 'string') {
+      req.resume();
+      r = { status: 404, body: '404 Not Found\n' };
+    } else r = await handlePassword(this.passwords, id, req.method ?? 'GET', await readBody(req));
+    res.writeHead(r.status, {
+      'content-type': 'text/plain; charset=utf-8',
+      'content-length': Buffer.byteLength(r.body),
+    });
+    res.end(req.method === 'HEAD' ? undefined : r.body);
+    // Never the body: the password text stays out of logs, encrypted or not.
+    log.info('metadata password request', {
+      scope: scope?.key,
+      source,
+      path,
+      method: req.method,
+      status: r.status,
+      instance: typeof id === 'string' ? id : undefined,
+    });
+  }
+}
+
+/**
+ * The request body up to {@link PASSWORD_MAX_BYTES}, or `tooLarge` when it is longer (by its
+ * content-length or by what came); undefined for a method without a body.
+ */
+async function readBody(req: IncomingMessage): Promise<Buffer | 'tooLarge' | undefined> {
+  if (req.method !== 'POST') {
+    req.resume();
+    return undefined;
+  }
+  if (Number(req.headers['content-length'] ?? 0) > PASSWORD_MAX_BYTES) {
+    req.resume();
+    return 'tooLarge';
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  // Read to the end (leaving the loop early would destroy the socket the answer goes out on); past
+  // the limit, chunks are dropped as they come.
+  for await (const c of req) {
+    size += (c as Buffer).length;
+    if (size <= PASSWORD_MAX_BYTES) chunks.push(c as Buffer);
+  }
+  return size > PASSWORD_MAX_BYTES ? 'tooLarge' : Buffer.concat(chunks);
 }

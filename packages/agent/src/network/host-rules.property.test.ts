@@ -11,6 +11,7 @@ import {
   checkSubnetRanges,
   defaultPools,
   firstHost,
+  hostnameProblem,
   intToIp,
   ipToInt,
   parseCidr,
@@ -125,6 +126,31 @@ describe('validate accepts => the agent accepts', () => {
       }),
       RUNS,
     );
+  });
+
+  test('Windows guests: host names and names give a NetBIOS-safe name (15 at most) dnsmasq takes, distinct per server when cut', () => {
+    const OTHER = '9f0e1d2c-3b4a-4596-8877-665544332211';
+    fc.assert(
+      fc.property(anyText, anyText, (hostname, name) => {
+        for (const inputs of [{ name: 'web', hostname }, { name }]) {
+          if (validateResource('server', serverInputs(inputs)).length > 0) continue;
+          const h = hostnameFor(inputs as never, SRV, 'windows');
+          assert.ok(h.length <= 15, `${JSON.stringify(h)} is longer than 15`);
+          assert.equal(hostnameProblem(h), undefined, h);
+          // cloudbase-init would change a name ending in '-' (it turns it into '0').
+          assert.doesNotMatch(h, /-$/);
+          validateDhcpSpec(dhcpSpecFor(h));
+          const linux = hostnameFor(inputs as never, SRV);
+          if (linux.length <= 15) assert.equal(h, linux, 'a short name is kept as it is');
+          else
+            assert.notEqual(h, hostnameFor(inputs as never, OTHER, 'windows'), 'cut names differ per server');
+        }
+      }),
+      RUNS,
+    );
+    assert.equal(hostnameFor({ name: 'web-frontend-prod-01' } as never, SRV, 'windows'), 'web-fronte-2d7a');
+    assert.equal(hostnameFor({ hostname: 'dc01' } as never, SRV, 'windows'), 'dc01');
+    assert.equal(hostnameFor({ hostname: 'sql-server-----x' } as never, SRV, 'windows'), 'sql-server-2d7a');
   });
 
   test('CIDRs of every prefix: the agent parses them and its DHCP spec holds the DHCP port and a server', () => {

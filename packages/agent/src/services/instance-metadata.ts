@@ -3,22 +3,36 @@
  * records in one place for both ways a guest reads them: the config drive the server service writes, and
  * the metadata service, which finds the instance behind a source address here.
  */
-import { hostnameFromName, type InputsOf, type server } from '@stratus/model';
+import { hostnameFromName, type InputsOf, netbiosHostname, type server } from '@stratus/model';
+import type { OsType } from '../compute/types.js';
 import type { ConfigDriveContent } from '../configdrive/index.js';
 import { metaDataJson, networkDataJson } from '../configdrive/index.js';
 import { InvalidReference } from '../errors.js';
 import type { MetadataOwner } from '../metadata/service.js';
 import { assertReference } from './base.js';
 import type { AgentContext } from './context.js';
+import { hardwareOf } from './hardware.js';
 import type { KeypairRecord } from './keypair.js';
-import type { NetworkRecord, PortRecord, ServerRecord, SubnetRecord } from './records.js';
+import type { ImageRecord, NetworkRecord, PortRecord, ServerRecord, SubnetRecord } from './records.js';
 
 type ServerSpec = InputsOf<typeof server>;
 
-/** The guest host name: `hostname`, else one derived from the name by the model's rule, else `server-<id>`. */
-export function hostnameFor(spec: ServerSpec, id: string): string {
-  if (spec.hostname) return spec.hostname;
-  return hostnameFromName(spec.name ?? '') || `server-${id.slice(0, 8)}`;
+/**
+ * The guest host name: `hostname`, else one derived from the name by the model's rule, else
+ * `server-<id>`; for a Windows guest (`osType` windows) made NetBIOS-safe ({@link netbiosHostname}), so
+ * the name DHCP, the config drive and the metadata service hand out is the one the guest takes.
+ */
+export function hostnameFor(spec: ServerSpec, id: string, osType: OsType = 'linux'): string {
+  const h = spec.hostname || hostnameFromName(spec.name ?? '') || `server-${id.slice(0, 8)}`;
+  return osType === 'windows' ? netbiosHostname(h, id) : h;
+}
+
+/** The guest OS family of server `spec` (its image's and its own, by {@link hardwareOf}); linux without an image. */
+export async function osTypeOf(ctx: AgentContext, spec: ServerSpec): Promise<OsType> {
+  // A server installing from an ISO has the installer where others have their image (as its build does).
+  const imageId = spec.image ?? spec.installMedia;
+  const image = imageId ? await ctx.store.get<ImageRecord>('images', imageId) : null;
+  return image ? (hardwareOf(spec, image).osType ?? 'linux') : (spec.osType ?? 'linux');
 }
 
 /** The SSH keys of a server: `publicKeys`, plus the key pair's key under its name (Nova's key_name). */
@@ -60,7 +74,9 @@ export async function instanceDocuments(
       publicKeys: await publicKeysOf(ctx, spec),
       adminPass: spec.adminPass,
       meta: spec.metadata ?? {},
+      files: Object.keys(spec.personality ?? {}),
     }),
+    content: Object.values(spec.personality ?? {}),
     // Binary user data comes base64-encoded and goes to the guest as its bytes.
     userData: spec.userDataBase64 !== undefined ? Buffer.from(spec.userDataBase64, 'base64') : spec.userData,
     networkData: networkDataJson(nics),
@@ -88,5 +104,5 @@ export async function resolveInstance(
   const nics = ports
     .filter((p) => p.spec.deviceOwner === 'compute' && p.spec.deviceId === rec.id)
     .sort((a, b) => a.spec.index - b.spec.index);
-  return instanceDocuments(ctx, rec, nics, hostnameFor(rec.spec, rec.id));
+  return instanceDocuments(ctx, rec, nics, hostnameFor(rec.spec, rec.id, await osTypeOf(ctx, rec.spec)));
 }

@@ -421,7 +421,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     const imageField = spec.image ? 'image' : 'installMedia';
     const image = await this.ctx.store.get<ImageRecord>('images', imageId);
     if (!image) throw new InvalidReference(`image ${imageId} does not exist`, { field: [imageField] });
-    const hostname = hostnameFor(spec, id);
+    const hostname = hostnameFor(spec, id, hardwareOf(spec, image).osType);
     // The groups the NICs were in before this change (an update may change them): they lose members.
     const formerGroups = (await this.ports.ofDevice(id)).flatMap((p) => groupsOf(p));
     const d = paths.instance(this.ctx, id);

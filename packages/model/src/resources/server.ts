@@ -100,6 +100,13 @@ export const server = defineResource({
         message:
           'needs configDrive: true: the metadata service does not serve the admin password (as in Nova), so it would never reach the guest',
       });
+    // Nova's default injected_files quota.
+    const injected = inputs.personality;
+    if (injected && typeof injected === 'object' && !isUnknown(injected) && Object.keys(injected).length > 5)
+      out.push({
+        path: ['personality'],
+        message: `has ${Object.keys(injected).length} files; at most 5 can be injected (Nova's injected_files quota)`,
+      });
     if (inputs.flavor !== undefined)
       for (const k of ['vcpus', 'memoryMb'] as const)
         if (inputs[k] !== undefined)
@@ -280,6 +287,17 @@ export const server = defineResource({
           description:
             'User data as base64, for binary user data (e.g. gzip); decoded onto the config drive. Conflicts with userData.',
         }),
+      ),
+      personality: Type.Optional(
+        Type.Record(
+          Type.String({ minLength: 1, maxLength: 255, pattern: '^/' }),
+          Type.String({ maxLength: 10240 }),
+          {
+            requiresReplace: true,
+            description:
+              "Files to inject (Nova's personality, Heat's OS::Nova::Server personality): absolute guest path to contents. Listed in meta_data.json `files` with a `content_path`, the contents at openstack/content/NNNN on the config drive and the metadata service. At most 5 files, paths of at most 255 characters, contents of at most 10240 characters (Nova's default quotas).",
+          },
+        ),
       ),
       adminPass: Type.Optional(
         Type.String({

@@ -67,6 +67,10 @@ const PLAIN: Record<string, { code: number; stdout?: RegExp; stderr?: RegExp } |
   // Without SERVER it stops before reaching an agent.
   console: { code: 1, stderr: /^error: console takes one SERVER \(an id or a name\)\n/ },
   ssh: { code: 1, stderr: /^error: ssh takes a SERVER \(its name in the stack, or its id\)\n/ },
+  'server password': {
+    code: 1,
+    stderr: /^error: server password takes one SERVER \(its name in the stack, or its id\)\n/,
+  },
 };
 const owners = new Map<string, string[]>();
 for (const c of COMMANDS)

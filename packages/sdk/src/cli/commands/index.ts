@@ -268,6 +268,23 @@ export const COMMANDS: CommandSpec[] = [
     run: (ctx) => import('./ssh.js').then((m) => m.cmdSsh(ctx)),
   },
   {
+    name: 'server password',
+    summary: "Decrypt the password a server's guest posted to the metadata service",
+    usage: 'server password [options] [STACK] SERVER',
+    description:
+      'Prints the administrator password the guest generated (cloudbase-init on Windows) and posted to the\n' +
+      "metadata service encrypted with the server's first SSH key, decrypted with that key's private half:\n" +
+      "the key pair's when Stratus generated it, or -private-key FILE (PEM or OpenSSH, RSA, no passphrase).\n" +
+      'SERVER is its name in the stack, or its id. Exit 1 when the guest has posted none yet.',
+    flags: [
+      s('private-key', 'FILE', "The RSA private key to decrypt with, instead of the key pair's."),
+      ...STATE_FLAGS,
+      ...STACK_FLAGS,
+    ],
+    stack: { kind: 'leading', min: 1, max: 1 },
+    run: (ctx) => import('./password.js').then((m) => m.cmdServerPassword(ctx)),
+  },
+  {
     name: 'doctor',
     summary: 'Check the host: libvirt, KVM or TCG, networking tools, the agent',
     usage: 'doctor [options]',
@@ -374,6 +391,7 @@ export const COMMANDS: CommandSpec[] = [
 export const GROUPS: Record<string, string> = {
   state: 'Inspect or edit state: list, show, rm, mv',
   agent: 'The local stratus-agent: status, stop, logs',
+  server: "One server's guest: password",
 };
 
 /** Global options, given before the command. */
