@@ -290,9 +290,11 @@ export const server = defineResource({
       ),
       personality: Type.Optional(
         Type.Record(
-          Type.String({ minLength: 1, maxLength: 255, pattern: '^/' }),
+          // The key's own bounds live in its pattern (JSON Schema bounds map keys by patternProperties).
+          Type.String({ pattern: '^/.{0,254}$' }),
           Type.String({ maxLength: 10240 }),
           {
+            additionalProperties: false,
             requiresReplace: true,
             description:
               "Files to inject (Nova's personality, Heat's OS::Nova::Server personality): absolute guest path to contents. Listed in meta_data.json `files` with a `content_path`, the contents at openstack/content/NNNN on the config drive and the metadata service. At most 5 files, paths of at most 255 characters, contents of at most 10240 characters (Nova's default quotas).",
