@@ -4,7 +4,14 @@
  * change to a `requiresReplace` attribute), get and list. A type's service adds only what is particular to
  * it: how to realize a spec on the host, how to remove it, its live status, and (optionally) import.
  */
-import { type ApiProgress, type ApiRecord, diffInputs, type ResourceType, schemas } from '@stratus/model';
+import {
+  type ApiProgress,
+  type ApiRecord,
+  attributes,
+  diffInputs,
+  type ResourceType,
+  schemas,
+} from '@stratus/model';
 import { InvalidReference, RequiresReplace } from '../errors.js';
 import { isResourceId } from '../host/names.js';
 import type { UploadOptions } from '../storage/driver.js';
@@ -65,14 +72,22 @@ export interface ResourceService {
 /**
  * Compares a requested spec with the recorded one through the model's one diff (the same the engine's
  * plan uses). Throws {@link RequiresReplace} (naming the attribute) for a change to an attribute the schema
- * marks requiresReplace; returns the names of attributes that change in place.
+ * marks requiresReplace; returns the names of attributes that change in place. `status` is the record's
+ * status, whose values stand for optional+computed inputs the recorded spec leaves out.
  */
 export function specChanges(
   type: ResourceType,
   recorded: Record<string, unknown>,
   requested: Record<string, unknown>,
+  status: Record<string, unknown> = {},
 ): string[] {
-  const diff = diffInputs(schemas[type], recorded, requested);
+  // An optional+computed input the create left to the agent is recorded in the status (what the client
+  // then holds in its state and sends back): that value is the recorded one, not a change to it.
+  const prior = { ...recorded };
+  for (const a of attributes(schemas[type]))
+    if (a.input && a.computed && prior[a.name] === undefined && status[a.name] !== undefined)
+      prior[a.name] = status[a.name];
+  const diff = diffInputs(schemas[type], prior, requested);
   const forced = diff.changes.find((c) => c.requiresReplace);
   if (forced)
     throw new RequiresReplace(
@@ -159,7 +174,12 @@ export abstract class ServiceBase<
     return this.locked(this.lockKey(id, spec), async () => {
       const prior = await this.record(id);
       const changes = prior
-        ? specChanges(this.type, prior.spec as Record<string, unknown>, spec as Record<string, unknown>)
+        ? specChanges(
+            this.type,
+            prior.spec as Record<string, unknown>,
+            spec as Record<string, unknown>,
+            prior.status as Record<string, unknown>,
+          )
         : [];
       const rec = await this.realize(id, spec, prior, changes, opts);
       // A record made before owners were recorded takes the owner of the first request that converges it.

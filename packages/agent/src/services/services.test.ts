@@ -509,6 +509,29 @@ test('the base refuses a change to a requiresReplace attribute and names it', as
   });
 });
 
+test('an update that carries the values the agent chose for optional+computed inputs changes nothing', async () => {
+  const { services, server } = await smallNetwork();
+  const id = randomUUID();
+  const made = await services.server.ensure(id, server('chosen'));
+  // What a client holds in its state: the spec it sent and the status, the chosen osType and firmware too.
+  const chosen = ['osType', 'firmware', 'machine', 'secureBoot', 'tpm'].filter(
+    (k) => made.status[k] !== undefined && made.spec[k] === undefined,
+  );
+  assert.ok(chosen.includes('osType'), JSON.stringify(made.status));
+  const again = {
+    ...made.spec,
+    ...Object.fromEntries(chosen.map((k) => [k, made.status[k]])),
+    name: 'renamed',
+  };
+  const updated = await services.server.ensure(id, again);
+  assert.equal(updated.spec.name, 'renamed');
+  // A different value of one of them is still a replace.
+  await assert.rejects(services.server.ensure(id, { ...again, osType: 'windows' }), (e: unknown) =>
+    RequiresReplace.isInstance(e),
+  );
+  await services.server.delete(id);
+});
+
 test('a server with a key pair gets its public key on the config drive under the key pair name', async () => {
   const { services, server } = await smallNetwork();
   const kp = randomUUID();
