@@ -4,8 +4,7 @@
  * search looks on removable media ("Windows Setup Automation Overview": answer file search order), and
  * the first-logon script under `stratus\`. Also how the agent reads the guest's end-of-setup signal.
  */
-import { chmod, mkdir, open, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { open, stat } from 'node:fs/promises';
 import {
   ANSWER_FILE_NAME,
   ANSWER_MEDIUM_LABEL,
@@ -14,10 +13,8 @@ import {
   renderFirstLogonScript,
   withPassword,
 } from '@stratus/model';
-import { tempSibling } from '@stratus/util';
-import { run } from '../host/exec.js';
 import { logger } from '../host/log.js';
-import { assertAbsolutePath, ensureDir } from '../storage/files.js';
+import { writeIso } from '../storage/iso.js';
 
 const log = logger('unattend');
 
@@ -30,35 +27,16 @@ export async function writeAnswerMedium(
   answerFile: string,
   password: string,
 ): Promise<void> {
-  assertAbsolutePath('isoPath', isoPath);
-  await ensureDir(dirname(isoPath));
-  const staging = tempSibling(isoPath);
-  const tmpIso = `${staging}.iso`;
-  try {
-    await mkdir(join(staging, dirname(FIRST_LOGON_SCRIPT)), { recursive: true, mode: 0o700 });
-    await writeFile(join(staging, ANSWER_FILE_NAME), withPassword(answerFile, password), { mode: 0o600 });
-    await writeFile(join(staging, FIRST_LOGON_SCRIPT), renderFirstLogonScript(), { mode: 0o600 });
-    // -J: Joliet (what Windows reads, names as written); -r: Rock Ridge for Linux readers (the stand-in
-    // installer of the tests), world-readable inside the image.
-    await run('genisoimage', [
-      '-o',
-      tmpIso,
-      '-V',
-      ANSWER_MEDIUM_LABEL,
-      '-J',
-      '-r',
-      '-input-charset',
-      'utf-8',
-      '-quiet',
-      staging,
-    ]);
-    await chmod(tmpIso, 0o600);
-    await rename(tmpIso, isoPath);
-    log.info('answer medium written', { isoPath });
-  } finally {
-    await rm(staging, { recursive: true, force: true });
-    await rm(tmpIso, { force: true });
-  }
+  // Joliet names: Windows sees `Autounattend.xml` as written; Rock Ridge for Linux readers (the stand-in
+  // installer of the tests).
+  await writeIso(isoPath, {
+    label: ANSWER_MEDIUM_LABEL,
+    files: [
+      [ANSWER_FILE_NAME, withPassword(answerFile, password)],
+      [FIRST_LOGON_SCRIPT, renderFirstLogonScript()],
+    ],
+  });
+  log.info('answer medium written', { isoPath });
 }
 
 /** Size of the file at `path` in bytes, 0 when it does not exist (a console log before the first boot). */
