@@ -12,7 +12,7 @@
  *   starts, with `ofport_request` set to the port's number; libvirt's `--may-exist add-port` keeps that
  *   row, so the guest's first frame already meets its flows.
  */
-import { run } from '../../host/exec.js';
+import { ExecError, run } from '../../host/exec.js';
 import { assertIfname } from '../iplink.js';
 import { vsctl } from '../ovs/vsctl.js';
 import type { FirewallBackend, FirewallInspection } from './nft.js';
@@ -26,6 +26,19 @@ export const OVS_PORT_KEY = 'stratus-port-id';
 
 const ofctl = (args: readonly string[], input?: string) =>
   run('ovs-ofctl', ['-O', 'OpenFlow14', ...args], input === undefined ? {} : { input });
+
+/**
+ * ovs-ofctl on a bridge that may vanish while it is read (another agent's, deleted between the bridge
+ * list and this call): its output, or null when the bridge is gone.
+ */
+async function ofctlIfBridge(args: readonly string[]): Promise<string | null> {
+  try {
+    return (await ofctl(args)).stdout;
+  } catch (e) {
+    if (e instanceof ExecError && /is not a bridge or a socket/.test(e.stderr)) return null;
+    throw e;
+  }
+}
 
 type OvsMap = ['map', [string, string][]];
 
@@ -109,7 +122,7 @@ export async function ensurePortFlows(ps: readonly PortFirewall[]): Promise<void
 export async function deletePortFlows(portId: string): Promise<void> {
   const cookie = portCookie(portId);
   for (const [bridge, zone] of await bridgeZones())
-    if (zone !== undefined) await ofctl(['--bundle', 'del-flows', bridge, `cookie=${cookie}/-1`]);
+    if (zone !== undefined) await ofctlIfBridge(['del-flows', bridge, `cookie=${cookie}/-1`]);
   for (const i of await interfaces())
     if (i.portId === portId && i.ofport < 1) await vsctl(['--if-exists', 'del-port', i.name]);
 }
@@ -172,8 +185,10 @@ export function parseDump(text: string): BridgeFlows {
  */
 export async function inspectPortFlows(): Promise<FirewallInspection> {
   const dumps = new Map<string, BridgeFlows>();
-  for (const [bridge, zone] of await bridgeZones())
-    if (zone !== undefined) dumps.set(bridge, parseDump((await ofctl(['dump-flows', bridge])).stdout));
+  for (const [bridge, zone] of await bridgeZones()) {
+    const text = zone === undefined ? null : await ofctlIfBridge(['dump-flows', bridge]);
+    if (text !== null) dumps.set(bridge, parseDump(text));
+  }
   const ifaces = await interfaces();
   return {
     problem(portId: string): string | null {
