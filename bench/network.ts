@@ -3,7 +3,10 @@
 // its subnet (the floating IP pool, on a provider bridge this bench makes) are applied once, in their own
 // stack, before the runs; each run applies the routed stack and destroys it again. It prints every run,
 // the median, min and max of the apply (wall clock of the CLI, which includes starting Node), and each
-// resource's own create time as apply reports it. It asserts nothing about time.
+// resource's own create time as apply reports it. It asserts nothing about time. Then the size of one
+// port's firewall as each backend renders it (nft rules on a Linux bridge, OpenFlow flows on Open
+// vSwitch), for a port in the default group with 2 and 20 other members: counted from the renderers
+// the agent loads, not read from a host.
 //
 //   npx turbo run build && node --import tsx bench/network.ts          # 5 runs
 //   node --import tsx bench/network.ts --runs 9
@@ -13,6 +16,8 @@ import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { renderPortFlows } from '../packages/agent/src/network/firewall/openflow.js';
+import { type PortFirewall, renderPortFirewall } from '../packages/agent/src/network/firewall/ruleset.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const CLI = join(ROOT, 'packages/sdk/dist/cli/main.js');
@@ -110,10 +115,42 @@ try {
   );
   for (const [name, xs] of per)
     console.log(`  ${name}: median ${median(xs).toFixed(0)} ms (as apply reports it)`);
+  printFirewallSizes();
 } finally {
   spawnSync(process.execPath, [CLI, 'destroy', '-auto-approve', runDir], { env });
   spawnSync(process.execPath, [CLI, 'destroy', '-auto-approve', extDir], { env });
   spawnSync(process.execPath, [CLI, 'agent', 'stop'], { env });
   spawnSync('ip', ['link', 'delete', bridge]);
   rmSync(dir, { recursive: true, force: true });
+}
+
+/** Rules (nft) and flows (OpenFlow) of one default-group port with `others` other members. */
+function printFirewallSizes(): void {
+  const group = '00000000-0000-4000-8000-00000000d0f1';
+  for (const others of [2, 20]) {
+    const members = ['10.0.0.5', ...Array.from({ length: others }, (_, i) => `10.0.0.${10 + i}`)];
+    const p: PortFirewall = {
+      portId: '6f1c2d3e-4a5b-4c6d-8e7f-0123456789ab',
+      device: 'tap6f1c2d3e4a',
+      mark: 0x8001,
+      macAddress: 'fa:16:3e:00:00:01',
+      fixedIps: ['10.0.0.5'],
+      rules: [
+        { direction: 'ingress', protocol: 'any', remoteGroupId: group },
+        { direction: 'egress', protocol: 'any' },
+      ],
+      remoteGroups: { [group]: members },
+    };
+    // Statements inside chains: lines that are neither table/chain/set structure nor a chain's hook.
+    const nft = renderPortFirewall(p)
+      .split('\n')
+      .map((l) => l.trim())
+      .filter(
+        (l) => l && !/^(table|delete|chain|set|type|elements|}|flags)/.test(l) && !l.endsWith('{'),
+      ).length;
+    const flows = renderPortFlows(p, { ofport: 0x8001, zone: 1 }).length;
+    console.log(
+      `firewall of a default-group port with ${others} other members: ${nft} nft rules (Linux bridge; members in a set), ${flows} OpenFlow flows (Open vSwitch; one flow per member)`,
+    );
+  }
 }

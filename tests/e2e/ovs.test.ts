@@ -2,9 +2,10 @@
  * The Open vSwitch network driver (issue 11, Deliver 5): a network with `driver: ovs` is an OVS bridge
  * (userspace `netdev` datapath where the openvswitch kernel module is absent, as on this machine kind),
  * its DHCP port and the guest's tap are OVS ports, and the guest gets its lease and answers HTTP from
- * the network's DHCP namespace. The agent's default driver applies to networks that name none. A
- * bridge deleted outside Stratus shows in the plan and apply repairs it, guest port included. Destroy
- * leaves no OVS bridge. Needs ovsdb-server and ovs-vswitchd (scripts/setup-host.sh starts them).
+ * the network's DHCP namespace (its security group admits tcp/80 from the subnet: OVS ports are
+ * guarded by OpenFlow flows, see security-groups.test.ts). The agent's default driver applies to
+ * networks that name none. A bridge deleted outside Stratus shows in the plan and apply repairs it,
+ * guest port and its flows included. Destroy leaves no OVS bridge. Needs ovsdb-server and ovs-vswitchd (scripts/setup-host.sh starts them).
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -32,6 +33,12 @@ resources:
     properties:
       network: \${net}
       cidr: 10.86.0.0/24
+  web-sg:
+    type: security_group
+    properties:
+      rules:
+        - { direction: ingress, protocol: tcp, portRangeMin: 80, portRangeMax: 80, remoteIpPrefix: 10.86.0.0/24 }
+        - { direction: egress }
   web:
     type: server
     timeouts: { create: 40m, update: 40m }
@@ -39,6 +46,7 @@ resources:
       image: \${img}
       networks:
         - subnet: \${sub}
+      securityGroups: ["\${web-sg}"]
       wait: { for: "tcp:80", timeout: 30m }
 `;
 

@@ -1,28 +1,34 @@
 /**
- * Security groups on real guests (issue 11 acceptance): five busybox guests booted at once on one Linux
- * bridge network, and a namespace this test makes on that bridge (`outside`: a busybox httpd and a DHCP
- * client). Guests probe each other from their user data, writing one line per try to their serial
+ * Security groups on real guests (issue 11 acceptance): five busybox guests booted at once on one
+ * network, and a namespace this test makes on that network's bridge (`outside`: a busybox httpd and a
+ * DHCP client). The same scenario runs once per network driver (STRATUS_SG_DRIVERS, default both):
+ * `linuxbridge` (nftables port tables) and `ovs` (OpenFlow flows with OVS conntrack). Guests probe each other from their user data, writing one line per try to their serial
  * console; the test waits for those lines (events, generous limits, nothing timed):
  * - the default group: members reach each other, a guest of another group is refused, egress works;
  * - a tcp/80 rule from a CIDR admits `outside`; a remote-group rule admits exactly the group's members;
  *   deleting that rule stops new connections;
  * - a guest that changes its own IP or MAC reaches no one with it, and its DHCP server answers no one;
  *   turning off its port's security (in place) lets both through: the refusals are the firewall's;
- * - a flushed nft table shows in the plan and apply repairs it; destroy leaves no port table.
+ * - a flushed nft table (Linux bridge) or a wiped flow table (`ovs-ofctl del-flows`, OVS) shows in the
+ *   plan and apply repairs it; destroy leaves no port table, flow, OVS port or bridge.
  * Traffic stays on the bridge and namespace this test makes; both are removed, also on failure.
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { after, before, test } from 'node:test';
-import { type AgentEnv, agentEnv, IMAGE, run, sh } from './helpers.js';
+import { test } from 'node:test';
+import { type AgentEnv, agentEnv, hostObjectsFor, IMAGE, run, sh, stateIds } from './helpers.js';
+
+type Driver = 'linuxbridge' | 'ovs';
+const DRIVERS = (process.env.STRATUS_SG_DRIVERS ?? 'linuxbridge,ovs').split(',') as Driver[];
 
 let t: AgentEnv;
 let stack: string;
 let state: string;
-const NS = `sgt-outside-${process.pid}`;
-const VETH = `sgo${process.pid % 100000}`;
+let driver: Driver;
+let NS = '';
+let VETH = '';
 const NET = '10.87.0';
 const OUTSIDE = `${NET}.200`;
 const IP = { a: `${NET}.11`, b: `${NET}.12`, c: `${NET}.13`, e: `${NET}.15`, f: `${NET}.16` };
@@ -83,6 +89,7 @@ resources:
     properties: { source: ${IMAGE} }
   net:
     type: network
+    properties: { driver: ${driver} }
   sub:
     type: subnet
     properties: { network: "\${net}", cidr: ${NET}.0/24 }
@@ -250,47 +257,78 @@ async function outsideGetsLease(): Promise<boolean> {
   return r.stdout.includes(`from ${IP.f}`);
 }
 
-/** The port tables (`stratus-port-<id>`) of the ports this test's agent holds. */
+/** The OpenFlow cookie of a port's flows (the agent's rule: the first 64 bits of its id). */
+const cookieOf = (portId: string) => `0x${portId.replace(/-/g, '').slice(0, 16)}`;
+
+/** The cookies of the flows on OVS bridge `bridge`, as 16 hex digits (none when it does not exist). */
+const cookiesOn = (bridge: string): Set<string> =>
+  new Set(
+    [...sh('ovs-ofctl', ['-O', 'OpenFlow14', 'dump-flows', bridge]).matchAll(/cookie=0x([0-9a-f]+)/g)].map(
+      (m) => `0x${m[1]!.padStart(16, '0')}`,
+    ),
+  );
+
+/**
+ * The ports this test's agent holds that have a firewall on the host: a port table
+ * (`stratus-port-<id>`) on a Linux bridge network, flows with the port's cookie on an OVS one.
+ */
 function portTables(): string[] {
   const dir = join(t.stateDir, 'records', 'ports');
   const ids = existsSync(dir) ? readdirSync(dir).map((f) => f.replace(/\.json$/, '')) : [];
+  if (driver === 'ovs') {
+    const cookies = cookiesOn(String(byName('net').attributes.bridge));
+    return ids.filter((id) => cookies.has(cookieOf(id)));
+  }
   const tables = sh('nft', ['list', 'tables']);
   return ids.filter((id) => tables.includes(`stratus-port-${id}`));
 }
 
-before(async () => {
-  assert.ok(existsSync(IMAGE), `guest image missing: run scripts/build-guest-image.sh (${IMAGE})`);
-  t = agentEnv('sg');
-  await t.startAgent();
-  stack = join(t.dir, 'stack.yaml');
-  state = join(t.dir, 'state.json');
-  writeFileSync(stack, stackText({ remoteRule: true, fSecurity: true }));
-});
+for (const d of DRIVERS)
+  test(`security groups (${d}) between real guests: default group, CIDR and remote-group rules, anti-spoofing, rogue DHCP, drift, destroy`, async (tt) => {
+    driver = d;
+    NS = `sgt-${d === 'ovs' ? 'o' : 'l'}-${process.pid}`;
+    VETH = `sg${d === 'ovs' ? 'o' : 'l'}${process.pid % 100000}`;
+    assert.ok(existsSync(IMAGE), `guest image missing: run scripts/build-guest-image.sh (${IMAGE})`);
+    t = agentEnv(`sg-${d}`);
+    tt.after(async () => {
+      const pids = spawnSync('ip', ['netns', 'pids', NS], { encoding: 'utf8' }).stdout ?? '';
+      for (const pid of pids.split(/\s+/).filter(Boolean)) spawnSync('kill', ['-9', pid]);
+      spawnSync('ip', ['netns', 'del', NS]);
+      spawnSync('ip', ['link', 'del', VETH]);
+      if (d === 'ovs') spawnSync('ovs-vsctl', ['--timeout=10', '--if-exists', 'del-port', VETH]);
+      await t.cleanup([state]);
+    });
+    await t.startAgent();
+    stack = join(t.dir, 'stack.yaml');
+    state = join(t.dir, 'state.json');
+    writeFileSync(stack, stackText({ remoteRule: true, fSecurity: true }));
+    await scenario();
+  });
 
-after(async () => {
-  const pids = spawnSync('ip', ['netns', 'pids', NS], { encoding: 'utf8' }).stdout ?? '';
-  for (const pid of pids.split(/\s+/).filter(Boolean)) spawnSync('kill', ['-9', pid]);
-  spawnSync('ip', ['netns', 'del', NS]);
-  spawnSync('ip', ['link', 'del', VETH]);
-  await t.cleanup([state]);
-});
-
-test('security groups between real guests: default group, CIDR and remote-group rules, anti-spoofing, rogue DHCP, drift, destroy', async () => {
+async function scenario(): Promise<void> {
   const applied = await t.stratus('apply', '--auto-approve', '--state', state, stack);
   assert.equal(applied.code, 0, `apply failed:\n${applied.stdout}\n${applied.stderr}`);
   const bridge = String(byName('net').attributes.bridge);
+  assert.equal(byName('net').attributes.driver, driver);
 
-  // The outside: a namespace on the network's bridge with an httpd, outside every group.
+  // The outside: a namespace on the network's bridge with an httpd, outside every group. On OVS's
+  // userspace datapath its veth computes its own checksums, as the agent's DHCP port does.
   await run('ip', ['netns', 'add', NS]);
   for (const args of [
     ['link', 'add', VETH, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', NS],
-    ['link', 'set', VETH, 'master', bridge, 'up'],
+    ...(driver === 'ovs' ? [['link', 'set', VETH, 'up']] : [['link', 'set', VETH, 'master', bridge, 'up']]),
     ['-n', NS, 'link', 'set', 'lo', 'up'],
     ['-n', NS, 'link', 'set', 'eth0', 'up'],
     ['-n', NS, 'addr', 'add', `${OUTSIDE}/24`, 'dev', 'eth0'],
   ]) {
     const r = await run('ip', args);
     assert.equal(r.code, 0, `ip ${args.join(' ')}: ${r.stderr}`);
+  }
+  if (driver === 'ovs') {
+    const r = await run('ovs-vsctl', ['--timeout=30', 'add-port', bridge, VETH]);
+    assert.equal(r.code, 0, r.stderr);
+    const k = await run('ip', ['netns', 'exec', NS, 'ethtool', '-K', 'eth0', 'tx', 'off']);
+    assert.equal(k.code, 0, k.stderr);
   }
   const www = join(t.dir, 'www');
   mkdirSync(www);
@@ -345,12 +383,14 @@ test('security groups between real guests: default group, CIDR and remote-group 
   await waitSpoof(lastTry('f', 'SPOOF'), 'outside outside outside');
   assert.equal(await outsideGetsLease(), true, "unguarded, f's DHCP server answers");
 
-  // Drift: e's firewall flushed outside Stratus shows in the plan; apply reloads it.
+  // Drift: e's firewall flushed outside Stratus (on OVS: the whole flow table wiped) shows in the
+  // plan; apply reloads it.
   const ePort = portTables().find((id) =>
     readFileSync(join(t.stateDir, 'records', 'ports', `${id}.json`), 'utf8').includes(byName('e').id),
   );
-  assert.ok(ePort, "e's port has a table");
-  assert.equal((await run('nft', ['flush', 'table', 'inet', `stratus-port-${ePort}`])).code, 0);
+  assert.ok(ePort, "e's port has a firewall");
+  if (driver === 'ovs') assert.equal((await run('ovs-ofctl', ['del-flows', bridge])).code, 0);
+  else assert.equal((await run('nft', ['flush', 'table', 'inet', `stratus-port-${ePort}`])).code, 0);
   const plan = await t.stratus('plan', '-detailed-exitcode', '--state', state, stack);
   assert.equal(plan.code, 2, `plan:\n${plan.stdout}\n${plan.stderr}`);
   assert.match(plan.stdout, /firewall of NIC .* flushed/);
@@ -361,10 +401,11 @@ test('security groups between real guests: default group, CIDR and remote-group 
   assert.equal(await fromOutside(IP.e), 'e');
   assert.equal(await fromOutside(IP.a), 'FAIL');
 
-  // Destroy removes every port table.
+  // Destroy removes every port firewall (and on OVS the bridge with its ports and flows).
   const tables = portTables();
   // a, b, c and e (f has port security off now).
-  assert.equal(tables.length, 4, `tables: ${tables.join(', ')}`);
+  assert.equal(tables.length, 4, `firewalls: ${tables.join(', ')}`);
+  const ids = stateIds(state).map((r) => r.id);
   const destroyed = await t.stratus('destroy', '--auto-approve', '--state', state, stack);
   assert.equal(destroyed.code, 0, `destroy failed:\n${destroyed.stdout}\n${destroyed.stderr}`);
   const left = sh('nft', ['list', 'tables']);
@@ -373,4 +414,20 @@ test('security groups between real guests: default group, CIDR and remote-group 
     [],
     'no port table is left',
   );
-});
+  const cookies = cookiesOn(bridge);
+  assert.deepEqual(
+    tables.filter((id) => cookies.has(cookieOf(id))),
+    [],
+    'no port flow is left',
+  );
+  assert.deepEqual(hostObjectsFor(ids), []);
+  if (driver === 'ovs') {
+    assert.equal(
+      spawnSync('ovs-vsctl', ['--timeout=10', 'br-exists', bridge]).status,
+      2,
+      'the bridge is gone',
+    );
+    const ovsPorts = sh('ovs-vsctl', ['--timeout=10', '--columns=external_ids', 'list', 'interface']);
+    assert.ok(!tables.some((id) => ovsPorts.includes(id)), 'no OVS port of the stack is left');
+  }
+}

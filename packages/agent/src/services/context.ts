@@ -26,8 +26,13 @@ export interface AgentContext {
   dhcp: DhcpDriver;
   /** The metadata service's listeners, one per namespace that serves it (see `metadataScope`). */
   metadata: Pick<MetadataService, 'ensure' | 'delete'>;
-  /** The port firewalls (security groups); default: nftables on this host. */
+  /** The port firewalls (security groups) on Linux bridges; default: nftables on this host. */
   firewall?: FirewallBackend;
+  /**
+   * The port firewalls on Open vSwitch bridges; default: OpenFlow flows on this host's OVS, or
+   * `firewall` when only that is given (one fake for both in unit tests).
+   */
+  ovsFirewall?: FirewallBackend;
   virtType: VirtType;
 }
 

@@ -1,27 +1,31 @@
 /**
  * Security groups on the host: turns the records (ports, security groups, rules) into each port's
- * nftables firewall (network/firewall), and keeps it so as they change.
+ * firewall (network/firewall), and keeps it so as they change.
  *
  * - A port's groups are its `securityGroups`, else the agent's default group, which the agent keeps
  *   itself (Neutron gives every port its project's `default` group; Stratus has one project per agent):
  *   ingress from its members only, egress anywhere. Its rules are fixed: ports that need others name
  *   their own groups.
- * - A port is firewalled when it is a server NIC (it has a tap) on a Linux bridge network with port
- *   security on. On an Open vSwitch network nftables' bridge rules do not see the userspace datapath,
- *   and the OpenFlow firewall is not written yet: such a port is left unguarded, the agent logs a
- *   warning for it, and the port's `firewall` attribute says so.
- * - A rule change reloads the firewalls of the group's ports (each in one nft transaction: a port is
- *   never without its rules); a membership change (a port joining or leaving a group) is a set update
- *   in the firewalls whose rules name the group as remote group.
+ * - A port is firewalled when it is a server NIC (it has a tap) with port security on. The firewall is
+ *   rendered from one {@link PortFirewall} by the backend of the port's switch: nftables on a Linux
+ *   bridge network, OpenFlow flows with OVS conntrack on an Open vSwitch network (nftables' bridge
+ *   rules do not see OVS's userspace datapath; Neutron's openvswitch firewall works the same way).
+ * - A rule change reloads the firewalls of the group's ports (each in one nft transaction or OpenFlow
+ *   bundle: a port is never without its rules); a membership change (a port joining or leaving a group)
+ *   is a set update in the nft firewalls whose rules name the group as remote group, and a reload of
+ *   the OpenFlow ones (their members are expanded into flows).
  * Every change runs under one lock (`firewall`), reading the records when it runs, so the last change
  * always renders the latest records. Port syncs that arrive while the lock is held run together as one
  * batch when it is free (servers created at once): one transaction loads their firewalls, one more
  * updates the member sets of the other ports.
  */
 import { logger } from '../host/log.js';
-import { type FirewallBackend, nftFirewall, type PortFirewallFacts } from '../network/firewall/nft.js';
-import type { FirewallRule, PortFirewall } from '../network/firewall/ruleset.js';
+import type { NetworkDriverKind } from '../network/driver.js';
+import { type FirewallBackend, type FirewallInspection, nftFirewall } from '../network/firewall/nft.js';
+import { openflowFirewall } from '../network/firewall/ofctl.js';
+import { type FirewallRule, OFPORT_MAX, OFPORT_MIN, type PortFirewall } from '../network/firewall/ruleset.js';
 import type { AgentContext } from './context.js';
+import { driverOf, segmentOf } from './network.js';
 import type { PortService } from './port.js';
 import type { NetworkRecord, PortRecord } from './records.js';
 import type { SecurityGroupRecord, SecurityGroupRuleRecord } from './security-group.js';
@@ -48,12 +52,7 @@ export function groupsOf(p: PortRecord): string[] {
 }
 
 /** What the firewall of a port is, as the `port` type's `firewall` attribute says it. */
-export type FirewallState =
-  | 'enforced'
-  | 'disabled'
-  | 'idle'
-  | `not enforced: ${string}`
-  | `missing: ${string}`;
+export type FirewallState = 'enforced' | 'disabled' | 'idle' | `missing: ${string}`;
 
 /** A {@link Firewalls.syncPorts} call waiting for its batch. */
 interface PendingSync {
@@ -128,10 +127,17 @@ export class Firewalls {
     private readonly ctx: AgentContext,
     private readonly ports: PortService,
   ) {
-    this.nft = ctx.firewall ?? nftFirewall;
+    const nft = ctx.firewall ?? nftFirewall;
+    // A context giving one backend (a unit test's fake) gets it for both kinds of switch.
+    this.backends = { linuxbridge: nft, ovs: ctx.ovsFirewall ?? (ctx.firewall ? nft : openflowFirewall) };
+    this.sharedInspect = {
+      linuxbridge: freshShared(() => this.backends.linuxbridge.inspect()),
+      ovs: freshShared(() => this.backends.ovs.inspect()),
+    };
   }
 
-  private readonly nft: FirewallBackend;
+  /** The firewall backend of each kind of switch (network driver). */
+  private readonly backends: Record<NetworkDriverKind, FirewallBackend>;
 
   private async snapshot(): Promise<Snapshot> {
     const [ports, groups, rules, networks] = await Promise.all([
@@ -148,13 +154,19 @@ export class Firewalls {
     };
   }
 
+  /** The kind of switch port `p` is on (its network's driver; Linux bridge when the network is gone). */
+  private kindOf(p: PortRecord, s: Snapshot): NetworkDriverKind {
+    return s.networks.get(p.spec.network)?.spec.driver ?? 'linuxbridge';
+  }
+
+  private backendOf(p: PortRecord, s: Snapshot): FirewallBackend {
+    return this.backends[this.kindOf(p, s)];
+  }
+
   /** Why port `p` has no firewall, or null when it must have one. */
-  private unguarded(p: PortRecord, s: Snapshot): FirewallState | null {
+  private unguarded(p: PortRecord): FirewallState | null {
     if (p.spec.deviceOwner === 'dhcp') return 'disabled';
     if (p.spec.portSecurityEnabled === false) return 'disabled';
-    const net = s.networks.get(p.spec.network);
-    if ((net?.spec.driver ?? 'linuxbridge') === 'ovs')
-      return 'not enforced: Open vSwitch network (its OpenFlow firewall is not implemented yet)';
     if (p.spec.deviceOwner !== 'compute' || !p.spec.tap) return 'idle';
     return null;
   }
@@ -187,19 +199,27 @@ export class Firewalls {
   }
 
   /**
-   * The firewall of port `p`, giving it a mark when it has none, or when another port's table on the
-   * host uses its mark (another agent's: agents with their own state dirs may share a host). A new mark
-   * is searched from a point derived from the port id, so two agents rarely probe the same numbers.
+   * The firewall of port `p`, giving it a number (`mark`) when it has none or one its switch cannot
+   * use: on a Linux bridge a packet mark no other port's table on the host uses (another agent's:
+   * agents with their own state dirs may share a host); on Open vSwitch an OpenFlow port number in
+   * OFPORT_MIN..OFPORT_MAX. A new number is searched from a point derived from the port id, so two
+   * agents rarely probe the same numbers; numbers stay unique among the host's ports either way.
    */
   private async firewallOf(p: PortRecord, s: Snapshot, marks?: Map<number, string>): Promise<PortFirewall> {
-    const live = marks ?? (await this.nft.usedMarks());
+    const kind = this.kindOf(p, s);
+    const [lo, hi] = kind === 'ovs' ? [OFPORT_MIN, OFPORT_MAX] : [1, 0xffff];
+    const backend = this.backends[kind];
+    const live =
+      kind === 'ovs' ? new Map<number, string>() : (marks ?? (await backend.usedMarks?.()) ?? new Map());
     const mine = p.status.mark;
-    if (mine === undefined || (live.has(mine) && live.get(mine) !== p.id)) {
+    if (mine === undefined || mine < lo || mine > hi || (live.has(mine) && live.get(mine) !== p.id)) {
       const used = new Set<number>([...live.keys()]);
       for (const x of s.ports) if (x.id !== p.id && x.status.mark !== undefined) used.add(x.status.mark);
-      if (used.size >= 0xffff) throw new Error('no free port mark: 65535 firewalled ports on this host');
-      let m = (Number.parseInt(p.id.slice(0, 8), 16) % 0xffff) + 1;
-      while (used.has(m)) m = (m % 0xffff) + 1;
+      const span = hi - lo + 1;
+      if ([...used].filter((m) => m >= lo && m <= hi).length >= span)
+        throw new Error(`no free port number in ${lo}..${hi}: every one is used by a firewalled port`);
+      let m = lo + (Number.parseInt(p.id.slice(0, 8), 16) % span);
+      while (used.has(m)) m = m === hi ? lo : m + 1;
       p.status = { ...p.status, mark: m };
       await this.ports.put(p);
       live.set(m, p.id);
@@ -208,10 +228,12 @@ export class Firewalls {
     const remoteGroups: Record<string, string[]> = {};
     for (const r of rules)
       if (r.remoteGroupId !== undefined) remoteGroups[r.remoteGroupId] ??= this.membersOf(r.remoteGroupId, s);
+    const net = s.networks.get(p.spec.network);
     return {
       portId: p.id,
       device: p.spec.tap!,
       mark: p.status.mark!,
+      ...(kind === 'ovs' && net ? { bridge: driverOf(this.ctx, net).segmentName(segmentOf(net)) } : {}),
       macAddress: p.status.mac,
       fixedIps: [p.status.ip],
       allowedAddressPairs: p.spec.allowedAddressPairs ?? [],
@@ -222,15 +244,14 @@ export class Firewalls {
 
   /** Makes port `p`'s firewall what the snapshot says (or removes it when the port needs none). */
   private async converge(p: PortRecord, s: Snapshot): Promise<void> {
-    const why = this.unguarded(p, s);
+    const why = this.unguarded(p);
+    const backend = this.backendOf(p, s);
     if (why === null) {
-      await this.nft.prepare();
-      await this.nft.ensure(await this.firewallOf(p, s));
+      await backend.prepare();
+      await backend.ensure(await this.firewallOf(p, s));
       return;
     }
-    if (why.startsWith('not enforced'))
-      log.warn('security groups are NOT enforced on this port', { port: p.id, reason: why });
-    await this.nft.delete(p.id);
+    await backend.delete(p.id);
   }
 
   /**
@@ -242,9 +263,9 @@ export class Firewalls {
   async syncPorts(ids: readonly string[], formerGroups: readonly string[] = []): Promise<void> {
     if (ids.length === 0 && formerGroups.length === 0) return;
     // Syncs asked for while another runs wait for it together and then run as one batch: one snapshot,
-    // one read of the host's marks, the new firewalls in one nft transaction and the member-set updates
-    // of every other port in one more. Ten servers created at once cost a few nft runs, not one per
-    // port and member (which, serialized under the lock, grew with the square of the ports).
+    // one read of the host's marks, the new firewalls in one transaction per backend and the member
+    // updates of every other port in one more. Ten servers created at once cost a few host commands,
+    // not one per port and member (which, serialized under the lock, grew with the square of the ports).
     const waiting: PendingSync = { ids, formerGroups, done: deferred() };
     this.pending.push(waiting);
     if (this.pending.length === 1)
@@ -259,9 +280,9 @@ export class Firewalls {
     return waiting.done.promise;
   }
 
-  /** The snapshot and host inspection that concurrent {@link states} calls share. */
+  /** The snapshot and host inspections that concurrent {@link states} calls share. */
   private readonly sharedSnapshot = freshShared(() => this.snapshot());
-  private readonly sharedInspect = freshShared(() => this.nft.inspect());
+  private readonly sharedInspect: Record<NetworkDriverKind, () => Promise<FirewallInspection>>;
 
   /** Syncs that wait for the firewall lock, to run as one batch (see {@link syncPorts}). */
   private readonly pending: PendingSync[] = [];
@@ -272,26 +293,27 @@ export class Firewalls {
     const ids = new Set(batch.flatMap((b) => b.ids));
     const targets = s.ports.filter((p) => ids.has(p.id));
     const failed = new Map<string, unknown>();
-    const load: PortFirewall[] = [];
+    const load = new Map<NetworkDriverKind, PortFirewall[]>();
     let marks: Map<number, string> | undefined;
     for (const p of targets) {
       try {
-        const why = this.unguarded(p, s);
+        const why = this.unguarded(p);
+        const kind = this.kindOf(p, s);
         if (why === null) {
-          marks ??= await this.nft.usedMarks();
-          load.push(await this.firewallOf(p, s, marks));
-        } else {
-          if (why.startsWith('not enforced'))
-            log.warn('security groups are NOT enforced on this port', { port: p.id, reason: why });
-          await this.nft.delete(p.id);
-        }
+          if (kind !== 'ovs') marks ??= (await this.backends[kind].usedMarks?.()) ?? new Map();
+          load.set(kind, [...(load.get(kind) ?? []), await this.firewallOf(p, s, marks)]);
+        } else await this.backends[kind].delete(p.id);
       } catch (e) {
         failed.set(p.id, e);
       }
     }
-    if (load.length) {
-      await this.nft.prepare();
-      await this.ensureAll(load, failed);
+    for (const [kind, fws] of load) {
+      try {
+        await this.backends[kind].prepare();
+        await this.ensureAll(this.backends[kind], fws, failed);
+      } catch (e) {
+        for (const f of fws) failed.set(f.portId, e);
+      }
     }
     const groups = new Set([...batch.flatMap((b) => b.formerGroups), ...targets.flatMap((p) => groupsOf(p))]);
     let membersError: unknown;
@@ -305,24 +327,32 @@ export class Firewalls {
     }
   }
 
-  /** Loads the firewalls `load` in one nft transaction; on failure one by one, noting who failed. */
-  private async ensureAll(load: PortFirewall[], failed: Map<string, unknown>): Promise<void> {
-    if (load.length > 1 && this.nft.ensureMany) {
+  /** Loads the firewalls `load` in one transaction; on failure one by one, noting who failed. */
+  private async ensureAll(
+    backend: FirewallBackend,
+    load: PortFirewall[],
+    failed: Map<string, unknown>,
+  ): Promise<void> {
+    if (load.length > 1 && backend.ensureMany) {
       try {
-        await this.nft.ensureMany(load);
+        await backend.ensureMany(load);
         return;
       } catch {
         // One bad port spoils the transaction: load them one by one, so only that one fails.
       }
     }
-    for (const f of load) await this.nft.ensure(f).catch((e: unknown) => failed.set(f.portId, e));
+    for (const f of load) await backend.ensure(f).catch((e: unknown) => failed.set(f.portId, e));
   }
 
-  /** Removes the firewalls of ports that are gone (records already deleted), and updates the groups they were in. */
-  async removePorts(ids: readonly string[], formerGroups: readonly string[]): Promise<void> {
+  /**
+   * Removes the firewalls of ports that are gone (`ports`: their last records, which may be deleted
+   * already), and updates the groups they were in.
+   */
+  async removePorts(ports: readonly PortRecord[], formerGroups: readonly string[]): Promise<void> {
     await this.ctx.locks.run(LOCK, async () => {
-      for (const id of ids) await this.nft.delete(id);
-      await this.updateMembers(new Set(formerGroups), await this.snapshot(), new Set(ids));
+      const s = await this.snapshot();
+      for (const p of ports) await this.backendOf(p, s).delete(p.id);
+      await this.updateMembers(new Set(formerGroups), s, new Set(ports.map((p) => p.id)));
     });
   }
 
@@ -335,8 +365,8 @@ export class Firewalls {
   }
 
   /**
-   * Converges every port's firewall (agent start: after a host reboot the tables are gone). Tables of
-   * ports without a record are left alone: they may be another agent's on the same host.
+   * Converges every port's firewall (agent start: after a host reboot the tables and flows are gone).
+   * Firewalls of ports without a record are left alone: they may be another agent's on the same host.
    */
   async syncAll(): Promise<void> {
     await this.ctx.locks.run(LOCK, async () => {
@@ -349,14 +379,18 @@ export class Firewalls {
     });
   }
 
-  /** Set updates: the members of `groups` in every firewall (other than `skip`'s) whose rules name them. */
+  /**
+   * The members of `groups` in every firewall (other than `skip`'s) whose rules name them: set updates
+   * where the backend has them, else the port's whole firewall again (one transaction per backend).
+   */
   private async updateMembers(groups: Set<string>, s: Snapshot, skip: Set<string>): Promise<void> {
     if (groups.size === 0) return;
     const updates: Array<{ port: PortRecord; groupId: string; members: string[] }> = [];
+    const reload = new Map<NetworkDriverKind, PortRecord[]>();
     const members = new Map<string, string[]>();
     for (const p of s.ports) {
       // A port without a mark never had its firewall loaded: its own sync (coming) loads the members.
-      if (skip.has(p.id) || p.status.mark === undefined || this.unguarded(p, s) !== null) continue;
+      if (skip.has(p.id) || p.status.mark === undefined || this.unguarded(p) !== null) continue;
       const named = new Set(
         groupsOf(p)
           .flatMap((g) => this.rulesOf(g, s))
@@ -364,61 +398,80 @@ export class Firewalls {
             r.remoteGroupId !== undefined && groups.has(r.remoteGroupId) ? [r.remoteGroupId] : [],
           ),
       );
+      if (named.size === 0) continue;
+      const kind = this.kindOf(p, s);
+      if (!this.backends[kind].updateMembers) {
+        reload.set(kind, [...(reload.get(kind) ?? []), p]);
+        continue;
+      }
       for (const g of named) {
         if (!members.has(g)) members.set(g, this.membersOf(g, s));
         updates.push({ port: p, groupId: g, members: members.get(g)! });
       }
     }
-    if (updates.length === 0) return;
-    if (updates.length > 1 && this.nft.updateMembersMany) {
-      try {
-        await this.nft.updateMembersMany(
-          updates.map((u) => ({ portId: u.port.id, groupId: u.groupId, members: u.members })),
-        );
-        return;
-      } catch {
-        // A port's table or set is gone: one transaction fails for all; redo them one by one below.
-      }
+    for (const [kind, ps] of reload) {
+      const failed = new Map<string, unknown>();
+      await this.ensureAll(
+        this.backends[kind],
+        await Promise.all(ps.map((p) => this.firewallOf(p, s))),
+        failed,
+      );
+      const first = [...failed.values()][0];
+      if (first !== undefined) throw first;
     }
-    for (const u of updates)
-      await this.nft.updateMembers(u.port.id, u.groupId, u.members).catch(async (e) => {
-        // The table or its set is gone (flushed, deleted): reload the whole firewall instead.
-        log.warn('member update failed; reloading the port firewall', {
-          port: u.port.id,
-          error: (e as Error).message,
+    // Set updates: one transaction for all of them where the backend can, else one by one.
+    const byKind = new Map<NetworkDriverKind, typeof updates>();
+    for (const u of updates) {
+      const kind = this.kindOf(u.port, s);
+      byKind.set(kind, [...(byKind.get(kind) ?? []), u]);
+    }
+    for (const [kind, us] of byKind) {
+      const backend = this.backends[kind];
+      if (us.length > 1 && backend.updateMembersMany) {
+        try {
+          await backend.updateMembersMany(
+            us.map((u) => ({ portId: u.port.id, groupId: u.groupId, members: u.members })),
+          );
+          continue;
+        } catch {
+          // A port's table or set is gone: one transaction fails for all; redo them one by one below.
+        }
+      }
+      for (const u of us)
+        await backend.updateMembers!(u.port.id, u.groupId, u.members).catch(async (e) => {
+          // The table or its set is gone (flushed, deleted): reload the whole firewall instead.
+          log.warn('member update failed; reloading the port firewall', {
+            port: u.port.id,
+            error: (e as Error).message,
+          });
+          await this.converge(u.port, s);
         });
-        await this.converge(u.port, s);
-      });
+    }
   }
 
   /**
    * What each port's firewall is on the host: why it has none, `enforced`, or `missing: ...` when
-   * its tables were deleted or flushed outside Stratus (drift; an apply reloads it).
+   * its nftables tables or OpenFlow flows were deleted or flushed outside Stratus (drift; an apply
+   * reloads it).
    */
   async states(ports: readonly PortRecord[]): Promise<Map<string, FirewallState>> {
     const out = new Map<string, FirewallState>();
     if (ports.length === 0) return out;
     // Reads at the same time (a refresh reads every server of a stack at once) share one snapshot of
-    // the records and one `nft list ruleset`, each begun after its callers asked (see freshShared).
+    // the records and one read of each backend's host state, each begun after its callers asked (see
+    // freshShared).
     const s = await this.sharedSnapshot();
-    let live: Map<string, PortFirewallFacts> | undefined;
+    const live = new Map<NetworkDriverKind, FirewallInspection>();
     for (const p of ports) {
-      const why = this.unguarded(p, s);
+      const why = this.unguarded(p);
       if (why !== null) {
         out.set(p.id, why);
         continue;
       }
-      live ??= await this.sharedInspect();
-      const f = live.get(p.id);
-      const missing = (['bridge', 'inet'] as const).filter((fam) => !f?.families.has(fam));
-      if (missing.length)
-        out.set(
-          p.id,
-          `missing: its nftables table(s) ${missing.join(' and ')} stratus-port-${p.id} are gone`,
-        );
-      else if (f?.emptyChains.length)
-        out.set(p.id, `missing: chain(s) ${f.emptyChains.join(', ')} of stratus-port-${p.id} were flushed`);
-      else out.set(p.id, 'enforced');
+      const kind = this.kindOf(p, s);
+      if (!live.has(kind)) live.set(kind, await this.sharedInspect[kind]());
+      const problem = live.get(kind)!.problem(p.id);
+      out.set(p.id, problem === null ? 'enforced' : `missing: ${problem}`);
     }
     return out;
   }

@@ -152,7 +152,7 @@ export class PortResourceService extends ServiceBase<PortSpec, PortStatus, Empty
       );
     if (!p) return;
     await this.ports.release(id);
-    await this.firewalls.removePorts([id], groupsOf(p));
+    await this.firewalls.removePorts([p], groupsOf(p));
     await reconcileDhcp(this.ctx, this.ports, p.spec.network, 'hosts');
   }
 }

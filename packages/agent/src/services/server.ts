@@ -407,7 +407,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       }),
     );
     await this.firewalls.removePorts(
-      all.map((p) => p.id),
+      all,
       all.flatMap((p) => groupsOf(p)),
     );
   }

@@ -28,7 +28,7 @@ import {
 } from '../network/dhcp/index.js';
 import { findLease, waitForLease } from '../network/dhcp/leases.js';
 import type { NetworkDriver, NetworkSegment, NicBinding, SegmentFacts } from '../network/driver.js';
-import type { FirewallBackend, PortFirewallFacts } from '../network/firewall/nft.js';
+import type { FirewallBackend } from '../network/firewall/nft.js';
 import { type PortFirewall, renderPortFirewall } from '../network/firewall/ruleset.js';
 import type { WrittenData } from '../storage/copy.js';
 import type { ImageData, OverlayRequest, StorageDriver, VolumeRequest } from '../storage/driver.js';
@@ -284,10 +284,8 @@ class FakeFirewall implements FirewallBackend {
     this.loaded.delete(portId);
   }
   async inspect() {
-    const out = new Map<string, PortFirewallFacts>();
-    for (const id of this.loaded.keys())
-      out.set(id, { families: new Set(['bridge', 'inet'] as const), emptyChains: [] });
-    return out;
+    const loaded = new Set(this.loaded.keys());
+    return { problem: (id: string) => (loaded.has(id) ? null : 'its tables are gone') };
   }
   async usedMarks() {
     return new Map([...this.loaded.values()].map((p) => [p.mark, p.portId]));

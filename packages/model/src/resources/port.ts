@@ -132,7 +132,7 @@ export const port = defineResource({
     deviceId: Type.Optional(Type.String({ description: 'The server using the port, if any.' })),
     firewall: Type.String({
       description:
-        'How the port is guarded on its host: `enforced` (nftables), `disabled` (portSecurityEnabled false), or `not enforced: ...` (why, e.g. an Open vSwitch network).',
+        'How the port is guarded on its host: `enforced` (nftables on a Linux bridge network, OpenFlow flows with OVS conntrack on an Open vSwitch one), `disabled` (portSecurityEnabled false), `idle` (no server uses it), or `missing: ...` (its rules were removed outside Stratus; apply reloads them).',
     }),
   }),
 });

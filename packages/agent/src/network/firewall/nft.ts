@@ -132,21 +132,49 @@ export async function usedPortMarks(): Promise<Map<number, string>> {
   return out;
 }
 
-/** What the services need of a host's port firewalls: the nft functions above (a fake in unit tests). */
+/** What a backend found of the port firewalls on its host, read at once (see `inspect`). */
+export interface FirewallInspection {
+  /** Why port `portId`'s firewall is not intact on the host (drift), in words; null when it is. */
+  problem(portId: string): string | null;
+}
+
+/** The nftables answer of {@link FirewallInspection.problem} from {@link inspectPortFirewalls}' facts. */
+export function nftProblem(portId: string, f: PortFirewallFacts | undefined): string | null {
+  const missing = (['bridge', 'inet'] as const).filter((fam) => !f?.families.has(fam));
+  if (missing.length) return `its nftables table(s) ${missing.join(' and ')} stratus-port-${portId} are gone`;
+  if (f?.emptyChains.length)
+    return `chain(s) ${f.emptyChains.join(', ')} of stratus-port-${portId} were flushed`;
+  return null;
+}
+
+/**
+ * What the services need of a host's port firewalls, per kind of switch: nftables for Linux bridges
+ * (this file), OpenFlow for Open vSwitch bridges (ofctl.ts), a fake in unit tests. Every backend
+ * renders the same {@link PortFirewall}.
+ */
 export interface FirewallBackend {
-  /** Makes sure the host hands bridged IPv4 to the IP hooks (see br-netfilter.ts). */
+  /** Makes sure the host can enforce firewalls (e.g. hands bridged IPv4 to the IP hooks, br-netfilter.ts). */
   prepare(): Promise<void>;
   ensure(p: PortFirewall): Promise<void>;
   /** Several {@link ensure}s in one transaction (all or none); callers loop over `ensure` without it. */
   ensureMany?(ps: readonly PortFirewall[]): Promise<void>;
-  updateMembers(portId: string, groupId: string, members: readonly string[]): Promise<void>;
+  /**
+   * Replaces the members of a remote group in a port's firewall, leaving the rest. Backends without it
+   * (members expanded into rules) get the port's whole firewall again through {@link ensure}.
+   */
+  updateMembers?(portId: string, groupId: string, members: readonly string[]): Promise<void>;
   /** Several {@link updateMembers} in one transaction (all or none); optional as `ensureMany`. */
   updateMembersMany?(
     updates: ReadonlyArray<{ portId: string; groupId: string; members: readonly string[] }>,
   ): Promise<void>;
   delete(portId: string): Promise<void>;
-  inspect(): Promise<Map<string, PortFirewallFacts>>;
-  usedMarks(): Promise<Map<number, string>>;
+  /** Reads the host's port firewalls once, to answer for each port what is missing (drift). */
+  inspect(): Promise<FirewallInspection>;
+  /**
+   * Port numbers (packet marks) in use on this host by any agent's firewalls, with the port using
+   * each; only for backends whose numbers are host-wide (nftables marks).
+   */
+  usedMarks?(): Promise<Map<number, string>>;
 }
 
 /** The port firewalls of this host, in nftables. */
@@ -157,6 +185,9 @@ export const nftFirewall: FirewallBackend = {
   updateMembers: updateRemoteGroupMembers,
   updateMembersMany: updateRemoteGroupMembersMany,
   delete: deletePortFirewall,
-  inspect: inspectPortFirewalls,
+  inspect: async () => {
+    const facts = await inspectPortFirewalls();
+    return { problem: (id) => nftProblem(id, facts.get(id)) };
+  },
   usedMarks: usedPortMarks,
 };

@@ -55,8 +55,14 @@ export interface PortFirewall {
   portId: string;
   /** The host end of the port: the guest's tap device (or a veth), at most 15 characters. */
   device: string;
-  /** The port's number on this host, 1..65535, unique among its ports: the packet-mark tag. */
+  /**
+   * The port's number on this host, unique among its ports: on a Linux bridge the packet-mark tag
+   * (1..65535); on Open vSwitch its OpenFlow port number (`ofport_request`, {@link OFPORT_MIN}..
+   * {@link OFPORT_MAX}).
+   */
   mark: number;
+  /** The Open vSwitch bridge of the port's network, when it is on one (the OpenFlow firewall's). */
+  bridge?: string;
   /** The port's MAC address, lower-case `aa:bb:cc:dd:ee:ff`. */
   macAddress: string;
   /** The port's fixed IPv4 addresses. */
@@ -67,6 +73,15 @@ export interface PortFirewall {
   /** Member addresses of each group a rule names as `remoteGroupId`, by group id. */
   remoteGroups: Record<string, string[]>;
 }
+
+/**
+ * The OpenFlow port numbers a guarded OVS port may get (`ofport_request`): the upper half of OVS's
+ * range, which its own allocation for ports that request none (DHCP, router and uplink ports, counting
+ * up from 1) does not reach on a bridge of one network.
+ */
+export const OFPORT_MIN = 0x8000;
+/** The highest OpenFlow port number OVS gives a port (0xfeff; 0xff00 and up are reserved). */
+export const OFPORT_MAX = 0xfeff;
 
 /** The name of both nftables tables (bridge and inet family) of a port. */
 export function portTableName(portId: string): string {
@@ -79,23 +94,27 @@ export function remoteGroupSet(groupId: string): string {
 }
 
 const ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const DEVICE = /^[A-Za-z0-9_.-]{1,15}$/;
-const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
+/** A host interface name as nft and ovs-vsctl may be given it (at most 15 characters). */
+export const DEVICE = /^[A-Za-z0-9_.-]{1,15}$/;
+/** A lower-case MAC address. */
+export const MAC = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/;
 const OCTET = '(25[0-5]|2[0-4]\\d|1\\d\\d|[1-9]?\\d)';
 const IPV4 = new RegExp(`^${OCTET}(\\.${OCTET}){3}$`);
 
-function checkId(id: string): string {
+/** `id` when it is a lower-case UUID. @throws Error otherwise. */
+export function checkId(id: string): string {
   if (!ID.test(id)) throw new Error(`invalid resource id ${JSON.stringify(id)}: expected a lower-case UUID`);
   return id;
 }
 
-function checkIp(ip: string, what: string): string {
+/** `ip` when it is an IPv4 address. @throws Error naming `what` otherwise. */
+export function checkIp(ip: string, what: string): string {
   if (!IPV4.test(ip)) throw new Error(`${what}: ${JSON.stringify(ip)} is not an IPv4 address`);
   return ip;
 }
 
 /** An IPv4 address or CIDR, as nft takes it (a CIDR must have no host bits set, as nft requires). */
-function checkIpOrCidr(v: string, what: string): string {
+export function checkIpOrCidr(v: string, what: string): string {
   const [ip, len, ...rest] = v.split('/');
   checkIp(ip ?? '', what);
   if (len === undefined) return v;
@@ -108,7 +127,8 @@ function checkIpOrCidr(v: string, what: string): string {
   return v;
 }
 
-function checkPort(n: number | undefined, max: number, what: string): number | undefined {
+/** `n` when it is absent or an integer in 0..max. @throws Error naming `what` otherwise. */
+export function checkPort(n: number | undefined, max: number, what: string): number | undefined {
   if (n === undefined) return undefined;
   if (!Number.isInteger(n) || n < 0 || n > max) throw new Error(`${what}: ${n} is outside 0..${max}`);
   return n;
