@@ -358,11 +358,13 @@ export const HEAT_TYPES: Readonly<Record<string, HeatTypeMapping>> = {
       metadata: { to: 'metadata', optional: true },
       security_groups: { to: 'securityGroups', lookup: 'security_group' },
       block_device_mapping_v2: {
-        unsupported: 'boot from volume needs the volume type (OS::Cinder::Volume), not in Stratus yet',
+        unsupported:
+          'boot from volume is not supported yet: a Stratus server boots from an image (its root disk an overlay of it); attach data volumes with OS::Cinder::VolumeAttachment',
         quiet: [[]],
       },
       block_device_mapping: {
-        unsupported: 'boot from volume needs the volume type (OS::Cinder::Volume), not in Stratus yet',
+        unsupported:
+          'boot from volume is not supported yet: a Stratus server boots from an image (its root disk an overlay of it); attach data volumes with OS::Cinder::VolumeAttachment',
         quiet: [[]],
       },
       availability_zone: ignored('Stratus places servers on its one host'),
