@@ -1088,3 +1088,49 @@ resources:
     );
   });
 });
+
+describe('server properties and rules as real templates write them', () => {
+  test('SecurityGroupRule by group name, a port with a fixed IP as a NIC, metadata, config_drive false, OS::Glance::Image', async () => {
+    const h = heat(`${V}
+resources:
+  img: {type: OS::Glance::Image, properties: {name: img, location: disk.qcow2, is_public: true}}
+  net: {type: OS::Neutron::Net, properties: {name: private}}
+  sub: {type: OS::Neutron::Subnet, properties: {network: private, cidr: 10.8.0.0/24}}
+  web_sg: {type: OS::Neutron::SecurityGroup, properties: {name: web, rules: [{protocol: icmp}]}}
+  ssh:
+    type: OS::Neutron::SecurityGroupRule
+    properties: {security_group: web, protocol: tcp, port_range_min: 22, port_range_max: 22, remote_ip_prefix: 10.0.0.0/8}
+  vip:
+    type: OS::Neutron::Port
+    properties:
+      network: {get_resource: net}
+      fixed_ips: [{subnet: {get_resource: sub}, ip_address: 10.8.0.50}]
+      security_groups: [web]
+  web:
+    type: OS::Nova::Server
+    properties:
+      image: img
+      networks: [{port: {get_resource: vip}}, {network: private, fixed_ip: 10.8.0.60}]
+      metadata: {role: web, tier: front}
+      config_drive: false
+      flavor: {get_resource: small}
+  small: {type: OS::Nova::Flavor, properties: {vcpus: 1, ram: 256}}
+`);
+    assert.deepEqual(h.errors, []);
+    const p = (n: string) => h.config!.resources.get(n)!.properties;
+    const ref = (v: unknown) => (v instanceof Ref ? v.resource : v);
+    assert.equal(ref(p('ssh').securityGroup), 'web_sg');
+    assert.equal(p('ssh').direction, 'ingress', "Heat's default direction");
+    assert.equal(p('ssh').portRangeMin, 22);
+    assert.deepEqual((p('vip').securityGroups as unknown[]).map(ref), ['web_sg']);
+    const nics = p('web').networks as Record<string, unknown>[];
+    assert.equal(ref(nics[0]!.port), 'vip');
+    assert.equal(ref(nics[1]!.network), 'net');
+    assert.equal(nics[1]!.fixedIp, '10.8.0.60');
+    assert.deepEqual(p('web').metadata, { role: 'web', tier: 'front' });
+    assert.equal(p('web').configDrive, false);
+    assert.equal(ref(p('web').image), 'img');
+    const plan = await planStack(h.config!);
+    assert.deepEqual(plan.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic), []);
+  });
+});

@@ -354,7 +354,8 @@ export const HEAT_TYPES: Readonly<Record<string, HeatTypeMapping>> = {
       networks: { to: 'networks', convert: serverNetworks },
       user_data: {},
       user_data_format: {},
-      config_drive: ignored('Stratus servers always have a config drive', [true]),
+      // false: the guest reads its documents from the metadata service only, as in Nova.
+      config_drive: { to: 'configDrive' },
       metadata: { to: 'metadata', optional: true },
       security_groups: { to: 'securityGroups', lookup: 'security_group' },
       block_device_mapping_v2: {
