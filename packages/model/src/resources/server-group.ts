@@ -2,12 +2,12 @@ import { Name } from '../formats.js';
 import { type AttributeProblem, defineResource } from '../resource.js';
 import { Type } from '../typebox.generated.js';
 
-/** Nova's server group policies (compute API 2.64 and later take one). */
+/** Nova's server group policies (compute API 2.64 and later take one); Heat's default first. */
 export const SERVER_GROUP_POLICIES = [
-  'affinity',
   'anti-affinity',
-  'soft-affinity',
+  'affinity',
   'soft-anti-affinity',
+  'soft-affinity',
 ] as const;
 export type ServerGroupPolicy = (typeof SERVER_GROUP_POLICIES)[number];
 
