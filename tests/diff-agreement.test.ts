@@ -70,6 +70,7 @@ const SAMPLES: Record<string, [Record<string, unknown>, Record<string, unknown>]
       keyPair: ID(6),
       publicKeys: { alice: 'ssh-ed25519 AAAA alice', bob: 'ssh-ed25519 BBBB bob' },
       securityGroups: [ID(11), ID(12)],
+      serverGroup: ID(13),
     },
     {
       name: 'b',
@@ -87,6 +88,10 @@ const SAMPLES: Record<string, [Record<string, unknown>, Record<string, unknown>]
       metadata: { role: 'db', tier: '1' },
       securityGroups: [ID(12)],
     },
+  ],
+  server_group: [
+    { name: 'a', policy: 'anti-affinity', rules: { maxServerPerHost: 2 } },
+    { name: 'b', policy: 'soft-affinity' },
   ],
   volume: [
     { name: 'a', sizeGb: 1, image: ID(3), multiattach: false },

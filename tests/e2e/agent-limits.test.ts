@@ -337,10 +337,12 @@ test('every schema bound is derived, and one past it is refused with the attribu
         );
       // Only what boots nothing may be made by these requests: a network (a bridge), a blank volume (a
       // disk file), a security group or a router (a namespace), a record with no host object (a flavor,
-      // a key pair). Deleting it leaves nothing behind.
+      // a key pair, a server group). Deleting it leaves nothing behind.
       if (at.ok) {
         assert.ok(
-          ['network', 'flavor', 'keypair', 'volume', 'security_group', 'router'].includes(type),
+          ['network', 'flavor', 'keypair', 'volume', 'security_group', 'router', 'server_group'].includes(
+            type,
+          ),
           `${type} ${b.what}: a ${type} was created`,
         );
         await client.delete(`/v1/${s.collection}/${id}`);

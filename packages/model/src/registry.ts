@@ -10,6 +10,7 @@ import { router_interface } from './resources/router_interface.js';
 import { security_group } from './resources/security-group.js';
 import { security_group_rule } from './resources/security-group-rule.js';
 import { server } from './resources/server.js';
+import { server_group } from './resources/server-group.js';
 import { subnet } from './resources/subnet.js';
 import { volume } from './resources/volume.js';
 import { volumeAttachment } from './resources/volume-attachment.js';
@@ -34,6 +35,7 @@ export const registry = {
   router,
   router_interface,
   floating_ip,
+  server_group,
 } as const;
 
 /** The resource types Stratus knows. */
@@ -57,8 +59,13 @@ export {
   parseChecksum,
 } from './resources/image.js';
 export { NETWORK_DRIVERS } from './resources/network.js';
-export { checkRule } from './resources/security-group.js';
+export { checkRule, DEFAULT_SECURITY_GROUP } from './resources/security-group.js';
 export { defaultMachine } from './resources/server.js';
+export {
+  membersPerHost,
+  SERVER_GROUP_POLICIES,
+  type ServerGroupPolicy,
+} from './resources/server-group.js';
 export { MAX_VOLUME_GB } from './resources/volume.js';
 export { VOLUME_DEVICE } from './resources/volume-attachment.js';
 export {
@@ -73,6 +80,7 @@ export {
   security_group,
   security_group_rule,
   server,
+  server_group,
   subnet,
   volume,
   volumeAttachment,

@@ -19,6 +19,7 @@
  * batch when it is free (servers created at once): one transaction loads their firewalls, one more
  * updates the member sets of the other ports.
  */
+import { DEFAULT_SECURITY_GROUP } from '@stratus/model';
 import { logger } from '../host/log.js';
 import type { NetworkDriverKind } from '../network/driver.js';
 import { type FirewallBackend, type FirewallInspection, nftFirewall } from '../network/firewall/nft.js';
@@ -35,9 +36,9 @@ const LOCK = 'firewall';
 
 /**
  * The id of the agent's default security group (a fixed UUID, so rules of other groups may name it
- * as `remoteGroup` and every agent agrees on it).
+ * as `remoteGroup` and every agent agrees on it); defined with the model, which clients read too.
  */
-export const DEFAULT_SECURITY_GROUP = '00000000-0000-4000-8000-00000000d0f1';
+export { DEFAULT_SECURITY_GROUP };
 
 /** The default group's rules (Neutron's): ingress from members of the group, egress anywhere. */
 const DEFAULT_RULES: FirewallRule[] = [

@@ -16,6 +16,7 @@ import { PortResourceService } from './port-resource.js';
 import { FloatingIpService, RouterInterfaceService, RouterService } from './router.js';
 import { SecurityGroupRuleService, SecurityGroupService } from './security-group.js';
 import { ServerService } from './server.js';
+import { ServerGroupService } from './server-group.js';
 import { VolumeService } from './volume.js';
 import { VolumeAttachmentService } from './volume-attachment.js';
 
@@ -46,6 +47,7 @@ export const serviceFactories: Record<
   router: (ctx, ports) => new RouterService(ctx, ports),
   router_interface: (ctx) => new RouterInterfaceService(ctx),
   floating_ip: (ctx, ports) => new FloatingIpService(ctx, ports),
+  server_group: (ctx) => new ServerGroupService(ctx),
 };
 
 /** The services of an agent, with its port service and the network service (which supervises DHCP). */

@@ -1,6 +1,14 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { type ApiRecord, type InputsOf, isInNet, parseCidr, resolveWait, type server } from '@stratus/model';
+import {
+  type ApiRecord,
+  type InputsOf,
+  isInNet,
+  membersPerHost,
+  parseCidr,
+  resolveWait,
+  type server,
+} from '@stratus/model';
 import type { DomainFacts, DomainState } from '../compute/types.js';
 import { buildConfigDrive } from '../configdrive/index.js';
 import { Conflict, InvalidReference, InvalidRequest, NotFound, WaitTimeout } from '../errors.js';
@@ -26,6 +34,7 @@ import type {
   VolumeAttachmentRecord,
 } from './records.js';
 import { assertGroup } from './security-group.js';
+import type { ServerGroupRecord } from './server-group.js';
 import { attachedDisks } from './volume-attachment.js';
 
 const log = logger('server');
@@ -68,6 +77,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     if (spec.driverMedia) await assertReference(this.ctx, 'images', spec.driverMedia, ['driverMedia']);
     if (spec.keyPair) await assertReference(this.ctx, 'keypairs', spec.keyPair, ['keyPair']);
     if (spec.flavor) await assertReference(this.ctx, 'flavors', spec.flavor, ['flavor']);
+    if (spec.serverGroup) await assertReference(this.ctx, 'server_groups', spec.serverGroup, ['serverGroup']);
     for (const [i, g] of (spec.securityGroups ?? []).entries())
       await assertGroup(this.ctx, g, ['securityGroups', i]);
   }
@@ -87,14 +97,45 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     const creating = !prior || prior.status.status === 'BUILD';
     const rec = prior ?? this.newRecord(id, spec, { status: 'BUILD' }, {});
     rec.spec = spec;
-    // Recorded before any host object exists, so a crash part-way leaves something to clean up by.
-    await this.save(rec);
+    // Recorded before any host object exists, so a crash part-way leaves something to clean up by; a
+    // new member of a server group is placed (and recorded) under the group's lock.
+    if (!prior && spec.serverGroup) await this.placeInGroup(rec, spec.serverGroup);
+    else await this.save(rec);
     try {
       return await this.build(rec, creating);
     } catch (e) {
       if (creating) await this.rollback(rec, e);
       throw e;
     }
+  }
+
+  /**
+   * Places a new server in its server group on this host, as Nova's scheduler filters do
+   * (ServerGroupAntiAffinityFilter, ServerGroupAffinityFilter), then records it. This agent is the
+   * server's only candidate host: `affinity` always holds; `anti-affinity` admits at most the group's
+   * members per host (model `membersPerHost`), and a server beyond them fails with Nova's "No valid
+   * host was found" (code `no_valid_host`), before anything is made; the soft policies are preferences
+   * and never fail. Runs under the group's lock, so members booting at once are counted one by one.
+   */
+  private async placeInGroup(rec: ServerRecord, groupId: string): Promise<void> {
+    await this.locked(`server_group:${groupId}`, async () => {
+      const group = (await assertReference(this.ctx, 'server_groups', groupId, [
+        'serverGroup',
+      ])) as ServerGroupRecord;
+      const limit = membersPerHost(group.spec.policy, group.spec.rules);
+      if (limit !== undefined) {
+        const members = (await this.ctx.store.list<ServerRecord>('servers'))
+          .filter((s) => s.spec.serverGroup === groupId && s.id !== rec.id)
+          .map((s) => s.id)
+          .sort();
+        if (members.length >= limit)
+          throw new Conflict(
+            `No valid host was found: server group ${groupId} (${group.spec.policy}, at most ${limit} member${limit === 1 ? '' : 's'} per host) already has ${members.join(', ')} on this host, the only one this server can be placed on`,
+            { code: 'no_valid_host', field: ['serverGroup'] },
+          );
+      }
+      await this.save(rec);
+    });
   }
 
   protected async remove(id: string, rec: ServerRecord | null): Promise<void> {

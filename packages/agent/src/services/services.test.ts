@@ -636,6 +636,67 @@ test('a server with a flavor gets its vCPUs and memory, and its root disk grown 
   await services.server.delete(ok);
 });
 
+test('server groups: anti-affinity admits its members per host and refuses the next with no_valid_host, also when they boot at once; the soft policies never refuse', async () => {
+  const { services, server } = await smallNetwork();
+  const solo = randomUUID();
+  await services.server_group.ensure(solo, { policy: 'anti-affinity' });
+  const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
+  // Three members booting at once: the group's lock lets exactly one through.
+  const results = await Promise.allSettled(
+    [a, b, c].map((id) =>
+      services.server.ensure(id, { ...server(`m-${id.slice(0, 4)}`), serverGroup: solo }),
+    ),
+  );
+  const made = results.filter((r) => r.status === 'fulfilled');
+  assert.equal(made.length, 1, JSON.stringify(results.map((r) => r.status)));
+  for (const r of results)
+    if (r.status === 'rejected') {
+      const e = r.reason as AgentError;
+      assert.equal(e.code, 'no_valid_host');
+      assert.match(
+        e.message,
+        /^No valid host was found: server group .* \(anti-affinity, at most 1 member per host\) already has /,
+      );
+    }
+  const member = [a, b, c].find((id) => compute.domains.has(id))!;
+  // The refused ones left nothing: no domain, no record.
+  for (const id of [a, b, c].filter((x) => x !== member)) {
+    assert.equal(compute.domains.has(id), false);
+    assert.equal(await services.server.get(id), null);
+  }
+  assert.deepEqual((await services.server_group.get(solo))!.status.members, [member]);
+  await assert.rejects(services.server_group.delete(solo), (e: AgentError) => InUse.isInstance(e));
+
+  await services.server.delete(member);
+  await services.server_group.delete(solo);
+
+  // maxServerPerHost 2 admits two; soft-anti-affinity admits any number on one host (the /29 holds four).
+  const two = randomUUID();
+  await services.server_group.ensure(two, { policy: 'anti-affinity', rules: { maxServerPerHost: 2 } });
+  const soft = randomUUID();
+  await services.server_group.ensure(soft, { policy: 'soft-anti-affinity' });
+  const made2: string[] = [];
+  for (let i = 0; i < 2; i++) {
+    const id = randomUUID();
+    made2.push(id);
+    await services.server.ensure(id, { ...server(`t-${id.slice(0, 4)}`), serverGroup: two });
+  }
+  await assert.rejects(
+    services.server.ensure(randomUUID(), { ...server('third'), serverGroup: two }),
+    (e: AgentError) => e.code === 'no_valid_host',
+  );
+  for (const id of made2) await services.server.delete(id);
+  const madeSoft: string[] = [];
+  for (let i = 0; i < 3; i++) {
+    const id = randomUUID();
+    madeSoft.push(id);
+    await services.server.ensure(id, { ...server(`s-${id.slice(0, 4)}`), serverGroup: soft });
+  }
+  assert.deepEqual((await services.server_group.get(soft))!.status.members, [...madeSoft].sort());
+  for (const id of madeSoft) await services.server.delete(id);
+  for (const g of [two, soft]) await services.server_group.delete(g);
+});
+
 /** A dnsmasq lease line for `mac`/`ip` granted at `grantedMs` (epoch ms). */
 const leaseLine = (grantedMs: number, mac: string, ip: string) =>
   `${Math.floor(grantedMs / 1000) + LEASE_SECONDS} ${mac} ${ip} guest 01:${mac}\n`;

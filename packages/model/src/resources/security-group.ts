@@ -146,6 +146,12 @@ function intToDotted(n: number): string {
  * group with no rules admits nothing and lets nothing out. Ports and servers that name no group get the agent's `default` group (ingress only from
  * its members, egress anywhere), as Neutron gives every port its project's default group.
  */
+/**
+ * The id of the agent's `default` security group (Neutron's per-project default: ingress from its
+ * members only, egress anywhere), which ports without groups get. It is no record: its rules are fixed.
+ */
+export const DEFAULT_SECURITY_GROUP = '00000000-0000-4000-8000-00000000d0f1';
+
 export const security_group = defineResource({
   type: 'security_group',
   collection: 'security_groups',

@@ -326,6 +326,13 @@ export const server = defineResource({
             "Key pair whose public key goes on the config drive under its name (Nova's key_name), beside publicKeys.",
         }),
       ),
+      serverGroup: Type.Optional(
+        Ref('server_group', {
+          requiresReplace: true,
+          description:
+            "Server group whose policy places the server (Nova's `scheduler_hints: {group}`), joined at boot and never changed. Under anti-affinity a server beyond the group's members per host finds no valid host, as in Nova.",
+        }),
+      ),
       wait: Type.Optional(
         Type.Object(
           {

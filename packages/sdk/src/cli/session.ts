@@ -8,6 +8,7 @@ import type { StackConfig } from '../engine/config.js';
 import type { Graph } from '../engine/graph.js';
 import { expandStack } from '../expand/expand.js';
 import { isHeatTemplateFile } from '../loaders/heat/detect.js';
+import type { HeatLoadOptions } from '../loaders/heat/load.js';
 import { isProgramPath, loadProgram } from '../loaders/program.js';
 import { readStackTemplate } from '../loaders/stack-yaml.js';
 import { agentProviders } from '../protocol/index.js';
@@ -17,7 +18,7 @@ import { PostgresBackend } from '../state/postgres.js';
 import type { StateBackend } from '../state/types.js';
 import { ensureLocalAgent } from './agent-launch.js';
 import { CliError, type Flags } from './args.js';
-import { canPrompt, inputAllowedNow } from './io.js';
+import { canPrompt, inputAllowedNow, say } from './io.js';
 import { stackPath } from './stack-path.js';
 import { promptMissing, variableInputs } from './variables.js';
 
@@ -61,7 +62,9 @@ export async function loadChecked(
 /**
  * Loads a Heat template with the environment files (`-e`) and parameter values (`-P`) the flags give.
  * Commands that only read state (lenient) give none: a template that cannot be loaded without them
- * still names its stack, state and outputs, with no resources. A template with random values
+ * still names its stack, state and outputs, with no resources. Names of images, flavors, networks...
+ * that no resource of the template has are looked up on the local agent (cli/existing.ts) and the
+ * template is loaded again with what it holds. A template with random values
  * (OS::Heat::RandomString) is loaded again with its state's random seed when the state has one, so
  * they are what was applied; nothing is written (a fresh seed is kept only by an apply).
  */
@@ -71,8 +74,27 @@ async function loadHeat(
 ): Promise<{ config?: StackConfig; diagnostics: Diagnostics }> {
   const { loadHeatFile } = await import('../loaders/heat/load.js');
   const { heatInputs } = await import('./heat-flags.js');
-  const opts = 'lenient' in vars ? { lenient: true } : heatInputs(vars.flags);
+  let opts: HeatLoadOptions = 'lenient' in vars ? { lenient: true } : heatInputs(vars.flags);
   let r = loadHeatFile(path, opts);
+  // Names the template's resources do not have are looked up among the agent's objects (as Heat asks
+  // Glance, Nova and Neutron), then the template is loaded again with them. Commands that only read
+  // state ask no agent.
+  if (r.lookups.length && r.config && !('lenient' in vars)) {
+    const flags = vars.flags;
+    const self = ownerOf(r.config, backendFor(r.config, flags));
+    const pool = localPool(() => ensureLocalAgent(localAgentPaths(), say));
+    try {
+      const { existingObjects } = await import('./existing.js');
+      opts = { ...opts, existing: await existingObjects(pool, r.lookups, self) };
+    } catch (e) {
+      throw new CliError(
+        `the template names ${r.lookups.join(', ')} objects it does not declare, and the agent could not be asked for them: ${(e as Error).message}`,
+      );
+    } finally {
+      await pool.close();
+    }
+    r = loadHeatFile(path, opts);
+  }
   if (r.config?.randomSeed) {
     const flags = 'lenient' in vars ? {} : vars.flags;
     const seed = await stateRandomSeed(r.config, flags);

@@ -7,6 +7,7 @@ import { checkServerImages } from './check-images.js';
 import { checkInstallMedia } from './check-install-media.js';
 import { checkServerNics, checkSubnetOverlaps } from './check-nics.js';
 import { checkRouters } from './check-routers.js';
+import { checkServerGroups } from './check-server-groups.js';
 import { checkVolumeAttachments } from './check-volumes.js';
 import { checkServerGuests } from './check-windows.js';
 import type { ResourceConfig, StackConfig } from './config.js';
@@ -159,6 +160,7 @@ export function checkStack(
   checkServerNics(config, diags);
   checkSubnetOverlaps(config, diags);
   checkServerImages(config, diags);
+  checkServerGroups(config, diags);
   checkServerGuests(config, diags);
   checkInstallMedia(config, diags);
   checkVolumeAttachments(config, diags);

@@ -83,6 +83,16 @@ export const COLUMNS: Record<string, Column[]> = {
     { header: 'RAM', cell: (r) => (r.spec.ramMb === undefined ? '' : `${str(r.spec.ramMb)} MiB`) },
     { header: 'Disk', cell: (r) => (r.spec.diskGb === undefined ? '' : `${str(r.spec.diskGb)} GiB`) },
   ],
+  // As `openstack server group list` shows them.
+  server_group: [
+    ID,
+    NAME,
+    { header: 'Policy', cell: (r) => str(r.spec.policy) },
+    {
+      header: 'Members',
+      cell: (r) => (Array.isArray(r.status.members) ? r.status.members.join(', ') : ''),
+    },
+  ],
 };
 
 /** The columns of `type`. */

@@ -586,7 +586,7 @@ resources:
     assert.deepEqual(h.errors, [
       'template.yaml:4:26: error: parameter_groups[0].parameters[1]: names no parameter of the template: nope',
       'template.yaml:5:18: error: parameter_groups[1].parameters[0]: parameter flavor is already in parameter_groups[0]: a parameter belongs to one group',
-      'template.yaml:7:26: error: parameters.flavor: parameter flavor: no flavor named "m1.huge" in the stack (custom constraint nova.flavor); Stratus cannot yet check existing flavors on the host',
+      'template.yaml:7:26: error: parameters.flavor: parameter flavor (custom constraint nova.flavor): no flavor named "m1.huge" in the template, and existing flavors were not looked up here (the CLI looks them up on the agent): declare it, or give {get_resource: NAME}',
     ]);
   });
 });
@@ -809,9 +809,9 @@ outputs:
 `);
     assert.deepEqual(h.errors, [
       'template.yaml:4:1: error: paramters: unknown section; expected one of heat_template_version, description, parameter_groups, parameters, resources, outputs, conditions',
-      'template.yaml:14:17: error: resources.thing.type: unknown resource type OS::Nova::Thing; supported: OS::Cinder::Volume, OS::Cinder::VolumeAttachment, OS::Glance::Image, OS::Glance::WebImage, OS::Heat::CloudConfig, OS::Heat::MultipartMime, OS::Heat::None, OS::Heat::RandomString, OS::Heat::ResourceGroup, OS::Heat::SoftwareConfig, OS::Heat::Value, OS::Neutron::FloatingIP, OS::Neutron::FloatingIPAssociation, OS::Neutron::Net, OS::Neutron::Port, OS::Neutron::ProviderNet, OS::Neutron::Router, OS::Neutron::RouterInterface, OS::Neutron::SecurityGroup, OS::Neutron::SecurityGroupRule, OS::Neutron::Subnet, OS::Nova::Flavor, OS::Nova::KeyPair, OS::Nova::Server',
+      'template.yaml:14:17: error: resources.thing.type: unknown resource type OS::Nova::Thing; supported: OS::Cinder::Volume, OS::Cinder::VolumeAttachment, OS::Glance::Image, OS::Glance::WebImage, OS::Heat::CloudConfig, OS::Heat::MultipartMime, OS::Heat::None, OS::Heat::RandomString, OS::Heat::ResourceGroup, OS::Heat::SoftwareConfig, OS::Heat::Value, OS::Neutron::FloatingIP, OS::Neutron::FloatingIPAssociation, OS::Neutron::Net, OS::Neutron::Port, OS::Neutron::ProviderNet, OS::Neutron::Router, OS::Neutron::RouterInterface, OS::Neutron::SecurityGroup, OS::Neutron::SecurityGroupRule, OS::Neutron::Subnet, OS::Nova::Flavor, OS::Nova::KeyPair, OS::Nova::Server, OS::Nova::ServerGroup',
       'template.yaml:8:18: error: resources.net.properties.nmae: unknown property of OS::Neutron::Net; properties: admin_state_up, dns_domain, mtu, name, port_security_enabled, shared, tags, tenant_id, value_specs',
-      'template.yaml:12:7: error: resources.web.properties.image: no OS::Glance::WebImage named "nosuchimage" in the template; Stratus cannot yet name existing images on the host: declare it, or use {get_resource: NAME}',
+      'template.yaml:12:7: error: resources.web.properties.image: no OS::Glance::WebImage named "nosuchimage" in the template, and existing images were not looked up here (the CLI looks them up on the agent): declare it, or give {get_resource: NAME}',
       'template.yaml:12:7: error: resources.web.properties: property flavor is required for OS::Nova::Server',
       'template.yaml:17:17: error: resources.sub.properties: property network or network_id is required for OS::Neutron::Subnet',
       'template.yaml:18:63: error: resources.ref.properties.value: OS::Neutron::Net has no attribute nosuch in Stratus (attributes: name, status, mtu)',
@@ -824,17 +824,17 @@ outputs:
     );
   });
 
-  test('a type Stratus lacks yet is named with its line, and what uses it is still checked', () => {
+  test('a bad property is named with its line, and what uses it is still checked', () => {
     const h = heat(`${V}
 resources:
-  group: {type: OS::Nova::ServerGroup, properties: {policies: [anti-affinity]}}
+  group: {type: OS::Nova::ServerGroup, properties: {policies: [anti-affinity, affinity]}}
   net: {type: OS::Neutron::Net}
   sub:
     type: OS::Neutron::Subnet
     properties: {network: {get_resource: net}, cidr: 10.0.0.0/24, nmae: x}
 `);
     assert.deepEqual(h.errors, [
-      'template.yaml:4:17: error: resources.group.type: OS::Nova::ServerGroup is not supported yet (Stratus has no server_group type yet)',
+      'template.yaml:4:53: error: resources.group.properties.policies: Nova takes exactly one policy: affinity, anti-affinity, soft-affinity or soft-anti-affinity',
       'template.yaml:8:67: error: resources.sub.properties.nmae: unknown property of OS::Neutron::Subnet; properties: allocation_pools, cidr, dns_nameservers, enable_dhcp, gateway_ip, host_routes, ip_version, ipv6_address_mode, ipv6_ra_mode, name and 7 more',
     ]);
   });
@@ -851,7 +851,7 @@ resources:
     properties: {image: cirros, flavor: tiny, networks: [{network: private}]}
 `);
     assert.deepEqual(h.errors, [
-      'template.yaml:10:33: error: resources.web.properties.flavor: no OS::Nova::Flavor named "tiny" in the template; Stratus cannot yet name existing flavors on the host: declare it, or use {get_resource: NAME}',
+      'template.yaml:10:33: error: resources.web.properties.flavor: no OS::Nova::Flavor named "tiny" in the template, and existing flavors were not looked up here (the CLI looks them up on the agent): declare it, or give {get_resource: NAME}',
       'template.yaml:10:59: error: resources.web.properties.networks[0].network: 2 OS::Neutron::Net resources are named "private" (a, b): use {get_resource: NAME}',
       // The NIC whose network could not be named is left out.
       'template.yaml:10:47: error: resources.web.properties.networks: must NOT have fewer than 1 items',
@@ -901,5 +901,236 @@ resources: {}
       'template.yaml:6:55: error: parameters.c: parameter c: the range constraint applies to number parameters, not string',
       'env.yaml:1:14: error: parameters.a: the template has no parameter a (parameters: b, c)',
     ]);
+  });
+});
+
+describe('names of existing objects, server groups, injected files', () => {
+  const IMG = '11111111-1111-4111-8111-111111111111';
+  const IMG2 = '22222222-2222-4222-8222-222222222222';
+  const FLAVOR = '33333333-3333-4333-8333-333333333333';
+  const NET = '44444444-4444-4444-8444-444444444444';
+  const SUB = '55555555-5555-4555-8555-555555555555';
+  const KEY = '66666666-6666-4666-8666-666666666666';
+  const GROUP = '77777777-7777-4777-8777-777777777777';
+  const DEFAULT_SG = '00000000-0000-4000-8000-00000000d0f1';
+  /** What `stratus list` would show: what another stack (or `stratus` directly) made. */
+  const existing: HeatLoadOptions['existing'] = new Map([
+    [
+      'image',
+      [
+        { id: IMG, name: 'debian-12' },
+        { id: IMG2, name: 'cirros' },
+        { id: '88888888-8888-4888-8888-888888888888', name: 'cirros' },
+      ],
+    ],
+    ['flavor', [{ id: FLAVOR, name: 'm1.small' }]],
+    ['network', [{ id: NET, name: 'public' }]],
+    ['subnet', [{ id: SUB, name: 'public-v4' }]],
+    ['keypair', [{ id: KEY, name: 'deploy' }]],
+    ['security_group', [{ id: DEFAULT_SG, name: 'default' }]],
+    ['server_group', [{ id: GROUP, name: 'spread' }]],
+  ]);
+
+  test('a name the template does not declare resolves to the existing object of that name (or id) on the agent', () => {
+    const template = `${V}
+parameters:
+  image: {type: string, default: debian-12, constraints: [{custom_constraint: glance.image}]}
+  flavor: {type: string, default: m1.small, constraints: [{custom_constraint: nova.flavor}]}
+resources:
+  web:
+    type: OS::Nova::Server
+    properties:
+      image: {get_param: image}
+      flavor: {get_param: flavor}
+      key_name: deploy
+      security_groups: [default]
+      networks: [{network: public}, {subnet: ${SUB}}]
+      scheduler_hints: {group: spread}
+`;
+    const h = heat(template, { existing });
+    assert.deepEqual(h.errors, []);
+    const web = h.config!.resources.get('web')!;
+    assert.equal(web.properties.image, IMG);
+    assert.equal(web.properties.flavor, FLAVOR);
+    assert.equal(web.properties.keyPair, KEY);
+    assert.deepEqual(web.properties.securityGroups, [DEFAULT_SG]);
+    assert.deepEqual(web.properties.networks, [{ network: NET }, { subnet: SUB }]);
+    assert.equal(web.properties.serverGroup, GROUP);
+    // Without the agent's objects, the loader says which types it needs looked up.
+    const dir = dirWith({ 'template.yaml': template });
+    const r = loadHeatFile(join(dir, 'template.yaml'));
+    assert.deepEqual(r.lookups, [
+      'flavor',
+      'image',
+      'keypair',
+      'network',
+      'security_group',
+      'server_group',
+      'subnet',
+    ]);
+    assert.deepEqual(loadHeatFile(join(dir, 'template.yaml'), { existing }).lookups, []);
+  });
+
+  test('a resource of the template wins over an existing object of the same name', () => {
+    const h = heat(
+      `${V}
+resources:
+  img: {type: OS::Glance::WebImage, properties: {name: debian-12, location: disk.qcow2}}
+  web:
+    type: OS::Nova::Server
+    properties: {image: debian-12, flavor: m1.small, networks: [{network: public}]}
+`,
+      { existing },
+    );
+    assert.deepEqual(h.errors, []);
+    const web = h.config!.resources.get('web')!;
+    assert.ok(web.properties.image instanceof Ref && web.properties.image.resource === 'img');
+  });
+
+  test('a name that matches no object, or several, is an error at its line and column', () => {
+    const h = heat(
+      `${V}
+parameters:
+  net: {type: string, default: nowhere, constraints: [{custom_constraint: neutron.network}]}
+resources:
+  web:
+    type: OS::Nova::Server
+    properties:
+      image: cirros
+      flavor: m1.huge
+      networks: [{network: private}]
+`,
+      { existing },
+    );
+    assert.deepEqual(h.errors, [
+      `template.yaml:9:7: error: resources.web.properties.image: 2 existing images on the agent are named "cirros" (ids ${IMG2}, 88888888-8888-4888-8888-888888888888): give the id`,
+      'template.yaml:10:7: error: resources.web.properties.flavor: no OS::Nova::Flavor named "m1.huge" in the template or on the agent (flavors there: m1.small): declare it, name an existing one, or give {get_resource: NAME}',
+      'template.yaml:11:19: error: resources.web.properties.networks[0].network: no OS::Neutron::Net named "private" in the template or on the agent (networks there: public): declare it, name an existing one, or give {get_resource: NAME}',
+      // The NIC whose network could not be named is left out.
+      'template.yaml:11:7: error: resources.web.properties.networks: must NOT have fewer than 1 items',
+      'template.yaml:4:23: error: parameters.net: parameter net (custom constraint neutron.network): no network named "nowhere" in the template or on the agent (networks there: public): declare it, name an existing one, or give {get_resource: NAME}',
+    ]);
+  });
+
+  test('ServerGroup with scheduler_hints: its policy and rules; anti-affinity beyond one member per host is no valid host at plan', () => {
+    const base = (policy: string, rules = '') => `${V}
+resources:
+  img: {type: OS::Glance::WebImage, properties: {location: disk.qcow2}}
+  net: {type: OS::Neutron::Net}
+  sub: {type: OS::Neutron::Subnet, properties: {network: {get_resource: net}, cidr: 10.9.0.0/24}}
+  grp:
+    type: OS::Nova::ServerGroup
+    properties: {name: web-group, policies: [${policy}]${rules}}
+  web:
+    type: OS::Heat::ResourceGroup
+    properties:
+      count: 2
+      resource_def:
+        type: OS::Nova::Server
+        properties:
+          image: {get_resource: img}
+          flavor: m1.small
+          networks: [{subnet: {get_resource: sub}}]
+          scheduler_hints: {group: {get_resource: grp}, same_host: x}
+`;
+    const soft = heat(base('soft-anti-affinity'), { existing });
+    assert.deepEqual(soft.errors, []);
+    assert.deepEqual(soft.config!.resources.get('grp')!.properties, {
+      name: 'web-group',
+      policy: 'soft-anti-affinity',
+    });
+    const member = soft.config!.resources.get('web[1]')!.properties.serverGroup;
+    assert.ok(member instanceof Ref && member.resource === 'grp');
+    assert.ok(soft.lines.some((l) => /scheduler_hints\.same_host: ignored: Stratus places servers/.test(l)));
+
+    const hard = heat(base('anti-affinity'), { existing });
+    assert.equal(hard.errors.length, 1, hard.errors.join('\n'));
+    assert.match(
+      hard.errors[0]!,
+      /^template\.yaml:20:11: error: resources\.web\[1\]\.properties\.serverGroup: no valid host for this server \(Nova's "No valid host was found"\): server group grp is anti-affinity with at most 1 member per host, and web\[0\] already is on host local/,
+    );
+    // Two per host are allowed by the rule.
+    assert.deepEqual(
+      heat(base('anti-affinity', ', rules: {max_server_per_host: 2}'), { existing }).errors,
+      [],
+    );
+    // The rule belongs to anti-affinity only, as in Nova.
+    assert.match(
+      heat(base('affinity', ', rules: {max_server_per_host: 2}'), { existing }).errors.join('\n'),
+      /resources\.grp\.properties\.rules\.maxServerPerHost: applies to policy anti-affinity only/,
+    );
+  });
+
+  test('personality becomes the injected files; bad paths and too many files are errors at their place', () => {
+    const t = (files: string) => `${V}
+resources:
+  web:
+    type: OS::Nova::Server
+    properties:
+      image: debian-12
+      flavor: m1.small
+      networks: [{network: public}]
+      personality: ${files}
+`;
+    const ok = heat(t('{/etc/motd: "hello\\n", /root/.ssh/note: x}'), { existing });
+    assert.deepEqual(ok.errors, []);
+    assert.deepEqual(ok.config!.resources.get('web')!.properties.personality, {
+      '/etc/motd': 'hello\n',
+      '/root/.ssh/note': 'x',
+    });
+    assert.match(
+      heat(t('{etc/motd: x}'), { existing }).errors.join('\n'),
+      /^template\.yaml:10:21: error: resources\.web\.properties\.personality\.etc\/motd: /,
+    );
+    assert.match(
+      heat(t('{/a: x, /b: x, /c: x, /d: x, /e: x, /f: x}'), { existing }).errors.join('\n'),
+      /resources\.web\.properties\.personality: has 6 files; at most 5 can be injected/,
+    );
+  });
+});
+
+describe('server properties and rules as real templates write them', () => {
+  test('SecurityGroupRule by group name, a port with a fixed IP as a NIC, metadata, config_drive false, OS::Glance::Image', async () => {
+    const h = heat(`${V}
+resources:
+  img: {type: OS::Glance::Image, properties: {name: img, location: disk.qcow2, is_public: true}}
+  net: {type: OS::Neutron::Net, properties: {name: private}}
+  sub: {type: OS::Neutron::Subnet, properties: {network: private, cidr: 10.8.0.0/24}}
+  web_sg: {type: OS::Neutron::SecurityGroup, properties: {name: web, rules: [{protocol: icmp}]}}
+  ssh:
+    type: OS::Neutron::SecurityGroupRule
+    properties: {security_group: web, protocol: tcp, port_range_min: 22, port_range_max: 22, remote_ip_prefix: 10.0.0.0/8}
+  vip:
+    type: OS::Neutron::Port
+    properties:
+      network: {get_resource: net}
+      fixed_ips: [{subnet: {get_resource: sub}, ip_address: 10.8.0.50}]
+      security_groups: [web]
+  web:
+    type: OS::Nova::Server
+    properties:
+      image: img
+      networks: [{port: {get_resource: vip}}, {network: private, fixed_ip: 10.8.0.60}]
+      metadata: {role: web, tier: front}
+      config_drive: false
+      flavor: {get_resource: small}
+  small: {type: OS::Nova::Flavor, properties: {vcpus: 1, ram: 256}}
+`);
+    assert.deepEqual(h.errors, []);
+    const p = (n: string) => h.config!.resources.get(n)!.properties;
+    const ref = (v: unknown) => (v instanceof Ref ? v.resource : v);
+    assert.equal(ref(p('ssh').securityGroup), 'web_sg');
+    assert.equal(p('ssh').direction, 'ingress', "Heat's default direction");
+    assert.equal(p('ssh').portRangeMin, 22);
+    assert.deepEqual((p('vip').securityGroups as unknown[]).map(ref), ['web_sg']);
+    const nics = p('web').networks as Record<string, unknown>[];
+    assert.equal(ref(nics[0]!.port), 'vip');
+    assert.equal(ref(nics[1]!.network), 'net');
+    assert.equal(nics[1]!.fixedIp, '10.8.0.60');
+    assert.deepEqual(p('web').metadata, { role: 'web', tier: 'front' });
+    assert.equal(p('web').configDrive, false);
+    assert.equal(ref(p('web').image), 'img');
+    const plan = await planStack(h.config!);
+    assert.deepEqual(plan.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic), []);
   });
 });

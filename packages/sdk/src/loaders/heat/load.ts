@@ -11,11 +11,13 @@
  * file:line:column; what Stratus does not do (yaql, software deployments, update_policy...) is named.
  */
 import { basename, dirname, join, resolve } from 'node:path';
+import type { ResourceType } from '@stratus/model';
 import { Diagnostics } from '../../diagnostics/index.js';
 import type { ResourceConfig, StackConfig } from '../../engine/config.js';
 import { type Decl, type Dep, type Given, HeatError, Reported, TemplateScope } from './common.js';
 import * as conditions from './conditions.js';
 import { type Environment, emptyEnvironment, readEnvironments } from './environment.js';
+import type { ExistingObjects } from './existing.js';
 import * as functions from './functions.js';
 import * as groups from './groups.js';
 import * as heat_resources from './heat-resources.js';
@@ -38,12 +40,23 @@ export interface HeatLoadOptions {
    * derive from; without it a fresh one is made (and named in the config's randomSeed).
    */
   randomSeed?: string;
+  /**
+   * The objects outside the template that names may resolve to (the agents' records, less the stack's
+   * own), by type: see existing.ts. Types left out were not listed: a name of such a type that no
+   * resource of the template has is an error saying so, and the type is in the result's `lookups`.
+   */
+  existing?: ExistingObjects;
 }
 
 /** Result of loading a template: the config when it could be made, and every diagnostic. */
 export interface HeatLoadResult {
   config?: StackConfig;
   diagnostics: Diagnostics;
+  /**
+   * The types of which a name (a property or a custom-constrained parameter) matched no resource of the
+   * template and whose existing objects were not given: list them (`existing`) and load again.
+   */
+  lookups: ResourceType[];
 }
 
 export { isHeatTemplateFile, isHeatTemplateText } from './detect.js';
@@ -62,7 +75,7 @@ export function loadHeatFile(path: string, opts: HeatLoadOptions = {}): HeatLoad
   const file = resolve(path);
   const diags = new Diagnostics();
   const src = YamlSource.read(file, diags, 'template');
-  if (!src) return { diagnostics: diags };
+  if (!src) return { diagnostics: diags, lookups: [] };
   return new HeatLoader(diags, opts).load(src);
 }
 
@@ -70,7 +83,7 @@ export function loadHeatFile(path: string, opts: HeatLoadOptions = {}): HeatLoad
 export function loadHeatText(text: string, file: string, opts: HeatLoadOptions = {}): HeatLoadResult {
   const diags = new Diagnostics();
   const src = YamlSource.parse(text, resolve(file), diags);
-  if (!src) return { diagnostics: diags };
+  if (!src) return { diagnostics: diags, lookups: [] };
   return new HeatLoader(diags, opts).load(src);
 }
 
@@ -89,6 +102,8 @@ export class HeatLoader {
   /** Nodes evaluated so far, and the current nesting, against alias bombs and recursive aliases. */
   visits = 0;
   evDepth = 0;
+  /** Types of which a name was to be looked up outside the template, but their objects were not given. */
+  lookups = new Set<ResourceType>();
 
   constructor(
     readonly diags: Diagnostics,
@@ -116,12 +131,13 @@ export class HeatLoader {
       backend: { type: 'local', path: join(dir, `${name}.stratus.state.json`) },
     };
     const root = this.template(src, '', 0, undefined);
-    if (!root) return { diagnostics: this.diags };
+    const lookups = () => [...this.lookups].sort();
+    if (!root) return { diagnostics: this.diags, lookups: lookups() };
     this.checkCustomConstraints(root);
     this.resolveDependencies();
     this.stackOutputs(root);
     this.config.inputs = [...this.inputs];
-    return { config: this.config, diagnostics: this.diags };
+    return { config: this.config, diagnostics: this.diags, lookups: lookups() };
   }
 
   // ---------------------------------------------------------------- templates
@@ -228,6 +244,8 @@ export class HeatLoader {
   readonly lookup = bound(this, resources.lookup);
 
   readonly byName = bound(this, resources.byName);
+
+  readonly outside = bound(this, resources.outside);
 
   readonly serverOfPort = bound(this, resources.serverOfPort);
 

@@ -171,8 +171,8 @@ export function checkConstraint(c: Constraint, type: ParameterType, v: Value): s
 }
 
 /**
- * The Stratus type and name property a Heat custom constraint checks a value against: the value must
- * name a resource of that type in the stack.
+ * The Stratus type a Heat custom constraint checks a value against: the value must name (or be the id
+ * of) a resource of that type in the stack, or an existing object of that type on the agent.
  */
 export const CUSTOM_CONSTRAINTS: Readonly<Record<string, string>> = {
   'nova.flavor': 'flavor',

@@ -22,6 +22,7 @@ import {
   type TemplateScope,
 } from './common.js';
 import { isTemplateTarget } from './environment.js';
+import { type ExistingObject, findExisting } from './existing.js';
 import type { HeatLoader } from './load.js';
 
 /** The keys a resource may have. */
@@ -504,13 +505,32 @@ export function lookup(
     );
     return undefined;
   }
-  L.diags.error(
-    `no ${heat} named ${JSON.stringify(v)} in the template; Stratus cannot yet name existing ${type}s on the host: declare it, or use {get_resource: NAME}`,
-    `${field}.properties.${formatPath(path)}`,
-    at(path),
-  );
+  const m = L.outside(type, v, heat, JSON.stringify(v));
+  if ('found' in m) return m.found.id;
+  L.diags.error(m.problem, `${field}.properties.${formatPath(path)}`, at(path));
   void scope;
   return undefined;
+}
+
+/**
+ * A name (or id) that no resource of the template has, looked up among the existing objects the load
+ * was given (existing.ts): the object, or the problem to report. When the type's objects were not
+ * given, the type is recorded in `L.lookups` (the caller lists them and loads again) and the problem
+ * says they were not looked up.
+ */
+export function outside(
+  L: HeatLoader,
+  type: ResourceType,
+  v: string,
+  what: string,
+  quote: string,
+): { found: ExistingObject } | { problem: string } {
+  const m = findExisting(L.opts.existing, type, v, what, quote);
+  if (!('unlisted' in m)) return m;
+  L.lookups.add(type);
+  return {
+    problem: `no ${what} named ${quote} in the template, and existing ${type}s were not looked up here (the CLI looks them up on the agent): declare it, or give {get_resource: NAME}`,
+  };
 }
 
 /**

@@ -257,7 +257,10 @@ export function parameterGroups(L: HeatLoader, scope: TemplateScope): void {
   });
 }
 
-/** Custom constraints of the top-level parameters: the value must name a resource of the type in the stack. */
+/**
+ * Custom constraints of the top-level parameters: the value must name (or be the id of) a resource of
+ * the type in the stack, or an existing object of the type on the agent (existing.ts).
+ */
 export function checkCustomConstraints(L: HeatLoader, root: TemplateScope): void {
   for (const p of root.params.values()) {
     if (typeof p.value !== 'string') continue;
@@ -273,10 +276,12 @@ export function checkCustomConstraints(L: HeatLoader, root: TemplateScope): void
         continue;
       }
       if (!isResourceType(t)) continue;
-      if (L.byName(t, p.value).length === 0)
+      // As Heat's constraint (find_resource_by_name_or_id): a resource of the stack, else an existing object.
+      if (L.byName(t, p.value).length > 0) continue;
+      const m = L.outside(t, p.value, t, p.hidden ? '(hidden)' : JSON.stringify(p.value));
+      if ('problem' in m)
         L.diags.error(
-          c.description ??
-            `parameter ${p.name}: no ${t} named ${p.hidden ? '(hidden)' : JSON.stringify(p.value)} in the stack (custom constraint ${String(c.spec)}); Stratus cannot yet check existing ${t}s on the host`,
+          `parameter ${p.name} (custom constraint ${String(c.spec)}): ${c.description ?? m.problem}`,
           `parameters.${p.name}`,
           p.valueAt ?? root.src.at(c.offset),
         );

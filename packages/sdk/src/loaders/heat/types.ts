@@ -278,6 +278,50 @@ function serverNetworks(v: Value, ctx: MapContext, path: (string | number)[]): V
 }
 
 /**
+ * OS::Nova::Server `scheduler_hints` -> server `serverGroup`: the `group` hint names the server group
+ * (Nova's ServerGroupAffinityFilter / AntiAffinityFilter read it). Stratus places servers on the host
+ * they name, so the other hints (same_host, different_host, query...) have nothing to steer: warnings.
+ */
+function schedulerHints(v: Value, ctx: MapContext, path: (string | number)[]): Value | undefined {
+  if (!isPlain(v)) {
+    ctx.error('must be a map of scheduler hints such as {group: SERVER_GROUP}', path);
+    return undefined;
+  }
+  for (const k of Object.keys(v))
+    if (k !== 'group')
+      ctx.warn(`ignored: Stratus places servers on the host they name (hint ${k})`, [...path, k]);
+  const g = v.group;
+  return g === undefined || g === null ? undefined : g;
+}
+
+/**
+ * OS::Nova::ServerGroup `policies` (a list of one policy, as Nova before 2.64 took it) -> server_group
+ * `policy`.
+ */
+function serverGroupPolicies(v: Value, ctx: MapContext, path: (string | number)[]): Value | undefined {
+  if (!Array.isArray(v)) return v;
+  if (v.length !== 1) {
+    ctx.error(
+      'Nova takes exactly one policy: affinity, anti-affinity, soft-affinity or soft-anti-affinity',
+      path,
+    );
+    return undefined;
+  }
+  return v[0];
+}
+
+/** OS::Nova::ServerGroup `rules` {max_server_per_host} -> server_group `rules` {maxServerPerHost}. */
+function serverGroupRules(v: Value, ctx: MapContext, path: (string | number)[]): Value | undefined {
+  if (!isPlain(v)) return v;
+  const out: Record<string, Value> = {};
+  for (const [k, x] of Object.entries(v)) {
+    if (k === 'max_server_per_host') out.maxServerPerHost = x;
+    else ctx.error('unknown rule; expected max_server_per_host', [...path, k]);
+  }
+  return out;
+}
+
+/**
  * user_data with user_data_format: RAW (as it is), SOFTWARE_CONFIG (the text of the config resource
  * it names, which get_resource of a config gives), HEAT_CFNTOOLS (Heat's default: Heat wraps the data
  * in a MIME message with its cfn-tools bootstrap; here it is passed as it is, as RAW).
@@ -310,29 +354,30 @@ export const HEAT_TYPES: Readonly<Record<string, HeatTypeMapping>> = {
       networks: { to: 'networks', convert: serverNetworks },
       user_data: {},
       user_data_format: {},
-      config_drive: ignored('Stratus servers always have a config drive', [true]),
+      // false: the guest reads its documents from the metadata service only, as in Nova.
+      config_drive: { to: 'configDrive' },
       metadata: { to: 'metadata', optional: true },
       security_groups: { to: 'securityGroups', lookup: 'security_group' },
       block_device_mapping_v2: {
-        unsupported: 'boot from volume needs the volume type (OS::Cinder::Volume), not in Stratus yet',
+        unsupported:
+          'boot from volume is not supported yet: a Stratus server boots from an image (its root disk an overlay of it); attach data volumes with OS::Cinder::VolumeAttachment',
         quiet: [[]],
       },
       block_device_mapping: {
-        unsupported: 'boot from volume needs the volume type (OS::Cinder::Volume), not in Stratus yet',
+        unsupported:
+          'boot from volume is not supported yet: a Stratus server boots from an image (its root disk an overlay of it); attach data volumes with OS::Cinder::VolumeAttachment',
         quiet: [[]],
       },
       availability_zone: ignored('Stratus places servers on its one host'),
-      scheduler_hints: ignored('Stratus places servers on its one host', [{}]),
+      scheduler_hints: { to: 'serverGroup', lookup: 'server_group', convert: schedulerHints },
       software_config_transport: ignored('Heat software deployments are not supported', ['POLL_SERVER_CFN']),
       user_data_update_policy: ignored('changing user_data always replaces a Stratus server'),
       flavor_update_policy: ignored('changing the flavor always replaces a Stratus server'),
       image_update_policy: ignored('changing the image always replaces a Stratus server'),
       diskConfig: ignored('Stratus grows the root disk to the flavor'),
       reservation_id: ignored('Stratus has no reservations'),
-      personality: {
-        unsupported: 'file injection (personality) is not supported; use user_data',
-        quiet: [{}],
-      },
+      // Nova's injected files: {absolute guest path: contents}, on the config drive and metadata service.
+      personality: { to: 'personality' },
       tags: TAGS,
       deployment_swift_data: ignored('Heat software deployments are not supported'),
     },
@@ -398,8 +443,16 @@ export const HEAT_TYPES: Readonly<Record<string, HeatTypeMapping>> = {
   },
   'OS::Nova::ServerGroup': {
     stratus: 'server_group',
-    properties: { name: NAME, policies: { to: 'policies' }, rules: { to: 'rules' } },
+    properties: {
+      name: NAME,
+      policies: { to: 'policy', convert: serverGroupPolicies },
+      rules: { to: 'rules', convert: serverGroupRules },
+    },
     attributes: {},
+    // Heat's default policies: [anti-affinity].
+    finish: (_heat, out) => {
+      out.policy ??= 'anti-affinity';
+    },
   },
   'OS::Neutron::Net': {
     stratus: 'network',
