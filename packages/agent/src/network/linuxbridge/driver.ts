@@ -3,6 +3,7 @@ import type { DhcpUplink } from '../dhcp/types.js';
 import type { NetworkDriver, NetworkSegment, NicBinding, SegmentFacts } from '../driver.js';
 import { ip } from '../iplink.js';
 import { bridgeExists, deleteBridge, ensureBridge, inspectBridge, plugIntoBridge } from './bridge.js';
+import { deleteCtZone, ensureCtZone } from './ct-zone.js';
 
 /** The Linux bridge {@link NetworkDriver}: one bridge per network, named `brq<id>` (Neutron's convention). */
 export class LinuxBridgeDriver implements NetworkDriver {
@@ -12,12 +13,15 @@ export class LinuxBridgeDriver implements NetworkDriver {
     return seg.name ?? bridgeName(seg.networkId);
   }
 
-  ensureSegment(seg: NetworkSegment): Promise<void> {
-    return ensureBridge(seg.networkId, seg.mtu, this.segmentName(seg));
+  /** The bridge, and its network's conntrack zone (see ct-zone.ts). */
+  async ensureSegment(seg: NetworkSegment): Promise<void> {
+    await ensureBridge(seg.networkId, seg.mtu, this.segmentName(seg));
+    await ensureCtZone(seg.networkId, this.segmentName(seg));
   }
 
-  deleteSegment(seg: NetworkSegment): Promise<void> {
-    return deleteBridge(seg.networkId, this.segmentName(seg));
+  async deleteSegment(seg: NetworkSegment): Promise<void> {
+    await deleteCtZone(seg.networkId);
+    await deleteBridge(seg.networkId, this.segmentName(seg));
   }
 
   async inspectSegment(seg: NetworkSegment): Promise<SegmentFacts> {
