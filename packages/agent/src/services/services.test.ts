@@ -194,6 +194,10 @@ class FakeNetwork implements NetworkDriver {
   async plugNic() {
     return false;
   }
+  /** The fake has no taps. */
+  async nicPlugged() {
+    return null;
+  }
   dhcpUplink(seg: NetworkSegment) {
     return {
       description: `fake segment of ${seg.networkId}`,

@@ -1,7 +1,7 @@
 import { bridgeName } from '../../host/names.js';
 import type { DhcpUplink } from '../dhcp/types.js';
 import type { NetworkDriver, NetworkSegment, NicBinding, SegmentFacts } from '../driver.js';
-import { ip } from '../iplink.js';
+import { getRootLink, ip } from '../iplink.js';
 import { bridgeExists, deleteBridge, ensureBridge, inspectBridge, plugIntoBridge } from './bridge.js';
 import { deleteCtZone, ensureCtZone } from './ct-zone.js';
 
@@ -39,6 +39,11 @@ export class LinuxBridgeDriver implements NetworkDriver {
 
   plugNic(seg: NetworkSegment, tap: string): Promise<boolean> {
     return plugIntoBridge(tap, this.segmentName(seg));
+  }
+
+  async nicPlugged(seg: NetworkSegment, tap: string): Promise<boolean | null> {
+    const link = await getRootLink(tap);
+    return link ? link.master === this.segmentName(seg) : null;
   }
 
   dhcpUplink(seg: NetworkSegment): DhcpUplink {
