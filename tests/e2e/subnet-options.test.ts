@@ -174,8 +174,9 @@ test('DHCP options (MTU, DNS, host routes) and a subnet without DHCP or gateway 
 
   // What each guest applied.
   const [, readyStatic] = await Promise.all([
-    waitForReady(String(gDhcp.attributes.consoleLog)),
-    waitForReady(String(gStatic.attributes.consoleLog)),
+    // 30 min: only ends a hang (two TCG boots on a shared, loaded 2-core machine took over 15 min once).
+    waitForReady(String(gDhcp.attributes.consoleLog), 1_800_000),
+    waitForReady(String(gStatic.attributes.consoleLog), 1_800_000),
   ]);
   const viaDhcp = guestNet(String(gDhcp.attributes.consoleLog), macOf(gDhcp));
   ctx.diagnostic(`guest with DHCP: ${JSON.stringify(viaDhcp)}`);
