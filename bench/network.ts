@@ -1,18 +1,33 @@
-// Measures creating a routed network with `stratus apply`: network + subnet + router (gateway on an
-// external network) + router interface + floating IP, against a private agent. The external network and
-// its subnet (the floating IP pool, on a provider bridge this bench makes) are applied once, in their own
-// stack, before the runs; each run applies the routed stack and destroys it again. It prints every run,
-// the median, min and max of the apply (wall clock of the CLI, which includes starting Node), and each
-// resource's own create time as apply reports it. It asserts nothing about time. Then the size of one
-// port's firewall as each backend renders it (nft rules on a Linux bridge, OpenFlow flows on Open
-// vSwitch), for a port in the default group with 2 and 20 other members: counted from the renderers
-// the agent loads, not read from a host.
-//
-//   npx turbo run build && node --import tsx bench/network.ts          # 5 runs
-//   node --import tsx bench/network.ts --runs 9
-import { spawnSync } from 'node:child_process';
+// Measures, against a private agent:
+// 1. creating a routed network with `stratus apply`: network + subnet + router (gateway on an external
+//    network) + router interface + floating IP. The external network and its subnet (the floating IP
+//    pool, on a provider bridge this bench makes) are applied once, in their own stack, before the runs;
+//    each run applies the routed stack and destroys it again. It prints every run, the median, min and
+//    max of the apply (wall clock of the CLI, which includes starting Node), and each resource's own
+//    create time as apply reports it.
+// 2. a security group rule's effect on traffic: one test guest (build/images/stratus-guest.qcow2) in a
+//    group without ingress rules; a prober in the network's DHCP namespace tries TCP connections to its
+//    port 80 every ~100 ms. A `security_group_rule` admitting tcp/80 is applied, then destroyed; printed
+//    is the time from the start of each apply to the first connection that shows the change (accepted,
+//    then refused), and from the end of the apply (the CLI's exit) to it.
+// 3. nftables rules per port: the rules in the guest port's tables (bridge and inet family), with the
+//    group's one egress rule and with the tcp/80 rule added.
+// 4. the size of one port's firewall as each backend renders it (nft rules on a Linux bridge, OpenFlow
+//    flows on Open vSwitch), for a port in the default group with 2 and 20 other members: counted from
+//    the renderers the agent loads, not read from a host.
+// It asserts nothing about time.
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
@@ -21,7 +36,10 @@ import { type PortFirewall, renderPortFirewall } from '../packages/agent/src/net
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const CLI = join(ROOT, 'packages/sdk/dist/cli/main.js');
-const { values: opts } = parseArgs({ options: { runs: { type: 'string', default: '5' } } });
+const { values: opts } = parseArgs({
+  options: { runs: { type: 'string', default: '5' }, 'skip-rules': { type: 'boolean', default: false } },
+});
+const IMAGE = process.env.STRATUS_TEST_IMAGE ?? join(ROOT, 'build/images/stratus-guest.qcow2');
 const RUNS = Number(opts.runs);
 
 const dir = mkdtempSync(join(tmpdir(), 'stratus-bench-network-'));
@@ -86,9 +104,12 @@ resources:
 `;
 
 const extDir = join(dir, 'ext');
+const sgDir = join(dir, 'sg');
+let prober: ChildProcess | undefined;
 const runDir = join(dir, 'routed');
 mkdirSync(extDir);
 mkdirSync(runDir);
+mkdirSync(sgDir);
 spawnSync('ip', ['link', 'add', bridge, 'type', 'bridge']);
 spawnSync('ip', ['link', 'set', bridge, 'up']);
 try {
@@ -115,8 +136,11 @@ try {
   );
   for (const [name, xs] of per)
     console.log(`  ${name}: median ${median(xs).toFixed(0)} ms (as apply reports it)`);
+  if (!opts['skip-rules']) await ruleEffect();
   printFirewallSizes();
 } finally {
+  prober?.kill('SIGKILL');
+  spawnSync(process.execPath, [CLI, 'destroy', '-auto-approve', sgDir], { env });
   spawnSync(process.execPath, [CLI, 'destroy', '-auto-approve', runDir], { env });
   spawnSync(process.execPath, [CLI, 'destroy', '-auto-approve', extDir], { env });
   spawnSync(process.execPath, [CLI, 'agent', 'stop'], { env });
@@ -153,4 +177,149 @@ function printFirewallSizes(): void {
       `firewall of a default-group port with ${others} other members: ${nft} nft rules (Linux bridge; members in a set), ${flows} OpenFlow flows (Open vSwitch; one flow per member)`,
     );
   }
+}
+
+/** The guest stack of part 2; with `rule`, the security_group_rule admitting tcp/80. */
+function sgStack(rule: boolean): string {
+  return `name: bench-rules
+resources:
+  img:
+    type: image
+    properties:
+      source: ${IMAGE}
+  net:
+    type: network
+  sub:
+    type: subnet
+    properties:
+      network: \${net}
+      cidr: 10.94.0.0/24
+  sg:
+    type: security_group
+    properties:
+      rules:
+        - { direction: egress }
+  web:
+    type: server
+    timeouts: { create: 40m }
+    properties:
+      image: \${img}
+      securityGroups: ["\${sg}"]
+      networks:
+        - subnet: \${sub}
+${
+  rule
+    ? `  http:
+    type: security_group_rule
+    properties:
+      securityGroup: \${sg}
+      direction: ingress
+      protocol: tcp
+      portRangeMin: 80
+      portRangeMax: 80
+      remoteIpPrefix: 0.0.0.0/0
+`
+    : ''
+}outputs:
+  net: \${net.id}
+  web: \${web.id}
+  ip: \${web.accessIpV4}
+  log: \${web.consoleLog}
+`;
+}
+
+/** The rules in both nftables tables of port `portId` (bridge and inet family). */
+function nftRules(portId: string): number {
+  let n = 0;
+  for (const family of ['bridge', 'inet']) {
+    const r = spawnSync('nft', ['-j', 'list', 'table', family, `stratus-port-${portId}`], {
+      encoding: 'utf8',
+    });
+    if (r.status !== 0) throw new Error(`nft list table ${family} stratus-port-${portId}: ${r.stderr}`);
+    n += (JSON.parse(r.stdout).nftables as object[]).filter((i) => 'rule' in i).length;
+  }
+  return n;
+}
+
+/** Part 2 and 3: see the head of this file. */
+async function ruleEffect(): Promise<void> {
+  writeFileSync(join(sgDir, 'stack.yaml'), sgStack(false));
+  stratus('apply', '-auto-approve', sgDir);
+  const out = (k: string) => stratus('output', '-raw', sgDir, k).trim();
+  const [netId, serverId, ip, consoleLog] = [out('net'), out('web'), out('ip'), out('log')];
+  // The guest's HTTP server is up once its ready line is on the console (no rule admits a probe yet).
+  const deadline = Date.now() + 1_800_000;
+  while (!(existsSync(consoleLog) && readFileSync(consoleLog, 'utf8').includes('STRATUS-GUEST-READY'))) {
+    if (Date.now() > deadline) throw new Error('the guest did not boot within 30 min');
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const portsDir = join(env.STRATUS_AGENT_STATE_DIR, 'records', 'ports');
+  const portId = readdirSync(portsDir)
+    .map(
+      (f) =>
+        JSON.parse(readFileSync(join(portsDir, f), 'utf8')) as { id: string; spec: { deviceId: string } },
+    )
+    .find((p) => p.spec.deviceId === serverId)!.id;
+  const rulesWithout = nftRules(portId);
+
+  // The prober: one line `<epoch ms> open|closed` per connection attempt to the guest's port 80.
+  const PROBE = `const net = require('node:net');
+(function next() {
+  const s = net.connect({ host: ${JSON.stringify(ip)}, port: 80, timeout: 1000 });
+  const done = (ok) => { s.destroy(); process.stdout.write(Date.now() + (ok ? ' open\\n' : ' closed\\n')); setTimeout(next, 100); };
+  s.once('connect', () => done(true)).once('timeout', () => done(false)).once('error', () => done(false));
+})();`;
+  prober = spawn('ip', ['netns', 'exec', `qdhcp-${netId}`, process.execPath, '-e', PROBE], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const seen: { at: number; open: boolean }[] = [];
+  let buf = '';
+  prober.stdout!.on('data', (b: Buffer) => {
+    buf += b.toString('utf8');
+    for (let i = buf.indexOf('\n'); i >= 0; i = buf.indexOf('\n')) {
+      const [at, st] = buf.slice(0, i).split(' ');
+      seen.push({ at: Number(at), open: st === 'open' });
+      buf = buf.slice(i + 1);
+    }
+  });
+  // When the change showed: accepted, the first accepted probe from `t` on (none is accepted without
+  // the rule); refused, the first refused probe after the last accepted one, judged 5 s after the apply
+  // ended, so a probe that timed out on a loaded host before the change is not taken for it.
+  const shown = async (t: number, ended: number, open: boolean) => {
+    const limit = Date.now() + 600_000;
+    for (;;) {
+      const after = seen.filter((s) => s.at >= t);
+      if (open) {
+        const hit = after.find((s) => s.open);
+        if (hit) return hit.at;
+      } else if (Date.now() > ended + 5000) {
+        const lastOpen = after.findLastIndex((s) => s.open);
+        const hit = after.slice(lastOpen + 1).find((s) => !s.open);
+        if (hit) return hit.at;
+      }
+      if (Date.now() > limit) throw new Error(`the change did not show within 10 min`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  };
+  // Before the rule: closed (and the prober runs).
+  await shown(Date.now(), 0, false);
+
+  const change = async (rule: boolean) => {
+    writeFileSync(join(sgDir, 'stack.yaml'), sgStack(rule));
+    const t0 = Date.now();
+    stratus('apply', '-auto-approve', sgDir);
+    const t1 = Date.now();
+    const seenAt = await shown(t0, t1, rule);
+    console.log(
+      `  ${rule ? 'rule added (connections accepted)' : 'rule removed (new connections refused)'}: ${seenAt - t0} ms after the apply started, ${seenAt - t1} ms after it ended (apply ${t1 - t0} ms)`,
+    );
+  };
+  console.log('\nsecurity group rule change to its effect on traffic (tcp/80 from the DHCP namespace):');
+  await change(true);
+  const rulesWith = nftRules(portId);
+  await change(false);
+  console.log(
+    `\nnftables rules per port (bridge + inet tables): ${rulesWithout} with the group's egress rule, ${rulesWith} with tcp/80 added`,
+  );
+  prober.kill('SIGKILL');
 }

@@ -144,7 +144,10 @@ export function stateIds(stateFile: string): { type: string; id: string; name: s
 
 const short = (id: string, n: number) => id.replace(/-/g, '').slice(0, n);
 
-/** Host objects that carry one of these ids: domains, Linux and OVS bridges, namespaces, dnsmasq processes. */
+/**
+ * Host objects that carry one of these ids: domains, Linux and OVS bridges, OVS ports, namespaces, a
+ * network's conntrack zone table, dnsmasq processes.
+ */
 export function hostObjectsFor(ids: string[]): string[] {
   const found: string[] = [];
   const domains = sh('virsh', ['-c', 'qemu:///system', 'list', '--all', '--name']).split('\n');
@@ -152,12 +155,23 @@ export function hostObjectsFor(ids: string[]): string[] {
   const netns = sh('ip', ['netns', 'list']);
   const procs = sh('ps', ['-eo', 'args']);
   const ovsBridges = sh('ovs-vsctl', ['--timeout=10', 'list-br']).split('\n');
+  const nftTables = sh('nft', ['list', 'tables']);
+  // Every OVS port's interface name and external_ids (Stratus tags its ports with the owner's id).
+  const ovsPorts = sh('ovs-vsctl', [
+    '--timeout=10',
+    '--bare',
+    '--columns=name,external_ids',
+    'list',
+    'interface',
+  ]);
   for (const id of ids) {
     if (domains.includes(`stratus-${id}`)) found.push(`domain stratus-${id}`);
     if (links.includes(`brq${short(id, 11)}`)) found.push(`bridge brq${short(id, 11)}`);
     if (ovsBridges.includes(`bro${short(id, 11)}`)) found.push(`OVS bridge bro${short(id, 11)}`);
     if (links.includes(`tap${short(id, 10)}`)) found.push(`tap of ${id}`);
+    if (ovsPorts.includes(id) || ovsPorts.includes(`tap${short(id, 10)}`)) found.push(`OVS port of ${id}`);
     if (netns.includes(`qdhcp-${id}`)) found.push(`netns qdhcp-${id}`);
+    if (nftTables.includes(`stratus-net-${id}`)) found.push(`nft table stratus-net-${id}`);
     if (procs.split('\n').some((p) => p.includes('dnsmasq') && p.includes(id)))
       found.push(`dnsmasq of ${id}`);
   }
@@ -172,6 +186,7 @@ export function sweep(res: { id: string }[]): void {
     spawnSync('pkill', ['-f', `dnsmasq.*${id}`]);
     spawnSync('ip', ['netns', 'delete', `qdhcp-${id}`]);
     spawnSync('ip', ['link', 'delete', `brq${short(id, 11)}`]);
+    spawnSync('nft', ['delete', 'table', 'inet', `stratus-net-${id}`]);
     spawnSync('ovs-vsctl', ['--timeout=10', '--if-exists', 'del-br', `bro${short(id, 11)}`]);
   }
 }

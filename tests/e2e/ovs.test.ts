@@ -4,8 +4,10 @@
  * its DHCP port and the guest's tap are OVS ports, and the guest gets its lease and answers HTTP from
  * the network's DHCP namespace (its security group admits tcp/80 from the subnet: OVS ports are
  * guarded by OpenFlow flows, see security-groups.test.ts). The agent's default driver applies to
- * networks that name none. A bridge deleted outside Stratus shows in the plan and apply repairs it,
- * guest port and its flows included. Destroy leaves no OVS bridge. Needs ovsdb-server and ovs-vswitchd (scripts/setup-host.sh starts them).
+ * networks that name none. The guest's OVS port deleted outside Stratus shows in the plan and apply
+ * plugs it back in; a bridge deleted outside Stratus shows in the plan and apply repairs it, guest port
+ * and its flows included. Destroy leaves no OVS bridge or port of the stack. Needs ovsdb-server and
+ * ovs-vswitchd (scripts/setup-host.sh starts them).
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -105,6 +107,30 @@ test('driver ovs: OVS bridge and ports, DHCP and HTTP to the guest, drift repair
   // No perpetual diff: the computed driver is settled.
   const plan = await t.stratus('plan', '-detailed-exitcode', '--state', state, stack);
   assert.equal(plan.code, 0, `${plan.stdout}\n${plan.stderr}`);
+
+  // Drift: the guest's OVS port removed outside Stratus shows in the plan as the server's; apply plugs
+  // the running guest back in (the domain untouched), so HTTP answers again.
+  const tap = ports.find((p) => p.startsWith(`tap${web.id.replace(/-/g, '').slice(0, 10)}`))!;
+  const domid = async () =>
+    (await run('virsh', ['-c', 'qemu:///system', 'domid', `stratus-${web.id}`])).stdout.trim();
+  const domainBefore = await domid();
+  await run('ovs-vsctl', ['--timeout=30', 'del-port', bridge, tap]);
+  const unplugged = await t.stratus('plan', '-detailed-exitcode', '--state', state, stack);
+  assert.equal(unplugged.code, 2, `${unplugged.stdout}\n${unplugged.stderr}`);
+  assert.match(
+    unplugged.stdout,
+    new RegExp(
+      `server web will be updated in place \\(drift: .*NIC [0-9a-f:]+ \\(${tap}\\) is not plugged into ${bridge}`,
+    ),
+  );
+  const replugged = await t.stratus('apply', '--auto-approve', '--state', state, stack);
+  assert.equal(replugged.code, 0, `${replugged.stdout}\n${replugged.stderr}`);
+  assert.ok((await vsctl('list-ports', bridge)).split('\n').includes(tap), 'the tap is a port again');
+  assert.equal(await domid(), domainBefore, 'the domain was not restarted');
+  const back = await httpGetInNetns(ns, `http://${web.attributes.accessIpV4}/`);
+  assert.equal(back.stdout.trim(), 'web', `the guest answers through its port again: ${back.stderr}`);
+  const calmAgain = await t.stratus('plan', '-detailed-exitcode', '--state', state, stack);
+  assert.equal(calmAgain.code, 0, `${calmAgain.stdout}\n${calmAgain.stderr}`);
 
   // Drift: the OVS bridge removed outside Stratus shows in the plan; apply recreates it and plugs the
   // running guest back in, so HTTP answers again.

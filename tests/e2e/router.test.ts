@@ -11,9 +11,9 @@
  *   hostname answers (the time until it does is logged; no timing assertion);
  * - removing the association stops it;
  * - two networks without a router between them cannot reach each other (with a positive control);
- * - the router keeps working across an agent restart; a flushed NAT table shows in the plan and apply
- *   repairs it;
- * - destroy leaves no namespace, veth, nft table or process.
+ * - the router keeps working across an agent restart; a flushed NAT table and a deleted router namespace
+ *   show in the plan and apply repairs them;
+ * - destroy leaves no namespace, veth, nft table, OVS bridge or port, or process.
  * Parameterized by network driver (STRATUS_ROUTER_DRIVERS, default `linuxbridge`).
  */
 import assert from 'node:assert/strict';
@@ -390,6 +390,29 @@ for (const driver of DRIVERS) {
       },
     ).stdout;
     assert.match(rules, /snat to 203\.0\.113\.\d+ comment "snat"/);
+
+    // Drift: the router's namespace deleted outside Stratus (its devices and NAT table go with it) shows
+    // in the plan for the router and its interface; apply rebuilds it, and web2 reaches the outside
+    // through it again, seen as the gateway address.
+    spawnSync('ip', ['netns', 'delete', ns]);
+    const gone = await t.stratus('plan', '-detailed-exitcode', '--state', state, stack);
+    assert.equal(gone.code, 2, `${gone.stdout}\n${gone.stderr}`);
+    assert.match(
+      gone.stdout,
+      new RegExp(
+        `router r will be updated in place \\(drift: changed outside Stratus: namespace ${ns} is missing`,
+      ),
+    );
+    assert.match(gone.stdout, /router_interface ri will be updated in place \(drift: its device/);
+    await apply(null);
+    const sinceRepair = outside.seen.length;
+    const web2Again = await until(
+      'a request from web2 through the rebuilt router',
+      () => outside.seen.slice(sinceRepair).find((s) => s.host === 'web2')?.src,
+    );
+    assert.equal(web2Again, gwAddr, 'SNAT through the rebuilt router');
+    const rebuilt = await t.stratus('plan', '-detailed-exitcode', '--state', state, stack);
+    assert.equal(rebuilt.code, 0, `no changes expected:\n${rebuilt.stdout}\n${rebuilt.stderr}`);
 
     // Destroy leaves nothing of the stack.
     const ids = stateIds(state).map((r) => r.id);

@@ -2,6 +2,7 @@
  * The documents of an OpenStack config drive, built as pure values with Nova's field names, so that
  * cloud-init (its ConfigDrive datasource) and simpler guest scripts read them as they would Nova's.
  */
+import { netmask } from '@stratus/model';
 import { ipInCidr, isValidIpv4, parseCidr } from '../network/ipam.js';
 
 /** Input of {@link metaDataJson}. */
@@ -77,6 +78,8 @@ export interface NetworkDataNic {
   linkId?: string;
   /** Tell the guest to use DHCP instead of the static address (both yield the same address). */
   dhcp?: boolean;
+  /** The subnet's host routes (Neutron host_routes), listed with the static address as Nova does. */
+  routes?: { destination: string; nexthop: string }[];
 }
 
 /** A link of `network_data.json`. */
@@ -179,8 +182,18 @@ export function networkDataJson(nics: NetworkDataNic[]): NovaNetworkData {
       networks.push({ id: `network${i}`, link: linkId, type: 'ipv4_dhcp', network_id: nic.networkId });
       return;
     }
-    const routes: NovaRoute[] = [];
-    if (nic.gateway !== null && !defaultRouteTaken) {
+    const routes: NovaRoute[] = (nic.routes ?? []).map((r) => {
+      const [network = '', prefix = ''] = r.destination.split('/');
+      if (
+        !isValidIpv4(network) ||
+        !/^\d{1,2}$/.test(prefix) ||
+        Number(prefix) > 32 ||
+        !isValidIpv4(r.nexthop)
+      )
+        throw new Error(`nics[${i}].routes has ${r.destination} via ${r.nexthop}, not an IPv4 route`);
+      return { network, netmask: netmask(Number(prefix)), gateway: r.nexthop };
+    });
+    if (nic.gateway !== null && !defaultRouteTaken && !routes.some((r) => r.netmask === '0.0.0.0')) {
       routes.push({ network: '0.0.0.0', netmask: '0.0.0.0', gateway: nic.gateway });
       defaultRouteTaken = true;
     }

@@ -61,6 +61,11 @@ export interface NetworkDriver {
    * there is no such tap (the guest is not running: libvirt plugs it when it starts).
    */
   plugNic(seg: NetworkSegment, tap: string): Promise<boolean>;
+  /**
+   * Whether a guest's tap is plugged into the segment (false: it exists but was unplugged, e.g. its OVS
+   * port deleted or its bridge master unset outside Stratus), or null when there is no such tap.
+   */
+  nicPlugged(seg: NetworkSegment, tap: string): Promise<boolean | null>;
   /** Where the network's DHCP port plugs in (its `softwareChecksums` as for guest NICs). */
   dhcpUplink(seg: NetworkSegment): DhcpUplink;
   /**

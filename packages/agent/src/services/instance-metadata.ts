@@ -62,6 +62,7 @@ export async function instanceDocuments(
       cidr: s.spec.cidr,
       gateway: s.status.gatewayIp ?? null,
       dnsNameservers: s.spec.dnsNameservers,
+      routes: s.spec.hostRoutes ?? [],
       networkId: p.spec.network,
       mtu: n?.spec.mtu ?? 1500,
     });

@@ -53,6 +53,19 @@ export const metadataScope = (networkId: string): MetadataScope => ({
 });
 
 /**
+ * The routes DHCP hands to guests of subnet `s` (options 121 and 249): its `hostRoutes`, and the
+ * metadata address via the DHCP port `dhcpIp` unless the user routes that address themselves (Neutron's
+ * isolated metadata route, which a user's host route of the same destination replaces).
+ */
+export function hostRoutesOf(s: SubnetRecord, dhcpIp: string): { destination: string; nexthop: string }[] {
+  const routes = s.spec.hostRoutes ?? [];
+  const metadata = `${METADATA_ADDRESS}/32`;
+  return routes.some((r) => r.destination === metadata)
+    ? routes
+    : [...routes, { destination: metadata, nexthop: dhcpIp }];
+}
+
+/**
  * Lock key of a network's DHCP service (its dnsmasq and files). Taken inside {@link netLock} where both
  * are held, never the other way round; it is never held across address allocation, so allocations on a
  * network never wait for DHCP work.
@@ -83,24 +96,32 @@ export async function reconcileDhcp(
       return;
     }
     const onNet = await ports.onNetwork(net.id);
-    const hosts: DhcpHost[] = onNet
-      .filter((p) => p.spec.deviceOwner === 'compute')
-      .map((p) => ({ mac: p.status.mac, ip: p.status.ip, hostname: p.spec.hostname ?? 'guest' }));
     const dhcpIp = (s: SubnetRecord) =>
       onNet.find((p) => p.id === portId('dhcp', s.id, 0))?.status.ip ?? s.status.dhcpIp!;
     const seg = segmentOf(net);
+    // Guests on subnets without DHCP configure themselves statically (network_data.json).
+    const served = subnets.filter((s) => s.spec.enableDhcp !== false);
+    const hosts: DhcpHost[] = onNet
+      .filter((p) => p.spec.deviceOwner === 'compute' && served.some((s) => s.id === p.spec.subnet))
+      .map((p) => ({ mac: p.status.mac, ip: p.status.ip, hostname: p.spec.hostname ?? 'guest' }));
+    if (served.length === 0) {
+      // Neutron runs no DHCP server (nor isolated metadata) for a network none of whose subnets has
+      // DHCP: the namespace, dnsmasq and the metadata socket go.
+      await ctx.metadata.delete(metadataScope(net.id).key);
+      await ctx.dhcp.delete(net.id);
+      return;
+    }
     const spec: DhcpSpec = {
       networkId: net.id,
       uplink: driverOf(ctx, net).dhcpUplink(seg),
       mtu: net.spec.mtu,
-      subnets: subnets.map((s) => ({
+      subnets: served.map((s) => ({
         subnetId: s.id,
         cidr: s.spec.cidr,
         gatewayIp: s.status.gatewayIp ?? null,
         dhcpServerIp: dhcpIp(s),
         dnsNameservers: s.spec.dnsNameservers,
-        // Guests reach the metadata service through the DHCP port (option 121).
-        hostRoutes: [{ destination: `${METADATA_ADDRESS}/32`, nexthop: dhcpIp(s) }],
+        hostRoutes: hostRoutesOf(s, dhcpIp(s)),
       })),
       hosts,
       metadataAddress: METADATA_ADDRESS,
@@ -284,9 +305,15 @@ export class SubnetService extends ServiceBase<SubnetSpec, SubnetRecord['status'
             },
           );
       }
-      const gatewayIp = spec.gatewayIp ?? firstHost(cidr);
+      // No gateway (Neutron's gateway_ip null): the first host address is an ordinary one.
+      const gatewayIp = spec.noGateway ? null : (spec.gatewayIp ?? firstHost(cidr));
       const pools = spec.allocationPools ?? defaultPools(cidr, gatewayIp);
-      rec = this.newRecord(id, spec, { gatewayIp, allocationPools: pools, dhcpIp: '' }, {});
+      rec = this.newRecord(
+        id,
+        spec,
+        { ...(gatewayIp ? { gatewayIp } : {}), allocationPools: pools, dhcpIp: '' },
+        {},
+      );
     }
     rec.spec = spec;
     if (spec.gatewayIp) rec.status.gatewayIp = spec.gatewayIp;

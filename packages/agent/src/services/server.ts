@@ -177,6 +177,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     const drift =
       [
         state === 'absent' ? undefined : await this.definitionDrift(rec, ports),
+        state === 'absent' ? undefined : await this.plugDrift(rec, ports),
         await this.firewallDrift(rec, ports),
       ]
         .filter(Boolean)
@@ -336,6 +337,41 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     for (const p of ports ?? (await this.ports.ofDevice(rec.id)))
       if (!macs.has(p.status.mac)) found.push(`NIC ${p.status.mac} is missing`);
     return found.length ? found.join('; ') : undefined;
+  }
+
+  /**
+   * Which NICs' taps exist but are not plugged into their network's segment (an OVS port deleted, a
+   * bridge port released outside Stratus), in words, or undefined: drift that an apply repairs by
+   * plugging them back (see {@link replugNics}) without touching the domain.
+   */
+  private async plugDrift(rec: ServerRecord, ports: PortRecord[]): Promise<string | undefined> {
+    if (rec.status.status === 'BUILD') return undefined;
+    const found: string[] = [];
+    for (const p of ports) {
+      const net = p.spec.tap && (await this.ctx.store.get<NetworkRecord>('networks', p.spec.network));
+      if (!net) continue;
+      const seg = segmentOf(net);
+      const driver = driverOf(this.ctx, net);
+      // A missing segment is the network's drift; the network's repair plugs its taps back.
+      if (!(await driver.inspectSegment(seg)).exists) continue;
+      if ((await driver.nicPlugged(seg, p.spec.tap!)) === false)
+        found.push(`NIC ${p.status.mac} (${p.spec.tap}) is not plugged into ${driver.segmentName(seg)}`);
+    }
+    return found.length ? found.join('; ') : undefined;
+  }
+
+  /** Plugs the server's existing taps that are not in their segment back in (a running guest's). */
+  private async replugNics(ports: PortRecord[]): Promise<void> {
+    for (const p of ports) {
+      const net = p.spec.tap && (await this.ctx.store.get<NetworkRecord>('networks', p.spec.network));
+      if (!net) continue;
+      const seg = segmentOf(net);
+      const driver = driverOf(this.ctx, net);
+      if ((await driver.nicPlugged(seg, p.spec.tap!)) === false) {
+        log.info('plugging NIC back into its segment', { port: p.id, tap: p.spec.tap });
+        await driver.plugNic(seg, p.spec.tap!);
+      }
+    }
   }
 
   /**
@@ -524,6 +560,9 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     if (made.status === 'rejected') throw made.reason;
     if (plugged.status === 'rejected') throw plugged.reason;
     const ports = plugged.value;
+    // A running guest's tap unplugged outside Stratus goes back in before its firewall is synced (an
+    // OVS port comes back with a new OpenFlow port number).
+    await this.replugNics(ports);
     // Each NIC is guarded before the guest can send a frame: the domain starts after this.
     await this.firewalls.syncPorts(
       ports.map((p) => p.id),

@@ -194,6 +194,10 @@ class FakeNetwork implements NetworkDriver {
   async plugNic() {
     return false;
   }
+  /** The fake has no taps. */
+  async nicPlugged() {
+    return null;
+  }
   dhcpUplink(seg: NetworkSegment) {
     return {
       description: `fake segment of ${seg.networkId}`,
@@ -1089,4 +1093,104 @@ test('a server installing from an ISO has the installer, driver and answer media
     services.server.ensure(randomUUID(), { ...body, driverMedia: qcow }),
     (e: AgentError) => /is not an iso image/.test(e.message) && e.field?.[0] === 'driverMedia',
   );
+});
+
+test('subnets: DNS servers, host routes and MTU reach DHCP and network_data.json; enableDhcp false serves nothing and configures guests statically; noGateway has no router', async () => {
+  const { services } = createServices(ctx);
+  const img = randomUUID();
+  await services.image.ensure(img, { source: '/images/guest.qcow2' });
+  const net = randomUUID();
+  await services.network.ensure(net, { mtu: 1400 });
+  const dsub = randomUUID();
+  const routes = [{ destination: '10.50.0.0/16', nexthop: '10.11.0.9' }];
+  await services.subnet.ensure(dsub, {
+    network: net,
+    cidr: '10.11.0.0/24',
+    dnsNameservers: ['192.0.2.53'],
+    hostRoutes: routes,
+    enableDhcp: true,
+  });
+  const served = dhcp.specs.get(net)!;
+  assert.equal(served.mtu, 1400);
+  assert.deepEqual(served.subnets[0]!.dnsNameservers, ['192.0.2.53']);
+  assert.deepEqual(served.subnets[0]!.hostRoutes, [
+    ...routes,
+    { destination: '169.254.169.254/32', nexthop: '10.11.0.2' },
+  ]);
+  assert.equal(served.subnets[0]!.gatewayIp, '10.11.0.1');
+
+  // A second network whose only subnet has neither DHCP nor a gateway.
+  const snet = randomUUID();
+  await services.network.ensure(snet, { mtu: 1450 });
+  const ssub = randomUUID();
+  const s = await services.subnet.ensure(ssub, {
+    network: snet,
+    cidr: '10.12.0.0/29',
+    noGateway: true,
+    enableDhcp: false,
+    dnsNameservers: ['192.0.2.55'],
+    hostRoutes: [{ destination: '10.60.0.0/16', nexthop: '10.12.0.6' }],
+  });
+  assert.equal(s.status.gatewayIp, undefined, 'no gateway');
+  // The first host address is an ordinary one: the DHCP port's reservation takes it.
+  assert.deepEqual(s.status.allocationPools, [{ start: '10.12.0.1', end: '10.12.0.6' }]);
+  assert.equal(s.status.dhcpIp, '10.12.0.1');
+  assert.ok(!dhcp.specs.has(snet), 'no DHCP server for a network without DHCP');
+  assert.ok(!(ctx.metadata as FakeMetadata).scopes.has(`network:${snet}`), 'nor isolated metadata');
+  const id = randomUUID();
+  const made = await services.server.ensure(id, {
+    name: 'static',
+    image: img,
+    vcpus: 1,
+    memoryMb: 256,
+    firmware: 'bios',
+    machine: 'pc',
+    networks: [{ subnet: ssub }],
+    publicKeys: {},
+  });
+  const ip = (made.status.addresses as { ip: string }[])[0]!.ip;
+  const out = join(dir, `network-data-${id}.json`);
+  await run('xorriso', [
+    '-osirrox',
+    'on',
+    '-indev',
+    join(dir, 'instances', id, 'config.iso'),
+    '-extract',
+    '/openstack/latest/network_data.json',
+    out,
+  ]);
+  const nd = JSON.parse(await readFile(out, 'utf8'));
+  assert.equal(nd.links[0].mtu, 1450);
+  assert.deepEqual(nd.networks[0], {
+    id: 'network0',
+    link: 'interface0',
+    type: 'ipv4',
+    network_id: snet,
+    ip_address: ip,
+    netmask: '255.255.255.248',
+    // The host route, and no default route: the subnet has no gateway.
+    routes: [{ network: '10.60.0.0', netmask: '255.255.0.0', gateway: '10.12.0.6' }],
+    services: [{ type: 'dns', address: '192.0.2.55' }],
+  });
+
+  // DHCP turned on in place: the network gets a DHCP server with the guest's lease and an empty router.
+  await services.subnet.ensure(ssub, {
+    network: snet,
+    cidr: '10.12.0.0/29',
+    noGateway: true,
+    enableDhcp: true,
+    dnsNameservers: [],
+    hostRoutes: [],
+  });
+  const on = dhcp.specs.get(snet)!;
+  assert.equal(on.subnets[0]!.gatewayIp, null);
+  assert.deepEqual(
+    on.hosts.map((h) => h.ip),
+    [ip],
+  );
+  await services.server.delete(id);
+  await services.subnet.delete(ssub);
+  await services.subnet.delete(dsub);
+  await services.network.delete(snet);
+  await services.network.delete(net);
 });

@@ -375,4 +375,35 @@ export const CASES: {
     message:
       /subnet sub2 \(10\.20\.0\.128\/25\) overlaps subnet sub \(10\.20\.0\.0\/24\), already on router r1/,
   },
+  // Issue 11, Deliver 6: subnet options.
+  {
+    name: 'subnet with noGateway and a gatewayIp',
+    schema: false,
+    yaml: GOOD.replace(
+      '      cidr: 10.20.0.0/24\n',
+      '      cidr: 10.20.0.0/24\n      gatewayIp: 10.20.0.1\n      noGateway: true\n',
+    ),
+    where: '14:7',
+    field: 'resources.sub.properties.noGateway',
+    message: /conflicts with gatewayIp: a subnet has a gateway address or none/,
+  },
+  {
+    name: 'subnet host route via an address outside the subnet',
+    schema: false,
+    yaml: GOOD.replace(
+      '      cidr: 10.20.0.0/24\n',
+      '      cidr: 10.20.0.0/24\n      hostRoutes:\n        - { destination: 10.50.0.0/16, nexthop: 10.30.0.1 }\n',
+    ),
+    where: '14:40',
+    field: 'resources.sub.properties.hostRoutes[0].nexthop',
+    message: /10\.30\.0\.1 is not a host address of 10\.20\.0\.0\/24/,
+  },
+  {
+    name: 'router interface on a subnet without a gateway',
+    schema: false,
+    yaml: `${GOOD.replace('      cidr: 10.20.0.0/24\n', '      cidr: 10.20.0.0/24\n      noGateway: true\n')}  r1:\n    type: router\n  i1:\n    type: router_interface\n    properties:\n      router: \${r1}\n      subnet: \${sub}\n`,
+    where: '26:7',
+    field: 'resources.i1.properties.subnet',
+    message: /subnet sub has noGateway: true: a router interface takes the subnet's gateway address/,
+  },
 ];

@@ -27,8 +27,8 @@ function rangeOf(subnet: ResourceConfig): { lo: number; hi: number; cidr: string
  * What routers, their interfaces and floating IPs need from the stack, which the agent would otherwise
  * refuse only at apply (Neutron refuses the same): a floating IP, and a router's external gateway, on a
  * network of this stack that is not `external: true`; a subnet that is an interface of two routers (or
- * twice of one); and two interfaces of one router whose subnets overlap (the router could not tell them
- * apart). Each problem is reported at the field to change. References to other stacks' objects (ids as
+ * twice of one); two interfaces of one router whose subnets overlap (the router could not tell them
+ * apart); and an interface on a subnet with `noGateway: true` (it takes the gateway address). Each problem is reported at the field to change. References to other stacks' objects (ids as
  * text) and CIDRs that are references are left to the agent.
  *
  * Returns dependency edges `[from, to]` the references alone do not give: a floating IP on an external
@@ -84,6 +84,12 @@ export function checkRouters(config: StackConfig, diags: Diagnostics): [string, 
       const router = target(config, rc.properties.router, 'router');
       const subnet = target(config, rc.properties.subnet, 'subnet');
       if (router) interfacesOf.set(router.name, [...(interfacesOf.get(router.name) ?? []), rc.name]);
+      if (subnet?.properties.noGateway === true)
+        error(
+          rc,
+          ['subnet'],
+          `subnet ${subnet.name} has noGateway: true: a router interface takes the subnet's gateway address`,
+        );
       if (!router || !subnet) continue;
       const prior = onRouter.get(subnet.name);
       if (prior) {

@@ -95,6 +95,23 @@ test('optsFileText: router (empty when no gateway), DNS when given, MTU, per tag
   );
 });
 
+test("optsFileText: a subnet's own host route for 0.0.0.0/0 replaces the default route via the gateway (Neutron)", () => {
+  const s = spec();
+  s.subnets.find((x) => x.subnetId === SUB_A)!.hostRoutes = [
+    { destination: '0.0.0.0/0', nexthop: '10.1.0.9' },
+    { destination: '10.50.0.0/16', nexthop: '10.1.0.8' },
+  ];
+  validateDhcpSpec(s);
+  const lines = optsFileText(s).split('\n');
+  assert.ok(
+    lines.includes(
+      `tag:subnet-${SUB_A},option:classless-static-route,0.0.0.0/0,10.1.0.9,10.50.0.0/16,10.1.0.8`,
+    ),
+    lines.join('\n'),
+  );
+  assert.ok(lines.includes(`tag:subnet-${SUB_A},249,0.0.0.0/0,10.1.0.9,10.50.0.0/16,10.1.0.8`));
+});
+
 test('optsFileText: host routes as options 121 and 249, with the default route via the gateway (RFC 3442), none without a gateway', () => {
   const s = spec();
   for (const sub of s.subnets)

@@ -210,7 +210,10 @@ export function optsFileText(spec: DhcpSpec): string {
     if (routes.length > 0) {
       const all = [
         ...routes.map((r) => `${r.destination},${r.nexthop}`),
-        ...(s.gatewayIp === null ? [] : [`0.0.0.0/0,${s.gatewayIp}`]),
+        // A host route of its own for 0.0.0.0/0 replaces the one via the gateway (Neutron's rule).
+        ...(s.gatewayIp === null || routes.some((r) => r.destination === '0.0.0.0/0')
+          ? []
+          : [`0.0.0.0/0,${s.gatewayIp}`]),
       ].join(',');
       lines.push(`${tag},option:classless-static-route,${all}`);
       lines.push(`${tag},249,${all}`);

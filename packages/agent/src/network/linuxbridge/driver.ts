@@ -1,8 +1,9 @@
 import { bridgeName } from '../../host/names.js';
 import type { DhcpUplink } from '../dhcp/types.js';
 import type { NetworkDriver, NetworkSegment, NicBinding, SegmentFacts } from '../driver.js';
-import { ip } from '../iplink.js';
+import { getRootLink, ip } from '../iplink.js';
 import { bridgeExists, deleteBridge, ensureBridge, inspectBridge, plugIntoBridge } from './bridge.js';
+import { deleteCtZone, ensureCtZone } from './ct-zone.js';
 
 /** The Linux bridge {@link NetworkDriver}: one bridge per network, named `brq<id>` (Neutron's convention). */
 export class LinuxBridgeDriver implements NetworkDriver {
@@ -12,12 +13,15 @@ export class LinuxBridgeDriver implements NetworkDriver {
     return seg.name ?? bridgeName(seg.networkId);
   }
 
-  ensureSegment(seg: NetworkSegment): Promise<void> {
-    return ensureBridge(seg.networkId, seg.mtu, this.segmentName(seg));
+  /** The bridge, and its network's conntrack zone (see ct-zone.ts). */
+  async ensureSegment(seg: NetworkSegment): Promise<void> {
+    await ensureBridge(seg.networkId, seg.mtu, this.segmentName(seg));
+    await ensureCtZone(seg.networkId, this.segmentName(seg));
   }
 
-  deleteSegment(seg: NetworkSegment): Promise<void> {
-    return deleteBridge(seg.networkId, this.segmentName(seg));
+  async deleteSegment(seg: NetworkSegment): Promise<void> {
+    await deleteCtZone(seg.networkId);
+    await deleteBridge(seg.networkId, this.segmentName(seg));
   }
 
   async inspectSegment(seg: NetworkSegment): Promise<SegmentFacts> {
@@ -35,6 +39,11 @@ export class LinuxBridgeDriver implements NetworkDriver {
 
   plugNic(seg: NetworkSegment, tap: string): Promise<boolean> {
     return plugIntoBridge(tap, this.segmentName(seg));
+  }
+
+  async nicPlugged(seg: NetworkSegment, tap: string): Promise<boolean | null> {
+    const link = await getRootLink(tap);
+    return link ? link.master === this.segmentName(seg) : null;
   }
 
   dhcpUplink(seg: NetworkSegment): DhcpUplink {

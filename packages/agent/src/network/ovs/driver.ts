@@ -61,6 +61,11 @@ export class OvsDriver implements NetworkDriver {
     return true;
   }
 
+  async nicPlugged(seg: NetworkSegment, tap: string): Promise<boolean | null> {
+    if (!(await getRootLink(tap))) return null;
+    return (await bridgeOfPort(tap)) === this.segmentName(seg);
+  }
+
   dhcpUplink(seg: NetworkSegment): DhcpUplink {
     return this.portUplink(seg, `dhcp:${seg.networkId}`);
   }

@@ -189,7 +189,11 @@ export async function inspectRouter(spec: RouterHostSpec): Promise<string | unde
   const links = await listLinks(ns);
   for (const p of [...spec.interfaces, ...(spec.gateway ? [spec.gateway] : [])]) {
     if (!links.some((l) => l.ifname === p.device)) return `device ${p.device} is missing`;
-    if (!(await getRootLink(p.hostVeth))) return `veth ${p.hostVeth} is missing`;
+    const host = await getRootLink(p.hostVeth);
+    if (!host) return `veth ${p.hostVeth} is missing`;
+    // Unplugged outside Stratus (e.g. an OVS port deleted): the router is cut off from that network.
+    if (!(await p.uplink.isPlugged(host)))
+      return `veth ${p.hostVeth} is not plugged into ${p.uplink.description}`;
   }
   const table = natTableName(spec.routerId);
   let doc: { nftables?: Record<string, unknown>[] };

@@ -592,6 +592,32 @@ resources:
 });
 
 describe('Heat types', () => {
+  test('OS::Neutron::Subnet: gateway_ip null is noGateway, enable_dhcp and host_routes map to enableDhcp and hostRoutes', () => {
+    const h = heat(`${V}
+resources:
+  net: {type: OS::Neutron::Net}
+  a:
+    type: OS::Neutron::Subnet
+    properties:
+      network: {get_resource: net}
+      cidr: 10.40.0.0/24
+      gateway_ip: null
+      enable_dhcp: false
+      host_routes: [{destination: 10.50.0.0/16, nexthop: 10.40.0.9}]
+  b:
+    type: OS::Neutron::Subnet
+    properties: {network: {get_resource: net}, cidr: 10.41.0.0/24, gateway_ip: 10.41.0.254}
+`);
+    assert.deepEqual(h.errors, []);
+    const a = h.config!.resources.get('a')!.properties;
+    assert.equal(a.noGateway, true);
+    assert.equal(a.gatewayIp, undefined);
+    assert.equal(a.enableDhcp, false);
+    assert.deepEqual(a.hostRoutes, [{ destination: '10.50.0.0/16', nexthop: '10.40.0.9' }]);
+    const b = h.config!.resources.get('b')!.properties;
+    assert.equal(b.gatewayIp, '10.41.0.254');
+    assert.equal(b.noGateway, undefined);
+  });
   test('RandomString: the same value from the same seed, its classes honoured, changed by salt; outputs of it are sensitive; nothing written', async () => {
     const t = (salt: string) => `${V}
 resources:

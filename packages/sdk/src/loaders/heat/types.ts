@@ -504,24 +504,16 @@ export const HEAT_TYPES: Readonly<Record<string, HeatTypeMapping>> = {
       network: { to: 'network', lookup: 'network' },
       network_id: { to: 'network', lookup: 'network' },
       cidr: { to: 'cidr' },
-      gateway_ip: {
-        to: 'gatewayIp',
-        convert: (v, ctx, path) => {
-          if (v === null) {
-            ctx.warn(
-              'a subnet without a gateway is not supported: the first host address is the gateway',
-              path,
-            );
-            return undefined;
-          }
-          return v;
-        },
-      },
+      // null, ~ or '' is a subnet without a gateway, as in Heat (noGateway: set by finish below).
+      gateway_ip: { to: 'gatewayIp', convert: (v) => (v === null || v === '' ? undefined : v) },
       allocation_pools: { to: 'allocationPools', convert: pools },
       dns_nameservers: { to: 'dnsNameservers' },
       ip_version: { unsupported: 'Stratus subnets are IPv4 only', quiet: [4, '4'] },
-      enable_dhcp: { unsupported: 'Stratus subnets always serve DHCP', quiet: [true] },
-      host_routes: { unsupported: 'host routes are not supported yet', quiet: [[]] },
+      enable_dhcp: { to: 'enableDhcp' },
+      host_routes: {
+        to: 'hostRoutes',
+        convert: renameKeys({ destination: 'destination', nexthop: 'nexthop' }),
+      },
       ipv6_address_mode: ignored('Stratus subnets are IPv4 only', [null]),
       ipv6_ra_mode: ignored('Stratus subnets are IPv4 only', [null]),
       subnetpool: { unsupported: 'subnet pools are not supported; give cidr' },
@@ -529,6 +521,9 @@ export const HEAT_TYPES: Readonly<Record<string, HeatTypeMapping>> = {
       tenant_id: TENANT,
       value_specs: VALUE_SPECS,
       tags: TAGS,
+    },
+    finish: (heat, out) => {
+      if ('gateway_ip' in heat && (heat.gateway_ip === null || heat.gateway_ip === '')) out.noGateway = true;
     },
     required: ['network|network_id', 'cidr'],
     attributes: {
@@ -538,6 +533,8 @@ export const HEAT_TYPES: Readonly<Record<string, HeatTypeMapping>> = {
       network_id: { path: ['network'] },
       allocation_pools: { path: ['allocationPools'] },
       dns_nameservers: { path: ['dnsNameservers'] },
+      enable_dhcp: { path: ['enableDhcp'] },
+      host_routes: { path: ['hostRoutes'] },
     },
   },
   'OS::Neutron::Port': {
