@@ -14,7 +14,7 @@
  * - the router keeps working across an agent restart; a flushed NAT table and a deleted router namespace
  *   show in the plan and apply repairs them;
  * - destroy leaves no namespace, veth, nft table, OVS bridge or port, or process.
- * Parameterized by network driver (STRATUS_ROUTER_DRIVERS, default `linuxbridge`).
+ * Parameterized by network driver (STRATUS_ROUTER_DRIVERS, default both: `linuxbridge,ovs`).
  */
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
@@ -35,7 +35,7 @@ import {
 /** The test guest image (STRATUS_TEST_IMAGE: one built elsewhere with STRATUS_IMAGE_DIR). */
 const IMAGE = process.env.STRATUS_TEST_IMAGE ?? BUILT_IMAGE;
 
-const DRIVERS = (process.env.STRATUS_ROUTER_DRIVERS ?? 'linuxbridge').split(',') as ('linuxbridge' | 'ovs')[];
+const DRIVERS = (process.env.STRATUS_ROUTER_DRIVERS ?? 'linuxbridge,ovs').split(',') as ('linuxbridge' | 'ovs')[];
 
 const OUTSIDE_IP = '203.0.113.1';
 
