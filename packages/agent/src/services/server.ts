@@ -1,6 +1,15 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { type ApiRecord, type InputsOf, isInNet, parseCidr, resolveWait, type server } from '@stratus/model';
+import {
+  type ApiRecord,
+  answerFileSecretsProblem,
+  type InputsOf,
+  injectedPathProblem,
+  isInNet,
+  parseCidr,
+  resolveWait,
+  type server,
+} from '@stratus/model';
 import type { DomainFacts, DomainState } from '../compute/types.js';
 import { buildConfigDrive } from '../configdrive/index.js';
 import { Conflict, InvalidReference, InvalidRequest, NotFound, WaitTimeout } from '../errors.js';
@@ -63,8 +72,22 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
   }
 
   protected override async check(_id: string, spec: ServerSpec): Promise<void> {
-    if (spec.image) await assertReference(this.ctx, 'images', spec.image, ['image']);
-    if (spec.installMedia) await assertReference(this.ctx, 'images', spec.installMedia, ['installMedia']);
+    const image = spec.image ? await assertReference(this.ctx, 'images', spec.image, ['image']) : undefined;
+    const media = spec.installMedia
+      ? await assertReference(this.ctx, 'images', spec.installMedia, ['installMedia'])
+      : undefined;
+    // Injected files at drive paths need a Windows guest (the plan checks this where it knows the image).
+    const boots = (image ?? media) as ImageRecord | undefined;
+    if (boots && spec.personality) {
+      const osType = hardwareOf(spec, boots).osType;
+      for (const path of Object.keys(spec.personality)) {
+        const p = injectedPathProblem(path, osType, `osType ${osType} from the server or its image`);
+        if (p)
+          throw new InvalidRequest(`personality path ${JSON.stringify(path)} ${p}`, {
+            field: ['personality', path],
+          });
+      }
+    }
     if (spec.driverMedia) await assertReference(this.ctx, 'images', spec.driverMedia, ['driverMedia']);
     if (spec.keyPair) await assertReference(this.ctx, 'keypairs', spec.keyPair, ['keyPair']);
     if (spec.flavor) await assertReference(this.ctx, 'flavors', spec.flavor, ['flavor']);
@@ -622,7 +645,16 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
         `the answer file has a ${gpt ? 'GPT (UEFI)' : 'MBR (BIOS)'} disk layout, but the server boots with ${firmware} firmware (from its install image's hw_firmware_type); set firmware: ${firmware} on the server`,
         { field: ['firmware'] },
       );
-    await writeAnswerMedium(answerIso, answerFile, spec.adminPass);
+    const secrets = {
+      adminPass: spec.adminPass,
+      ...(spec.productKey !== undefined ? { productKey: spec.productKey } : {}),
+    };
+    const misfit = answerFileSecretsProblem(answerFile, secrets);
+    if (misfit)
+      throw new InvalidRequest(misfit, {
+        field: [spec.productKey !== undefined ? 'productKey' : 'answerFile'],
+      });
+    await writeAnswerMedium(answerIso, answerFile, secrets);
     extraCdroms.push(answerIso);
     return { installing: true, extraCdroms };
   }

@@ -9,10 +9,11 @@ import { dirname, join } from 'node:path';
 import {
   ANSWER_FILE_NAME,
   ANSWER_MEDIUM_LABEL,
+  type AnswerFileSecrets,
   FIRST_LOGON_SCRIPT,
   INSTALL_COMPLETE_MARKER,
   renderFirstLogonScript,
-  withPassword,
+  withSecrets,
 } from '@stratus/model';
 import { tempSibling } from '@stratus/util';
 import { run } from '../host/exec.js';
@@ -22,13 +23,14 @@ import { assertAbsolutePath, ensureDir } from '../storage/files.js';
 const log = logger('unattend');
 
 /**
- * Writes the answer medium at `isoPath` (atomically, mode 0600: it holds the encoded password): the
- * answer file with `password` written into its password elements, and the first-logon script.
+ * Writes the answer medium at `isoPath` (atomically, mode 0600: it holds the encoded password and the
+ * product key): the answer file with the secrets written into their places (see the model's
+ * `withSecrets`; the caller checked they fit), and the first-logon script. Neither secret is logged.
  */
 export async function writeAnswerMedium(
   isoPath: string,
   answerFile: string,
-  password: string,
+  secrets: AnswerFileSecrets,
 ): Promise<void> {
   assertAbsolutePath('isoPath', isoPath);
   await ensureDir(dirname(isoPath));
@@ -36,7 +38,9 @@ export async function writeAnswerMedium(
   const tmpIso = `${staging}.iso`;
   try {
     await mkdir(join(staging, dirname(FIRST_LOGON_SCRIPT)), { recursive: true, mode: 0o700 });
-    await writeFile(join(staging, ANSWER_FILE_NAME), withPassword(answerFile, password), { mode: 0o600 });
+    await writeFile(join(staging, ANSWER_FILE_NAME), withSecrets(answerFile, secrets), {
+      mode: 0o600,
+    });
     await writeFile(join(staging, FIRST_LOGON_SCRIPT), renderFirstLogonScript(), { mode: 0o600 });
     // -J: Joliet (what Windows reads, names as written); -r: Rock Ridge for Linux readers (the stand-in
     // installer of the tests), world-readable inside the image.
