@@ -15,6 +15,7 @@ import { buildConfigDrive } from '../configdrive/index.js';
 import { Conflict, InvalidReference, InvalidRequest, NotFound, WaitTimeout } from '../errors.js';
 import { logger } from '../host/log.js';
 import { domainName, serverTap } from '../host/names.js';
+import { pressBootPrompt, pressesBootPrompt, pressWindowMs } from '../unattend/boot-prompt.js';
 import { fileSize, installCompleteSeen, writeAnswerMedium } from '../unattend/medium.js';
 import { assertReference, type EnsureOptions, ServiceBase } from './base.js';
 import { type AgentContext, paths } from './context.js';
@@ -122,6 +123,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
 
   protected async remove(id: string, rec: ServerRecord | null): Promise<void> {
     this.installWatches.get(id)?.abort();
+    this.promptPresses.get(id)?.abort();
     await this.ctx.compute.deleteDomain(id);
     // Its volumes outlive it (Nova detaches them when it deletes an instance): only the attachments go.
     for (const a of await this.ctx.store.list<VolumeAttachmentRecord>('volume_attachments'))
@@ -536,6 +538,9 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     }
     const hw = hardwareOf(spec, image);
     const install = adopted ? undefined : await this.installStep(rec, hw.firmware, consoleLog);
+    // Read before the start: whether Setup wrote the disk decides the boot prompt (see boot-prompt.ts).
+    const diskHasData =
+      install?.installing && hw.firmware === 'uefi' ? await this.ctx.storage.hasData(disk) : true;
     const starting = Date.now();
     const { action } = await this.ctx.compute.ensureDomain({
       serverId: id,
@@ -560,6 +565,17 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       volumes: await attachedDisks(this.ctx, id),
     });
     if (action === 'stopped') log.info('server shut off', { id });
+    // A new boot ends the presses of the one before (they belong to its prompt), then maybe starts its own.
+    if (action === 'created' || action === 'started') this.promptPresses.get(id)?.abort();
+    if (
+      pressesBootPrompt({
+        installing: install?.installing ?? false,
+        firmware: hw.firmware,
+        action,
+        diskHasData,
+      })
+    )
+      this.pressBootPrompt(id);
     // A (re)started guest boots again and takes its lease anew; a lease from before belongs to the last boot.
     if (action === 'created' || action === 'started') rec.internal.startedAt = starting;
     rec.status = {
@@ -588,6 +604,20 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     await this.save(rec);
     if (install?.installing) this.watchInstall(id);
     return rec;
+  }
+
+  /** Key presses through an install boot's prompt running, by server id. */
+  private readonly promptPresses = new Map<string, AbortController>();
+
+  /** Presses through the install media's boot prompt in the background (see boot-prompt.ts). */
+  private pressBootPrompt(id: string): void {
+    this.promptPresses.get(id)?.abort();
+    const ctl = new AbortController();
+    this.promptPresses.set(id, ctl);
+    log.info('server install boot: pressing through the boot prompt', { id });
+    void pressBootPrompt(this.ctx.compute, id, pressWindowMs(this.ctx.virtType), ctl.signal).finally(() => {
+      if (this.promptPresses.get(id) === ctl) this.promptPresses.delete(id);
+    });
   }
 
   /** Install watches running, by server id. */

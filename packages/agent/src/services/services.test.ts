@@ -68,6 +68,12 @@ class FakeCompute implements ComputeDriver {
   async resizeDisk(id: string, target: string, bytes: number) {
     this.resized.push([id, target, bytes]);
   }
+  /** Keys pressed, by server. */
+  keys = new Map<string, string[]>();
+  async sendKey(id: string, keys: readonly string[]) {
+    if (!this.domains.has(id)) throw new NotFound(`no domain ${id}`, { code: 'domain_not_found' });
+    this.keys.set(id, [...(this.keys.get(id) ?? []), ...keys]);
+  }
   async deleteDomain(id: string) {
     this.deleted.push(id);
     return this.domains.delete(id);
@@ -147,6 +153,11 @@ class FakeStorage implements StorageDriver {
   }
   async growDisk(path: string, bytes: number) {
     this.sizes.set(path, bytes);
+  }
+  /** Disks a guest has written. */
+  written = new Set<string>();
+  async hasData(path: string) {
+    return this.written.has(path);
   }
   async inspect(path: string): Promise<ImageInfo> {
     return {
@@ -1030,4 +1041,55 @@ test('a server installing from an ISO has the installer, driver and answer media
     services.server.ensure(randomUUID(), { ...body, driverMedia: qcow }),
     (e: AgentError) => /is not an iso image/.test(e.message) && e.field?.[0] === 'driverMedia',
   );
+});
+
+test('a UEFI install boot gets Enter pressed through the media prompt: on the first start only, not once Setup wrote the disk, never after the install or with BIOS', async () => {
+  const { services, net } = await smallNetwork();
+  const iso = randomUUID();
+  storage.isoIds.add(iso);
+  await services.image.ensure(iso, { source: '/images/win-uefi.iso' });
+  const body = (firmware: 'bios' | 'uefi') => ({
+    name: `prompt-${firmware}`,
+    installMedia: iso,
+    adminPass: 'Passw0rd!x',
+    answerFile: renderAnswerFile({ computerName: 'P', locale: 'en-US', timeZone: 'UTC', firmware }),
+    vcpus: 1,
+    memoryMb: 256,
+    firmware,
+    machine: firmware === 'uefi' ? 'q35' : 'pc',
+    networks: [{ network: net }],
+    publicKeys: {},
+  });
+  const presses = async (id: string, atLeast: number) => {
+    // An event with a generous limit: the presses run in the background, every 2 s.
+    for (let i = 0; i < 600 && (compute.keys.get(id) ?? []).length < atLeast; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    return compute.keys.get(id) ?? [];
+  };
+  const id = randomUUID();
+  const made = await services.server.ensure(id, body('uefi'));
+  assert.equal(made.status.installStatus, 'INSTALLING');
+  assert.deepEqual((await presses(id, 1)).slice(0, 1), ['KEY_ENTER']);
+  // The guest stops (pressing ends with it); Setup has written the disk; the next start falls through.
+  compute.off.add(id);
+  storage.written.add(join(dir, 'instances', id, 'disk.qcow2'));
+  await new Promise((r) => setTimeout(r, 2500)); // one press interval: the loop sees the stop
+  const before = (compute.keys.get(id) ?? []).length;
+  assert.equal((await services.server.ensure(id, body('uefi'))).status.installStatus, 'INSTALLING');
+  assert.ok(!compute.off.has(id), 'started again');
+  await new Promise((r) => setTimeout(r, 2500));
+  assert.equal((compute.keys.get(id) ?? []).length, before, 'no keys once Setup wrote the disk');
+  // After the end of setup, the boot from disk gets none either.
+  await appendFile(String(made.status.consoleLog), 'STRATUS-INSTALL-COMPLETE\r\n');
+  compute.off.add(id);
+  assert.equal((await services.server.ensure(id, body('uefi'))).status.installStatus, 'INSTALLED');
+  await new Promise((r) => setTimeout(r, 2500));
+  assert.equal((compute.keys.get(id) ?? []).length, before);
+  await services.server.delete(id);
+
+  const bios = randomUUID();
+  await services.server.ensure(bios, body('bios'));
+  await new Promise((r) => setTimeout(r, 2500));
+  assert.equal(compute.keys.get(bios), undefined, 'BIOS install media do not prompt on a blank disk');
+  await services.server.delete(bios);
 });
