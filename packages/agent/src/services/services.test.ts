@@ -17,6 +17,7 @@ import type { DomainDevice, DomainFacts, DomainSpec, DomainState } from '../comp
 import { type AgentError, HostFailure, InUse, NotFound, PoolExhausted, RequiresReplace } from '../errors.js';
 import { run } from '../host/exec.js';
 import { KeyedMutex } from '../host/mutex.js';
+import { InstanceDirPasswords } from '../metadata/password.js';
 import type { MetadataScope } from '../metadata/service.js';
 import {
   type DhcpDriver,
@@ -33,7 +34,7 @@ import { type PortFirewall, renderPortFirewall } from '../network/firewall/rules
 import type { WrittenData } from '../storage/copy.js';
 import type { ImageData, OverlayRequest, StorageDriver, VolumeRequest } from '../storage/driver.js';
 import type { ImageInfo, ImportedImage, OverlayResult } from '../storage/images.js';
-import type { AgentContext } from './context.js';
+import { type AgentContext, paths } from './context.js';
 import { createServices, RecordStore, serviceFactories } from './index.js';
 import { resolveInstance } from './instance-metadata.js';
 import { withOwner } from './owner.js';
@@ -1092,4 +1093,39 @@ test('a UEFI install boot gets Enter pressed through the media prompt: on the fi
   await new Promise((r) => setTimeout(r, 2500));
   assert.equal(compute.keys.get(bios), undefined, 'BIOS install media do not prompt on a blank disk');
   await services.server.delete(bios);
+});
+
+test('the password a guest posted goes with its server: a replacement (a new id) has none, and a late post cannot bring it back', async () => {
+  const { services, net } = await smallNetwork();
+  const img = randomUUID();
+  await services.image.ensure(img, { source: '/images/win.qcow2', properties: { os_type: 'windows' } });
+  // The store the agent gives the metadata service and the API (agent.ts).
+  const passwords = new InstanceDirPasswords((id) => paths.instance(ctx, id));
+  const body = {
+    name: 'pw',
+    image: img,
+    vcpus: 1,
+    memoryMb: 256,
+    networks: [{ network: net }],
+    publicKeys: {},
+  };
+  const old = randomUUID();
+  await services.server.ensure(old, body);
+  assert.equal(await passwords.create(old, 'c2VjcmV0'), 'created');
+  assert.equal(await passwords.get(old), 'c2VjcmV0');
+  // A replace (any requiresReplace change, e.g. a new image) deletes the server and creates a new id.
+  await services.server.delete(old);
+  const fresh = randomUUID();
+  await services.server.ensure(fresh, body);
+  assert.equal(await passwords.get(fresh), null, 'the new instance starts without a password');
+  assert.equal(await passwords.get(old), null, 'the old record is gone');
+  assert.ok(!existsSync(join(paths.instance(ctx, old), 'password')));
+  // A post racing the delete finds no place and recreates nothing.
+  assert.equal(await passwords.create(old, 'bGF0ZQ=='), 'gone');
+  assert.ok(!existsSync(paths.instance(ctx, old)));
+  // The new instance posts its own, once.
+  assert.equal(await passwords.create(fresh, 'bmV3'), 'created');
+  assert.equal(await passwords.create(fresh, 'YWdhaW4='), 'exists');
+  await services.server.delete(fresh);
+  assert.equal(await passwords.get(fresh), null);
 });
