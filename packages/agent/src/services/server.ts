@@ -15,7 +15,7 @@ import { buildConfigDrive } from '../configdrive/index.js';
 import { Conflict, InvalidReference, InvalidRequest, NotFound, WaitTimeout } from '../errors.js';
 import { logger } from '../host/log.js';
 import { domainName, serverTap } from '../host/names.js';
-import { pressBootPrompt, pressesBootPrompt, pressWindowMs } from '../unattend/boot-prompt.js';
+import { type ConsoleAt, pressBootPrompt, pressesBootPrompt, pressWindow } from '../unattend/boot-prompt.js';
 import { fileSize, installCompleteSeen, writeAnswerMedium } from '../unattend/medium.js';
 import { assertReference, type EnsureOptions, ServiceBase } from './base.js';
 import { type AgentContext, paths } from './context.js';
@@ -541,6 +541,8 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     // Read before the start: whether Setup wrote the disk decides the boot prompt (see boot-prompt.ts).
     const diskHasData =
       install?.installing && hw.firmware === 'uefi' ? await this.ctx.storage.hasData(disk) : true;
+    // Where this start's console output begins (the firmware's boot line is looked for after it).
+    const consoleOffset = await fileSize(consoleLog);
     const starting = Date.now();
     const { action } = await this.ctx.compute.ensureDomain({
       serverId: id,
@@ -575,7 +577,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
         diskHasData,
       })
     )
-      this.pressBootPrompt(id);
+      this.pressBootPrompt(id, { path: consoleLog, offset: consoleOffset });
     // A (re)started guest boots again and takes its lease anew; a lease from before belongs to the last boot.
     if (action === 'created' || action === 'started') rec.internal.startedAt = starting;
     rec.status = {
@@ -610,14 +612,16 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
   private readonly promptPresses = new Map<string, AbortController>();
 
   /** Presses through the install media's boot prompt in the background (see boot-prompt.ts). */
-  private pressBootPrompt(id: string): void {
+  private pressBootPrompt(id: string, serial: ConsoleAt): void {
     this.promptPresses.get(id)?.abort();
     const ctl = new AbortController();
     this.promptPresses.set(id, ctl);
     log.info('server install boot: pressing through the boot prompt', { id });
-    void pressBootPrompt(this.ctx.compute, id, pressWindowMs(this.ctx.virtType), ctl.signal).finally(() => {
-      if (this.promptPresses.get(id) === ctl) this.promptPresses.delete(id);
-    });
+    void pressBootPrompt(this.ctx.compute, id, serial, pressWindow(this.ctx.virtType), ctl.signal).finally(
+      () => {
+        if (this.promptPresses.get(id) === ctl) this.promptPresses.delete(id);
+      },
+    );
   }
 
   /** Install watches running, by server id. */
