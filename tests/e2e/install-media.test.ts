@@ -86,7 +86,7 @@ mount -t iso9660 -o ro "$ans" /mnt/answer || fail "cannot mount $ans"
 [ -f /mnt/answer/Autounattend.xml ] || fail "no Autounattend.xml at the answer medium's root"
 name=$(sed -n 's/.*<ComputerName>\\(.*\\)<\\/ComputerName>.*/\\1/p' /mnt/answer/Autounattend.xml)
 echo "stand-in setup: answer file on $ans, computer name $name"
-key=$(sed -n 's/.*<Key>\\(.*\\)<\\/Key>.*/\\1/p' /mnt/answer/Autounattend.xml)
+key=$(sed -n '/<ProductKey>/,/<\\/ProductKey>/s/.*<Key>\\(.*\\)<\\/Key>.*/\\1/p' /mnt/answer/Autounattend.xml)
 [ "$key" = "${PRODUCT_KEY}" ] && echo "stand-in setup: the product key is the server's"
 src=$(find_label STRATUS-INSTALLER) || fail "no install medium"
 mount -t iso9660 -o ro "$src" /mnt/install || fail "cannot mount $src"
