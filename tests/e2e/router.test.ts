@@ -35,7 +35,10 @@ import {
 /** The test guest image (STRATUS_TEST_IMAGE: one built elsewhere with STRATUS_IMAGE_DIR). */
 const IMAGE = process.env.STRATUS_TEST_IMAGE ?? BUILT_IMAGE;
 
-const DRIVERS = (process.env.STRATUS_ROUTER_DRIVERS ?? 'linuxbridge,ovs').split(',') as ('linuxbridge' | 'ovs')[];
+const DRIVERS = (process.env.STRATUS_ROUTER_DRIVERS ?? 'linuxbridge,ovs').split(',') as (
+  | 'linuxbridge'
+  | 'ovs'
+)[];
 
 const OUTSIDE_IP = '203.0.113.1';
 

@@ -7,6 +7,7 @@ export * from './check.js';
 export * from './diff.js';
 export * from './duration.js';
 export * from './errors.js';
+export * from './guest-path.js';
 export * from './host-text.js';
 export * from './ipv4.js';
 export * from './meta.js';

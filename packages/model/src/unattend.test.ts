@@ -7,16 +7,20 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { validateResource } from './check.js';
+import { attributes } from './resource.js';
 import { server } from './resources/server.js';
 import {
   ADMIN_PASS_PLACEHOLDER,
   AUTOLOGON_PASS_PLACEHOLDER,
+  answerFileSecretsProblem,
   computerNameFor,
   encodeUnattendPassword,
   INSTALL_COMPLETE_MARKER,
+  PRODUCT_KEY_PLACEHOLDER,
   renderAnswerFile,
   renderFirstLogonScript,
   withPassword,
+  withSecrets,
 } from './unattend.js';
 
 interface Node {
@@ -261,5 +265,71 @@ test('the server plan carries the answer file; checks refuse what cannot install
   assert.match(
     problems({ ...base, unattend: { timeZone: 'Bad<Zone>' } }).join('\n'),
     /unattend\.timeZone: is not a Windows time zone/,
+  );
+});
+
+test('a product key: its place in windowsPE UserData/ProductKey/Key, the key itself only from withSecrets', () => {
+  const key = 'AAAAA-BBBBB-CCCCC-DDDDD-EEEEE';
+  const file = renderAnswerFile({ ...BASE, firmware: 'uefi', productKey: true });
+  const setup = component(pass(parse(file), 'windowsPE'), 'Microsoft-Windows-Setup');
+  assert.equal(at(setup, 'UserData', 'ProductKey', 'Key').text, PRODUCT_KEY_PLACEHOLDER);
+  assert.equal(at(setup, 'UserData', 'ProductKey', 'WillShowUI').text, 'OnError');
+  assert.equal(kids(at(setup, 'UserData'), 'ProductKey').length, 1);
+  // Without a key there is no ProductKey element at all (Setup would take the placeholder as the key).
+  const none = component(
+    pass(parse(renderAnswerFile({ ...BASE, firmware: 'uefi' })), 'windowsPE'),
+    'Microsoft-Windows-Setup',
+  );
+  assert.equal(kids(at(none, 'UserData'), 'ProductKey').length, 0);
+
+  const written = withSecrets(file, { adminPass: 'Passw0rd!x', productKey: key });
+  const wsetup = component(pass(parse(written), 'windowsPE'), 'Microsoft-Windows-Setup');
+  assert.equal(at(wsetup, 'UserData', 'ProductKey', 'Key').text, key);
+  assert.ok(!written.includes('Passw0rd!x') && !written.includes(ADMIN_PASS_PLACEHOLDER));
+  assert.match(answerFileSecretsProblem(file, { adminPass: 'x' }) ?? '', /has no productKey/);
+  assert.match(
+    answerFileSecretsProblem(renderAnswerFile({ ...BASE, firmware: 'uefi' }), {
+      adminPass: 'x',
+      productKey: key,
+    }) ?? '',
+    /no @STRATUS-PRODUCT-KEY@/,
+  );
+  assert.equal(answerFileSecretsProblem(file, { adminPass: 'x', productKey: key }), undefined);
+});
+
+test('the server: productKey is sensitive, needs installMedia, and puts its place (not itself) in the planned answer file', () => {
+  const key = 'AAAAA-BBBBB-CCCCC-DDDDD-EEEEE';
+  const base = {
+    name: 'keyed',
+    installMedia: 'img-1',
+    adminPass: 'Passw0rd!x',
+    productKey: key,
+    firmware: 'uefi',
+    networks: [{ network: 'net-1' }],
+  };
+  assert.equal(attributes(server).find((a) => a.name === 'productKey')?.sensitive, true);
+  const planned: Record<string, unknown> = { ...base };
+  server.plan!(planned, null);
+  assert.ok(!(planned.answerFile as string).includes(key));
+  assert.ok((planned.answerFile as string).includes(PRODUCT_KEY_PLACEHOLDER));
+  // A key added to a server whose prior file had no place for one gets a new file (the change replaces).
+  const { productKey: _k, ...keyless } = base;
+  const before: Record<string, unknown> = { ...keyless };
+  server.plan!(before, null);
+  const added: Record<string, unknown> = { ...base };
+  server.plan!(added, before);
+  assert.ok((added.answerFile as string).includes(PRODUCT_KEY_PLACEHOLDER));
+
+  const problems = (inputs: Record<string, unknown>) =>
+    validateResource('server', structuredClone(inputs)).map((p) => `${p.path.join('.')}: ${p.message}`);
+  assert.deepEqual(problems(base), []);
+  const bad = problems({ ...base, productKey: 'not-a-key' }).join('\n');
+  assert.match(bad, /productKey: must be a Windows product key/);
+  assert.ok(!bad.includes('not-a-key'), 'the value is not in the message');
+  const { installMedia: _i, ...noMedia } = base;
+  assert.match(problems({ ...noMedia, image: 'x' }).join('\n'), /productKey: needs installMedia/);
+  assert.match(
+    problems({ ...base, answerFile: renderAnswerFile({ ...BASE, firmware: 'uefi' }) }).join('\n'),
+    /productKey: the server has a productKey, but the answer file has no @STRATUS-PRODUCT-KEY@/,
   );
 });

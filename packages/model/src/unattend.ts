@@ -19,6 +19,15 @@ export const ADMIN_PASS_PLACEHOLDER = '@STRATUS-ADMIN-PASS@';
 /** Text in the answer file where the agent writes the encoded auto-logon password (the same password). */
 export const AUTOLOGON_PASS_PLACEHOLDER = '@STRATUS-AUTOLOGON-PASS@';
 
+/**
+ * Text in the answer file where the agent writes the product key (`productKey` of the server): the key is
+ * sensitive, so the plan shows only where it goes.
+ */
+export const PRODUCT_KEY_PLACEHOLDER = '@STRATUS-PRODUCT-KEY@';
+
+/** A Windows product key: five groups of five letters or digits (`XXXXX-XXXXX-XXXXX-XXXXX-XXXXX`). */
+export const PRODUCT_KEY_PATTERN = '^[A-Za-z0-9]{5}(-[A-Za-z0-9]{5}){4}$';
+
 /** The line the guest writes on its first serial port (COM1) when setup has finished. */
 export const INSTALL_COMPLETE_MARKER = 'STRATUS-INSTALL-COMPLETE';
 
@@ -65,6 +74,12 @@ export interface AnswerFileOptions {
   driverOs?: string;
   /** Registered owner shown by Windows. */
   fullName?: string;
+  /**
+   * Whether Setup gets a product key: then windowsPE's Microsoft-Windows-Setup carries
+   * `UserData/ProductKey/Key` with {@link PRODUCT_KEY_PLACEHOLDER}, which the agent replaces by the key.
+   * Without one, Setup installs the edition named by `imageName` (media that need a key then ask for it).
+   */
+  productKey?: boolean;
 }
 
 const XML_ESCAPES: Record<string, string> = {
@@ -210,6 +225,14 @@ export function renderAnswerFile(o: AnswerFileOptions): string {
   add(4, '<AcceptEula>true</AcceptEula>');
   add(4, `<FullName>${esc(o.fullName ?? 'Stratus')}</FullName>`);
   add(4, '<Organization>Stratus</Organization>');
+  if (o.productKey) {
+    // "Microsoft-Windows-Setup | UserData | ProductKey": Key, and WillShowUI OnError (the key page only
+    // when the key does not fit the edition).
+    add(4, '<ProductKey>');
+    add(5, `<Key>${PRODUCT_KEY_PLACEHOLDER}</Key>`);
+    add(5, '<WillShowUI>OnError</WillShowUI>');
+    add(4, '</ProductKey>');
+  }
   add(3, '</UserData>');
   add(2, '</component>');
   add(1, '</settings>');
@@ -341,4 +364,33 @@ export function withPassword(answerFile: string, password: string): string {
   return answerFile
     .replace(ADMIN_PASS_PLACEHOLDER, encodeUnattendPassword(password, 'AdministratorPassword'))
     .replace(AUTOLOGON_PASS_PLACEHOLDER, encodeUnattendPassword(password, 'Password'));
+}
+
+/** The secrets the agent writes into an answer file: the administrator password and the product key. */
+export interface AnswerFileSecrets {
+  adminPass: string;
+  /** Checked against {@link PRODUCT_KEY_PATTERN} by the schema, so it needs no XML escaping. */
+  productKey?: string;
+}
+
+/**
+ * Why the answer file and the secrets do not fit, or undefined: a product key placeholder without a key
+ * (Setup would read the placeholder as the key), or a key with no placeholder to take it.
+ */
+export function answerFileSecretsProblem(answerFile: string, s: AnswerFileSecrets): string | undefined {
+  const slot = answerFile.includes(PRODUCT_KEY_PLACEHOLDER);
+  if (slot && s.productKey === undefined)
+    return `the answer file has ${PRODUCT_KEY_PLACEHOLDER} but the server has no productKey`;
+  if (!slot && s.productKey !== undefined)
+    return `the server has a productKey, but the answer file has no ${PRODUCT_KEY_PLACEHOLDER} where it goes (UserData/ProductKey/Key)`;
+  return undefined;
+}
+
+/**
+ * What the answer medium holds: the answer file with the encoded password in its password elements and
+ * the product key in its `ProductKey/Key` (see {@link answerFileSecretsProblem} for what must fit).
+ */
+export function withSecrets(answerFile: string, s: AnswerFileSecrets): string {
+  const file = withPassword(answerFile, s.adminPass);
+  return s.productKey === undefined ? file : file.replace(PRODUCT_KEY_PLACEHOLDER, s.productKey);
 }

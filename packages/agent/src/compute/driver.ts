@@ -43,6 +43,12 @@ export interface ComputeDriver {
    * within `timeoutMs`, a hard stop. Answers how it stopped (`already` when it was not running).
    */
   stopDomain(serverId: string, timeoutMs: number): Promise<StopResult>;
+  /**
+   * Presses and releases `keys` (Linux input key names such as `KEY_ENTER`, libvirt's `linux` codeset)
+   * together on the running domain's keyboard (`virsh send-key`). Throws NotFound (`domain_not_found`)
+   * when there is no domain, HostFailure when it is not running.
+   */
+  sendKey(serverId: string, keys: readonly string[]): Promise<void>;
   /** Grows a disk of a running domain (`virsh blockresize`), so the guest sees the new size at once. */
   resizeDisk(serverId: string, target: string, sizeBytes: number): Promise<void>;
   /**

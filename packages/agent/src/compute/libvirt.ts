@@ -210,6 +210,20 @@ export class LibvirtCompute implements ComputeDriver {
     return 'forced';
   }
 
+  /** Presses `keys` together on the domain's keyboard (`virsh send-key --codeset linux`). */
+  async sendKey(serverId: string, keys: readonly string[]): Promise<void> {
+    checkId(serverId);
+    for (const k of keys)
+      if (!/^KEY_[A-Z0-9_]{1,24}$/.test(k)) throw new Error(`${k} is not a Linux key name`);
+    try {
+      await run('virsh', ['-c', this.uri, 'send-key', serverId, '--codeset', 'linux', ...keys]);
+    } catch (e) {
+      const msg = message(e);
+      if (NOT_FOUND_RE.test(msg)) throw new NotFound(msg, { code: 'domain_not_found', cause: e });
+      throw new HostFailure(msg, { code: 'libvirt_error', cause: e });
+    }
+  }
+
   /** Grows a disk of a running domain to `sizeBytes` (`virsh blockresize`: QEMU tells the guest at once). */
   async resizeDisk(serverId: string, target: string, sizeBytes: number): Promise<void> {
     checkId(serverId);

@@ -2,7 +2,9 @@ import { mkdir, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import {
   type ApiRecord,
+  answerFileSecretsProblem,
   type InputsOf,
+  injectedPathProblem,
   isInNet,
   membersPerHost,
   parseCidr,
@@ -14,6 +16,7 @@ import { buildConfigDrive } from '../configdrive/index.js';
 import { Conflict, InvalidReference, InvalidRequest, NotFound, WaitTimeout } from '../errors.js';
 import { logger } from '../host/log.js';
 import { domainName, serverTap } from '../host/names.js';
+import { type ConsoleAt, pressBootPrompt, pressesBootPrompt, pressWindow } from '../unattend/boot-prompt.js';
 import { fileSize, installCompleteSeen, writeAnswerMedium } from '../unattend/medium.js';
 import { assertReference, type EnsureOptions, ServiceBase } from './base.js';
 import { type AgentContext, paths } from './context.js';
@@ -72,8 +75,22 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
   }
 
   protected override async check(_id: string, spec: ServerSpec): Promise<void> {
-    if (spec.image) await assertReference(this.ctx, 'images', spec.image, ['image']);
-    if (spec.installMedia) await assertReference(this.ctx, 'images', spec.installMedia, ['installMedia']);
+    const image = spec.image ? await assertReference(this.ctx, 'images', spec.image, ['image']) : undefined;
+    const media = spec.installMedia
+      ? await assertReference(this.ctx, 'images', spec.installMedia, ['installMedia'])
+      : undefined;
+    // Injected files at drive paths need a Windows guest (the plan checks this where it knows the image).
+    const boots = (image ?? media) as ImageRecord | undefined;
+    if (boots && spec.personality) {
+      const osType = hardwareOf(spec, boots).osType;
+      for (const path of Object.keys(spec.personality)) {
+        const p = injectedPathProblem(path, osType, `osType ${osType} from the server or its image`);
+        if (p)
+          throw new InvalidRequest(`personality path ${JSON.stringify(path)} ${p}`, {
+            field: ['personality', path],
+          });
+      }
+    }
     if (spec.driverMedia) await assertReference(this.ctx, 'images', spec.driverMedia, ['driverMedia']);
     if (spec.keyPair) await assertReference(this.ctx, 'keypairs', spec.keyPair, ['keyPair']);
     if (spec.flavor) await assertReference(this.ctx, 'flavors', spec.flavor, ['flavor']);
@@ -140,6 +157,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
 
   protected async remove(id: string, rec: ServerRecord | null): Promise<void> {
     this.installWatches.get(id)?.abort();
+    this.promptPresses.get(id)?.abort();
     await this.ctx.compute.deleteDomain(id);
     // Its volumes outlive it (Nova detaches them when it deletes an instance): only the attachments go.
     for (const a of await this.ctx.store.list<VolumeAttachmentRecord>('volume_attachments'))
@@ -593,6 +611,11 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     }
     const hw = hardwareOf(spec, image);
     const install = adopted ? undefined : await this.installStep(rec, hw.firmware, consoleLog);
+    // Read before the start: whether Setup wrote the disk decides the boot prompt (see boot-prompt.ts).
+    const diskHasData =
+      install?.installing && hw.firmware === 'uefi' ? await this.ctx.storage.hasData(disk) : true;
+    // Where this start's console output begins (the firmware's boot line is looked for after it).
+    const consoleOffset = await fileSize(consoleLog);
     const starting = Date.now();
     const { action } = await this.ctx.compute.ensureDomain({
       serverId: id,
@@ -617,6 +640,17 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       volumes: await attachedDisks(this.ctx, id),
     });
     if (action === 'stopped') log.info('server shut off', { id });
+    // A new boot ends the presses of the one before (they belong to its prompt), then maybe starts its own.
+    if (action === 'created' || action === 'started') this.promptPresses.get(id)?.abort();
+    if (
+      pressesBootPrompt({
+        installing: install?.installing ?? false,
+        firmware: hw.firmware,
+        action,
+        diskHasData,
+      })
+    )
+      this.pressBootPrompt(id, { path: consoleLog, offset: consoleOffset });
     // A (re)started guest boots again and takes its lease anew; a lease from before belongs to the last boot.
     if (action === 'created' || action === 'started') rec.internal.startedAt = starting;
     rec.status = {
@@ -645,6 +679,22 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     await this.save(rec);
     if (install?.installing) this.watchInstall(id);
     return rec;
+  }
+
+  /** Key presses through an install boot's prompt running, by server id. */
+  private readonly promptPresses = new Map<string, AbortController>();
+
+  /** Presses through the install media's boot prompt in the background (see boot-prompt.ts). */
+  private pressBootPrompt(id: string, serial: ConsoleAt): void {
+    this.promptPresses.get(id)?.abort();
+    const ctl = new AbortController();
+    this.promptPresses.set(id, ctl);
+    log.info('server install boot: pressing through the boot prompt', { id });
+    void pressBootPrompt(this.ctx.compute, id, serial, pressWindow(this.ctx.virtType), ctl.signal).finally(
+      () => {
+        if (this.promptPresses.get(id) === ctl) this.promptPresses.delete(id);
+      },
+    );
   }
 
   /** Install watches running, by server id. */
@@ -702,7 +752,16 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
         `the answer file has a ${gpt ? 'GPT (UEFI)' : 'MBR (BIOS)'} disk layout, but the server boots with ${firmware} firmware (from its install image's hw_firmware_type); set firmware: ${firmware} on the server`,
         { field: ['firmware'] },
       );
-    await writeAnswerMedium(answerIso, answerFile, spec.adminPass);
+    const secrets = {
+      adminPass: spec.adminPass,
+      ...(spec.productKey !== undefined ? { productKey: spec.productKey } : {}),
+    };
+    const misfit = answerFileSecretsProblem(answerFile, secrets);
+    if (misfit)
+      throw new InvalidRequest(misfit, {
+        field: [spec.productKey !== undefined ? 'productKey' : 'answerFile'],
+      });
+    await writeAnswerMedium(answerIso, answerFile, secrets);
     extraCdroms.push(answerIso);
     return { installing: true, extraCdroms };
   }

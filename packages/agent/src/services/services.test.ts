@@ -17,6 +17,7 @@ import type { DomainDevice, DomainFacts, DomainSpec, DomainState } from '../comp
 import { type AgentError, HostFailure, InUse, NotFound, PoolExhausted, RequiresReplace } from '../errors.js';
 import { run } from '../host/exec.js';
 import { KeyedMutex } from '../host/mutex.js';
+import { InstanceDirPasswords } from '../metadata/password.js';
 import type { MetadataScope } from '../metadata/service.js';
 import {
   type DhcpDriver,
@@ -33,7 +34,7 @@ import { type PortFirewall, renderPortFirewall } from '../network/firewall/rules
 import type { WrittenData } from '../storage/copy.js';
 import type { ImageData, OverlayRequest, StorageDriver, VolumeRequest } from '../storage/driver.js';
 import type { ImageInfo, ImportedImage, OverlayResult } from '../storage/images.js';
-import type { AgentContext } from './context.js';
+import { type AgentContext, paths } from './context.js';
 import { createServices, RecordStore, serviceFactories } from './index.js';
 import { resolveInstance } from './instance-metadata.js';
 import { withOwner } from './owner.js';
@@ -67,6 +68,12 @@ class FakeCompute implements ComputeDriver {
   }
   async resizeDisk(id: string, target: string, bytes: number) {
     this.resized.push([id, target, bytes]);
+  }
+  /** Keys pressed, by server. */
+  keys = new Map<string, string[]>();
+  async sendKey(id: string, keys: readonly string[]) {
+    if (!this.domains.has(id)) throw new NotFound(`no domain ${id}`, { code: 'domain_not_found' });
+    this.keys.set(id, [...(this.keys.get(id) ?? []), ...keys]);
   }
   async deleteDomain(id: string) {
     this.deleted.push(id);
@@ -147,6 +154,11 @@ class FakeStorage implements StorageDriver {
   }
   async growDisk(path: string, bytes: number) {
     this.sizes.set(path, bytes);
+  }
+  /** Disks a guest has written. */
+  written = new Set<string>();
+  async hasData(path: string) {
+    return this.written.has(path);
   }
   async inspect(path: string): Promise<ImageInfo> {
     return {
@@ -1193,4 +1205,90 @@ test('subnets: DNS servers, host routes and MTU reach DHCP and network_data.json
   await services.subnet.delete(dsub);
   await services.network.delete(snet);
   await services.network.delete(net);
+});
+
+test('a UEFI install boot gets Enter pressed through the media prompt: on the first start only, not once Setup wrote the disk, never after the install or with BIOS', async () => {
+  const { services, net } = await smallNetwork();
+  const iso = randomUUID();
+  storage.isoIds.add(iso);
+  await services.image.ensure(iso, { source: '/images/win-uefi.iso' });
+  const body = (firmware: 'bios' | 'uefi') => ({
+    name: `prompt-${firmware}`,
+    installMedia: iso,
+    adminPass: 'Passw0rd!x',
+    answerFile: renderAnswerFile({ computerName: 'P', locale: 'en-US', timeZone: 'UTC', firmware }),
+    vcpus: 1,
+    memoryMb: 256,
+    firmware,
+    machine: firmware === 'uefi' ? 'q35' : 'pc',
+    networks: [{ network: net }],
+    publicKeys: {},
+  });
+  const presses = async (id: string, atLeast: number) => {
+    // An event with a generous limit: the presses run in the background, every 2 s.
+    for (let i = 0; i < 600 && (compute.keys.get(id) ?? []).length < atLeast; i++)
+      await new Promise((r) => setTimeout(r, 100));
+    return compute.keys.get(id) ?? [];
+  };
+  const id = randomUUID();
+  const made = await services.server.ensure(id, body('uefi'));
+  assert.equal(made.status.installStatus, 'INSTALLING');
+  assert.deepEqual((await presses(id, 1)).slice(0, 1), ['KEY_ENTER']);
+  // The guest stops (pressing ends with it); Setup has written the disk; the next start falls through.
+  compute.off.add(id);
+  storage.written.add(join(dir, 'instances', id, 'disk.qcow2'));
+  await new Promise((r) => setTimeout(r, 2500)); // one press interval: the loop sees the stop
+  const before = (compute.keys.get(id) ?? []).length;
+  assert.equal((await services.server.ensure(id, body('uefi'))).status.installStatus, 'INSTALLING');
+  assert.ok(!compute.off.has(id), 'started again');
+  await new Promise((r) => setTimeout(r, 2500));
+  assert.equal((compute.keys.get(id) ?? []).length, before, 'no keys once Setup wrote the disk');
+  // After the end of setup, the boot from disk gets none either.
+  await appendFile(String(made.status.consoleLog), 'STRATUS-INSTALL-COMPLETE\r\n');
+  compute.off.add(id);
+  assert.equal((await services.server.ensure(id, body('uefi'))).status.installStatus, 'INSTALLED');
+  await new Promise((r) => setTimeout(r, 2500));
+  assert.equal((compute.keys.get(id) ?? []).length, before);
+  await services.server.delete(id);
+
+  const bios = randomUUID();
+  await services.server.ensure(bios, body('bios'));
+  await new Promise((r) => setTimeout(r, 2500));
+  assert.equal(compute.keys.get(bios), undefined, 'BIOS install media do not prompt on a blank disk');
+  await services.server.delete(bios);
+});
+
+test('the password a guest posted goes with its server: a replacement (a new id) has none, and a late post cannot bring it back', async () => {
+  const { services, net } = await smallNetwork();
+  const img = randomUUID();
+  await services.image.ensure(img, { source: '/images/win.qcow2', properties: { os_type: 'windows' } });
+  // The store the agent gives the metadata service and the API (agent.ts).
+  const passwords = new InstanceDirPasswords((id) => paths.instance(ctx, id));
+  const body = {
+    name: 'pw',
+    image: img,
+    vcpus: 1,
+    memoryMb: 256,
+    networks: [{ network: net }],
+    publicKeys: {},
+  };
+  const old = randomUUID();
+  await services.server.ensure(old, body);
+  assert.equal(await passwords.create(old, 'c2VjcmV0'), 'created');
+  assert.equal(await passwords.get(old), 'c2VjcmV0');
+  // A replace (any requiresReplace change, e.g. a new image) deletes the server and creates a new id.
+  await services.server.delete(old);
+  const fresh = randomUUID();
+  await services.server.ensure(fresh, body);
+  assert.equal(await passwords.get(fresh), null, 'the new instance starts without a password');
+  assert.equal(await passwords.get(old), null, 'the old record is gone');
+  assert.ok(!existsSync(join(paths.instance(ctx, old), 'password')));
+  // A post racing the delete finds no place and recreates nothing.
+  assert.equal(await passwords.create(old, 'bGF0ZQ=='), 'gone');
+  assert.ok(!existsSync(paths.instance(ctx, old)));
+  // The new instance posts its own, once.
+  assert.equal(await passwords.create(fresh, 'bmV3'), 'created');
+  assert.equal(await passwords.create(fresh, 'YWdhaW4='), 'exists');
+  await services.server.delete(fresh);
+  assert.equal(await passwords.get(fresh), null);
 });

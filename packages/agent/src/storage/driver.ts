@@ -82,6 +82,11 @@ export interface StorageDriver {
   imageIdOf(path: string): string | null;
   /** Creates a volume file (blank, an overlay of a cached image, or a copy of another volume); idempotent. */
   createVolume(req: VolumeRequest): Promise<{ created: boolean }>;
+  /**
+   * Whether any guest has written data to the disk file at `path` (a qcow2 with no backing file): false
+   * while every cluster is unallocated, as `qemu-img create` left it. Readable while a guest runs.
+   */
+  hasData(path: string): Promise<boolean>;
   /** Grows a disk file no running guest has open to `sizeBytes`; never shrinks. */
   growDisk(path: string, sizeBytes: number): Promise<void>;
   /** Removes a disk file; returns whether there was one. */

@@ -3,6 +3,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { parseChecksum } from '@stratus/model';
 import { type DataPiece, parseExtents, readExtents, tempSibling, writeFileAtomic } from '@stratus/util';
 import { Conflict } from '../errors.js';
+import { run } from '../host/exec.js';
 import { logger } from '../host/log.js';
 import { KeyedMutex } from '../host/mutex.js';
 import { isResourceId } from '../host/names.js';
@@ -345,6 +346,16 @@ export class QemuImgStorage implements StorageDriver {
 
   inspect(path: string): Promise<ImageInfo> {
     return inspectImage(path);
+  }
+
+  async hasData(path: string): Promise<boolean> {
+    // `qemu-img map` lists the disk as extents; `data` is true where a cluster holds data (-U: a running
+    // guest may hold the image open).
+    const { stdout } = await run('qemu-img', ['map', '-U', '--output=json', '-f', 'qcow2', '--', path], {
+      timeoutMs: 60_000,
+      dieWithAgent: true,
+    });
+    return (JSON.parse(stdout) as { data?: boolean }[]).some((e) => e.data === true);
   }
 
   imageIdOf(path: string): string | null {

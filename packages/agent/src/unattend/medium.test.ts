@@ -7,7 +7,12 @@ import assert from 'node:assert/strict';
 import { appendFile, chmod, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { encodeUnattendPassword, INSTALL_COMPLETE_MARKER, renderAnswerFile } from '@stratus/model';
+import {
+  encodeUnattendPassword,
+  INSTALL_COMPLETE_MARKER,
+  PRODUCT_KEY_PLACEHOLDER,
+  renderAnswerFile,
+} from '@stratus/model';
 import { run } from '../host/exec.js';
 import { fileSize, installCompleteSeen, writeAnswerMedium } from './medium.js';
 
@@ -30,7 +35,7 @@ test('the answer medium has Autounattend.xml at its root, well formed, the passw
     timeZone: 'UTC',
     firmware: 'uefi',
   });
-  await writeAnswerMedium(iso, answer, PASSWORD);
+  await writeAnswerMedium(iso, answer, { adminPass: PASSWORD });
   assert.equal((await stat(iso)).mode & 0o777, 0o600);
   const label = (await run('isoinfo', ['-d', '-i', iso])).stdout;
   assert.match(label, /Volume id: STRATUS-UNATTEND/);
@@ -50,8 +55,9 @@ test('the answer medium has Autounattend.xml at its root, well formed, the passw
   );
   const script = (await run('isoinfo', ['-J', '-i', iso, '-x', '/stratus/firstlogon.cmd'])).stdout;
   assert.match(script, new RegExp(`echo ${INSTALL_COMPLETE_MARKER}>COM1`));
+  assert.doesNotMatch(xml, /<ProductKey>/, 'no product key element without a key');
   // Rebuilt in place (an apply while the install runs) without leftovers beside it.
-  await writeAnswerMedium(iso, answer, PASSWORD);
+  await writeAnswerMedium(iso, answer, { adminPass: PASSWORD });
   assert.deepEqual((await run('ls', ['-A', dir])).stdout.split('\n').filter(Boolean).sort(), [
     'Autounattend.xml',
     'answer.iso',
@@ -73,4 +79,23 @@ test('the end-of-setup line counts only after the install began, and only as a w
   assert.equal(await installCompleteSeen(log, offset), false, 'not alone on its line');
   await appendFile(log, `${INSTALL_COMPLETE_MARKER}\r\r\n[  12.3] reboot: Power down\r\n`);
   assert.equal(await installCompleteSeen(log, offset), true);
+});
+
+test('a product key goes into UserData/ProductKey/Key on the medium only, never into the plan text', async () => {
+  const iso = join(dir, 'keyed.iso');
+  const key = 'AAAAA-BBBBB-CCCCC-DDDDD-EEEEE';
+  const answer = renderAnswerFile({
+    computerName: 'WEB-02',
+    locale: 'en-US',
+    timeZone: 'UTC',
+    firmware: 'uefi',
+    productKey: true,
+  });
+  assert.ok(!answer.includes(key), 'the planned file has the placeholder, not the key');
+  assert.match(answer, new RegExp(`<Key>${PRODUCT_KEY_PLACEHOLDER}</Key>`));
+  await writeAnswerMedium(iso, answer, { adminPass: PASSWORD, productKey: key });
+  const xml = (await run('isoinfo', ['-J', '-i', iso, '-x', '/Autounattend.xml'])).stdout;
+  assert.match(xml, new RegExp(`<UserData>[\\s\\S]*<ProductKey>\\s*<Key>${key}</Key>[\\s\\S]*</UserData>`));
+  assert.ok(!xml.includes(PRODUCT_KEY_PLACEHOLDER));
+  await rm(iso);
 });

@@ -8,10 +8,11 @@ import { open, stat } from 'node:fs/promises';
 import {
   ANSWER_FILE_NAME,
   ANSWER_MEDIUM_LABEL,
+  type AnswerFileSecrets,
   FIRST_LOGON_SCRIPT,
   INSTALL_COMPLETE_MARKER,
   renderFirstLogonScript,
-  withPassword,
+  withSecrets,
 } from '@stratus/model';
 import { logger } from '../host/log.js';
 import { writeIso } from '../storage/iso.js';
@@ -19,20 +20,21 @@ import { writeIso } from '../storage/iso.js';
 const log = logger('unattend');
 
 /**
- * Writes the answer medium at `isoPath` (atomically, mode 0600: it holds the encoded password): the
- * answer file with `password` written into its password elements, and the first-logon script.
+ * Writes the answer medium at `isoPath` (atomically, mode 0600: it holds the encoded password and the
+ * product key): the answer file with the secrets written into their places (see the model's
+ * `withSecrets`; the caller checked they fit), and the first-logon script. Neither secret is logged.
  */
 export async function writeAnswerMedium(
   isoPath: string,
   answerFile: string,
-  password: string,
+  secrets: AnswerFileSecrets,
 ): Promise<void> {
   // Joliet names: Windows sees `Autounattend.xml` as written; Rock Ridge for Linux readers (the stand-in
   // installer of the tests).
   await writeIso(isoPath, {
     label: ANSWER_MEDIUM_LABEL,
     files: [
-      [ANSWER_FILE_NAME, withPassword(answerFile, password)],
+      [ANSWER_FILE_NAME, withSecrets(answerFile, secrets)],
       [FIRST_LOGON_SCRIPT, renderFirstLogonScript()],
     ],
   });

@@ -8,7 +8,15 @@ import { Ref } from '../formats.js';
 import { hostnameFromName } from '../host-text.js';
 import type { AttributeProblem } from '../resource.js';
 import { Type } from '../typebox.generated.js';
-import { computerNameFor, INSTALL_COMPLETE_MARKER, renderAnswerFile, timeZoneProblem } from '../unattend.js';
+import {
+  answerFileSecretsProblem,
+  computerNameFor,
+  INSTALL_COMPLETE_MARKER,
+  PRODUCT_KEY_PATTERN,
+  PRODUCT_KEY_PLACEHOLDER,
+  renderAnswerFile,
+  timeZoneProblem,
+} from '../unattend.js';
 import { isUnknown, UNKNOWN } from '../unknown.js';
 
 /** Locale of the answer file when `unattend.locale` is not set. */
@@ -85,6 +93,15 @@ export const INSTALL_INPUTS = {
       },
     ),
   ),
+  productKey: Type.Optional(
+    Type.String({
+      pattern: PRODUCT_KEY_PATTERN,
+      formatName: 'a Windows product key (five groups of five letters or digits, joined by hyphens)',
+      sensitive: true,
+      requiresReplace: true,
+      description: `Product key Windows Setup installs with (Microsoft-Windows-Setup UserData/ProductKey/Key of the answer file), for media that ask for one; never shown. The plan's answer file has ${PRODUCT_KEY_PLACEHOLDER} where it goes; the agent writes it onto the answer medium. Needs installMedia.`,
+    }),
+  ),
   answerFile: Type.Optional(
     Type.String({
       computed: true,
@@ -123,8 +140,16 @@ export function checkInstall(inputs: Readonly<Record<string, unknown>>): Attribu
       message: 'needs adminPass: the answer file sets the Administrator password from it',
     });
   if (!install)
-    for (const k of ['driverMedia', 'unattend', 'answerFile'])
+    for (const k of ['driverMedia', 'unattend', 'answerFile', 'productKey'])
       if (inputs[k] !== undefined) out.push({ path: [k], message: 'needs installMedia' });
+  // An answer file of the user's own must have the key's place when there is a key, and no place without one.
+  if (install && typeof inputs.answerFile === 'string' && !isUnknown(inputs.productKey)) {
+    const p = answerFileSecretsProblem(inputs.answerFile, {
+      adminPass: '',
+      ...(inputs.productKey !== undefined ? { productKey: String(inputs.productKey) } : {}),
+    });
+    if (p) out.push({ path: [inputs.productKey !== undefined ? 'productKey' : 'answerFile'], message: p });
+  }
   const u = inputs.unattend as Record<string, unknown> | undefined;
   if (u && typeof u === 'object' && !isUnknown(u)) {
     if (typeof u.timeZone === 'string') {
@@ -146,7 +171,14 @@ export function planInstall(
   prior?: Readonly<Record<string, unknown>> | null,
 ): void {
   if (planned.installMedia === undefined || planned.answerFile !== undefined) return;
-  if (prior && typeof prior.answerFile === 'string' && prior.installMedia === planned.installMedia) {
+  if (
+    prior &&
+    typeof prior.answerFile === 'string' &&
+    prior.installMedia === planned.installMedia &&
+    // A key added or removed (a replace) needs a file with, or without, its place.
+    !isUnknown(planned.productKey) &&
+    prior.answerFile.includes(PRODUCT_KEY_PLACEHOLDER) === (planned.productKey !== undefined)
+  ) {
     planned.answerFile = prior.answerFile;
     return;
   }
@@ -161,6 +193,7 @@ export function planInstall(
     u.timeZone,
     u.imageName,
     u.driverOs,
+    planned.productKey,
   ];
   if (needed.some(isUnknown)) {
     planned.answerFile = UNKNOWN;
@@ -180,5 +213,6 @@ export function planInstall(
     firmware: planned.firmware === 'uefi' ? 'uefi' : 'bios',
     ...(u.imageName !== undefined ? { imageName: u.imageName as string } : {}),
     ...(u.driverOs !== undefined ? { driverOs: u.driverOs as string } : {}),
+    ...(planned.productKey !== undefined ? { productKey: true } : {}),
   });
 }

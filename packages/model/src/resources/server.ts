@@ -12,6 +12,7 @@ import {
   Vcpus,
   WaitFor,
 } from '../formats.js';
+import { INJECTED_PATH_PATTERN, injectedPathProblem } from '../guest-path.js';
 import { hostnameFromName, hostnameProblem } from '../host-text.js';
 import { type AttributeProblem, defineResource } from '../resource.js';
 import { Type } from '../typebox.generated.js';
@@ -107,6 +108,12 @@ export const server = defineResource({
         path: ['personality'],
         message: `has ${Object.keys(injected).length} files; at most 5 can be injected (Nova's injected_files quota)`,
       });
+    // The guest is known here when the server names it; from the image, the engine's guest checks and the agent look.
+    if (injected && typeof injected === 'object' && !isUnknown(injected) && inputs.osType === 'linux')
+      for (const path of Object.keys(injected)) {
+        const p = injectedPathProblem(path, 'linux');
+        if (p) out.push({ path: ['personality', path], message: p });
+      }
     if (inputs.flavor !== undefined)
       for (const k of ['vcpus', 'memoryMb'] as const)
         if (inputs[k] !== undefined)
@@ -291,13 +298,13 @@ export const server = defineResource({
       personality: Type.Optional(
         Type.Record(
           // The key's own bounds live in its pattern (JSON Schema bounds map keys by patternProperties).
-          Type.String({ pattern: '^/.{0,254}$' }),
+          Type.String({ pattern: INJECTED_PATH_PATTERN }),
           Type.String({ maxLength: 10240 }),
           {
             additionalProperties: false,
             requiresReplace: true,
             description:
-              "Files to inject (Nova's personality, Heat's OS::Nova::Server personality): absolute guest path to contents. Listed in meta_data.json `files` with a `content_path`, the contents at openstack/content/NNNN on the config drive and the metadata service. At most 5 files, paths of at most 255 characters, contents of at most 10240 characters (Nova's default quotas).",
+              "Files to inject (Nova's personality, Heat's OS::Nova::Server personality): absolute guest path to contents; a Windows guest (osType windows) also takes drive paths such as `C:\\Program Files\\x.txt`, which cloudbase-init writes. Listed in meta_data.json `files` with a `content_path`, the contents at openstack/content/NNNN on the config drive and the metadata service. At most 5 files, paths of at most 255 characters, contents of at most 10240 characters (Nova's default quotas).",
           },
         ),
       ),

@@ -144,6 +144,41 @@ export const CASES: {
     message:
       /Windows 11 \(image img has os_distro win11\) needs a root disk of at least 64 GiB, flavor small has 32 GiB: use a flavor with diskGb 64 or more/,
   },
+  // Injected files: a Windows drive path is for a Windows guest (cloudbase-init writes it).
+  {
+    name: 'a Windows path among the injected files of a server that sets osType linux',
+    schema: false,
+    yaml: GOOD.replace(
+      '      image: ${img}\n',
+      '      image: ${img}\n      osType: linux\n      personality:\n        "C:\\\\stratus\\\\hello.txt": hi\n',
+    ),
+    where: '19:9',
+    field: 'resources.web.properties.personality.C:\\stratus\\hello.txt',
+    message: /is a Windows path, but the guest is linux \(the server sets osType linux;/,
+  },
+  {
+    name: 'a Windows path among the injected files of a server whose image has no os_type windows',
+    schema: false,
+    yaml: GOOD.replace(
+      '      image: ${img}\n',
+      '      image: ${img}\n      personality:\n        "D:/x.txt": hi\n',
+    ),
+    where: '18:9',
+    field: 'resources.web.properties.personality.D:/x.txt',
+    message:
+      /is a Windows path, but the guest is linux \(image img has no os_type windows;.*set osType: windows/,
+  },
+  {
+    name: 'an injected file path that is neither absolute nor a drive path',
+    schema: true,
+    yaml: GOOD.replace(
+      '      image: ${img}\n',
+      '      image: ${img}\n      osType: windows\n      personality:\n        "Program Files\\\\x.txt": hi\n',
+    ),
+    where: '19:9',
+    field: 'resources.web.properties.personality.Program Files\\x.txt',
+    message: /./,
+  },
   {
     name: 'invalid CIDR',
     schema: true,

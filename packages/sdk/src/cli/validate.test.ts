@@ -54,6 +54,29 @@ describe('bad input fails validate and plan with file:line:column and field, cha
     assert.match(r.stdout, /is valid \(4 resources\)/);
   });
 
+  test('a Windows guest takes injected files at drive paths, as cloudbase-init writes them', async () => {
+    const dir = mkdtempSync(join(root, 'winpath-'));
+    const yaml = GOOD.replace(
+      '      image: ${img}\n',
+      '      image: ${img}\n      personality:\n        "C:\\\\Program Files\\\\x.txt": a\n        "C:/ProgramData/y.txt": b\n        /etc/z: c\n',
+    );
+    // Windows from the server's osType, and from its image's os_type.
+    for (const [name, text] of [
+      ['own.yaml', yaml.replace('      image: ${img}\n', '      image: ${img}\n      osType: windows\n')],
+      [
+        'image.yaml',
+        yaml.replace(
+          '      source: ./guest.qcow2\n',
+          '      source: ./guest.qcow2\n      properties: { os_type: windows }\n',
+        ),
+      ],
+    ] as const) {
+      writeFileSync(join(dir, name), text);
+      const r = await runCli(['validate', join(dir, name)]);
+      assert.equal(r.code, 0, `${name}: ${r.stderr}`);
+    }
+  });
+
   test('unknown flags are usage errors', async () => {
     const r = await runCli(['plan', '--bogus']);
     assert.equal(r.code, 1);

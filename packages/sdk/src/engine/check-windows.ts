@@ -1,3 +1,4 @@
+import { formatPath, injectedPathProblem } from '@stratus/model';
 import type { Diagnostics } from '../diagnostics/index.js';
 import type { ResourceConfig, StackConfig } from './config.js';
 import { Ref, type Value } from './expr.js';
@@ -20,6 +21,40 @@ const str = (v: Value | undefined): string | undefined => (typeof v === 'string'
 const num = (v: Value | undefined): number | undefined => (typeof v === 'number' ? v : undefined);
 const bool = (v: Value | undefined): boolean | undefined => (typeof v === 'boolean' ? v : undefined);
 
+/** The Glance-style `properties` of an image resource, as far as the configuration has them. */
+function propertiesOf(image: ResourceConfig): Record<string, Value> {
+  const raw = image.properties.properties;
+  return raw && typeof raw === 'object' && !Array.isArray(raw) && !(raw instanceof Ref)
+    ? (raw as Record<string, Value>)
+    : {};
+}
+
+/**
+ * Injected file paths a server's guest cannot take (a drive path on a Linux guest). The guest is the
+ * server's `osType`, else the `os_type` of the image (or install media) it names in this stack, else
+ * linux; with an image the stack does not declare, or a value known only at apply, the agent checks.
+ */
+function checkInjectedPaths(config: StackConfig, rc: ResourceConfig, diags: Diagnostics): void {
+  const files = rc.properties.personality;
+  if (!files || typeof files !== 'object' || Array.isArray(files) || files instanceof Ref) return;
+  // A server's own osType is the server type's own check.
+  if (rc.properties.osType !== undefined) return;
+  const field = rc.properties.image !== undefined ? 'image' : 'installMedia';
+  const image = target(config, rc.properties[field], 'image');
+  if (!image) return;
+  const osType = propertiesOf(image).os_type;
+  if (osType !== undefined && osType !== 'linux') return;
+  for (const path of Object.keys(files)) {
+    const p = injectedPathProblem(path, 'linux', `image ${image.name} has no os_type windows`);
+    if (p)
+      diags.error(
+        p,
+        `resources.${rc.name}.properties.${formatPath(['personality', path])}`,
+        rc.locate(['properties', 'personality', path]),
+      );
+  }
+}
+
 /**
  * Guest-profile checks that need a server and its image together, at plan, with the location of the
  * field to change (the agent decides the same way: server field, else image property, else the
@@ -30,17 +65,16 @@ const bool = (v: Value | undefined): boolean | undefined => (typeof v === 'boole
  * - An image with `os_distro: win11` on a server below {@link WIN11_MINIMUMS}, without UEFI or without a
  *   TPM. The disk is checked where the plan knows it (a flavor's non-zero diskGb); values known only
  *   after apply are not checked here.
+ * - Injected files (`personality`) at Windows drive paths on a Linux guest (the server's `osType`, else
+ *   its image's or install media's `os_type`; see the model's guest-path.ts), at the path's key.
  */
 export function checkServerGuests(config: StackConfig, diags: Diagnostics): void {
   for (const rc of config.resources.values()) {
     if (rc.type !== 'server') continue;
+    checkInjectedPaths(config, rc, diags);
     const image = target(config, rc.properties.image, 'image');
     if (!image) continue;
-    const raw = image.properties.properties;
-    const props: Record<string, Value> =
-      raw && typeof raw === 'object' && !Array.isArray(raw) && !(raw instanceof Ref)
-        ? (raw as Record<string, Value>)
-        : {};
+    const props = propertiesOf(image);
     const at = (field: string) =>
       [`resources.${rc.name}.properties.${field}`, rc.locate(['properties', field])] as const;
     const set = (field: string) => rc.properties[field] !== undefined;
