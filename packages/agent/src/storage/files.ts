@@ -1,4 +1,4 @@
-import { chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, open, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { storageError } from './errors.js';
 
@@ -95,4 +95,37 @@ export async function groupId(name: string): Promise<number> {
       `group ${name} (the hypervisor's, for cached images) does not exist; see --hypervisor-group`,
     );
   return gid;
+}
+
+/**
+ * The text a log file gained after byte `offset` (a serial console log, appended to across boots), at
+ * most `maxBytes` of it: the first `maxBytes` after `offset` (`keep: 'first'`, for a line that comes
+ * early) or the last (`keep: 'last'`, for one written at the end). Bytes are read as latin1, so any
+ * byte sequence is text. Returns '' when the file does not exist or has nothing after `offset`.
+ *
+ * @throws on read errors other than a missing file.
+ */
+export async function readLogAfter(
+  path: string,
+  offset: number,
+  maxBytes: number,
+  keep: 'first' | 'last',
+): Promise<string> {
+  let fh: Awaited<ReturnType<typeof open>>;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return '';
+    throw e;
+  }
+  try {
+    const size = (await fh.stat()).size;
+    if (size <= offset) return '';
+    const start = keep === 'last' ? Math.max(offset, size - maxBytes) : offset;
+    const buf = Buffer.alloc(Math.min(size - start, maxBytes));
+    await fh.read(buf, 0, buf.length, start);
+    return buf.toString('latin1');
+  } finally {
+    await fh.close();
+  }
 }

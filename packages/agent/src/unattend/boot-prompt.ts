@@ -33,9 +33,10 @@
  * screens, which need no keys with an answer file; Setup's own restart comes only after it copied the
  * image, long after the window has closed.
  */
-import { open } from 'node:fs/promises';
+
 import type { ComputeDriver, EnsureDomainAction } from '../compute/driver.js';
 import { logger } from '../host/log.js';
+import { readLogAfter } from '../storage/files.js';
 
 const log = logger('unattend');
 
@@ -71,23 +72,8 @@ export function pressWindow(virtType: 'kvm' | 'qemu'): PressWindow {
  * log ended when the domain started; it is appended to across boots).
  */
 export async function firmwareBootSeen(path: string, offset: number): Promise<boolean> {
-  let fh: Awaited<ReturnType<typeof open>>;
-  try {
-    fh = await open(path, 'r');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw e;
-  }
-  try {
-    const size = (await fh.stat()).size;
-    if (size <= offset) return false;
-    // The line comes early in a boot: the first 1 MiB after the start holds it.
-    const buf = Buffer.alloc(Math.min(size - offset, 1024 * 1024));
-    await fh.read(buf, 0, buf.length, offset);
-    return FIRMWARE_BOOT_RE.test(buf.toString('latin1'));
-  } finally {
-    await fh.close();
-  }
+  // The line comes early in a boot: the first 1 MiB after the start holds it.
+  return FIRMWARE_BOOT_RE.test(await readLogAfter(path, offset, 1024 * 1024, 'first'));
 }
 
 /** What decides whether the agent presses through the install media's boot prompt. */

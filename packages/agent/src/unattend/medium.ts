@@ -4,7 +4,7 @@
  * search looks on removable media ("Windows Setup Automation Overview": answer file search order), and
  * the first-logon script under `stratus\`. Also how the agent reads the guest's end-of-setup signal.
  */
-import { open, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import {
   ANSWER_FILE_NAME,
   ANSWER_MEDIUM_LABEL,
@@ -15,6 +15,7 @@ import {
   withSecrets,
 } from '@stratus/model';
 import { logger } from '../host/log.js';
+import { readLogAfter } from '../storage/files.js';
 import { writeIso } from '../storage/iso.js';
 
 const log = logger('unattend');
@@ -59,22 +60,6 @@ const MARKER_RE = new RegExp(`(^|\\n)${INSTALL_COMPLETE_MARKER}\\r*(\\n|$)`);
  * install began; the log is appended to across boots).
  */
 export async function installCompleteSeen(path: string, offset: number): Promise<boolean> {
-  let fh: Awaited<ReturnType<typeof open>>;
-  try {
-    fh = await open(path, 'r');
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
-    throw e;
-  }
-  try {
-    const size = (await fh.stat()).size;
-    if (size <= offset) return false;
-    // The marker is written at the very end of setup: the last 1 MiB holds it.
-    const start = Math.max(offset, size - 1024 * 1024);
-    const buf = Buffer.alloc(size - start);
-    await fh.read(buf, 0, buf.length, start);
-    return MARKER_RE.test(buf.toString('latin1'));
-  } finally {
-    await fh.close();
-  }
+  // The marker is written at the very end of setup: the last 1 MiB holds it.
+  return MARKER_RE.test(await readLogAfter(path, offset, 1024 * 1024, 'last'));
 }
