@@ -29,6 +29,7 @@ import {
   namespacePids,
 } from '../iplink.js';
 import { withLock } from '../lock.js';
+import { forgetOvsPort } from '../ovs/vsctl.js';
 import {
   blockingLeases,
   type DhcpPaths,
@@ -119,6 +120,8 @@ export async function deleteDhcp(networkId: string, stateDir: string): Promise<v
     const hasVeth = (await getRootLink(hostVeth)) !== null;
     if (hasVeth) await ip(['link', 'del', 'dev', hostVeth]);
     if (hasNs) await ip(['netns', 'del', ns]);
+    // On an OVS bridge that outlives the network (an operator's provider bridge) the row would stay.
+    await forgetOvsPort(hostVeth);
     await rm(paths.dir, { recursive: true, force: true });
     // Supervision calls this every few seconds for networks without subnets: say only what happened.
     if (hasNs || hasVeth || pids.size > 0) log.info('DHCP deleted', { networkId });
@@ -150,6 +153,7 @@ async function ensureVeth(id: string, mtu: number, uplink: DhcpUplink): Promise<
     await ip(['link', 'del', 'dev', nsName], ns);
     inner = undefined;
   }
+  const created = !host;
   if (!host) {
     log.info('creating DHCP veth', { networkId: id, host: hostName, namespaceEnd: nsName });
     const m = String(mtu);
@@ -179,7 +183,8 @@ async function ensureVeth(id: string, mtu: number, uplink: DhcpUplink): Promise<
   }
   if (!host || !inner) throw new Error(`DHCP veth ${hostName}/${nsName} did not appear`);
   await disableIpv6(hostName);
-  if (!(await uplink.isPlugged(host)) || host.mtu !== mtu || !isUp(host)) await uplink.plug(hostName, mtu);
+  if (created || !(await uplink.isPlugged(host)) || host.mtu !== mtu || !isUp(host))
+    await uplink.plug(hostName, mtu, created);
   const lo = links.find((l) => l.ifname === 'lo');
   if (lo && !isUp(lo)) await ip(['link', 'set', 'dev', 'lo', 'up'], ns);
   if (inner.mtu !== mtu || !isUp(inner))

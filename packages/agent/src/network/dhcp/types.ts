@@ -11,8 +11,12 @@ export interface DhcpUplink {
   ready(): Promise<boolean>;
   /** Whether the host interface `link` is plugged into the segment. */
   isPlugged(link: LinkInfo): Promise<boolean>;
-  /** Plugs host interface `ifname` into the segment with `mtu` and brings it up. */
-  plug(ifname: string, mtu: number): Promise<void>;
+  /**
+   * Plugs host interface `ifname` into the segment with `mtu` and brings it up. `created`: the
+   * interface was just made, so a port of the segment still carrying its name belongs to an earlier
+   * device of that name (its namespace was deleted) and is replaced.
+   */
+  plug(ifname: string, mtu: number, created?: boolean): Promise<void>;
   /**
    * True when the namespace end of the DHCP port must compute checksums itself (transmit checksum
    * offload off), because the segment is a userspace switch that loses offload metadata.

@@ -77,8 +77,8 @@ export class OvsDriver implements NetworkDriver {
       ...(this.datapath === 'netdev' ? { softwareChecksums: true } : {}),
       ready: () => ovsBridgeExists(bridge),
       isPlugged: async (link) => (await bridgeOfPort(link.ifname)) === bridge,
-      plug: async (ifname, mtu) => {
-        await addOvsPort(bridge, ifname, owner);
+      plug: async (ifname, mtu, created) => {
+        await addOvsPort(bridge, ifname, owner, created);
         await ip(['link', 'set', 'dev', ifname, 'mtu', String(mtu), 'up']);
       },
     };

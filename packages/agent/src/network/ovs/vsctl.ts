@@ -109,12 +109,25 @@ export async function bridgeOfPort(ifname: string): Promise<string | null> {
 
 /**
  * Adds host interface `ifname` to OVS bridge `bridge` as a port (moving it when it is on another
- * bridge), tagged with `owner` in external_ids.
+ * bridge), tagged with `owner` in external_ids. `replace`: `ifname` is a new device, and a port row
+ * of that name is an earlier device's (a veth deleted with its namespace): the row is deleted first,
+ * in a transaction of its own. The userspace (netdev) datapath keeps reading the old device through
+ * a row that outlived it, and a delete and add in one transaction keep it too (seen with a recreated
+ * veth: no frame crossed until the row was deleted and added in two transactions).
  */
-export async function addOvsPort(bridge: string, ifname: string, owner: string): Promise<void> {
+export async function addOvsPort(
+  bridge: string,
+  ifname: string,
+  owner: string,
+  replace = false,
+): Promise<void> {
   assertIfname(bridge);
   assertIfname(ifname);
-  const current = await bridgeOfPort(ifname);
+  let current = await bridgeOfPort(ifname);
+  if (replace && current) {
+    await vsctl(['--if-exists', 'del-port', current, ifname]);
+    current = null;
+  }
   if (current === bridge) return;
   await vsctl([
     ...(current ? ['--if-exists', 'del-port', current, ifname, '--'] : []),
@@ -127,6 +140,28 @@ export async function addOvsPort(bridge: string, ifname: string, owner: string):
     ifname,
     `external_ids:stratus-owner=${owner}`,
   ]);
+}
+
+/** ovsdb-server's socket (Debian's openvswitch-switch; scripts/setup-host.sh starts it there). */
+const OVSDB_SOCKET = '/var/run/openvswitch/db.sock';
+
+/**
+ * Deletes the OVS port row named `ifname`, on whatever bridge holds it. A veth deleted with its
+ * namespace leaves its row behind, and on a bridge Stratus never deletes (an operator's provider
+ * bridge, where a router's gateway veth is plugged) the row would stay for good. Idempotent; a host
+ * where ovsdb-server does not run has no rows, so there is nothing to do.
+ *
+ * @throws when ovsdb-server runs but refuses the delete.
+ */
+export async function forgetOvsPort(ifname: string): Promise<void> {
+  assertIfname(ifname);
+  try {
+    await access(OVSDB_SOCKET);
+  } catch {
+    return;
+  }
+  const bridge = await bridgeOfPort(ifname);
+  if (bridge) await vsctl(['--if-exists', 'del-port', bridge, ifname]);
 }
 
 /** Every OVS bridge carrying a Stratus network id, for finding orphans. */

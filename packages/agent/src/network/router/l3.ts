@@ -26,6 +26,7 @@ import {
   namespacePids,
 } from '../iplink.js';
 import { withLock } from '../lock.js';
+import { forgetOvsPort } from '../ovs/vsctl.js';
 import { natRuleCount, natTableName, type RouterNat, renderNat } from './nat.js';
 
 const log = logger('router');
@@ -105,6 +106,7 @@ async function ensurePort(ns: string, p: RouterPort, links: LinkInfo[]): Promise
     await ip(['link', 'del', 'dev', p.device], ns);
     inner = undefined;
   }
+  const created = !host;
   if (!host) {
     const m = String(p.mtu);
     log.info('creating router veth', { namespace: ns, device: p.device, host: p.hostVeth });
@@ -130,8 +132,8 @@ async function ensurePort(ns: string, p: RouterPort, links: LinkInfo[]): Promise
   }
   if (!host || !inner) throw new Error(`router veth ${p.hostVeth}/${p.device} did not appear`);
   await disableIpv6(p.hostVeth);
-  if (!(await p.uplink.isPlugged(host)) || host.mtu !== p.mtu || !isUp(host))
-    await p.uplink.plug(p.hostVeth, p.mtu);
+  if (created || !(await p.uplink.isPlugged(host)) || host.mtu !== p.mtu || !isUp(host))
+    await p.uplink.plug(p.hostVeth, p.mtu, created);
   if (inner.mtu !== p.mtu || !isUp(inner))
     await ip(['link', 'set', 'dev', p.device, 'mtu', String(p.mtu), 'up'], ns);
   const have = await ipv4Addresses(p.device, ns);
@@ -228,8 +230,9 @@ export async function deleteRouter(routerId: string, hostVeths: readonly string[
 }
 
 /**
- * Deletes root-namespace link `name` if it is there. The kernel removes a veth whose peer's namespace
- * went away a moment later, so "no such device" while doing so means it is gone: success.
+ * Deletes root-namespace link `name` if it is there, and its OVS port row if one is left (see
+ * {@link forgetOvsPort}). The kernel removes a veth whose peer's namespace went away a moment later,
+ * so "no such device" while doing so means it is gone: success.
  */
 export async function deleteLink(name: string): Promise<void> {
   try {
@@ -237,4 +240,5 @@ export async function deleteLink(name: string): Promise<void> {
   } catch (e) {
     if (await getRootLink(name).catch(() => null)) throw e;
   }
+  await forgetOvsPort(name);
 }
