@@ -118,7 +118,8 @@ test('PUT is idempotent by id; requiresReplace attributes cannot change in place
   const a = await client.put<{ status: { bridge: string } }>(`/v1/networks/${id}`, { mtu: 1500, name: 'a' });
   const b = await client.put<{ status: { bridge: string } }>(`/v1/networks/${id}`, { mtu: 1500, name: 'b' });
   assert.equal(a.status.bridge, b.status.bridge);
-  assert.deepEqual(hostObjectsFor([id]), [`bridge ${a.status.bridge}`]);
+  // A Linux bridge network's host objects: its bridge and its conntrack zone table.
+  assert.deepEqual(hostObjectsFor([id]), [`bridge ${a.status.bridge}`, `nft table stratus-net-${id}`]);
   await expectError(client.put(`/v1/networks/${id}`, { mtu: 1400 }), 409, 'requires_replace', 'mtu');
   await client.delete(`/v1/networks/${id}`);
   await client.delete(`/v1/networks/${id}`);

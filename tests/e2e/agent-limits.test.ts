@@ -48,11 +48,12 @@ interface Bound {
 
 /**
  * A valid value of `node` (references point at resources that do not exist); `key` is the property it is
- * for, so a range's `end` comes after its `start` and a pool holds room for the DHCP port and a server.
+ * for, so a range's `end` comes after its `start` and a pool holds room for the DHCP port and a server;
+ * `index` is its place in an array, so items whose CIDRs must differ (a subnet's host routes) do.
  */
-function sample(node: Node, key?: string): unknown {
+function sample(node: Node, key?: string, index = 0): unknown {
   if (node.const !== undefined) return node.const;
-  if (node.anyOf) return sample(node.anyOf[0]!);
+  if (node.anyOf) return sample(node.anyOf[0]!, key, index);
   if (node.default !== undefined) return structuredClone(node.default);
   switch (node.type) {
     case 'integer':
@@ -66,15 +67,16 @@ function sample(node: Node, key?: string): unknown {
       if (node.patternProperties) return {};
       const out: Record<string, unknown> = {};
       const props = Object.entries(node.properties ?? {});
-      for (const [k, v] of props) if (node.required?.includes(k)) out[k] = sample(v, k);
+      for (const [k, v] of props) if (node.required?.includes(k)) out[k] = sample(v, k, index);
       for (const [k, v] of props)
-        if (Object.keys(out).length < (node.minProperties ?? 0) && !(k in out)) out[k] = sample(v, k);
+        if (Object.keys(out).length < (node.minProperties ?? 0) && !(k in out)) out[k] = sample(v, k, index);
       return out;
     }
     case 'string':
       if (node.ref) return randomUUID();
       if (node.localPath) return '/nonexistent/stratus-limits-test/disk.qcow2';
-      if (node.formatName?.includes('CIDR')) return '10.77.0.0/24';
+      if (node.formatName?.includes('CIDR'))
+        return index === 0 ? '10.77.0.0/24' : `10.${78 + Math.floor(index / 256)}.${index % 256}.0/24`;
       if (node.formatName?.includes('IPv4')) return key === 'end' ? '10.77.0.20' : '10.77.0.10';
       if (node.formatName?.includes('hostname')) return 'limits';
       return 'a'.repeat(Math.max(node.minLength ?? 1, 1));
@@ -129,7 +131,7 @@ function bounds(node: Node, path: AttributePath): Bound[] {
       });
   }
   if (node.type === 'array') {
-    const items = (n: number) => Array.from({ length: n }, () => sample(node.items!));
+    const items = (n: number) => Array.from({ length: n }, (_, i) => sample(node.items!, undefined, i));
     if (node.minItems !== undefined && node.minItems > 0)
       out.push({
         path,
