@@ -264,8 +264,8 @@ test('the plan shows the answer file: computer name (15 characters), no password
 test('the installer runs with its media, signals the end of setup, and the server boots from its disk', async () => {
   const log = join(t.stateDir, 'instances', serverId, 'console.log');
   // The guest of the disk the stand-in wrote: it only exists once setup ran and the media were detached.
-  // Three boots in a row (the installer, its own restart after the press window closed, the disk): four
-  // times the helper's usual limit.
+  // Three boots in a row (the installer, its own restart once the presses ended on its write to the
+  // disk, the disk): four times the helper's usual limit.
   const ready = await waitForReady(log, 3_600_000);
   assert.equal(ready.hostname, 'win-e2e-server-1');
   const text = readFileSync(log, 'utf8');
@@ -287,6 +287,8 @@ test('the installer runs with its media, signals the end of setup, and the serve
   assert.ok(pressed[0]! < restarted[0]! && restarted[0]! < fellThrough[0]!);
   const agentLog = t.agentLogs.map((f) => readFileSync(f, 'utf8')).join('\n');
   assert.equal(agentLog.match(/install boot prompt: keys pressed/g)?.length, 1, 'one round of presses');
+  // The presses ended on the installer's first write to the disk, not at the end of a fixed window.
+  assert.match(agentLog, /"msg":"install boot prompt: keys pressed".*"installerWroteDisk":true/);
   assert.ok(!agentLog.includes(PRODUCT_KEY), 'the product key is not in the agent log');
   assert.ok(!agentLog.includes(PASSWORD), 'the password is not in the agent log');
   const signal = lines.indexOf(INSTALL_COMPLETE_MARKER);

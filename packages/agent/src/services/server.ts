@@ -650,7 +650,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
         diskHasData,
       })
     )
-      this.pressBootPrompt(id, { path: consoleLog, offset: consoleOffset });
+      this.pressBootPrompt(id, { path: consoleLog, offset: consoleOffset }, disk);
     // A (re)started guest boots again and takes its lease anew; a lease from before belongs to the last boot.
     if (action === 'created' || action === 'started') rec.internal.startedAt = starting;
     rec.status = {
@@ -685,16 +685,21 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
   private readonly promptPresses = new Map<string, AbortController>();
 
   /** Presses through the install media's boot prompt in the background (see boot-prompt.ts). */
-  private pressBootPrompt(id: string, serial: ConsoleAt): void {
+  private pressBootPrompt(id: string, serial: ConsoleAt, disk: string): void {
     this.promptPresses.get(id)?.abort();
     const ctl = new AbortController();
     this.promptPresses.set(id, ctl);
     log.info('server install boot: pressing through the boot prompt', { id });
-    void pressBootPrompt(this.ctx.compute, id, serial, pressWindow(this.ctx.virtType), ctl.signal).finally(
-      () => {
-        if (this.promptPresses.get(id) === ctl) this.promptPresses.delete(id);
-      },
-    );
+    void pressBootPrompt(
+      this.ctx.compute,
+      id,
+      serial,
+      pressWindow(this.ctx.virtType),
+      () => this.ctx.storage.hasData(disk),
+      ctl.signal,
+    ).finally(() => {
+      if (this.promptPresses.get(id) === ctl) this.promptPresses.delete(id);
+    });
   }
 
   /** Install watches running, by server id. */

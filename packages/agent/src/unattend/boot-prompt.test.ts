@@ -1,6 +1,6 @@
 /**
  * The install boot prompt (boot-prompt.ts): when the agent presses through it, and that pressing stops
- * with the domain or the abort signal.
+ * with the domain, the abort signal, or the installer's first write to the disk.
  */
 import assert from 'node:assert/strict';
 import { appendFile, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
@@ -40,6 +40,8 @@ test('keys only on the start that begins a UEFI install onto a blank disk', () =
 /** A console log that never shows the firmware's boot line, and a window longer than any test. */
 const quiet = { path: '/nonexistent/console.log', offset: 0 };
 const LONG = { afterBootMs: 3_600_000, maxMs: 3_600_000 };
+/** A root disk the installer has not written. */
+const blank = async () => false;
 
 test('pressing stops when the domain stops, and when aborted', async (t) => {
   // The presses' timers are unref'd (they never keep an agent alive); this one keeps the test's.
@@ -55,7 +57,7 @@ test('pressing stops when the domain stops, and when aborted', async (t) => {
     },
   };
   // The window is far longer than the test: only the domain's stop ends it.
-  const n = await pressBootPrompt(compute, 'id', quiet, LONG, new AbortController().signal);
+  const n = await pressBootPrompt(compute, 'id', quiet, LONG, blank, new AbortController().signal);
   assert.equal(n, 3);
   assert.deepEqual(pressed, [[PROMPT_KEY], [PROMPT_KEY], [PROMPT_KEY]]);
 
@@ -66,6 +68,7 @@ test('pressing stops when the domain stops, and when aborted', async (t) => {
     'id',
     quiet,
     LONG,
+    blank,
     ctl.signal,
   );
   assert.equal(await running, 1);
@@ -77,7 +80,7 @@ test('pressing stops when the domain stops, and when aborted', async (t) => {
       throw new Error('domain is not running');
     },
   };
-  assert.equal(await pressBootPrompt(failing, 'id', quiet, LONG, new AbortController().signal), 0);
+  assert.equal(await pressBootPrompt(failing, 'id', quiet, LONG, blank, new AbortController().signal), 0);
 });
 
 test("the window closes after the firmware's boot line of this start (not of an earlier one)", async (t) => {
@@ -101,8 +104,70 @@ test("the window closes after the firmware's boot line of this start (not of an 
     'id',
     { path: log, offset },
     { afterBootMs: 0, maxMs: 3_600_000 },
+    blank,
     new AbortController().signal,
   );
   assert.equal(n, 1);
   assert.equal(presses, 1);
+});
+
+test('the window closes when the installer has written the disk, asked only after the boot line', async (t) => {
+  // The presses' timers are unref'd (they never keep an agent alive); this one keeps the test's.
+  const alive = setInterval(() => {}, 1000);
+  t.after(() => clearInterval(alive));
+  const dir = await mkdtemp(join(tmpdir(), 'stratus-boot-prompt-'));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  const log = join(dir, 'console.log');
+  await writeFile(log, '');
+  let presses = 0;
+  let asked = 0;
+  let written = false;
+  const compute = {
+    domainState: async () => 'running' as const,
+    sendKey: async () => {
+      presses++;
+      // The firmware reaches the media after the second press; the installer writes the disk after the fourth.
+      if (presses === 2) await appendFile(log, 'BdsDxe: starting Boot0001 "UEFI QEMU DVD-ROM"\r\n');
+      if (presses === 4) written = true;
+    },
+  };
+  const diskHasData = async () => {
+    asked++;
+    return written;
+  };
+  // The window is far longer than the test: only the disk's data ends it.
+  const n = await pressBootPrompt(
+    compute,
+    'id',
+    { path: log, offset: 0 },
+    LONG,
+    diskHasData,
+    new AbortController().signal,
+  );
+  assert.equal(n, 4);
+  assert.equal(asked, 3, 'asked before each press from the one after the boot line on');
+
+  // A disk check that fails counts as no data: pressing goes on (here until the domain stops).
+  let state: DomainState = 'running';
+  presses = 0;
+  const stopping = {
+    domainState: async () => state,
+    sendKey: async () => {
+      if (++presses === 2) state = 'shutoff';
+    },
+  };
+  const failingCheck = async (): Promise<boolean> => {
+    throw new Error('qemu-img map failed');
+  };
+  assert.equal(
+    await pressBootPrompt(
+      stopping,
+      'id',
+      { path: log, offset: 0 },
+      LONG,
+      failingCheck,
+      new AbortController().signal,
+    ),
+    2,
+  );
 });

@@ -28,7 +28,9 @@
  * line, {@link FIRMWARE_BOOT_RE}; cdboot.efi prompts right after): {@link pressWindow}'s `afterBootMs`.
  * A fixed time from the start does not do: on a busy TCG host OVMF alone was seen taking over four
  * minutes to reach the DVD. Firmware that prints no such line gets presses until `maxMs`. Presses stop
- * early when the domain stops or the next boot begins. Presses before the prompt go to the firmware,
+ * early when the domain stops, the next boot begins, or the installer has begun: the root disk holds data
+ * (Setup partitions it first thing, long after the prompt; the same fact that makes a later start fall
+ * through to the disk), so the window is bounded by that event under TCG, not by its full length. Presses before the prompt go to the firmware,
  * which ignores Enter outside its menus; presses after it reach Windows PE's boot and Setup's first
  * screens, which need no keys with an answer file; Setup's own restart comes only after it copied the
  * image, long after the window has closed.
@@ -107,18 +109,22 @@ export interface ConsoleAt {
 /**
  * Presses {@link PROMPT_KEY} on the domain every {@link PRESS_INTERVAL_MS} until `window.afterBootMs`
  * after the firmware's boot line appeared in the console log (after `serial.offset`), `window.maxMs`
- * after the start, the domain no longer runs, or `signal` aborts; answers the number of presses. A
- * failed press (the guest stopped between the check and the press) ends it; it never throws.
+ * after the start, the domain no longer runs, `diskHasData` (asked before each press once the boot line
+ * was seen) answers true because the installer has written the root disk, or `signal` aborts; answers
+ * the number of presses. A failed press (the guest stopped between the check and the press) ends it; a
+ * failed disk check counts as no data yet; it never throws.
  */
 export async function pressBootPrompt(
   compute: Pick<ComputeDriver, 'sendKey' | 'domainState'>,
   serverId: string,
   serial: ConsoleAt,
   window: PressWindow,
+  diskHasData: () => Promise<boolean>,
   signal: AbortSignal,
 ): Promise<number> {
   let until = Date.now() + window.maxMs;
   let bootSeen = false;
+  let installerBegun = false;
   let presses = 0;
   while (!signal.aborted && Date.now() < until) {
     try {
@@ -126,6 +132,10 @@ export async function pressBootPrompt(
       if (!bootSeen && (await firmwareBootSeen(serial.path, serial.offset))) {
         bootSeen = true;
         until = Math.min(until, Date.now() + window.afterBootMs);
+      }
+      if (bootSeen && (await diskHasData().catch(() => false))) {
+        installerBegun = true;
+        break;
       }
       await compute.sendKey(serverId, [PROMPT_KEY]);
       presses++;
@@ -151,6 +161,7 @@ export async function pressBootPrompt(
     key: PROMPT_KEY,
     presses,
     firmwareBootLine: bootSeen,
+    installerWroteDisk: installerBegun,
   });
   return presses;
 }
