@@ -5,16 +5,26 @@
 // tests/**/*.test.ts. Arguments narrow the set by substring, e.g. `npm test -- engine`.
 // Files named *.exclusive.test.ts change what the whole machine shares (e.g. stop libvirtd): they run
 // after all others, one at a time, with nothing beside them; the summary counts both phases.
+// Order: longest first (longest-processing-time first), so no long file starts late and leaves one
+// slot idle at the end. Durations come from scripts/test-durations.json (file -> seconds, as the last
+// recorded full run measured them); a file not in it counts as long if it is an e2e file and short
+// otherwise. `--record-durations` writes this run's durations back to it (files that ran replace their
+// entries; entries of files that no longer exist are dropped).
 // Agent logs never reach the report: tests/support/logs.ts, loaded into every test process, sends
 // them to files in one log folder per run, named (with their last lines) in failure messages; the
 // folder is kept when a test failed and removed otherwise.
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 
 const root = new URL('..', import.meta.url).pathname;
 const filters = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const record = process.argv.includes('--record-durations');
+const durationsFile = join(root, 'scripts/test-durations.json');
+const known = existsSync(durationsFile) ? JSON.parse(readFileSync(durationsFile, 'utf8')) : {};
+/** Seconds a file is expected to take: its recorded duration, or a guess by its kind. */
+const expected = (f) => known[f] ?? (f.startsWith('tests/e2e/') ? 120 : 5);
 
 function walk(dir, out) {
   for (const name of readdirSync(dir)) {
@@ -28,13 +38,15 @@ function walk(dir, out) {
 
 const files = [...walk(join(root, 'packages'), []), ...walk(join(root, 'tests'), [])]
   .filter((f) => filters.length === 0 || filters.some((s) => f.includes(s)))
-  .sort();
+  .sort()
+  .sort((a, b) => expected(b) - expected(a));
 if (files.length === 0) {
   console.error('run-tests: no test files matched');
   process.exit(1);
 }
 // The spec reporter is for people; scripts/test-durations.mjs gives file durations and the totals for
-// one plain closing line.
+// one plain closing line. scripts/test-files-in-order.mjs runs the files in this order (node --test
+// would sort them by name).
 const work = mkdtempSync(join(tmpdir(), 'stratus-tests-'));
 const logDir = mkdtempSync(join(tmpdir(), 'stratus-test-logs-'));
 const started = Date.now();
@@ -50,13 +62,9 @@ function runFiles(list, concurrency, phase) {
       'tsx',
       '--import',
       join(root, 'tests/support/logs.ts'),
-      '--test',
-      '--test-reporter=spec',
-      '--test-reporter-destination=stdout',
-      `--test-reporter=${join(root, 'scripts/test-durations.mjs')}`,
-      `--test-reporter-destination=${join(work, 'durations.out')}`,
-      `--test-concurrency=${concurrency}`,
-      ...list,
+      join(root, 'scripts/test-files-in-order.mjs'),
+      String(concurrency),
+      ...list.map((f) => join(root, f)),
     ],
     {
       stdio: 'inherit',
@@ -91,6 +99,17 @@ for (const [file, ms] of Object.entries(summary.files).sort((a, b) => b[1] - a[1
 console.log(
   `${((Date.now() - started) / 1000).toFixed(1).padStart(8)} s  (whole run, 2 files at a time, then .exclusive files alone)`,
 );
+if (record) {
+  const measured = Object.fromEntries(
+    Object.entries(summary.files).map(([file, ms]) => [relative(root, file), Math.round(ms / 100) / 10]),
+  );
+  const all = new Set([...walk(join(root, 'packages'), []), ...walk(join(root, 'tests'), [])]);
+  const merged = Object.entries({ ...known, ...measured })
+    .filter(([f]) => all.has(f))
+    .sort((a, b) => b[1] - a[1]);
+  writeFileSync(durationsFile, `${JSON.stringify(Object.fromEntries(merged), null, 2)}\n`);
+  console.log(`Durations recorded in ${relative(root, durationsFile)}`);
+}
 const failed = count('fail') + count('cancelled');
 if (failed > 0 || status !== 0) console.log(`Agent logs of this run: ${logDir}`);
 else rmSync(logDir, { recursive: true, force: true });

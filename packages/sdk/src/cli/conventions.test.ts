@@ -11,7 +11,7 @@ import { after, describe, test } from 'node:test';
 import { registry } from '@stratus/model';
 import { COMMANDS } from './commands/index.js';
 import type { CommandSpec } from './registry.js';
-import { type Run, runCli } from './testing.js';
+import { type Run, runBuiltCli } from './testing.js';
 
 const root = mkdtempSync(join(tmpdir(), 'stratus-conventions-'));
 after(() => rmSync(root, { recursive: true, force: true }));
@@ -23,11 +23,11 @@ const agentDir = join(root, 'agent');
 const env = { STRATUS_AGENT_STATE_DIR: agentDir, STRATUS_AGENT_SOCKET: join(agentDir, 'sock') };
 after(() => assert.equal(existsSync(agentDir), false, 'no command started an agent'));
 
-/** Runs the CLI in `cwd` (default: the empty directory). */
+/** Runs the built CLI (the `stratus` command itself) in `cwd` (default: the empty directory). */
 const cli = (args: string[], opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {}): Promise<Run> =>
-  runCli(args, { cwd: opts.cwd ?? empty, env: { ...env, ...opts.env } });
+  runBuiltCli(args, { cwd: opts.cwd ?? empty, env: { ...env, ...opts.env } });
 
-/** Runs `jobs` with at most 6 CLIs at once (each one starts tsx). */
+/** Runs `jobs` with at most 6 CLIs at once. */
 async function all<T>(jobs: (() => Promise<T>)[]): Promise<T[]> {
   const results: T[] = new Array(jobs.length);
   let next = 0;
@@ -84,7 +84,10 @@ function inapplicable(c: CommandSpec): string {
 /** A one-letter typo of `name` (its last letter dropped, or two letters swapped for short names). */
 const typo = (name: string) => (name.length > 4 ? name.slice(0, -1) : `${name[1]}${name[0]}${name.slice(2)}`);
 
-describe('every command x {-help, unknown flag, typo, inapplicable flag, no stack found}', () => {
+// Commands' tables and typos are independent of each other: two at a time.
+describe('every command x {-help, unknown flag, typo, inapplicable flag, no stack found}', {
+  concurrency: 2,
+}, () => {
   for (const c of COMMANDS) {
     test(c.name, async () => {
       const w = words(c);
@@ -164,7 +167,7 @@ describe('every command x {-help, unknown flag, typo, inapplicable flag, no stac
   }
 });
 
-describe('typos of commands get suggestions', () => {
+describe('typos of commands get suggestions', { concurrency: 6 }, () => {
   const CASES: [string[], string][] = [
     [['plna'], 'error: unknown command "plna"; did you mean plan?\nRun `stratus -help` for usage.\n'],
     [['aply'], 'error: unknown command "aply"; did you mean apply?\nRun `stratus -help` for usage.\n'],

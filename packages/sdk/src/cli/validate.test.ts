@@ -4,12 +4,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { CASES, GOOD } from './bad-stacks.test-support.js';
-import { runCli } from './testing.js';
+import { runBuiltCli as runCli } from './testing.js';
 
 const root = mkdtempSync(join(tmpdir(), 'stratus-validate-'));
 after(() => rmSync(root, { recursive: true, force: true }));
 
-describe('bad input fails validate and plan with file:line:column and field, changing nothing', () => {
+// The built `stratus` command (runBuiltCli), each case in a folder of its own: four cases at a time.
+describe('bad input fails validate and plan with file:line:column and field, changing nothing', {
+  concurrency: 4,
+}, () => {
   for (const c of CASES) {
     test(c.name, async () => {
       const dir = mkdtempSync(join(root, 'case-'));
