@@ -21,6 +21,7 @@
  */
 import { DEFAULT_SECURITY_GROUP } from '@stratus/model';
 import { logger } from '../host/log.js';
+import { nextFree } from '../host/numbers.js';
 import type { NetworkDriverKind } from '../network/driver.js';
 import { type FirewallBackend, type FirewallInspection, nftFirewall } from '../network/firewall/nft.js';
 import { openflowFirewall } from '../network/firewall/ofctl.js';
@@ -216,11 +217,9 @@ export class Firewalls {
     if (mine === undefined || mine < lo || mine > hi || (live.has(mine) && live.get(mine) !== p.id)) {
       const used = new Set<number>([...live.keys()]);
       for (const x of s.ports) if (x.id !== p.id && x.status.mark !== undefined) used.add(x.status.mark);
-      const span = hi - lo + 1;
-      if ([...used].filter((m) => m >= lo && m <= hi).length >= span)
+      const m = nextFree(Number.parseInt(p.id.slice(0, 8), 16), [lo, hi], used);
+      if (m === undefined)
         throw new Error(`no free port number in ${lo}..${hi}: every one is used by a firewalled port`);
-      let m = lo + (Number.parseInt(p.id.slice(0, 8), 16) % span);
-      while (used.has(m)) m = m === hi ? lo : m + 1;
       p.status = { ...p.status, mark: m };
       await this.ports.put(p);
       live.set(m, p.id);

@@ -13,6 +13,7 @@
  *   row, so the guest's first frame already meets its flows.
  */
 import { ExecError, run } from '../../host/exec.js';
+import { nextFree } from '../../host/numbers.js';
 import { assertIfname } from '../iplink.js';
 import { vsctl } from '../ovs/vsctl.js';
 import type { FirewallBackend, FirewallInspection } from './nft.js';
@@ -63,9 +64,9 @@ async function zoneOf(bridge: string, zones: Map<string, number | undefined>): P
   const mine = zones.get(bridge);
   if (mine !== undefined) return mine;
   const used = new Set([...zones.values()].filter((z) => z !== undefined));
-  if (used.size >= 0xffff) throw new Error('no free conntrack zone: 65535 guarded bridges on this host');
-  let z = ([...bridge].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) >>> 0, 7) % 0xffff) + 1;
-  while (used.has(z)) z = (z % 0xffff) + 1;
+  const seed = [...bridge].reduce((h, ch) => (h * 31 + ch.charCodeAt(0)) >>> 0, 7);
+  const z = nextFree(seed, [1, 0xffff], used);
+  if (z === undefined) throw new Error('no free conntrack zone: 65535 guarded bridges on this host');
   await vsctl(['set', 'bridge', bridge, `external_ids:${OVS_ZONE_KEY}=${z}`]);
   zones.set(bridge, z);
   return z;

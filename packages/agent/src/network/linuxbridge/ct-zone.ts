@@ -12,6 +12,7 @@ import { createHash } from 'node:crypto';
 import { ExecError, run } from '../../host/exec.js';
 import { logger } from '../../host/log.js';
 import { assertId } from '../../host/names.js';
+import { nextFree } from '../../host/numbers.js';
 import { assertIfname } from '../iplink.js';
 import { withLock } from '../lock.js';
 
@@ -25,9 +26,14 @@ export function ctZoneTable(networkId: string): string {
 
 const COMMENT = 'stratus ct zone';
 
+/** The seed of the zone network `networkId` tries first: a hash of its id. */
+function zoneSeed(networkId: string): number {
+  return createHash('sha256').update(networkId).digest().readUInt16BE(0);
+}
+
 /** The zone network `networkId` tries first: from a hash of its id, 1..65535. */
 export function preferredZone(networkId: string): number {
-  return (createHash('sha256').update(networkId).digest().readUInt16BE(0) % 65535) + 1;
+  return nextFree(zoneSeed(networkId), [1, 65535], new Set())!;
 }
 
 /** Zone numbers in use by Stratus networks on this host, by table name. */
@@ -72,7 +78,7 @@ export function renderCtZone(networkId: string, bridge: string, zone: number): s
 
 /**
  * Gives network `networkId` (bridge `bridge`) its conntrack zone, keeping the one it has; returns it.
- * @throws ExecError from nft.
+ * @throws ExecError from nft; Error when all 65535 zones are taken by other networks.
  */
 export async function ensureCtZone(networkId: string, bridge: string): Promise<number> {
   return withLock('ct-zones', async () => {
@@ -80,8 +86,10 @@ export async function ensureCtZone(networkId: string, bridge: string): Promise<n
     const used = await zonesInUse();
     const mine = used.get(table);
     const taken = new Set([...used].filter(([t]) => t !== table).map(([, z]) => z));
-    let zone = mine ?? preferredZone(networkId);
-    while (taken.has(zone)) zone = (zone % 65535) + 1;
+    // From the zone it has (kept unless another network took it), else from its id's hash.
+    const zone = nextFree(mine !== undefined ? mine - 1 : zoneSeed(networkId), [1, 65535], taken);
+    if (zone === undefined)
+      throw new Error('no free conntrack zone: 65535 Linux bridge networks on this host');
     if (mine === zone) {
       // Converge the bridge name (an adopted network keeps its own).
       const r = await run('nft', ['-j', 'list', 'table', 'inet', table]);
