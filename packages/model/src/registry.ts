@@ -60,7 +60,7 @@ export {
 } from './resources/image.js';
 export { NETWORK_DRIVERS } from './resources/network.js';
 export { checkRule, DEFAULT_SECURITY_GROUP } from './resources/security-group.js';
-export { defaultMachine } from './resources/server.js';
+export { checkBootVolume, defaultMachine } from './resources/server.js';
 export {
   membersPerHost,
   SERVER_GROUP_POLICIES,

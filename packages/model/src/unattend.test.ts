@@ -253,7 +253,10 @@ test('the server plan carries the answer file; checks refuse what cannot install
   assert.match(problems(noPass).join('\n'), /installMedia: needs adminPass/);
   assert.match(problems({ ...base, image: 'img-2' }).join('\n'), /installMedia: conflicts with image/);
   const { installMedia: _i, ...neither } = base;
-  assert.match(problems(neither).join('\n'), /image: is required \(or installMedia/);
+  assert.match(
+    problems(neither).join('\n'),
+    /image: is required \(or bootVolume, to boot from a volume, or installMedia/,
+  );
   assert.match(
     problems({ ...neither, image: 'x', driverMedia: 'd' }).join('\n'),
     /driverMedia: needs installMedia/,

@@ -29,10 +29,14 @@ export type ServerHardware = Pick<
 > &
   Required<Pick<DomainSpec, 'osType' | 'secureBoot' | 'tpm'>>;
 
-/** The domain fields a server's image and spec decide (see the module comment for the precedence). */
-export function hardwareOf(spec: ServerRecord['spec'], image: ImageRecord): ServerHardware {
+/**
+ * The domain fields a server's image and spec decide (see the module comment for the precedence). The
+ * image is the one its guest comes from (services/boot.ts): null for a server booting from a volume
+ * made from no image (a blank volume, filled by other means), which gets the profile's defaults.
+ */
+export function hardwareOf(spec: ServerRecord['spec'], image: ImageRecord | null): ServerHardware {
   // Validated against the model's enums when the image was created; the index signature widens them.
-  const p = (image.spec.properties ?? {}) as KnownProperties;
+  const p = (image?.spec.properties ?? {}) as KnownProperties;
   const osType = spec.osType ?? p.os_type ?? 'linux';
   const windows = osType === 'windows';
   const firmware = spec.firmware ?? p.hw_firmware_type ?? (windows ? 'uefi' : 'bios');

@@ -10,10 +10,11 @@ import { metaDataJson, networkDataJson } from '../configdrive/index.js';
 import { InvalidReference } from '../errors.js';
 import type { MetadataOwner } from '../metadata/service.js';
 import { assertReference } from './base.js';
+import { guestImageOf } from './boot.js';
 import type { AgentContext } from './context.js';
 import { hardwareOf } from './hardware.js';
 import type { KeypairRecord } from './keypair.js';
-import type { ImageRecord, NetworkRecord, PortRecord, ServerRecord, SubnetRecord } from './records.js';
+import type { NetworkRecord, PortRecord, ServerRecord, SubnetRecord } from './records.js';
 
 type ServerSpec = InputsOf<typeof server>;
 
@@ -27,11 +28,13 @@ export function hostnameFor(spec: ServerSpec, id: string, osType: OsType = 'linu
   return osType === 'windows' ? netbiosHostname(h, id) : h;
 }
 
-/** The guest OS family of server `spec` (its image's and its own, by {@link hardwareOf}); linux without an image. */
+/**
+ * The guest OS family of server `spec` (its image's and its own, by {@link hardwareOf}; a server
+ * installing from an ISO has the installer, one booting from a volume the volume's source image, where
+ * others have their image); linux without an image.
+ */
 export async function osTypeOf(ctx: AgentContext, spec: ServerSpec): Promise<OsType> {
-  // A server installing from an ISO has the installer where others have their image (as its build does).
-  const imageId = spec.image ?? spec.installMedia;
-  const image = imageId ? await ctx.store.get<ImageRecord>('images', imageId) : null;
+  const image = await guestImageOf(ctx, spec);
   return image ? (hardwareOf(spec, image).osType ?? 'linux') : (spec.osType ?? 'linux');
 }
 

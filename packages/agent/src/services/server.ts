@@ -19,6 +19,7 @@ import { domainName, serverTap } from '../host/names.js';
 import { type ConsoleAt, pressBootPrompt, pressesBootPrompt, pressWindow } from '../unattend/boot-prompt.js';
 import { fileSize, installCompleteSeen, writeAnswerMedium } from '../unattend/medium.js';
 import { assertReference, type EnsureOptions, ServiceBase } from './base.js';
+import { bootVolumeImage, serversBootingFrom } from './boot.js';
 import { type AgentContext, paths } from './context.js';
 import { type Firewalls, groupsOf } from './firewall.js';
 import type { FlavorRecord } from './flavor.js';
@@ -35,10 +36,12 @@ import type {
   ServerRecord,
   SubnetRecord,
   VolumeAttachmentRecord,
+  VolumeRecord,
 } from './records.js';
 import { assertGroup } from './security-group.js';
 import type { ServerGroupRecord } from './server-group.js';
-import { attachedDisks } from './volume-attachment.js';
+import { attachmentsOf } from './volume.js';
+import { attachedDisks, volumeAttachLock } from './volume-attachment.js';
 
 const log = logger('server');
 
@@ -79,10 +82,14 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     const media = spec.installMedia
       ? await assertReference(this.ctx, 'images', spec.installMedia, ['installMedia'])
       : undefined;
+    const volume = spec.bootVolume
+      ? ((await assertReference(this.ctx, 'volumes', spec.bootVolume, ['bootVolume'])) as VolumeRecord)
+      : undefined;
     // Injected files at drive paths need a Windows guest (the plan checks this where it knows the image).
-    const boots = (image ?? media) as ImageRecord | undefined;
-    if (boots && spec.personality) {
-      const osType = hardwareOf(spec, boots).osType;
+    const boots =
+      ((image ?? media) as ImageRecord | undefined) ?? (volume && (await bootVolumeImage(this.ctx, volume)));
+    if ((boots || volume) && spec.personality) {
+      const osType = hardwareOf(spec, boots ?? null).osType;
       for (const path of Object.keys(spec.personality)) {
         const p = injectedPathProblem(path, osType, `osType ${osType} from the server or its image`);
         if (p)
@@ -160,6 +167,8 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     this.promptPresses.get(id)?.abort();
     await this.ctx.compute.deleteDomain(id);
     // Its volumes outlive it (Nova detaches them when it deletes an instance): only the attachments go.
+    // A boot volume is a file of the storage pool, not of the instance directory removed below: it stays,
+    // with its data (Nova's delete_on_termination false for an existing volume).
     for (const a of await this.ctx.store.list<VolumeAttachmentRecord>('volume_attachments'))
       if (a.spec.server === id) await this.ctx.store.delete('volume_attachments', a.id);
     // An adopted domain's disk lives where its maker put it; it goes with the server.
@@ -332,6 +341,35 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       // The record stays, so a later delete finishes the job.
       log.error('rollback of a failed server create failed', { id: rec.id, error: (e as Error).message });
     }
+  }
+
+  /**
+   * The volume server `id` boots from, checked as Nova and Cinder check a boot volume when it is
+   * attached: it exists and is made (not `creating`), and unless it has multiattach no other server boots
+   * from it or has it attached (code `volume_attached`, at `bootVolume`). Decided under the volume's
+   * attach lock, so a boot and an attachment of one volume are decided one after the other; a server
+   * already built (an update, a repair) keeps its volume without the check.
+   */
+  private async claimBootVolume(id: string, volumeId: string, creating: boolean): Promise<VolumeRecord> {
+    return this.locked(volumeAttachLock(volumeId), async () => {
+      const vol = (await assertReference(this.ctx, 'volumes', volumeId, ['bootVolume'])) as VolumeRecord;
+      if (vol.status.status === 'creating')
+        throw new Conflict(`volume ${volumeId} is still being created`, {
+          code: 'volume_not_ready',
+          field: ['bootVolume'],
+        });
+      if (!creating || vol.spec.multiattach) return vol;
+      const others = [
+        ...(await serversBootingFrom(this.ctx, volumeId)).filter((s) => s.id !== id).map((s) => s.id),
+        ...(await attachmentsOf(this.ctx, volumeId)).map((a) => a.spec.server),
+      ];
+      if (others.length)
+        throw new Conflict(
+          `volume ${volumeId} is in use by server ${others[0]} already and has no multiattach: a server boots from a volume no other server uses, unless it sets multiattach: true`,
+          { code: 'volume_attached', field: ['bootVolume'] },
+        );
+      return vol;
+    });
   }
 
   /**
@@ -511,30 +549,40 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
   private async build(rec: ServerRecord, creating = false): Promise<ServerRecord> {
     const { id, spec } = rec;
     const adopted = rec.internal.adopted;
-    // A server installing from an ISO has the installer where others have their image.
-    const imageId = spec.image ?? spec.installMedia!;
+    // A server booting from a volume has the volume as its root disk, and the volume's source image
+    // (if any) where others have their image; one installing from an ISO has the installer there.
+    const bootVolume = spec.bootVolume
+      ? await this.claimBootVolume(id, spec.bootVolume, creating)
+      : undefined;
+    const imageId = bootVolume ? undefined : (spec.image ?? spec.installMedia!);
     const imageField = spec.image ? 'image' : 'installMedia';
-    const image = await this.ctx.store.get<ImageRecord>('images', imageId);
-    if (!image) throw new InvalidReference(`image ${imageId} does not exist`, { field: [imageField] });
+    const image = bootVolume
+      ? await bootVolumeImage(this.ctx, bootVolume)
+      : await this.ctx.store.get<ImageRecord>('images', imageId!);
+    if (!image && !bootVolume)
+      throw new InvalidReference(`image ${imageId} does not exist`, { field: [imageField] });
     const hostname = hostnameFor(spec, id, hardwareOf(spec, image).osType);
     // The groups the NICs were in before this change (an update may change them): they lose members.
     const formerGroups = (await this.ports.ofDevice(id)).flatMap((p) => groupsOf(p));
     const d = paths.instance(this.ctx, id);
     await mkdir(paths.instances(this.ctx), { recursive: true, mode: 0o711 });
     await mkdir(d, { recursive: true, mode: 0o711 });
-    const disk = adopted?.disk ?? join(d, 'disk.qcow2');
+    const disk =
+      adopted?.disk ?? (bootVolume ? paths.volume(this.ctx, bootVolume.id) : join(d, 'disk.qcow2'));
     const configDrive = join(d, 'config.iso');
     // Records from before `configDrive` existed had a drive.
     const withDrive = spec.configDrive !== false;
     const consoleLog = join(d, 'console.log');
     const size = await this.sizeOf(spec);
-    // The root disk is grown to the flavor's size, as Nova does; a flavor disk smaller than the image is refused.
-    const iso = image.status.format === 'iso';
-    const minDiskGb = image.spec.minDiskGb ?? 0;
-    const diskBytes = (size.diskGb || (iso ? minDiskGb : 0)) * 1024 ** 3;
-    if (!adopted && !iso && diskBytes > 0 && diskBytes < (image.status.virtualSize ?? 0))
+    // The root disk is grown to the flavor's size, as Nova does; a flavor disk smaller than the image is
+    // refused. A boot volume keeps its own size: Nova ignores the flavor's root_gb for a volume-backed
+    // server (its image's minDiskGb was the volume's to meet when it was made).
+    const iso = !bootVolume && image!.status.format === 'iso';
+    const minDiskGb = bootVolume ? 0 : (image!.spec.minDiskGb ?? 0);
+    const diskBytes = bootVolume ? 0 : (size.diskGb || (iso ? minDiskGb : 0)) * 1024 ** 3;
+    if (!adopted && !iso && diskBytes > 0 && diskBytes < (image!.status.virtualSize ?? 0))
       throw new InvalidRequest(
-        `the flavor's disk (${size.diskGb} GiB) is smaller than the image (${image.status.virtualSize} bytes)`,
+        `the flavor's disk (${size.diskGb} GiB) is smaller than the image (${image!.status.virtualSize} bytes)`,
         { field: ['flavor'] },
       );
     // Glance's min_disk and min_ram, as Nova checks them (FlavorDiskSmallerThanMinDisk, FlavorMemoryTooSmall).
@@ -545,24 +593,26 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
           field: ['flavor'],
         },
       );
-    if (!adopted && image.spec.minRamMb !== undefined && size.memoryMb < image.spec.minRamMb)
+    if (!adopted && image?.spec.minRamMb !== undefined && size.memoryMb < image.spec.minRamMb)
       throw new InvalidRequest(
-        `the server's memory (${size.memoryMb} MiB) is less than the image's minRamMb ${image.spec.minRamMb}`,
+        `the server's memory (${size.memoryMb} MiB) is less than the ${bootVolume ? "boot volume's source image's" : "image's"} minRamMb ${image.spec.minRamMb}`,
         { field: [spec.flavor ? 'flavor' : 'memoryMb'] },
       );
     // The overlay needs nothing of the ports, so it is made while they are allocated and published;
     // the config drive carries their addresses, so it follows them. Phase lines (debug) time a create
     // from the agent's log: bench/apply.ts reads them.
-    const overlay = adopted
-      ? Promise.resolve()
-      : this.ctx.storage
-          .createOverlay({
-            imageId,
-            format: image.status.format!,
-            path: disk,
-            ...(diskBytes > 0 ? { virtualSize: diskBytes } : {}),
-          })
-          .then(() => log.debug('server phase done', { id, phase: 'overlay' }));
+    // A boot volume is the root disk itself: no overlay.
+    const overlay =
+      adopted || bootVolume
+        ? Promise.resolve()
+        : this.ctx.storage
+            .createOverlay({
+              imageId: imageId!,
+              format: image!.status.format!,
+              path: disk,
+              ...(diskBytes > 0 ? { virtualSize: diskBytes } : {}),
+            })
+            .then(() => log.debug('server phase done', { id, phase: 'overlay' }));
     const networked = (async () => {
       const ports = await this.plugPorts(rec, hostname);
       log.debug('server phase done', { id, phase: 'ports' });
@@ -629,7 +679,7 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       nics,
       consoleLog,
       // An install's media are attached until setup has signalled its end.
-      ...(iso && (!install || install.installing) ? { cdrom: this.ctx.storage.imagePath(image.id) } : {}),
+      ...(iso && (!install || install.installing) ? { cdrom: this.ctx.storage.imagePath(image!.id) } : {}),
       ...(install?.installing ? { extraCdroms: install.extraCdroms } : {}),
       vnc: !adopted,
       adopted: adopted !== undefined,

@@ -93,7 +93,7 @@ class FakeCompute implements ComputeDriver {
       memoryMiB: d.memoryMiB,
       machine: d.machine,
       firmware: d.firmware,
-      disks: [],
+      disks: [{ path: d.rootDisk, target: 'vda', device: 'disk', readonly: false }],
       nics: d.nics.map((n) => ({ mac: n.mac, bridge: n.bridge, tap: n.tap, model: n.model ?? 'virtio' })),
       stratusId: d.serverId,
     };
@@ -862,6 +862,74 @@ test('volumes: blank and from an image, extend online when attached, never shrin
   await services.volume.delete(vol);
   await services.volume.delete(fromImage);
   assert.equal(await services.volume.get(vol), null);
+});
+
+test('boot from volume: the volume is the root disk (no overlay), its image gives the hardware, it is in-use and attached nowhere else, and it outlives the server', async () => {
+  const { services, net, server } = await smallNetwork();
+  const uefi = randomUUID();
+  await services.image.ensure(uefi, {
+    source: '/images/uefi.qcow2',
+    properties: { hw_firmware_type: 'uefi' },
+  });
+  const base = randomUUID();
+  await services.volume.ensure(base, { sizeGb: 2, image: uefi, multiattach: false });
+  // A copy of the volume: the image's properties follow it (Cinder's volume_image_metadata).
+  const vol = randomUUID();
+  const made = await services.volume.ensure(vol, { sizeGb: 3, volume: base, multiattach: false });
+  const flavor = randomUUID();
+  await services.flavor.ensure(flavor, { vcpus: 1, ramMb: 256, diskGb: 10 });
+  const { image: _i, firmware: _f, machine: _m, vcpus: _v, memoryMb: _mm, ...rest } = server('bfv');
+  const spec = { ...rest, bootVolume: vol, flavor };
+  const overlays = storage.overlays.length;
+  const id = randomUUID();
+  const rec = await services.server.ensure(id, spec);
+  assert.equal(rec.status.status, 'ACTIVE');
+  const dom = compute.domains.get(id)!;
+  assert.equal(dom.rootDisk, made.status.path, 'the root disk is the volume file');
+  assert.equal(storage.overlays.length, overlays, 'no overlay is made');
+  assert.deepEqual([dom.firmware, dom.machine], ['uefi', 'q35'], "the source image's hw_firmware_type");
+  assert.equal(
+    storage.sizes.get(made.status.path as string),
+    3 * GIB,
+    "the flavor's 10 GiB disk does not grow a boot volume",
+  );
+  const inUse = (await services.volume.get(vol))!;
+  assert.equal(inUse.status.status, 'in-use');
+  assert.deepEqual(inUse.status.attachments, [{ server: id, device: 'vda', attachment: '' }]);
+
+  // Attached elsewhere, or booted by a second server, without multiattach: refused at the field.
+  const other = randomUUID();
+  await services.server.ensure(other, server('bfv-other'));
+  await assert.rejects(
+    services.volume_attachment.ensure(randomUUID(), { server: other, volume: vol }),
+    (e: AgentError) => e.code === 'volume_attached' && e.field?.[0] === 'volume',
+  );
+  await assert.rejects(
+    services.volume_attachment.ensure(randomUUID(), { server: id, volume: vol }),
+    (e: AgentError) => e.code === 'volume_attached' && /boot volume/.test(e.message),
+  );
+  await assert.rejects(
+    services.server.ensure(randomUUID(), { ...spec, name: 'bfv-twin' }),
+    (e: AgentError) => e.code === 'volume_attached' && e.field?.[0] === 'bootVolume',
+  );
+  // Growing it while the server runs resizes the root disk online.
+  await services.volume.ensure(vol, { sizeGb: 4, volume: base, multiattach: false });
+  assert.deepEqual(compute.resized.at(-1), [id, 'vda', 4 * GIB]);
+  // A power-state change and a repeat keep the volume as the root disk.
+  await services.server.ensure(id, { ...spec, powerState: 'shutoff' });
+  await services.server.ensure(id, { ...spec, powerState: 'running' });
+  await services.server.ensure(id, { ...spec, powerState: 'running' });
+  assert.equal(compute.domains.get(id)!.rootDisk, made.status.path);
+  // The volume cannot go while the server boots from it; the server's delete leaves it.
+  await assert.rejects(services.volume.delete(vol), (e: unknown) => InUse.isInstance(e));
+  await services.server.delete(id);
+  assert.ok(storage.disks.has(made.status.path as string), 'the volume file stays');
+  assert.equal((await services.volume.get(vol))!.status.status, 'available');
+  await services.server.delete(other);
+  await services.volume.delete(vol);
+  await services.volume.delete(base);
+  assert.ok(!storage.disks.has(made.status.path as string));
+  void net;
 });
 
 test('servers: powerState shutoff stops cleanly and the status says SHUTOFF; a flavor change is a cold resize in place', async () => {

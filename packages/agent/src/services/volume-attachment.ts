@@ -3,6 +3,7 @@ import type { DiskDevice } from '../compute/types.js';
 import { Conflict, NotFound } from '../errors.js';
 import { logger } from '../host/log.js';
 import { assertReference, ServiceBase } from './base.js';
+import { serversBootingFrom } from './boot.js';
 import { type AgentContext, paths } from './context.js';
 import type { ServerRecord, VolumeAttachmentRecord, VolumeRecord } from './records.js';
 import { attachmentsOf } from './volume.js';
@@ -15,8 +16,11 @@ type AttachmentStatus = VolumeAttachmentRecord['status'];
 /** Guest devices a server's own disks take: the root disk and the config drive. */
 const RESERVED = new Set(['vda', 'vdb']);
 
-/** The lock that serializes attachments of one volume (taken after the server's, never before). */
-const volumeAttachLock = (volumeId: string) => `attach-volume:${volumeId}`;
+/**
+ * The lock that serializes attachments of one volume (taken after the server's, never before), and a
+ * server's claim of it as its boot volume.
+ */
+export const volumeAttachLock = (volumeId: string) => `attach-volume:${volumeId}`;
 
 /** The serial a volume's disk shows the guest: the first 20 characters of its id, as Nova's does. */
 export const volumeSerial = (volumeId: string) => volumeId.slice(0, 20);
@@ -79,15 +83,24 @@ export class VolumeAttachmentService extends ServiceBase<
     return this.locked(volumeAttachLock(spec.volume), async () => {
       const vol = (await assertReference(this.ctx, 'volumes', spec.volume, ['volume'])) as VolumeRecord;
       const server = (await assertReference(this.ctx, 'servers', spec.server, ['server'])) as ServerRecord;
-      const others = (await attachmentsOf(this.ctx, vol.id)).filter((a) => a.id !== id);
-      if (others.some((a) => a.spec.server === server.id))
+      // A server booting from the volume has it attached (as its root disk).
+      const others = [
+        ...(await attachmentsOf(this.ctx, vol.id)).filter((a) => a.id !== id).map((a) => a.spec.server),
+        ...(await serversBootingFrom(this.ctx, vol.id)).map((s) => s.id),
+      ];
+      if (server.spec.bootVolume === vol.id)
+        throw new Conflict(`volume ${vol.id} is the boot volume (root disk) of server ${server.id}`, {
+          code: 'volume_attached',
+          field: ['volume'],
+        });
+      if (others.includes(server.id))
         throw new Conflict(`volume ${vol.id} is attached to server ${server.id} already`, {
           code: 'volume_attached',
           field: ['volume'],
         });
       if (others.length && !vol.spec.multiattach)
         throw new Conflict(
-          `volume ${vol.id} is attached to server ${others[0]!.spec.server} already and has no multiattach`,
+          `volume ${vol.id} is attached to server ${others[0]!} already and has no multiattach`,
           { code: 'volume_attached', field: ['volume'] },
         );
       const taken = new Set([

@@ -1,7 +1,8 @@
 import type { InputsOf, volume } from '@stratus/model';
-import { InUse, InvalidRequest } from '../errors.js';
+import { InUse, InvalidRequest, NotFound } from '../errors.js';
 import { logger } from '../host/log.js';
 import { assertReference, ServiceBase } from './base.js';
+import { serversBootingFrom } from './boot.js';
 import { type AgentContext, paths } from './context.js';
 import type { ImageRecord, VolumeAttachmentRecord, VolumeRecord } from './records.js';
 
@@ -92,13 +93,23 @@ export class VolumeService extends ServiceBase<VolumeSpec, VolumeStatus> {
     return rec;
   }
 
-  /** Grows the file: online for each running server it is attached to, else offline. */
+  /**
+   * Grows the file: online for each running server it is attached to (or that boots from it, its root
+   * disk's device as the domain has it), else offline.
+   */
   private async extend(id: string, path: string, bytes: number): Promise<void> {
     let online = false;
-    for (const a of await attachmentsOf(this.ctx, id)) {
-      const state = await this.ctx.compute.domainState(a.spec.server);
-      if ((state === 'running' || state === 'paused') && a.internal.target) {
-        await this.ctx.compute.resizeDisk(a.spec.server, a.internal.target, bytes);
+    const users = (await attachmentsOf(this.ctx, id)).map((a) => ({
+      server: a.spec.server,
+      target: a.internal.target,
+    }));
+    for (const s of await serversBootingFrom(this.ctx, id)) users.push({ server: s.id, target: undefined });
+    for (const u of users) {
+      const state = await this.ctx.compute.domainState(u.server);
+      if (state !== 'running' && state !== 'paused') continue;
+      const target = u.target ?? (await this.rootTarget(u.server, path));
+      if (target) {
+        await this.ctx.compute.resizeDisk(u.server, target, bytes);
         online = true;
       }
     }
@@ -106,7 +117,22 @@ export class VolumeService extends ServiceBase<VolumeSpec, VolumeStatus> {
     log.info('volume extended', { id, bytes, online });
   }
 
+  /** The device (vda, sda) under which server `serverId`'s domain has the file `path`; undefined if none. */
+  private async rootTarget(serverId: string, path: string): Promise<string | undefined> {
+    try {
+      return (await this.ctx.compute.inspectDomain(serverId)).disks.find((d) => d.path === path)?.target;
+    } catch (e) {
+      if (NotFound.isInstance(e)) return undefined;
+      throw e;
+    }
+  }
+
   protected async remove(id: string, rec: VolumeRecord | null): Promise<void> {
+    const booting = await serversBootingFrom(this.ctx, id);
+    if (booting.length)
+      throw new InUse(
+        `volume ${id} is the boot volume of server(s) ${booting.map((s) => s.id).join(', ')}; delete the server(s) first (in the same plan they are deleted before the volume)`,
+      );
     const attached = await attachmentsOf(this.ctx, id);
     if (attached.length)
       throw new InUse(
@@ -117,11 +143,23 @@ export class VolumeService extends ServiceBase<VolumeSpec, VolumeStatus> {
   }
 
   protected override async live(rec: VolumeRecord): Promise<VolumeStatus> {
-    const attachments = (await attachmentsOf(this.ctx, rec.id)).map((a) => ({
-      server: a.spec.server,
-      device: a.internal.target ?? '',
-      attachment: a.id,
-    }));
+    // A server booting from the volume has it as its root disk (listed first, as Nova lists it).
+    const booting = await serversBootingFrom(this.ctx, rec.id);
+    const roots = await Promise.all(
+      booting.map(async (s) => ({
+        server: s.id,
+        device: (await this.rootTarget(s.id, rec.status.path ?? paths.volume(this.ctx, rec.id))) ?? '',
+        attachment: '',
+      })),
+    );
+    const attachments = [
+      ...roots,
+      ...(await attachmentsOf(this.ctx, rec.id)).map((a) => ({
+        server: a.spec.server,
+        device: a.internal.target ?? '',
+        attachment: a.id,
+      })),
+    ];
     const status =
       rec.status.status === 'creating' ? 'creating' : attachments.length ? 'in-use' : 'available';
     return { ...rec.status, status, attachments };

@@ -132,8 +132,11 @@ export function checkInstall(inputs: Readonly<Record<string, unknown>>): Attribu
       message:
         'conflicts with image: a server boots an image, or installs from installMedia onto a blank disk',
     });
-  if (!install && inputs.image === undefined)
-    out.push({ path: ['image'], message: 'is required (or installMedia, to install from an ISO)' });
+  if (!install && inputs.image === undefined && inputs.bootVolume === undefined)
+    out.push({
+      path: ['image'],
+      message: 'is required (or bootVolume, to boot from a volume, or installMedia, to install from an ISO)',
+    });
   if (install && inputs.adminPass === undefined)
     out.push({
       path: ['installMedia'],

@@ -20,7 +20,6 @@ import { isUnknown, UNKNOWN } from '../unknown.js';
 import { DEFAULT_WAIT_TIMEOUT } from '../wait.js';
 import { checkInstall, INSTALL_INPUTS, INSTALL_OUTPUTS, planInstall } from './server-install.js';
 
-/** A virtual machine (Nova server): a libvirt domain on a qcow2 overlay with a config drive. */
 /** Server statuses that mean its domain was changed outside Stratus; an update (the agent's ensure) repairs them. */
 const DRIFT: Record<string, string> = {
   MISSING: 'its libvirt domain was deleted outside Stratus',
@@ -48,6 +47,29 @@ export function defaultMachine(
   // Left out, the firmware (and so the machine) comes from the image: the agent chooses and reports it.
   if (firmware === undefined) return undefined;
   return 'pc';
+}
+
+/**
+ * Problems of a server's boot volume (`bootVolume`): it is the root disk, so it excludes the other root
+ * sources, `image` and `installMedia` (Nova refuses a boot_index 0 volume beside an imageRef other than
+ * the volume's own).
+ */
+export function checkBootVolume(inputs: Readonly<Record<string, unknown>>): AttributeProblem[] {
+  if (inputs.bootVolume === undefined) return [];
+  const out: AttributeProblem[] = [];
+  if (inputs.image !== undefined)
+    out.push({
+      path: ['bootVolume'],
+      message:
+        'conflicts with image: a server boots from an image (an overlay of it) or from a volume; set one of them',
+    });
+  if (inputs.installMedia !== undefined)
+    out.push({
+      path: ['bootVolume'],
+      message:
+        'conflicts with installMedia: a server installs from an ISO onto a blank disk of its own, or boots from a volume; set one of them',
+    });
+  return out;
 }
 
 /** A server's size when it names no flavor and leaves vcpus or memoryMb out. */
@@ -134,6 +156,7 @@ export const server = defineResource({
       } else if (!('network' in n) && !('subnet' in n))
         out.push({ path: ['networks', i], message: 'needs `network`, `subnet` or `port`' });
     });
+    out.push(...checkBootVolume(inputs));
     out.push(...checkInstall(inputs));
     return out;
   },
@@ -173,7 +196,7 @@ export const server = defineResource({
         (a.drift ? `its libvirt domain was changed outside Stratus: ${String(a.drift)}` : undefined)),
   collection: 'servers',
   description:
-    'A virtual machine booted from an image, with NICs on networks, a config-2 config drive (unless configDrive is false) and the metadata service.',
+    'A virtual machine booted from an image (or from a volume), with NICs on networks, a config-2 config drive (unless configDrive is false) and the metadata service.',
   inputs: Type.Object(
     {
       name: Type.Optional(
@@ -189,7 +212,14 @@ export const server = defineResource({
         Ref('image', {
           requiresReplace: true,
           description:
-            'Image the root disk is an overlay of; excludes installMedia (one of them is required).',
+            'Image the root disk is an overlay of; excludes bootVolume and installMedia (one of the three is required).',
+        }),
+      ),
+      bootVolume: Type.Optional(
+        Ref('volume', {
+          requiresReplace: true,
+          description:
+            "Volume the server boots from, as its root disk (Nova's boot from volume: a block device mapping with boot_index 0, source and destination volume); excludes image and installMedia. The volume is in-use while the server exists and is attached nowhere else unless it has multiattach; the flavor's disk size does not apply to it (Nova ignores root_gb for a volume-backed server: grow the volume instead); deleting the server leaves the volume and its data (delete_on_termination false). The guest's facts (os_type, hw_firmware_type and the other hw_* properties, minRamMb) come from the image the volume was made from, following source volumes (Cinder's volume_image_metadata). Changing it replaces the server.",
         }),
       ),
       ...INSTALL_INPUTS,

@@ -72,11 +72,16 @@ export const volume = defineResource({
     { additionalProperties: false },
   ),
   outputs: Type.Object({
-    status: Type.String({ description: 'available, or in-use while attached.' }),
+    status: Type.String({
+      description: 'available, or in-use while attached or while a server boots from it (bootVolume).',
+    }),
     path: Type.String({ description: 'The qcow2 file on the host.' }),
     attachments: Type.Array(
       Type.Object({ server: Type.String(), device: Type.String(), attachment: Type.String() }),
-      { description: 'Servers the volume is attached to, with guest device names.' },
+      {
+        description:
+          'Servers the volume is attached to, with guest device names; a server booting from it is listed with its root device (vda, sda or hda) and an empty attachment.',
+      },
     ),
   }),
 });

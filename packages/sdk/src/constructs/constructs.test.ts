@@ -190,13 +190,16 @@ describe('typing from the schemas', () => {
       // The attribute's name is the type's in camelCase, compared without case or underscores
       // (`keyPair` holds a `keypair`, `securityGroup` a `security_group`), or Neutron's name for it
       // (`remoteGroup`: remote_group_id).
-      // `installMedia` and `driverMedia` hold images (the names issue 13 gives them).
+      // `installMedia` and `driverMedia` hold images (the names issue 13 gives them); a server's
+      // `bootVolume` holds the volume it boots from (Nova's boot volume).
       const folded =
         name === 'remoteGroup'
           ? 'securitygroup'
           : name === 'installMedia' || name === 'driverMedia'
             ? 'image'
-            : name?.toLowerCase();
+            : name === 'bootVolume'
+              ? 'volume'
+              : name?.toLowerCase();
       const named = resourceTypes.find((t) => t.replace(/_/g, '') === folded);
       const byName = named !== undefined && (s as { type?: string }).type === 'string';
       if ((meta ?? null) !== (byName ? named : null))

@@ -1,5 +1,6 @@
 import { formatPath, injectedPathProblem } from '@stratus/model';
 import type { Diagnostics } from '../diagnostics/index.js';
+import { bootImageOf } from './boot-image.js';
 import type { ResourceConfig, StackConfig } from './config.js';
 import { Ref, type Value } from './expr.js';
 
@@ -39,8 +40,7 @@ function checkInjectedPaths(config: StackConfig, rc: ResourceConfig, diags: Diag
   if (!files || typeof files !== 'object' || Array.isArray(files) || files instanceof Ref) return;
   // A server's own osType is the server type's own check.
   if (rc.properties.osType !== undefined) return;
-  const field = rc.properties.image !== undefined ? 'image' : 'installMedia';
-  const image = target(config, rc.properties[field], 'image');
+  const image = bootImageOf(config, rc).image;
   if (!image) return;
   const osType = propertiesOf(image).os_type;
   if (osType !== undefined && osType !== 'linux') return;
@@ -56,8 +56,9 @@ function checkInjectedPaths(config: StackConfig, rc: ResourceConfig, diags: Diag
 }
 
 /**
- * Guest-profile checks that need a server and its image together, at plan, with the location of the
- * field to change (the agent decides the same way: server field, else image property, else the
+ * Guest-profile checks that need a server and its image together (for a server booting from a volume,
+ * the image the volume was made from, reported at `bootVolume`; see boot-image.ts), at plan, with the
+ * location of the field to change (the agent decides the same way: server field, else image property, else the
  * profile's default; see the agent's services/hardware.ts):
  * - Secure Boot (the server's `secureBoot`, or the image's `os_secure_boot: required`) without UEFI
  *   (the server's `firmware`, else the image's `hw_firmware_type`, else uefi for Windows, bios for Linux).
@@ -72,8 +73,11 @@ export function checkServerGuests(config: StackConfig, diags: Diagnostics): void
   for (const rc of config.resources.values()) {
     if (rc.type !== 'server') continue;
     checkInjectedPaths(config, rc, diags);
-    const image = target(config, rc.properties.image, 'image');
-    if (!image) continue;
+    const boot = bootImageOf(config, rc);
+    // A server installing from an ISO has its own checks (check-install-media).
+    if (boot.field === 'installMedia' || !boot.image) continue;
+    const image = boot.image;
+    const imageField = boot.field;
     const props = propertiesOf(image);
     const at = (field: string) =>
       [`resources.${rc.name}.properties.${field}`, rc.locate(['properties', field])] as const;
@@ -97,7 +101,7 @@ export function checkServerGuests(config: StackConfig, diags: Diagnostics): void
         set('secureBoot')
           ? `Secure Boot needs UEFI, but ${firmwareFrom}: set firmware: uefi, or leave secureBoot out`
           : `image ${image.name} requires Secure Boot (os_secure_boot required), which needs UEFI, but ${firmwareFrom}: set firmware: uefi, or secureBoot: false`,
-        ...at(set('secureBoot') ? 'secureBoot' : set('firmware') ? 'firmware' : 'image'),
+        ...at(set('secureBoot') ? 'secureBoot' : set('firmware') ? 'firmware' : imageField),
       );
 
     if (str(props.os_distro) !== 'win11') continue;
@@ -106,7 +110,7 @@ export function checkServerGuests(config: StackConfig, diags: Diagnostics): void
     const sized = flavor !== undefined || set('flavor');
     const vcpus = flavor ? num(flavor.properties.vcpus) : sized ? undefined : (num(own.vcpus) ?? 1);
     const memoryMb = flavor ? num(flavor.properties.ramMb) : sized ? undefined : (num(own.memoryMb) ?? 256);
-    const sizeAt = (field: string) => at(flavor ? 'flavor' : set(field) ? field : 'image');
+    const sizeAt = (field: string) => at(flavor ? 'flavor' : set(field) ? field : imageField);
     const change = (what: string, field: string, min: number) =>
       flavor ? `use a flavor with ${what} ${min} or more` : `set ${field}: ${min} or more`;
     if (vcpus !== undefined && vcpus < WIN11_MINIMUMS.vcpus)
@@ -119,8 +123,19 @@ export function checkServerGuests(config: StackConfig, diags: Diagnostics): void
         `${w11} needs at least ${WIN11_MINIMUMS.memoryMb} MiB of memory, the server has ${memoryMb} MiB: ${change('ramMb', 'memoryMb', WIN11_MINIMUMS.memoryMb)}`,
         ...sizeAt('memoryMb'),
       );
-    const diskGb = flavor ? num(flavor.properties.diskGb) : undefined;
-    if (diskGb !== undefined && diskGb > 0 && diskGb < WIN11_MINIMUMS.diskGb)
+    // A boot volume is the root disk whatever the flavor says (Nova ignores root_gb for it).
+    const bootVolume = boot.volume;
+    const diskGb = bootVolume
+      ? num(bootVolume.properties.sizeGb)
+      : flavor
+        ? num(flavor.properties.diskGb)
+        : undefined;
+    if (bootVolume && diskGb !== undefined && diskGb < WIN11_MINIMUMS.diskGb)
+      diags.error(
+        `${w11} needs a root disk of at least ${WIN11_MINIMUMS.diskGb} GiB, boot volume ${bootVolume.name} has ${diskGb} GiB: grow it to sizeGb ${WIN11_MINIMUMS.diskGb} or more`,
+        ...at('bootVolume'),
+      );
+    else if (!bootVolume && diskGb !== undefined && diskGb > 0 && diskGb < WIN11_MINIMUMS.diskGb)
       diags.error(
         `${w11} needs a root disk of at least ${WIN11_MINIMUMS.diskGb} GiB, flavor ${flavor!.name} has ${diskGb} GiB: use a flavor with diskGb ${WIN11_MINIMUMS.diskGb} or more`,
         ...at('flavor'),
@@ -128,12 +143,12 @@ export function checkServerGuests(config: StackConfig, diags: Diagnostics): void
     if (firmware === 'bios')
       diags.error(
         `${w11} needs UEFI firmware, but ${firmwareFrom}: set firmware: uefi (or leave it out)`,
-        ...at(set('firmware') ? 'firmware' : 'image'),
+        ...at(set('firmware') ? 'firmware' : imageField),
       );
     if (tpm === false)
       diags.error(
         `${w11} needs a TPM 2.0, but the server has none: set tpm: true (or leave it out${windows ? '' : ' and set osType: windows'})`,
-        ...at(set('tpm') ? 'tpm' : set('osType') ? 'osType' : 'image'),
+        ...at(set('tpm') ? 'tpm' : set('osType') ? 'osType' : imageField),
       );
   }
 }

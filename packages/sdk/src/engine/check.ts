@@ -3,6 +3,7 @@ import { type AttrMeta, formatPath, type ResourceType, schemas, UNKNOWN } from '
 import { Diagnostics } from '../diagnostics/index.js';
 import { listNames } from '../diagnostics/limits.js';
 import type { ProviderSet, Values } from '../protocol/types.js';
+import { checkRootSources } from './boot-image.js';
 import { checkServerImages } from './check-images.js';
 import { checkInstallMedia } from './check-install-media.js';
 import { checkServerNics, checkSubnetOverlaps } from './check-nics.js';
@@ -57,7 +58,8 @@ function attributeSchema(type: ResourceType): TSchema {
  * Checks what a single resource cannot: that references name existing resources and attributes, that
  * references in typed fields point at the right type, the types' own rules, what servers' NICs need
  * from the stack's networks and subnets ({@link checkServerNics}), subnets of a network that overlap,
- * volumes attached more often than they may be ({@link checkVolumeAttachments}),
+ * volumes attached more often than they may be, a boot volume counted as attached ({@link
+ * checkVolumeAttachments}), one root source per server ({@link checkRootSources}),
  * and that the dependency
  * graph has no cycle. Returns the graph (`a -> b`: a depends on b) and all diagnostics.
  */
@@ -159,6 +161,7 @@ export function checkStack(
 
   checkServerNics(config, diags);
   checkSubnetOverlaps(config, diags);
+  checkRootSources(config, diags);
   checkServerImages(config, diags);
   checkServerGroups(config, diags);
   checkServerGuests(config, diags);

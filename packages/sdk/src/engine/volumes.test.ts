@@ -53,7 +53,10 @@ test('a volume without multiattach attached to two servers is an error at the se
   const { diagnostics } = await planStack(storageStack({ attachTwice: true }));
   assert.equal(diagnostics.length, 1);
   assert.equal(diagnostics[0]!.field, 'resources.on_b.properties.volume');
-  assert.match(diagnostics[0]!.message, /volume data is attached already \(by on_a\) and has no multiattach/);
+  assert.match(
+    diagnostics[0]!.message,
+    /volume data is attached already \(as attachment on_a\) and has no multiattach/,
+  );
   const multi = await planStack(storageStack({ attachTwice: true, multiattach: true }));
   assert.deepEqual(multi.diagnostics, []);
 });

@@ -66,7 +66,7 @@ describe('planStack and applyStack: unit tests of a stack without hosts', () => 
     const { plan, diagnostics } = await planStack(stack);
     assert.equal(plan, undefined);
     assert.deepEqual(diagnostics.map((d) => `${d.field}: ${d.message}`).sort(), [
-      'resources.web.properties.image: is required (or installMedia, to install from an ISO)',
+      'resources.web.properties.image: is required (or bootVolume, to boot from a volume, or installMedia, to install from an ISO)',
       'resources.web.properties.memoryMb: must be >= 64',
     ]);
     await assert.rejects(applyStack(stack), /memoryMb: must be >= 64/);

@@ -1160,3 +1160,215 @@ resources:
     assert.deepEqual(plan.diagnostics.filter((d) => d.severity === 'error').map(formatDiagnostic), []);
   });
 });
+
+describe('block_device_mapping_v2 and block_device_mapping: boot from volume', () => {
+  test('a volume by get_resource, a new volume from an image (also in a ResourceGroup), data volumes and the legacy syntax plan as the stack file saying the same', async () => {
+    const template = `${V}
+parameters:
+  root_gb: {type: number, default: 2}
+resources:
+  img: {type: OS::Glance::Image, properties: {name: cirros, location: disk.qcow2}}
+  small: {type: OS::Nova::Flavor, properties: {vcpus: 1, ram: 256, disk: 1}}
+  net: {type: OS::Neutron::Net, properties: {name: private}}
+  sub: {type: OS::Neutron::Subnet, properties: {network: private, cidr: 10.34.0.0/24}}
+  root:
+    type: OS::Cinder::Volume
+    properties: {size: 3, image: cirros}
+  data:
+    type: OS::Cinder::Volume
+    properties: {size: 1}
+  logs:
+    type: OS::Cinder::Volume
+    properties: {size: 1}
+  db:
+    type: OS::Nova::Server
+    properties:
+      flavor: {get_resource: small}
+      networks: [{network: private}]
+      block_device_mapping_v2:
+        - {device_name: vda, volume_id: {get_resource: root}, boot_index: 0, delete_on_termination: false}
+        - {volume_id: {get_resource: data}, boot_index: -1}
+  app:
+    type: OS::Nova::Server
+    properties:
+      flavor: {get_resource: small}
+      networks: [{network: private}]
+      block_device_mapping_v2:
+        - image: cirros
+          volume_size: {get_param: root_gb}
+          boot_index: 0
+          delete_on_termination: true
+  web:
+    type: OS::Heat::ResourceGroup
+    properties:
+      count: 2
+      resource_def:
+        type: OS::Nova::Server
+        properties:
+          name: web-%index%
+          flavor: {get_resource: small}
+          networks: [{network: private}]
+          block_device_mapping_v2: [{image: {get_resource: img}, volume_size: 1, boot_index: "0"}]
+  old:
+    type: OS::Nova::Server
+    properties:
+      image: cirros
+      flavor: {get_resource: small}
+      networks: [{network: private}]
+      block_device_mapping: [{device_name: /dev/vdd, volume_id: {get_resource: logs}}]
+`;
+    const h = heat(template);
+    assert.deepEqual(h.errors, []);
+    assert.deepEqual(h.lines, []);
+    const stack = native(
+      `name: template
+resources:
+  img: {type: image, properties: {name: cirros, source: disk.qcow2}}
+  small: {type: flavor, properties: {vcpus: 1, ramMb: 256, diskGb: 1}}
+  net: {type: network, properties: {name: private}}
+  sub: {type: subnet, properties: {network: "\${net}", cidr: 10.34.0.0/24}}
+  root: {type: volume, properties: {sizeGb: 3, image: "\${img}"}}
+  data: {type: volume, properties: {sizeGb: 1}}
+  logs: {type: volume, properties: {sizeGb: 1}}
+  db:
+    type: server
+    properties:
+      flavor: \${small}
+      networks: [{network: "\${net}"}]
+      bootVolume: \${root}
+  db_bdm_1:
+    type: volume_attachment
+    properties: {server: "\${db}", volume: "\${data}"}
+  app_boot_volume:
+    type: volume
+    properties: {name: app-boot-volume, sizeGb: 2, image: "\${img}"}
+  app:
+    type: server
+    properties:
+      flavor: \${small}
+      networks: [{network: "\${net}"}]
+      bootVolume: \${app_boot_volume}
+  web_boot_volume:
+    type: volume
+    count: 2
+    properties: {name: "web-\${count.index}-boot-volume", sizeGb: 1, image: "\${img}"}
+  web:
+    type: server
+    count: 2
+    properties:
+      name: web-\${count.index}
+      flavor: \${small}
+      networks: [{network: "\${net}"}]
+      bootVolume: \${web_boot_volume[count.index]}
+  old:
+    type: server
+    properties:
+      image: \${img}
+      flavor: \${small}
+      networks: [{network: "\${net}"}]
+  old_bdm_0:
+    type: volume_attachment
+    properties: {server: "\${old}", volume: "\${logs}", device: vdd}
+`,
+      h.dir,
+    );
+    const a = await planStack(h.config!);
+    const b = await planStack(stack);
+    assert.deepEqual(a.diagnostics, []);
+    assert.deepEqual(b.diagnostics, []);
+    assert.deepEqual(shape(a.plan), shape(b.plan));
+    // Applied in memory: the servers boot from their volumes, which outlive the servers' removal.
+    const applied = await applyStack(h.config!);
+    assert.equal(applied.ok, true);
+  });
+
+  test('what Stratus cannot map is an error naming the key, at its line and column', () => {
+    const h = heat(`${V}
+resources:
+  img: {type: OS::Glance::Image, properties: {location: disk.qcow2}}
+  f: {type: OS::Nova::Flavor, properties: {vcpus: 1, ram: 256}}
+  net: {type: OS::Neutron::Net}
+  sub: {type: OS::Neutron::Subnet, properties: {network: {get_resource: net}, cidr: 10.35.0.0/24}}
+  vol: {type: OS::Cinder::Volume, properties: {size: 1}}
+  a:
+    type: OS::Nova::Server
+    properties:
+      flavor: {get_resource: f}
+      networks: [{network: {get_resource: net}}]
+      block_device_mapping_v2:
+        - {snapshot_id: abc, boot_index: 0}
+        - {swap_size: 512}
+        - {ephemeral_size: 1, ephemeral_format: ext4}
+        - {volume_id: {get_resource: vol}, device_type: cdrom}
+        - {volume_id: {get_resource: vol}, source_type: volume}
+  b:
+    type: OS::Nova::Server
+    properties:
+      flavor: {get_resource: f}
+      networks: [{network: {get_resource: net}}]
+      block_device_mapping_v2:
+        - {image: {get_resource: img}, boot_index: 0}
+        - {image: {get_resource: img}, volume_size: 1}
+        - {boot_index: 1}
+  d:
+    type: OS::Nova::Server
+    properties:
+      flavor: {get_resource: f}
+      networks: [{network: {get_resource: net}}]
+      block_device_mapping: [{device_name: vda, snapshot_id: xyz}]
+`);
+    assert.deepEqual(h.errors, [
+      'template.yaml:15:12: error: resources.a.properties.block_device_mapping_v2[0].snapshot_id: snapshot_id: booting from or attaching a volume snapshot is not supported: Stratus has no snapshots',
+      'template.yaml:16:12: error: resources.a.properties.block_device_mapping_v2[1].swap_size: swap_size: Stratus servers have no swap disk',
+      'template.yaml:17:12: error: resources.a.properties.block_device_mapping_v2[2].ephemeral_size: ephemeral_size: Stratus servers have no ephemeral disk',
+      'template.yaml:17:31: error: resources.a.properties.block_device_mapping_v2[2].ephemeral_format: ephemeral_format: Stratus servers have no ephemeral disk',
+      'template.yaml:18:44: error: resources.a.properties.block_device_mapping_v2[3].device_type: device_type cdrom is not supported: Stratus maps volumes as disks',
+      'template.yaml:19:44: error: resources.a.properties.block_device_mapping_v2[4].source_type: unknown key source_type of a block device mapping (known: boot_index, volume_id, image, image_id, volume_size, delete_on_termination, device_name, device_type, disk_bus, snapshot_id, swap_size, ephemeral_size, ephemeral_format)',
+      "template.yaml:26:12: error: resources.b.properties.block_device_mapping_v2[0].image: needs volume_size: the size in GiB of the volume made from the image (Nova's source image, destination volume)",
+      'template.yaml:27:12: error: resources.b.properties.block_device_mapping_v2[1].image: an image is only a boot device here (boot_index 0): for a data volume made from an image, declare an OS::Cinder::Volume with image and give its volume_id',
+      'template.yaml:28:11: error: resources.b.properties.block_device_mapping_v2[2]: a data volume needs volume_id: blank volumes are not made here; declare an OS::Cinder::Volume and give its volume_id',
+      'template.yaml:34:49: error: resources.d.properties.block_device_mapping[0].snapshot_id: snapshot_id: booting from or attaching a volume snapshot is not supported: Stratus has no snapshots',
+    ]);
+  });
+
+  test('delete_on_termination false on a volume made from an image warns that the stack owns it; a boot volume attached again, or beside an image, is an error', () => {
+    const h = heat(`${V}
+resources:
+  img: {type: OS::Glance::Image, properties: {location: disk.qcow2}}
+  f: {type: OS::Nova::Flavor, properties: {vcpus: 1, ram: 256}}
+  net: {type: OS::Neutron::Net}
+  sub: {type: OS::Neutron::Subnet, properties: {network: {get_resource: net}, cidr: 10.36.0.0/24}}
+  vol: {type: OS::Cinder::Volume, properties: {size: 1, image: {get_resource: img}}}
+  a:
+    type: OS::Nova::Server
+    properties:
+      flavor: {get_resource: f}
+      networks: [{network: {get_resource: net}}]
+      block_device_mapping_v2:
+        - {image: {get_resource: img}, volume_size: 1, boot_index: 0, delete_on_termination: false}
+  b:
+    type: OS::Nova::Server
+    properties:
+      flavor: {get_resource: f}
+      networks: [{network: {get_resource: net}}]
+      block_device_mapping_v2: [{volume_id: {get_resource: vol}, boot_index: 0}]
+  again:
+    type: OS::Cinder::VolumeAttachment
+    properties: {instance_uuid: {get_resource: a}, volume_id: {get_resource: vol}}
+  c:
+    type: OS::Nova::Server
+    properties:
+      image: {get_resource: img}
+      flavor: {get_resource: f}
+      networks: [{network: {get_resource: net}}]
+      block_device_mapping_v2: [{volume_id: {get_resource: other}, boot_index: 0}]
+  other: {type: OS::Cinder::Volume, properties: {size: 1}}
+`);
+    assert.deepEqual(h.lines, [
+      'template.yaml:15:71: warning: resources.a.properties.block_device_mapping_v2[0].delete_on_termination: the volume made from the image is a resource of this stack (a_boot_volume): it outlives a replacement of the server, and is deleted when the server leaves the template or the stack is destroyed. To keep it, declare an OS::Cinder::Volume with deletion_policy: Retain and boot from its volume_id',
+      // Found by the engine's checks: the field is Stratus's, the place the template's.
+      'template.yaml:31:7: error: resources.c.properties.bootVolume: conflicts with image: a server boots from an image (an overlay of it) or from a volume; set one of them',
+      "template.yaml:24:52: error: resources.again.properties.volume: volume vol is attached already (as server b's boot volume) and has no multiattach: a volume attaches to one server unless it sets multiattach: true",
+    ]);
+  });
+});

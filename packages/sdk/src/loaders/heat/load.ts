@@ -230,6 +230,7 @@ export class HeatLoader {
   readonly properties = bound(this, resources.properties);
 
   readonly nativeResource = bound(this, resources.nativeResource);
+  readonly extraResource = bound(this, resources.extraResource);
 
   readonly retained = bound(this, resources.retained);
 

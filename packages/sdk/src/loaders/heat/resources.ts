@@ -10,6 +10,7 @@ import { listNames } from '../../diagnostics/limits.js';
 import type { Locator, ResourceConfig } from '../../engine/config.js';
 import { Call, Ref, Template, type Value } from '../../engine/expr.js';
 import { normalizeOptions, normalizeValues } from '../../engine/normalize.js';
+import { instanceName, parseAddress } from '../../expand/address.js';
 import type { Taint } from '../../expand/evaluate.js';
 import {
   type Decl,
@@ -264,6 +265,17 @@ export function properties(
   return { values, sensitive, taint: all, ok };
 }
 
+/** A resource a mapping adds beside the one it maps (see MapContext.addResource). */
+export interface ExtraResource {
+  name: string;
+  type: ResourceType;
+  inputs: Record<string, Value>;
+  /** The Heat property (relative to `properties`) it comes from: where its problems are reported. */
+  path: (string | number)[];
+  /** Its default `name` input. */
+  displayName: string;
+}
+
 /** A Heat resource mapped onto a Stratus resource, added to the config as `name`. */
 export function nativeResource(
   L: HeatLoader,
@@ -295,6 +307,12 @@ export function nativeResource(
     src.locate(propsNode, path) ?? src.pos(src.keyNode(declNode, 'type'));
   const propField = (path: (string | number)[]) =>
     path.length ? `${field}.properties.${formatPath(path)}` : `${field}.properties`;
+  // Resources the mapping adds beside this one (a server's boot volume made from an image, its volume
+  // attachments): named after it, so a group's member `grp[0]` has `grp_<suffix>[0]`.
+  const extras: ExtraResource[] = [];
+  const parsed = parseAddress(name);
+  const extraName = (suffix: string) =>
+    parsed?.key !== undefined ? instanceName(`${parsed.name}_${suffix}`, parsed.key) : `${name}_${suffix}`;
   const ctx: MapContext = {
     heatType: decl.type,
     lookup: (t, v, path) => L.lookup(scope, t, v, path, at, field),
@@ -305,6 +323,15 @@ export function nativeResource(
     warn: (message, path) => L.diags.warning(message, propField(path), at(path)),
     networkNames: () => L.networkNames(),
     serverOfPort: (port) => L.serverOfPort(port),
+    self: () => new Ref(name, [], `{get_resource: ${name}}`),
+    extraName,
+    addResource: (t, suffix, inputs, path) => {
+      const n = extraName(suffix);
+      // Its display name follows the resource's (`web-boot-volume`, a group's `grp-0-boot-volume`).
+      const displayName = `${defaultName}-${suffix.replace(/_/g, '-')}`;
+      extras.push({ name: n, type: t as ResourceType, inputs, path, displayName });
+      return new Ref(n, [], `{get_resource: ${n}}`);
+    },
   };
   for (const [k, v] of Object.entries(heat)) {
     const rule = mapping.properties[k];
@@ -357,6 +384,11 @@ export function nativeResource(
         ctx.error(`property ${req.split('|').join(' or ')} is required for ${decl.type}`, []);
   mapping.finish?.(heat, out, ctx);
   if ('user_data' in heat) toHeat.set('userData', 'user_data');
+  if ('bootVolume' in out)
+    toHeat.set(
+      'bootVolume',
+      'block_device_mapping_v2' in heat ? 'block_device_mapping_v2' : 'block_device_mapping',
+    );
   L.retain(scope, decl, field);
   if (!good) {
     L.config.invalid!.add(name);
@@ -399,7 +431,53 @@ export function nativeResource(
   };
   if (problems.length) L.config.invalid!.add(name);
   else L.config.resources.set(name, rc);
+  // Before the resource itself: a group's member is the last one made (groups.ts reads it).
+  for (const x of extras) L.extraResource(scope, decl, x, at, propField);
   L.made.push({ rc, deps: L.dependsOn(scope, decl) });
+}
+
+/**
+ * A resource a mapping added beside a native one (see MapContext.addResource): checked as its type's,
+ * located at the Heat property it came from, and one of the declaration's members (so a depends_on on
+ * it waits for this one too). A name another resource of the stack has is an error.
+ */
+export function extraResource(
+  L: HeatLoader,
+  scope: TemplateScope,
+  decl: Decl,
+  x: ExtraResource,
+  at: (path: (string | number)[]) => SourceRange | undefined,
+  propField: (path: (string | number)[]) => string,
+): void {
+  const where = at(x.path);
+  const base = parseAddress(x.name)?.name ?? x.name;
+  if (L.config.resources.has(x.name) || scope.decls.has(base)) {
+    L.diags.error(
+      `needs a ${x.type} named ${x.name} beside the server, but the template has a resource of that name: rename it`,
+      propField(x.path),
+      where,
+    );
+    L.config.invalid!.add(x.name);
+    return;
+  }
+  const { properties, problems } = normalizeValues(x.type, x.displayName, x.inputs, scope.dir);
+  for (const p of problems) L.diags.error(p.message, propField(x.path), where);
+  const opts = normalizeOptions(x.type, undefined, undefined);
+  const rc: ResourceConfig = {
+    name: x.name,
+    type: x.type,
+    properties,
+    dependsOn: [],
+    locate: () => where,
+    lifecycle: { ...opts.lifecycle },
+    timeouts: opts.timeouts,
+  };
+  if (problems.length) L.config.invalid!.add(x.name);
+  else L.config.resources.set(x.name, rc);
+  // Not one of the declaration's members: a depends_on on the server waits for it through the server
+  // (a boot volume) or needs not (an attachment, which would close a cycle with a volume waiting for it).
+  L.made.push({ rc, deps: [] });
+  void decl;
 }
 
 /** deletion_policy: Retain maps onto preventDestroy (the engine refuses plans destroying it). */
@@ -628,6 +706,9 @@ export function nativeAttr(
     warn: () => {},
     networkNames: () => L.networkNames(),
     serverOfPort: () => undefined,
+    self: () => self,
+    extraName: (suffix) => `${name}_${suffix}`,
+    addResource: () => self,
   });
   return index(v, path, node);
 }

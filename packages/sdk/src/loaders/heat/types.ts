@@ -12,6 +12,7 @@
  */
 import { isResourceType } from '@stratus/model';
 import { Call, Ref, type Value } from '../../engine/expr.js';
+import { blockDeviceMapping, blockDeviceMappingV2 } from './block-devices.js';
 
 /** What a mapping may ask of the loader while it converts one resource's properties. */
 export interface MapContext {
@@ -32,6 +33,16 @@ export interface MapContext {
   networkNames(): Value;
   /** The server whose first NIC is the port `port` (a {get_resource: PORT}), as a reference; else undefined. */
   serverOfPort(port: Value): Value | undefined;
+  /** A reference to the resource being mapped (for a resource added beside it that names it). */
+  self(): Value;
+  /**
+   * Adds a resource of Stratus type `type` beside the one being mapped, named after it
+   * ({@link extraName}), with `inputs` (Stratus's names); its problems are reported at the Heat
+   * property `path`. Returns a reference to it. Added only when the mapped resource is good.
+   */
+  addResource(type: string, suffix: string, inputs: Record<string, Value>, path: (string | number)[]): Value;
+  /** The Stratus name a resource added with `suffix` gets: `<name>_<suffix>` (`grp_<suffix>[i]` in a group). */
+  extraName(suffix: string): string;
 }
 
 /** How one Heat property maps. */
@@ -338,6 +349,26 @@ function serverUserData(heat: Record<string, Value>, out: Record<string, Value>,
 }
 
 /**
+ * A server's block device mappings (block-devices.ts): one syntax per server, as Nova refuses both
+ * ("Using different block_device_mapping syntaxes is not allowed").
+ */
+function serverBlockDevices(heat: Record<string, Value>, out: Record<string, Value>, ctx: MapContext): void {
+  const given = (k: string) =>
+    heat[k] !== undefined && heat[k] !== null && !(Array.isArray(heat[k]) && heat[k].length === 0);
+  if (given('block_device_mapping_v2') && given('block_device_mapping')) {
+    ctx.error(
+      'conflicts with block_device_mapping_v2: give one block device mapping syntax, as Nova requires',
+      ['block_device_mapping'],
+    );
+    return;
+  }
+  if (given('block_device_mapping_v2'))
+    blockDeviceMappingV2(heat.block_device_mapping_v2!, out, ctx, ['block_device_mapping_v2']);
+  else if (given('block_device_mapping'))
+    blockDeviceMapping(heat.block_device_mapping!, out, ctx, ['block_device_mapping']);
+}
+
+/**
  * The Heat types with a Stratus counterpart, by Heat type name. Types whose Stratus type is not in the
  * registry yet are listed with the mapping they will have; the loader reports them as not supported
  * until it is.
@@ -358,16 +389,9 @@ export const HEAT_TYPES: Readonly<Record<string, HeatTypeMapping>> = {
       config_drive: { to: 'configDrive' },
       metadata: { to: 'metadata', optional: true },
       security_groups: { to: 'securityGroups', lookup: 'security_group' },
-      block_device_mapping_v2: {
-        unsupported:
-          'boot from volume is not supported yet: a Stratus server boots from an image (its root disk an overlay of it); attach data volumes with OS::Cinder::VolumeAttachment',
-        quiet: [[]],
-      },
-      block_device_mapping: {
-        unsupported:
-          'boot from volume is not supported yet: a Stratus server boots from an image (its root disk an overlay of it); attach data volumes with OS::Cinder::VolumeAttachment',
-        quiet: [[]],
-      },
+      // Mapped by serverBlockDevices (block-devices.ts): the boot volume and volume attachments.
+      block_device_mapping_v2: {},
+      block_device_mapping: {},
       availability_zone: ignored('Stratus places servers on its one host'),
       scheduler_hints: { to: 'serverGroup', lookup: 'server_group', convert: schedulerHints },
       software_config_transport: ignored('Heat software deployments are not supported', ['POLL_SERVER_CFN']),
@@ -405,7 +429,10 @@ export const HEAT_TYPES: Readonly<Record<string, HeatTypeMapping>> = {
       },
       status: { path: ['status'] },
     },
-    finish: serverUserData,
+    finish: (heat, out, ctx) => {
+      serverUserData(heat, out, ctx);
+      serverBlockDevices(heat, out, ctx);
+    },
   },
   'OS::Nova::KeyPair': {
     stratus: 'keypair',
