@@ -20,6 +20,7 @@ import {
   rmSync,
   writeFileSync,
 } from 'node:fs';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -27,7 +28,7 @@ import { parseArgs } from 'node:util';
 import { AGENT_ENV, AGENT_NODE_OPTIONS } from '@stratus/util';
 
 const ROOT = new URL('..', import.meta.url).pathname;
-const CLI = join(ROOT, 'packages/sdk/dist/cli/main.js');
+const CLI = join(ROOT, 'packages/sdk/dist/bundle/stratus.js');
 const AGENT = join(ROOT, 'packages/agent/dist/main.js');
 const IMAGE = join(ROOT, 'build/images/stratus-guest.qcow2');
 const READY = 'STRATUS-GUEST-READY';
@@ -117,6 +118,30 @@ async function waitForText(file: string, needle: string, limitMs = 180_000): Pro
     await sleep(25);
   }
   return Number.NaN;
+}
+
+/**
+ * The agent's own account of its memory (`GET /v1/host`, from process.memoryUsage()): V8 heap in use
+ * and reserved and memory outside the heap, in MB, to set beside the resident set.
+ */
+async function agentMemory(): Promise<string> {
+  const token = readFileSync(join(stateDir, 'token'), 'utf8').trim();
+  const body = await new Promise<string>((resolve, reject) => {
+    const req = request(
+      { socketPath: socket, path: '/v1/host', headers: { authorization: `Bearer ${token}` } },
+      (res) => {
+        const parts: Buffer[] = [];
+        res.on('data', (b: Buffer) => parts.push(b));
+        res.on('end', () => resolve(Buffer.concat(parts).toString('utf8')));
+      },
+    );
+    req.on('error', reject);
+    req.end();
+  });
+  const m = (JSON.parse(body) as { memory?: Record<string, number> }).memory;
+  if (!m) return 'heap n/a';
+  const mb = (k: string) => `${(m[k]! / 2 ** 20).toFixed(0)}`;
+  return `heap ${mb('heapUsed')}/${mb('heapTotal')} MB used/reserved, external ${mb('external')} MB`;
 }
 
 const rssMb = (pid: number): number => {
@@ -506,6 +531,7 @@ async function scale(agentPid: number): Promise<void> {
   const planRefresh: number[] = [];
   const planNoRefresh: number[] = [];
   const rssAfter: number[] = [];
+  const heapAfter: string[] = [];
   const rawOne: number[] = [];
   const rawTen: number[] = [];
   for (let run = 0; run < SCALE_RUNS; run++) {
@@ -518,6 +544,7 @@ async function scale(agentPid: number): Promise<void> {
     writeStack(10);
     ten.push((await stratusOk('apply', '-auto-approve')).ms);
     rssAfter.push(rssMb(agentPid));
+    heapAfter.push(await agentMemory());
     for (let i = 0; i < 3; i++) {
       const p = await stratus('plan', '-detailed-exitcode');
       assert.equal(p.code, 0, `the plan after apply is not empty:\n${p.stdout}\n${p.stderr}`);
@@ -536,7 +563,7 @@ async function scale(agentPid: number): Promise<void> {
     writeStack(0);
     await stratusOk('apply', '-auto-approve');
     console.log(
-      `  round ${run}: 1 server ${sec(one.at(-1)!)}, 10 servers ${sec(ten.at(-1)!)}, 10 at -parallelism=1 ${sec(tenP1.at(-1)!)}, removing 10 ${sec(destroyTen.at(-1)!)}, no-op plan ${msf(median(planRefresh.slice(-3)))}, agent RSS ${rssAfter.at(-1)!.toFixed(0)} MB`,
+      `  round ${run}: 1 server ${sec(one.at(-1)!)}, 10 servers ${sec(ten.at(-1)!)}, 10 at -parallelism=1 ${sec(tenP1.at(-1)!)}, removing 10 ${sec(destroyTen.at(-1)!)}, no-op plan ${msf(median(planRefresh.slice(-3)))}, agent RSS ${rssAfter.at(-1)!.toFixed(0)} MB (${heapAfter.at(-1)})`,
     );
   }
   const r = median(ten.map((t, i) => t / one[i]!));
@@ -579,7 +606,7 @@ async function main(): Promise<void> {
     `node ${process.version}; ${RUNS} runs side by side, ${SCALE_RUNS} scale rounds; shared machine: compare ratios within this run`,
   );
   console.log(
-    `agent RSS idle after start: ${idle.toFixed(0)} MB (target <= ${TARGETS.rssMb} MB: ${verdict(idle <= TARGETS.rssMb)})\n`,
+    `agent RSS idle after start: ${idle.toFixed(0)} MB (target <= ${TARGETS.rssMb} MB: ${verdict(idle <= TARGETS.rssMb)}); ${await agentMemory()}\n`,
   );
   if (!opts['skip-side']) await sideBySide();
   if (!opts['skip-scale']) {
@@ -587,7 +614,9 @@ async function main(): Promise<void> {
     await scale(agent.pid!);
   }
   await sleep(2000);
-  console.log(`\nagent RSS at the end (stack holds no servers): ${rssMb(agent.pid!).toFixed(0)} MB`);
+  console.log(
+    `\nagent RSS at the end (stack holds no servers): ${rssMb(agent.pid!).toFixed(0)} MB; ${await agentMemory()}`,
+  );
 }
 
 async function cleanup(): Promise<void> {

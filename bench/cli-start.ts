@@ -1,7 +1,9 @@
-// Measures the cold start of the built CLI: the wall time of a fresh `node packages/sdk/dist/cli/main.js`
-// process for `version`, `-help` and `validate examples/quickstart`, next to `node -e 0` (the floor no
-// CLI can beat). Runs are interleaved, so load on the machine hits every command alike; each run's
-// output is checked, since timing a failing command is worthless.
+// Measures the cold start of the built CLI: the wall time of a fresh node process running
+// packages/sdk/dist/bundle/stratus.js (the package's `bin`, bundled by scripts/bundle-cli.ts) for
+// `version`, `-help` and `validate examples/quickstart`, next to `node -e 0` (the floor no CLI can beat)
+// and to the same commands from the unbundled modules (dist/cli/main.js), which shows what the bundle
+// saves under the same load. Runs are interleaved, so load on the machine hits every command alike; each
+// run's output is checked, since timing a failing command is worthless.
 //
 //   npx turbo run build && node --import tsx bench/cli-start.ts [--runs N] [--compare DIR]
 //
@@ -28,8 +30,8 @@ interface Case {
   expect: RegExp;
 }
 /** The commands of the CLI of the checkout at `dir`, labelled with `suffix`. */
-const cliCases = (dir: string, suffix: string): Case[] => {
-  const main = `${dir}/packages/sdk/dist/cli/main.js`;
+const cliCases = (dir: string, suffix: string, entry = 'packages/sdk/dist/bundle/stratus.js'): Case[] => {
+  const main = `${dir}/${entry}`;
   if (!existsSync(main)) {
     console.error(`${main} is missing: run npx turbo run build there first`);
     process.exit(1);
@@ -47,7 +49,17 @@ const cliCases = (dir: string, suffix: string): Case[] => {
 const CASES: Case[] = [
   { label: 'node -e 0', args: ['-e', '0'], expect: /^$/ },
   ...cliCases(root.replace(/\/$/, ''), ''),
-  ...(compare ? cliCases(compare.replace(/\/$/, ''), ` (${compare})`) : []),
+  ...cliCases(root.replace(/\/$/, ''), ' (unbundled)', 'packages/sdk/dist/cli/main.js'),
+  // A checkout from before the bundle has only the modules.
+  ...(compare
+    ? cliCases(
+        compare.replace(/\/$/, ''),
+        ` (${compare})`,
+        existsSync(`${compare}/packages/sdk/dist/bundle/stratus.js`)
+          ? 'packages/sdk/dist/bundle/stratus.js'
+          : 'packages/sdk/dist/cli/main.js',
+      )
+    : []),
 ];
 
 /** Milliseconds from spawn to exit of one run, after checking its exit code and output. */

@@ -27,7 +27,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const ROOT = new URL('..', import.meta.url).pathname;
-const CLI = join(ROOT, 'packages/sdk/dist/cli/main.js');
+const CLI = join(ROOT, 'packages/sdk/dist/bundle/stratus.js');
 const AGENT = join(ROOT, 'packages/agent/dist/main.js');
 const arg = (name: string) => {
   const i = process.argv.indexOf(name);

@@ -35,7 +35,7 @@ import { renderPortFlows } from '../packages/agent/src/network/firewall/openflow
 import { type PortFirewall, renderPortFirewall } from '../packages/agent/src/network/firewall/ruleset.js';
 
 const ROOT = new URL('..', import.meta.url).pathname;
-const CLI = join(ROOT, 'packages/sdk/dist/cli/main.js');
+const CLI = join(ROOT, 'packages/sdk/dist/bundle/stratus.js');
 const { values: opts } = parseArgs({
   options: { runs: { type: 'string', default: '5' }, 'skip-rules': { type: 'boolean', default: false } },
 });

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const ROOT = new URL('..', import.meta.url).pathname;
-const CLI = join(ROOT, 'packages/sdk/dist/cli/main.js');
+const CLI = join(ROOT, 'packages/sdk/dist/bundle/stratus.js');
 const AGENT = join(ROOT, 'packages/agent/dist/main.js');
 const GUEST = join(ROOT, 'build/images/stratus-guest.qcow2');
 const arg = (name: string) => {

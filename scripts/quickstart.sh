@@ -11,9 +11,9 @@ npm run build
 # `stratus` on the PATH: a link to the CLI just built (what `npm link -w @stratus/sdk` would make, without
 # touching npm's global directory). Later builds update what it points at.
 bin_dir="${STRATUS_BIN_DIR:-/usr/local/bin}"
-chmod +x packages/sdk/dist/cli/main.js
+chmod +x packages/sdk/dist/bundle/stratus.js
 mkdir -p "$bin_dir"
-ln -sfn "$PWD/packages/sdk/dist/cli/main.js" "$bin_dir/stratus"
+ln -sfn "$PWD/packages/sdk/dist/bundle/stratus.js" "$bin_dir/stratus"
 echo "stratus is $bin_dir/stratus ($("$bin_dir/stratus" version | head -1))"
 bash scripts/build-guest-image.sh
 "$bin_dir/stratus" apply -auto-approve examples/quickstart

@@ -15,7 +15,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 export const ROOT = resolve(import.meta.dirname, '../..');
-export const CLI = join(ROOT, 'packages/sdk/dist/cli/main.js');
+/** The stratus command as installed: the package's `bin`, the CLI bundled by scripts/bundle-cli.ts. */
+export const CLI = join(ROOT, 'packages/sdk/dist/bundle/stratus.js');
 export const AGENT = join(ROOT, 'packages/agent/dist/main.js');
 export const IMAGE = join(ROOT, 'build/images/stratus-guest.qcow2');
 

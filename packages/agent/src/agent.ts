@@ -181,6 +181,13 @@ export class StratusAgent {
       libvirtUri: this.opts.libvirtUri,
       stateDir,
       pid: process.pid,
+      memory: (({ rss, heapUsed, heapTotal, external, arrayBuffers }) => ({
+        rss,
+        heapUsed,
+        heapTotal,
+        external,
+        arrayBuffers,
+      }))(process.memoryUsage()),
     });
     const consoles = new ConsoleService(ctx.compute, async (id) => {
       const rec = await ctx.store.get<ServerRecord>('servers', id);

@@ -74,6 +74,12 @@ export interface ApiHostInfo {
   libvirtUri: string;
   stateDir: string;
   pid: number;
+  /**
+   * The agent process's memory in bytes when asked (Node's `process.memoryUsage()`): resident set,
+   * V8 heap in use and reserved, and memory outside the heap (buffers, native objects). A resident set
+   * far above heap and external memory is the allocator's and threads' share, not the agent's data.
+   */
+  memory?: { rss: number; heapUsed: number; heapTotal: number; external: number; arrayBuffers: number };
   [key: string]: unknown;
 }
 

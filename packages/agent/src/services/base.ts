@@ -168,6 +168,15 @@ export abstract class ServiceBase<
     return rec.status;
   }
 
+  /**
+   * The status of a record an ensure has just converged, for its answer: {@link live} by default. A type
+   * whose live status also inspects the host for drift (changes made outside Stratus) may leave that out
+   * here: the request has just made the host objects as the spec says, so there is none to find.
+   */
+  protected converged(rec: AgentRecordFile<S, O, P>): Promise<O> {
+    return this.live(rec);
+  }
+
   async ensure(id: string, body: Record<string, unknown>, opts: EnsureOptions = {}): Promise<ApiRecord> {
     const spec = body as S;
     await this.check(id, spec);
@@ -188,7 +197,7 @@ export abstract class ServiceBase<
         rec.owner = owner;
         await this.save(rec);
       }
-      return this.view(rec);
+      return this.view(rec, await this.converged(rec));
     });
   }
 

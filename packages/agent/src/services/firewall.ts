@@ -65,9 +65,11 @@ interface PendingSync {
 
 /**
  * Shares one run of `read` among callers that ask at the same time, without answering anyone with a
- * read that began before they asked: a caller finds no read running and starts one, or finds one
- * running and waits for the next, which starts when that one ends and serves everyone who asked
- * meanwhile. A burst of N callers costs two reads at most.
+ * read that began before they asked: a caller finds no read running and asks for one, which starts at
+ * the end of this turn of the event loop so that every caller of the same turn (a refresh reads all the
+ * servers of a stack at once) shares it; a caller that finds one running waits for the next, which
+ * starts when that one ends and serves everyone who asked meanwhile. A burst costs one read, or two
+ * when callers keep coming while it runs.
  */
 function freshShared<T>(read: () => Promise<T>): () => Promise<T> {
   let running: Promise<T> | undefined;
@@ -81,10 +83,10 @@ function freshShared<T>(read: () => Promise<T>): () => Promise<T> {
     p.then(done, done);
     return p;
   };
-  return () => {
-    if (queued) return queued;
-    if (!running) return start();
-    const q = running
+  // The next read, begun after every caller that shares it asked: on the next turn, or after the
+  // running one. Until it begins, new callers join it.
+  const next = (after: Promise<unknown>): Promise<T> => {
+    const q = after
       .then(
         () => undefined,
         () => undefined,
@@ -96,6 +98,7 @@ function freshShared<T>(read: () => Promise<T>): () => Promise<T> {
     queued = q;
     return q;
   };
+  return () => queued ?? next(running ?? new Promise((r) => setImmediate(r)));
 }
 
 /** A promise with its settle functions (Node 20 has no Promise.withResolvers). */

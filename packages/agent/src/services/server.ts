@@ -21,7 +21,7 @@ import { fileSize, installCompleteSeen, writeAnswerMedium } from '../unattend/me
 import { assertReference, type EnsureOptions, ServiceBase } from './base.js';
 import { bootVolumeImage, serversBootingFrom } from './boot.js';
 import { type AgentContext, paths } from './context.js';
-import { type Firewalls, groupsOf } from './firewall.js';
+import { type FirewallState, type Firewalls, groupsOf } from './firewall.js';
 import type { FlavorRecord } from './flavor.js';
 import { hardwareOf } from './hardware.js';
 import { hostnameFor, instanceDocuments } from './instance-metadata.js';
@@ -183,7 +183,20 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
     return this.liveWith(rec, (id) => this.ports.ofDevice(id));
   }
 
-  /** The statuses of several servers, reading the port records once for all of them. */
+  /**
+   * The status a create or update answers with: the domain's state and the guest's lease as {@link live}
+   * reads them, without the drift inspection (domain definition, NIC plugs, firewalls) that the build
+   * has just made true; that inspection (a domain XML read and parse, the host's whole nftables ruleset)
+   * was the longest part of a create's reply on a loaded host. A refresh reads the drift.
+   */
+  protected override converged(rec: ServerRecord): Promise<ServerStatus> {
+    return this.liveWith(rec, (id) => this.ports.ofDevice(id), undefined, false);
+  }
+
+  /**
+   * The statuses of several servers, reading the port records once for all of them and the host's
+   * firewalls once for all their ports (a refresh reads a stack's servers in one call).
+   */
   protected override async liveMany(recs: readonly ServerRecord[]): Promise<ServerStatus[]> {
     if (recs.length < 2) return Promise.all(recs.map((r) => this.live(r)));
     const byDevice = new Map<string, PortRecord[]>();
@@ -191,24 +204,36 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       byDevice.set(p.spec.deviceId, [...(byDevice.get(p.spec.deviceId) ?? []), p]);
     const portsOf = async (id: string) =>
       (byDevice.get(id) ?? []).sort((a, b) => a.spec.index - b.spec.index);
-    return Promise.all(recs.map((r) => this.liveWith(r, portsOf)));
+    const guarded = recs.filter((r) => r.status.status !== 'BUILD').flatMap((r) => byDevice.get(r.id) ?? []);
+    const states = this.firewalls.states(guarded);
+    // Settled here too: when no server needs it, nobody else awaits it.
+    states.catch(() => undefined);
+    return Promise.all(recs.map((r) => this.liveWith(r, portsOf, () => states)));
   }
 
-  /** {@link live} with the server's ports from `portsOf` (its NICs in order). */
+  /**
+   * {@link live} with the server's ports from `portsOf` (its NICs in order) and, when given, the
+   * firewall states of many servers' ports read at once. The domain's definition, its NICs' plugs and
+   * firewalls are inspected at the same time (unless `inspectDrift` is false: see {@link converged}).
+   */
   private async liveWith(
     rec: ServerRecord,
     portsOf: (id: string) => Promise<PortRecord[]>,
+    firewallStates?: () => Promise<Map<string, FirewallState>>,
+    inspectDrift = true,
   ): Promise<ServerStatus> {
-    const state = await this.ctx.compute.domainState(rec.id);
-    const ports = await portsOf(rec.id);
-    const drift =
-      [
-        state === 'absent' ? undefined : await this.definitionDrift(rec, ports),
-        state === 'absent' ? undefined : await this.plugDrift(rec, ports),
-        await this.firewallDrift(rec, ports),
-      ]
-        .filter(Boolean)
-        .join('; ') || undefined;
+    const [state, ports] = await Promise.all([this.ctx.compute.domainState(rec.id), portsOf(rec.id)]);
+    const drift = !inspectDrift
+      ? undefined
+      : (
+          await Promise.all([
+            state === 'absent' ? undefined : this.definitionDrift(rec, ports),
+            state === 'absent' ? undefined : this.plugDrift(rec, ports),
+            this.firewallDrift(rec, ports, firewallStates),
+          ])
+        )
+          .filter(Boolean)
+          .join('; ') || undefined;
     const { drift: _old, guestStatus: _g, leaseAt: _l, ...status } = rec.status;
     const building = rec.status.status === 'BUILD';
     return {
@@ -434,9 +459,13 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
    * Which NICs' firewalls were deleted or flushed outside Stratus, in words, or undefined: drift that an
    * apply repairs (it reloads them) without touching the domain.
    */
-  private async firewallDrift(rec: ServerRecord, ports: PortRecord[]): Promise<string | undefined> {
+  private async firewallDrift(
+    rec: ServerRecord,
+    ports: PortRecord[],
+    shared?: () => Promise<Map<string, FirewallState>>,
+  ): Promise<string | undefined> {
     if (rec.status.status === 'BUILD') return undefined;
-    const states = await this.firewalls.states(ports);
+    const states = shared ? await shared() : await this.firewalls.states(ports);
     const found = ports.flatMap((p) => {
       const st = states.get(p.id) ?? '';
       return st.startsWith('missing') ? [`the firewall of NIC ${p.status.mac} is ${st}`] : [];

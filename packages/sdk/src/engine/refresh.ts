@@ -22,7 +22,11 @@ export function unrefreshed(state: StateDoc): RefreshResult {
 export interface RefreshOptions {
   signal?: AbortSignal;
   log?: ProtocolLog;
-  /** Reads in flight at once (default 10). */
+  /**
+   * Reads in flight at once (default: all of them). The agent providers gather the reads issued in one
+   * turn of the event loop into one list call per collection and host, so a bound would only split that
+   * call into several sent one after another (a stack of 10 servers was read in 4 calls, not 1).
+   */
   parallelism?: number;
 }
 
@@ -46,7 +50,7 @@ export async function refresh(
   const log = opts.log ?? quiet;
   const resources = await mapBounded(
     state.resources,
-    opts.parallelism ?? 10,
+    opts.parallelism ?? Math.max(1, state.resources.length),
     async (r): Promise<StateResource | null> => {
       const p = providers[r.type];
       let attributes = r.attributes;

@@ -1,7 +1,7 @@
 import { bridgeName } from '../../host/names.js';
 import type { DhcpUplink } from '../dhcp/types.js';
 import type { NetworkDriver, NetworkSegment, NicBinding, SegmentFacts } from '../driver.js';
-import { getRootLink, ip } from '../iplink.js';
+import { ip, linkMaster } from '../iplink.js';
 import { bridgeExists, deleteBridge, ensureBridge, inspectBridge, plugIntoBridge } from './bridge.js';
 import { deleteCtZone, ensureCtZone } from './ct-zone.js';
 
@@ -42,8 +42,8 @@ export class LinuxBridgeDriver implements NetworkDriver {
   }
 
   async nicPlugged(seg: NetworkSegment, tap: string): Promise<boolean | null> {
-    const link = await getRootLink(tap);
-    return link ? link.master === this.segmentName(seg) : null;
+    const master = await linkMaster(tap);
+    return master === null ? null : master === this.segmentName(seg);
   }
 
   dhcpUplink(seg: NetworkSegment): DhcpUplink {

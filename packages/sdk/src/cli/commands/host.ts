@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { createReadStream, existsSync, readFileSync, statSync, watch } from 'node:fs';
-import { fileURLToPath } from 'node:url';
+import { resolve, sep } from 'node:path';
 import type { ApiHostInfo, DoctorCheck } from '@stratus/model';
 import { type LocalAgentPaths, localAgentPaths } from '@stratus/util';
 import { AgentClient } from '../../client/agent-client.js';
@@ -8,10 +8,11 @@ import { agentEntry, socketAnswers } from '../agent-launch.js';
 import { CliError, usageError } from '../args.js';
 import { out, say } from '../io.js';
 import type { Ctx } from '../registry.js';
+import { SDK_DIR } from '../version.js';
 
 /** The quickstart's guest image, when this CLI runs from a clone of the repository. */
 function repoGuestImage(): string | undefined {
-  const root = fileURLToPath(new URL('../../../../../', import.meta.url));
+  const root = resolve(SDK_DIR, '../..') + sep;
   if (!existsSync(`${root}scripts/build-guest-image.sh`)) return undefined;
   return `${root}build/images/stratus-guest.qcow2`;
 }
