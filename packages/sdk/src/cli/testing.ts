@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
-/** The package's `bin` (package.json): the `stratus` command as installed. */
-const BIN = fileURLToPath(new URL('../../dist/cli/main.js', import.meta.url));
+/** The package's `bin` (package.json): the `stratus` command as installed, bundled from dist by scripts/bundle-cli.ts. */
+const BIN = fileURLToPath(new URL('../../dist/bundle/stratus.js', import.meta.url));
 /** tsc's record of the build (`tsc -b`): the source files it compiled and a SHA-256 of each one's text. */
 const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
 /** tsx's loader by absolute URL, so the CLI runs from source in any working directory. */
@@ -81,7 +81,7 @@ function compareWithBuild(): string {
 }
 
 /**
- * Runs the built `stratus` command (packages/sdk/dist/cli/main.js, the package's `bin`, without tsx: a
+ * Runs the built `stratus` command (packages/sdk/dist/bundle/stratus.js, the package's `bin`, without tsx: a
  * fraction of the start-up time of {@link runCli}) with `args`. Throws, naming what changed, when the
  * build is older than the sources (run `npm run build`): a test never passes on stale code.
  */
