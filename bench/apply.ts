@@ -625,7 +625,8 @@ async function cleanup(): Promise<void> {
     await virsh('undefine', d);
   }
   if (existsSync(stateFile) && agent && agent.exitCode === null) {
-    const r = await stratus('destroy', '-auto-approve');
+    // An apply this run started may still hold the state lock (interrupted mid-apply): wait for it.
+    const r = await stratus('destroy', '-auto-approve', '-lock-timeout=600s');
     if (r.code !== 0) console.error(`cleanup: destroy failed:\n${r.stderr}`);
   }
   if (agent && agent.exitCode === null) {
