@@ -95,4 +95,23 @@ export interface StackConfig {
    * the values stay the same at every later plan, as Heat keeps a RandomString's value in its stack.
    */
   randomSeed?: string;
+  /**
+   * A Heat template's top-level parameters and their values for this run: the plan records a keyed
+   * digest of each (StateDoc.parameters) and refuses a change of an immutable one (engine/parameters.ts).
+   * Absent for stacks that have no such parameters (stack files, programs).
+   */
+  parameters?: StackParameter[];
+}
+
+/** A top-level parameter of a Heat template, for the immutable check at plan. */
+export interface StackParameter {
+  name: string;
+  /** The value after type conversion; undefined when it has none (already reported). Never shown. */
+  value: Value | undefined;
+  /** `immutable: true`: the value cannot change on a stack update (Heat's ImmutableParameterModified). */
+  immutable: boolean;
+  /** `hidden: true` (sensitive). */
+  hidden: boolean;
+  /** Where the value was given (the -P flag has no place: the declaration), for the error. */
+  at: SourceRange;
 }
