@@ -53,6 +53,18 @@ export const CASES: {
     message: /is required/,
   },
   {
+    name: 'an injected file at a relative path (the key of a map whose keys have a pattern)',
+    schema: true,
+    yaml: GOOD.replace(
+      '      image: ${img}\n',
+      '      image: ${img}\n      personality:\n        etc/motd: hi\n',
+    ),
+    where: '18:9',
+    field: 'resources.web.properties.personality.etc/motd',
+    message:
+      /is not a valid key: must be an absolute guest path such as \/etc\/motd \(Nova's injected file path/,
+  },
+  {
     name: 'reference to a missing resource',
     schema: false,
     yaml: GOOD.replace('image: ${img}', 'image: ${imgx}'),

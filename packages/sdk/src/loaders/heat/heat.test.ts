@@ -1106,7 +1106,7 @@ resources:
     });
     assert.match(
       heat(t('{etc/motd: x}'), { existing }).errors.join('\n'),
-      /^template\.yaml:10:21: error: resources\.web\.properties\.personality\.etc\/motd: /,
+      /^template\.yaml:10:21: error: resources\.web\.properties\.personality\.etc\/motd: is not a valid key: must be an absolute guest path such as \/etc\/motd \(Nova's injected file path/,
     );
     assert.match(
       heat(t('{/a: x, /b: x, /c: x, /d: x, /e: x, /f: x}'), { existing }).errors.join('\n'),
