@@ -1,5 +1,5 @@
 import type { Diagnostics } from '../diagnostics/index.js';
-import type { ResourceConfig, StackConfig } from './config.js';
+import { fieldOf, type ResourceConfig, type StackConfig } from './config.js';
 import { Ref, type Value } from './expr.js';
 
 /** The resource a whole-resource reference (`${x}` or `${x.id}`) of `type` names, if `v` is one. */
@@ -29,7 +29,7 @@ export function checkServerImages(config: StackConfig, diags: Diagnostics): void
     if (minDisk === undefined && minRam === undefined) continue;
     const flavor = target(config, rc.properties.flavor, 'flavor');
     const at = (field: string) =>
-      [`resources.${rc.name}.properties.${field}`, rc.locate(['properties', field])] as const;
+      [fieldOf(rc, ['properties', field]), rc.locate(['properties', field])] as const;
     if (flavor) {
       const disk = num(flavor.properties.diskGb);
       if (minDisk !== undefined && disk !== undefined && disk > 0 && disk < minDisk)

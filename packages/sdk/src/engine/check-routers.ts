@@ -1,6 +1,6 @@
-import { formatPath, parseCidr } from '@stratus/model';
+import { parseCidr } from '@stratus/model';
 import type { Diagnostics } from '../diagnostics/index.js';
-import type { ResourceConfig, StackConfig } from './config.js';
+import { fieldOf, type ResourceConfig, type StackConfig } from './config.js';
 import { Ref, type Value } from './expr.js';
 
 /** The resource a whole-resource reference (`${x}` or `${x.id}`) of `type` names, if `v` is one. */
@@ -37,7 +37,7 @@ function rangeOf(subnet: ResourceConfig): { lo: number; hi: number; cidr: string
  */
 export function checkRouters(config: StackConfig, diags: Diagnostics): [string, string][] {
   const at = (rc: ResourceConfig, path: (string | number)[]) => ({
-    field: `resources.${rc.name}.properties.${formatPath(path)}`,
+    field: fieldOf(rc, ['properties', ...path]),
     where: rc.locate(['properties', ...path]),
   });
   const error = (rc: ResourceConfig, path: (string | number)[], message: string) => {

@@ -1,5 +1,5 @@
 import type { Diagnostics } from '../diagnostics/index.js';
-import type { ResourceConfig, StackConfig } from './config.js';
+import { fieldOf, type ResourceConfig, type StackConfig } from './config.js';
 import { Ref, type Value } from './expr.js';
 
 /** The resource a whole-resource reference (`${x}` or `${x.id}`) of `type` names, if `v` is one. */
@@ -24,7 +24,7 @@ export function checkVolumeAttachments(config: StackConfig, diags: Diagnostics):
     const vol = target(config, rc.properties.volume, 'volume');
     const srv = target(config, rc.properties.server, 'server');
     const at = (field: string) => ({
-      field: `resources.${rc.name}.properties.${field}`,
+      field: fieldOf(rc, ['properties', field]),
       where: rc.locate(['properties', field]),
     });
     if (vol) {

@@ -1,6 +1,6 @@
-import { formatPath, injectedPathProblem } from '@stratus/model';
+import { injectedPathProblem } from '@stratus/model';
 import type { Diagnostics } from '../diagnostics/index.js';
-import type { ResourceConfig, StackConfig } from './config.js';
+import { fieldOf, type ResourceConfig, type StackConfig } from './config.js';
 import { Ref, type Value } from './expr.js';
 
 /**
@@ -49,7 +49,7 @@ function checkInjectedPaths(config: StackConfig, rc: ResourceConfig, diags: Diag
     if (p)
       diags.error(
         p,
-        `resources.${rc.name}.properties.${formatPath(['personality', path])}`,
+        fieldOf(rc, ['properties', 'personality', path]),
         rc.locate(['properties', 'personality', path]),
       );
   }
@@ -76,7 +76,7 @@ export function checkServerGuests(config: StackConfig, diags: Diagnostics): void
     if (!image) continue;
     const props = propertiesOf(image);
     const at = (field: string) =>
-      [`resources.${rc.name}.properties.${field}`, rc.locate(['properties', field])] as const;
+      [fieldOf(rc, ['properties', field]), rc.locate(['properties', field])] as const;
     const set = (field: string) => rc.properties[field] !== undefined;
     const own = rc.properties;
     const osType = str(own.osType) ?? str(props.os_type) ?? 'linux';

@@ -10,7 +10,7 @@ import { checkRouters } from './check-routers.js';
 import { checkServerGroups } from './check-server-groups.js';
 import { checkVolumeAttachments } from './check-volumes.js';
 import { checkServerGuests } from './check-windows.js';
-import type { ResourceConfig, StackConfig } from './config.js';
+import { fieldOf, type ResourceConfig, type StackConfig } from './config.js';
 import { Call, Ref, Template, type Value, walkRefs } from './expr.js';
 import { Graph } from './graph.js';
 
@@ -107,11 +107,7 @@ export function checkStack(
       }
       const problem = refProblem(ref, meta?.ref);
       if (problem)
-        diags.error(
-          problem,
-          `resources.${rc.name}.properties.${formatPath(path)}`,
-          rc.locate(['properties', ...path]),
-        );
+        diags.error(problem, fieldOf(rc, ['properties', ...path]), rc.locate(['properties', ...path]));
       else if (config.resources.has(ref.resource)) graph.connect(rc.name, ref.resource);
     });
     rc.dependsOn.forEach((dep, i) => {
@@ -119,7 +115,7 @@ export function checkStack(
       if (!config.resources.has(dep))
         diags.error(
           `names no resource in this stack: ${dep}`,
-          `resources.${rc.name}.dependsOn[${i}]`,
+          fieldOf(rc, ['dependsOn', i]),
           rc.locate(['dependsOn', i]),
         );
       else graph.connect(rc.name, dep);
@@ -128,7 +124,7 @@ export function checkStack(
     const checked = { config: withUnknowns(rc.properties) as Values, schemaChecked: true };
     for (const d of providers[rc.type].validate(checked).diagnostics) {
       const path = d.path ?? [];
-      const field = `resources.${rc.name}.properties.${formatPath(path)}`;
+      const field = fieldOf(rc, ['properties', ...path]);
       if (d.severity === 'error') diags.error(d.summary, field, rc.locate(['properties', ...path]));
       else diags.warning(d.summary, field, rc.locate(['properties', ...path]));
     }
@@ -174,11 +170,7 @@ export function checkStack(
   for (const cycle of graph.cycles()) {
     const rc = config.resources.get(cycle[0]!);
     const at = rc && edgeOrigin(rc, cycle[1]!);
-    diags.error(
-      `dependency cycle: ${cycle.join(' -> ')}`,
-      at && `resources.${rc.name}.${formatPath(at)}`,
-      at && rc.locate(at),
-    );
+    diags.error(`dependency cycle: ${cycle.join(' -> ')}`, at && fieldOf(rc, at), at && rc.locate(at));
   }
   return { graph, diagnostics: diags };
 }

@@ -1,4 +1,4 @@
-import type { ResourceType } from '@stratus/model';
+import { formatPath, type ResourceType } from '@stratus/model';
 import type { SourceRange } from '../diagnostics/index.js';
 import type { Value } from './expr.js';
 
@@ -24,6 +24,12 @@ export interface ResourceConfig {
   dependsOn: string[];
   /** Where things inside the declaration were written. */
   locate: Locator;
+  /**
+   * The source's own words for a path (relative to the declaration, as for `locate`), when the front
+   * end names things otherwise than Stratus does: a Heat template's `['properties', 'scheduler_hints',
+   * 'group']` for `['properties', 'serverGroup']`. Diagnostics name fields through {@link fieldOf}.
+   */
+  sourcePath?: (path: readonly (string | number)[]) => readonly (string | number)[];
   lifecycle?: Lifecycle;
   /** Per-operation time limits in milliseconds; defaults per type. */
   timeouts?: Timeouts;
@@ -32,6 +38,17 @@ export interface ResourceConfig {
    * type's own sensitive attributes are, in plans, state display and output.
    */
   sensitive?: string[];
+}
+
+/**
+ * The diagnostic field of `path` (relative to the resource's declaration: `['properties', 'cidr']`) in
+ * the words of the file the resource came from: `resources.NAME.properties.cidr` for a stack file,
+ * `resources.NAME.properties.scheduler_hints.group` for a Heat server's group. Every diagnostic the
+ * engine reports about a resource's field names it so, beside `rc.locate(path)`.
+ */
+export function fieldOf(rc: ResourceConfig, path: readonly (string | number)[]): string {
+  const p = rc.sourcePath?.(path) ?? path;
+  return p.length ? `resources.${rc.name}.${formatPath([...p])}` : `resources.${rc.name}`;
 }
 
 /** Terraform-style lifecycle options of a resource. */

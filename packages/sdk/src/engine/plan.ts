@@ -13,7 +13,7 @@ import { LOCAL_HOST } from '../client/pool.js';
 import type { Diagnostic } from '../diagnostics/index.js';
 import type { ProviderSet } from '../protocol/types.js';
 import type { ParameterDigests, StateDoc } from '../state/types.js';
-import type { ResourceConfig, StackConfig } from './config.js';
+import { fieldOf, type ResourceConfig, type StackConfig } from './config.js';
 import { hasDeferred, type Lookup, plannedValue, resolvePartially } from './deferred.js';
 import { walkRefs } from './expr.js';
 import type { Graph } from './graph.js';
@@ -251,7 +251,7 @@ export function makePlan(
       if (refIsSensitive(config.resources.get(ref.resource), ref.path)) sensitiveFrom.add(String(path[0]));
     });
     const deferred = resolvePartially(rc.properties, lookup, (message, path) =>
-      error(message, `resources.${name}.properties.${formatPath(path)}`, rc.locate(['properties', ...path])),
+      error(message, fieldOf(rc, ['properties', ...path]), rc.locate(['properties', ...path])),
     ) as Record<string, unknown>;
     const deferredAny = hasDeferred(deferred);
     // Without markers the values are the proposed ones as they are: no copy per resource.
@@ -277,7 +277,7 @@ export function makePlan(
       if (d.severity === 'error')
         error(
           d.summary,
-          `resources.${name}.properties.${formatPath(d.path ?? [])}`,
+          fieldOf(rc, ['properties', ...(d.path ?? [])]),
           rc.locate(['properties', ...(d.path ?? [])]),
         );
     const attrChanges: AttributeChange[] = res.changes.map((c) => ({
