@@ -11,14 +11,7 @@ import type { Diagnostics } from '../diagnostics/index.js';
 import { listNames } from '../diagnostics/limits.js';
 import { fieldOf, type ResourceConfig, type StackConfig } from './config.js';
 import { Ref, type Value } from './expr.js';
-
-/** The resource a whole-resource reference (`${x}` or `${x.id}`) of `type` names, if `v` is one. */
-function target(config: StackConfig, v: Value | undefined, type: string): ResourceConfig | undefined {
-  if (!(v instanceof Ref)) return undefined;
-  if (v.path.length > 1 || (v.path.length === 1 && v.path[0] !== 'id')) return undefined;
-  const rc = config.resources.get(v.resource);
-  return rc?.type === type ? rc : undefined;
-}
+import { target } from './target.js';
 
 /** Whether `ip` lies in the subnet's CIDR; undefined when the CIDR is not known text. */
 function inSubnet(ip: string, subnet: ResourceConfig): boolean | undefined {

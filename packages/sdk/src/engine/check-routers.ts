@@ -2,14 +2,7 @@ import { parseCidr } from '@stratus/model';
 import type { Diagnostics } from '../diagnostics/index.js';
 import { fieldOf, type ResourceConfig, type StackConfig } from './config.js';
 import { Ref, type Value } from './expr.js';
-
-/** The resource a whole-resource reference (`${x}` or `${x.id}`) of `type` names, if `v` is one. */
-function target(config: StackConfig, v: Value | undefined, type: string): ResourceConfig | undefined {
-  if (!(v instanceof Ref)) return undefined;
-  if (v.path.length > 1 || (v.path.length === 1 && v.path[0] !== 'id')) return undefined;
-  const rc = config.resources.get(v.resource);
-  return rc?.type === type ? rc : undefined;
-}
+import { target } from './target.js';
 
 /** The address range of a subnet whose CIDR is literal text, or undefined. */
 function rangeOf(subnet: ResourceConfig): { lo: number; hi: number; cidr: string } | undefined {

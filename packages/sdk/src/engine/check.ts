@@ -9,6 +9,7 @@ import { checkServerNics, checkSubnetOverlaps } from './check-nics.js';
 import { checkRouters } from './check-routers.js';
 import { checkServerGroups } from './check-server-groups.js';
 import { checkVolumeAttachments } from './check-volumes.js';
+import { checkServerWaits } from './check-wait.js';
 import { checkServerGuests } from './check-windows.js';
 import { fieldOf, type ResourceConfig, type StackConfig } from './config.js';
 import { Call, Ref, Template, type Value, walkRefs } from './expr.js';
@@ -56,7 +57,8 @@ function attributeSchema(type: ResourceType): TSchema {
 /**
  * Checks what a single resource cannot: that references name existing resources and attributes, that
  * references in typed fields point at the right type, the types' own rules, what servers' NICs need
- * from the stack's networks and subnets ({@link checkServerNics}), subnets of a network that overlap,
+ * from the stack's networks and subnets ({@link checkServerNics}), a server waiting for a DHCP lease its
+ * subnet never hands out ({@link checkServerWaits}), subnets of a network that overlap,
  * volumes attached more often than they may be ({@link checkVolumeAttachments}),
  * and that the dependency
  * graph has no cycle. Returns the graph (`a -> b`: a depends on b) and all diagnostics.
@@ -154,6 +156,7 @@ export function checkStack(
   };
 
   checkServerNics(config, diags);
+  checkServerWaits(config, diags);
   checkSubnetOverlaps(config, diags);
   checkServerImages(config, diags);
   checkServerGroups(config, diags);
