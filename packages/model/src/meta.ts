@@ -36,6 +36,13 @@ export const META_KEYWORDS = [
   'localPath',
 ] as const;
 
+/**
+ * Keywords of the schemas that word error messages (registered with ajv, not JSON Schema): a pattern's
+ * `formatName` (what a matching string is, "an IPv4 address"), and a map's `keyFormatName` (what its
+ * keys must be, for a map whose keys have a pattern: a key that does not match is reported with it).
+ */
+export const MESSAGE_KEYWORDS = ['formatName', 'keyFormatName'] as const;
+
 /** Reads the metadata of an attribute schema. */
 export function attrMeta(schema: TSchema): AttrMeta {
   const s = schema as TSchema & AttrMeta;

@@ -1,6 +1,6 @@
 import type { Ajv, Options } from 'ajv';
 import { AJV_FORMATS } from './formats.js';
-import { META_KEYWORDS } from './meta.js';
+import { MESSAGE_KEYWORDS, META_KEYWORDS } from './meta.js';
 
 /**
  * The ajv options the input validators are made with (ahead of time by scripts/generate-validators.ts,
@@ -18,7 +18,7 @@ export const AJV_OPTIONS: Options = {
 
 /** Teaches `ajv` the model's annotation keywords (attribute metadata) and string formats. */
 export function configureAjv(ajv: Ajv): Ajv {
-  for (const k of [...META_KEYWORDS, 'formatName'])
+  for (const k of [...META_KEYWORDS, ...MESSAGE_KEYWORDS])
     ajv.addKeyword({ keyword: k, schemaType: ['boolean', 'string'] });
   for (const [name, def] of Object.entries(AJV_FORMATS)) ajv.addFormat(name, def);
   return ajv;

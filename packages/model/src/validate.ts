@@ -67,11 +67,21 @@ function pathOf(e: ErrorObject): (string | number)[] {
 }
 
 function messageOf(e: ErrorObject): string {
-  const schema = e.parentSchema as { formatName?: string } | undefined;
+  const schema = e.parentSchema as
+    | { formatName?: string; keyFormatName?: string; patternProperties?: Record<string, unknown> }
+    | undefined;
   switch (e.keyword) {
     case 'required':
       return 'is required';
     case 'additionalProperties':
+      // A map whose keys have a pattern (personality, metadata...): the key is not a valid one, rather
+      // than an unknown attribute.
+      if (schema?.patternProperties) {
+        const pattern = Object.keys(schema.patternProperties)[0];
+        return schema.keyFormatName
+          ? `is not a valid key: must be ${schema.keyFormatName}`
+          : `is not a valid key: must match ${pattern}`;
+      }
       return 'is not a known attribute';
     case 'pattern':
       return schema?.formatName ? `must be ${schema.formatName}` : (e.message ?? 'is invalid');

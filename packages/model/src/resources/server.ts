@@ -12,7 +12,7 @@ import {
   Vcpus,
   WaitFor,
 } from '../formats.js';
-import { INJECTED_PATH_PATTERN, injectedPathProblem } from '../guest-path.js';
+import { INJECTED_PATH_PATTERN, injectedPathProblem, MAX_INJECTED_PATH_LENGTH } from '../guest-path.js';
 import { hostnameFromName, hostnameProblem } from '../host-text.js';
 import { type AttributeProblem, defineResource } from '../resource.js';
 import { Type } from '../typebox.generated.js';
@@ -333,6 +333,7 @@ export const server = defineResource({
           {
             additionalProperties: false,
             requiresReplace: true,
+            keyFormatName: `an absolute guest path such as /etc/motd (Nova's injected file path; a Windows guest also takes a drive path such as C:\\x.txt), at most ${MAX_INJECTED_PATH_LENGTH} characters`,
             description:
               "Files to inject (Nova's personality, Heat's OS::Nova::Server personality): absolute guest path to contents; a Windows guest (osType windows) also takes drive paths such as `C:\\Program Files\\x.txt`, which cloudbase-init writes. Listed in meta_data.json `files` with a `content_path`, the contents at openstack/content/NNNN on the config drive and the metadata service. At most 5 files, paths of at most 255 characters, contents of at most 10240 characters (Nova's default quotas).",
           },

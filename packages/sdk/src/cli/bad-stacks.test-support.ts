@@ -53,6 +53,30 @@ export const CASES: {
     message: /is required/,
   },
   {
+    name: 'an injected file at a relative path (the key of a map whose keys have a pattern)',
+    schema: true,
+    yaml: GOOD.replace(
+      '      image: ${img}\n',
+      '      image: ${img}\n      personality:\n        etc/motd: hi\n',
+    ),
+    where: '18:9',
+    field: 'resources.web.properties.personality.etc/motd',
+    message:
+      /is not a valid key: must be an absolute guest path such as \/etc\/motd \(Nova's injected file path/,
+  },
+  {
+    name: 'a wait for a DHCP lease on a subnet without DHCP (it would never end)',
+    schema: false,
+    yaml: GOOD.replace(
+      '      cidr: 10.20.0.0/24\n',
+      '      cidr: 10.20.0.0/24\n      enableDhcp: false\n',
+    ).replace('      image: ${img}\n', '      image: ${img}\n      wait: {for: dhcp}\n'),
+    where: '18:14',
+    field: 'resources.web.properties.wait.for',
+    message:
+      /waits for the guest's DHCP lease on its first NIC, but that NIC's subnet sub has enableDhcp false/,
+  },
+  {
     name: 'reference to a missing resource',
     schema: false,
     yaml: GOOD.replace('image: ${img}', 'image: ${imgx}'),

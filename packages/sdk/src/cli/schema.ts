@@ -9,6 +9,7 @@
  */
 import {
   attributes,
+  MESSAGE_KEYWORDS,
   META_KEYWORDS,
   type ResourceType,
   resourceTypes,
@@ -19,7 +20,7 @@ import {
 type Json = Record<string, unknown>;
 
 /** Keywords of the registry's schemas that are Stratus metadata, not JSON Schema. */
-const NOT_JSON_SCHEMA = new Set<string>([...META_KEYWORDS, 'formatName']);
+const NOT_JSON_SCHEMA = new Set<string>([...META_KEYWORDS, ...MESSAGE_KEYWORDS]);
 
 /** A string holding a `${...}` reference; stands for a value of any type until it is resolved. */
 const REFERENCE: Json = {

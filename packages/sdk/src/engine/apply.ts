@@ -127,6 +127,7 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
     throw new Error(`refusing to apply a plan with errors: ${plan.errors.map((e) => e.message).join('; ')}`);
   const doc: StateDoc = structuredClone(opts.state);
   if (plan.randomSeed) doc.randomSeed = plan.randomSeed;
+  if (plan.parameters) doc.parameters = plan.parameters;
   const ops = operationGraph(plan, doc);
   const changes = new Map<string, ResourceChange>(plan.changes.map((c) => [c.name, c]));
   let added = 0;

@@ -1,15 +1,7 @@
-import { checkBootVolume, formatPath } from '@stratus/model';
+import { checkBootVolume } from '@stratus/model';
 import type { Diagnostics } from '../diagnostics/index.js';
-import type { ResourceConfig, StackConfig } from './config.js';
-import { Ref, type Value } from './expr.js';
-
-/** The resource a whole-resource reference (`${x}` or `${x.id}`) of `type` names, if `v` is one. */
-function target(config: StackConfig, v: Value | undefined, type: string): ResourceConfig | undefined {
-  if (!(v instanceof Ref)) return undefined;
-  if (v.path.length > 1 || (v.path.length === 1 && v.path[0] !== 'id')) return undefined;
-  const rc = config.resources.get(v.resource);
-  return rc?.type === type ? rc : undefined;
-}
+import { fieldOf, type ResourceConfig, type StackConfig } from './config.js';
+import { target } from './target.js';
 
 /** What a server of the stack boots from, as far as the configuration shows it. */
 export interface BootImage {
@@ -60,7 +52,7 @@ export function checkRootSources(config: StackConfig, diags: Diagnostics): void 
     for (const p of checkBootVolume(rc.properties))
       diags.error(
         p.message,
-        `resources.${rc.name}.properties.${formatPath(p.path)}`,
+        fieldOf(rc, ['properties', ...p.path]),
         rc.locate(['properties', ...p.path]),
       );
   }

@@ -1,15 +1,8 @@
 import type { Diagnostics } from '../diagnostics/index.js';
 import { bootImageOf } from './boot-image.js';
-import type { ResourceConfig, StackConfig } from './config.js';
-import { Ref, type Value } from './expr.js';
-
-/** The resource a whole-resource reference (`${x}` or `${x.id}`) of `type` names, if `v` is one. */
-function target(config: StackConfig, v: Value | undefined, type: string): ResourceConfig | undefined {
-  if (!(v instanceof Ref)) return undefined;
-  if (v.path.length > 1 || (v.path.length === 1 && v.path[0] !== 'id')) return undefined;
-  const rc = config.resources.get(v.resource);
-  return rc?.type === type ? rc : undefined;
-}
+import { fieldOf, type StackConfig } from './config.js';
+import type { Value } from './expr.js';
+import { target } from './target.js';
 
 const num = (v: Value | undefined): number | undefined => (typeof v === 'number' ? v : undefined);
 
@@ -33,7 +26,7 @@ export function checkServerImages(config: StackConfig, diags: Diagnostics): void
     if (minDisk !== undefined && size !== undefined && size < minDisk)
       diags.error(
         `a volume of ${size} GiB cannot hold image ${image!.name}, which needs at least minDiskGb ${minDisk}`,
-        `resources.${rc.name}.properties.sizeGb`,
+        fieldOf(rc, ['properties', 'sizeGb']),
         rc.locate(['properties', 'sizeGb']),
       );
   }
@@ -50,7 +43,7 @@ export function checkServerImages(config: StackConfig, diags: Diagnostics): void
     if (minDisk === undefined && minRam === undefined) continue;
     const flavor = target(config, rc.properties.flavor, 'flavor');
     const at = (field: string) =>
-      [`resources.${rc.name}.properties.${field}`, rc.locate(['properties', field])] as const;
+      [fieldOf(rc, ['properties', field]), rc.locate(['properties', field])] as const;
     if (flavor) {
       const disk = num(flavor.properties.diskGb);
       if (!fromVolume && minDisk !== undefined && disk !== undefined && disk > 0 && disk < minDisk)

@@ -1,5 +1,5 @@
 import type { Diagnostics } from '../diagnostics/index.js';
-import type { ResourceConfig, StackConfig } from './config.js';
+import { fieldOf, type ResourceConfig, type StackConfig } from './config.js';
 import { Ref, type Value } from './expr.js';
 
 /** The image a whole-resource reference (`${x}` or `${x.id}`) names, if `v` is one. */
@@ -24,7 +24,7 @@ export function checkInstallMedia(config: StackConfig, diags: Diagnostics): void
       if (!image || typeof format !== 'string' || format === 'iso') continue;
       diags.error(
         `${field} must be an ISO image, but image ${image.name} has diskFormat ${format} (set diskFormat: iso on an installer or driver ISO)`,
-        `resources.${rc.name}.properties.${field}`,
+        fieldOf(rc, ['properties', field]),
         rc.locate(['properties', field]),
       );
     }

@@ -9,16 +9,9 @@ import {
 } from '@stratus/model';
 import type { Diagnostics } from '../diagnostics/index.js';
 import { listNames } from '../diagnostics/limits.js';
-import type { ResourceConfig, StackConfig } from './config.js';
+import { fieldOf, type ResourceConfig, type StackConfig } from './config.js';
 import { Ref, type Value } from './expr.js';
-
-/** The resource a whole-resource reference (`${x}` or `${x.id}`) of `type` names, if `v` is one. */
-function target(config: StackConfig, v: Value | undefined, type: string): ResourceConfig | undefined {
-  if (!(v instanceof Ref)) return undefined;
-  if (v.path.length > 1 || (v.path.length === 1 && v.path[0] !== 'id')) return undefined;
-  const rc = config.resources.get(v.resource);
-  return rc?.type === type ? rc : undefined;
-}
+import { target } from './target.js';
 
 /** Whether `ip` lies in the subnet's CIDR; undefined when the CIDR is not known text. */
 function inSubnet(ip: string, subnet: ResourceConfig): boolean | undefined {
@@ -73,7 +66,7 @@ export function checkSubnetOverlaps(config: StackConfig, diags: Diagnostics): vo
     if (o)
       diags.error(
         `${cidr} overlaps subnet ${o.name} (${o.cidr}) on the same network ${net.name}`,
-        `resources.${rc.name}.properties.cidr`,
+        fieldOf(rc, ['properties', 'cidr']),
         rc.locate(['properties', 'cidr']),
       );
     list.push({ name: rc.name, cidr, lo, hi });
@@ -112,7 +105,7 @@ export function checkServerNics(config: StackConfig, diags: Diagnostics): void {
       const at = (field?: string) => {
         const path = field ? ['networks', i, field] : ['networks', i];
         return {
-          field: `resources.${rc.name}.properties.networks[${i}]${field ? `.${field}` : ''}`,
+          field: fieldOf(rc, ['properties', ...path]),
           where: rc.locate(['properties', ...path]),
         };
       };
@@ -175,7 +168,7 @@ export function checkServerNics(config: StackConfig, diags: Diagnostics): void {
     for (const { server, i } of nics.slice(room))
       diags.error(
         `subnet ${name} (${String(s.properties.cidr)}) has room for ${room} server address${room === 1 ? '' : 'es'} beyond its gateway and DHCP port, and ${nics.length} NICs of this stack take one from it (${listNames(new Set(nics.map((n) => n.server.name)))}): use a larger subnet or pools`,
-        `resources.${server.name}.properties.networks[${i}]`,
+        fieldOf(server, ['properties', 'networks', i]),
         server.locate(['properties', 'networks', i]),
       );
   }

@@ -1,15 +1,8 @@
-import { formatPath, parseCidr } from '@stratus/model';
+import { parseCidr } from '@stratus/model';
 import type { Diagnostics } from '../diagnostics/index.js';
-import type { ResourceConfig, StackConfig } from './config.js';
+import { fieldOf, type ResourceConfig, type StackConfig } from './config.js';
 import { Ref, type Value } from './expr.js';
-
-/** The resource a whole-resource reference (`${x}` or `${x.id}`) of `type` names, if `v` is one. */
-function target(config: StackConfig, v: Value | undefined, type: string): ResourceConfig | undefined {
-  if (!(v instanceof Ref)) return undefined;
-  if (v.path.length > 1 || (v.path.length === 1 && v.path[0] !== 'id')) return undefined;
-  const rc = config.resources.get(v.resource);
-  return rc?.type === type ? rc : undefined;
-}
+import { target } from './target.js';
 
 /** The address range of a subnet whose CIDR is literal text, or undefined. */
 function rangeOf(subnet: ResourceConfig): { lo: number; hi: number; cidr: string } | undefined {
@@ -37,7 +30,7 @@ function rangeOf(subnet: ResourceConfig): { lo: number; hi: number; cidr: string
  */
 export function checkRouters(config: StackConfig, diags: Diagnostics): [string, string][] {
   const at = (rc: ResourceConfig, path: (string | number)[]) => ({
-    field: `resources.${rc.name}.properties.${formatPath(path)}`,
+    field: fieldOf(rc, ['properties', ...path]),
     where: rc.locate(['properties', ...path]),
   });
   const error = (rc: ResourceConfig, path: (string | number)[], message: string) => {

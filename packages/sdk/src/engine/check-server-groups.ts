@@ -1,6 +1,6 @@
 import { membersPerHost } from '@stratus/model';
 import type { Diagnostics } from '../diagnostics/index.js';
-import type { StackConfig } from './config.js';
+import { fieldOf, type StackConfig } from './config.js';
 import { Ref } from './expr.js';
 
 /**
@@ -32,7 +32,7 @@ export function checkServerGroups(config: StackConfig, diags: Diagnostics): void
     if (members.length < limit) continue;
     diags.error(
       `no valid host for this server (Nova's "No valid host was found"): server group ${group.name} is ${String(group.properties.policy)} with at most ${limit} member${limit === 1 ? '' : 's'} per host, and ${listed(members)} already ${members.length === 1 ? 'is' : 'are'} on host ${rc.host ?? 'local'}, the only host it can use; use soft-anti-affinity to allow it`,
-      `resources.${rc.name}.properties.serverGroup`,
+      fieldOf(rc, ['properties', 'serverGroup']),
       rc.locate(['properties', 'serverGroup']),
     );
   }

@@ -1,14 +1,6 @@
 import type { Diagnostics } from '../diagnostics/index.js';
-import type { ResourceConfig, StackConfig } from './config.js';
-import { Ref, type Value } from './expr.js';
-
-/** The resource a whole-resource reference (`${x}` or `${x.id}`) of `type` names, if `v` is one. */
-function target(config: StackConfig, v: Value | undefined, type: string): ResourceConfig | undefined {
-  if (!(v instanceof Ref)) return undefined;
-  if (v.path.length > 1 || (v.path.length === 1 && v.path[0] !== 'id')) return undefined;
-  const rc = config.resources.get(v.resource);
-  return rc?.type === type ? rc : undefined;
-}
+import { fieldOf, type ResourceConfig, type StackConfig } from './config.js';
+import { target } from './target.js';
 
 /** How a resource uses a volume: a volume attachment, or a server booting from it (its `bootVolume`). */
 const usesAs = (rc: ResourceConfig) =>
@@ -36,7 +28,7 @@ export function checkVolumeAttachments(config: StackConfig, diags: Diagnostics):
     const vol = target(config, rc.properties[boots ? 'bootVolume' : 'volume'], 'volume');
     const srv = boots ? rc : target(config, rc.properties.server, 'server');
     const at = (field: string) => ({
-      field: `resources.${rc.name}.properties.${field}`,
+      field: fieldOf(rc, ['properties', field]),
       where: rc.locate(['properties', field]),
     });
     if (vol) {

@@ -1,22 +1,15 @@
-import { formatPath, injectedPathProblem } from '@stratus/model';
+import { injectedPathProblem } from '@stratus/model';
 import type { Diagnostics } from '../diagnostics/index.js';
 import { bootImageOf } from './boot-image.js';
-import type { ResourceConfig, StackConfig } from './config.js';
+import { fieldOf, type ResourceConfig, type StackConfig } from './config.js';
 import { Ref, type Value } from './expr.js';
+import { target } from './target.js';
 
 /**
  * Windows 11's hardware requirements (Microsoft's "Windows 11 specifications and system requirements":
  * 2 or more cores, 4 GB of RAM, 64 GB of storage, UEFI firmware capable of Secure Boot, TPM 2.0).
  */
 export const WIN11_MINIMUMS = { vcpus: 2, memoryMb: 4096, diskGb: 64 } as const;
-
-/** The resource a whole-resource reference (`${x}` or `${x.id}`) of `type` names, if `v` is one. */
-function target(config: StackConfig, v: Value | undefined, type: string): ResourceConfig | undefined {
-  if (!(v instanceof Ref)) return undefined;
-  if (v.path.length > 1 || (v.path.length === 1 && v.path[0] !== 'id')) return undefined;
-  const rc = config.resources.get(v.resource);
-  return rc?.type === type ? rc : undefined;
-}
 
 const str = (v: Value | undefined): string | undefined => (typeof v === 'string' ? v : undefined);
 const num = (v: Value | undefined): number | undefined => (typeof v === 'number' ? v : undefined);
@@ -49,7 +42,7 @@ function checkInjectedPaths(config: StackConfig, rc: ResourceConfig, diags: Diag
     if (p)
       diags.error(
         p,
-        `resources.${rc.name}.properties.${formatPath(['personality', path])}`,
+        fieldOf(rc, ['properties', 'personality', path]),
         rc.locate(['properties', 'personality', path]),
       );
   }
@@ -80,7 +73,7 @@ export function checkServerGuests(config: StackConfig, diags: Diagnostics): void
     const imageField = boot.field;
     const props = propertiesOf(image);
     const at = (field: string) =>
-      [`resources.${rc.name}.properties.${field}`, rc.locate(['properties', field])] as const;
+      [fieldOf(rc, ['properties', field]), rc.locate(['properties', field])] as const;
     const set = (field: string) => rc.properties[field] !== undefined;
     const own = rc.properties;
     const osType = str(own.osType) ?? str(props.os_type) ?? 'linux';

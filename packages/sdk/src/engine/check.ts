@@ -10,8 +10,9 @@ import { checkServerNics, checkSubnetOverlaps } from './check-nics.js';
 import { checkRouters } from './check-routers.js';
 import { checkServerGroups } from './check-server-groups.js';
 import { checkVolumeAttachments } from './check-volumes.js';
+import { checkServerWaits } from './check-wait.js';
 import { checkServerGuests } from './check-windows.js';
-import type { ResourceConfig, StackConfig } from './config.js';
+import { fieldOf, type ResourceConfig, type StackConfig } from './config.js';
 import { Call, Ref, Template, type Value, walkRefs } from './expr.js';
 import { Graph } from './graph.js';
 
@@ -57,7 +58,8 @@ function attributeSchema(type: ResourceType): TSchema {
 /**
  * Checks what a single resource cannot: that references name existing resources and attributes, that
  * references in typed fields point at the right type, the types' own rules, what servers' NICs need
- * from the stack's networks and subnets ({@link checkServerNics}), subnets of a network that overlap,
+ * from the stack's networks and subnets ({@link checkServerNics}), a server waiting for a DHCP lease its
+ * subnet never hands out ({@link checkServerWaits}), subnets of a network that overlap,
  * volumes attached more often than they may be, a boot volume counted as attached ({@link
  * checkVolumeAttachments}), one root source per server ({@link checkRootSources}),
  * and that the dependency
@@ -109,11 +111,7 @@ export function checkStack(
       }
       const problem = refProblem(ref, meta?.ref);
       if (problem)
-        diags.error(
-          problem,
-          `resources.${rc.name}.properties.${formatPath(path)}`,
-          rc.locate(['properties', ...path]),
-        );
+        diags.error(problem, fieldOf(rc, ['properties', ...path]), rc.locate(['properties', ...path]));
       else if (config.resources.has(ref.resource)) graph.connect(rc.name, ref.resource);
     });
     rc.dependsOn.forEach((dep, i) => {
@@ -121,7 +119,7 @@ export function checkStack(
       if (!config.resources.has(dep))
         diags.error(
           `names no resource in this stack: ${dep}`,
-          `resources.${rc.name}.dependsOn[${i}]`,
+          fieldOf(rc, ['dependsOn', i]),
           rc.locate(['dependsOn', i]),
         );
       else graph.connect(rc.name, dep);
@@ -130,7 +128,7 @@ export function checkStack(
     const checked = { config: withUnknowns(rc.properties) as Values, schemaChecked: true };
     for (const d of providers[rc.type].validate(checked).diagnostics) {
       const path = d.path ?? [];
-      const field = `resources.${rc.name}.properties.${formatPath(path)}`;
+      const field = fieldOf(rc, ['properties', ...path]);
       if (d.severity === 'error') diags.error(d.summary, field, rc.locate(['properties', ...path]));
       else diags.warning(d.summary, field, rc.locate(['properties', ...path]));
     }
@@ -160,6 +158,7 @@ export function checkStack(
   };
 
   checkServerNics(config, diags);
+  checkServerWaits(config, diags);
   checkSubnetOverlaps(config, diags);
   checkRootSources(config, diags);
   checkServerImages(config, diags);
@@ -177,11 +176,7 @@ export function checkStack(
   for (const cycle of graph.cycles()) {
     const rc = config.resources.get(cycle[0]!);
     const at = rc && edgeOrigin(rc, cycle[1]!);
-    diags.error(
-      `dependency cycle: ${cycle.join(' -> ')}`,
-      at && `resources.${rc.name}.${formatPath(at)}`,
-      at && rc.locate(at),
-    );
+    diags.error(`dependency cycle: ${cycle.join(' -> ')}`, at && fieldOf(rc, at), at && rc.locate(at));
   }
   return { graph, diagnostics: diags };
 }

@@ -1,4 +1,4 @@
-import type { ResourceType } from '@stratus/model';
+import { formatPath, type ResourceType } from '@stratus/model';
 import type { SourceRange } from '../diagnostics/index.js';
 import type { Value } from './expr.js';
 
@@ -24,6 +24,12 @@ export interface ResourceConfig {
   dependsOn: string[];
   /** Where things inside the declaration were written. */
   locate: Locator;
+  /**
+   * The source's own words for a path (relative to the declaration, as for `locate`), when the front
+   * end names things otherwise than Stratus does: a Heat template's `['properties', 'scheduler_hints',
+   * 'group']` for `['properties', 'serverGroup']`. Diagnostics name fields through {@link fieldOf}.
+   */
+  sourcePath?: (path: readonly (string | number)[]) => readonly (string | number)[];
   lifecycle?: Lifecycle;
   /** Per-operation time limits in milliseconds; defaults per type. */
   timeouts?: Timeouts;
@@ -32,6 +38,17 @@ export interface ResourceConfig {
    * type's own sensitive attributes are, in plans, state display and output.
    */
   sensitive?: string[];
+}
+
+/**
+ * The diagnostic field of `path` (relative to the resource's declaration: `['properties', 'cidr']`) in
+ * the words of the file the resource came from: `resources.NAME.properties.cidr` for a stack file,
+ * `resources.NAME.properties.scheduler_hints.group` for a Heat server's group. Every diagnostic the
+ * engine reports about a resource's field names it so, beside `rc.locate(path)`.
+ */
+export function fieldOf(rc: ResourceConfig, path: readonly (string | number)[]): string {
+  const p = rc.sourcePath?.(path) ?? path;
+  return p.length ? `resources.${rc.name}.${formatPath([...p])}` : `resources.${rc.name}`;
 }
 
 /** Terraform-style lifecycle options of a resource. */
@@ -95,4 +112,23 @@ export interface StackConfig {
    * the values stay the same at every later plan, as Heat keeps a RandomString's value in its stack.
    */
   randomSeed?: string;
+  /**
+   * A Heat template's top-level parameters and their values for this run: the plan records a keyed
+   * digest of each (StateDoc.parameters) and refuses a change of an immutable one (engine/parameters.ts).
+   * Absent for stacks that have no such parameters (stack files, programs).
+   */
+  parameters?: StackParameter[];
+}
+
+/** A top-level parameter of a Heat template, for the immutable check at plan. */
+export interface StackParameter {
+  name: string;
+  /** The value after type conversion; undefined when it has none (already reported). Never shown. */
+  value: Value | undefined;
+  /** `immutable: true`: the value cannot change on a stack update (Heat's ImmutableParameterModified). */
+  immutable: boolean;
+  /** `hidden: true` (sensitive). */
+  hidden: boolean;
+  /** Where the value was given (the -P flag has no place: the declaration), for the error. */
+  at: SourceRange;
 }

@@ -12,12 +12,13 @@ import {
 import { LOCAL_HOST } from '../client/pool.js';
 import type { Diagnostic } from '../diagnostics/index.js';
 import type { ProviderSet } from '../protocol/types.js';
-import type { StateDoc } from '../state/types.js';
-import type { ResourceConfig, StackConfig } from './config.js';
+import type { ParameterDigests, StateDoc } from '../state/types.js';
+import { fieldOf, type ResourceConfig, type StackConfig } from './config.js';
 import { hasDeferred, type Lookup, plannedValue, resolvePartially } from './deferred.js';
 import { walkRefs } from './expr.js';
 import type { Graph } from './graph.js';
 import { operationCycle } from './operations.js';
+import { immutableParameterErrors, parameterDigests } from './parameters.js';
 import type { RefreshResult } from './refresh.js';
 
 /** What apply will do to one resource. */
@@ -95,6 +96,11 @@ export interface Plan {
   targets?: string[];
   /** The config's random seed (StackConfig.randomSeed), which apply keeps in state. */
   randomSeed?: string;
+  /**
+   * Keyed digests of a Heat template's parameter values (engine/parameters.ts), which apply keeps in
+   * state so the next plan can refuse a change of an immutable parameter. Never the values.
+   */
+  parameters?: ParameterDigests;
 }
 
 /** Options of {@link makePlan}. */
@@ -245,7 +251,7 @@ export function makePlan(
       if (refIsSensitive(config.resources.get(ref.resource), ref.path)) sensitiveFrom.add(String(path[0]));
     });
     const deferred = resolvePartially(rc.properties, lookup, (message, path) =>
-      error(message, `resources.${name}.properties.${formatPath(path)}`, rc.locate(['properties', ...path])),
+      error(message, fieldOf(rc, ['properties', ...path]), rc.locate(['properties', ...path])),
     ) as Record<string, unknown>;
     const deferredAny = hasDeferred(deferred);
     // Without markers the values are the proposed ones as they are: no copy per resource.
@@ -271,7 +277,7 @@ export function makePlan(
       if (d.severity === 'error')
         error(
           d.summary,
-          `resources.${name}.properties.${formatPath(d.path ?? [])}`,
+          fieldOf(rc, ['properties', ...(d.path ?? [])]),
           rc.locate(['properties', ...(d.path ?? [])]),
         );
     const attrChanges: AttributeChange[] = res.changes.map((c) => ({
@@ -398,6 +404,14 @@ export function makePlan(
     };
   }
 
+  // A destroy changes no parameter; its plan keeps the state's digests as they are.
+  const parameters =
+    config.parameters && !opts.destroy
+      ? parameterDigests(config.parameters, priorDoc?.parameters)
+      : undefined;
+  if (parameters && config.parameters)
+    errors.push(...immutableParameterErrors(config.parameters, parameters, priorDoc?.parameters));
+
   const plan: Plan = {
     formatVersion: PLAN_FORMAT_VERSION,
     stack: config.name,
@@ -408,6 +422,7 @@ export function makePlan(
     errors,
     ...(opts.targets?.length ? { targets: opts.targets } : {}),
     ...(config.randomSeed ? { randomSeed: config.randomSeed } : {}),
+    ...(parameters ? { parameters } : {}),
   };
   const cycle = operationCycle(plan, state);
   if (cycle) error(cycle);

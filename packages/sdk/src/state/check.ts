@@ -29,6 +29,7 @@ export function stateDocProblems(json: unknown, p: ShapeProblems, at = ''): void
     (typeof doc.randomSeed !== 'string' || !/^[0-9a-f]{64}$/.test(doc.randomSeed))
   )
     p.add(f('randomSeed'), 'must be 64 hex digits');
+  if (doc.parameters !== undefined) parameterDigestsProblems(doc.parameters, p, f('parameters'));
   const resources = p.array(doc.resources, f('resources'));
   resources?.forEach((r, i) => {
     const rp = `${f('resources')}[${i}]`;
@@ -46,6 +47,18 @@ export function stateDocProblems(json: unknown, p: ShapeProblems, at = ''): void
     const o = p.object(v, `${f('outputs')}.${k}`);
     if (o) p.boolean(o.sensitive, `${f('outputs')}.${k}.sensitive`);
   }
+}
+
+/** Adds the problems of a ParameterDigests value (state or saved plan) at `at` to `p`. */
+export function parameterDigestsProblems(v: unknown, p: ShapeProblems, at: string): void {
+  const o = p.object(v, at);
+  if (!o) return;
+  if (typeof o.salt !== 'string' || !/^[0-9a-f]{32}$/.test(o.salt))
+    p.add(`${at}.salt`, 'must be 32 hex digits');
+  const digests = p.object(o.digests, `${at}.digests`);
+  for (const [k, d] of Object.entries(digests ?? {}))
+    if (typeof d !== 'string' || !/^[0-9a-f]{64}$/.test(d))
+      p.add(`${at}.digests.${k}`, 'must be an HMAC-SHA256 in hex');
 }
 
 /**

@@ -3,7 +3,7 @@
  * hand-edited file is refused with every problem, instead of apply acting on a half-read plan.
  */
 import { resourceTypes } from '@stratus/model';
-import { stateDocProblems } from './check.js';
+import { parameterDigestsProblems, stateDocProblems } from './check.js';
 import { ShapeProblems } from './shape.js';
 import { StateError } from './types.js';
 
@@ -36,6 +36,7 @@ export function validateSavedPlanFile(json: unknown, path: string): unknown {
         (typeof plan.randomSeed !== 'string' || !/^[0-9a-f]{64}$/.test(plan.randomSeed))
       )
         p.add('plan.randomSeed', 'must be 64 hex digits');
+      if (plan.parameters !== undefined) parameterDigestsProblems(plan.parameters, p, 'plan.parameters');
       p.integer(plan.serial, 'plan.serial', { nullable: true });
       p.array(plan.changes, 'plan.changes')?.forEach((c, i) => {
         const at = `plan.changes[${i}]`;

@@ -51,6 +51,23 @@ export interface StateDoc {
    * the first apply that needed it; never printed.
    */
   randomSeed?: string;
+  /**
+   * Keyed digests of the values a Heat template's top-level parameters had at the last apply, so the
+   * next plan can refuse a change of an `immutable: true` parameter (as Heat refuses the stack update)
+   * without the state holding any parameter's value (hidden ones included).
+   */
+  parameters?: ParameterDigests;
+}
+
+/**
+ * Digests of parameter values: `digests[name]` is HMAC-SHA256 (hex), keyed by `salt`, of the parameter's
+ * name and canonical JSON value (engine/parameters.ts). The salt (32 hex digits) is made at the stack's
+ * first apply and kept, so digests of later plans compare; it makes the digests useless against
+ * precomputed tables of common values.
+ */
+export interface ParameterDigests {
+  salt: string;
+  digests: Record<string, string>;
 }
 
 /** Who holds a state lock, and since when. */

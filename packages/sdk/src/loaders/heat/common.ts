@@ -41,6 +41,8 @@ export interface Param {
   type: ParameterType;
   value?: Value;
   hidden: boolean;
+  /** `immutable: true`: a stack update may not change the value (checked at plan, engine/parameters.ts). */
+  immutable: boolean;
   constraints: Constraint[];
   node: unknown;
   /** Where its value was given, for messages about the value. */

@@ -1073,7 +1073,7 @@ resources:
     assert.equal(hard.errors.length, 1, hard.errors.join('\n'));
     assert.match(
       hard.errors[0]!,
-      /^template\.yaml:20:11: error: resources\.web\[1\]\.properties\.serverGroup: no valid host for this server \(Nova's "No valid host was found"\): server group grp is anti-affinity with at most 1 member per host, and web\[0\] already is on host local/,
+      /^template\.yaml:20:29: error: resources\.web\[1\]\.properties\.scheduler_hints\.group: no valid host for this server \(Nova's "No valid host was found"\): server group grp is anti-affinity with at most 1 member per host, and web\[0\] already is on host local/,
     );
     // Two per host are allowed by the rule.
     assert.deepEqual(
@@ -1083,8 +1083,31 @@ resources:
     // The rule belongs to anti-affinity only, as in Nova.
     assert.match(
       heat(base('affinity', ', rules: {max_server_per_host: 2}'), { existing }).errors.join('\n'),
-      /resources\.grp\.properties\.rules\.maxServerPerHost: applies to policy anti-affinity only/,
+      /template\.yaml:9:65: error: resources\.grp\.properties\.rules\.max_server_per_host: applies to policy anti-affinity only/,
     );
+  });
+
+  test("the engine's checks name the template's property, not the Stratus field: a NIC's fixed_ip, a subnet's cidr", () => {
+    const h = heat(
+      `${V}
+resources:
+  img: {type: OS::Glance::WebImage, properties: {location: disk.qcow2}}
+  net: {type: OS::Neutron::Net}
+  sub: {type: OS::Neutron::Subnet, properties: {network: {get_resource: net}, cidr: 10.9.0.0/24}}
+  sub2: {type: OS::Neutron::Subnet, properties: {network: {get_resource: net}, cidr: 10.9.0.128/25}}
+  web:
+    type: OS::Nova::Server
+    properties:
+      image: {get_resource: img}
+      flavor: m1.small
+      networks: [{subnet: {get_resource: sub}, fixed_ip: 10.99.0.5}]
+`,
+      { existing },
+    );
+    assert.deepEqual(h.errors, [
+      'template.yaml:13:48: error: resources.web.properties.networks[0].fixed_ip: 10.99.0.5 is not in subnet sub (10.9.0.0/24)',
+      'template.yaml:7:80: error: resources.sub2.properties.cidr: 10.9.0.128/25 overlaps subnet sub (10.9.0.0/24) on the same network net',
+    ]);
   });
 
   test('personality becomes the injected files; bad paths and too many files are errors at their place', () => {
@@ -1106,7 +1129,7 @@ resources:
     });
     assert.match(
       heat(t('{etc/motd: x}'), { existing }).errors.join('\n'),
-      /^template\.yaml:10:21: error: resources\.web\.properties\.personality\.etc\/motd: /,
+      /^template\.yaml:10:21: error: resources\.web\.properties\.personality\.etc\/motd: is not a valid key: must be an absolute guest path such as \/etc\/motd \(Nova's injected file path/,
     );
     assert.match(
       heat(t('{/a: x, /b: x, /c: x, /d: x, /e: x, /f: x}'), { existing }).errors.join('\n'),

@@ -134,6 +134,15 @@ export class HeatLoader {
     const lookups = () => [...this.lookups].sort();
     if (!root) return { diagnostics: this.diags, lookups: lookups() };
     this.checkCustomConstraints(root);
+    // The stack's own parameters (a stack update gives these): their digests go to state, and a change
+    // of an immutable one is refused at plan (engine/parameters.ts).
+    this.config.parameters = [...root.params.values()].map((p) => ({
+      name: p.name,
+      value: p.value,
+      immutable: p.immutable,
+      hidden: p.hidden,
+      at: p.valueAt ?? src.pos(p.node),
+    }));
     this.resolveDependencies();
     this.stackOutputs(root);
     this.config.inputs = [...this.inputs];

@@ -302,7 +302,8 @@ export function nativeResource(
       .map((a) => a.name),
   );
   const out: Record<string, Value> = {};
-  const toHeat = new Map<string, string>();
+  /** Stratus input -> the Heat path (below properties) its value was written at. */
+  const toHeat = new Map<string, (string | number)[]>();
   const at = (path: (string | number)[]) =>
     src.locate(propsNode, path) ?? src.pos(src.keyNode(declNode, 'type'));
   const propField = (path: (string | number)[]) =>
@@ -375,7 +376,7 @@ export function nativeResource(
     }
     if (x === undefined) continue;
     out[rule.to] = x;
-    toHeat.set(rule.to, k);
+    toHeat.set(rule.to, [k, ...(rule.within ?? [])]);
   }
   // A property that failed to evaluate was reported: it is not missing as well.
   if (ok)
@@ -383,33 +384,56 @@ export function nativeResource(
       if (!req.split('|').some((r) => r in heat))
         ctx.error(`property ${req.split('|').join(' or ')} is required for ${decl.type}`, []);
   mapping.finish?.(heat, out, ctx);
-  if ('user_data' in heat) toHeat.set('userData', 'user_data');
+  if ('user_data' in heat) toHeat.set('userData', ['user_data']);
   if ('bootVolume' in out)
-    toHeat.set(
-      'bootVolume',
-      'block_device_mapping_v2' in heat ? 'block_device_mapping_v2' : 'block_device_mapping',
-    );
+    toHeat.set('bootVolume', ['block_device_mapping_v2' in heat ? 'block_device_mapping_v2' : 'block_device_mapping']);
   L.retain(scope, decl, field);
   if (!good) {
     L.config.invalid!.add(name);
     return;
   }
   const { properties, problems } = normalizeValues(type, defaultName, out, scope.dir);
-  const locate: Locator = (path) => {
-    if (path[0] === 'properties' && typeof path[1] === 'string') {
-      const hk = toHeat.get(path[1]);
-      if (hk) return src.locate(propsNode, [hk, ...path.slice(2)]) ?? at([hk]);
+  /**
+   * A Stratus path (relative to the declaration) in the template's words: the Heat property (and the
+   * place inside it) the value came from, then as much of the rest as the template writes, each key as
+   * written or in Heat's snake_case (`fixedIp` -> `fixed_ip`). Undefined when no property gave it.
+   */
+  const heatPath = (path: readonly (string | number)[]): (string | number)[] | undefined => {
+    if (path[0] === 'dependsOn') return ['depends_on', ...path.slice(1)];
+    if (path[0] !== 'properties' || typeof path[1] !== 'string') return undefined;
+    const base = toHeat.get(path[1]);
+    if (!base) return undefined;
+    const out: (string | number)[] = [...base];
+    let node = src.get(propsNode, String(base[0]));
+    for (const k of base.slice(1)) node = isMap(node) ? src.get(node, String(k)) : undefined;
+    for (const seg of path.slice(2)) {
+      if (typeof seg === 'number' && isSeq(node) && node.items[seg] !== undefined) {
+        node = src.deref(node.items[seg]);
+        out.push(seg);
+        continue;
+      }
+      if (typeof seg !== 'string' || !isMap(node)) break;
+      const snake = seg.replace(/[A-Z]/g, (c) => `_${c.toLowerCase()}`);
+      const key = src.keyNode(node, seg) ? seg : src.keyNode(node, snake) ? snake : undefined;
+      if (key === undefined) break;
+      node = src.get(node, key);
+      out.push(key);
     }
-    if (path[0] === 'dependsOn') return src.locate(decl.node, ['depends_on', ...path.slice(1)]);
+    return ['properties', ...out];
+  };
+  const locate: Locator = (path) => {
+    const hp = heatPath(path);
+    if (hp?.[0] === 'depends_on') return src.locate(decl.node, hp);
+    if (hp) return src.locate(propsNode, hp.slice(1)) ?? at([hp[1]!]);
     return src.pos(src.keyNode(declNode, 'type'));
   };
+  const sourcePath = (path: readonly (string | number)[]) => heatPath(path) ?? path;
   for (const p of problems) {
-    const hk =
-      typeof p.path[0] === 'string' ? (toHeat.get(p.path[0]) ?? String(p.path[0])) : String(p.path[0]);
-    const sens = sensitive.has(hk);
+    const hp = sourcePath(['properties', ...p.path]);
+    const sens = typeof hp[1] === 'string' && sensitive.has(hp[1]);
     L.diags.error(
       sens ? 'the value (sensitive) is not valid here' : p.message,
-      `${field}.properties.${formatPath([hk, ...p.path.slice(1)])}`,
+      `${field}.${formatPath(hp)}`,
       locate(['properties', ...p.path]),
     );
   }
@@ -425,6 +449,7 @@ export function nativeResource(
     properties,
     dependsOn: [],
     locate,
+    sourcePath,
     lifecycle,
     timeouts: opts.timeouts,
     ...(sens.length ? { sensitive: [...new Set(sens)].sort() } : {}),

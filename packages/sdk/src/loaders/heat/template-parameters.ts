@@ -68,15 +68,19 @@ export function parameters(L: HeatLoader, scope: TemplateScope, given: Given | u
       continue;
     }
     const hidden = src.js(src.get(decl, 'hidden'));
+    const immutable = src.js(src.get(decl, 'immutable'));
     const p: Param = {
       name,
       type: type as ParameterType,
       hidden: hidden === true,
+      immutable: immutable === true,
       constraints: [],
       node: kn,
     };
     if (hidden !== undefined && typeof hidden !== 'boolean')
       d.error('must be true or false', `${field}.hidden`, src.pos(src.get(decl, 'hidden')));
+    if (immutable !== undefined && typeof immutable !== 'boolean')
+      d.error('must be true or false', `${field}.immutable`, src.pos(src.get(decl, 'immutable')));
     const cs = src.get(decl, 'constraints');
     if (cs !== undefined && !isSeq(cs))
       d.error('must be a list of constraints', `${field}.constraints`, src.pos(cs));

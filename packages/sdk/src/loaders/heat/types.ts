@@ -54,6 +54,11 @@ export interface PropertyRule {
    * ignored with a warning. Without this, a `to` the type lacks is a mistake in this table (a test fails).
    */
   optional?: boolean;
+  /**
+   * Where inside the Heat property the value `to` gets is written (`scheduler_hints` -> `['group']`), so
+   * diagnostics about `to` name and point at it; default: the property itself.
+   */
+  within?: string[];
   /** The value is a reference to a resource of this Stratus type (by reference, or by name). */
   lookup?: string;
   /** Converts the Heat value into the Stratus one (undefined: set nothing). */
@@ -393,7 +398,12 @@ export const HEAT_TYPES: Readonly<Record<string, HeatTypeMapping>> = {
       block_device_mapping_v2: {},
       block_device_mapping: {},
       availability_zone: ignored('Stratus places servers on its one host'),
-      scheduler_hints: { to: 'serverGroup', lookup: 'server_group', convert: schedulerHints },
+      scheduler_hints: {
+        to: 'serverGroup',
+        within: ['group'],
+        lookup: 'server_group',
+        convert: schedulerHints,
+      },
       software_config_transport: ignored('Heat software deployments are not supported', ['POLL_SERVER_CFN']),
       user_data_update_policy: ignored('changing user_data always replaces a Stratus server'),
       flavor_update_policy: ignored('changing the flavor always replaces a Stratus server'),
