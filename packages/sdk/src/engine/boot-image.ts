@@ -50,10 +50,6 @@ export function checkRootSources(config: StackConfig, diags: Diagnostics): void 
     // Every problem is at bootVolume: a literal id there was reported with the type.
     if (typeof rc.properties.bootVolume === 'string') continue;
     for (const p of checkBootVolume(rc.properties))
-      diags.error(
-        p.message,
-        fieldOf(rc, ['properties', ...p.path]),
-        rc.locate(['properties', ...p.path]),
-      );
+      diags.error(p.message, fieldOf(rc, ['properties', ...p.path]), rc.locate(['properties', ...p.path]));
   }
 }

@@ -1389,9 +1389,9 @@ resources:
 `);
     assert.deepEqual(h.lines, [
       'template.yaml:15:71: warning: resources.a.properties.block_device_mapping_v2[0].delete_on_termination: the volume made from the image is a resource of this stack (a_boot_volume): it outlives a replacement of the server, and is deleted when the server leaves the template or the stack is destroyed. To keep it, declare an OS::Cinder::Volume with deletion_policy: Retain and boot from its volume_id',
-      // Found by the engine's checks: the field is Stratus's, the place the template's.
-      'template.yaml:31:7: error: resources.c.properties.bootVolume: conflicts with image: a server boots from an image (an overlay of it) or from a volume; set one of them',
-      "template.yaml:24:52: error: resources.again.properties.volume: volume vol is attached already (as server b's boot volume) and has no multiattach: a volume attaches to one server unless it sets multiattach: true",
+      // Found by the engine's checks: named in the template's words, at the template's place.
+      'template.yaml:31:7: error: resources.c.properties.block_device_mapping_v2: conflicts with image: a server boots from an image (an overlay of it) or from a volume; set one of them',
+      "template.yaml:24:52: error: resources.again.properties.volume_id: volume vol is attached already (as server b's boot volume) and has no multiattach: a volume attaches to one server unless it sets multiattach: true",
     ]);
   });
 });

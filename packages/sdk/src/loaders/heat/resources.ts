@@ -386,7 +386,9 @@ export function nativeResource(
   mapping.finish?.(heat, out, ctx);
   if ('user_data' in heat) toHeat.set('userData', ['user_data']);
   if ('bootVolume' in out)
-    toHeat.set('bootVolume', ['block_device_mapping_v2' in heat ? 'block_device_mapping_v2' : 'block_device_mapping']);
+    toHeat.set('bootVolume', [
+      'block_device_mapping_v2' in heat ? 'block_device_mapping_v2' : 'block_device_mapping',
+    ]);
   L.retain(scope, decl, field);
   if (!good) {
     L.config.invalid!.add(name);
