@@ -212,7 +212,7 @@ test('volumes, power state, resize and stratus ssh on the Debian guest', { skip 
     assert.equal(twice.code, 1);
     assert.match(
       twice.stderr,
-      /bad\.yaml:\d+:\d+: error: resources\.data_on_b\.properties\.volume: volume data is attached already \(by data_on_a\) and has no multiattach/,
+      /bad\.yaml:\d+:\d+: error: resources\.data_on_b\.properties\.volume: volume data is attached already \(as attachment data_on_a\) and has no multiattach/,
     );
     const unknown = await plan({ ...shape, bPower: 'hibernate' }, bad);
     assert.equal(unknown.code, 1);
