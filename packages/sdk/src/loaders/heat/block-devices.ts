@@ -15,10 +15,8 @@
  * Stratus objects: each is an error naming its key at its line and column.
  */
 import { Call, Ref, type Value } from '../../engine/expr.js';
+import { isPlainMap } from './common.js';
 import type { MapContext } from './types.js';
-
-const isPlain = (v: Value): v is Record<string, Value> =>
-  v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Ref) && !(v instanceof Call);
 
 /** Keys of a block_device_mapping_v2 entry (Heat's schema) Stratus cannot honour, with why. */
 const UNSUPPORTED_V2: Record<string, string> = {
@@ -153,7 +151,7 @@ export function blockDeviceMappingV2(
   const seen: Mapped = {};
   v.forEach((e, i) => {
     const at = [...path, i];
-    if (!isPlain(e)) {
+    if (!isPlainMap(e)) {
       ctx.error('must be a mapping (boot_index, volume_id or image, volume_size...)', at);
       return;
     }
@@ -225,7 +223,7 @@ export function blockDeviceMapping(
   const seen: Mapped = {};
   v.forEach((e, i) => {
     const at = [...path, i];
-    if (!isPlain(e)) {
+    if (!isPlainMap(e)) {
       ctx.error('must be a mapping (device_name, volume_id)', at);
       return;
     }

@@ -13,6 +13,7 @@
 import { isResourceType } from '@stratus/model';
 import { Call, Ref, type Value } from '../../engine/expr.js';
 import { blockDeviceMapping, blockDeviceMappingV2 } from './block-devices.js';
+import { isPlainMap } from './common.js';
 
 /** What a mapping may ask of the loader while it converts one resource's properties. */
 export interface MapContext {
@@ -91,9 +92,6 @@ export interface HeatTypeMapping {
   finish?: (heat: Record<string, Value>, out: Record<string, Value>, ctx: MapContext) => void;
 }
 
-const isPlain = (v: Value): v is Record<string, Value> =>
-  v !== null && typeof v === 'object' && !Array.isArray(v) && !(v instanceof Ref) && !(v instanceof Call);
-
 /** Heat's names of a security group rule's keys (OS::Neutron::SecurityGroup `rules`) -> Stratus's. */
 const RULE_KEYS: Record<string, string> = {
   direction: 'direction',
@@ -114,7 +112,7 @@ const RULE_KEYS: Record<string, string> = {
 function securityGroupRules(v: Value, ctx: MapContext, path: (string | number)[]): Value | undefined {
   if (!Array.isArray(v)) return v;
   return v.map((rule, i) => {
-    if (!isPlain(rule)) return rule;
+    if (!isPlainMap(rule)) return rule;
     // Heat's default direction is ingress; Stratus's rules say it.
     const out: Record<string, Value> = { direction: 'ingress' };
     for (const [k, x] of Object.entries(rule)) {
@@ -149,7 +147,7 @@ function securityGroupRules(v: Value, ctx: MapContext, path: (string | number)[]
 function defaultEgress(_heat: Record<string, Value>, out: Record<string, Value>): void {
   const rules = out.rules ?? [];
   if (!Array.isArray(rules)) return;
-  const egress = rules.some((r) => !isPlain(r) || r.direction !== 'ingress');
+  const egress = rules.some((r) => !isPlainMap(r) || r.direction !== 'ingress');
   if (!egress) out.rules = [...rules, { direction: 'egress' }];
 }
 
@@ -164,7 +162,7 @@ function renameKeys(
   return (v, ctx, path) => {
     if (!Array.isArray(v)) return v;
     return v.map((item, i) => {
-      if (!isPlain(item)) return item;
+      if (!isPlainMap(item)) return item;
       const out: Record<string, Value> = {};
       for (const [k, x] of Object.entries(item)) {
         if (x === null) continue;
@@ -188,7 +186,7 @@ function renameKeys(
  * one external fixed IP, given by its ip_address.
  */
 function externalGateway(v: Value, ctx: MapContext, path: (string | number)[]): Value | undefined {
-  if (!isPlain(v)) return v;
+  if (!isPlainMap(v)) return v;
   const out: Record<string, Value> = {};
   for (const [k, x] of Object.entries(v)) {
     if (x === null) continue;
@@ -204,7 +202,7 @@ function externalGateway(v: Value, ctx: MapContext, path: (string | number)[]): 
       if (x.length > 1) ctx.error('a Stratus router gateway has one external fixed IP', [...path, k]);
       const first = x[0];
       if (first === undefined) continue;
-      if (!isPlain(first) || first.ip_address === undefined)
+      if (!isPlainMap(first) || first.ip_address === undefined)
         ctx.error('Stratus takes the external fixed IP by its ip_address (subnet alone is not supported)', [
           ...path,
           k,
@@ -244,7 +242,7 @@ function serverNetworks(v: Value, ctx: MapContext, path: (string | number)[]): V
   const out: Value[] = [];
   v.forEach((item, i) => {
     const at = [...path, i];
-    if (!isPlain(item)) {
+    if (!isPlainMap(item)) {
       ctx.error('must be a map with network, subnet, port or fixed_ip', at);
       return;
     }
@@ -299,7 +297,7 @@ function serverNetworks(v: Value, ctx: MapContext, path: (string | number)[]): V
  * they name, so the other hints (same_host, different_host, query...) have nothing to steer: warnings.
  */
 function schedulerHints(v: Value, ctx: MapContext, path: (string | number)[]): Value | undefined {
-  if (!isPlain(v)) {
+  if (!isPlainMap(v)) {
     ctx.error('must be a map of scheduler hints such as {group: SERVER_GROUP}', path);
     return undefined;
   }
@@ -328,7 +326,7 @@ function serverGroupPolicies(v: Value, ctx: MapContext, path: (string | number)[
 
 /** OS::Nova::ServerGroup `rules` {max_server_per_host} -> server_group `rules` {maxServerPerHost}. */
 function serverGroupRules(v: Value, ctx: MapContext, path: (string | number)[]): Value | undefined {
-  if (!isPlain(v)) return v;
+  if (!isPlainMap(v)) return v;
   const out: Record<string, Value> = {};
   for (const [k, x] of Object.entries(v)) {
     if (k === 'max_server_per_host') out.maxServerPerHost = x;
