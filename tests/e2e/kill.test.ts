@@ -167,18 +167,25 @@ const networks = () => new Set(records('networks'));
 function strayProcesses(alive: number[] = []): string[] {
   const live = [agent.pid, ...alive];
   const nets = networks();
-  return sh('ps', ['-eo', 'pid=,args='])
+  const procs = sh('ps', ['-eo', 'pid=,ppid=,args='])
     .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l.includes(t.dir))
-    .filter((l) => {
-      const [pid, cmd = ''] = l.split(/\s+/);
-      if (live.includes(Number(pid)) || /^ps\b/.test(cmd)) return false;
-      if (/qemu-system/.test(cmd)) return false;
-      const dhcp = /--pid-file=\S*\/dhcp\/([0-9a-f-]{36})\//.exec(l);
-      if (dhcp && /dnsmasq/.test(l)) return !nets.has(dhcp[1]!);
+    .map((l) => /^\s*(\d+)\s+(\d+)\s+(.*)$/.exec(l))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map(([, pid, ppid, args]) => ({ pid: Number(pid), ppid: Number(ppid), args: args! }));
+  const argsOf = new Map(procs.map((p) => [p.pid, p.args]));
+  return procs
+    .filter(({ args }) => args.includes(t.dir))
+    .filter(({ pid, ppid, args }) => {
+      if (live.includes(pid) || /^ps\b/.test(args)) return false;
+      // A child a live process is spawning shows its parent's command line until its exec: caught in
+      // that moment, it is no process of its own yet.
+      if (live.includes(ppid) && argsOf.get(ppid) === args) return false;
+      if (/qemu-system/.test(args)) return false;
+      const dhcp = /--pid-file=\S*\/dhcp\/([0-9a-f-]{36})\//.exec(args);
+      if (dhcp && /dnsmasq/.test(args)) return !nets.has(dhcp[1]!);
       return true;
-    });
+    })
+    .map(({ pid, args }) => `${pid} ${args}`);
 }
 
 /**
