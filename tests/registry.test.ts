@@ -52,3 +52,23 @@ test('every registered type is a resource of the Pulumi schema and a class of th
     assert.equal(typeof sdk[pascalCase(t)], 'function', `${t} has no Pulumi SDK class`);
   }
 });
+
+test('every map with a key pattern refuses other keys and says what a key must be', () => {
+  const maps: string[] = [];
+  const walk = (schema: unknown, at: string) => {
+    if (!schema || typeof schema !== 'object') return;
+    const o = schema as Record<string, unknown>;
+    if (o.patternProperties) {
+      maps.push(at);
+      // patternProperties alone checks only the keys that match: without this, any other key passes.
+      assert.equal(o.additionalProperties, false, `${at}: a key that fails the pattern would pass`);
+      assert.equal(typeof o.keyFormatName, 'string', `${at}: no keyFormatName for the error message`);
+    }
+    for (const [k, v] of Object.entries(o)) if (typeof v === 'object') walk(v, `${at}.${k}`);
+  };
+  for (const s of Object.values(registry))
+    for (const a of attributes(s)) walk(a.schema, `${s.type}.${a.name}`);
+  // The walk saw the maps it is about (a rename would otherwise leave it checking nothing).
+  for (const m of ['server.metadata', 'server.publicKeys', 'server.personality', 'flavor.extraSpecs'])
+    assert.ok(maps.includes(m), `${m} is not a map with a key pattern: ${maps.join(', ')}`);
+});

@@ -80,6 +80,32 @@ export function Defaulted<S extends TSchema>(schema: S): S & { readonly default:
   return schema as S & { readonly default: Static<S> };
 }
 
+/**
+ * A map whose keys must match `key.pattern` and say so in errors with `key.formatName` (the message's
+ * "must be ..."), of values `value`. Any other key is refused: a JSON Schema `patternProperties` alone
+ * only checks the keys that match it, so `additionalProperties: false` is what makes the pattern a rule
+ * (as Nova's `parameter_types.metadata` does).
+ */
+export const KeyedMap = <V extends TSchema>(
+  key: { pattern: string; formatName: string },
+  value: V,
+  o: Opts & { maxProperties?: number },
+) =>
+  Type.Record(Type.String({ pattern: key.pattern }), value, {
+    additionalProperties: false,
+    keyFormatName: key.formatName,
+    ...o,
+  });
+
+/**
+ * Keys of Nova's metadata maps (server metadata, flavor extra specs): 1-255 letters, digits, `-_:.` and
+ * spaces, as Nova's `parameter_types.metadata` and its extra specs schema take them.
+ */
+export const METADATA_KEY = {
+  pattern: '^[A-Za-z0-9_.: -]{1,255}$',
+  formatName: '1 to 255 letters, digits, spaces or -_:. (as Nova takes metadata keys)',
+};
+
 /** What apply waits for once a server's domain runs: `none`, `dhcp` or `tcp:PORT`. */
 export const WaitFor = (o: Opts) => Type.String({ format: 'stratus-wait-for', ...o });
 

@@ -1,4 +1,4 @@
-import { Defaulted, MemoryMb, Name, Vcpus } from '../formats.js';
+import { Defaulted, KeyedMap, METADATA_KEY, MemoryMb, Name, Vcpus } from '../formats.js';
 import { defineResource } from '../resource.js';
 import { Type } from '../typebox.generated.js';
 
@@ -28,7 +28,7 @@ export const flavor = defineResource({
         }),
       ),
       extraSpecs: Defaulted(
-        Type.Record(Type.String({ pattern: '^[A-Za-z0-9_.:-]{1,255}$' }), Type.String({ maxLength: 255 }), {
+        KeyedMap(METADATA_KEY, Type.String({ maxLength: 255 }), {
           default: {},
           requiresReplace: true,
           description: 'Nova-style extra specs (`hw:cpu_policy`, ...), kept with the flavor.',

@@ -3,6 +3,8 @@ import {
   Duration,
   Hostname,
   Ipv4,
+  KeyedMap,
+  METADATA_KEY,
   MemoryMb,
   Name,
   PublicKey,
@@ -326,14 +328,15 @@ export const server = defineResource({
         }),
       ),
       personality: Type.Optional(
-        Type.Record(
-          // The key's own bounds live in its pattern (JSON Schema bounds map keys by patternProperties).
-          Type.String({ pattern: INJECTED_PATH_PATTERN }),
+        KeyedMap(
+          {
+            // The key's own bounds live in its pattern (JSON Schema bounds map keys by patternProperties).
+            pattern: INJECTED_PATH_PATTERN,
+            formatName: `an absolute guest path such as /etc/motd (Nova's injected file path; a Windows guest also takes a drive path such as C:\\x.txt), at most ${MAX_INJECTED_PATH_LENGTH} characters`,
+          },
           Type.String({ maxLength: 10240 }),
           {
-            additionalProperties: false,
             requiresReplace: true,
-            keyFormatName: `an absolute guest path such as /etc/motd (Nova's injected file path; a Windows guest also takes a drive path such as C:\\x.txt), at most ${MAX_INJECTED_PATH_LENGTH} characters`,
             description:
               "Files to inject (Nova's personality, Heat's OS::Nova::Server personality): absolute guest path to contents; a Windows guest (osType windows) also takes drive paths such as `C:\\Program Files\\x.txt`, which cloudbase-init writes. Listed in meta_data.json `files` with a `content_path`, the contents at openstack/content/NNNN on the config drive and the metadata service. At most 5 files, paths of at most 255 characters, contents of at most 10240 characters (Nova's default quotas).",
           },
@@ -398,7 +401,7 @@ export const server = defineResource({
         }),
       ),
       metadata: Defaulted(
-        Type.Record(Type.String({ pattern: '^[A-Za-z0-9._:-]{1,255}$' }), Type.String({ maxLength: 255 }), {
+        KeyedMap(METADATA_KEY, Type.String({ maxLength: 255 }), {
           default: {},
           maxProperties: 128,
           updatableLive: true,
@@ -407,8 +410,8 @@ export const server = defineResource({
         }),
       ),
       publicKeys: Defaulted(
-        Type.Record(
-          Type.String({ pattern: '^[A-Za-z0-9._-]{1,255}$' }),
+        KeyedMap(
+          { pattern: '^[A-Za-z0-9._-]{1,255}$', formatName: '1 to 255 letters, digits or -_.' },
           PublicKey({ description: 'An OpenSSH public key line.' }),
           {
             default: {},

@@ -244,6 +244,40 @@ describe('finding 16: no input crashes validate; limits are schema errors', () =
     );
   });
 
+  test('a metadata, public key or extra spec key outside its pattern is an error at the key, saying what a key must be', () => {
+    // The keys used to pass: JSON Schema's patternProperties alone checks only keys that match it.
+    expectError(
+      server('      metadata:\n        "bad/key": x\n'),
+      '18:9',
+      'resources.web.properties.metadata.bad/key',
+      /is not a valid key: must be 1 to 255 letters, digits, spaces or -_:\. \(as Nova takes metadata keys\)/,
+    );
+    expectError(
+      server('      metadata:\n        "": x\n'),
+      '18:9',
+      'resources.web.properties.metadata.',
+      /is not a valid key/,
+    );
+    expectError(
+      server('      publicKeys:\n        "my key": "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIA x"\n'),
+      '18:9',
+      'resources.web.properties.publicKeys.my key',
+      /is not a valid key: must be 1 to 255 letters, digits or -_\./,
+    );
+    const flavor = `${BASE}  small:\n    type: flavor\n    properties:\n      vcpus: 1\n      ramMb: 128\n      extraSpecs:\n        "hw:cpu_policy!": dedicated\n`;
+    expectError(
+      flavor,
+      '25:9',
+      'resources.small.properties.extraSpecs.hw:cpu_policy!',
+      /is not a valid key: must be 1 to 255 letters/,
+    );
+    // What Nova takes passes, spaces included.
+    assert.deepEqual(
+      validateStack(server('      metadata:\n        "Build Id": "42"\n        "a.b:c-d_e": x\n')),
+      [],
+    );
+  });
+
   test('invalid UTF-8 in userData is an error at its byte, not silently replaced', () => {
     const text = server('      userData: "#!/bin/sh\\necho X"\n');
     const bytes = Buffer.from(text);
