@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import type { StateDoc } from '../state/types.js';
 import type { MemoryOptions } from '../testing/memory-handlers.js';
-import { hasChanges } from './plan.js';
+import { hasChanges, summarize } from './plan.js';
 import { removeWorlds, world } from './world.test-support.js';
 
 after(removeWorlds);
@@ -144,6 +144,24 @@ describe('plan and apply with in-memory handlers', () => {
     assert.equal(second.ok, true);
     assert.equal([...h.mem.objects.values()].filter((o) => o.type === 'subnet').length, 1);
     assert.equal(hasChanges((await h.plan(STACK())).plan), false);
+  });
+
+  test('destroy deletes tainted entries too and empties state (it said "No changes" and kept them)', async () => {
+    const opts: MemoryOptions = { failOn: (op, type) => op === 'create' && type === 'server' };
+    const h = world(opts);
+    assert.equal((await h.apply(STACK())).ok, false);
+    const before = (await h.backend.read()) as StateDoc;
+    assert.ok(
+      before.resources.some((r) => r.status === 'tainted'),
+      'the failed server is tainted',
+    );
+    opts.failOn = undefined;
+    const p = await h.plan(STACK(), { destroy: true });
+    assert.equal(summarize(p.plan).destroy, before.resources.length);
+    const result = await h.apply(STACK(), { destroy: true });
+    assert.equal(result.ok, true);
+    assert.deepEqual(((await h.backend.read()) as StateDoc).resources, []);
+    assert.equal(h.mem.objects.size, 0);
   });
 
   test('parallelism bounds operations in flight', async () => {
