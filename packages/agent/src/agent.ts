@@ -204,9 +204,17 @@ export class StratusAgent {
     await mkdir(dirname(this.opts.socket), { recursive: true, mode: 0o755 });
     await rm(this.opts.socket, { force: true });
     const unix = make();
-    await new Promise<void>((resolve, reject) =>
-      unix.once('error', reject).listen(this.opts.socket, resolve),
-    );
+    // bind() creates the socket file with the process umask: made owner-only there, it is never open to
+    // others, not even for the moment between the bind and the chmod below (a test under load saw that
+    // moment). The bind is synchronous within listen(), so the umask is back before any other code runs.
+    await new Promise<void>((resolve, reject) => {
+      const umask = process.umask(0o077);
+      try {
+        unix.once('error', reject).listen(this.opts.socket, resolve);
+      } finally {
+        process.umask(umask);
+      }
+    });
     await chmod(this.opts.socket, 0o600);
     this.servers.push(unix);
     log.info('listening', { socket: this.opts.socket });
