@@ -39,9 +39,6 @@ export async function writeIso(isoPath: string, content: IsoContent): Promise<vo
       await mkdir(dirname(file), { recursive: true, mode: 0o700 });
       await writeFile(file, data, { mode: 0o600 });
     }
-    // Created owner-only before genisoimage writes it (it truncates an existing file and keeps its
-    // mode): the drive holds admin_pass, and a file genisoimage creates is world-readable until the chmod.
-    await writeFile(tmpIso, '', { mode: 0o600, flag: 'wx' });
     await run('genisoimage', [
       '-o',
       tmpIso,
