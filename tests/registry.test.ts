@@ -8,6 +8,18 @@ import { localPool } from '../packages/sdk/src/client/pool.js';
 import { resources } from '../packages/sdk/src/constructs/resources.js';
 import { agentProviders } from '../packages/sdk/src/protocol/index.js';
 
+/** Calls `visit` on every attribute schema of every registered type and every object inside it, with its path. */
+function eachSubschema(visit: (o: Record<string, unknown>, at: string) => void): void {
+  const walk = (schema: unknown, at: string) => {
+    if (!schema || typeof schema !== 'object') return;
+    const o = schema as Record<string, unknown>;
+    visit(o, at);
+    for (const [k, v] of Object.entries(o)) if (typeof v === 'object') walk(v, `${at}.${k}`);
+  };
+  for (const s of Object.values(registry))
+    for (const a of attributes(s)) walk(a.schema, `${s.type}.${a.name}`);
+}
+
 test('every registered type has a provider, a construct class and an agent service', () => {
   const providers = agentProviders(localPool());
   for (const t of resourceTypes) {
@@ -26,19 +38,15 @@ test('references name registered types; collections are unique', () => {
     assert.equal(schemas[s.type as keyof typeof schemas], s);
     assert.ok(!collections.has(s.collection), `collection ${s.collection} is used twice`);
     collections.add(s.collection);
-    const walk = (schema: unknown, at: string) => {
-      if (!schema || typeof schema !== 'object') return;
-      const o = schema as Record<string, unknown>;
-      for (const k of ['ref', 'refIncludes'] as const)
-        if (typeof o[k] === 'string')
-          assert.ok(
-            (resourceTypes as string[]).includes(o[k] as string),
-            `${at}: ${k} ${o[k]} is not a registered type`,
-          );
-      for (const [k, v] of Object.entries(o)) if (typeof v === 'object') walk(v, `${at}.${k}`);
-    };
-    for (const a of attributes(s)) walk(a.schema, `${s.type}.${a.name}`);
   }
+  eachSubschema((o, at) => {
+    for (const k of ['ref', 'refIncludes'] as const)
+      if (typeof o[k] === 'string')
+        assert.ok(
+          (resourceTypes as string[]).includes(o[k] as string),
+          `${at}: ${k} ${o[k]} is not a registered type`,
+        );
+  });
 });
 
 test('every registered type is a resource of the Pulumi schema and a class of the Pulumi SDK', async () => {
@@ -55,19 +63,13 @@ test('every registered type is a resource of the Pulumi schema and a class of th
 
 test('every map with a key pattern refuses other keys and says what a key must be', () => {
   const maps: string[] = [];
-  const walk = (schema: unknown, at: string) => {
-    if (!schema || typeof schema !== 'object') return;
-    const o = schema as Record<string, unknown>;
-    if (o.patternProperties) {
-      maps.push(at);
-      // patternProperties alone checks only the keys that match: without this, any other key passes.
-      assert.equal(o.additionalProperties, false, `${at}: a key that fails the pattern would pass`);
-      assert.equal(typeof o.keyFormatName, 'string', `${at}: no keyFormatName for the error message`);
-    }
-    for (const [k, v] of Object.entries(o)) if (typeof v === 'object') walk(v, `${at}.${k}`);
-  };
-  for (const s of Object.values(registry))
-    for (const a of attributes(s)) walk(a.schema, `${s.type}.${a.name}`);
+  eachSubschema((o, at) => {
+    if (!o.patternProperties) return;
+    maps.push(at);
+    // patternProperties alone checks only the keys that match: without this, any other key passes.
+    assert.equal(o.additionalProperties, false, `${at}: a key that fails the pattern would pass`);
+    assert.equal(typeof o.keyFormatName, 'string', `${at}: no keyFormatName for the error message`);
+  });
   // The walk saw the maps it is about (a rename would otherwise leave it checking nothing).
   for (const m of ['server.metadata', 'server.publicKeys', 'server.personality', 'flavor.extraSpecs'])
     assert.ok(maps.includes(m), `${m} is not a map with a key pattern: ${maps.join(', ')}`);

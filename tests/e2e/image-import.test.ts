@@ -238,17 +238,19 @@ async function killAt(point: (names: string[]) => boolean, label: string): Promi
       return null;
     }
   };
-  const left = cacheNames()
-    .filter((n) => temporary(n) || (!isBlob(n) && !records().includes(n)))
-    .map((n) => ({ n, id: identity(n) }));
+  const atKill = (keep: (n: string) => boolean) =>
+    cacheNames()
+      .filter(keep)
+      .map((n) => ({ n, id: identity(n) }));
+  const temporaries = atKill(temporary);
+  const orphans = atKill((n) => !temporary(n) && !isBlob(n) && !records().includes(n));
+  const stillThere = (files: { n: string; id: string | null }[]) =>
+    files.filter(({ n, id }) => id !== null && identity(n) === id).map(({ n }) => n);
   await startAgent();
   // Temporaries and uploads are swept, and a copy without a record is rolled back.
   const names = cacheNames();
-  assert.deepEqual(
-    left.filter(({ n, id }) => id !== null && identity(n) === id).map(({ n }) => n),
-    [],
-    `${label}: temporaries or orphans of the killed agent left; the cache: ${names}`,
-  );
+  assert.deepEqual(stillThere(temporaries), [], `${label}: temporaries left: ${names}`);
+  assert.deepEqual(stillThere(orphans), [], `${label}: orphans in cache: ${names}`);
 }
 
 test('kill -9 of the agent mid-import leaves no temporary, no child and no orphan after restart', async () => {
