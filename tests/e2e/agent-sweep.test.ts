@@ -13,7 +13,7 @@ import { agentEnv } from './helpers.js';
 const t = agentEnv('sweep');
 after(() => t.cleanup([]));
 
-test('agent start removes temporaries of interrupted record, DHCP and instance file writes, nothing else', async () => {
+test('agent start removes temporaries (files and staging directories) of interrupted record, DHCP and instance writes, nothing else', async () => {
   const images = join(t.stateDir, 'records', 'images');
   const dhcp = join(t.stateDir, 'dhcp', randomUUID());
   const instance = join(t.stateDir, 'instances', randomUUID());
@@ -28,9 +28,16 @@ test('agent start removes temporaries of interrupted record, DHCP and instance f
     join(dhcp, '.applied.tmp-4242-00ff00ff'),
     // Found by the kill test: a kill -9 while the overlay was made.
     join(instance, `.disk.qcow2.tmp-${process.pid}-8a345996`),
+    // Found by the kill test: a kill -9 while genisoimage packed the config drive.
+    join(instance, `.config.iso.tmp-${process.pid}-33a5e960`),
   ];
+  // The config drive's staging directory, with files in it (admin_pass among them).
+  const staging = join(instance, `.config.iso.files.tmp-${process.pid}-0badc0de`);
+  mkdirSync(join(staging, 'openstack', 'latest'), { recursive: true });
+  writeFileSync(join(staging, 'openstack', 'latest', 'meta_data.json'), '{}');
   const kept = [join(dhcp, 'hosts'), join(dhcp, '.hosts.tmp-notapid'), join(dhcp, 'leases')];
   for (const f of [...temps, ...kept]) writeFileSync(f, '');
+  temps.push(staging);
   await t.startAgent();
   assert.deepEqual(
     temps.filter((f) => existsSync(f)),

@@ -65,12 +65,13 @@ const records = (c: string): string[] => {
     : [];
 };
 
+/** Every file under `dir`, and every directory with a temporary's name (a staging directory). */
 function walk(dir: string, out: string[] = []): string[] {
   if (!existsSync(dir)) return out;
   for (const name of readdirSync(dir)) {
     const p = join(dir, name);
     const st = statSync(p, { throwIfNoEntry: false });
-    if (st?.isDirectory()) walk(p, out);
+    if (st?.isDirectory() && !TEMP.test(name)) walk(p, out);
     else out.push(p);
   }
   return out;

@@ -23,10 +23,11 @@ export function tempSibling(path: string): string {
 const TEMP_SIBLING = /^\..+\.tmp-(\d+)-[0-9a-f]{8}$/;
 
 /**
- * Removes the temporaries of {@link writeFileAtomic} that writers killed mid-write left under `dir`
- * (recursively unless `opts.recursive` is false; only those of file `opts.of` when given), and returns
- * their paths. Only those whose writer `isDead(pid)` says is gone: the caller knows who may be writing
- * there (an agent that claimed its state dir knows every writer is dead).
+ * Removes the temporaries named by {@link tempSibling} (files, and staging directories with everything in
+ * them) that writers killed mid-write left under `dir` (recursively unless `opts.recursive` is false; only
+ * those of file `opts.of` when given), and returns their paths. Only those whose writer `isDead(pid)` says
+ * is gone: the caller knows who may be writing there (an agent that claimed its state dir knows every
+ * writer is dead).
  */
 export async function sweepTempSiblings(
   dir: string,
@@ -43,14 +44,12 @@ export async function sweepTempSiblings(
   }
   for (const e of entries) {
     const p = join(dir, e.name);
-    if (e.isDirectory()) {
-      if (opts.recursive !== false) removed.push(...(await sweepTempSiblings(p, isDead, opts)));
-    } else {
-      const m = TEMP_SIBLING.exec(e.name);
-      if (m && (opts.of === undefined || e.name.startsWith(`.${opts.of}.tmp-`)) && isDead(Number(m[1]))) {
-        await rm(p, { force: true });
-        removed.push(p);
-      }
+    const m = TEMP_SIBLING.exec(e.name);
+    if (m && (opts.of === undefined || e.name.startsWith(`.${opts.of}.tmp-`)) && isDead(Number(m[1]))) {
+      await rm(p, { recursive: true, force: true });
+      removed.push(p);
+    } else if (e.isDirectory() && opts.recursive !== false) {
+      removed.push(...(await sweepTempSiblings(p, isDead, opts)));
     }
   }
   return removed;

@@ -2,7 +2,7 @@
  * Small ISO 9660 images the agent writes for guests to read (the config drive, the answer medium of an
  * unattended install), built with genisoimage.
  */
-import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { tempSibling } from '@stratus/util';
 import { run } from '../host/exec.js';
@@ -20,9 +20,11 @@ export interface IsoContent {
 
 /**
  * Writes the image at `isoPath` atomically: files are staged in a private directory next to it, packed
- * into a temporary image, and renamed over `isoPath`; the staging files are removed whatever happens.
- * The image is mode 0600 (its files may hold secrets: user data, passwords); libvirt chowns it to QEMU's
- * user when the domain starts. Joliet (`-J`) keeps names as written for Windows; Rock Ridge with root
+ * into a temporary image, and renamed over `isoPath`; the staging files are removed whatever happens, and
+ * both temporaries have {@link tempSibling} names, so the agent's start-up sweep removes them if a kill
+ * interrupted the write. The image is mode 0600 from its creation (its files may hold secrets: user data,
+ * passwords; genisoimage alone would create it world-readable); libvirt chowns it to QEMU's user when the
+ * domain starts. Joliet (`-J`) keeps names as written for Windows; Rock Ridge with root
  * ownership and world-readable modes (`-r`, not `-R`) lets any user of a Linux guest read it.
  *
  * @throws when `isoPath` is not absolute, or genisoimage fails (its stderr in the message).
@@ -30,10 +32,11 @@ export interface IsoContent {
 export async function writeIso(isoPath: string, content: IsoContent): Promise<void> {
   assertAbsolutePath('isoPath', isoPath);
   await ensureDir(dirname(isoPath));
-  const staging = tempSibling(isoPath);
-  const tmpIso = `${staging}.iso`;
+  const staging = tempSibling(`${isoPath}.files`);
+  const tmpIso = tempSibling(isoPath);
   try {
     await mkdir(staging, { mode: 0o700 });
+    await writeFile(tmpIso, '', { mode: 0o600, flag: 'wx' });
     for (const [rel, data] of content.files) {
       const file = join(staging, rel);
       await mkdir(dirname(file), { recursive: true, mode: 0o700 });
@@ -52,7 +55,6 @@ export async function writeIso(isoPath: string, content: IsoContent): Promise<vo
       '-quiet',
       staging,
     ]);
-    await chmod(tmpIso, 0o600);
     await rename(tmpIso, isoPath);
   } finally {
     await rm(staging, { recursive: true, force: true });
