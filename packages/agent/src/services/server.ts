@@ -498,11 +498,11 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
   }
 
   /**
-   * Asks the port service for (or re-finds) each NIC's port, then publishes the ports to their networks'
-   * DHCP servers. The network's lock is held for the allocation only (records, no host command), so
-   * creates on one network allocate one after the other but do their DHCP and host work in parallel.
+   * Asks the port service for (or re-finds) each NIC's port: records only, no host command. The network's
+   * lock is held for the allocation alone, so creates on one network allocate one after the other but do
+   * their DHCP and host work in parallel. {@link publishPorts} puts the ports on their DHCP servers.
    */
-  private async plugPorts(rec: ServerRecord, hostname: string): Promise<PortRecord[]> {
+  private async allocatePorts(rec: ServerRecord, hostname: string): Promise<PortRecord[]> {
     const { id, spec } = rec;
     const adopted = rec.internal.adopted;
     const out: PortRecord[] = [];
@@ -544,9 +544,13 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
       });
       out.push(port);
     }
-    const networks = new Set(out.map((p) => p.spec.network));
-    await Promise.all([...networks].map((n) => reconcileDhcp(this.ctx, this.ports, n, 'hosts')));
     return out;
+  }
+
+  /** Publishes the ports to their networks' DHCP servers (hosts file and SIGHUP; stale leases released). */
+  private async publishPorts(ports: PortRecord[]): Promise<void> {
+    const networks = new Set(ports.map((p) => p.spec.network));
+    await Promise.all([...networks].map((n) => reconcileDhcp(this.ctx, this.ports, n, 'hosts')));
   }
 
   /**
@@ -627,45 +631,62 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
         `the server's memory (${size.memoryMb} MiB) is less than the ${bootVolume ? "boot volume's source image's" : "image's"} minRamMb ${image.spec.minRamMb}`,
         { field: [spec.flavor ? 'flavor' : 'memoryMb'] },
       );
-    // The overlay needs nothing of the ports, so it is made while they are allocated and published;
-    // the config drive carries their addresses, so it follows them. Phase lines (debug) time a create
-    // from the agent's log: bench/apply.ts reads them.
-    // A boot volume is the root disk itself: no overlay.
+    // Four host jobs run at once, and the domain is defined when all have settled: the overlay (it needs
+    // nothing of the ports); the ports' DHCP publication; the config drive, which carries the ports'
+    // addresses (allocated first: records only, milliseconds); and each NIC's firewall, so every NIC is
+    // guarded before the guest can send a frame. Phase lines (debug) time a create from the agent's log:
+    // bench/apply.ts reads them. A boot volume is the root disk itself: no overlay.
+    const phase = <T>(name: string, p: Promise<T>): Promise<T> =>
+      p.then((v) => {
+        log.debug('server phase done', { id, phase: name });
+        return v;
+      });
     const overlay =
       adopted || bootVolume
         ? Promise.resolve()
-        : this.ctx.storage
-            .createOverlay({
+        : phase(
+            'overlay',
+            this.ctx.storage.createOverlay({
               imageId: imageId!,
               format: image!.status.format!,
               path: disk,
               ...(diskBytes > 0 ? { virtualSize: diskBytes } : {}),
-            })
-            .then(() => log.debug('server phase done', { id, phase: 'overlay' }));
-    const networked = (async () => {
-      const ports = await this.plugPorts(rec, hostname);
-      log.debug('server phase done', { id, phase: 'ports' });
-      // Without a drive the guest reads the same documents from the metadata service.
-      if (!adopted && withDrive) {
-        await buildConfigDrive(configDrive, await instanceDocuments(this.ctx, rec, ports, hostname));
-        log.debug('server phase done', { id, phase: 'config drive' });
-      }
-      return ports;
-    })();
-    // Both settle before anything is undone: a rollback never races a qemu-img still writing.
-    const [made, plugged] = await Promise.allSettled([overlay, networked]);
-    if (made.status === 'rejected') throw made.reason;
-    if (plugged.status === 'rejected') throw plugged.reason;
-    const ports = plugged.value;
-    // A running guest's tap unplugged outside Stratus goes back in before its firewall is synced (an
-    // OVS port comes back with a new OpenFlow port number).
-    await this.replugNics(ports);
-    // Each NIC is guarded before the guest can send a frame: the domain starts after this.
-    await this.firewalls.syncPorts(
-      ports.map((p) => p.id),
-      formerGroups,
+              ...(image!.status.virtualSize !== undefined
+                ? { imageVirtualSize: image!.status.virtualSize }
+                : {}),
+            }),
+          );
+    const allocated = this.allocatePorts(rec, hostname);
+    const published = phase(
+      'ports',
+      allocated.then((ports) => this.publishPorts(ports)),
     );
-    log.debug('server phase done', { id, phase: 'firewall' });
+    // Without a drive the guest reads the same documents from the metadata service.
+    const drive =
+      adopted || !withDrive
+        ? allocated
+        : phase(
+            'config drive',
+            allocated.then(async (ports) =>
+              buildConfigDrive(configDrive, await instanceDocuments(this.ctx, rec, ports, hostname)),
+            ),
+          );
+    const guarded = phase(
+      'firewall',
+      allocated.then(async (ports) => {
+        // A running guest's tap unplugged outside Stratus goes back in before its firewall is synced (an
+        // OVS port comes back with a new OpenFlow port number).
+        await this.replugNics(ports);
+        await this.firewalls.syncPorts(
+          ports.map((p) => p.id),
+          formerGroups,
+        );
+      }),
+    );
+    // All settle before anything is undone: a rollback never races a qemu-img still writing.
+    const settled = await Promise.allSettled([overlay, allocated, published, drive, guarded]);
+    for (const r of settled) if (r.status === 'rejected') throw r.reason;
+    const ports = await allocated;
     const nics = [];
     for (const p of ports) {
       const net = (await this.ctx.store.get<NetworkRecord>('networks', p.spec.network))!;
