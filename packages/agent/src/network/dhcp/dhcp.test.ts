@@ -309,6 +309,16 @@ test('bridge + dnsmasq: static leases only, SIGHUP reload, lease pruning, reviva
       assert.ok((await reloads()) > before, 'dnsmasq re-read its hosts file');
     });
 
+    await step(
+      "a host removed: its lease is released at once (Neutron's unused leases), dnsmasq keeps its pid",
+      async () => {
+        assert.match(await readFile(paths.leaseFile, 'utf8'), new RegExp(`${mac2} ${net}\\.11 `));
+        await reloadDhcpHosts(spec([{ mac: mac3, ip: `${net}.10`, hostname: 'vm-three' }]), stateDir);
+        assert.equal((await dhcpStatus(networkId, stateDir)).dnsmasqPid, pid, 'not restarted');
+        assert.doesNotMatch(await readFile(paths.leaseFile, 'utf8'), new RegExp(mac2), 'lease released');
+      },
+    );
+
     await step('a killed dnsmasq is revived by ensureDhcp', async () => {
       process.kill(pid, 'SIGKILL');
       await waitFor(`killed dnsmasq ${pid} to be gone`, async () => (await processArgv(pid)) === null);

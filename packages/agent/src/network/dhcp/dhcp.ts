@@ -36,9 +36,11 @@ import {
   dhcpPaths,
   dnsmasqArgs,
   hostsFileText,
+  leaseLineKey,
   optsFileText,
   pruneLeases,
   releaseArgs,
+  unusedLeases,
   validateDhcpSpec,
 } from './dnsmasq-config.js';
 import { assertTraversableByOthers, SHARED_FILE_MODE, writeIfChanged } from './files.js';
@@ -269,8 +271,16 @@ async function reloadDnsmasq(spec: DhcpSpec, paths: DhcpPaths, pid: number): Pro
   const { hosts, opts, digest } = dnsmasqInputs(spec, paths);
   await writeIfChanged(paths.hostsFile, hosts);
   await writeIfChanged(paths.optsFile, opts);
-  const blocking = blockingLeases((await readIfExists(paths.leaseFile)) ?? '', spec.hosts);
-  if (blocking.length > 0 && !(await releaseLeases(spec, paths, blocking))) return false;
+  // Every lease of no configured host goes, as Neutron releases unused leases on each reload: a delete
+  // frees its address at once, so a create reusing it rarely has one to release. Only a lease that still
+  // blocks a configured address after that needs the restart.
+  const unused = unusedLeases((await readIfExists(paths.leaseFile)) ?? '', spec.hosts);
+  if (
+    unused.length > 0 &&
+    !(await releaseLeases(spec, paths, unused)) &&
+    blockingLeases((await readIfExists(paths.leaseFile)) ?? '', spec.hosts).length > 0
+  )
+    return false;
   // The applied marker, not "did the file change", decides: a crash between writing and signalling
   // would otherwise leave dnsmasq on old data for good.
   if ((await readIfExists(paths.appliedFile)) === `${pid} ${digest}\n`) return true;
@@ -284,32 +294,42 @@ async function reloadDnsmasq(spec: DhcpSpec, paths: DhcpPaths, pid: number): Pro
 const RELEASE_WAIT_MS = 3000;
 
 /**
- * Releases lease lines `lines` through `dhcp_release` in the network's namespace and waits until dnsmasq
- * has dropped them from its lease file. False when that did not happen (the tool is missing, or dnsmasq
- * ignored the release within {@link RELEASE_WAIT_MS}).
+ * Releases lease lines `lines` through `dhcp_release` in the network's namespace (all at once) and waits
+ * until dnsmasq has dropped them from its lease file (matched by address and MAC: a renewal changes the
+ * expiry). False when that did not happen (the tool is missing, or dnsmasq ignored the release within
+ * {@link RELEASE_WAIT_MS}); the caller restarts dnsmasq when a lease that blocks a host is left.
  */
 async function releaseLeases(spec: DhcpSpec, paths: DhcpPaths, lines: readonly string[]): Promise<boolean> {
   const id = spec.networkId;
-  for (const line of lines) {
+  const released = lines.flatMap((line) => {
     const args = releaseArgs(id, line);
-    if (!args) continue;
-    try {
-      await run('ip', ['netns', 'exec', dhcpNamespace(id), 'dhcp_release', ...args], { timeoutMs: 10_000 });
-    } catch (e) {
-      log.warn('dhcp_release failed; dnsmasq will be restarted instead', {
-        networkId: id,
-        error: (e as Error).message,
-      });
-      return false;
-    }
-    log.info('released stale DHCP lease', { networkId: id, ip: args[1], mac: args[2] });
-  }
+    return args ? [{ line, args }] : [];
+  });
+  // Each dhcp_release sends one DHCPRELEASE packet to dnsmasq; they do not depend on each other.
+  const ok = await Promise.all(
+    released.map(async ({ args }) => {
+      try {
+        await run('ip', ['netns', 'exec', dhcpNamespace(id), 'dhcp_release', ...args], {
+          timeoutMs: 10_000,
+        });
+      } catch (e) {
+        log.warn('dhcp_release failed', { networkId: id, error: (e as Error).message });
+        return false;
+      }
+      log.info('released stale DHCP lease', { networkId: id, ip: args[1], mac: args[2] });
+      return true;
+    }),
+  );
+  if (ok.includes(false)) return false;
+  const keys = new Set(released.map((r) => leaseLineKey(r.line)));
   const deadline = Date.now() + RELEASE_WAIT_MS;
   for (;;) {
-    const left = blockingLeases((await readIfExists(paths.leaseFile)) ?? '', spec.hosts);
+    const left = ((await readIfExists(paths.leaseFile)) ?? '')
+      .split('\n')
+      .filter((l) => keys.has(leaseLineKey(l)));
     if (left.length === 0) return true;
     if (Date.now() >= deadline) {
-      log.warn('dnsmasq kept released leases; it will be restarted', { networkId: id, leases: left });
+      log.warn('dnsmasq kept released leases', { networkId: id, leases: left });
       return false;
     }
     await sleep(20);

@@ -5,9 +5,11 @@ import {
   dhcpPaths,
   dnsmasqArgs,
   hostsFileText,
+  leaseLineKey,
   optsFileText,
   pruneLeases,
   releaseArgs,
+  unusedLeases,
   validateDhcpSpec,
 } from './dnsmasq-config.js';
 import type { DhcpSpec } from './types.js';
@@ -199,6 +201,28 @@ test('blockingLeases: only leases whose address now belongs to another MAC', () 
     '1700000000 fa:16:3e:00:00:01 10.1.0.10 web-1 01:fa:16:3e:00:00:01\n1700000000 fa:16:3e:00:00:08 10.1.0.99 gone *\n',
   );
   assert.deepEqual(blockingLeases('', hosts), []);
+});
+
+test('unusedLeases: every IPv4 lease of no configured host, blocking ones included (Neutron)', () => {
+  const leases = [
+    '1700000000 fa:16:3e:00:00:01 10.1.0.10 web-1 01:fa:16:3e:00:00:01',
+    '1700000000 fa:16:3e:00:00:09 10.2.0.10 old *',
+    '1700000000 fa:16:3e:00:00:08 10.1.0.99 gone *',
+    'duid 00:01:00:01:2c:3d:4e:5f:fa:16:3e:00:00:01',
+    '',
+  ].join('\n');
+  const hosts = spec().hosts;
+  assert.deepEqual(unusedLeases(leases, hosts), [
+    '1700000000 fa:16:3e:00:00:09 10.2.0.10 old *',
+    '1700000000 fa:16:3e:00:00:08 10.1.0.99 gone *',
+  ]);
+  // A MAC in another case is the same host; a renewal keeps the key.
+  assert.deepEqual(unusedLeases('1700000000 FA:16:3E:00:00:01 10.1.0.10 web-1 *\n', hosts), []);
+  assert.equal(
+    leaseLineKey('1800000000 FA:16:3E:00:00:08 10.1.0.99 gone *'),
+    leaseLineKey('1700000000 fa:16:3e:00:00:08 10.1.0.99 gone *'),
+  );
+  assert.deepEqual(unusedLeases('', hosts), []);
 });
 
 test('releaseArgs: interface, address, MAC and the client id when the lease has one', () => {

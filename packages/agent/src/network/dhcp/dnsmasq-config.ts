@@ -252,6 +252,32 @@ export function blockingLeases(leaseText: string, hosts: readonly DhcpHost[]): s
     .map((l) => l.line);
 }
 
+/**
+ * Lease lines of no configured host: the address and MAC pair is not in `hosts` (its port was deleted, or
+ * the address went to another MAC: every {@link blockingLeases} line is one of them). Neutron's DHCP
+ * agent releases these on each reload (`_release_unused_leases`), so an address given back is free
+ * again at once, and the create that reuses it finds nothing to release.
+ */
+export function unusedLeases(leaseText: string, hosts: readonly DhcpHost[]): string[] {
+  const configured = new Set(hosts.map((h) => leaseKey(h.ip, h.mac)));
+  return parseLeases(leaseText)
+    .filter((l) => MAC_RE.test(l.mac) && isValidIpv4(l.ip) && !configured.has(leaseKey(l.ip, l.mac)))
+    .map((l) => l.line);
+}
+
+/**
+ * The address and MAC of an IPv4 lease line, as one string (`ip mac`, the MAC lower-case); what stays
+ * the same when dnsmasq renews the lease (the expiry changes). Other lines (`duid ...`) give `ip ''`.
+ */
+export function leaseLineKey(line: string): string {
+  const [, mac = '', ip = ''] = line.trim().split(' ');
+  return leaseKey(ip, mac);
+}
+
+function leaseKey(ip: string, mac: string): string {
+  return `${ip} ${mac.toLowerCase()}`;
+}
+
 const CLIENT_ID_RE = /^[0-9a-f]{2}(:[0-9a-f]{2})*$/i;
 
 /**
