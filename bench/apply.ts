@@ -246,13 +246,15 @@ function agentLines(sinceMs: number): LogLine[] {
     .filter((l) => Date.parse(l.time) >= sinceMs);
 }
 
-// Ports (with the DHCP update) and the overlay are made at the same time and the config drive follows
-// the ports, so those three are shown as "done at" offsets from the request's arrival.
+// Once the ports are allocated (records only), the overlay, the ports' DHCP update, the config drive
+// and the firewall are made at the same time, so those four are shown as "done at" offsets from the
+// request's arrival; the domain is defined after the last of them.
 const PHASES = [
   'CLI start, refresh, plan, state write',
   'ports, address allocation, DHCP update done at +',
   'overlay done at +',
   'config drive done at +',
+  'firewall done at +',
   'define (after the last of those)',
   'libvirt start',
   'record saved, reply',
@@ -285,14 +287,27 @@ function breakdown(id: string, started: number, ms: number): Breakdown | null {
   const ports = phase('ports');
   const overlay = phase('overlay');
   const drive = phase('config drive');
-  const prepared = Math.max(ports, overlay, drive);
-  const marks = [started, received, ports, overlay, drive, defined, startedDom, replied, started + ms];
+  const firewall = phase('firewall');
+  const prepared = Math.max(ports, overlay, drive, firewall);
+  const marks = [
+    started,
+    received,
+    ports,
+    overlay,
+    drive,
+    firewall,
+    defined,
+    startedDom,
+    replied,
+    started + ms,
+  ];
   if (marks.some((m) => Number.isNaN(m))) return null;
   const phases = [
     received - started,
     ports - received,
     overlay - received,
     drive - received,
+    firewall - received,
     defined - prepared,
     startedDom - defined,
     replied - startedDom,
