@@ -134,10 +134,18 @@ export async function applyPlan(opts: ApplyOptions): Promise<ApplyResult> {
   let changed = 0;
   let destroyed = 0;
 
+  // A save that would write what the one before wrote (but for the serial) is skipped: e.g. the last
+  // save, of outputs that were already there, after a create's. The first always writes: it holds the
+  // refresh's findings.
+  const content = (d: StateDoc) => JSON.stringify({ ...d, serial: 0 });
+  let written: string | undefined;
   let saving: Promise<void> = Promise.resolve();
   const save = (): Promise<void> => {
     saving = saving.then(() => {
+      const now = content(doc);
+      if (now === written) return;
       doc.serial++;
+      written = now;
       return backend.write(structuredClone(doc));
     });
     return saving;

@@ -84,6 +84,27 @@ describe('interrupting apply', () => {
     });
   }
 
+  test('each create is saved before and after its call; a save that would write the same is skipped', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'stratus-int-'));
+    dirs.push(dir);
+    const backend = new LocalBackend(join(dir, 'state.json'));
+    const mem = new MemoryHandlers();
+    const { config } = loadStackText(STACK, '/v/stack.yaml');
+    const { graph } = checkStack(config!, checkProviders);
+    const refreshed = await refresh(emptyState('t'), mem.providers);
+    const plan = makePlan(config!, graph, refreshed, null, mem.providers);
+    const r = await applyPlan({
+      plan,
+      state: refreshed.state,
+      backend,
+      providers: mem.providers,
+      parallelism: 1,
+    });
+    assert.equal(r.ok, true);
+    // 12 creates, each written as `creating` and then as made; the last save (no outputs) wrote nothing.
+    assert.equal((await backend.read())!.serial, 24);
+  });
+
   test('Ctrl-C twice (the process dies mid-create): the half-made resource is taken up again under its id, never duplicated', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'stratus-int-'));
     dirs.push(dir);
