@@ -651,9 +651,6 @@ export class ServerService extends ServiceBase<ServerSpec, ServerStatus, ServerI
               format: image!.status.format!,
               path: disk,
               ...(diskBytes > 0 ? { virtualSize: diskBytes } : {}),
-              ...(image!.status.virtualSize !== undefined
-                ? { imageVirtualSize: image!.status.virtualSize }
-                : {}),
             }),
           );
     const allocated = this.allocatePorts(rec, hostname);

@@ -20,11 +20,6 @@ export interface OverlayRequest {
   path: string;
   /** Size to grow the disk to, in bytes (default: the image's virtual size; smaller is refused). */
   virtualSize?: number;
-  /**
-   * The image's virtual size in bytes as recorded at import. Given, the image file is not inspected again
-   * before the overlay is made (`qemu-img create` still opens it and refuses a format other than `format`).
-   */
-  imageVirtualSize?: number;
 }
 
 /** A request for a volume file: blank, an overlay of a cached image, or a copy of another volume's file. */

@@ -261,16 +261,12 @@ export async function createBlankDisk(path: string, sizeBytes: number): Promise<
  * the base's virtual size). Idempotent: an existing overlay backing onto the same base is kept as it is
  * (it holds the guest's data); one backing onto anything else is refused with `overlay_conflict`.
  * `baseFormat` is the format recorded at import; it is checked at run time because records store strings.
- * `baseVirtualSize` (bytes), when the caller has it from the import's record, spares a `qemu-img info` of
- * the base (about a third of the overlay's time): `qemu-img create` opens the base itself and fails when
- * it is not in `baseFormat`. A size below the base's is refused with `overlay_too_small` either way.
  */
 export async function createOverlay(
   basePath: string,
   baseFormat: ImageFormat | string,
   overlayPath: string,
   sizeBytes?: number,
-  baseVirtualSize?: number,
 ): Promise<OverlayResult> {
   assertAbsolutePath('basePath', basePath);
   assertAbsolutePath('overlayPath', overlayPath);
@@ -292,19 +288,15 @@ export async function createOverlay(
         `not ${base} (${baseFormat}); remove it first`,
     );
   }
-  let baseSize = baseVirtualSize;
-  if (baseSize === undefined) {
-    const baseInfo = await inspectImage(base);
-    if (baseInfo.format !== baseFormat) {
-      throw storageError('image_format_unsupported', `${base} is ${baseInfo.format}, not ${baseFormat}`);
-    }
-    baseSize = baseInfo.virtualSize;
+  const baseInfo = await inspectImage(base);
+  if (baseInfo.format !== baseFormat) {
+    throw storageError('image_format_unsupported', `${base} is ${baseInfo.format}, not ${baseFormat}`);
   }
-  const size = sizeBytes ?? baseSize;
-  if (size < baseSize) {
+  const size = sizeBytes ?? baseInfo.virtualSize;
+  if (size < baseInfo.virtualSize) {
     throw storageError(
       'overlay_too_small',
-      `a root disk of ${size} bytes cannot hold image ${base} of ${baseSize} bytes`,
+      `a root disk of ${size} bytes cannot hold image ${base} of ${baseInfo.virtualSize} bytes`,
     );
   }
   await ensureDir(dirname(overlayPath));

@@ -341,13 +341,7 @@ export class QemuImgStorage implements StorageDriver {
   createOverlay(req: OverlayRequest): Promise<OverlayResult> {
     // An ISO is a CD-ROM beside the root disk, never its base: the root disk starts blank.
     if (req.format === 'iso') return createBlankDisk(req.path, req.virtualSize ?? BLANK_ROOT_BYTES);
-    return createOverlay(
-      this.imagePath(req.imageId),
-      req.format,
-      req.path,
-      req.virtualSize,
-      req.imageVirtualSize,
-    );
+    return createOverlay(this.imagePath(req.imageId), req.format, req.path, req.virtualSize);
   }
 
   inspect(path: string): Promise<ImageInfo> {
