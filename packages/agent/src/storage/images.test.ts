@@ -21,7 +21,7 @@ import { CONTENT_BLOCK, contentChecksumOf, extentHeader, parseExtents, sha256Fil
 import { AgentError } from '../errors.js';
 import { run } from '../host/exec.js';
 import { writeExtents, writeSparse } from './copy.js';
-import { assertTraversable, ensureDir, groupId, removeFile } from './files.js';
+import { assertTraversable, createPrivateFile, ensureDir, groupId, removeFile } from './files.js';
 import { createOverlay, importImage as importFrom, inspectImage } from './images.js';
 import { QemuImgStorage } from './qemu-img.js';
 import { ImageSources } from './sources.js';
@@ -406,6 +406,33 @@ test('cached images and server disks are unreadable to other users', async () =>
   // QEMU's user reads the cache (and libvirt hands it the disks while a guest runs).
   const q = await run('runuser', ['-u', 'libvirt-qemu', '--', 'qemu-img', 'info', img]);
   assert.match(q.stdout, /file format: qcow2/);
+});
+
+test('disk temporaries are private from their creation: qemu-img writes into the 0600 file made first', async () => {
+  // The agent creates each temporary a program fills (overlays, blank disks, volume copies, converted
+  // images, ISOs) with createPrivateFile; this holds only while qemu-img keeps an existing target's mode.
+  const previous = process.umask(0o022);
+  try {
+    const src = join(dir, 'private-src.qcow2');
+    await qcow2WithData(src);
+    const targets = {
+      create: ['create', '-q', '-f', 'qcow2'],
+      overlay: ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', src],
+      convert: ['convert', '-q', '-f', 'qcow2', '-O', 'qcow2', src],
+    };
+    for (const [name, args] of Object.entries(targets)) {
+      const file = join(dir, `private-${name}.qcow2`);
+      await createPrivateFile(file);
+      assert.equal((await stat(file)).mode & 0o777, 0o600, `${name}: made 0600 under umask 022`);
+      await run('qemu-img', [...args, file, ...(name === 'convert' ? [] : ['1M'])]);
+      assert.equal((await stat(file)).mode & 0o777, 0o600, `${name}: qemu-img kept the mode`);
+      assert.equal((await inspectImage(file)).format, 'qcow2', `${name}: qemu-img wrote the file`);
+      // An existing name is never taken over.
+      await assert.rejects(createPrivateFile(file), { code: 'EEXIST' });
+    }
+  } finally {
+    process.umask(previous);
+  }
 });
 
 test('recover removes temporaries, uploads and unowned cached copies of interrupted imports', async () => {

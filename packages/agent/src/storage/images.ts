@@ -20,7 +20,7 @@ import { type ImageInfo, inspectImage } from './inspect.js';
 export { type ImageInfo, inspectImage };
 
 import { storageError } from './errors.js';
-import { assertAbsolutePath, ensureDir, exists } from './files.js';
+import { assertAbsolutePath, createPrivateFile, ensureDir, exists } from './files.js';
 
 const log = logger('images');
 
@@ -152,6 +152,7 @@ export async function finishImport(
     let format: ImageFormat = detected === 'vmdk' || detected === 'vhdx' ? 'qcow2' : detected;
     if (detected === 'vmdk' || detected === 'vhdx') {
       // Converted once at import: servers boot from qcow2 overlays, which need a qcow2 or raw base.
+      await createPrivateFile(converted);
       await run('qemu-img', ['convert', '-q', '-f', detected, '-O', 'qcow2', '--', staged, converted], {
         timeoutMs: 3_600_000,
         dieWithAgent: true,
@@ -243,10 +244,10 @@ export async function createBlankDisk(path: string, sizeBytes: number): Promise<
   await ensureDir(dirname(path));
   const tmp = tempSibling(path);
   try {
+    await createPrivateFile(tmp); // the guest's data: root only, libvirt chowns it while a domain runs
     await run('qemu-img', ['create', '-q', '-f', 'qcow2', '--', tmp, String(sizeBytes)], {
       dieWithAgent: true,
     });
-    await chmod(tmp, 0o600);
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
@@ -302,11 +303,12 @@ export async function createOverlay(
   await ensureDir(dirname(overlayPath));
   const tmp = tempSibling(overlayPath);
   try {
+    // The guest's data: private to root from the start, libvirt chowns it to QEMU's user while the
+    // domain runs.
+    await createPrivateFile(tmp);
     await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', baseFormat, '-b', base, tmp, String(size)], {
       dieWithAgent: true,
     });
-    // The guest's data: private to root, libvirt chowns it to QEMU's user while the domain runs.
-    await chmod(tmp, 0o600);
     await rename(tmp, overlayPath);
   } catch (e) {
     await rm(tmp, { force: true });

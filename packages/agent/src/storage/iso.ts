@@ -6,7 +6,7 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { tempSibling } from '@stratus/util';
 import { run } from '../host/exec.js';
-import { assertAbsolutePath, ensureDir } from './files.js';
+import { assertAbsolutePath, createPrivateFile, ensureDir } from './files.js';
 
 /** What goes into one image: its volume label, its files (path relative to the root, contents). */
 export interface IsoContent {
@@ -51,7 +51,7 @@ export async function writeIso(isoPath: string, content: IsoContent): Promise<vo
   }
   try {
     await mkdir(staging, { mode: 0o700 });
-    await writeFile(tmpIso, '', { mode: 0o600, flag: 'wx' });
+    await createPrivateFile(tmpIso);
     await Promise.all([...staged.values()].map((e) => writeFile(e.file, e.data, { mode: 0o600 })));
     await run('genisoimage', [
       '-o',

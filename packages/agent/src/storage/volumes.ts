@@ -3,13 +3,13 @@
  * volume takes a few hundred KiB until written), a copy-on-write overlay of a cached image (as fast for a
  * 10 GiB image as for a small one), or a sparse copy of another volume. Volumes only grow.
  */
-import { chmod, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { tempSibling } from '@stratus/util';
 import { run } from '../host/exec.js';
 import { logger } from '../host/log.js';
 import { storageError } from './errors.js';
-import { assertAbsolutePath, ensureDir, exists } from './files.js';
+import { assertAbsolutePath, createPrivateFile, ensureDir, exists } from './files.js';
 import { createOverlay, inspectImage } from './images.js';
 
 const log = logger('volumes');
@@ -47,6 +47,9 @@ export async function createVolume(req: VolumeFileRequest): Promise<{ created: b
   await ensureDir(dirname(req.path));
   const tmp = tempSibling(req.path);
   try {
+    // The data is the user's: private to root from the start; libvirt chowns it to QEMU's user while a
+    // guest uses it.
+    await createPrivateFile(tmp);
     if (source.kind === 'blank') {
       await run('qemu-img', ['create', '-q', '-f', 'qcow2', tmp, String(req.sizeBytes)], {
         dieWithAgent: true,
@@ -68,8 +71,6 @@ export async function createVolume(req: VolumeFileRequest): Promise<{ created: b
       if (info.virtualSize < req.sizeBytes)
         await run('qemu-img', ['resize', '-q', '-f', 'qcow2', tmp, String(req.sizeBytes)]);
     }
-    // The data is the user's: private to root; libvirt chowns it to QEMU's user while a guest uses it.
-    await chmod(tmp, 0o600);
     await rename(tmp, req.path);
   } catch (e) {
     await rm(tmp, { force: true });
