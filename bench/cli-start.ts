@@ -1,8 +1,9 @@
 // Measures the cold start of the built CLI: the wall time of a fresh node process running
 // packages/sdk/dist/bundle/stratus.js (the package's `bin`, bundled by scripts/bundle-cli.ts) for
-// `version`, `-help` and `validate examples/quickstart`, next to `node -e 0` (the floor no CLI can beat)
-// and to the same commands from the unbundled modules (dist/cli/main.js), which shows what the bundle
-// saves under the same load. Runs are interleaved, so load on the machine hits every command alike; each
+// `version`, `-help` and `validate examples/quickstart`, next to `node -e 0` (the floor no CLI can beat),
+// to the same commands with the bundle's code cache turned off (STRATUS_CLI_CODE_CACHE=off) and from
+// the unbundled modules (dist/cli/main.js), which shows what the cache and the bundle save under the
+// same load. Runs are interleaved, so load on the machine hits every command alike; each
 // run's output is checked, since timing a failing command is worthless.
 //
 //   npx turbo run build && node --import tsx bench/cli-start.ts [--runs N] [--compare DIR]
@@ -23,10 +24,11 @@ const arg = (name: string) => {
 const RUNS = Number(arg('--runs') ?? 15);
 const compare = arg('--compare');
 
-/** One command measured: its node arguments and what its output must contain. */
+/** One command measured: its node arguments, extra environment and what its output must contain. */
 interface Case {
   label: string;
   args: string[];
+  env?: NodeJS.ProcessEnv;
   expect: RegExp;
 }
 /** The commands of the CLI of the checkout at `dir`, labelled with `suffix`. */
@@ -49,6 +51,11 @@ const cliCases = (dir: string, suffix: string, entry = 'packages/sdk/dist/bundle
 const CASES: Case[] = [
   { label: 'node -e 0', args: ['-e', '0'], expect: /^$/ },
   ...cliCases(root.replace(/\/$/, ''), ''),
+  // The same bundle compiled without its code cache (scripts/bundle-cli.ts): what the cache saves.
+  ...cliCases(root.replace(/\/$/, ''), ' (no code cache)').map((c) => ({
+    ...c,
+    env: { STRATUS_CLI_CODE_CACHE: 'off' },
+  })),
   ...cliCases(root.replace(/\/$/, ''), ' (unbundled)', 'packages/sdk/dist/cli/main.js'),
   // A checkout from before the bundle has only the modules.
   ...(compare
@@ -68,7 +75,7 @@ function once(c: Case): number {
   const r = spawnSync(process.execPath, c.args, {
     cwd: root,
     encoding: 'utf8',
-    env: { ...process.env, NO_COLOR: '1', STRATUS_LOG: '' },
+    env: { ...process.env, NO_COLOR: '1', STRATUS_LOG: '', ...c.env },
   });
   const ms = performance.now() - t0;
   assert.equal(r.status, 0, `${c.label} exited ${r.status}: ${r.stderr}`);

@@ -6,6 +6,7 @@ import { DiagnosticsError } from '../diagnostics/index.js';
 import { formatDiagnosticsCapped } from '../diagnostics/limits.js';
 import { StateError } from '../state/types.js';
 import { CliError, closest, type Flags, parseFlags, splitWords, UsageError, usageError } from './args.js';
+import { codeCacheStatus } from './code-cache.js';
 import { COMMANDS, GLOBAL_FLAGS, GROUPS } from './commands/index.js';
 import { commandHelp, globalHelp, groupHelp } from './help.js';
 import { allowInput, out, say } from './io.js';
@@ -141,7 +142,10 @@ function chdir(dir: string): void {
 }
 
 async function dispatch(argv: string[]): Promise<number> {
-  log.debug(`stratus ${STRATUS_VERSION} on ${PLATFORM}`, { args: redactArgs(argv).join(' ') });
+  log.debug(`stratus ${STRATUS_VERSION} on ${PLATFORM}`, {
+    args: redactArgs(argv).join(' '),
+    codeCache: codeCacheStatus() ?? 'none (modules)',
+  });
   const g = globals(argv);
   if (g.noColor) process.env.NO_COLOR = '1';
   if (g.version && g.rest.length === 0)

@@ -5,6 +5,7 @@ import { parseFrame } from '../constructs/location.js';
 import { isStack } from '../constructs/stack.js';
 import { toStackConfig } from '../constructs/synth.js';
 import { Diagnostics, type SourceRange } from '../diagnostics/index.js';
+import { importModule } from '../util/import-module.js';
 import type { LoadResult } from './stack-yaml.js';
 
 /** File extensions of stack programs; any other path is a stack file. */
@@ -63,8 +64,9 @@ export async function loadProgram(path: string): Promise<LoadResult> {
   let exported: unknown;
   const inputs = new Set<string>([file]);
   try {
-    // Loaded on demand: commands on stack files never pay for the TypeScript loader.
-    const { tsImport } = await import('tsx/esm/api');
+    // Loaded on demand: commands on stack files never pay for the TypeScript loader. By importModule,
+    // as the CLI's bundle cannot import() (util/import-module.ts).
+    const { tsImport } = await importModule<typeof import('tsx/esm/api')>('tsx/esm/api');
     const mod = (await tsImport(pathToFileURL(file).href, {
       parentURL: import.meta.url,
       // Every local module the program imports is an input of the plan: a saved plan checks them all.

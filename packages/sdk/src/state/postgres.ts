@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
 import { hostname, userInfo } from 'node:os';
 import type pg from 'pg';
 import { checkStateDoc } from './check.js';
@@ -112,7 +113,10 @@ export class PostgresBackend implements StateBackend {
     // As pg's own pool answers after end().
     if (this.closed && !this.poolPromise)
       return Promise.reject(new Error('Cannot use a pool after calling end on the pool'));
-    this.poolPromise ??= import('pg').then(({ default: driver }) => {
+    // Required, not import()ed: the CLI's bundle cannot import() (util/import-module.ts), and pg is
+    // CommonJS.
+    this.poolPromise ??= Promise.resolve().then(() => {
+      const driver = createRequire(import.meta.url)('pg') as typeof pg;
       // allowExitOnIdle: a CLI that forgets close() still exits instead of hanging on idle connections.
       const pool = new driver.Pool({
         connectionString: this.url,
