@@ -14,6 +14,7 @@ import { ConsoleService } from './console/service.js';
 import { ConsoleWeb } from './console/web.js';
 import { logger } from './host/log.js';
 import { KeyedMutex } from './host/mutex.js';
+import { stopNftWatch } from './host/nft.js';
 import { probeVirtType } from './host/probe.js';
 import { InstanceDirPasswords } from './metadata/password.js';
 import { MetadataService } from './metadata/service.js';
@@ -287,5 +288,7 @@ export class StratusAgent {
     await Promise.all(this.servers.map((s) => new Promise((r) => s.close(r))));
     await this.metadata?.stop();
     await this.ctx?.compute.close();
+    // The ruleset watch is the process's (host/nft.ts); another agent in it starts it again if it reads.
+    stopNftWatch();
   }
 }

@@ -10,6 +10,7 @@ import { access } from 'node:fs/promises';
 import { connect } from 'node:net';
 import type { DoctorCheck } from '@stratus/model';
 import { ExecError, run } from './exec.js';
+import { nft } from './nft.js';
 import { probeVirtType } from './probe.js';
 
 /** Options of {@link doctor}. */
@@ -113,7 +114,7 @@ export async function doctor(opts: DoctorOptions = {}): Promise<DoctorCheck[]> {
       false,
       'install it: `apt-get install nftables` (not used by Stratus yet: planned for security groups)',
       async () => {
-        await run('nft', ['list', 'tables'], { timeoutMs: 15_000 });
+        await nft(['list', 'tables'], { timeoutMs: 15_000 });
         return `${await version('nft', ['--version'])}; the kernel answers \`nft list tables\``;
       },
     ),

@@ -40,6 +40,8 @@ export interface RunOptions {
   dieWithAgent?: boolean;
   /** Kill the command (SIGKILL) when this aborts; the promise then rejects with the signal's reason. */
   signal?: AbortSignal;
+  /** Variables added to the agent's environment for the command. */
+  env?: Readonly<Record<string, string>>;
 }
 
 /**
@@ -55,6 +57,7 @@ export function run(command: string, args: readonly string[], opts: RunOptions =
     const child = spawn(file, argv, {
       stdio: ['pipe', 'pipe', 'pipe'],
       timeout: opts.timeoutMs ?? 120_000,
+      ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
       ...(opts.signal ? { signal: opts.signal, killSignal: 'SIGKILL' as const } : {}),
     });
     const out: Buffer[] = [];

@@ -2,16 +2,15 @@
  * Loads, updates and removes port firewalls with the `nft` command (nftables 1.0), and lists the port
  * tables that exist so drift and orphans can be found. Every call is one nft transaction.
  */
-import { run } from '../../host/exec.js';
+import { nft, nftSnapshot } from '../../host/nft.js';
 import { ensureBridgeNetfilter } from './br-netfilter.js';
 import { type PortFirewall, portTableName, renderMemberUpdate, renderPortFirewall } from './ruleset.js';
 
-const NFT = 'nft';
 const PREFIX = 'stratus-port-';
 
 /** Creates or replaces a port's firewall (both tables) in one transaction. @throws ExecError from nft. */
 export async function ensurePortFirewall(p: PortFirewall): Promise<void> {
-  await run(NFT, ['-f', '-'], { input: renderPortFirewall(p) });
+  await nft(['-f', '-'], { input: renderPortFirewall(p) });
 }
 
 /**
@@ -23,7 +22,7 @@ export async function updateRemoteGroupMembers(
   groupId: string,
   members: readonly string[],
 ): Promise<void> {
-  await run(NFT, ['-f', '-'], { input: renderMemberUpdate(portId, groupId, members) });
+  await nft(['-f', '-'], { input: renderMemberUpdate(portId, groupId, members) });
 }
 
 /**
@@ -31,14 +30,14 @@ export async function updateRemoteGroupMembers(
  * from nft.
  */
 export async function ensurePortFirewalls(ps: readonly PortFirewall[]): Promise<void> {
-  await run(NFT, ['-f', '-'], { input: ps.map(renderPortFirewall).join('') });
+  await nft(['-f', '-'], { input: ps.map(renderPortFirewall).join('') });
 }
 
 /** Several {@link updateRemoteGroupMembers} in one transaction (all or none). @throws ExecError from nft. */
 export async function updateRemoteGroupMembersMany(
   updates: ReadonlyArray<{ portId: string; groupId: string; members: readonly string[] }>,
 ): Promise<void> {
-  await run(NFT, ['-f', '-'], {
+  await nft(['-f', '-'], {
     input: updates.map((u) => renderMemberUpdate(u.portId, u.groupId, u.members)).join(''),
   });
 }
@@ -48,12 +47,12 @@ export async function deletePortFirewall(portId: string): Promise<void> {
   const table = portTableName(portId);
   // Adding first makes the delete succeed whether or not the table exists, in one transaction.
   const script = ['bridge', 'inet'].map((f) => `table ${f} ${table}\ndelete table ${f} ${table}`).join('\n');
-  await run(NFT, ['-f', '-'], { input: `${script}\n` });
+  await nft(['-f', '-'], { input: `${script}\n` });
 }
 
 /** The port firewall tables on this host, by port id: which families exist (both, when intact). */
 export async function listPortFirewalls(): Promise<Map<string, Set<'bridge' | 'inet'>>> {
-  const { stdout } = await run(NFT, ['-j', 'list', 'tables']);
+  const { stdout } = await nft(['-j', 'list', 'tables']);
   const out = new Map<string, Set<'bridge' | 'inet'>>();
   const doc = JSON.parse(stdout) as { nftables?: { table?: { family: string; name: string } }[] };
   for (const item of doc.nftables ?? []) {
@@ -80,7 +79,7 @@ export interface PortFirewallFacts {
  * `nft -j list ruleset` (a flushed table keeps its chains but loses their rules, which shows here).
  */
 export async function inspectPortFirewalls(): Promise<Map<string, PortFirewallFacts>> {
-  const { stdout } = await run(NFT, ['-j', 'list', 'ruleset']);
+  const { stdout } = await nft(['-j', 'list', 'ruleset']);
   const doc = JSON.parse(stdout) as {
     nftables?: {
       table?: { family: string; name: string };
@@ -120,7 +119,7 @@ export async function inspectPortFirewalls(): Promise<Map<string, PortFirewallFa
  * own state dirs may share a host), by number, with the port id using each.
  */
 export async function usedPortMarks(): Promise<Map<number, string>> {
-  const { stdout } = await run(NFT, ['list', 'ruleset']);
+  const { stdout } = await nft(['list', 'ruleset']);
   const out = new Map<number, string>();
   let table: string | undefined;
   for (const line of stdout.split('\n')) {
@@ -186,7 +185,8 @@ export const nftFirewall: FirewallBackend = {
   updateMembersMany: updateRemoteGroupMembersMany,
   delete: deletePortFirewall,
   inspect: async () => {
-    const facts = await inspectPortFirewalls();
+    // Kept while the host's ruleset is unchanged: a refresh of a settled stack reads no ruleset.
+    const facts = await nftSnapshot('port-firewalls', inspectPortFirewalls);
     return { problem: (id) => nftProblem(id, facts.get(id)) };
   },
   usedMarks: usedPortMarks,

@@ -9,9 +9,10 @@
  * next free one on a collision (several agents may share a host, so the host's tables are the record).
  */
 import { createHash } from 'node:crypto';
-import { ExecError, run } from '../../host/exec.js';
+import { ExecError } from '../../host/exec.js';
 import { logger } from '../../host/log.js';
 import { assertId } from '../../host/names.js';
+import { nft } from '../../host/nft.js';
 import { nextFree } from '../../host/numbers.js';
 import { assertIfname } from '../iplink.js';
 import { withLock } from '../lock.js';
@@ -39,7 +40,7 @@ export function preferredZone(networkId: string): number {
 /** Zone numbers in use by Stratus networks on this host, by table name. */
 async function zonesInUse(): Promise<Map<string, number>> {
   const out = new Map<string, number>();
-  const doc = JSON.parse((await run('nft', ['-j', 'list', 'ruleset', 'inet'])).stdout) as {
+  const doc = JSON.parse((await nft(['-j', 'list', 'ruleset', 'inet'])).stdout) as {
     nftables?: { rule?: { table: string; comment?: string; expr?: unknown[] } }[];
   };
   for (const item of doc.nftables ?? []) {
@@ -92,10 +93,10 @@ export async function ensureCtZone(networkId: string, bridge: string): Promise<n
       throw new Error('no free conntrack zone: 65535 Linux bridge networks on this host');
     if (mine === zone) {
       // Converge the bridge name (an adopted network keeps its own).
-      const r = await run('nft', ['-j', 'list', 'table', 'inet', table]);
+      const r = await nft(['-j', 'list', 'table', 'inet', table]);
       if (r.stdout.includes(`"${bridge}"`)) return zone;
     }
-    await run('nft', ['-f', '-'], { input: renderCtZone(networkId, bridge, zone) });
+    await nft(['-f', '-'], { input: renderCtZone(networkId, bridge, zone) });
     log.info('conntrack zone set', { networkId, bridge, zone });
     return zone;
   });
@@ -104,7 +105,7 @@ export async function ensureCtZone(networkId: string, bridge: string): Promise<n
 /** Removes network `networkId`'s conntrack zone table; succeeds when it is already gone. */
 export async function deleteCtZone(networkId: string): Promise<void> {
   try {
-    await run('nft', ['delete', 'table', 'inet', ctZoneTable(networkId)]);
+    await nft(['delete', 'table', 'inet', ctZoneTable(networkId)]);
   } catch (e) {
     if (!(e instanceof ExecError)) throw e;
   }
