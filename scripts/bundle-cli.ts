@@ -78,6 +78,8 @@ await build({
 });
 writeFileSync(resolve(out, 'package.json'), `${JSON.stringify({ type: 'commonjs' })}\n`);
 chmodSync(resolve(out, 'stratus.js'), 0o755);
+// cli.js keeps main.js's #! line (esbuild puts it first), but it is no command on its own.
+chmodSync(resolve(out, 'cli.js'), 0o644);
 
 // Training: each command in a scratch directory (plan writes nothing without state, but stays off the
 // checkout all the same), with no agent or backend named by the environment.
