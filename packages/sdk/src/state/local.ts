@@ -1,6 +1,6 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { copyFile, link, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { copyFile, readFile, rm, writeFile } from 'node:fs/promises';
 import { hostname, userInfo } from 'node:os';
 import { basename, dirname } from 'node:path';
 import { readIfExists, sweepTempSiblings, writeFileAtomic } from '@stratus/util';
@@ -114,23 +114,30 @@ export class LocalBackend implements StateBackend {
   }
 
   /**
-   * Removes the lock file if it is still the dead holder's (`id`): it is first renamed to a name of our
-   * own, an atomic step, so of two runs clearing the same stale lock only one gets it. Had a live run's
-   * new lock taken its place in between, that lock is linked back (link fails rather than overwrite) and
-   * nothing is removed. Returns whether the dead holder's lock was removed.
+   * Removes the lock file if it is still the dead holder's (`id`), and returns whether it did. Runs that
+   * meet the same dead lock at once first create its takeover file ({@link takeoverPath}) exclusively:
+   * only the one that made it reads the lock again and removes it, and the others take the next round.
+   * So a lock a live run took meanwhile is never touched: lock ids are unique, so a lock that still has
+   * `id` is the dead holder's, and no one else removes it between that read and the removal. (Renaming
+   * the lock away to check it, as before, let a third run create a lock in the moment the path was
+   * empty: two runs then both held it.) A takeover file whose maker died before removing it leaves the
+   * lock held (reported as locked); `force-unlock` removes both.
    */
   private async removeStale(lockPath: string, id: string): Promise<boolean> {
-    const moved = `${lockPath}.stale-${randomUUID()}`;
+    const takeover = takeoverPath(lockPath, id);
     try {
-      await rename(lockPath, moved);
+      await writeFile(takeover, processToken() ?? '', { flag: 'wx', mode: 0o600 });
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') return false;
       throw e;
     }
-    const got = await readLock(moved);
-    if (got?.id !== id) await link(moved, lockPath).catch(() => {});
-    await rm(moved, { force: true });
-    return got?.id === id;
+    try {
+      if ((await readLock(lockPath))?.id !== id) return false;
+      await rm(lockPath, { force: true });
+      return true;
+    } finally {
+      await rm(takeover, { force: true });
+    }
   }
 
   async forceUnlock(lockId: string): Promise<void> {
@@ -140,7 +147,16 @@ export class LocalBackend implements StateBackend {
     if (held.id !== lockId)
       throw new StateError('not_locked', `state ${this.path} is locked with id ${held.id}, not ${lockId}`);
     await rm(lockPath, { force: true });
+    await rm(takeoverPath(lockPath, lockId), { force: true });
   }
+}
+
+/**
+ * The file a run creates while it removes the lock of dead holder `id` (see removeStale): the lock's
+ * path, `.takeover-` and a SHA-256 prefix of the id (a lock file's id is not trusted to be a file name).
+ */
+function takeoverPath(lockPath: string, id: string): string {
+  return `${lockPath}.takeover-${createHash('sha256').update(id).digest('hex').slice(0, 32)}`;
 }
 
 /** The lock file's content; undefined when it is missing, and `{}` when it cannot be read as a lock. */

@@ -5,6 +5,7 @@
  * process), always blocks.
  */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
@@ -119,7 +120,9 @@ test('holders it cannot judge block: another boot or pid namespace, no process, 
 
 test('10 runs meeting one dead holder: exactly one takes the lock, and only one removes the dead one', async () => {
   const path = statePath();
-  for (let round = 0; round < 3; round++) {
+  // Twenty rounds: the race this guards (a run clearing the dead lock while another already took its
+  // place) showed in about one round in twenty before the takeover file.
+  for (let round = 0; round < 20; round++) {
     const holder = await holdLock(`new LocalBackend(${JSON.stringify(path)})`);
     after(() => holder.kill());
     await holder.kill();
@@ -138,9 +141,27 @@ test('10 runs meeting one dead holder: exactly one takes the lock, and only one 
     await (won[0] as PromiseFulfilledResult<() => Promise<void>>).value();
   }
   assert.deepEqual(
-    readdirSync(root).filter((f) => f.includes('.stale-')),
+    readdirSync(root).filter((f) => f.includes('.takeover-')),
     [],
   );
+});
+
+test('a takeover left by a run killed while clearing a dead lock keeps it locked; force-unlock clears both', async () => {
+  const path = statePath();
+  const holder = await holdLock(`new LocalBackend(${JSON.stringify(path)})`);
+  after(() => holder.kill());
+  await holder.kill();
+  const dead = lockOf(path).id;
+  // As a run killed between creating its takeover file and removing the dead lock leaves them.
+  const takeover = `${path}.lock.takeover-${createHash('sha256').update(dead).digest('hex').slice(0, 32)}`;
+  writeFileSync(takeover, '');
+  await locked(new LocalBackend(path).lock('apply', { onStaleCleared: assert.fail }));
+  await new LocalBackend(path).forceUnlock(dead);
+  assert.deepEqual(
+    readdirSync(root).filter((f) => f.startsWith(basename(path))),
+    [],
+  );
+  await (await new LocalBackend(path).lock('apply'))();
 });
 
 test('a release removes only its own lock', async () => {
