@@ -60,16 +60,14 @@ const cli = await build({
   sourcemap: 'linked',
 });
 // The launcher compiles cli.js as a vm.Script, where a dynamic import() finds no module loader ("A
-// dynamic import callback was not specified"): external packages are required, or imported through
-// importModule (src/util/import-module.ts), whose non-literal import() esbuild does not list here.
+// dynamic import callback was not specified"): external packages are imported through importModule
+// (src/util/import-module.ts), whose non-literal import() esbuild does not list here.
 const dynamic = Object.values(cli.metafile.outputs)
   .flatMap((o) => o.imports)
   .filter((i) => i.kind === 'dynamic-import' && i.external)
   .map((i) => i.path);
 if (dynamic.length)
-  throw new Error(
-    `bundle-cli: cli.js would import() ${dynamic.join(', ')}; require them or use importModule`,
-  );
+  throw new Error(`bundle-cli: cli.js would import() ${dynamic.join(', ')}; use importModule`);
 await build({
   ...common,
   entryPoints: [resolve(sdk, 'dist/cli/launcher.js')],

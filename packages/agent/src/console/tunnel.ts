@@ -6,6 +6,7 @@
  */
 import { type ChildProcessByStdio, spawn } from 'node:child_process';
 import type { Readable, Writable } from 'node:stream';
+import { dyingWithAgent } from '../host/exec.js';
 import { logger } from '../host/log.js';
 import { dhcpNamespace } from '../host/names.js';
 
@@ -47,11 +48,7 @@ export interface GuestConnection {
  * binary run by `ip netns exec` (which execs it) under `setpriv --pdeathsig KILL`, so it dies with the agent.
  */
 export function connectGuest(networkId: string, ip: string, port: number): Promise<GuestConnection> {
-  const args = [
-    '--pdeathsig',
-    'KILL',
-    '--',
-    'ip',
+  const [program, args] = dyingWithAgent('ip', [
     'netns',
     'exec',
     dhcpNamespace(networkId),
@@ -60,9 +57,9 @@ export function connectGuest(networkId: string, ip: string, port: number): Promi
     RELAY,
     ip,
     String(port),
-  ];
-  log.debug('run', { command: 'setpriv', args: args.slice(0, 7) });
-  const child: ChildProcessByStdio<Writable, Readable, Readable> = spawn('setpriv', args, {
+  ]);
+  log.debug('run', { command: program, args: args.slice(0, 7) });
+  const child: ChildProcessByStdio<Writable, Readable, Readable> = spawn(program, args, {
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const closed = new Promise<void>((r) => child.once('close', () => r()));

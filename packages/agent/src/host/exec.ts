@@ -45,14 +45,20 @@ export interface RunOptions {
 }
 
 /**
+ * `command args` as a program and arguments that run it under `setpriv --pdeathsig KILL`: the kernel
+ * kills it when the agent dies, even by SIGKILL (the parent-death signal survives the exec).
+ */
+export function dyingWithAgent(command: string, args: readonly string[]): [string, string[]] {
+  return ['setpriv', ['--pdeathsig', 'KILL', '--', command, ...args]];
+}
+
+/**
  * Runs a host command with an argument array (never through a shell) and resolves with its output.
  * Every command is logged at debug level so an operator can see exactly what the agent did.
  */
 export function run(command: string, args: readonly string[], opts: RunOptions = {}): Promise<ExecResult> {
   log.debug('run', { command, args });
-  const [file, argv] = opts.dieWithAgent
-    ? ['setpriv', ['--pdeathsig', 'KILL', '--', command, ...args]]
-    : [command, args];
+  const [file, argv] = opts.dieWithAgent ? dyingWithAgent(command, args) : [command, args];
   return new Promise((resolve, reject) => {
     const child = spawn(file, argv, {
       stdio: ['pipe', 'pipe', 'pipe'],

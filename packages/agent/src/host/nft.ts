@@ -5,12 +5,12 @@
  * Reading the ruleset is the slow part of a refresh: nftables 1.0 builds its cache of every table on
  * the host for any listing (four hash tables of 8192 buckets each, about 0.5 MiB per table), and Stratus
  * has two tables per port, so each `nft -j list ruleset` costs more as the host fills (0.06 s with 21
- * tables, 0.2 s with 81 on this host). {@link nftSnapshot} keeps a reading for as long as `nft monitor`
+ * tables, 0.25 s with 81 on this host, for `nft list tables`). {@link nftSnapshot} keeps a reading for as long as `nft monitor`
  * reports no change of the ruleset and this agent ran no `nft` command that may write.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
-import { type ExecResult, type RunOptions, run } from './exec.js';
+import { dyingWithAgent, type ExecResult, type RunOptions, run } from './exec.js';
 import { logger } from './log.js';
 
 const log = logger('nft');
@@ -27,7 +27,7 @@ const NFT_ENV = {
   GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=134217728',
 } as const;
 
-/** nft arguments that only read: `list ...` (after options such as `-j`), `--version`, `monitor`. */
+/** nft arguments that only read: `list ...` (after options such as `-j`) and `--version` / `-v`. */
 function readsOnly(args: readonly string[]): boolean {
   const first = args.find((a) => !a.startsWith('-'));
   return first === 'list' || args.includes('--version') || args.includes('-v');
@@ -40,11 +40,11 @@ function readsOnly(args: readonly string[]): boolean {
  * @throws ExecError when nft fails.
  */
 export async function nft(args: readonly string[], opts: RunOptions = {}): Promise<ExecResult> {
-  if (readsOnly(args)) return run('nft', args, { ...opts, env: NFT_ENV });
+  const writes = !readsOnly(args);
   try {
     return await run('nft', args, { ...opts, env: NFT_ENV });
   } finally {
-    watch.changed();
+    if (writes) watch.changed();
   }
 }
 
@@ -103,7 +103,7 @@ class RulesetWatch {
 
   /** Starts `nft monitor` and waits (up to 2 s) for its socket to join the event groups. */
   private async start(): Promise<void> {
-    const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'nft', 'monitor'], {
+    const child = spawn(...dyingWithAgent('nft', ['monitor']), {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, ...NFT_ENV },
     });

@@ -12,6 +12,7 @@
 import { spawn } from 'node:child_process';
 import { stat } from 'node:fs/promises';
 import type { Server } from 'node:net';
+import { dyingWithAgent } from '../host/exec.js';
 
 /**
  * The helper: binds `STRATUS_LISTEN_HOST:STRATUS_LISTEN_PORT`, sends the server and its netns inode,
@@ -58,14 +59,10 @@ export function listenInNamespace(
 ): Promise<NetnsListener> {
   return new Promise((resolve, reject) => {
     // setpriv: the helper dies with the agent (as every child of the agent does).
-    const child = spawn(
-      'setpriv',
-      ['--pdeathsig', 'KILL', '--', 'ip', 'netns', 'exec', ns, process.execPath, '-e', HELPER],
-      {
-        stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
-        env: { PATH: process.env.PATH, STRATUS_LISTEN_HOST: host, STRATUS_LISTEN_PORT: String(port) },
-      },
-    );
+    const child = spawn(...dyingWithAgent('ip', ['netns', 'exec', ns, process.execPath, '-e', HELPER]), {
+      stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+      env: { PATH: process.env.PATH, STRATUS_LISTEN_HOST: host, STRATUS_LISTEN_PORT: String(port) },
+    });
     let stderr = '';
     child.stderr?.on('data', (b: Buffer) => {
       stderr = (stderr + b.toString('utf8')).slice(-2000);

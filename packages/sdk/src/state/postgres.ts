@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { hostname, userInfo } from 'node:os';
 import type pg from 'pg';
+import { importModule } from '../util/import-module.js';
 import { checkStateDoc } from './check.js';
 import { holderIsDead, lockedMessage, processToken, staleClearedMessage } from './lock-holder.js';
 import { type LockHooks, type LockInfo, type StateBackend, type StateDoc, StateError } from './types.js';
@@ -113,10 +113,8 @@ export class PostgresBackend implements StateBackend {
     // As pg's own pool answers after end().
     if (this.closed && !this.poolPromise)
       return Promise.reject(new Error('Cannot use a pool after calling end on the pool'));
-    // Required, not import()ed: the CLI's bundle cannot import() (util/import-module.ts), and pg is
-    // CommonJS.
-    this.poolPromise ??= Promise.resolve().then(() => {
-      const driver = createRequire(import.meta.url)('pg') as typeof pg;
+    // By importModule: the CLI's bundle cannot import() (util/import-module.ts).
+    this.poolPromise ??= importModule<{ default: typeof pg }>('pg').then(({ default: driver }) => {
       // allowExitOnIdle: a CLI that forgets close() still exits instead of hanging on idle connections.
       const pool = new driver.Pool({
         connectionString: this.url,
