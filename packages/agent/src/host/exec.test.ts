@@ -18,3 +18,18 @@ test('run: a failing command rejects with ExecError naming it, its exit code and
     return true;
   });
 });
+
+test('run: a command past its timeoutMs is killed; one that cannot start leaves no timer behind', async () => {
+  await assert.rejects(run('sleep', ['30'], { timeoutMs: 200 }), (e: unknown) => {
+    assert.ok(e instanceof ExecError);
+    assert.equal(e.exitCode, null);
+    return true;
+  });
+  const timers = () => process.getActiveResourcesInfo().filter((r) => r === 'Timeout').length;
+  const before = timers();
+  await assert.rejects(run('stratus-no-such-command', [], { timeoutMs: 30_000 }), ExecError);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(timers(), before, 'the failed start must not keep its timeout timer');
+  // 0 is no limit.
+  assert.equal((await run('sh', ['-c', 'echo ok'], { timeoutMs: 0 })).stdout, 'ok\n');
+});

@@ -62,20 +62,25 @@ export function run(command: string, args: readonly string[], opts: RunOptions =
   return new Promise((resolve, reject) => {
     const child = spawn(file, argv, {
       stdio: ['pipe', 'pipe', 'pipe'],
-      timeout: opts.timeoutMs ?? 120_000,
       ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
       ...(opts.signal ? { signal: opts.signal, killSignal: 'SIGKILL' as const } : {}),
     });
+    // Our own timer, not spawn's `timeout`: Node clears that one only on 'exit', which a command that
+    // could not be started never emits, so it held the event loop for the whole timeout.
+    const limit = opts.timeoutMs ?? 120_000;
+    const timer = limit > 0 ? setTimeout(() => child.kill('SIGTERM'), limit) : undefined;
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', (e) =>
-      reject(opts.signal?.aborted ? opts.signal.reason : new ExecError(command, args, null, e.message)),
-    );
+    child.on('error', (e) => {
+      clearTimeout(timer);
+      reject(opts.signal?.aborted ? opts.signal.reason : new ExecError(command, args, null, e.message));
+    });
     // Most commands never read stdin and may exit before our write lands; EPIPE there is not a failure.
     child.stdin.on('error', () => {});
     child.on('close', (code) => {
+      clearTimeout(timer);
       const stdout = Buffer.concat(out).toString('utf8');
       const stderr = Buffer.concat(err).toString('utf8');
       if (opts.signal?.aborted) reject(opts.signal.reason);
