@@ -16,6 +16,7 @@ import { logger } from '../host/log.js';
 import { type WriteOptions, type WrittenData, writeSparse } from './copy.js';
 import { checkContent, type DetectedFormat, detectImage } from './detect.js';
 import { type ImageInfo, inspectImage } from './inspect.js';
+import { type BackingFormat, writeNewQcow2 } from './qcow2.js';
 
 export { type ImageInfo, inspectImage };
 
@@ -245,9 +246,7 @@ export async function createBlankDisk(path: string, sizeBytes: number): Promise<
   const tmp = tempSibling(path);
   try {
     await createPrivateFile(tmp); // the guest's data: root only, libvirt chowns it while a domain runs
-    await run('qemu-img', ['create', '-q', '-f', 'qcow2', '--', tmp, String(sizeBytes)], {
-      dieWithAgent: true,
-    });
+    await writeNewQcow2(tmp, { size: sizeBytes });
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
@@ -306,9 +305,7 @@ export async function createOverlay(
     // The guest's data: private to root from the start, libvirt chowns it to QEMU's user while the
     // domain runs.
     await createPrivateFile(tmp);
-    await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', baseFormat, '-b', base, tmp, String(size)], {
-      dieWithAgent: true,
-    });
+    await writeNewQcow2(tmp, { size, backing: { file: base, format: baseFormat as BackingFormat } });
     await rename(tmp, overlayPath);
   } catch (e) {
     await rm(tmp, { force: true });

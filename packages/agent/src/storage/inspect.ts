@@ -1,4 +1,5 @@
 /** `qemu-img info`, read as JSON. */
+import { stat } from 'node:fs/promises';
 import { ExecError, run } from '../host/exec.js';
 import { storageError } from './errors.js';
 import { exists } from './files.js';
@@ -34,11 +35,56 @@ interface QemuImgInfo {
   };
 }
 
+/** What `qemu-img info` said of a file, with the file's stamp when it did. */
+const known = new Map<string, { stamp: string; info: ImageInfo }>();
+/** How many answers {@link inspectImage} keeps (the images and disks of a busy host; each is small). */
+const KNOWN_MAX = 512;
+/**
+ * How long a file must have been left alone before its answer is kept, in ms: far above the kernel's
+ * timestamp granularity (a tick), so a later change in place always gives a new ctime (as Git treats
+ * "racily clean" index entries).
+ */
+const SETTLED_MS = 1000;
+
+/**
+ * A file's identity, size, allocated blocks and change times (ns), when it changed last more than
+ * {@link SETTLED_MS} ago; undefined for a file too fresh to tell a later change by, or no file.
+ */
+async function settledStamp(path: string): Promise<string | undefined> {
+  try {
+    const s = await stat(path, { bigint: true });
+    if (Date.now() - Number(s.ctimeNs / 1_000_000n) < SETTLED_MS) return undefined;
+    return `${s.dev}:${s.ino}:${s.size}:${s.blocks}:${s.mtimeNs}:${s.ctimeNs}`;
+  } catch {
+    return undefined;
+  }
+}
+
 /**
  * Runs `qemu-img info` on an image. `-U` (force share) lets it read an image a running guest holds open;
  * the backing chain is not opened, so a missing backing file still yields an answer.
+ *
+ * The answer for a file unchanged since (same device, inode, size, blocks, mtime and ctime, which had
+ * not changed for a second before the read) is given again without running qemu-img: an image is read
+ * at every server create that backs onto it. Files whose answer depends on other files (an external
+ * data file, vmdk extents) are always read.
  */
 export async function inspectImage(path: string): Promise<ImageInfo> {
+  const before = await settledStamp(path);
+  const hit = before === undefined ? undefined : known.get(path);
+  if (hit && hit.stamp === before) return { ...hit.info, extentFiles: [...hit.info.extentFiles] };
+  const info = await readImageInfo(path);
+  const standalone = info.dataFile === null && (info.format === 'qcow2' || info.format === 'raw');
+  if (before !== undefined && standalone && (await settledStamp(path)) === before) {
+    known.delete(path);
+    if (known.size >= KNOWN_MAX) known.delete(known.keys().next().value as string);
+    known.set(path, { stamp: before, info: { ...info, extentFiles: [...info.extentFiles] } });
+  }
+  return info;
+}
+
+/** `qemu-img info` of `path`, run. */
+async function readImageInfo(path: string): Promise<ImageInfo> {
   let stdout: string;
   try {
     ({ stdout } = await run('qemu-img', ['info', '-U', '--output=json', '--', path], {

@@ -11,6 +11,7 @@ import { logger } from '../host/log.js';
 import { storageError } from './errors.js';
 import { assertAbsolutePath, createPrivateFile, ensureDir, exists } from './files.js';
 import { createOverlay, inspectImage } from './images.js';
+import { writeNewQcow2 } from './qcow2.js';
 
 const log = logger('volumes');
 
@@ -51,9 +52,7 @@ export async function createVolume(req: VolumeFileRequest): Promise<{ created: b
     // guest uses it.
     await createPrivateFile(tmp);
     if (source.kind === 'blank') {
-      await run('qemu-img', ['create', '-q', '-f', 'qcow2', tmp, String(req.sizeBytes)], {
-        dieWithAgent: true,
-      });
+      await writeNewQcow2(tmp, { size: req.sizeBytes });
     } else {
       assertAbsolutePath('source', source.path);
       // -U: the source may be attached to a running guest (the copy is then crash-consistent, as a
