@@ -42,6 +42,8 @@ export interface RunOptions {
   signal?: AbortSignal;
   /** Variables added to the agent's environment for the command. */
   env?: Readonly<Record<string, string>>;
+  /** Called with the command's process id as soon as it is spawned (before it runs). */
+  onSpawn?: (pid: number) => void;
 }
 
 /**
@@ -65,6 +67,7 @@ export function run(command: string, args: readonly string[], opts: RunOptions =
       ...(opts.env ? { env: { ...process.env, ...opts.env } } : {}),
       ...(opts.signal ? { signal: opts.signal, killSignal: 'SIGKILL' as const } : {}),
     });
+    if (child.pid !== undefined) opts.onSpawn?.(child.pid);
     // Our own timer, not spawn's `timeout`: Node clears that one only on 'exit', which a command that
     // could not be started never emits, so it held the event loop for the whole timeout.
     const limit = opts.timeoutMs ?? 120_000;

@@ -6,7 +6,9 @@
  * the host for any listing (four hash tables of 8192 buckets each, about 0.5 MiB per table), and Stratus
  * has two tables per port, so each `nft -j list ruleset` costs more as the host fills (0.06 s with 21
  * tables, 0.25 s with 81 on this host, for `nft list tables`). {@link nftSnapshot} keeps a reading for as long as `nft monitor`
- * reports no change of the ruleset and this agent ran no `nft` command that may write.
+ * reports no change of the ruleset and this agent ran no `nft` command that may write; an
+ * {@link NftLedger} keeps one through this agent's own writes too (its owner applies them), as long as
+ * no other process commits (the monitor names the process behind each commit).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
@@ -42,7 +44,14 @@ function readsOnly(args: readonly string[]): boolean {
 export async function nft(args: readonly string[], opts: RunOptions = {}): Promise<ExecResult> {
   const writes = !readsOnly(args);
   try {
-    return await run('nft', args, { ...opts, env: NFT_ENV });
+    return await run('nft', args, {
+      ...opts,
+      env: NFT_ENV,
+      onSpawn: (pid) => {
+        if (writes) watch.own(pid);
+        opts.onSpawn?.(pid);
+      },
+    });
   } finally {
     if (writes) watch.changed();
   }
@@ -62,6 +71,15 @@ class RulesetWatch {
   private subscribed = false;
   /** Changes seen since this agent started: monitor output, own writes, watch restarts. */
   private changes = 0;
+  /**
+   * Changes not made by this agent's own `nft` commands (the monitor's generation lines name the
+   * process that committed each), and watch restarts (events may have been missed in between).
+   */
+  private foreign = 0;
+  /** Process ids of this agent's recent `nft` commands that may write (the last {@link OWN_PIDS}). */
+  private readonly ownPids = new Set<number>();
+  /** Monitor output not yet ended by a newline. */
+  private partial = '';
   private starting: Promise<void> | undefined;
 
   /** Counts a change this agent made (or may have made) to the ruleset. */
@@ -69,11 +87,30 @@ class RulesetWatch {
     this.changes++;
   }
 
+  /** Notes that process `pid` is this agent's own nft command (its commits are not foreign). */
+  own(pid: number): void {
+    this.ownPids.add(pid);
+    if (this.ownPids.size > OWN_PIDS) this.ownPids.delete(this.ownPids.values().next().value as number);
+  }
+
+  /** Counts the monitor's output: every chunk is a change; a commit by another process is foreign. */
+  private saw(chunk: string): void {
+    this.changes++;
+    const lines = (this.partial + chunk).split('\n');
+    this.partial = lines.pop() ?? '';
+    for (const line of lines) {
+      if (!line.startsWith('# new generation')) continue;
+      const by = /by process (\d+)/.exec(line);
+      if (!by || !this.ownPids.has(Number(by[1]))) this.foreign++;
+    }
+  }
+
   /**
-   * A value that stays the same for as long as the ruleset does, or undefined when the watch cannot
-   * tell (not started yet, not subscribed, dead, or it dropped events; it is restarted then).
+   * A value that stays the same for as long as the ruleset does (`any`), or as long as no process but
+   * this agent's own nft commands changed it (`foreign`); undefined when the watch cannot tell (not
+   * started yet, not subscribed, dead, or it dropped events; it is restarted then).
    */
-  async stamp(): Promise<number | undefined> {
+  async stamp(kind: 'any' | 'foreign' = 'any'): Promise<number | undefined> {
     if (!this.child) {
       this.starting ??= this.start().finally(() => {
         this.starting = undefined;
@@ -87,7 +124,7 @@ class RulesetWatch {
       this.stop();
       return undefined;
     }
-    return this.changes;
+    return kind === 'any' ? this.changes : this.foreign;
   }
 
   /** The monitor's nftables netlink socket: whether it joined any event group, and events dropped. */
@@ -110,19 +147,23 @@ class RulesetWatch {
     this.child = child;
     this.subscribed = false;
     this.changes++;
+    this.foreign++;
+    this.partial = '';
     // Never keeps the agent (or a test process) alive; the kernel kills it when the agent goes.
     child.unref();
     for (const s of [child.stdout, child.stderr]) (s as unknown as { unref(): void }).unref();
-    child.stdout.on('data', () => this.changes++);
+    child.stdout.on('data', (b: Buffer) => this.saw(b.toString('utf8')));
     child.stderr.on('data', (b: Buffer) => {
       log.warn('nft monitor', { stderr: b.toString('utf8').trim().slice(0, 500) });
       this.changes++;
+      this.foreign++;
     });
     const gone = () => {
       if (this.child === child) {
         this.child = undefined;
         this.subscribed = false;
         this.changes++;
+        this.foreign++;
       }
     };
     child.on('error', (e) => {
@@ -150,9 +191,13 @@ class RulesetWatch {
     this.child = undefined;
     this.subscribed = false;
     this.changes++;
+    this.foreign++;
     child?.kill('SIGKILL');
   }
 }
+
+/** How many of this agent's own nft process ids the watch remembers (far more than run at once). */
+const OWN_PIDS = 256;
 
 const watch = new RulesetWatch();
 
@@ -165,8 +210,8 @@ const snapshots = new Map<string, { stamp: number; value: Promise<unknown> }>();
  * ({@link nft}), or a watch that cannot tell. A change outside this agent made during the monitor's
  * delivery of its event (a few milliseconds) can be missed by a reading right then, as it would be by a
  * reading started just before it; the next reading sees it. A reading that fails is not kept.
- * Only for what a refresh reports (drift); never for a decision that must see another agent's last
- * write (e.g. the packet marks in use).
+ * Only for what a refresh reports (drift); a decision that must see another agent's writes uses an
+ * {@link NftLedger}.
  */
 export async function nftSnapshot<T>(key: string, read: () => Promise<T>): Promise<T> {
   const stamp = await watch.stamp();
@@ -180,6 +225,51 @@ export async function nftSnapshot<T>(key: string, read: () => Promise<T>): Promi
     });
   }
   return value;
+}
+
+/**
+ * A reading of the ruleset (e.g. the packet marks the host's port firewalls use) kept while no process
+ * but this agent's own `nft` commands changes the ruleset: the owner applies each of its own writes to
+ * it with {@link patch} once the write succeeded, and calls {@link forget} after a write that failed
+ * (it may have changed part of what the reading says). Another process's commit, which `nft monitor`
+ * reports within milliseconds, makes the next {@link get} read again; a commit still on its way then
+ * is missed as it would be by a reading taken just before it (the same window a read-then-write
+ * always has).
+ */
+export class NftLedger<T> {
+  private kept: { stamp: number; value: Promise<T> } | undefined;
+
+  /** @param read reads the ruleset into a fresh value (it may reject; nothing is kept then). */
+  constructor(private readonly read: () => Promise<T>) {}
+
+  /** The kept value (the same object each time: copy it before changing it), or a new reading. */
+  async get(): Promise<T> {
+    const stamp = await watch.stamp('foreign');
+    if (stamp !== undefined && this.kept?.stamp === stamp) return this.kept.value;
+    const value = this.read();
+    if (stamp === undefined) return value;
+    const kept = { stamp, value };
+    this.kept = kept;
+    value.catch(() => {
+      if (this.kept === kept) this.kept = undefined;
+    });
+    return value;
+  }
+
+  /** Applies one of this agent's successful writes to the kept value (after any reading in flight). */
+  patch(apply: (value: T) => void): void {
+    const kept = this.kept;
+    if (kept)
+      kept.value = kept.value.then((v) => {
+        apply(v);
+        return v;
+      });
+  }
+
+  /** Drops the kept value: the next {@link get} reads the ruleset. */
+  forget(): void {
+    this.kept = undefined;
+  }
 }
 
 /** Stops the ruleset watch and forgets every snapshot (the agent's shutdown; tests). */

@@ -2,15 +2,34 @@
  * Loads, updates and removes port firewalls with the `nft` command (nftables 1.0), and lists the port
  * tables that exist so drift and orphans can be found. Every call is one nft transaction.
  */
-import { nft, nftSnapshot } from '../../host/nft.js';
+import { NftLedger, nft, nftSnapshot } from '../../host/nft.js';
 import { ensureBridgeNetfilter } from './br-netfilter.js';
 import { type PortFirewall, portTableName, renderMemberUpdate, renderPortFirewall } from './ruleset.js';
 
 const PREFIX = 'stratus-port-';
 
+/**
+ * Runs the nft script `input` that loads the firewalls `loaded` or removes those of `removed` (port
+ * ids), and applies it to the kept packet marks ({@link marks}); a script that failed may have done
+ * part of its work, so the marks are read again next time.
+ */
+async function write(input: string, loaded: readonly PortFirewall[], removed: readonly string[] = []) {
+  try {
+    await nft(['-f', '-'], { input });
+  } catch (e) {
+    marks.forget();
+    throw e;
+  }
+  marks.patch((m) => {
+    const gone = new Set([...removed, ...loaded.map((p) => p.portId)]);
+    for (const [mark, port] of m) if (gone.has(port)) m.delete(mark);
+    for (const p of loaded) m.set(p.mark, p.portId);
+  });
+}
+
 /** Creates or replaces a port's firewall (both tables) in one transaction. @throws ExecError from nft. */
 export async function ensurePortFirewall(p: PortFirewall): Promise<void> {
-  await nft(['-f', '-'], { input: renderPortFirewall(p) });
+  await write(renderPortFirewall(p), [p]);
 }
 
 /**
@@ -30,7 +49,7 @@ export async function updateRemoteGroupMembers(
  * from nft.
  */
 export async function ensurePortFirewalls(ps: readonly PortFirewall[]): Promise<void> {
-  await nft(['-f', '-'], { input: ps.map(renderPortFirewall).join('') });
+  await write(ps.map(renderPortFirewall).join(''), ps);
 }
 
 /** Several {@link updateRemoteGroupMembers} in one transaction (all or none). @throws ExecError from nft. */
@@ -47,7 +66,7 @@ export async function deletePortFirewall(portId: string): Promise<void> {
   const table = portTableName(portId);
   // Adding first makes the delete succeed whether or not the table exists, in one transaction.
   const script = ['bridge', 'inet'].map((f) => `table ${f} ${table}\ndelete table ${f} ${table}`).join('\n');
-  await nft(['-f', '-'], { input: `${script}\n` });
+  await write(`${script}\n`, [], [portId]);
 }
 
 /** The port firewall tables on this host, by port id: which families exist (both, when intact). */
@@ -116,9 +135,19 @@ export async function inspectPortFirewalls(): Promise<Map<string, PortFirewallFa
 
 /**
  * The packet-mark numbers the port firewalls on this host use (any agent's: several agents with their
- * own state dirs may share a host), by number, with the port id using each.
+ * own state dirs may share a host), by number, with the port id using each: a reading of the ruleset
+ * kept while only this agent changes it (its own loads and removals are applied to it), so a create
+ * reads no ruleset while no other process wrote one.
  */
 export async function usedPortMarks(): Promise<Map<number, string>> {
+  return new Map(await marks.get());
+}
+
+/** {@link usedPortMarks}' reading, kept between this agent's writes. */
+const marks = new NftLedger(readPortMarks);
+
+/** The packet marks in the host's ruleset, read now (`nft list ruleset`). */
+async function readPortMarks(): Promise<Map<number, string>> {
   const { stdout } = await nft(['list', 'ruleset']);
   const out = new Map<number, string>();
   let table: string | undefined;
