@@ -84,7 +84,7 @@ export interface StorageDriver {
   createVolume(req: VolumeRequest): Promise<{ created: boolean }>;
   /**
    * Whether any guest has written data to the disk file at `path` (a qcow2 with no backing file): false
-   * while every cluster is unallocated, as `qemu-img create` left it. Readable while a guest runs.
+   * while every cluster is unallocated, as a new image is made (storage/qcow2.ts). Readable while a guest runs.
    */
   hasData(path: string): Promise<boolean>;
   /** Grows a disk file no running guest has open to `sizeBytes`; never shrinks. */
