@@ -70,3 +70,20 @@ test('stratus validate does load what it needs (the recorder sees lazy imports)'
   );
   assert.ok(urls.some((u) => /\/sdk\/src\/loaders\//.test(u)));
 });
+
+test('stratus plan of a stack loads the agent client but not TLS (a local agent is reached over its socket)', async () => {
+  const state = join(dir, 'plan-state.json');
+  const urls = await loaded([
+    'plan',
+    `-state=${state}`,
+    fileURLToPath(new URL('../../../../examples/quickstart', import.meta.url)),
+  ]);
+  assert.ok(
+    urls.some((u) => u.includes('/sdk/src/client/agent-client')),
+    'the recorder saw the agent client load',
+  );
+  assert.deepEqual(
+    urls.filter((u) => /^node:(https|tls)$/.test(u)),
+    [],
+  );
+});

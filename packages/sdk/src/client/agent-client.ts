@@ -1,12 +1,23 @@
 import { readFileSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import * as http from 'node:http';
-import * as https from 'node:https';
+import type * as Https from 'node:https';
+import { createRequire } from 'node:module';
 import { type Duplex, Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type ApiOwner, encodeOwner, OWNER_HEADER } from '@stratus/model';
 import { ContentChecksum, EXTENTS_MEDIA_TYPE, extentHeader, readExtents } from '@stratus/util';
 import { AgentApiError, type ApiErrorBody } from './errors.js';
+
+/**
+ * `node:https`, loaded on first use: a CLI that talks to a local agent over its socket never needs TLS
+ * (loading it costs every command about 4 ms).
+ */
+let httpsModule: typeof Https | undefined;
+const https = (): typeof Https => {
+  httpsModule ??= createRequire(import.meta.url)('node:https') as typeof Https;
+  return httpsModule;
+};
 
 /** HTTP methods of the agent API. */
 export type HttpMethod = 'GET' | 'PUT' | 'POST' | 'DELETE' | 'PATCH' | 'HEAD';
@@ -84,7 +95,7 @@ export class AgentClient {
     this.url = endpoint.socket ? undefined : new URL(endpoint.url ?? 'http://stratus-agent');
     this.agent =
       this.url?.protocol === 'https:'
-        ? new https.Agent({ keepAlive: true, ...(endpoint.ca ? { ca: endpoint.ca } : {}) })
+        ? new (https().Agent)({ keepAlive: true, ...(endpoint.ca ? { ca: endpoint.ca } : {}) })
         : new http.Agent({ keepAlive: true });
     this.token =
       endpoint.token ?? (endpoint.tokenFile ? readFileSync(endpoint.tokenFile, 'utf8').trim() : '');
@@ -359,7 +370,7 @@ export class AgentClient {
       : // No TLS on the socket, so no server name: an empty one also spares Node's http agent its
         // net.isIP() of the host, whose first call compiles an IPv6 pattern (12 ms of every CLI run).
         { socketPath: this.endpoint.socket, host: 'stratus-agent', servername: '' };
-    const send = this.url?.protocol === 'https:' ? https.request : http.request;
+    const send = this.url?.protocol === 'https:' ? https().request : http.request;
     return send({ ...target, method, path, agent: this.agent, signal, headers });
   }
 

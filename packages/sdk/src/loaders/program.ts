@@ -19,11 +19,16 @@ export function isProgramPath(path: string): boolean {
 /** The SDK's own code (src or dist), whose frames are never the place to point at. */
 const SDK_ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const OWN = [`${SDK_ROOT}${sep}src${sep}`, `${SDK_ROOT}${sep}dist${sep}`];
-/** Stratus' own packages: a program's imports of them are not inputs of its plans. */
-const STRATUS_ROOTS = [
-  `${SDK_ROOT}${sep}`,
-  `${resolve(fileURLToPath(import.meta.resolve('@stratus/model')), '../..')}${sep}`,
-];
+/**
+ * Stratus' own packages: a program's imports of them are not inputs of its plans. Found on first use
+ * (resolving a package costs every command that loads this module about 5 ms).
+ */
+let stratusRoots: string[] | undefined;
+const ownPackageRoots = (): string[] =>
+  (stratusRoots ??= [
+    `${SDK_ROOT}${sep}`,
+    `${resolve(fileURLToPath(import.meta.resolve('@stratus/model')), '../..')}${sep}`,
+  ]);
 
 /**
  * Where a program's error happened: the position esbuild reports for a syntax error, else the first
@@ -73,7 +78,7 @@ export async function loadProgram(path: string): Promise<LoadResult> {
       onImport: (url: string) => {
         if (!url.startsWith('file:')) return;
         const p = fileURLToPath(url.split('?')[0]!);
-        if (!p.includes(`${sep}node_modules${sep}`) && !STRATUS_ROOTS.some((d) => p.startsWith(d)))
+        if (!p.includes(`${sep}node_modules${sep}`) && !ownPackageRoots().some((d) => p.startsWith(d)))
           inputs.add(p);
       },
     })) as { default?: unknown };
