@@ -201,8 +201,36 @@ const OWN_PIDS = 256;
 
 const watch = new RulesetWatch();
 
-/** The last reading of each {@link nftSnapshot} key, with the stamp it was taken under. */
-const snapshots = new Map<string, { stamp: number; value: Promise<unknown> }>();
+/**
+ * A reading of the ruleset kept under the watch's stamp of kind `through`, and read again once that
+ * stamp moved (or when the watch cannot tell). A reading that fails is not kept.
+ */
+class KeptReading<T> {
+  protected kept: { stamp: number; value: Promise<T> } | undefined;
+
+  /** @param read reads the ruleset into a fresh value (it may reject; nothing is kept then). */
+  constructor(
+    private readonly read: () => Promise<T>,
+    private readonly through: 'any' | 'foreign',
+  ) {}
+
+  /** The kept value (the same object each time: copy it before changing it), or a new reading. */
+  async get(): Promise<T> {
+    const stamp = await watch.stamp(this.through);
+    if (stamp !== undefined && this.kept?.stamp === stamp) return this.kept.value;
+    const value = this.read();
+    if (stamp === undefined) return value;
+    const kept = { stamp, value };
+    this.kept = kept;
+    value.catch(() => {
+      if (this.kept === kept) this.kept = undefined;
+    });
+    return value;
+  }
+}
+
+/** The reading of each {@link nftSnapshot} key. */
+const snapshots = new Map<string, KeptReading<unknown>>();
 
 /**
  * `read()`'s result, taken again only when the host's nftables ruleset may have changed since the last
@@ -211,20 +239,12 @@ const snapshots = new Map<string, { stamp: number; value: Promise<unknown> }>();
  * delivery of its event (a few milliseconds) can be missed by a reading right then, as it would be by a
  * reading started just before it; the next reading sees it. A reading that fails is not kept.
  * Only for what a refresh reports (drift); a decision that must see another agent's writes uses an
- * {@link NftLedger}.
+ * {@link NftLedger}. `read` is the first one given for `key` (a key names one reading).
  */
-export async function nftSnapshot<T>(key: string, read: () => Promise<T>): Promise<T> {
-  const stamp = await watch.stamp();
-  const kept = snapshots.get(key);
-  if (stamp !== undefined && kept?.stamp === stamp) return kept.value as Promise<T>;
-  const value = read();
-  if (stamp !== undefined) {
-    snapshots.set(key, { stamp, value });
-    value.catch(() => {
-      if (snapshots.get(key)?.value === value) snapshots.delete(key);
-    });
-  }
-  return value;
+export function nftSnapshot<T>(key: string, read: () => Promise<T>): Promise<T> {
+  let reading = snapshots.get(key);
+  if (!reading) snapshots.set(key, (reading = new KeptReading<unknown>(read, 'any')));
+  return reading.get() as Promise<T>;
 }
 
 /**
@@ -236,24 +256,10 @@ export async function nftSnapshot<T>(key: string, read: () => Promise<T>): Promi
  * is missed as it would be by a reading taken just before it (the same window a read-then-write
  * always has).
  */
-export class NftLedger<T> {
-  private kept: { stamp: number; value: Promise<T> } | undefined;
-
+export class NftLedger<T> extends KeptReading<T> {
   /** @param read reads the ruleset into a fresh value (it may reject; nothing is kept then). */
-  constructor(private readonly read: () => Promise<T>) {}
-
-  /** The kept value (the same object each time: copy it before changing it), or a new reading. */
-  async get(): Promise<T> {
-    const stamp = await watch.stamp('foreign');
-    if (stamp !== undefined && this.kept?.stamp === stamp) return this.kept.value;
-    const value = this.read();
-    if (stamp === undefined) return value;
-    const kept = { stamp, value };
-    this.kept = kept;
-    value.catch(() => {
-      if (this.kept === kept) this.kept = undefined;
-    });
-    return value;
+  constructor(read: () => Promise<T>) {
+    super(read, 'foreign');
   }
 
   /** Applies one of this agent's successful writes to the kept value (after any reading in flight). */
