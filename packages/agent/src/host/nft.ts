@@ -243,7 +243,10 @@ const snapshots = new Map<string, KeptReading<unknown>>();
  */
 export function nftSnapshot<T>(key: string, read: () => Promise<T>): Promise<T> {
   let reading = snapshots.get(key);
-  if (!reading) snapshots.set(key, (reading = new KeptReading<unknown>(read, 'any')));
+  if (!reading) {
+    reading = new KeptReading<unknown>(read, 'any');
+    snapshots.set(key, reading);
+  }
   return reading.get() as Promise<T>;
 }
 
