@@ -15,7 +15,7 @@
 import { ExecError, run } from '../../host/exec.js';
 import { nextFree } from '../../host/numbers.js';
 import { assertIfname } from '../iplink.js';
-import { vsctl } from '../ovs/vsctl.js';
+import { ovsBridgeExists, vsctl } from '../ovs/vsctl.js';
 import type { FirewallBackend, FirewallInspection } from './nft.js';
 import { BASE_COOKIE, portCookie, renderBundle, TABLES } from './openflow.js';
 import { checkId, DEVICE, type PortFirewall } from './ruleset.js';
@@ -29,14 +29,16 @@ const ofctl = (args: readonly string[], input?: string) =>
   run('ovs-ofctl', ['-O', 'OpenFlow14', ...args], input === undefined ? {} : { input });
 
 /**
- * ovs-ofctl on a bridge that may vanish while it is read (another agent's, deleted between the bridge
- * list and this call): its output, or null when the bridge is gone.
+ * ovs-ofctl on `bridge`, which may vanish while it is used (another agent's, deleted between the bridge
+ * list and this call, or during it: ovs-ofctl then says "is not a bridge or a socket", or "failed to
+ * connect to socket (Connection reset by peer)"): its output, or null when the bridge is gone after a
+ * failure. A failure on a bridge that still exists is thrown.
  */
-async function ofctlIfBridge(args: readonly string[]): Promise<string | null> {
+async function ofctlIfBridge(bridge: string, args: readonly string[]): Promise<string | null> {
   try {
     return (await ofctl(args)).stdout;
   } catch (e) {
-    if (e instanceof ExecError && /is not a bridge or a socket/.test(e.stderr)) return null;
+    if (e instanceof ExecError && !(await ovsBridgeExists(bridge))) return null;
     throw e;
   }
 }
@@ -123,7 +125,7 @@ export async function ensurePortFlows(ps: readonly PortFirewall[]): Promise<void
 export async function deletePortFlows(portId: string): Promise<void> {
   const cookie = portCookie(portId);
   for (const [bridge, zone] of await bridgeZones())
-    if (zone !== undefined) await ofctlIfBridge(['del-flows', bridge, `cookie=${cookie}/-1`]);
+    if (zone !== undefined) await ofctlIfBridge(bridge, ['del-flows', bridge, `cookie=${cookie}/-1`]);
   for (const i of await interfaces())
     if (i.portId === portId && i.ofport < 1) await vsctl(['--if-exists', 'del-port', i.name]);
 }
@@ -187,7 +189,7 @@ export function parseDump(text: string): BridgeFlows {
 export async function inspectPortFlows(): Promise<FirewallInspection> {
   const dumps = new Map<string, BridgeFlows>();
   for (const [bridge, zone] of await bridgeZones()) {
-    const text = zone === undefined ? null : await ofctlIfBridge(['dump-flows', bridge]);
+    const text = zone === undefined ? null : await ofctlIfBridge(bridge, ['dump-flows', bridge]);
     if (text !== null) dumps.set(bridge, parseDump(text));
   }
   const ifaces = await interfaces();
