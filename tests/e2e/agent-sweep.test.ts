@@ -28,10 +28,11 @@ test('agent start removes temporaries (files and staging directories) of interru
     join(dhcp, '.applied.tmp-4242-00ff00ff'),
     // Found by the kill test: a kill -9 while the overlay was made.
     join(instance, `.disk.qcow2.tmp-${process.pid}-8a345996`),
-    // Found by the kill test: a kill -9 while genisoimage packed the config drive.
+    // Found by the kill test: a kill -9 while the config drive was written.
     join(instance, `.config.iso.tmp-${process.pid}-33a5e960`),
   ];
-  // The config drive's staging directory, with files in it (admin_pass among them).
+  // The config drive's staging directory of an agent from before the ISO was packed in memory, with files
+  // in it (admin_pass among them).
   const staging = join(instance, `.config.iso.files.tmp-${process.pid}-0badc0de`);
   mkdirSync(join(staging, 'openstack', 'latest'), { recursive: true });
   writeFileSync(join(staging, 'openstack', 'latest', 'meta_data.json'), '{}');

@@ -16,11 +16,6 @@ export const CONFIG_DRIVE_LABEL = 'config-2';
  * mode 0600, as user data may hold secrets).
  */
 export async function buildConfigDrive(isoPath: string, content: ConfigDriveContent): Promise<void> {
-  // -l/-ldots/-allow-lowercase/-allow-multidot keep plain ISO 9660 names readable too.
-  await writeIso(isoPath, {
-    label: CONFIG_DRIVE_LABEL,
-    files: configDriveFiles(content),
-    extraArgs: ['-l', '-ldots', '-allow-lowercase', '-allow-multidot'],
-  });
+  await writeIso(isoPath, { label: CONFIG_DRIVE_LABEL, files: configDriveFiles(content) });
   log.info('config drive written', { isoPath });
 }

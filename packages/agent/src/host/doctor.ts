@@ -101,7 +101,6 @@ export async function doctor(opts: DoctorOptions = {}): Promise<DoctorCheck[]> {
       await run('ip', ['netns', 'list'], { timeoutMs: 15_000 });
       return `${await version('ip', ['-V'])}; network namespaces work`;
     }),
-    check('config drive', true, 'install it: `apt-get install genisoimage`', () => version('genisoimage')),
     check('ssh-keygen', true, 'install it: `apt-get install openssh-client`', () =>
       version('ssh-keygen', ['-V']).catch(async () => {
         // OpenSSH's ssh-keygen has no version flag; asking for a fingerprint of nothing proves it runs.

@@ -54,9 +54,9 @@ export async function assertTraversable(dir: string): Promise<void> {
 
 /**
  * Creates `path` as an empty file with `mode` (default 0600: root only) before a program writes into it,
- * so the data is never readable by others, not even for a moment. qemu-img (create, convert) and
- * genisoimage open an existing target without `O_EXCL` and truncate it, keeping its mode (checked with
- * qemu-img 7.2); a file of their own making would be 0644 under the usual umask until narrowed.
+ * so the data is never readable by others, not even for a moment. qemu-img (create, convert) opens
+ * an existing target without `O_EXCL` and truncates it, keeping its mode (checked with qemu-img 7.2); a
+ * file of its own making would be 0644 under the usual umask until narrowed.
  * Throws `EEXIST` if `path` exists (a temporary's name is unique; an existing file is someone else's).
  */
 export async function createPrivateFile(path: string, mode = 0o600): Promise<void> {

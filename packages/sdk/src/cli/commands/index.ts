@@ -290,7 +290,7 @@ export const COMMANDS: CommandSpec[] = [
     usage: 'doctor [options]',
     description:
       'Checks every host prerequisite (libvirtd, virtlogd, QEMU and whether KVM really runs guests or TCG is\n' +
-      'used, qemu-img, dnsmasq, iproute2, genisoimage, ssh-keygen, nftables, Open vSwitch and its datapath,\n' +
+      'used, qemu-img, dnsmasq, iproute2, ssh-keygen, nftables, Open vSwitch and its datapath,\n' +
       'UEFI firmware, the guest image, the agent) and says what to do for each that fails. Exit 1 when a\n' +
       'required one fails.',
     flags: [b('json', 'Print JSON: {"ok", "checks": [{name, status, required, detail, fix}]}.'), NO_COLOR],
