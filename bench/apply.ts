@@ -383,6 +383,7 @@ async function sideBySide(): Promise<void> {
   const v: Side = { command: [], ready: [] };
   const vi: Side = { command: [], ready: [] };
   const parts: Breakdown[] = [];
+  let lastXml = '';
   writeStack(1, () => 'web');
   await stratusOk('apply', '-auto-approve');
   for (let run = 0; run < RUNS + 1; run++) {
@@ -400,6 +401,7 @@ async function sideBySide(): Promise<void> {
     const mac = (web.attributes.addresses as { mac: string }[])[0]!.mac;
     const bridge = /<source bridge='([^']+)'/.exec(xml)![1]!;
     const { disk, iso } = domainPieces(xml);
+    lastXml = xml;
     await virsh('destroy', domain);
 
     // 2. virsh create of that XML (a transient domain), with its own overlay, drive copy and log.
@@ -501,6 +503,81 @@ async function sideBySide(): Promise<void> {
       `  ip commands per create: ${per('ipCommands')}; dnsmasq restarts: ${per('dnsmasqRestarts')}; SIGHUP reloads: ${per('dnsmasqReloads')}; stale leases released: ${per('leaseReleases')}`,
     );
   }
+  if (lastXml) await libvirtPhases(lastXml);
+}
+
+/** libvirtd's current log filters or outputs (`virt-admin daemon-log-filters` prints ` Logging filters: X`). */
+async function virtAdminLog(what: 'filters' | 'outputs', set?: string): Promise<string> {
+  const r = await must('virt-admin', [`daemon-log-${what}`, ...(set === undefined ? [] : [set])]);
+  return r.stdout.replace(/^\s*Logging \w+:\s*/, '').trim();
+}
+
+/**
+ * Where libvirt's own start of a server's domain goes (the floor under every control plane here, and the
+ * larger part of `virsh create`): raw copies of `xml` started with `virsh create`, {@link RUNS} times,
+ * with libvirtd logging its process-start steps (filter `1:qemu.qemu_process`, set at run time with
+ * virt-admin and put back after). The steps: until QEMU is launched, until its monitor answers, reading
+ * the guest CPU's features back (libvirt 9.0 asks QEMU for each CPU property with its own `qom-get`), and
+ * the rest. One more start with the monitor's traffic logged counts the QMP commands of the read-back.
+ */
+async function libvirtPhases(xml: string): Promise<void> {
+  const filters = await virtAdminLog('filters');
+  const outputs = await virtAdminLog('outputs');
+  const logFile = join(dir, 'libvirtd-start.log');
+  const starts: number[][] = [];
+  let qomGets = Number.NaN;
+  try {
+    await virtAdminLog('outputs', `1:file:${logFile}`);
+    for (const [i, monitor] of [...Array(RUNS).fill(false), true].entries()) {
+      await virtAdminLog(
+        'filters',
+        monitor ? '1:qemu.qemu_process 1:qemu.qemu_monitor' : '1:qemu.qemu_process',
+      );
+      writeFileSync(logFile, '');
+      const name = `bench-phases-${i}-${randomUUID().slice(0, 6)}`;
+      const { xmlFile } = await rawCopy(xml, name);
+      const r = await virsh('create', xmlFile);
+      assert.equal(r.code, 0, r.stderr);
+      await virsh('destroy', name);
+      const log = readFileSync(logFile, 'utf8');
+      const at = (needle: string) => {
+        const line = log.split('\n').find((l) => l.includes(needle));
+        return line ? Date.parse(`${line.slice(0, 23).replace(' ', 'T')}Z`) : Number.NaN;
+      };
+      const marks = [
+        at('qemuProcessStart:'),
+        at('Waiting for monitor to show up'),
+        at('Verifying and updating provided guest CPU'),
+        at('Detecting IOThread PIDs'),
+        at('Writing domain status to disk'),
+      ];
+      if (monitor) {
+        const from = log.indexOf('Verifying and updating provided guest CPU');
+        const to = log.indexOf('Detecting IOThread PIDs');
+        qomGets =
+          from < 0 || to < 0
+            ? Number.NaN
+            : (log.slice(from, to).match(/Send command.*"execute":"qom-get"/g) ?? []).length;
+      } else starts.push(marks.slice(1).map((m, k) => m - marks[k]!));
+    }
+  } finally {
+    await virtAdminLog('filters', filters);
+    await virtAdminLog('outputs', outputs);
+  }
+  if (starts.some((p) => p.some((x) => Number.isNaN(x)))) {
+    console.log("\nlibvirt's start: its steps were not found in libvirtd's log (another libvirt version?)");
+    return;
+  }
+  const col = (k: number) => starts.map((p) => p[k]!);
+  console.log(
+    `\nlibvirt's start of the same XML by virsh create (libvirtd's log, median (min–max) of ${starts.length}): ` +
+      `${stats(
+        starts.map((p) => p.reduce((a, b) => a + b, 0)),
+        msf,
+      )}; QEMU launched after ${stats(col(0), msf)}, ` +
+      `its monitor up after ${stats(col(1), msf)} more, the guest CPU's features read back in ${stats(col(2), msf)} ` +
+      `(${qomGets} qom-get commands, one per property), the rest ${stats(col(3), msf)}`,
+  );
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -509,10 +586,11 @@ async function sideBySide(): Promise<void> {
 /**
  * The host's own scaling, the baseline of the 10/1 ratio: the ten servers' domains are stopped, then
  * raw copies of their XML (see {@link rawCopy}) are started with `virsh create`, first one alone (then
- * destroyed), then all ten at once; each is timed from spawn until every `virsh create` has returned. The copies are
- * destroyed; the servers stay stopped (the next apply removes them).
+ * destroyed), then all ten at once, then all ten at once paused; each is timed from spawn until every
+ * `virsh create` has returned. The copies are destroyed; the servers stay stopped (the next apply
+ * removes them).
  */
-async function rawScale(run: number): Promise<{ one: number; ten: number }> {
+async function rawScale(run: number): Promise<{ one: number; ten: number; tenPaused: number }> {
   const servers = stateResources().filter((r) => r.type === 'server');
   assert.equal(servers.length, 10);
   const xmls: string[] = [];
@@ -535,7 +613,13 @@ async function rawScale(run: number): Promise<{ one: number; ten: number }> {
   const ten = performance.now() - t0;
   for (const r of all) assert.equal(r.code, 0, r.stderr);
   for (const n of names) await virsh('destroy', n);
-  return { one, ten };
+  // Again, paused: no guest runs (under TCG, boots take the CPUs) while the others start.
+  const t1 = performance.now();
+  const paused = await Promise.all(copies.map((c) => virsh('create', '--paused', c.xmlFile)));
+  const tenPaused = performance.now() - t1;
+  for (const r of paused) assert.equal(r.code, 0, r.stderr);
+  for (const n of names) await virsh('destroy', n);
+  return { one, ten, tenPaused };
 }
 
 async function scale(agentPid: number): Promise<void> {
@@ -550,6 +634,7 @@ async function scale(agentPid: number): Promise<void> {
   const heapAfter: string[] = [];
   const rawOne: number[] = [];
   const rawTen: number[] = [];
+  const rawTenPaused: number[] = [];
   for (let run = 0; run < SCALE_RUNS; run++) {
     writeStack(0);
     await stratusOk('apply', '-auto-approve');
@@ -580,6 +665,7 @@ async function scale(agentPid: number): Promise<void> {
     const raw = await rawScale(run);
     rawOne.push(raw.one);
     rawTen.push(raw.ten);
+    rawTenPaused.push(raw.tenPaused);
     writeStack(0);
     destroyTen.push((await stratusOk('apply', '-auto-approve')).ms);
     writeStack(10);
@@ -602,6 +688,9 @@ async function scale(agentPid: number): Promise<void> {
   const rr = median(rawTen.map((t, i) => t / rawOne[i]!));
   console.log(
     `| virsh create of 1 / of 10 at once (the servers' XML) | ${stats(rawOne)} / ${stats(rawTen)} | ratio 10/1 ${rr.toFixed(2)}: the host's own limit; stratus' 10/1 over it ${(r / rr).toFixed(2)} |`,
+  );
+  console.log(
+    `| virsh create --paused of 10 at once (no guest boots meanwhile) | ${stats(rawTenPaused)} | ratio to 1 started ${median(rawTenPaused.map((t, i) => t / rawOne[i]!)).toFixed(2)} |`,
   );
   console.log(
     `| apply 10 servers -parallelism=1 | ${stats(tenP1)} | ratio to default ${median(tenP1.map((t, i) => t / ten[i]!)).toFixed(2)} |`,

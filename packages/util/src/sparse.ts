@@ -179,7 +179,7 @@ export function extentHeader(offset: number, length: number): Buffer {
 export async function* parseExtents(
   body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
 ): AsyncGenerator<DataPiece | { size: number }> {
-  let buf = Buffer.alloc(0);
+  let buf: Buffer = Buffer.alloc(0);
   let remaining = 0; // bytes of the current piece still to come
   let at = 0; // offset of the next byte of the current piece
   let floor = 0; // no piece may start before this
@@ -193,7 +193,10 @@ export async function* parseExtents(
     const step = await it.next();
     if (step.done) break;
     const chunk = step.value;
-    buf = buf.length ? Buffer.concat([buf, chunk]) : Buffer.from(chunk);
+    // A chunk is used in place, not copied (Buffer.from of a Uint8Array copies it).
+    buf = buf.length
+      ? Buffer.concat([buf, chunk])
+      : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     for (;;) {
       if (remaining > 0) {
         if (buf.length === 0) break;

@@ -11,6 +11,12 @@ import { CONTENT_BLOCK, ContentChecksum, type DataPiece, isZeroBlock } from '@st
 /** Size of the blocks checked for zeros, in bytes (a multiple of every common filesystem block size). */
 export const SPARSE_BLOCK = CONTENT_BLOCK;
 const ZERO = Buffer.alloc(SPARSE_BLOCK);
+/**
+ * The most bytes written by one write: consecutive blocks with data go to the file together. One write
+ * per 64 KiB block, each awaited, kept a 512 MiB upload waiting on 8,192 thread-pool round trips (3.9 s
+ * against 1.8 s for cp + sync + sha256sum on this host).
+ */
+const WRITE_RUN = 1024 * 1024;
 
 /** What {@link writeSparse} or {@link writeExtents} wrote. */
 export interface WrittenData {
@@ -44,6 +50,8 @@ export async function writeExtents(
 ): Promise<WrittenData> {
   const mode = opts.mode ?? 0o600;
   const fh = await open(path, 'wx', mode);
+  // The write in flight, if any: settled before the file is closed, whatever happens.
+  const inFlight: { write: Promise<unknown> | null } = { write: null };
   try {
     const content = new ContentChecksum();
     const plain: Hash | null = opts.sha256 ? createHash('sha256') : null;
@@ -58,6 +66,23 @@ export async function writeExtents(
     const block = Buffer.alloc(SPARSE_BLOCK);
     let blockStart = -1; // offset of the block being filled; -1: none
     let next = 0; // no byte may come before this
+    // Blocks with data gather in `run` (at file offset `runStart`) until one that does not follow them;
+    // then the run is written while the next one gathers in the other buffer (one write in flight, so
+    // the thread pool's write overlaps this thread's parsing and hashing).
+    const buffers = [Buffer.allocUnsafe(WRITE_RUN), Buffer.allocUnsafe(WRITE_RUN)];
+    let run = buffers[0]!;
+    let runStart = 0;
+    let runLength = 0;
+    const writeRun = async () => {
+      if (inFlight.write) await inFlight.write;
+      inFlight.write = null;
+      if (runLength === 0) return;
+      inFlight.write = fh.write(run, 0, runLength, runStart);
+      // Awaited by the next writeRun or at the end; this only keeps a failure from going unhandled.
+      inFlight.write.catch(() => undefined);
+      run = run === buffers[0] ? buffers[1]! : buffers[0]!;
+      runLength = 0;
+    };
     const flush = async (len: number) => {
       if (blockStart < 0) return;
       const bytes = block.subarray(0, len);
@@ -65,7 +90,12 @@ export async function writeExtents(
       zerosTo(blockStart);
       plain?.update(bytes);
       plainAt = blockStart + len;
-      if (!isZeroBlock(bytes)) await fh.write(bytes, 0, len, blockStart);
+      if (!isZeroBlock(bytes)) {
+        if (runLength > 0 && (runStart + runLength !== blockStart || runLength + len > WRITE_RUN))
+          await writeRun();
+        if (runLength === 0) runStart = blockStart;
+        runLength += bytes.copy(run, runLength);
+      }
       block.fill(0);
       blockStart = -1;
     };
@@ -95,6 +125,9 @@ export async function writeExtents(
     if (!Number.isSafeInteger(size) || size < next)
       throw new RangeError(`size ${size} is before data up to ${next}`);
     if (blockStart >= 0) await flush(Math.min(SPARSE_BLOCK, size - blockStart));
+    await writeRun();
+    await inFlight.write;
+    inFlight.write = null;
     zerosTo(size);
     // Trailing holes: the size is set explicitly, as nothing was written there.
     await fh.truncate(size);
@@ -106,6 +139,7 @@ export async function writeExtents(
       ...(plain ? { sha256: plain.digest('hex') } : {}),
     };
   } finally {
+    await inFlight.write?.catch(() => undefined);
     await fh.close();
   }
 }
