@@ -65,6 +65,7 @@ export async function writeExtents(
     };
     const block = Buffer.alloc(SPARSE_BLOCK);
     let blockStart = -1; // offset of the block being filled; -1: none
+    let filledTo = 0; // bytes of the block given so far (gaps before them zeroed)
     let next = 0; // no byte may come before this
     // Blocks with data gather in `run` (at file offset `runStart`) until one that does not follow them;
     // then the run is written while the next one gathers in the other buffer (one write in flight, so
@@ -83,21 +84,27 @@ export async function writeExtents(
       run = run === buffers[0] ? buffers[1]! : buffers[0]!;
       runLength = 0;
     };
-    const flush = async (len: number) => {
+    // Ends the block being filled (its first `len` bytes); a promise only when a write had to wait, so
+    // the loop below awaits nothing for most blocks.
+    const flush = (len: number): Promise<void> | undefined => {
       if (blockStart < 0) return;
+      block.fill(0, filledTo, len);
       const bytes = block.subarray(0, len);
       content.add(blockStart, bytes);
       zerosTo(blockStart);
       plain?.update(bytes);
       plainAt = blockStart + len;
-      if (!isZeroBlock(bytes)) {
-        if (runLength > 0 && (runStart + runLength !== blockStart || runLength + len > WRITE_RUN))
-          await writeRun();
-        if (runLength === 0) runStart = blockStart;
-        runLength += bytes.copy(run, runLength);
-      }
-      block.fill(0);
+      const start = blockStart;
       blockStart = -1;
+      filledTo = 0;
+      if (isZeroBlock(bytes)) return;
+      const append = () => {
+        if (runLength === 0) runStart = start;
+        runLength += bytes.copy(run, runLength);
+      };
+      if (runLength > 0 && (runStart + runLength !== start || runLength + len > WRITE_RUN))
+        return writeRun().then(append);
+      append();
     };
     let size: number | null = null;
     for await (const p of pieces) {
@@ -111,12 +118,15 @@ export async function writeExtents(
         const at = p.offset + off;
         const start = at - (at % SPARSE_BLOCK);
         if (start !== blockStart) {
-          await flush(SPARSE_BLOCK); // a block followed by later data is whole
+          const waiting = flush(SPARSE_BLOCK); // a block followed by later data is whole
+          if (waiting) await waiting;
           blockStart = start;
         }
         const inBlock = at - start;
         const n = Math.min(SPARSE_BLOCK - inBlock, p.data.length - off);
+        if (inBlock > filledTo) block.fill(0, filledTo, inBlock);
         block.set(p.data.subarray(off, off + n), inBlock);
+        filledTo = inBlock + n;
         off += n;
       }
       next = p.offset + p.data.length;

@@ -282,6 +282,24 @@ test('writeExtents: data of several write runs, with zero blocks inside, cut any
   await writeFile(dense, bytes);
   assert.equal(w.checksum, await contentOf(dense));
   assert.ok((await stat(out)).blocks * 512 <= bytes.length - 2 * CONTENT_BLOCK, 'the zero blocks are holes');
+  // Small pieces with gaps inside one block, right after a block of data: the gaps read as zeros.
+  const full = Buffer.alloc(CONTENT_BLOCK, 9);
+  const small = Buffer.alloc(10, 5);
+  const gappy = join(dir, 'gaps.raw');
+  await writeExtents(
+    [
+      { offset: 0, data: full },
+      { offset: CONTENT_BLOCK + 100, data: small },
+      { offset: CONTENT_BLOCK + 5000, data: small },
+      { size: 2 * CONTENT_BLOCK },
+    ],
+    gappy,
+  );
+  const expected = Buffer.alloc(2 * CONTENT_BLOCK);
+  full.copy(expected, 0);
+  small.copy(expected, CONTENT_BLOCK + 100);
+  small.copy(expected, CONTENT_BLOCK + 5000);
+  assert.deepEqual(await readFile(gappy), expected);
 });
 
 test('writeExtents writes data extents with holes between them, as the bytes would be', async () => {
