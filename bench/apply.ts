@@ -466,6 +466,8 @@ async function sideBySide(): Promise<void> {
     vi.ready.push(iReady - vic.started);
     if (b) parts.push(b);
   }
+  // While the server's domain is stopped and its disk still there (raw copies are overlays of its base).
+  const phases = lastXml ? await libvirtPhases(lastXml) : '';
   await stratusOk('destroy', '-auto-approve', '-target=web');
 
   console.log(`\nOne server, ${RUNS} interleaved runs (median (min–max)):\n`);
@@ -503,7 +505,7 @@ async function sideBySide(): Promise<void> {
       `  ip commands per create: ${per('ipCommands')}; dnsmasq restarts: ${per('dnsmasqRestarts')}; SIGHUP reloads: ${per('dnsmasqReloads')}; stale leases released: ${per('leaseReleases')}`,
     );
   }
-  if (lastXml) await libvirtPhases(lastXml);
+  if (phases) console.log(`\n${phases}`);
 }
 
 /** libvirtd's current log filters or outputs (`virt-admin daemon-log-filters` prints ` Logging filters: X`). */
@@ -519,8 +521,9 @@ async function virtAdminLog(what: 'filters' | 'outputs', set?: string): Promise<
  * virt-admin and put back after). The steps: until QEMU is launched, until its monitor answers, reading
  * the guest CPU's features back (libvirt 9.0 asks QEMU for each CPU property with its own `qom-get`), and
  * the rest. One more start with the monitor's traffic logged counts the QMP commands of the read-back.
+ * Returns the line to print.
  */
-async function libvirtPhases(xml: string): Promise<void> {
+async function libvirtPhases(xml: string): Promise<string> {
   const filters = await virtAdminLog('filters');
   const outputs = await virtAdminLog('outputs');
   const logFile = join(dir, 'libvirtd-start.log');
@@ -564,19 +567,17 @@ async function libvirtPhases(xml: string): Promise<void> {
     await virtAdminLog('filters', filters);
     await virtAdminLog('outputs', outputs);
   }
-  if (starts.some((p) => p.some((x) => Number.isNaN(x)))) {
-    console.log("\nlibvirt's start: its steps were not found in libvirtd's log (another libvirt version?)");
-    return;
-  }
+  if (starts.some((p) => p.some((x) => Number.isNaN(x))))
+    return "libvirt's start: its steps were not found in libvirtd's log (another libvirt version?)";
   const col = (k: number) => starts.map((p) => p[k]!);
-  console.log(
-    `\nlibvirt's start of the same XML by virsh create (libvirtd's log, median (min–max) of ${starts.length}): ` +
-      `${stats(
-        starts.map((p) => p.reduce((a, b) => a + b, 0)),
-        msf,
-      )}; QEMU launched after ${stats(col(0), msf)}, ` +
-      `its monitor up after ${stats(col(1), msf)} more, the guest CPU's features read back in ${stats(col(2), msf)} ` +
-      `(${qomGets} qom-get commands, one per property), the rest ${stats(col(3), msf)}`,
+  return (
+    `libvirt's start of the same XML by virsh create (libvirtd's log, median (min–max) of ${starts.length}): ` +
+    `${stats(
+      starts.map((p) => p.reduce((a, b) => a + b, 0)),
+      msf,
+    )}; QEMU launched after ${stats(col(0), msf)}, ` +
+    `its monitor up after ${stats(col(1), msf)} more, the guest CPU's features read back in ${stats(col(2), msf)} ` +
+    `(${qomGets} qom-get commands, one per property), the rest ${stats(col(3), msf)}`
   );
 }
 

@@ -315,40 +315,31 @@ function dirRecords(tr: Tree, d: DirNode, time: Date): Buffer[] {
   const rr = tr === PRIMARY;
   const links = (x: DirNode) => 2 + [...x.children.values()].filter((c) => c.kind === 'dir').length;
   const parent = d.parent ?? d;
+  const ofDir = (id: Buffer, x: DirNode, susp: Buffer[]) =>
+    record(id, x.at[tr].extent, x.at[tr].size, FLAG_DIR, time, susp);
+  const dirEntries = (x: DirNode, before: Buffer[] = [], after: Buffer[] = []) =>
+    rr ? [...before, px(MODE_DIR, links(x)), tf(time), ...after] : [];
   const out = [
-    record(
+    ofDir(
       Buffer.from([0]),
-      d.at[tr].extent,
-      d.at[tr].size,
-      FLAG_DIR,
-      time,
-      rr
-        ? [
-            ...(d.parent === null ? [sp(), ce(CE_SECTOR, 0, extensionsReference().length)] : []),
-            px(MODE_DIR, links(d)),
-            tf(time),
-          ]
-        : [],
+      d,
+      dirEntries(d, d.parent === null ? [sp(), ce(CE_SECTOR, 0, extensionsReference().length)] : []),
     ),
-    record(
-      Buffer.from([1]),
-      parent.at[tr].extent,
-      parent.at[tr].size,
-      FLAG_DIR,
-      time,
-      rr ? [px(MODE_DIR, links(parent)), tf(time)] : [],
-    ),
+    ofDir(Buffer.from([1]), parent, dirEntries(parent)),
   ];
-  for (const c of d.sorted[tr]) {
-    const susp = rr
-      ? [px(c.kind === 'dir' ? MODE_DIR : MODE_FILE, c.kind === 'dir' ? links(c) : 1), tf(time), nm(c.name)]
-      : [];
+  for (const c of d.sorted[tr])
     out.push(
       c.kind === 'dir'
-        ? record(c.id[tr], c.at[tr].extent, c.at[tr].size, FLAG_DIR, time, susp)
-        : record(c.id[tr], c.extent, c.data.length, 0, time, susp),
+        ? ofDir(c.id[tr], c, dirEntries(c, [], [nm(c.name)]))
+        : record(
+            c.id[tr],
+            c.extent,
+            c.data.length,
+            0,
+            time,
+            rr ? [px(MODE_FILE, 1), tf(time), nm(c.name)] : [],
+          ),
     );
-  }
   return out;
 }
 
