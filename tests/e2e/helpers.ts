@@ -240,15 +240,24 @@ export async function waitForReady(consoleLog: string, timeoutMs = 900_000): Pro
 /** Stratus's content checksum of file `f` by its definition (@stratus/util sparse.ts), from every byte. */
 export function contentChecksum(f: string): string {
   const data = readFileSync(f);
+  const blocks: [number, Buffer][] = [];
+  for (let off = 0; off < data.length; off += 65536) blocks.push([off, data.subarray(off, off + 65536)]);
+  return contentChecksumOf(data.length, blocks);
+}
+
+/**
+ * Stratus's content checksum by its definition of a file of `size` bytes whose 64 KiB blocks at the given
+ * offsets (increasing) hold the given bytes, and all others zeros.
+ */
+export function contentChecksumOf(size: number, blocks: Iterable<[number, Buffer]>): string {
   const outer = createHash('sha256');
-  for (let off = 0; off < data.length; off += 65536) {
-    const block = data.subarray(off, off + 65536);
+  for (const [off, block] of blocks) {
     if (block.equals(Buffer.alloc(block.length))) continue;
     const head = Buffer.alloc(8);
     head.writeBigUInt64BE(BigInt(off));
     outer.update(head).update(createHash('sha256').update(block).digest());
   }
   const tail = Buffer.alloc(8);
-  tail.writeBigUInt64BE(BigInt(data.length));
+  tail.writeBigUInt64BE(BigInt(size));
   return outer.update(tail).digest('hex');
 }

@@ -8,19 +8,31 @@ import assert from 'node:assert/strict';
 import { createHash, randomUUID } from 'node:crypto';
 import {
   chmodSync,
+  closeSync,
   existsSync,
   mkdirSync,
+  openSync,
   readdirSync,
   readFileSync,
   rmSync,
   statSync,
+  truncateSync,
   writeFileSync,
+  writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { AgentApiError, AgentClient } from '@stratus/sdk/client';
-import { runCli } from '../../packages/sdk/src/cli/testing.js';
-import { type AgentEnv, agentEnv, contentChecksum as content, run, sh, stateIds } from './helpers.js';
+import { runBuiltCli, runCli } from '../../packages/sdk/src/cli/testing.js';
+import {
+  type AgentEnv,
+  agentEnv,
+  contentChecksum as content,
+  contentChecksumOf,
+  run,
+  sh,
+  stateIds,
+} from './helpers.js';
 
 let t: AgentEnv;
 let stackDir: string;
@@ -136,6 +148,49 @@ test('import and apply read disk.qcow2 where the user is, not where the agent ru
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, new RegExp(`cannot read ${join(t.dir, 'disk.qcow2')}: no such file`));
   assert.doesNotMatch(missing.stderr, /at .*\.js:\d+/);
+});
+
+test('a sparse raw file costs its data: the CLI sends its data extents only, never its holes', async () => {
+  // 4 GiB apparent, 1 MiB of data in two places. Sent whole, the agent would read 4 GiB from its socket:
+  // what it reads is counted (rchar of /proc/PID/io: every byte its read calls returned), not timed.
+  const file = join(stackDir, 'sparse.raw');
+  const size = 4 * 1024 ** 3;
+  writeFileSync(file, '');
+  truncateSync(file, size);
+  // Binary, not text (a text file is refused as no disk image), and no all-zero block.
+  const data = Buffer.alloc(512 * 1024);
+  for (let i = 0; i < data.length; i++) data[i] = (i * 131 + (i >> 16)) & 0xff || 1;
+  const fd = openSync(file, 'r+');
+  try {
+    writeSync(fd, data, 0, data.length, 0);
+    writeSync(fd, data, 0, data.length, 3 * 1024 ** 3);
+  } finally {
+    closeSync(fd);
+  }
+  const stack = join(stackDir, 'sparse.yaml');
+  writeFileSync(
+    stack,
+    'name: sparse\nresources:\n  img:\n    type: image\n    properties:\n      source: sparse.raw\n',
+  );
+  const state = join(t.dir, 'sparse.json');
+  states.push([state, stack]);
+  const pid = t.agentPid();
+  assert.ok(pid, 'the agent runs');
+  const readBytes = () => Number(/^rchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))![1]);
+  const before = readBytes();
+  // The installed command (the bundle): it locates the native lseek helper differently from the sources.
+  ok(await runBuiltCli(['apply', '--auto-approve', '--state', state, stack], { cwd: stackDir, env: t.env }));
+  const read = readBytes() - before;
+  assert.ok(read < 64 * 1024 ** 2, `the agent read ${read} bytes for 1 MiB of data`);
+  const img = JSON.parse(readFileSync(state, 'utf8')).resources[0];
+  const blocks: [number, Buffer][] = [];
+  for (const at of [0, 3 * 1024 ** 3])
+    for (let off = 0; off < data.length; off += 65536)
+      blocks.push([at + off, data.subarray(off, off + 65536)]);
+  assert.equal(img.attributes.contentChecksum, contentChecksumOf(size, blocks));
+  const cached = statSync(join(cacheDir(), img.id));
+  assert.equal(cached.size, size);
+  assert.ok(cached.blocks * 512 < 64 * 1024 ** 2, 'the cached copy keeps the holes');
 });
 
 test('the agent refuses client-named files outside its allowed directories before reading them', async () => {

@@ -36,8 +36,10 @@ let seekFn: Seek | null | undefined;
 function nativeSeek(): Seek | null {
   if (seekFn !== undefined) return seekFn;
   try {
+    // By the package's name, not a path relative to this module: bundled into the CLI, this module's
+    // URL is the bundle's, and the relative path missed the helper, so the CLI read sparse files whole.
     const req = createRequire(import.meta.url);
-    seekFn = (req('../native/build/seek.node') as { seek: Seek }).seek;
+    seekFn = (req('@stratus/util/native/seek.node') as { seek: Seek }).seek;
   } catch {
     seekFn = null;
   }
