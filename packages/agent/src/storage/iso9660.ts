@@ -90,8 +90,9 @@ const CE_SECTOR = 19;
  * and answer media, kilobytes to a few megabytes).
  *
  * @throws Error naming the path when a path is empty, absolute, has an empty, `.` or `..` component, a
- *   component longer than 64 UTF-16 code units, or a control character; when a path is given twice, or is
- *   both a file and a directory; when the label is empty, longer than 16 characters or not printable ASCII.
+ *   component longer than 64 UTF-16 code units or 120 bytes of UTF-8, or a control character; when a path
+ *   is given twice, or is both a file and a directory; when the label is empty, longer than 16 characters
+ *   or not printable ASCII.
  */
 export function buildIso9660(content: Iso9660Content): Buffer {
   const label = content.label;
@@ -435,15 +436,25 @@ function volumeDescriptor(
   v[881] = 1;
 }
 
+/** A System Use entry (SUSP 4.1): signature, length, version 1, then `bodyLength` zero bytes to fill. */
+function entry(signature: string, bodyLength: number): Buffer {
+  const e = Buffer.alloc(4 + bodyLength);
+  e.write(signature, 0, 'latin1');
+  e[2] = e.length;
+  e[3] = 1;
+  return e;
+}
+
 /** SUSP "SP": the System Use Sharing Protocol is in use, no bytes skipped (SUSP 5.3). */
-const sp = () => Buffer.from([0x53, 0x50, 7, 1, 0xbe, 0xef, 0]);
+function sp(): Buffer {
+  const e = entry('SP', 3);
+  e.set([0xbe, 0xef, 0], 4);
+  return e;
+}
 
 /** SUSP "CE": the rest of the entries are `length` bytes at `offset` in sector `sector` (SUSP 5.1). */
 function ce(sector: number, offset: number, length: number): Buffer {
-  const e = Buffer.alloc(28);
-  e.write('CE', 0, 'latin1');
-  e[2] = 28;
-  e[3] = 1;
+  const e = entry('CE', 24);
   both32(e, 4, sector);
   both32(e, 12, offset);
   both32(e, 20, length);
@@ -452,42 +463,25 @@ function ce(sector: number, offset: number, length: number): Buffer {
 
 /** SUSP "ER": the extension in use is Rock Ridge 1.10 (SUSP 5.5), then "ST", the end of the entries. */
 function extensionsReference(): Buffer {
-  const [id, des, src] = [RRIP_ID, RRIP_DES, RRIP_SRC].map((s) => Buffer.from(s, 'latin1')) as [
-    Buffer,
-    Buffer,
-    Buffer,
-  ];
-  const er = Buffer.alloc(8 + id.length + des.length + src.length);
-  er.write('ER', 0, 'latin1');
-  er[2] = er.length;
-  er[3] = 1;
-  er[4] = id.length;
-  er[5] = des.length;
-  er[6] = src.length;
-  er[7] = 1;
-  Buffer.concat([id, des, src]).copy(er, 8);
-  return Buffer.concat([er, Buffer.from([0x53, 0x54, 4, 1])]);
+  const texts = [RRIP_ID, RRIP_DES, RRIP_SRC].map((t) => Buffer.from(t, 'latin1'));
+  const body = Buffer.concat(texts);
+  const er = entry('ER', 4 + body.length);
+  er.set([...texts.map((t) => t.length), 1], 4);
+  body.copy(er, 8);
+  return Buffer.concat([er, entry('ST', 0)]);
 }
 
 /** RRIP "PX": POSIX mode and link count, owner and group 0 (RRIP 1.10 4.1.1: 36 bytes). */
 function px(mode: number, links: number): Buffer {
-  const e = Buffer.alloc(36);
-  e.write('PX', 0, 'latin1');
-  e[2] = 36;
-  e[3] = 1;
+  const e = entry('PX', 32);
   both32(e, 4, mode);
   both32(e, 12, links);
-  both32(e, 20, 0);
-  both32(e, 28, 0);
   return e;
 }
 
 /** RRIP "TF": modification, access and attribute-change times, 7-byte form (RRIP 1.10 4.1.6). */
 function tf(time: Date): Buffer {
-  const e = Buffer.alloc(5 + 3 * 7);
-  e.write('TF', 0, 'latin1');
-  e[2] = e.length;
-  e[3] = 1;
+  const e = entry('TF', 1 + 3 * 7);
   e[4] = 0x02 | 0x04 | 0x08;
   for (let i = 0; i < 3; i++) dirTime(e, 5 + 7 * i, time);
   return e;
@@ -496,11 +490,7 @@ function tf(time: Date): Buffer {
 /** RRIP "NM": the POSIX name, UTF-8 (RRIP 1.10 4.1.4). */
 function nm(name: string): Buffer {
   const n = Buffer.from(name, 'utf8');
-  const e = Buffer.alloc(5 + n.length);
-  e.write('NM', 0, 'latin1');
-  e[2] = e.length;
-  e[3] = 1;
-  e[4] = 0;
+  const e = entry('NM', 1 + n.length);
   n.copy(e, 5);
   return e;
 }
