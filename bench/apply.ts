@@ -560,7 +560,7 @@ async function libvirtPhases(xml: string): Promise<string> {
         qomGets =
           from < 0 || to < 0
             ? Number.NaN
-            : (log.slice(from, to).match(/Send command.*"execute":"qom-get"/g) ?? []).length;
+            : (log.slice(from, to).match(/QEMU_MONITOR_SEND_MSG.*"execute":"qom-get"/g) ?? []).length;
       } else starts.push(marks.slice(1).map((m, k) => m - marks[k]!));
     }
   } finally {
