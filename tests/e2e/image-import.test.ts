@@ -89,6 +89,21 @@ const records = () => {
     : [];
 };
 
+/**
+ * Writes stack `NAME.yaml` in the stack's folder, of one image `img` from `source`, and names its state
+ * file `NAME.json` (destroyed at the end).
+ */
+function imageStack(name: string, source: string): { stack: string; state: string } {
+  const stack = join(stackDir, `${name}.yaml`);
+  writeFileSync(
+    stack,
+    `name: ${name}\nresources:\n  img:\n    type: image\n    properties:\n      source: ${source}\n`,
+  );
+  const state = join(t.dir, `${name}.json`);
+  states.push([state, stack]);
+  return { stack, state };
+}
+
 before(async () => {
   t = agentEnv('image-import');
   stackDir = join(t.dir, 'project');
@@ -167,13 +182,7 @@ test('a sparse raw file costs its data: the CLI sends its data extents only, nev
   } finally {
     closeSync(fd);
   }
-  const stack = join(stackDir, 'sparse.yaml');
-  writeFileSync(
-    stack,
-    'name: sparse\nresources:\n  img:\n    type: image\n    properties:\n      source: sparse.raw\n',
-  );
-  const state = join(t.dir, 'sparse.json');
-  states.push([state, stack]);
+  const { stack, state } = imageStack('sparse', 'sparse.raw');
   const pid = t.agentPid();
   assert.ok(pid, 'the agent runs');
   const readBytes = () => Number(/^rchar: (\d+)$/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))![1]);
@@ -314,13 +323,7 @@ test('kill -9 of the agent mid-import leaves no temporary, no child and no orpha
   const big = join(stackDir, 'big.raw');
   const block = Buffer.alloc(1 << 20, 0xa5);
   writeFileSync(big, Buffer.concat(Array.from({ length: 256 }, () => block)));
-  const stack = join(stackDir, 'big.yaml');
-  writeFileSync(
-    stack,
-    'name: big\nresources:\n  img:\n    type: image\n    properties:\n      source: big.raw\n',
-  );
-  const state = join(t.dir, 'big.json');
-  states.push([state, stack]);
+  const { stack, state } = imageStack('big', 'big.raw');
   const kept = cacheNames();
   const points: [string, (n: string[]) => boolean][] = [
     ['upload being written', (n) => n.some((x) => x.startsWith('..upload-'))],
