@@ -2,9 +2,8 @@
  * Small ISO 9660 images the agent writes for guests to read (the config drive, the answer medium of an
  * unattended install), packed by {@link buildIso9660} (Rock Ridge and Joliet names).
  */
-import { open, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { tempSibling } from '@stratus/util';
+import { writeFileAtomic } from '@stratus/util';
 import { assertAbsolutePath, ensureDir } from './files.js';
 import { buildIso9660, type IsoFileEntry } from './iso9660.js';
 
@@ -17,9 +16,9 @@ export interface IsoContent {
 }
 
 /**
- * Writes the image at `isoPath` atomically: packed in memory, written to a temporary next to it (a
- * {@link tempSibling} name, so the agent's start-up sweep removes it if a kill interrupted the write) and
- * renamed over `isoPath`. The image is mode 0600 from its creation (its files may hold secrets: user
+ * Writes the image at `isoPath` atomically: packed in memory, then {@link writeFileAtomic} (a temporary
+ * next to it, with a name the agent's start-up sweep removes if a kill interrupted the write, fsynced
+ * and renamed over `isoPath`). The image is mode 0600 from its creation (its files may hold secrets: user
  * data, passwords); libvirt chowns it to QEMU's user when the domain starts. Rock Ridge names with root
  * ownership and world-readable modes let any user of a Linux guest read it; Joliet keeps names as
  * written for Windows.
@@ -31,16 +30,5 @@ export async function writeIso(isoPath: string, content: IsoContent): Promise<vo
   assertAbsolutePath('isoPath', isoPath);
   const image = buildIso9660(content);
   await ensureDir(dirname(isoPath));
-  const tmpIso = tempSibling(isoPath);
-  try {
-    const f = await open(tmpIso, 'wx', 0o600);
-    try {
-      await f.writeFile(image);
-    } finally {
-      await f.close();
-    }
-    await rename(tmpIso, isoPath);
-  } finally {
-    await rm(tmpIso, { force: true });
-  }
+  await writeFileAtomic(isoPath, image);
 }
