@@ -1,12 +1,14 @@
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { mkdtemp, open, readFile, rm, truncate, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
+import { crc32 } from 'node:zlib';
 import {
   CONTENT_BLOCK,
   ContentChecksum,
+  ContentCrc32,
   contentChecksumOf,
   dataExtents,
   extentHeader,
@@ -115,4 +117,67 @@ test('the extents wire form parses back into pieces and the size, and refuses ma
   );
   await assert.rejects(drain([extentHeader(10, 0), Buffer.alloc(1)]), /after the end/);
   await assert.rejects(drain([extentHeader(0, 32 * 1024 * 1024)]), /over 16 MiB/);
+});
+
+/** The upload check by its definition, from every byte of `data` (written apart from sparse.ts). */
+function referenceCrc(data: Buffer): string {
+  let crc = 0;
+  for (let off = 0; off < data.length; off += 65536) {
+    const block = data.subarray(off, off + 65536);
+    if (block.equals(Buffer.alloc(block.length))) continue;
+    const head = Buffer.alloc(8);
+    head.writeBigUInt64BE(BigInt(off));
+    crc = crc32(block, crc32(head, crc));
+  }
+  return crc.toString(16).padStart(8, '0');
+}
+
+test('readExtents with reused buffers hands over each piece as the file has it, reading ahead', async () => {
+  // Five pieces and a bit, with a zero block and a hole: the two buffers take turns several times.
+  const size = 5 * 1024 * 1024 + 3 * CONTENT_BLOCK + 17;
+  const data = randomBytes(size);
+  data.fill(0, 20 * CONTENT_BLOCK, 21 * CONTENT_BLOCK);
+  const path = await sparseFile('reuse.raw', size, [
+    [0, data.subarray(0, 2 * 1024 * 1024)],
+    [3 * 1024 * 1024, data.subarray(3 * 1024 * 1024)],
+  ]);
+  data.fill(0, 2 * 1024 * 1024, 3 * 1024 * 1024);
+  const fh = await open(path, 'r');
+  try {
+    const crc = new ContentCrc32();
+    let covered = 0;
+    for await (const p of readExtents(fh, size, { reuse: true })) {
+      // Checked when handed over, before the next piece is asked for (which may overwrite it).
+      assert.ok(p.data.equals(data.subarray(p.offset, p.offset + p.data.length)), `piece at ${p.offset}`);
+      crc.addPiece(p);
+      covered += p.data.length;
+    }
+    assert.ok(covered >= size - 1024 * 1024, `only ${covered} bytes came`);
+    assert.equal(crc.hex(), referenceCrc(data));
+    // A consumer that stops early leaves the read ahead to finish on its own.
+    for await (const _ of readExtents(fh, size, { reuse: true })) break;
+  } finally {
+    await fh.close();
+  }
+});
+
+test('the upload check follows its definition and tells a moved or changed block', () => {
+  const data = Buffer.alloc(4 * CONTENT_BLOCK + 100);
+  data.fill(3, 10, 5000);
+  data.fill(4, 2 * CONTENT_BLOCK, 3 * CONTENT_BLOCK);
+  data.fill(5, 4 * CONTENT_BLOCK);
+  const whole = new ContentCrc32();
+  whole.addPiece({ offset: 0, data });
+  assert.equal(whole.hex(), referenceCrc(data));
+  const moved = Buffer.alloc(data.length);
+  data.copy(moved, CONTENT_BLOCK, 0, CONTENT_BLOCK);
+  data.copy(moved, 2 * CONTENT_BLOCK, 2 * CONTENT_BLOCK);
+  const m = new ContentCrc32();
+  m.addPiece({ offset: 0, data: moved });
+  assert.notEqual(m.hex(), whole.hex());
+  const changed = Buffer.from(data);
+  changed.writeUInt8(changed.readUInt8(3 * CONTENT_BLOCK - 1) ^ 1, 3 * CONTENT_BLOCK - 1);
+  const c = new ContentCrc32();
+  c.addPiece({ offset: 0, data: changed });
+  assert.notEqual(c.hex(), whole.hex());
 });

@@ -43,13 +43,14 @@ export interface ResourceService {
    * Stores the data of the resource's local-file attribute, sent by a client that can read the file
    * (types with a `localPath` attribute only): the file's bytes, or with `opts.extents` its data extents in
    * the extents wire form; `opts.sha256` also computes the file's plain SHA-256 (for a declared checksum).
-   * Answers its size and content checksum.
+   * Answers its size, content checksum and upload check (`contentCrc32`, which the client compares with
+   * its own).
    */
   upload?(
     id: string,
     body: AsyncIterable<Uint8Array>,
     opts?: UploadOptions,
-  ): Promise<{ sizeBytes: number; checksum: string }>;
+  ): Promise<{ sizeBytes: number; checksum: string; contentCrc32?: string }>;
   /**
    * How far the create of resource `id` in flight has come (an image downloading from its URL), or
    * null when none is in flight. Types whose creates report no progress leave it out.

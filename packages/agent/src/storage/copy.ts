@@ -5,8 +5,9 @@
  * file) or as data extents (an upload from the CLI, which sends a sparse file's data only).
  */
 import { createHash, type Hash } from 'node:crypto';
-import { open } from 'node:fs/promises';
-import { CONTENT_BLOCK, ContentChecksum, type DataPiece, isZeroBlock } from '@stratus/util';
+import { type FileHandle, open } from 'node:fs/promises';
+import { finished, Readable } from 'node:stream';
+import { CONTENT_BLOCK, ContentChecksum, ContentCrc32, type DataPiece, ExtentsParser } from '@stratus/util';
 
 /** Size of the blocks checked for zeros, in bytes (a multiple of every common filesystem block size). */
 export const SPARSE_BLOCK = CONTENT_BLOCK;
@@ -16,6 +17,14 @@ const ZERO = Buffer.alloc(SPARSE_BLOCK);
  * write per 64 KiB block made a 512 MiB upload 8,192 thread-pool round trips in a row).
  */
 const WRITE_RUN = 1024 * 1024;
+/** Runs waiting for the disk (the one being written included) above which a writer asks its feeder to wait. */
+const QUEUED_RUNS = 4;
+/**
+ * Bytes written after which the data so far is flushed to the disk while writing goes on (fdatasync in
+ * the thread pool): the kernel would start writing back only after 30 s or gigabytes of dirty pages, so
+ * the disk idled during a transfer and the final fsync of 512 MiB waited 0.45 s for all of it.
+ */
+const FLUSH_EVERY = 32 * 1024 * 1024;
 
 /** What {@link writeSparse} or {@link writeExtents} wrote. */
 export interface WrittenData {
@@ -25,6 +34,8 @@ export interface WrittenData {
   checksum: string;
   /** SHA-256 of the file's bytes (holes as zeros), lower-case hex; only when asked for. */
   sha256?: string;
+  /** The upload check of the file (`@stratus/util` {@link ContentCrc32}); only when asked for. */
+  contentCrc32?: string;
 }
 
 /** Options of {@link writeExtents} and {@link writeSparse}. */
@@ -33,142 +44,326 @@ export interface WriteOptions {
   mode?: number;
   /** Also compute the plain SHA-256 of the file (costs a pass over the holes' zeros too). */
   sha256?: boolean;
+  /** Also compute the upload check (for data a client uploaded, which compares it with its own). */
+  contentCrc32?: boolean;
 }
 
 /**
- * Writes data extents to a new file `path` (created with `opts.mode`, refused when it exists): `pieces`
- * in increasing offset order, then `{size}` last, the file's size; bytes not given are zeros. All-zero
- * {@link SPARSE_BLOCK} blocks are left as holes; the file is fsynced. Throws on pieces out of order or
- * past the size. The file is not removed on failure: the caller owns `path` (a temporary it removes, or
- * that the agent sweeps at its next start).
+ * A new sparse file written from data handed over in increasing offset order, synchronously: each
+ * {@link write} copies the bytes into a block, and a block that is whole is hashed (the content checksum,
+ * and the plain SHA-256 when asked) and, unless all zeros, joins a run of consecutive blocks. Runs of up to
+ * 1 MiB are written by the thread pool one after another while the caller goes on; all-zero blocks are
+ * left as holes. Like a Node Writable, {@link write} answers false once {@link QUEUED_RUNS} runs wait
+ * for the disk, and the feeder then waits for {@link drain}.
+ */
+export class SparseWriter {
+  private readonly content = new ContentChecksum();
+  private readonly plain: Hash | null;
+  private readonly crc: ContentCrc32 | null;
+  private plainAt = 0;
+  private readonly block = Buffer.alloc(SPARSE_BLOCK);
+  private blockStart = -1; // offset of the block being filled; -1: none
+  private filledTo = 0; // bytes of the block given so far (gaps before them zeroed)
+  private next = 0; // no byte may come before this
+  private run: Buffer;
+  private runStart = 0; // file offset of the run being gathered
+  private runLength = 0;
+  private readonly spare: Buffer[] = [];
+  /** Runs to write, the one being written first. */
+  private readonly queue: Array<{ buf: Buffer; length: number; at: number }> = [];
+  private writing: Promise<void> | null = null;
+  private flushing: Promise<void> | null = null;
+  private unflushed = 0; // bytes written since the last flush began
+  private failure: { error: unknown } | null = null;
+  private drained: Array<() => void> = [];
+
+  private constructor(
+    private readonly fh: FileHandle,
+    private readonly mode: number,
+    opts: WriteOptions,
+  ) {
+    this.plain = opts.sha256 ? createHash('sha256') : null;
+    this.crc = opts.contentCrc32 ? new ContentCrc32() : null;
+    this.run = Buffer.allocUnsafe(WRITE_RUN);
+  }
+
+  /** Creates the file `path` (with `opts.mode`, default 0600; refused when it exists) to write into. */
+  static async create(path: string, opts: WriteOptions = {}): Promise<SparseWriter> {
+    const mode = opts.mode ?? 0o600;
+    return new SparseWriter(await open(path, 'wx', mode), mode, opts);
+  }
+
+  /**
+   * Takes `data`, the file's bytes at `offset` (bytes skipped since earlier data are zeros). Answers
+   * false when the caller should wait for {@link drain} before handing over more. Throws a RangeError for
+   * data before earlier data, or the error of a failed write.
+   */
+  write(offset: number, data: Uint8Array): boolean {
+    this.throwIfFailed();
+    if (offset < this.next) throw new RangeError(`data at ${offset} comes after data up to ${this.next}`);
+    let off = 0;
+    while (off < data.length) {
+      const at = offset + off;
+      const start = at - (at % SPARSE_BLOCK);
+      if (start !== this.blockStart) {
+        this.endBlock(SPARSE_BLOCK); // a block followed by later data is whole
+        this.blockStart = start;
+      }
+      const inBlock = at - start;
+      const n = Math.min(SPARSE_BLOCK - inBlock, data.length - off);
+      if (inBlock > this.filledTo) this.block.fill(0, this.filledTo, inBlock);
+      this.block.set(data.subarray(off, off + n), inBlock);
+      this.filledTo = inBlock + n;
+      off += n;
+    }
+    this.next = offset + data.length;
+    return this.queue.length < QUEUED_RUNS;
+  }
+
+  /** Resolves once fewer than {@link QUEUED_RUNS} runs wait for the disk; rejects if a write failed. */
+  drain(): Promise<void> {
+    if (this.failure) return Promise.reject(this.failure.error);
+    if (this.queue.length < QUEUED_RUNS) return Promise.resolve();
+    return new Promise((resolve, reject) =>
+      this.drained.push(() => (this.failure ? reject(this.failure.error) : resolve())),
+    );
+  }
+
+  /**
+   * Ends the file at `size` bytes (trailing holes included), waits for its writes and fsyncs it. Throws
+   * a RangeError when `size` is before the data, or the error of a failed write.
+   */
+  async end(size: number): Promise<WrittenData> {
+    this.throwIfFailed();
+    if (!Number.isSafeInteger(size) || size < this.next)
+      throw new RangeError(`size ${size} is before data up to ${this.next}`);
+    if (this.blockStart >= 0) this.endBlock(Math.min(SPARSE_BLOCK, size - this.blockStart));
+    this.queueRun();
+    await this.writing;
+    await this.flushing;
+    this.throwIfFailed();
+    this.zerosTo(size);
+    // Trailing holes: the size is set explicitly, as nothing was written there.
+    await this.fh.truncate(size);
+    await this.fh.chmod(this.mode);
+    await this.fh.sync();
+    return {
+      sizeBytes: size,
+      checksum: this.content.digest(size),
+      ...(this.plain ? { sha256: this.plain.digest('hex') } : {}),
+      ...(this.crc ? { contentCrc32: this.crc.hex() } : {}),
+    };
+  }
+
+  /** Closes the file once the write in flight settled; safe to call more than once. */
+  async close(): Promise<void> {
+    this.failure ??= { error: new Error('the writer was closed') };
+    this.queue.splice(1);
+    await this.writing;
+    await this.flushing;
+    await this.fh.close().catch(() => undefined);
+  }
+
+  private throwIfFailed(): void {
+    if (this.failure) throw this.failure.error;
+  }
+
+  /** The plain SHA-256 takes the zeros of holes up to `end`. */
+  private zerosTo(end: number): void {
+    while (this.plain && this.plainAt < end) {
+      const n = Math.min(SPARSE_BLOCK, end - this.plainAt);
+      this.plain.update(ZERO.subarray(0, n));
+      this.plainAt += n;
+    }
+  }
+
+  /** Ends the block being filled at `len` bytes: hashes it and, unless all zeros, adds it to the run. */
+  private endBlock(len: number): void {
+    if (this.blockStart < 0) return;
+    const start = this.blockStart;
+    this.block.fill(0, this.filledTo, len);
+    const bytes = this.block.subarray(0, len);
+    const data = this.content.add(start, bytes);
+    this.zerosTo(start);
+    this.plain?.update(bytes);
+    this.plainAt = start + len;
+    this.blockStart = -1;
+    this.filledTo = 0;
+    if (!data) return;
+    this.crc?.addData(start, bytes);
+    if (this.runLength > 0 && (this.runStart + this.runLength !== start || this.runLength + len > WRITE_RUN))
+      this.queueRun();
+    if (this.runLength === 0) this.runStart = start;
+    this.runLength += bytes.copy(this.run, this.runLength);
+  }
+
+  /** Queues the run gathered so far for writing, and starts the writes if none is going on. */
+  private queueRun(): void {
+    if (this.runLength === 0) return;
+    this.queue.push({ buf: this.run, length: this.runLength, at: this.runStart });
+    this.run = this.spare.pop() ?? Buffer.allocUnsafe(WRITE_RUN);
+    this.runLength = 0;
+    this.writing ??= this.writeQueued();
+  }
+
+  /** Writes the queued runs in order, each whole (a short write goes on where it stopped). */
+  private async writeQueued(): Promise<void> {
+    try {
+      while (this.queue.length > 0) {
+        const r = this.queue[0]!;
+        for (let done = 0; done < r.length; ) {
+          const { bytesWritten } = await this.fh.write(r.buf, done, r.length - done, r.at + done);
+          if (bytesWritten === 0) throw new Error(`writing at ${r.at + done} wrote nothing`);
+          done += bytesWritten;
+        }
+        this.queue.shift();
+        this.spare.push(r.buf);
+        this.unflushed += r.length;
+        if (this.unflushed >= FLUSH_EVERY && !this.flushing) {
+          this.unflushed = 0;
+          // A failure is kept: Linux reports a writeback error to one fsync only, so the final one
+          // might not see it again.
+          this.flushing = this.fh.datasync().then(
+            () => {
+              this.flushing = null;
+            },
+            (e: unknown) => {
+              this.failure ??= { error: e };
+              this.flushing = null;
+            },
+          );
+        }
+        if (this.queue.length < QUEUED_RUNS) this.wake();
+      }
+    } catch (e) {
+      this.failure ??= { error: e };
+      this.queue.length = 0;
+      this.wake();
+    } finally {
+      this.writing = null;
+    }
+  }
+
+  private wake(): void {
+    const waiting = this.drained;
+    this.drained = [];
+    for (const w of waiting) w();
+  }
+}
+
+/**
+ * Feeds the chunks of `body` to `take` as they come: a Node stream by its `data` events (no promise per
+ * chunk), paused while the promise `take` answers is pending; any other iterable through a stream made of
+ * it. Rejects with what `take` throws or rejects with, or the stream's error (also a body that closed
+ * before its end: a client that went away).
+ */
+function feed(
+  body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  take: (chunk: Uint8Array) => Promise<void> | undefined,
+): Promise<void> {
+  const stream = body instanceof Readable ? body : Readable.from(body, { objectMode: false });
+  return new Promise((resolve, reject) => {
+    let failed = false;
+    let waiting: Promise<void> | undefined;
+    const fail = (e: unknown) => {
+      if (failed) return;
+      failed = true;
+      stream.off('data', onData);
+      stream.destroy();
+      reject(e);
+    };
+    const onData = (chunk: Uint8Array) => {
+      try {
+        waiting = take(chunk);
+      } catch (e) {
+        return fail(e);
+      }
+      if (!waiting) return;
+      stream.pause();
+      waiting.then(() => {
+        waiting = undefined;
+        if (!failed) stream.resume();
+      }, fail);
+    };
+    stream.on('data', onData);
+    finished(stream, (e) => {
+      if (e) return fail(e);
+      (waiting ?? Promise.resolve()).then(() => {
+        if (!failed) resolve();
+      }, fail);
+    });
+  });
+}
+
+/**
+ * Writes the data of `body`, in the extents wire form (an upload from the CLI; see `@stratus/util`
+ * sparse.ts), to a new file `path` with a {@link SparseWriter}. Throws a RangeError on a malformed body,
+ * and what {@link SparseWriter} throws. The file is not removed on failure: the caller owns `path` (a
+ * temporary it removes, or that the agent sweeps at its next start).
+ */
+export async function writeExtentsBody(
+  body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  path: string,
+  opts: WriteOptions = {},
+): Promise<WrittenData> {
+  const w = await SparseWriter.create(path, opts);
+  try {
+    let more = true;
+    const parser = new ExtentsParser((offset, data) => {
+      if (!w.write(offset, data)) more = false;
+    });
+    await feed(body, (chunk) => {
+      more = true;
+      parser.push(chunk);
+      return more ? undefined : w.drain();
+    });
+    return await w.end(parser.end());
+  } finally {
+    await w.close();
+  }
+}
+
+/**
+ * Writes data extents to a new file `path` with a {@link SparseWriter}: `pieces` in increasing offset
+ * order, then `{size}` last, the file's size. Throws as {@link SparseWriter} does, and when the pieces end
+ * without the size. The caller owns `path` as with {@link writeExtentsBody}.
  */
 export async function writeExtents(
   pieces: AsyncIterable<DataPiece | { size: number }> | Iterable<DataPiece | { size: number }>,
   path: string,
   opts: WriteOptions = {},
 ): Promise<WrittenData> {
-  const mode = opts.mode ?? 0o600;
-  const fh = await open(path, 'wx', mode);
-  // The write in flight, if any: settled before the file is closed, whatever happens.
-  const inFlight: { write: Promise<unknown> | null } = { write: null };
+  const w = await SparseWriter.create(path, opts);
   try {
-    const content = new ContentChecksum();
-    const plain: Hash | null = opts.sha256 ? createHash('sha256') : null;
-    let plainAt = 0;
-    const zerosTo = (end: number) => {
-      while (plain && plainAt < end) {
-        const n = Math.min(SPARSE_BLOCK, end - plainAt);
-        plain.update(ZERO.subarray(0, n));
-        plainAt += n;
-      }
-    };
-    const block = Buffer.alloc(SPARSE_BLOCK);
-    let blockStart = -1; // offset of the block being filled; -1: none
-    let filledTo = 0; // bytes of the block given so far (gaps before them zeroed)
-    let next = 0; // no byte may come before this
-    // Blocks with data gather in `run` (at file offset `runStart`) until one that does not follow them;
-    // then the run is written while the next one gathers in the other buffer (one write in flight, so
-    // the thread pool's write overlaps this thread's parsing and hashing).
-    const buffers = [Buffer.allocUnsafe(WRITE_RUN), Buffer.allocUnsafe(WRITE_RUN)];
-    let run = buffers[0]!;
-    let runStart = 0;
-    let runLength = 0;
-    const writeRun = async () => {
-      if (inFlight.write) await inFlight.write;
-      inFlight.write = null;
-      if (runLength === 0) return;
-      inFlight.write = fh.write(run, 0, runLength, runStart);
-      // Awaited by the next writeRun or at the end; this only keeps a failure from going unhandled.
-      inFlight.write.catch(() => undefined);
-      run = run === buffers[0] ? buffers[1]! : buffers[0]!;
-      runLength = 0;
-    };
-    // Ends the block being filled (its first `len` bytes); a promise only when a write had to wait, so
-    // the loop below awaits nothing for most blocks.
-    const flush = (len: number): Promise<void> | undefined => {
-      if (blockStart < 0) return;
-      block.fill(0, filledTo, len);
-      const bytes = block.subarray(0, len);
-      content.add(blockStart, bytes);
-      zerosTo(blockStart);
-      plain?.update(bytes);
-      plainAt = blockStart + len;
-      const start = blockStart;
-      blockStart = -1;
-      filledTo = 0;
-      if (isZeroBlock(bytes)) return;
-      const append = () => {
-        if (runLength === 0) runStart = start;
-        runLength += bytes.copy(run, runLength);
-      };
-      if (runLength > 0 && (runStart + runLength !== start || runLength + len > WRITE_RUN))
-        return writeRun().then(append);
-      append();
-    };
-    let size: number | null = null;
     for await (const p of pieces) {
-      if ('size' in p) {
-        size = p.size;
-        break;
-      }
-      if (p.offset < next) throw new RangeError(`data at ${p.offset} comes after data up to ${next}`);
-      let off = 0;
-      while (off < p.data.length) {
-        const at = p.offset + off;
-        const start = at - (at % SPARSE_BLOCK);
-        if (start !== blockStart) {
-          const waiting = flush(SPARSE_BLOCK); // a block followed by later data is whole
-          if (waiting) await waiting;
-          blockStart = start;
-        }
-        const inBlock = at - start;
-        const n = Math.min(SPARSE_BLOCK - inBlock, p.data.length - off);
-        if (inBlock > filledTo) block.fill(0, filledTo, inBlock);
-        block.set(p.data.subarray(off, off + n), inBlock);
-        filledTo = inBlock + n;
-        off += n;
-      }
-      next = p.offset + p.data.length;
+      if ('size' in p) return await w.end(p.size);
+      if (!w.write(p.offset, p.data)) await w.drain();
     }
-    if (size === null) throw new RangeError('the data ended without its size');
-    if (!Number.isSafeInteger(size) || size < next)
-      throw new RangeError(`size ${size} is before data up to ${next}`);
-    if (blockStart >= 0) await flush(Math.min(SPARSE_BLOCK, size - blockStart));
-    await writeRun();
-    await inFlight.write;
-    inFlight.write = null;
-    zerosTo(size);
-    // Trailing holes: the size is set explicitly, as nothing was written there.
-    await fh.truncate(size);
-    await fh.chmod(mode);
-    await fh.sync();
-    return {
-      sizeBytes: size,
-      checksum: content.digest(size),
-      ...(plain ? { sha256: plain.digest('hex') } : {}),
-    };
+    throw new RangeError('the data ended without its size');
   } finally {
-    await inFlight.write?.catch(() => undefined);
-    await fh.close();
+    await w.close();
   }
 }
 
 /**
- * Writes the bytes of `input` (a byte stream: a download, a source file) to a new file `path` as
- * {@link writeExtents} does.
+ * Writes the bytes of `input` (a byte stream: a download, a source file) to a new file `path` with a
+ * {@link SparseWriter}. The caller owns `path` as with {@link writeExtentsBody}.
  */
 export async function writeSparse(
   input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   path: string,
   opts: WriteOptions = {},
 ): Promise<WrittenData> {
-  async function* pieces(): AsyncGenerator<DataPiece | { size: number }> {
+  const w = await SparseWriter.create(path, opts);
+  try {
     let pos = 0;
-    for await (const chunk of input) {
-      yield { offset: pos, data: Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength) };
+    await feed(input, (chunk) => {
+      const more = w.write(pos, chunk);
       pos += chunk.length;
-    }
-    yield { size: pos };
+      return more ? undefined : w.drain();
+    });
+    return await w.end(pos);
+  } finally {
+    await w.close();
   }
-  return writeExtents(pieces(), path, opts);
 }

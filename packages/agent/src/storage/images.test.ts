@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import {
   chmod,
@@ -16,11 +16,20 @@ import {
   writeFile,
 } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
-import { CONTENT_BLOCK, contentChecksumOf, extentHeader, parseExtents, sha256File } from '@stratus/util';
+import {
+  CONTENT_BLOCK,
+  ContentCrc32,
+  contentChecksumOf,
+  extentHeader,
+  parseExtents,
+  readExtents,
+  sha256File,
+} from '@stratus/util';
 import { AgentError } from '../errors.js';
 import { run } from '../host/exec.js';
-import { writeExtents, writeSparse } from './copy.js';
+import { SparseWriter, writeExtents, writeExtentsBody, writeSparse } from './copy.js';
 import { assertTraversable, createPrivateFile, ensureDir, groupId, removeFile } from './files.js';
 import { createOverlay, importImage as importFrom, inspectImage } from './images.js';
 import { QemuImgStorage } from './qemu-img.js';
@@ -33,6 +42,18 @@ async function contentOf(path: string): Promise<string> {
   const fh = await open(path, 'r');
   try {
     return (await contentChecksumOf(fh)).checksum;
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The upload check (ContentCrc32) of the file at `path`, as a client computes it while reading. */
+async function crcOf(path: string): Promise<string> {
+  const fh = await open(path, 'r');
+  try {
+    const crc = new ContentCrc32();
+    for await (const piece of readExtents(fh, (await fh.stat()).size)) crc.addPiece(piece);
+    return crc.hex();
   } finally {
     await fh.close();
   }
@@ -275,12 +296,14 @@ test('writeExtents: data of several write runs, with zero blocks inside, cut any
     at += n;
   }
   const out = join(dir, 'runs.raw');
-  const w = await writeExtents(parseExtents(chunks), out, { sha256: true });
+  // As an upload comes: a stream of socket chunks, taken by its data events.
+  const w = await writeExtentsBody(Readable.from(chunks), out, { sha256: true, contentCrc32: true });
   assert.deepEqual(await readFile(out), bytes);
   assert.equal(w.sha256, createHash('sha256').update(bytes).digest('hex'));
   const dense = join(dir, 'runs-dense.raw');
   await writeFile(dense, bytes);
   assert.equal(w.checksum, await contentOf(dense));
+  assert.equal(w.contentCrc32, await crcOf(dense));
   assert.ok((await stat(out)).blocks * 512 <= bytes.length - 2 * CONTENT_BLOCK, 'the zero blocks are holes');
   // Small pieces with gaps inside one block, right after a block of data: the gaps read as zeros.
   const full = Buffer.alloc(CONTENT_BLOCK, 9);
@@ -300,6 +323,49 @@ test('writeExtents: data of several write runs, with zero blocks inside, cut any
   small.copy(expected, CONTENT_BLOCK + 100);
   small.copy(expected, CONTENT_BLOCK + 5000);
   assert.deepEqual(await readFile(gappy), expected);
+});
+
+test('SparseWriter asks a feeder that gives faster than the disk takes to wait; 40 MiB land whole, flushed as they go', async () => {
+  const bytes = randomBytes(40 * 1024 * 1024);
+  const out = join(dir, 'queued.raw');
+  const w = await SparseWriter.create(out, { contentCrc32: true });
+  try {
+    // Given all at once, without waiting: runs queue up for the disk beyond what the writer wants.
+    let refused = 0;
+    for (let at = 0; at < bytes.length; at += 1 << 20)
+      if (!w.write(at, bytes.subarray(at, at + (1 << 20)))) refused++;
+    assert.ok(refused > 0, 'the writer never asked its feeder to wait');
+    await w.drain();
+    assert.equal(w.write(bytes.length, Buffer.alloc(0)), true, 'drained: the writer takes more');
+    const r = await w.end(bytes.length);
+    assert.equal(r.sizeBytes, bytes.length);
+    assert.ok((await readFile(out)).equals(bytes), 'the file holds the bytes given');
+    assert.equal(r.checksum, await contentOf(out));
+    assert.equal(r.contentCrc32, await crcOf(out));
+  } finally {
+    await w.close();
+  }
+});
+
+test('writeExtentsBody refuses a malformed body and fails with a body that breaks off', async () => {
+  await assert.rejects(
+    writeExtentsBody(Readable.from([extentHeader(0, 32 * 1024 * 1024)]), join(dir, 'big.raw')),
+    /over 16 MiB/,
+  );
+  await assert.rejects(
+    writeExtentsBody(Readable.from([extentHeader(0, 10), Buffer.alloc(10, 1)]), join(dir, 'short.raw')),
+    /ended before its size/,
+  );
+  // A client that goes away mid-upload: its request stream ends with an error.
+  let reads = 0;
+  const gone = new Readable({
+    read() {
+      if (reads++ > 0) return this.destroy(new Error('the client went away'));
+      this.push(extentHeader(0, 1000));
+      this.push(Buffer.alloc(500, 1));
+    },
+  });
+  await assert.rejects(writeExtentsBody(gone, join(dir, 'gone.raw')), /the client went away/);
 });
 
 test('writeExtents writes data extents with holes between them, as the bytes would be', async () => {

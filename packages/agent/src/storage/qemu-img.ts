@@ -1,13 +1,13 @@
 import { link, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { parseChecksum } from '@stratus/model';
-import { type DataPiece, parseExtents, readExtents, tempSibling, writeFileAtomic } from '@stratus/util';
+import { type DataPiece, readExtents, tempSibling, writeFileAtomic } from '@stratus/util';
 import { Conflict } from '../errors.js';
 import { run } from '../host/exec.js';
 import { logger } from '../host/log.js';
 import { KeyedMutex } from '../host/mutex.js';
 import { isResourceId } from '../host/names.js';
-import { type WrittenData, writeExtents, writeSparse } from './copy.js';
+import { type WrittenData, writeExtents, writeExtentsBody, writeSparse } from './copy.js';
 import { downloadImage, redactUrl } from './download.js';
 import type { ImageData, OverlayRequest, StorageDriver, UploadOptions, VolumeRequest } from './driver.js';
 import { storageError } from './errors.js';
@@ -101,11 +101,11 @@ export class QemuImgStorage implements StorageDriver {
     return this.holding(imageId, async () => {
       const tmp = tempSibling(this.uploadPath(imageId, 'x'));
       try {
-        const write = { sha256: opts.sha256 === true };
+        const write = { sha256: opts.sha256 === true, contentCrc32: true };
         let data: WrittenData;
         try {
           data = opts.extents
-            ? await writeExtents(parseExtents(body), tmp, write)
+            ? await writeExtentsBody(body, tmp, write)
             : await writeSparse(body, tmp, write);
         } catch (e) {
           if (e instanceof RangeError)
