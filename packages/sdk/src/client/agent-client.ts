@@ -3,10 +3,9 @@ import type { FileHandle } from 'node:fs/promises';
 import * as http from 'node:http';
 import type * as Https from 'node:https';
 import { createRequire } from 'node:module';
-import { type Duplex, Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import type { Duplex } from 'node:stream';
 import { type ApiOwner, encodeOwner, OWNER_HEADER } from '@stratus/model';
-import { ContentChecksum, EXTENTS_MEDIA_TYPE, extentHeader, readExtents } from '@stratus/util';
+import { ContentCrc32, EXTENTS_MEDIA_TYPE, extentHeader, readExtents } from '@stratus/util';
 import { AgentApiError, type ApiErrorBody } from './errors.js';
 
 /**
@@ -202,11 +201,13 @@ export class AgentClient {
   /**
    * Sends the file behind `file` (opened by the caller, with its user's own permissions) as the body of
    * `PUT path`: its data extents in the extents wire form (`@stratus/util` sparse.ts; a sparse file's holes
-   * are neither read nor sent), and checks that the agent stored exactly what was read: the content
-   * checksum it answers is the one computed here while reading. `opts.sha256` asks the agent for the
-   * file's plain SHA-256 too (a declared checksum is compared against it). Unreachable agents are retried
-   * like {@link call}, from the file's start. `opts.progress` gets how far into the file the upload has
-   * come, in bytes, about once a second. Answers the agent's `{sizeBytes, checksum}`.
+   * are neither read nor sent), and checks that the agent stored exactly what was read: the upload check
+   * it answers (`@stratus/util` ContentCrc32) must be the one computed here while reading. `opts.sha256`
+   * asks the agent for the file's plain SHA-256 too (a declared checksum is compared against it).
+   * Unreachable agents are retried like {@link call}, from the file's start. `opts.progress` gets how far
+   * into the file the upload has come, in bytes, about once a second. Answers the agent's size and
+   * content checksum (`{sizeBytes, checksum}`). Throws an AgentApiError: the agent's refusal, code
+   * `upload_corrupted` when the checks differ, or `agent_unreachable`.
    */
   async upload(
     path: string,
@@ -220,34 +221,39 @@ export class AgentClient {
     for (;;) {
       signal?.throwIfAborted();
       const { size } = await file.stat();
-      const sum = new ContentChecksum();
+      const check = new ContentCrc32();
       let sent = -1;
       let reported = Date.now();
-      async function* body(): AsyncGenerator<Uint8Array> {
-        for await (const piece of readExtents(file, size)) {
-          sum.addPiece(piece);
-          yield extentHeader(piece.offset, piece.data.length);
-          yield piece.data;
+      // Pieces are read into two buffers in turn, so each is written out whole (its write's callback)
+      // before the next piece is asked for; the following piece is read meanwhile.
+      const body = async (req: http.ClientRequest) => {
+        const write = (bytes: Buffer) =>
+          new Promise<void>((resolve, reject) => req.write(bytes, (e) => (e ? reject(e) : resolve())));
+        for await (const piece of readExtents(file, size, { reuse: true })) {
+          check.addPiece(piece);
+          req.write(extentHeader(piece.offset, piece.data.length));
+          await write(piece.data);
           if (progress && Date.now() - reported >= 1000) {
             reported = Date.now();
             progress(piece.offset + piece.data.length);
           }
         }
-        yield extentHeader(size, 0);
+        req.write(extentHeader(size, 0));
         sent = size;
-      }
+      };
       try {
         const res = await this.send(
           'PUT',
           target,
           { ...this.headers(), 'content-type': EXTENTS_MEDIA_TYPE },
-          Readable.from(body(), { objectMode: false }),
+          body,
           signal,
         );
         const text = res.text;
         const json = (text ? JSON.parse(text) : {}) as Partial<ApiErrorBody> & {
           sizeBytes?: number;
           checksum?: string;
+          contentCrc32?: string;
         };
         if (res.status >= 400)
           throw new AgentApiError(
@@ -257,14 +263,14 @@ export class AgentClient {
             json.field,
             json.retryable === true,
           );
-        const mine = sent < 0 ? '(not all sent)' : sum.digest(sent);
-        if (json.checksum !== mine || json.sizeBytes !== sent)
+        const mine = sent < 0 ? '(not all sent)' : check.hex();
+        if (json.contentCrc32 !== mine || json.sizeBytes !== sent || typeof json.checksum !== 'string')
           throw new AgentApiError(
             0,
             'upload_corrupted',
-            `the agent stored ${json.sizeBytes} bytes with content checksum ${json.checksum}, but ${sent} bytes with content checksum ${mine} were sent (did the file change while it was read?)`,
+            `the agent stored ${json.sizeBytes} bytes with upload check ${json.contentCrc32}, but ${sent} bytes with upload check ${mine} were sent (did the file change while it was read?)`,
           );
-        return { sizeBytes: sent, checksum: mine };
+        return { sizeBytes: sent, checksum: json.checksum };
       } catch (e) {
         if (signal?.aborted) throw signal.reason;
         if (AgentApiError.isInstance(e)) throw e;
@@ -384,7 +390,7 @@ export class AgentClient {
     method: HttpMethod,
     path: string,
     headers: Record<string, string>,
-    body: string | Readable | undefined,
+    body: string | ((req: http.ClientRequest) => Promise<void>) | undefined,
     signal: AbortSignal | undefined,
   ): Promise<{ status: number; text: string }> {
     return new Promise((resolve, reject) => {
@@ -406,7 +412,12 @@ export class AgentClient {
           resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
         );
       });
-      if (body instanceof Readable) pipeline(body, req).catch(reject);
+      // A body written by a function: the request ends when it is done, or fails with its error.
+      if (typeof body === 'function')
+        body(req).then(
+          () => req.end(),
+          (e) => req.destroy(e as Error),
+        );
       else req.end(body);
     });
   }
