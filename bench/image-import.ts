@@ -25,6 +25,7 @@ import {
 } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { AGENT_ENV, AGENT_NODE_OPTIONS } from '@stratus/util';
 
 const ROOT = new URL('..', import.meta.url).pathname;
 const CLI = join(ROOT, 'packages/sdk/dist/bundle/stratus.js');
@@ -133,12 +134,18 @@ async function main(): Promise<void> {
       process.exit(1);
     });
   try {
+    // Launched as the CLI launches it: the same node options and environment.
     agent = spawn(
       process.execPath,
-      [AGENT, '--state-dir', env.STRATUS_AGENT_STATE_DIR, '--socket', env.STRATUS_AGENT_SOCKET],
-      {
-        stdio: 'ignore',
-      },
+      [
+        ...AGENT_NODE_OPTIONS,
+        AGENT,
+        '--state-dir',
+        env.STRATUS_AGENT_STATE_DIR,
+        '--socket',
+        env.STRATUS_AGENT_SOCKET,
+      ],
+      { stdio: 'ignore', env: { ...process.env, ...AGENT_ENV } },
     );
     const deadline = Date.now() + 120_000;
     while (!existsSync(env.STRATUS_AGENT_SOCKET) && Date.now() < deadline)
