@@ -1,6 +1,8 @@
-// Builds native/seek.node (lseek with SEEK_DATA/SEEK_HOLE, see seek.c) with the C compiler and the
-// headers of the Node that runs this script. Without a compiler or headers it says so and exits 0:
-// stratus then reads sparse files whole (correct, only slower; see src/sparse.ts).
+// Builds the native helpers with the C compiler and the headers of the Node that runs this script:
+// native/build/seek.node (lseek with SEEK_DATA/SEEK_HOLE, see seek.c) and native/build/aligned.node
+// (page-aligned buffers for O_DIRECT writes, see aligned.c). Without a compiler or headers it says so and
+// exits 0: stratus then reads sparse files whole and writes images through the page cache (correct, only
+// slower; see src/sparse.ts and src/direct-io.ts).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -8,21 +10,34 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const include = join(dirname(process.execPath), '..', 'include', 'node');
-const out = join(here, 'build', 'seek.node');
+const helpers = {
+  seek: 'sparse files are read whole',
+  aligned: 'images are written through the page cache',
+};
 if (process.platform !== 'linux' || !existsSync(join(include, 'node_api.h'))) {
-  console.warn(`seek.node not built: no Node headers at ${include}; sparse files are read whole`);
+  console.warn(
+    `native helpers not built: no Node headers at ${include}; ${Object.values(helpers).join(', ')}`,
+  );
   process.exit(0);
 }
 mkdirSync(join(here, 'build'), { recursive: true });
 const cc = process.env.CC ?? 'cc';
-const r = spawnSync(
-  cc,
-  ['-O2', '-shared', '-fPIC', '-DNODE_GYP_MODULE_NAME=seek', '-I', include, '-o', out, join(here, 'seek.c')],
-  { stdio: 'inherit' },
-);
-if (r.error || r.status !== 0) {
-  console.warn(
-    `seek.node not built (${r.error?.message ?? `${cc} exited ${r.status}`}); sparse files are read whole`,
+for (const [name, without] of Object.entries(helpers)) {
+  const r = spawnSync(
+    cc,
+    [
+      '-O2',
+      '-shared',
+      '-fPIC',
+      `-DNODE_GYP_MODULE_NAME=${name}`,
+      '-I',
+      include,
+      '-o',
+      join(here, 'build', `${name}.node`),
+      join(here, `${name}.c`),
+    ],
+    { stdio: 'inherit' },
   );
-  process.exit(0);
+  if (r.error || r.status !== 0)
+    console.warn(`${name}.node not built (${r.error?.message ?? `${cc} exited ${r.status}`}); ${without}`);
 }

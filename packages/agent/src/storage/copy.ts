@@ -5,9 +5,18 @@
  * file) or as data extents (an upload from the CLI, which sends a sparse file's data only).
  */
 import { createHash, type Hash } from 'node:crypto';
+import { constants } from 'node:fs';
 import { type FileHandle, open } from 'node:fs/promises';
 import { finished, Readable } from 'node:stream';
-import { CONTENT_BLOCK, ContentChecksum, ContentCrc32, type DataPiece, ExtentsParser } from '@stratus/util';
+import {
+  alignedBuffer,
+  CONTENT_BLOCK,
+  ContentChecksum,
+  ContentCrc32,
+  type DataPiece,
+  DIRECT_IO_ALIGNMENT,
+  ExtentsParser,
+} from '@stratus/util';
 
 /** Size of the blocks checked for zeros, in bytes (a multiple of every common filesystem block size). */
 export const SPARSE_BLOCK = CONTENT_BLOCK;
@@ -20,9 +29,10 @@ const WRITE_RUN = 1024 * 1024;
 /** Runs waiting for the disk (the one being written included) above which a writer asks its feeder to wait. */
 const QUEUED_RUNS = 4;
 /**
- * Bytes written after which the data so far is flushed to the disk while writing goes on (fdatasync in
- * the thread pool): the kernel would start writing back only after 30 s or gigabytes of dirty pages, so
- * the disk idled during a transfer and the final fsync of 512 MiB waited 0.45 s for all of it.
+ * Bytes written through the page cache (where direct I/O is not available) after which the data so far
+ * is flushed to the disk while writing goes on (fdatasync in the thread pool): the kernel would start
+ * writing back only after 30 s or gigabytes of dirty pages, so the disk idled during a transfer and the
+ * final fsync of 512 MiB waited 0.45 s for all of it.
  */
 const FLUSH_EVERY = 32 * 1024 * 1024;
 
@@ -46,6 +56,11 @@ export interface WriteOptions {
   sha256?: boolean;
   /** Also compute the upload check (for data a client uploaded, which compares it with its own). */
   contentCrc32?: boolean;
+  /**
+   * Write to the disk directly (O_DIRECT) where possible: the default. False: through the page cache,
+   * for data that is read again right away.
+   */
+  direct?: boolean;
 }
 
 /**
@@ -53,8 +68,10 @@ export interface WriteOptions {
  * {@link write} copies the bytes into a block, and a block that is whole is hashed (the content checksum,
  * and the plain SHA-256 when asked) and, unless all zeros, joins a run of consecutive blocks. Runs of up to
  * 1 MiB are written by the thread pool one after another while the caller goes on; all-zero blocks are
- * left as holes. Like a Node Writable, {@link write} answers false once {@link QUEUED_RUNS} runs wait
- * for the disk, and the feeder then waits for {@link drain}.
+ * left as holes. Runs go to the disk directly (O_DIRECT, `@stratus/util` direct-io.ts) where the
+ * filesystem and the native helper allow it, else through the page cache. Like a Node Writable,
+ * {@link write} answers false once {@link QUEUED_RUNS} runs wait for the disk, and the feeder then waits
+ * for {@link drain}.
  */
 export class SparseWriter {
   private readonly content = new ContentChecksum();
@@ -78,19 +95,38 @@ export class SparseWriter {
   private drained: Array<() => void> = [];
 
   private constructor(
-    private readonly fh: FileHandle,
+    private fh: FileHandle,
+    private direct: boolean,
+    private readonly path: string,
     private readonly mode: number,
     opts: WriteOptions,
   ) {
     this.plain = opts.sha256 ? createHash('sha256') : null;
     this.crc = opts.contentCrc32 ? new ContentCrc32() : null;
-    this.run = Buffer.allocUnsafe(WRITE_RUN);
+    this.run = this.runBuffer();
   }
 
-  /** Creates the file `path` (with `opts.mode`, default 0600; refused when it exists) to write into. */
+  /**
+   * Creates the file `path` (with `opts.mode`, default 0600; refused when it exists) to write into; for
+   * direct I/O unless `opts.direct` is false, where the filesystem takes it (else buffered).
+   */
   static async create(path: string, opts: WriteOptions = {}): Promise<SparseWriter> {
     const mode = opts.mode ?? 0o600;
-    return new SparseWriter(await open(path, 'wx', mode), mode, opts);
+    if (opts.direct !== false && alignedBuffer(DIRECT_IO_ALIGNMENT)) {
+      const { O_WRONLY, O_CREAT, O_EXCL, O_DIRECT } = constants;
+      try {
+        const fh = await open(path, O_WRONLY | O_CREAT | O_EXCL | O_DIRECT, mode);
+        return new SparseWriter(fh, true, path, mode, opts);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+      }
+    }
+    return new SparseWriter(await open(path, 'wx', mode), false, path, mode, opts);
+  }
+
+  /** Whether runs go to the disk directly (O_DIRECT) rather than through the page cache. */
+  get writesDirectly(): boolean {
+    return this.direct;
   }
 
   /**
@@ -201,24 +237,44 @@ export class SparseWriter {
   private queueRun(): void {
     if (this.runLength === 0) return;
     this.queue.push({ buf: this.run, length: this.runLength, at: this.runStart });
-    this.run = this.spare.pop() ?? Buffer.allocUnsafe(WRITE_RUN);
+    this.run = this.spare.pop() ?? this.runBuffer();
     this.runLength = 0;
     this.writing ??= this.writeQueued();
   }
 
-  /** Writes the queued runs in order, each whole (a short write goes on where it stopped). */
+  /** A buffer for a run: aligned for direct I/O when writing directly. */
+  private runBuffer(): Buffer {
+    return (this.direct && alignedBuffer(WRITE_RUN)) || Buffer.allocUnsafe(WRITE_RUN);
+  }
+
+  /**
+   * Writes the queued runs in order, each whole (a short write goes on where it stopped). A direct write
+   * of a run that does not end on an alignment boundary (the file's last block) is padded with zeros to
+   * one: {@link end} truncates the file to its size. A direct write the filesystem refuses (EINVAL) goes
+   * through the page cache instead, from then on.
+   */
   private async writeQueued(): Promise<void> {
     try {
       while (this.queue.length > 0) {
         const r = this.queue[0]!;
-        for (let done = 0; done < r.length; ) {
-          const { bytesWritten } = await this.fh.write(r.buf, done, r.length - done, r.at + done);
+        const pad = this.direct ? -r.length & (DIRECT_IO_ALIGNMENT - 1) : 0;
+        r.buf.fill(0, r.length, r.length + pad);
+        const length = r.length + pad;
+        for (let done = 0; done < length; ) {
+          let bytesWritten: number;
+          try {
+            ({ bytesWritten } = await this.fh.write(r.buf, done, length - done, r.at + done));
+          } catch (e) {
+            if (!this.direct || (e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+            await this.buffered();
+            continue;
+          }
           if (bytesWritten === 0) throw new Error(`writing at ${r.at + done} wrote nothing`);
           done += bytesWritten;
         }
         this.queue.shift();
         this.spare.push(r.buf);
-        this.unflushed += r.length;
+        if (!this.direct) this.unflushed += r.length;
         if (this.unflushed >= FLUSH_EVERY && !this.flushing) {
           this.unflushed = 0;
           // A failure is kept: Linux reports a writeback error to one fsync only, so the final one
@@ -242,6 +298,14 @@ export class SparseWriter {
     } finally {
       this.writing = null;
     }
+  }
+
+  /** Goes on writing through the page cache: the file opened again without O_DIRECT. */
+  private async buffered(): Promise<void> {
+    const fh = await open(this.path, 'r+');
+    await this.fh.close();
+    this.fh = fh;
+    this.direct = false;
   }
 
   private wake(): void {
