@@ -78,7 +78,8 @@ export class SparseWriter {
   private readonly plain: Hash | null;
   private readonly crc: ContentCrc32 | null;
   private plainAt = 0;
-  private readonly block = Buffer.alloc(SPARSE_BLOCK);
+  /** The block being filled: its place in the run (it stays there unless it turns out all zeros). */
+  private block: Buffer = Buffer.alloc(0);
   private blockStart = -1; // offset of the block being filled; -1: none
   private filledTo = 0; // bytes of the block given so far (gaps before them zeroed)
   private next = 0; // no byte may come before this
@@ -143,7 +144,7 @@ export class SparseWriter {
       const start = at - (at % SPARSE_BLOCK);
       if (start !== this.blockStart) {
         this.endBlock(SPARSE_BLOCK); // a block followed by later data is whole
-        this.blockStart = start;
+        this.beginBlock(start);
       }
       const inBlock = at - start;
       const n = Math.min(SPARSE_BLOCK - inBlock, data.length - off);
@@ -213,7 +214,25 @@ export class SparseWriter {
     }
   }
 
-  /** Ends the block being filled at `len` bytes: hashes it and, unless all zeros, adds it to the run. */
+  /**
+   * Starts the block at file offset `start` in its place in the run: the run is queued first when the
+   * block does not follow it or would not fit. Data is copied once, straight into the run.
+   */
+  private beginBlock(start: number): void {
+    if (
+      this.runLength > 0 &&
+      (this.runStart + this.runLength !== start || this.runLength + SPARSE_BLOCK > WRITE_RUN)
+    )
+      this.queueRun();
+    if (this.runLength === 0) this.runStart = start;
+    this.block = this.run.subarray(this.runLength, this.runLength + SPARSE_BLOCK);
+    this.blockStart = start;
+  }
+
+  /**
+   * Ends the block being filled at `len` bytes: hashes it and, unless all zeros, keeps it in the run (an
+   * all-zero block is left out: the next block overwrites its place, or starts a run of its own).
+   */
   private endBlock(len: number): void {
     if (this.blockStart < 0) return;
     const start = this.blockStart;
@@ -227,10 +246,7 @@ export class SparseWriter {
     this.filledTo = 0;
     if (!data) return;
     this.crc?.addData(start, bytes);
-    if (this.runLength > 0 && (this.runStart + this.runLength !== start || this.runLength + len > WRITE_RUN))
-      this.queueRun();
-    if (this.runLength === 0) this.runStart = start;
-    this.runLength += bytes.copy(this.run, this.runLength);
+    this.runLength += len;
   }
 
   /** Queues the run gathered so far for writing, and starts the writes if none is going on. */
