@@ -45,13 +45,14 @@ export const AGENT_NODE_OPTIONS: readonly string[] = ['--max-semi-space-size=1',
  *   operations share; with the default 4 threads, four domain starts in flight (seconds each under load)
  *   stopped every record write, hosts-file update and config drive of the other creates until one
  *   returned (seen in bench/apply: ten creates, nothing logged for 3 s).
- * - `GLIBC_TUNABLES=glibc.malloc.trim_threshold=33554432` (32 MiB; glibc's default is 128 KiB): Node
- *   reads an upload off its socket into a new 64 KiB buffer per read, and glibc gave the freed heap top
- *   back to the kernel again and again, so a 512 MiB upload cost the agent about 52,000 page faults;
- *   with this, about 1,800, and 0.1-0.3 s less CPU time (bench/image-import). Memory the agent no
- *   longer uses is still returned past 32 MiB.
+ * - `GLIBC_TUNABLES=glibc.malloc.trim_threshold=8388608` (8 MiB; glibc's default is 128 KiB): Node
+ *   reads an upload off its socket into a new 64 KiB buffer per read, and glibc gave the freed top of
+ *   its heap back to the kernel again and again, to fault it in again for the next reads. A 512 MiB
+ *   upload (bench/image-import's file, posted to the agent alone) cost the agent 20,000-36,000 page
+ *   faults and 1.25-1.81 s of CPU time with the default, 1,100-22,000 and 1.05-1.49 s with this. 32 MiB
+ *   did no better and left the agent at 81 MB after bench/apply's ten creates (73 MB with 8 MiB).
  */
 export const AGENT_ENV: Readonly<Record<string, string>> = {
   UV_THREADPOOL_SIZE: '16',
-  GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=33554432',
+  GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=8388608',
 };
