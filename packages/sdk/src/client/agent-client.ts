@@ -264,13 +264,14 @@ export class AgentClient {
             json.retryable === true,
           );
         const mine = sent < 0 ? '(not all sent)' : check.hex();
-        if (json.contentCrc32 !== mine || json.sizeBytes !== sent || typeof json.checksum !== 'string')
+        const checksum = json.checksum ?? '';
+        if (json.contentCrc32 !== mine || json.sizeBytes !== sent || !/^[0-9a-f]{64}$/.test(checksum))
           throw new AgentApiError(
             0,
             'upload_corrupted',
-            `the agent stored ${json.sizeBytes} bytes with upload check ${json.contentCrc32}, but ${sent} bytes with upload check ${mine} were sent (did the file change while it was read?)`,
+            `the agent stored ${json.sizeBytes} bytes with upload check ${json.contentCrc32} (content checksum ${JSON.stringify(checksum)}), but ${sent} bytes with upload check ${mine} were sent: the data changed on its way to the agent's disk`,
           );
-        return { sizeBytes: sent, checksum: json.checksum };
+        return { sizeBytes: sent, checksum };
       } catch (e) {
         if (signal?.aborted) throw signal.reason;
         if (AgentApiError.isInstance(e)) throw e;
