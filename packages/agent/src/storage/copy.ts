@@ -65,10 +65,10 @@ export interface WriteOptions {
 
 /**
  * A new sparse file written from data handed over in increasing offset order, synchronously: each
- * {@link write} copies the bytes into a block, and a block that is whole is hashed (the content checksum,
- * and the plain SHA-256 when asked) and, unless all zeros, joins a run of consecutive blocks. Runs of up to
- * 1 MiB are written by the thread pool one after another while the caller goes on; all-zero blocks are
- * left as holes. Runs go to the disk directly (O_DIRECT, `@stratus/util` direct-io.ts) where the
+ * {@link write} copies the bytes into their place in a run of consecutive blocks, and a block that is
+ * whole is hashed (the content checksum, and the plain SHA-256 when asked) and, if all zeros, left out of
+ * the run: a hole. Runs of up to 1 MiB are written by the thread pool one after another while the caller
+ * goes on. Runs go to the disk directly (O_DIRECT, `@stratus/util` direct-io.ts) where the
  * filesystem and the native helper allow it, else through the page cache. Like a Node Writable,
  * {@link write} answers false once {@link QUEUED_RUNS} runs wait for the disk, and the feeder then waits
  * for {@link drain}.

@@ -178,7 +178,8 @@ export class QemuImgStorage implements StorageDriver {
         // The source's data extents only: a sparse raw file costs its data, not its apparent size.
         const { size } = await fh.stat();
         async function* extents(): AsyncGenerator<DataPiece | { size: number }> {
-          yield* readExtents(fh, size);
+          // Each piece is copied by the writer before the next is read: the two buffers can take turns.
+          yield* readExtents(fh, size, { reuse: true });
           yield { size };
         }
         await ensureDir(join(this.imageDir, BLOBS));
