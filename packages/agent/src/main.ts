@@ -1,4 +1,4 @@
-#!/usr/bin/env -S UV_THREADPOOL_SIZE=16 GLIBC_TUNABLES=glibc.malloc.trim_threshold=8388608 node --max-semi-space-size=1 --lite-mode
+#!/usr/bin/env -S UV_THREADPOOL_SIZE=16 node --max-semi-space-size=1 --lite-mode
 import { parseArgs } from 'node:util';
 import { MAX_TIMER_MS, NETWORK_DRIVERS, parseDuration } from '@stratus/model';
 import { localAgentPaths } from '@stratus/util';

@@ -1,8 +1,8 @@
 // Builds the native helpers with the C compiler and the headers of the Node that runs this script:
-// native/build/seek.node (lseek with SEEK_DATA/SEEK_HOLE, see seek.c) and native/build/aligned.node
-// (page-aligned buffers for O_DIRECT writes, see aligned.c). Without a compiler or headers it says so and
-// exits 0: stratus then reads sparse files whole and writes images through the page cache (correct, only
-// slower; see src/sparse.ts and src/direct-io.ts).
+// native/build/seek.node (lseek with SEEK_DATA/SEEK_HOLE, see seek.c) and native/build/memory.node
+// (page-aligned buffers for O_DIRECT writes, glibc's heap trimming; see memory.c). Without a compiler or
+// headers it says so and exits 0: stratus then reads sparse files whole and writes images through the
+// page cache (correct, only slower; see src/sparse.ts and src/memory.ts).
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -12,7 +12,7 @@ const here = dirname(fileURLToPath(import.meta.url));
 const include = join(dirname(process.execPath), '..', 'include', 'node');
 const helpers = {
   seek: 'sparse files are read whole',
-  aligned: 'images are written through the page cache',
+  memory: 'images are written through the page cache',
 };
 if (process.platform !== 'linux' || !existsSync(join(include, 'node_api.h'))) {
   console.warn(

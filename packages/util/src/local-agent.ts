@@ -39,20 +39,11 @@ export function localAgentPaths(env: NodeJS.ProcessEnv = process.env): LocalAgen
 export const AGENT_NODE_OPTIONS: readonly string[] = ['--max-semi-space-size=1', '--lite-mode'];
 
 /**
- * Environment the agent daemon runs with (the `stratus-agent` command's shebang says the same). Both
- * must be set before the process starts, so on the command line, not by the agent itself.
- * - `UV_THREADPOOL_SIZE=16`: the libvirt binding runs each call on libuv's thread pool, which file
- *   operations share; with the default 4 threads, four domain starts in flight (seconds each under load)
- *   stopped every record write, hosts-file update and config drive of the other creates until one
- *   returned (seen in bench/apply: ten creates, nothing logged for 3 s).
- * - `GLIBC_TUNABLES=glibc.malloc.trim_threshold=8388608` (8 MiB; glibc's default is 128 KiB): Node
- *   reads an upload off its socket into a new 64 KiB buffer per read, and glibc gave the freed top of
- *   its heap back to the kernel again and again, to fault it in again for the next reads. A 512 MiB
- *   upload (bench/image-import's file, posted to the agent alone) cost the agent 20,000-36,000 page
- *   faults and 1.25-1.81 s of CPU time with the default, 1,100-22,000 and 1.05-1.49 s with this. 32 MiB
- *   did no better and left the agent at 81 MB after bench/apply's ten creates (73 MB with 8 MiB).
+ * Environment the agent daemon runs with (the `stratus-agent` command's shebang says the same).
+ * `UV_THREADPOOL_SIZE=16`: the libvirt binding runs each call on libuv's thread pool, which file
+ * operations share; with the default 4 threads, four domain starts in flight (seconds each under load)
+ * stopped every record write, hosts-file update and config drive of the other creates until one
+ * returned (seen in bench/apply: ten creates, nothing logged for 3 s). It must be set before the
+ * process starts the pool, so on the command line, not by the agent itself.
  */
-export const AGENT_ENV: Readonly<Record<string, string>> = {
-  UV_THREADPOOL_SIZE: '16',
-  GLIBC_TUNABLES: 'glibc.malloc.trim_threshold=8388608',
-};
+export const AGENT_ENV: Readonly<Record<string, string>> = { UV_THREADPOOL_SIZE: '16' };

@@ -16,6 +16,7 @@ import {
   type DataPiece,
   DIRECT_IO_ALIGNMENT,
   ExtentsParser,
+  keepFreedHeap,
 } from '@stratus/util';
 
 /** Size of the blocks checked for zeros, in bytes (a multiple of every common filesystem block size). */
@@ -68,7 +69,7 @@ export interface WriteOptions {
  * {@link write} copies the bytes into their place in a run of consecutive blocks, and a block that is
  * whole is hashed (the content checksum, and the plain SHA-256 when asked) and, if all zeros, left out of
  * the run: a hole. Runs of up to 1 MiB are written by the thread pool one after another while the caller
- * goes on. Runs go to the disk directly (O_DIRECT, `@stratus/util` direct-io.ts) where the
+ * goes on. Runs go to the disk directly (O_DIRECT, `@stratus/util` memory.ts) where the
  * filesystem and the native helper allow it, else through the page cache. Like a Node Writable,
  * {@link write} answers false once {@link QUEUED_RUNS} runs wait for the disk, and the feeder then waits
  * for {@link drain}.
@@ -335,14 +336,16 @@ export class SparseWriter {
  * Feeds the chunks of `body` to `take` as they come: a Node stream by its `data` events (no promise per
  * chunk), paused while the promise `take` answers is pending; any other iterable through a stream made of
  * it. Rejects with what `take` throws or rejects with, or the stream's error (also a body that closed
- * before its end: a client that went away).
+ * before its end: a client that went away). The freed heap is kept meanwhile (`@stratus/util`
+ * keepFreedHeap): each socket read is a new buffer.
  */
 function feed(
   body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   take: (chunk: Uint8Array) => Promise<void> | undefined,
 ): Promise<void> {
   const stream = body instanceof Readable ? body : Readable.from(body, { objectMode: false });
-  return new Promise((resolve, reject) => {
+  const released = keepFreedHeap();
+  const done = new Promise<void>((resolve, reject) => {
     let failed = false;
     let waiting: Promise<void> | undefined;
     const fail = (e: unknown) => {
@@ -373,6 +376,7 @@ function feed(
       }, fail);
     });
   });
+  return done.finally(released);
 }
 
 /**
