@@ -385,13 +385,12 @@ function feed(
  * and what {@link SparseWriter} throws. The file is not removed on failure: the caller owns `path` (a
  * temporary it removes, or that the agent sweeps at its next start).
  */
-export async function writeExtentsBody(
+export function writeExtentsBody(
   body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   path: string,
   opts: WriteOptions = {},
 ): Promise<WrittenData> {
-  const w = await SparseWriter.create(path, opts);
-  try {
+  return writing(path, opts, async (w) => {
     let more = true;
     const parser = new ExtentsParser((offset, data) => {
       if (!w.write(offset, data)) more = false;
@@ -401,7 +400,19 @@ export async function writeExtentsBody(
       parser.push(chunk);
       return more ? undefined : w.drain();
     });
-    return await w.end(parser.end());
+    return w.end(parser.end());
+  });
+}
+
+/** Fills a new {@link SparseWriter} on `path` with `fill`, and closes it whatever happens. */
+async function writing(
+  path: string,
+  opts: WriteOptions,
+  fill: (w: SparseWriter) => Promise<WrittenData>,
+): Promise<WrittenData> {
+  const w = await SparseWriter.create(path, opts);
+  try {
+    return await fill(w);
   } finally {
     await w.close();
   }
@@ -412,42 +423,36 @@ export async function writeExtentsBody(
  * order, then `{size}` last, the file's size. Throws as {@link SparseWriter} does, and when the pieces end
  * without the size. The caller owns `path` as with {@link writeExtentsBody}.
  */
-export async function writeExtents(
+export function writeExtents(
   pieces: AsyncIterable<DataPiece | { size: number }> | Iterable<DataPiece | { size: number }>,
   path: string,
   opts: WriteOptions = {},
 ): Promise<WrittenData> {
-  const w = await SparseWriter.create(path, opts);
-  try {
+  return writing(path, opts, async (w) => {
     for await (const p of pieces) {
-      if ('size' in p) return await w.end(p.size);
+      if ('size' in p) return w.end(p.size);
       if (!w.write(p.offset, p.data)) await w.drain();
     }
     throw new RangeError('the data ended without its size');
-  } finally {
-    await w.close();
-  }
+  });
 }
 
 /**
  * Writes the bytes of `input` (a byte stream: a download, a source file) to a new file `path` with a
  * {@link SparseWriter}. The caller owns `path` as with {@link writeExtentsBody}.
  */
-export async function writeSparse(
+export function writeSparse(
   input: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   path: string,
   opts: WriteOptions = {},
 ): Promise<WrittenData> {
-  const w = await SparseWriter.create(path, opts);
-  try {
+  return writing(path, opts, async (w) => {
     let pos = 0;
     await feed(input, (chunk) => {
       const more = w.write(pos, chunk);
       pos += chunk.length;
       return more ? undefined : w.drain();
     });
-    return await w.end(pos);
-  } finally {
-    await w.close();
-  }
+    return w.end(pos);
+  });
 }
