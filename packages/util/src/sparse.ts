@@ -88,8 +88,8 @@ export interface DataPiece {
 /** Options of {@link readExtents}. */
 export interface ReadExtentsOptions {
   /**
-   * Read into two buffers in turn: a yielded piece's bytes are overwritten once the piece after the
-   * next is read, so the consumer must be done with a piece when it asks for the next one. Without it,
+   * Read into two buffers in turn: a yielded piece's buffer is read into again as soon as the next
+   * piece is asked for, so the consumer must be done with a piece when it asks for the next one. Without it,
    * each yielded buffer is new (callers may keep it). Fresh buffers of 1 MiB each cost the kernel a
    * page fault per 4 KiB.
    */
@@ -166,7 +166,7 @@ export class ContentChecksum {
     if (isZeroBlock(block)) return false;
     this.head.writeBigUInt64BE(BigInt(offset));
     this.outer.update(this.head);
-    // The one-shot digest: a Hash object per 64 KiB block cost as much as a tenth of the hashing.
+    // The one-shot digest: a Hash object per 64 KiB block showed in profiles at up to a tenth of the hashing.
     this.outer.update(hash('sha256', block, 'buffer'));
     return true;
   }
@@ -189,9 +189,10 @@ export class ContentChecksum {
 /**
  * The upload check: the CRC-32 (zlib's, ISO-HDLC) over, for every {@link CONTENT_BLOCK} block of the file
  * that is not all zero bytes, in offset order, the block's 8-byte big-endian offset and then its bytes;
- * lower-case hex of 8 digits. It has the content checksum's structure at a tenth of its cost: the CLI
- * computes it while reading what it uploads, the agent while writing what it got, and equal values show
- * that the agent put exactly the bytes read at their offsets. It guards against faults, not forgery: the
+ * lower-case hex of 8 digits. It has the content checksum's structure at under a third of its cost
+ * (zlib's CRC-32 ran at 5.6 GB/s on this host, SHA-256 at 1.7 GB/s): the CLI computes it while reading
+ * what it uploads, the agent while writing what it got, and equal values show that the agent put exactly
+ * the bytes read at their offsets. It guards against faults, not forgery: the
  * content checksum, which names the data, is always the agent's own.
  */
 export class ContentCrc32 {
