@@ -57,9 +57,9 @@ export async function sweepTempSiblings(
 
 /**
  * Replaces `path` with `data` (text as UTF-8, or bytes) atomically: a temp file in the same directory,
- * fsync, rename. A reader never sees half of it, and a crash leaves either the old or the new content. The file gets exactly `mode`
- * whatever the umask (0600 by default: state, records and saved plans may hold secrets; files a daemon
- * reads as another user need 0644).
+ * fsync, rename. A reader never sees half of it, and a crash leaves either the old or the new content.
+ * The file gets exactly `mode` whatever the umask (0600 by default: state, records and saved plans may
+ * hold secrets; files a daemon reads as another user need 0644).
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const tmp = tempSibling(path);

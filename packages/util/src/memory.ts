@@ -53,8 +53,8 @@ let keepers = 0;
  * Keeps up to 32 MiB freed at the top of glibc's heap in the process rather than giving it back to the
  * kernel at once (M_TRIM_THRESHOLD; glibc's default is 128 KiB), until the function it answers is called
  * (by every caller that asked: the default then comes back and the heap is trimmed). For the time a
- * large stream is taken in: a 512 MiB upload posted to the agent took bench/image-import's import from
- * 2.9-3.6 s (the default) to 2.0-2.3 s. Only while it lasts, so that the agent's memory after other work
+ * large stream is taken in: bench/image-import's 512 MiB import took 3.5-3.6 s with glibc's default and
+ * 2.0-2.3 s with this. Only while it lasts, so that the agent's memory after other work
  * is as before (a threshold of 32 MiB for good left it at 81 MB after bench/apply's ten creates). A no-op
  * without the native helper.
  */
