@@ -13,28 +13,15 @@
  * the next reads (see {@link keepFreedHeap}).
  */
 import { constants } from 'node:fs';
-import { createRequire } from 'node:module';
+import { nativeHelper } from './native.js';
 
 /** Alignment of the memory, file offsets and lengths of direct writes, in bytes (4096). */
 export const DIRECT_IO_ALIGNMENT = 4096;
 
+/** The functions of `native/memory.c`. */
 interface MemoryHelper {
   alignedBuffer(size: number): ArrayBuffer;
   keepFreedHeap(keep: boolean): boolean;
-}
-
-let helper: MemoryHelper | null | undefined;
-
-function native(): MemoryHelper | null {
-  if (helper === undefined) {
-    try {
-      // By the package's name, not a path relative to this module (which a bundle moves).
-      helper = createRequire(import.meta.url)('@stratus/util/native/memory.node') as MemoryHelper;
-    } catch {
-      helper = null;
-    }
-  }
-  return helper;
 }
 
 /**
@@ -43,7 +30,7 @@ function native(): MemoryHelper | null {
  * built). Throws what the helper throws (ENOMEM; a size outside 1 to 2^30).
  */
 export function alignedBuffer(size: number): Buffer | null {
-  const h = constants.O_DIRECT === undefined ? null : native();
+  const h = constants.O_DIRECT === undefined ? null : nativeHelper<MemoryHelper>('memory');
   return h ? Buffer.from(h.alignedBuffer(size)) : null;
 }
 
@@ -59,7 +46,7 @@ let keepers = 0;
  * without the native helper.
  */
 export function keepFreedHeap(): () => void {
-  const h = native();
+  const h = nativeHelper<MemoryHelper>('memory');
   if (!h) return () => undefined;
   if (keepers++ === 0) h.keepFreedHeap(true);
   let done = false;

@@ -15,8 +15,8 @@
  */
 import { createHash, type Hash, hash } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { crc32 } from 'node:zlib';
+import { nativeHelper } from './native.js';
 
 /** Block of the content checksum and of hole detection when writing, in bytes (64 KiB). */
 export const CONTENT_BLOCK = 64 * 1024;
@@ -28,25 +28,6 @@ const PIECE = 16 * CONTENT_BLOCK;
 /** lseek with SEEK_DATA (`hole` false) or SEEK_HOLE; -1 when no data follows `offset`. */
 type Seek = (fd: number, offset: number, hole: boolean) => number;
 
-let seekFn: Seek | null | undefined;
-
-/**
- * The native lseek of `native/seek.c` (built with the package), or null where it could not be built or
- * loaded (then files are read whole, which gives the same data and checksum, only slower).
- */
-function nativeSeek(): Seek | null {
-  if (seekFn !== undefined) return seekFn;
-  try {
-    // By the package's name, not a path relative to this module: bundled into the CLI, this module's
-    // URL is the bundle's, and the relative path missed the helper, so the CLI read sparse files whole.
-    const req = createRequire(import.meta.url);
-    seekFn = (req('@stratus/util/native/seek.node') as { seek: Seek }).seek;
-  } catch {
-    seekFn = null;
-  }
-  return seekFn;
-}
-
 /**
  * The data extents of the open file `fh` of `size` bytes, as `[start, end)` byte ranges widened to
  * {@link CONTENT_BLOCK} boundaries (the end clipped to `size`), in order and disjoint. Everything outside
@@ -54,7 +35,7 @@ function nativeSeek(): Seek | null {
  * the whole file is one extent.
  */
 export function dataExtents(fh: FileHandle, size: number): Array<[number, number]> {
-  const seek = nativeSeek();
+  const seek = nativeHelper<{ seek: Seek }>('seek')?.seek;
   if (size === 0) return [];
   if (!seek) return [[0, size]];
   const out: Array<[number, number]> = [];
