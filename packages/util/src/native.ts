@@ -11,7 +11,7 @@ const loaded = new Map<string, unknown>();
  * The native helper `name` (`native/build/<name>.node`), or null when it is absent; loaded once. Typed
  * by the caller, which states the helper's functions as the `.c` file's header comment gives them.
  */
-export function nativeHelper<T>(name: 'seek' | 'memory'): T | null {
+export function nativeHelper<T>(name: 'seek' | 'memory' | 'digest'): T | null {
   if (!loaded.has(name)) {
     let helper: unknown = null;
     try {

@@ -9,6 +9,7 @@ import {
   CONTENT_BLOCK,
   ContentChecksum,
   ContentCrc32,
+  ContentHasher,
   contentChecksumOf,
   dataExtents,
   extentHeader,
@@ -180,4 +181,45 @@ test('the upload check follows its definition and tells a moved or changed block
   const c = new ContentCrc32();
   c.addPiece({ offset: 0, data: changed });
   assert.notEqual(c.hex(), whole.hex());
+});
+
+test('the content hasher gives the checksum and the upload check by their definitions, in the thread pool or not', async () => {
+  // Three runs: the first with an all-zero block inside, a gap (a hole) before the second, and the
+  // file's short last block at the end of the third.
+  const data = Buffer.alloc(12 * CONTENT_BLOCK + 3000);
+  data.fill(1, 0, CONTENT_BLOCK);
+  data.fill(2, 2 * CONTENT_BLOCK + 7, 3 * CONTENT_BLOCK);
+  randomBytes(3 * CONTENT_BLOCK).copy(data, 6 * CONTENT_BLOCK);
+  data.fill(4, 12 * CONTENT_BLOCK, 12 * CONTENT_BLOCK + 3000);
+  const runs: Array<[number, number]> = [
+    [0, 3 * CONTENT_BLOCK],
+    [6 * CONTENT_BLOCK, 9 * CONTENT_BLOCK],
+    [9 * CONTENT_BLOCK, 12 * CONTENT_BLOCK + 3000],
+  ];
+  for (const threadPool of [true, false]) {
+    const h = new ContentHasher({ crc32: true, threadPool });
+    assert.equal(h.inThreadPool, threadPool, 'the native helper is built with the package');
+    const present = runs.map(([from, to]) => h.add(from, data.subarray(from, to)));
+    assert.deepEqual(
+      (await Promise.all(present)).map((p) => [...p]),
+      [
+        [1, 0, 1],
+        [1, 1, 1],
+        [0, 0, 0, 1],
+      ],
+    );
+    assert.deepEqual(await h.digest(data.length), {
+      checksum: reference(data),
+      contentCrc32: referenceCrc(data),
+    });
+    const plain = new ContentHasher();
+    await plain.add(0, data.subarray(0, CONTENT_BLOCK));
+    assert.deepEqual(await plain.digest(CONTENT_BLOCK), {
+      checksum: reference(data.subarray(0, CONTENT_BLOCK)),
+    });
+  }
+  const h = new ContentHasher();
+  void h.add(2 * CONTENT_BLOCK, data.subarray(0, CONTENT_BLOCK));
+  assert.throws(() => h.add(CONTENT_BLOCK, data.subarray(0, 10)), RangeError);
+  assert.throws(() => h.add(3 * CONTENT_BLOCK + 1, data.subarray(0, 10)), RangeError);
 });

@@ -11,8 +11,7 @@ import { finished, Readable } from 'node:stream';
 import {
   alignedBuffer,
   CONTENT_BLOCK,
-  ContentChecksum,
-  ContentCrc32,
+  ContentHasher,
   type DataPiece,
   DIRECT_IO_ALIGNMENT,
   ExtentsParser,
@@ -27,7 +26,10 @@ const ZERO = Buffer.alloc(SPARSE_BLOCK);
  * write per 64 KiB block made a 512 MiB upload 8,192 thread-pool round trips in a row).
  */
 const WRITE_RUN = 1024 * 1024;
-/** Runs waiting for the disk (the one being written included) above which a writer asks its feeder to wait. */
+/**
+ * Runs waiting to be hashed or written (the one being written included) above which a writer asks its
+ * feeder to wait.
+ */
 const QUEUED_RUNS = 4;
 /**
  * Bytes written through the page cache (where direct I/O is not available) after which the data so far
@@ -66,20 +68,19 @@ export interface WriteOptions {
 
 /**
  * A new sparse file written from data handed over in increasing offset order, synchronously: each
- * {@link write} copies the bytes into their place in a run of consecutive blocks, and a block that is
- * whole is hashed (the content checksum, and the plain SHA-256 when asked) and, if all zeros, left out of
- * the run: a hole. Runs of up to 1 MiB are written by the thread pool one after another while the caller
- * goes on. Runs go to the disk directly (O_DIRECT, `@stratus/util` memory.ts) where the
- * filesystem and the native helper allow it, else through the page cache. Like a Node Writable,
- * {@link write} answers false once {@link QUEUED_RUNS} runs wait for the disk, and the feeder then waits
- * for {@link drain}.
+ * {@link write} copies the bytes into their place in a run of up to 1 MiB of consecutive blocks (and
+ * feeds the plain SHA-256, when asked). A full run is hashed in the thread pool (`@stratus/util`
+ * {@link ContentHasher}: the content checksum, the upload check when asked) and then written, its
+ * all-zero blocks left out as holes, while the caller goes on. Runs go to the disk directly (O_DIRECT,
+ * `@stratus/util` memory.ts) where the filesystem and the native helper allow it, else through the page
+ * cache. Like a Node Writable, {@link write} answers false once {@link QUEUED_RUNS} runs wait, and the
+ * feeder then waits for {@link drain}.
  */
 export class SparseWriter {
-  private readonly content = new ContentChecksum();
+  private readonly hasher: ContentHasher;
   private readonly plain: Hash | null;
-  private readonly crc: ContentCrc32 | null;
   private plainAt = 0;
-  /** The block being filled: its place in the run (it stays there unless it turns out all zeros). */
+  /** The block being filled: its place in the run. */
   private block: Buffer = Buffer.alloc(0);
   private blockStart = -1; // offset of the block being filled; -1: none
   private filledTo = 0; // bytes of the block given so far (gaps before them zeroed)
@@ -88,8 +89,9 @@ export class SparseWriter {
   private runStart = 0; // file offset of the run being gathered
   private runLength = 0;
   private readonly spare: Buffer[] = [];
-  /** Runs to write, the one being written first. */
-  private readonly queue: Array<{ buf: Buffer; length: number; at: number }> = [];
+  /** Runs to write, the one being written first; `present`: which blocks hold data, once hashed. */
+  private readonly queue: Array<{ buf: Buffer; length: number; at: number; present: Promise<Uint8Array> }> =
+    [];
   private writing: Promise<void> | null = null;
   private flushing: Promise<void> | null = null;
   private unflushed = 0; // bytes written since the last flush began
@@ -104,7 +106,7 @@ export class SparseWriter {
     opts: WriteOptions,
   ) {
     this.plain = opts.sha256 ? createHash('sha256') : null;
-    this.crc = opts.contentCrc32 ? new ContentCrc32() : null;
+    this.hasher = new ContentHasher({ crc32: opts.contentCrc32 === true });
     this.run = this.runBuffer();
   }
 
@@ -187,9 +189,8 @@ export class SparseWriter {
     await this.fh.sync();
     return {
       sizeBytes: size,
-      checksum: this.content.digest(size),
+      ...(await this.hasher.digest(size)),
       ...(this.plain ? { sha256: this.plain.digest('hex') } : {}),
-      ...(this.crc ? { contentCrc32: this.crc.hex() } : {}),
     };
   }
 
@@ -230,30 +231,30 @@ export class SparseWriter {
     this.blockStart = start;
   }
 
-  /**
-   * Ends the block being filled at `len` bytes: hashes it and, unless all zeros, keeps it in the run (an
-   * all-zero block is left out: the next block overwrites its place, or starts a run of its own).
-   */
+  /** Ends the block being filled at `len` bytes (the rest zeros) in its run. */
   private endBlock(len: number): void {
     if (this.blockStart < 0) return;
     const start = this.blockStart;
     this.block.fill(0, this.filledTo, len);
-    const bytes = this.block.subarray(0, len);
-    const data = this.content.add(start, bytes);
-    this.zerosTo(start);
-    this.plain?.update(bytes);
-    this.plainAt = start + len;
+    if (this.plain) {
+      this.zerosTo(start);
+      this.plain.update(this.block.subarray(0, len));
+      this.plainAt = start + len;
+    }
     this.blockStart = -1;
     this.filledTo = 0;
-    if (!data) return;
-    this.crc?.addData(start, bytes);
     this.runLength += len;
   }
 
-  /** Queues the run gathered so far for writing, and starts the writes if none is going on. */
+  /**
+   * Queues the run gathered so far to be hashed and then written, and starts the writes if none is going
+   * on.
+   */
   private queueRun(): void {
     if (this.runLength === 0) return;
-    this.queue.push({ buf: this.run, length: this.runLength, at: this.runStart });
+    const present = this.hasher.add(this.runStart, this.run.subarray(0, this.runLength));
+    present.catch(() => undefined); // awaited in its turn; a writer closed early leaves it
+    this.queue.push({ buf: this.run, length: this.runLength, at: this.runStart, present });
     this.run = this.spare.pop() ?? this.runBuffer();
     this.runLength = 0;
     this.writing ??= this.writeQueued();
@@ -265,29 +266,27 @@ export class SparseWriter {
   }
 
   /**
-   * Writes the queued runs in order, each whole (a short write goes on where it stopped). A direct write
-   * of a run that does not end on an alignment boundary (the file's last block) is padded with zeros to
-   * one: {@link end} truncates the file to its size. A direct write the filesystem refuses (EINVAL) goes
-   * through the page cache instead, from then on.
+   * Writes the queued runs in order, once each is hashed: each stretch of consecutive blocks with data
+   * whole (a short write goes on where it stopped), the all-zero blocks between left as holes. A direct
+   * write that does not end on an alignment boundary (the file's last block) is padded with zeros to
+   * one: {@link end} truncates the file to its size.
    */
   private async writeQueued(): Promise<void> {
     try {
       while (this.queue.length > 0) {
         const r = this.queue[0]!;
-        const pad = this.direct ? -r.length & (DIRECT_IO_ALIGNMENT - 1) : 0;
-        r.buf.fill(0, r.length, r.length + pad);
-        const length = r.length + pad;
-        for (let done = 0; done < length; ) {
-          let bytesWritten: number;
-          try {
-            ({ bytesWritten } = await this.fh.write(r.buf, done, length - done, r.at + done));
-          } catch (e) {
-            if (!this.direct || (e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
-            await this.buffered();
+        const present = await r.present;
+        for (let i = 0; i < present.length; ) {
+          if (!present[i]) {
+            i++;
             continue;
           }
-          if (bytesWritten === 0) throw new Error(`writing at ${r.at + done} wrote nothing`);
-          done += bytesWritten;
+          const from = i * SPARSE_BLOCK;
+          while (present[i]) i++;
+          const to = Math.min(i * SPARSE_BLOCK, r.length);
+          const pad = this.direct ? -to & (DIRECT_IO_ALIGNMENT - 1) : 0;
+          r.buf.fill(0, to, to + pad);
+          await this.writeAll(r.buf.subarray(from, to + pad), r.at + from);
         }
         this.queue.shift();
         this.spare.push(r.buf);
@@ -314,6 +313,25 @@ export class SparseWriter {
       this.wake();
     } finally {
       this.writing = null;
+    }
+  }
+
+  /**
+   * Writes all of `bytes` at file offset `at`, going on after a short write where it stopped. A direct
+   * write the filesystem refuses (EINVAL) goes through the page cache instead, from then on.
+   */
+  private async writeAll(bytes: Buffer, at: number): Promise<void> {
+    for (let done = 0; done < bytes.length; ) {
+      let bytesWritten: number;
+      try {
+        ({ bytesWritten } = await this.fh.write(bytes, done, bytes.length - done, at + done));
+      } catch (e) {
+        if (!this.direct || (e as NodeJS.ErrnoException).code !== 'EINVAL') throw e;
+        await this.buffered();
+        continue;
+      }
+      if (bytesWritten === 0) throw new Error(`writing at ${at + done} wrote nothing`);
+      done += bytesWritten;
     }
   }
 
