@@ -336,12 +336,15 @@ export class ContentHasher {
   }
 }
 
-/** The content checksum of the open file `fh` (its data extents only are read). */
+/**
+ * The content checksum of the open file `fh` (its data extents only are read; each piece is hashed in
+ * the thread pool while the next is read, see {@link ContentHasher}).
+ */
 export async function contentChecksumOf(fh: FileHandle): Promise<{ sizeBytes: number; checksum: string }> {
   const { size } = await fh.stat();
-  const sum = new ContentChecksum();
-  for await (const piece of readExtents(fh, size, { reuse: true })) sum.addPiece(piece);
-  return { sizeBytes: size, checksum: sum.digest(size) };
+  const sum = new ContentHasher();
+  for await (const piece of readExtents(fh, size, { reuse: true })) await sum.add(piece.offset, piece.data);
+  return { sizeBytes: size, checksum: (await sum.digest(size)).checksum };
 }
 
 /**
