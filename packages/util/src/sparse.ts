@@ -125,52 +125,26 @@ export function isZeroBlock(block: Uint8Array): boolean {
 }
 
 /**
- * Computes the content checksum (see the module comment) from whole blocks given in increasing offset
- * order; blocks not given are zeros. `add` takes one block at its offset (a multiple of
- * {@link CONTENT_BLOCK}; only the last block of the file may be shorter).
+ * The outer hash of the content checksum (see the module comment): the blocks that hold data, by their
+ * SHA-256, in increasing offset order ({@link ContentHasher} hashes the blocks).
  */
-export class ContentChecksum {
+class ContentChecksum {
   private readonly outer: Hash = createHash('sha256');
   private readonly head = Buffer.allocUnsafe(8);
   private next = 0;
 
   /**
-   * Adds the block `block` at `offset`; all-zero blocks are skipped, as holes are. Answers whether the
-   * block held data (false: all zeros). Throws a RangeError for a block out of order or misaligned.
+   * Adds the block of `length` bytes at `offset` (a multiple of {@link CONTENT_BLOCK}; only the file's
+   * last block may be shorter) that holds data, by its SHA-256 `digest` (32 bytes). Throws a RangeError
+   * for a block out of order or misaligned.
    */
-  add(offset: number, block: Uint8Array): boolean {
-    this.advance(offset, block.length);
-    if (isZeroBlock(block)) return false;
-    // The one-shot digest: a Hash object per 64 KiB block showed in profiles at up to a tenth of the hashing.
-    this.addDigest(offset, hash('sha256', block, 'buffer'));
-    return true;
-  }
-
-  /**
-   * Adds the block of `length` bytes at `offset` that holds data, by its SHA-256 `digest` (32 bytes)
-   * computed elsewhere ({@link ContentHasher}). Throws a RangeError as {@link add} does.
-   */
-  addHashed(offset: number, length: number, digest: Uint8Array): void {
-    this.advance(offset, length);
-    this.addDigest(offset, digest);
-  }
-
-  private advance(offset: number, length: number): void {
+  add(offset: number, length: number, digest: Uint8Array): void {
     if (offset % CONTENT_BLOCK !== 0 || offset < this.next || length > CONTENT_BLOCK)
       throw new RangeError(`content block at ${offset} (${length} bytes) is out of order or misaligned`);
     this.next = offset + length;
-  }
-
-  private addDigest(offset: number, digest: Uint8Array): void {
     this.head.writeBigUInt64BE(BigInt(offset));
     this.outer.update(this.head);
     this.outer.update(digest);
-  }
-
-  /** Adds pieces as {@link readExtents} yields them (block-aligned), block by block. */
-  addPiece(piece: DataPiece): void {
-    for (let off = 0; off < piece.data.length; off += CONTENT_BLOCK)
-      this.add(piece.offset + off, piece.data.subarray(off, off + CONTENT_BLOCK));
   }
 
   /** The checksum of a file of `size` bytes, lower-case hex; the object is spent afterwards. */
@@ -254,6 +228,7 @@ function sumBlocksHere(
     const block = run.subarray(at, at + CONTENT_BLOCK);
     present[i] = isZeroBlock(block) ? 0 : 1;
     if (!present[i]) continue;
+    // The one-shot digest: a Hash object per 64 KiB block showed in profiles at up to a tenth of the hashing.
     digests.set(hash('sha256', block, 'buffer'), i * DIGEST);
     check?.addData(offset + at, block);
   }
@@ -310,7 +285,7 @@ export class ContentHasher {
       for (let i = 0; i < blocks; i++) {
         const at = i * CONTENT_BLOCK;
         if (present[i])
-          this.content.addHashed(
+          this.content.add(
             offset + at,
             Math.min(CONTENT_BLOCK, run.length - at),
             digests.subarray(i * DIGEST, (i + 1) * DIGEST),
