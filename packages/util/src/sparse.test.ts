@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { crc32 } from 'node:zlib';
+import { nativeHelper } from './native.js';
 import {
   CONTENT_BLOCK,
   ContentCrc32,
@@ -217,6 +218,20 @@ test('the content hasher gives the checksum and the upload check by their defini
       checksum: reference(data.subarray(0, CONTENT_BLOCK)),
     });
   }
+  // The helper refuses arrays too short for the run's blocks, rather than write past them.
+  const helper = nativeHelper<{ sumBlocks: (...args: unknown[]) => Promise<number> }>('digest');
+  assert.throws(
+    () => helper?.sumBlocks(data, 0, CONTENT_BLOCK, -1, new Uint8Array(12), Buffer.alloc(13 * 32)),
+    {
+      code: 'ERR_INVALID_ARG_TYPE',
+    },
+  );
+  assert.throws(
+    () => helper?.sumBlocks(data, 0, CONTENT_BLOCK, -1, new Uint8Array(13), Buffer.alloc(12 * 32)),
+    {
+      code: 'ERR_INVALID_ARG_TYPE',
+    },
+  );
   const h = new ContentHasher();
   void h.add(2 * CONTENT_BLOCK, data.subarray(0, CONTENT_BLOCK));
   assert.throws(() => h.add(CONTENT_BLOCK, data.subarray(0, 10)), RangeError);
